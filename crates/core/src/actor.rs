@@ -1,0 +1,239 @@
+//! The acting party of every service call, and what it is allowed to do.
+//!
+//! Channels only *identify* the caller (a [`Context`]); the service turns that into a
+//! [`Principal`] inside the transaction, from the caller's *current* user type and branches,
+//! and every decision is taken from the principal.
+
+use crate::domain::{Area, AreaSet, BaseRole, BranchId, User, UserId, UserType};
+use crate::{Error, Result};
+
+/// Who is acting, as the channel established it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// Someone with shell access to the server and its database: the CLI.
+    Operator,
+    /// A signed-in user (console session).
+    User(UserId),
+    /// An API token; it acts with its user's current permissions.
+    ApiToken { token_id: i64, user_id: UserId },
+    /// An identity provider's SCIM client.
+    ScimClient { token_id: i64 },
+    /// SAML just-in-time provisioning.
+    Sso,
+    /// A scheduled job of the server itself.
+    System { job: &'static str },
+}
+
+/// The channel a change arrived through (recorded in the audit log and as a user's origin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Console,
+    Api,
+    Cli,
+    Csv,
+    Scim,
+    Sso,
+    System,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Console => "console",
+            Channel::Api => "api",
+            Channel::Cli => "cli",
+            Channel::Csv => "csv",
+            Channel::Scim => "scim",
+            Channel::Sso => "sso",
+            Channel::System => "system",
+        }
+    }
+    pub fn origin(self) -> crate::domain::Origin {
+        use crate::domain::Origin;
+        match self {
+            Channel::Console => Origin::Console,
+            Channel::Api => Origin::Api,
+            Channel::Cli | Channel::System => Origin::Cli,
+            Channel::Csv => Origin::Csv,
+            Channel::Scim => Origin::Scim,
+            Channel::Sso => Origin::Sso,
+        }
+    }
+}
+
+/// Everything a service call knows about its caller.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub actor: Actor,
+    pub channel: Channel,
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+}
+
+impl Context {
+    pub fn new(actor: Actor, channel: Channel) -> Context {
+        Context { actor, channel, request_id: None, source: None }
+    }
+    pub fn cli() -> Context {
+        Context::new(Actor::Operator, Channel::Cli)
+    }
+    pub fn system(job: &'static str) -> Context {
+        Context::new(Actor::System { job }, Channel::System)
+    }
+}
+
+/// Which users a principal may see and change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// A branch administrator: only users in at least one of these branches.
+    Branches(Vec<BranchId>),
+}
+
+/// The caller resolved: its areas, its rank (the highest base it may grant), its scope.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: Option<UserId>,
+    /// How the audit log names the caller: a username, `operator`, `scim` …
+    pub label: String,
+    pub areas: AreaSet,
+    pub rank: BaseRole,
+    pub scope: Scope,
+}
+
+impl Principal {
+    /// Full authority: the CLI operator and the server's own jobs.
+    pub fn superuser() -> Principal {
+        Principal {
+            user_id: None,
+            label: "operator".into(),
+            areas: BaseRole::Administrator.areas(),
+            rank: BaseRole::Administrator,
+            scope: Scope::All,
+        }
+    }
+
+    /// An identity provider (SCIM, SSO): manages users and groups, never above Instructor.
+    pub fn identity_provider(label: &str) -> Principal {
+        Principal {
+            user_id: None,
+            label: label.into(),
+            areas: AreaSet::of(&[Area::UsersManage, Area::GroupsManage]),
+            rank: BaseRole::Instructor,
+            scope: Scope::All,
+        }
+    }
+
+    /// A user acting directly or through a token, from their current type and branches.
+    /// A user who is not active has no authority at all.
+    pub fn for_user(user: &User, user_type: &UserType, branches: Vec<BranchId>) -> Result<Principal> {
+        if !user.status.holds_seat() {
+            return Err(Error::Unauthenticated);
+        }
+        let scope = match user_type.base {
+            BaseRole::BranchAdministrator => Scope::Branches(branches),
+            _ => Scope::All,
+        };
+        Ok(Principal { user_id: Some(user.id), label: user.username.to_string(), areas: user_type.areas, rank: user_type.base, scope })
+    }
+
+    pub fn require(&self, area: Area) -> Result<()> {
+        if self.areas.contains(area) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!("this needs the '{area}' permission")))
+        }
+    }
+
+    pub fn branch_ids(&self) -> Option<&[BranchId]> {
+        match &self.scope {
+            Scope::All => None,
+            Scope::Branches(b) => Some(b),
+        }
+    }
+
+    /// Whether a user in `branches` is within reach. Out-of-scope users are reported as
+    /// not found, so a branch administrator can't learn who exists elsewhere.
+    pub fn sees(&self, branches: &[BranchId]) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Branches(mine) => branches.iter().any(|b| mine.contains(b)),
+        }
+    }
+
+    pub fn require_branch(&self, branch: BranchId, name: &str) -> Result<()> {
+        if self.sees(&[branch]) { Ok(()) } else { Err(Error::not_found("branch", name)) }
+    }
+
+    /// Nobody can grant a type above their own, nor act on someone of a higher type.
+    pub fn require_rank(&self, base: BaseRole, what: &str) -> Result<()> {
+        if base <= self.rank {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "only an {} can {what} an {}",
+                BaseRole::Administrator.display_name(),
+                base.display_name()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::*;
+
+    fn user(status: UserStatus) -> User {
+        User {
+            id: UserId(7),
+            username: Username::parse("bob").unwrap(),
+            email: Email::parse("bob@example.org").unwrap(),
+            first_name: PersonName::parse("f", "Bob").unwrap(),
+            last_name: PersonName::parse("l", "B").unwrap(),
+            user_type_id: BaseRole::BranchAdministrator.builtin_id(),
+            status,
+            origin: Origin::Cli,
+            external_id: None,
+            exclude_from_emails: false,
+            has_password: false,
+            created_at: 0,
+            updated_at: 0,
+            last_login_at: None,
+            deactivated_at: None,
+            deleted_at: None,
+            deactivate_at: None,
+        }
+    }
+
+    #[test]
+    fn branch_administrators_see_only_their_branches() {
+        let t = UserType::builtin(BaseRole::BranchAdministrator);
+        let p = Principal::for_user(&user(UserStatus::Active), &t, vec![BranchId(1)]).unwrap();
+        assert!(p.sees(&[BranchId(2), BranchId(1)]));
+        assert!(!p.sees(&[BranchId(2)]));
+        assert!(!p.sees(&[]), "a user in no branch is outside every branch administrator's reach");
+        assert_eq!(p.require_branch(BranchId(2), "South").unwrap_err().code(), "not_found");
+        assert!(p.require(Area::SettingsManage).is_err());
+        assert!(p.require(Area::UsersManage).is_ok());
+    }
+
+    #[test]
+    fn nobody_grants_above_their_own_type() {
+        let t = UserType::builtin(BaseRole::BranchAdministrator);
+        let p = Principal::for_user(&user(UserStatus::Active), &t, vec![]).unwrap();
+        assert!(p.require_rank(BaseRole::Administrator, "create").is_err());
+        assert!(p.require_rank(BaseRole::BranchAdministrator, "create").is_ok());
+        let idp = Principal::identity_provider("scim");
+        assert!(idp.require_rank(BaseRole::BranchAdministrator, "create").is_err());
+        assert!(idp.require_rank(BaseRole::Instructor, "create").is_ok());
+        assert!(Principal::superuser().require_rank(BaseRole::Administrator, "create").is_ok());
+    }
+
+    #[test]
+    fn inactive_users_have_no_authority() {
+        let t = UserType::builtin(BaseRole::Administrator);
+        assert!(matches!(Principal::for_user(&user(UserStatus::Deactivated), &t, vec![]), Err(Error::Unauthenticated)));
+        assert!(matches!(Principal::for_user(&user(UserStatus::Trash), &t, vec![]), Err(Error::Unauthenticated)));
+    }
+}

@@ -1,0 +1,87 @@
+//! Branches and groups.
+
+use super::access::UserTypeId;
+use crate::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BranchId(pub i64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub i64);
+
+/// A sub-organisation. `active_users` is maintained with every status and membership change
+/// so a seat cap is checked in O(1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Branch {
+    pub id: BranchId,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub default_type_id: Option<UserTypeId>,
+    pub seat_cap: Option<i64>,
+    pub active_users: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: GroupId,
+    pub name: String,
+    pub branch_id: Option<BranchId>,
+    /// The code a learner types to join.
+    pub key: Option<String>,
+    pub description: String,
+}
+
+/// Validates a branch or group name: 1–100 characters, no control characters, no `|`
+/// (the CSV multi-value separator).
+pub fn validate_org_name(field: &str, s: &str) -> Result<String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 100 {
+        return Err(Error::invalid(field, "must have 1 to 100 characters"));
+    }
+    if s.chars().any(|c| c.is_control() || c == '|') {
+        return Err(Error::invalid(field, "must not contain control characters or '|'"));
+    }
+    Ok(s.to_owned())
+}
+
+/// A URL-safe slug from a branch name: lowercase ASCII letters, digits and dashes.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() { "branch".to_owned() } else { slug }
+}
+
+/// A group key: 4–64 characters of letters, digits, `-` and `_`.
+pub fn validate_group_key(s: &str) -> Result<String> {
+    let s = s.trim();
+    if !(4..=64).contains(&s.chars().count()) || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Error::invalid("key", "a group key has 4 to 64 letters, digits, '-' or '_'"));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_slugs_and_keys() {
+        assert_eq!(validate_org_name("name", " North ").unwrap(), "North");
+        assert!(validate_org_name("name", "").is_err());
+        assert!(validate_org_name("name", "a|b").is_err());
+        assert_eq!(slugify("North & South Ops"), "north-south-ops");
+        assert_eq!(slugify("Ünïcode"), "n-code");
+        assert_eq!(slugify("!!!"), "branch");
+        assert!(validate_group_key("SAFE-2026").is_ok());
+        assert!(validate_group_key("abc").is_err());
+        assert!(validate_group_key("has space").is_err());
+    }
+}

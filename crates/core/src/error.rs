@@ -1,0 +1,97 @@
+//! The one error type of the service layer. Each channel maps it to its wire format with an
+//! exhaustive match, so adding a variant forces every adapter to decide how to show it.
+
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that fails a syntactic rule (bad email, empty name, unknown feature area …).
+    #[error("{field}: {message}")]
+    InvalidInput { field: String, message: String },
+    /// The named thing does not exist — or the caller may not know that it does.
+    #[error("{kind} '{key}' not found")]
+    NotFound { kind: &'static str, key: String },
+    /// The caller is known but lacks the permission.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller could not be identified (unknown, revoked or deactivated credential).
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("username '{0}' is already taken (usernames are case-insensitive; deleted users keep theirs until purged)")]
+    UsernameTaken(String),
+    #[error("email '{0}' is already used by another account (emails are case-insensitive)")]
+    EmailTaken(String),
+    #[error("seat limit reached: {used} of {limit} seats are in use; deactivate an account or move to a larger plan (rollcall plan set)")]
+    SeatLimitReached { used: i64, limit: i64 },
+    #[error("branch '{branch}' has reached its seat cap of {cap}; deactivate an account in it or raise the cap")]
+    BranchSeatCapReached { branch: String, cap: i64 },
+    #[error("the {plan} plan does not include {feature}; move to a paid plan first (rollcall plan set core)")]
+    PlanFeatureUnavailable { plan: String, feature: String },
+    #[error("{0}")]
+    ConfirmationRequired(String),
+    /// A domain rule refuses the change (last administrator, type in use, area above base …).
+    #[error("{message}")]
+    RuleViolated { code: &'static str, message: String },
+    /// The change conflicts with the current state (already exists, wrong status …).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A failure inside rollcall or its database. The message is for logs, never for clients.
+    #[error("internal error: {0}")]
+    Internal(InternalError),
+}
+
+/// Opaque internal failure: its text goes to logs only.
+pub struct InternalError(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Debug for InternalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+impl fmt::Display for InternalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidInput { field: field.into(), message: message.into() }
+    }
+    pub fn not_found(kind: &'static str, key: impl fmt::Display) -> Self {
+        Error::NotFound { kind, key: key.to_string() }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden(message.into())
+    }
+    pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
+        Error::RuleViolated { code, message: message.into() }
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict { code, message: message.into() }
+    }
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Internal(InternalError(e.into()))
+    }
+
+    /// The stable snake_case code callers match on (CONTRACT.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::NotFound { .. } => "not_found",
+            Error::Forbidden(_) => "forbidden",
+            Error::Unauthenticated => "unauthenticated",
+            Error::UsernameTaken(_) => "username_taken",
+            Error::EmailTaken(_) => "email_taken",
+            Error::SeatLimitReached { .. } => "seat_limit_reached",
+            Error::BranchSeatCapReached { .. } => "branch_seat_cap_reached",
+            Error::PlanFeatureUnavailable { .. } => "plan_feature_unavailable",
+            Error::ConfirmationRequired(_) => "confirmation_required",
+            Error::RuleViolated { code, .. } => code,
+            Error::Conflict { code, .. } => code,
+            Error::Internal(_) => "internal",
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The storage port: what the service layer needs from a database. `rollcall-store`
+//! implements it once for SQLite and PostgreSQL.
+//!
+//! Every method runs inside a [`Tx`]; a service opens one transaction per call, so a change
+//! and its audit entry commit together or not at all.
+
+use crate::Result;
+use crate::domain::*;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A transaction that will write. On SQLite it takes the write lock at once, so
+    /// concurrent writers queue (up to the busy timeout) instead of failing mid-way.
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// A transaction that only reads.
+    async fn begin_read(&self) -> Result<Box<dyn Tx>>;
+    /// Readiness: the database answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Filters of a user list; all optional, combined with AND.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// `None`: active and deactivated (never the trash unless asked for).
+    pub status: Option<UserStatus>,
+    pub type_id: Option<UserTypeId>,
+    pub branch: Option<BranchId>,
+    pub group: Option<GroupId>,
+    /// Idle: never signed in, or last signed in before this time.
+    pub idle_before: Option<Millis>,
+    pub never_logged_in: bool,
+    /// Substring of username, email, first or last name, case-insensitive.
+    pub search: Option<String>,
+    /// Branch scope of a branch administrator: only users in one of these.
+    pub scope: Option<Vec<BranchId>>,
+    /// Keyset pagination: users with a larger id.
+    pub after: Option<UserId>,
+    pub limit: i64,
+}
+
+/// Filters of the audit list.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub since: Option<Millis>,
+    pub actor_user: Option<UserId>,
+    pub target_user: Option<UserId>,
+    /// Entries with a smaller id (newest first).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// An audit entry about to be written.
+#[derive(Clone, Debug)]
+pub struct NewAuditEntry {
+    pub at: Millis,
+    pub actor_kind: String,
+    pub actor_user_id: Option<UserId>,
+    pub actor_ref: Option<String>,
+    pub channel: String,
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<i64>,
+    pub request_id: Option<String>,
+    /// SHA-256 of salt and personal data; the chain covers this, not the data.
+    pub personal_digest: String,
+    pub salt: String,
+    /// JSON: actor and target names, changed values, source address.
+    pub personal: String,
+}
+
+/// An audit entry as stored, with its personal data if not erased.
+#[derive(Clone, Debug)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: Millis,
+    pub actor_kind: String,
+    pub actor_user_id: Option<UserId>,
+    pub actor_ref: Option<String>,
+    pub channel: String,
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<i64>,
+    pub request_id: Option<String>,
+    pub personal_digest: String,
+    pub chain_seq: Option<i64>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+    /// `None` when the personal-data row is missing (which verification reports).
+    pub personal: Option<PersonalData>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PersonalData {
+    /// `None` once erased by a purge.
+    pub salt: Option<String>,
+    pub data: Option<String>,
+    pub erased_at: Option<Millis>,
+}
+
+/// The sealed end of the audit chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+#[async_trait]
+pub trait Tx: Send {
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    // --- users ---
+    /// Inserts and returns the new id. A taken username or email surfaces as
+    /// `UsernameTaken`/`EmailTaken` even when a concurrent insert won the race.
+    async fn insert_user(&mut self, user: &User, password_hash: Option<&str>) -> Result<UserId>;
+    async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_username(&mut self, key: &str) -> Result<Option<User>>;
+    async fn user_by_email(&mut self, key: &str) -> Result<Option<User>>;
+    /// Writes every mutable field of `user` (matched by id).
+    async fn update_user(&mut self, user: &User) -> Result<()>;
+    async fn set_password_hash(&mut self, id: UserId, hash: Option<&str>) -> Result<()>;
+    /// Erases the row and everything that hangs off it (memberships).
+    async fn purge_user(&mut self, id: UserId) -> Result<()>;
+    async fn list_users(&mut self, query: &UserQuery) -> Result<Vec<User>>;
+    async fn count_users(&mut self, query: &UserQuery) -> Result<i64>;
+    async fn count_active_of_base(&mut self, type_id: UserTypeId) -> Result<i64>;
+    async fn any_user_of_base(&mut self, type_id: UserTypeId) -> Result<bool>;
+    /// Active users whose scheduled deactivation time has passed.
+    async fn users_due_for_deactivation(&mut self, now: Millis, limit: i64) -> Result<Vec<UserId>>;
+    /// Trashed users deleted before `cutoff`.
+    async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>>;
+
+    // --- memberships ---
+    async fn user_branches(&mut self, id: UserId) -> Result<Vec<Branch>>;
+    async fn user_groups(&mut self, id: UserId) -> Result<Vec<Group>>;
+    /// Returns false when the membership already existed.
+    async fn add_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool>;
+    async fn remove_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool>;
+    async fn add_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool>;
+    async fn remove_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool>;
+
+    // --- seats ---
+    async fn plan(&mut self) -> Result<PlanState>;
+    /// Atomically takes `n` seats if that stays within the limit; false otherwise.
+    /// On PostgreSQL this also locks the plan row until commit: the serialisation point
+    /// of every change to who is active.
+    async fn try_take_seats(&mut self, n: i64) -> Result<bool>;
+    async fn release_seats(&mut self, n: i64) -> Result<()>;
+    /// Takes the plan-row lock without changing seats (for changes that must be
+    /// serialised with activations, such as demoting an administrator).
+    async fn lock_seats(&mut self) -> Result<()>;
+    /// Sets the plan if the seats in use fit the new limit; false otherwise.
+    async fn set_plan(&mut self, tier: PlanTier, seat_limit: i64) -> Result<bool>;
+    /// Atomically counts one more active user in the branch, within its cap.
+    async fn try_take_branch_seat(&mut self, branch: BranchId) -> Result<bool>;
+    async fn release_branch_seat(&mut self, branch: BranchId) -> Result<()>;
+    /// Active users per user type id.
+    async fn active_by_type(&mut self) -> Result<Vec<(UserTypeId, i64)>>;
+
+    // --- user types ---
+    async fn user_types(&mut self) -> Result<Vec<UserType>>;
+    async fn user_type_by_key(&mut self, key: &str) -> Result<Option<UserType>>;
+    async fn user_type_by_id(&mut self, id: UserTypeId) -> Result<Option<UserType>>;
+    async fn insert_user_type(&mut self, t: &UserType) -> Result<UserTypeId>;
+    async fn update_user_type_areas(&mut self, id: UserTypeId, areas: AreaSet) -> Result<()>;
+    async fn delete_user_type(&mut self, id: UserTypeId) -> Result<()>;
+    async fn type_in_use(&mut self, id: UserTypeId) -> Result<bool>;
+
+    // --- branches and groups ---
+    async fn insert_branch(&mut self, b: &Branch) -> Result<BranchId>;
+    async fn update_branch(&mut self, b: &Branch) -> Result<()>;
+    async fn branches(&mut self) -> Result<Vec<Branch>>;
+    async fn branch_by_key(&mut self, key: &str) -> Result<Option<Branch>>;
+    async fn insert_group(&mut self, g: &Group) -> Result<GroupId>;
+    async fn groups(&mut self) -> Result<Vec<Group>>;
+    async fn group_by_key(&mut self, name_key: &str) -> Result<Option<Group>>;
+    async fn group_member_count(&mut self, group: GroupId) -> Result<i64>;
+
+    // --- settings ---
+    async fn setting(&mut self, key: &str) -> Result<Option<String>>;
+    async fn set_setting(&mut self, key: &str, value: &str) -> Result<()>;
+
+    // --- audit ---
+    async fn insert_audit(&mut self, entry: &NewAuditEntry) -> Result<i64>;
+    async fn list_audit(&mut self, query: &AuditQuery) -> Result<Vec<AuditRow>>;
+    /// Erases the personal data of every entry by or about the user (purge).
+    async fn erase_audit_personal(&mut self, user: UserId, at: Millis) -> Result<u64>;
+    /// Locks and returns the chain head (the sealer's serialisation point).
+    async fn lock_audit_head(&mut self) -> Result<AuditHead>;
+    async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()>;
+    async fn unsealed_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>>;
+    async fn count_unsealed_audit(&mut self) -> Result<i64>;
+    async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()>;
+    /// Sealed entries in chain order, from chain position `after_seq + 1`.
+    async fn audit_chain(&mut self, after_seq: i64, limit: i64) -> Result<Vec<AuditRow>>;
+}

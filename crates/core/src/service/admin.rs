@@ -1,0 +1,335 @@
+//! Plan and seats, settings, reports, the audit log, and first-start bootstrap.
+
+use super::users::{NewUser, UserFilter, UserView};
+use super::{Change, Service};
+use crate::actor::{Context, Principal};
+use crate::audit::{self, ChainVerifier, Problem, VerifyReport};
+use crate::domain::*;
+use crate::ports::{AuditQuery, AuditRow};
+use crate::{Error, Result};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SeatReport {
+    pub plan: &'static str,
+    pub limit: i64,
+    pub used: i64,
+    pub free: i64,
+    pub by_type: Vec<(String, i64)>,
+    pub by_branch: Vec<BranchSeats>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BranchSeats {
+    pub branch: String,
+    pub active: i64,
+    pub cap: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IdleReport {
+    /// Idle for this many days (or never signed in when `None`).
+    pub days: Option<i64>,
+    /// Seats the listed accounts hold: every idle account is active, so one each.
+    pub seats_held: i64,
+    pub users: Vec<UserView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SettingView {
+    pub key: &'static str,
+    pub value: String,
+    pub default: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub at: String,
+    pub actor_kind: String,
+    pub actor: Option<String>,
+    pub channel: String,
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<i64>,
+    pub target: Option<String>,
+    pub changes: serde_json::Value,
+    pub source: Option<String>,
+    pub request_id: Option<String>,
+    pub sealed: bool,
+    pub erased: bool,
+}
+
+impl AuditEntryView {
+    fn from_row(r: AuditRow) -> AuditEntryView {
+        let data: serde_json::Value =
+            r.personal.as_ref().and_then(|p| p.data.as_deref()).and_then(|d| serde_json::from_str(d).ok()).unwrap_or(json!({}));
+        let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        AuditEntryView {
+            id: r.id,
+            at: format_millis(r.at),
+            actor_kind: r.actor_kind,
+            actor: text("actor"),
+            channel: r.channel,
+            action: r.action,
+            target_kind: r.target_kind,
+            target_id: r.target_id,
+            target: text("target"),
+            changes: data.get("changes").cloned().unwrap_or(json!({})),
+            source: text("source"),
+            request_id: r.request_id,
+            sealed: r.chain_seq.is_some(),
+            erased: r.personal.as_ref().is_some_and(|p| p.erased_at.is_some()),
+        }
+    }
+}
+
+/// Filters of the audit list, by name.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub since: Option<Millis>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+impl Service {
+    pub async fn plan(&self, ctx: &Context) -> Result<PlanState> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        if !who.areas.contains(Area::PlanManage) {
+            who.require(Area::ReportsAll)?;
+        }
+        tx.plan().await
+    }
+
+    /// Records the plan bought. Moving below the seats in use is refused, saying how many
+    /// accounts must be deactivated first.
+    pub async fn set_plan(&self, ctx: &Context, tier: PlanTier, seats: Option<i64>) -> Result<PlanState> {
+        let limit = tier.seat_limit(seats)?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::PlanManage)?;
+        let before = tx.plan().await?;
+        if !tx.set_plan(tier, limit).await? {
+            let used = tx.plan().await?.seats_used;
+            return Err(Error::conflict(
+                "seats_in_use",
+                format!(
+                    "{used} accounts are active but the {} plan has {limit} seats; deactivate {} accounts first",
+                    tier.name(),
+                    used - limit
+                ),
+            ));
+        }
+        let changes = json!({ "plan": [before.tier.name(), tier.name()], "seat_limit": [before.seat_limit, limit] });
+        self.record(tx, ctx, &who, Change::other("plan.set", "plan", None, tier.name(), changes)).await?;
+        let after = tx.plan().await?;
+        self.commit(txb).await?;
+        Ok(after)
+    }
+
+    pub async fn seat_report(&self, ctx: &Context) -> Result<SeatReport> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::ReportsAll)?;
+        let plan = tx.plan().await?;
+        let types = tx.user_types().await?;
+        let by_type = if who.branch_ids().is_some() {
+            vec![]
+        } else {
+            tx.active_by_type()
+                .await?
+                .into_iter()
+                .map(|(id, n)| (types.iter().find(|t| t.id == id).map(|t| t.name.clone()).unwrap_or_default(), n))
+                .collect()
+        };
+        let by_branch = tx
+            .branches()
+            .await?
+            .into_iter()
+            .filter(|b| who.sees(&[b.id]))
+            .map(|b| BranchSeats { branch: b.name, active: b.active_users, cap: b.seat_cap })
+            .collect();
+        Ok(SeatReport { plan: plan.tier.name(), limit: plan.seat_limit, used: plan.seats_used, free: plan.seats_free(), by_type, by_branch })
+    }
+
+    /// Active accounts never signed in (`days` = None) or not in `days` days.
+    pub async fn idle_report(&self, ctx: &Context, days: Option<i64>) -> Result<IdleReport> {
+        let mut users = vec![];
+        let mut filter = UserFilter {
+            status: Some(UserStatus::Active),
+            idle_days: days,
+            never_logged_in: days.is_none(),
+            limit: Some(super::users::MAX_PAGE),
+            ..UserFilter::default()
+        };
+        loop {
+            let page = self.list_users(ctx, &filter).await?;
+            users.extend(page.items);
+            match page.next_cursor {
+                Some(c) => filter.cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(IdleReport { days, seats_held: users.len() as i64, users })
+    }
+
+    pub async fn settings(&self, ctx: &Context) -> Result<Vec<SettingView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::SettingsManage)?;
+        let mut out = vec![];
+        for s in Setting::ALL {
+            let value = match tx.setting(s.key()).await? {
+                Some(v) => v,
+                None => s.default_value().to_string(),
+            };
+            out.push(SettingView { key: s.key(), value, default: s.default_value().to_string() });
+        }
+        Ok(out)
+    }
+
+    pub async fn set_setting(&self, ctx: &Context, key: &str, value: &str) -> Result<SettingView> {
+        let setting = Setting::parse_key(key)?;
+        let value = setting.parse_value(value)?.to_string();
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::SettingsManage)?;
+        let before = tx.setting(setting.key()).await?.unwrap_or_else(|| setting.default_value().to_string());
+        tx.set_setting(setting.key(), &value).await?;
+        let changes = json!({ setting.key(): [before, value] });
+        self.record(tx, ctx, &who, Change::other("settings.set", "setting", None, setting.key(), changes)).await?;
+        self.commit(txb).await?;
+        Ok(SettingView { key: setting.key(), value, default: setting.default_value().to_string() })
+    }
+
+    /// A setting's value for the server's own decisions (no caller, no audit).
+    pub async fn setting_value(&self, setting: Setting) -> Result<SettingValue> {
+        let mut tx = self.store.begin_read().await?;
+        match tx.setting(setting.key()).await? {
+            Some(v) => setting.parse_value(&v),
+            None => Ok(setting.default_value()),
+        }
+    }
+
+    pub async fn list_audit(&self, ctx: &Context, filter: &AuditFilter) -> Result<Vec<AuditEntryView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::AuditView)?;
+        let mut q = AuditQuery {
+            since: filter.since,
+            before: filter.before,
+            limit: filter.limit.unwrap_or(100).clamp(1, 1000),
+            ..AuditQuery::default()
+        };
+        // Names resolve to ids, so entries survive renames; a purged user's entries are
+        // found by nobody's name, as it should be.
+        for (name, slot) in [(&filter.actor, &mut q.actor_user), (&filter.target, &mut q.target_user)] {
+            if let Some(name) = name {
+                let u = tx.user_by_username(&name_key(name.trim())).await?.ok_or_else(|| Error::not_found("user", name))?;
+                *slot = Some(u.id);
+            }
+        }
+        Ok(tx.list_audit(&q).await?.into_iter().map(AuditEntryView::from_row).collect())
+    }
+
+    /// Seals every committed, unsealed audit entry into the chain, in batches. Concurrent
+    /// sealers queue on the chain head, so the chain never forks.
+    pub async fn seal_audit(&self) -> Result<i64> {
+        let mut sealed = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let mut head = tx.lock_audit_head().await?;
+            let rows = tx.unsealed_audit(500).await?;
+            if rows.is_empty() {
+                return Ok(sealed);
+            }
+            for row in &rows {
+                let seq = head.seq + 1;
+                let hash = audit::chain_hash(&head.hash, seq, &audit::entry_digest(row));
+                tx.seal_audit(row.id, seq, &head.hash, &hash).await?;
+                head = crate::ports::AuditHead { seq, hash };
+            }
+            tx.set_audit_head(&head).await?;
+            tx.commit().await?;
+            sealed += rows.len() as i64;
+        }
+    }
+
+    /// Seals what is committed, then walks the whole chain. Names the first entry that was
+    /// edited, removed or reordered.
+    pub async fn verify_audit(&self, ctx: &Context) -> Result<VerifyReport> {
+        {
+            let mut txb = self.store.begin_read().await?;
+            let tx = txb.as_mut();
+            self.principal(tx, ctx).await?.require(Area::AuditView)?;
+        }
+        self.seal_audit().await?;
+        let mut tx = self.store.begin_read().await?;
+        let head = tx.lock_audit_head().await?;
+        let unsealed = tx.count_unsealed_audit().await?;
+        let mut v = ChainVerifier::default();
+        let mut problem: Option<Problem> = None;
+        'pages: loop {
+            let rows = tx.audit_chain(v.verified(), 1000).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                if let Err(p) = v.check(row) {
+                    problem = Some(p);
+                    break 'pages;
+                }
+            }
+        }
+        if problem.is_none() {
+            problem = v.finish(&head).err();
+        }
+        Ok(VerifyReport { sealed: v.verified(), unsealed, erased: v.erased, problem })
+    }
+
+    /// First start: when no active administrator exists, creates `admin`. Returns the
+    /// generated password when none was given (to be shown once).
+    pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<(String, Option<String>)>> {
+        {
+            let mut tx = self.store.begin_read().await?;
+            if tx.count_active_of_base(BaseRole::Administrator.builtin_id()).await? > 0 {
+                return Ok(None);
+            }
+        }
+        let generated = password.is_none().then(crate::password::random_password);
+        let input = NewUser {
+            username: "admin".into(),
+            email: "admin@rollcall.invalid".into(),
+            first_name: "Platform".into(),
+            last_name: "Administrator".into(),
+            password: password.or_else(|| generated.clone()),
+            user_type: Some(BaseRole::Administrator.key().into()),
+            active: true,
+            ..NewUser::default()
+        };
+        let ctx = Context::system("first_start");
+        let user = self.create_user(&ctx, input).await.map_err(|e| match e {
+            Error::UsernameTaken(_) => Error::conflict(
+                "no_administrator",
+                "no active administrator exists and the username 'admin' is taken; make a user an administrator with 'rollcall user set U --type administrator'",
+            ),
+            other => other,
+        })?;
+        Ok(Some((user.username, generated)))
+    }
+
+    /// The superuser principal, for channels that act as the operator.
+    pub fn operator() -> Principal {
+        Principal::superuser()
+    }
+}

@@ -1,0 +1,352 @@
+//! User types, branches and groups.
+
+use super::users::UserKey;
+use super::{Change, Service};
+use crate::actor::Context;
+use crate::domain::access::type_key;
+use crate::domain::org::{slugify, validate_group_key, validate_org_name};
+use crate::domain::*;
+use crate::{Error, Result};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct TypeView {
+    pub id: i64,
+    pub name: String,
+    pub key: String,
+    pub base: &'static str,
+    pub builtin: bool,
+    pub areas: Vec<&'static str>,
+}
+
+impl From<&UserType> for TypeView {
+    fn from(t: &UserType) -> TypeView {
+        TypeView {
+            id: t.id.0,
+            name: t.name.clone(),
+            key: t.key(),
+            base: t.base.key(),
+            builtin: t.builtin,
+            areas: t.areas.iter().map(Area::name).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewBranch {
+    pub name: String,
+    pub description: String,
+    pub default_type: Option<String>,
+    pub seat_cap: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct BranchView {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub default_type: Option<String>,
+    pub seat_cap: Option<i64>,
+    pub active_users: i64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewGroup {
+    pub name: String,
+    pub description: String,
+    pub branch: Option<String>,
+    pub key: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GroupView {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub branch: Option<String>,
+    pub key: Option<String>,
+    pub members: i64,
+}
+
+fn check_seat_cap(cap: Option<i64>) -> Result<()> {
+    match cap {
+        Some(c) if !(1..=10_000_000).contains(&c) => Err(Error::invalid("seat_cap", "must be between 1 and 10,000,000")),
+        _ => Ok(()),
+    }
+}
+
+impl Service {
+    pub async fn list_types(&self, ctx: &Context) -> Result<Vec<TypeView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        if !who.areas.contains(Area::UserTypesManage) {
+            who.require(Area::UsersManage)?;
+        }
+        Ok(tx.user_types().await?.iter().map(TypeView::from).collect())
+    }
+
+    /// Clones Instructor or Learner, minus the `deny`ed areas.
+    pub async fn create_type(&self, ctx: &Context, name: &str, base: &str, deny: &[Area]) -> Result<TypeView> {
+        let base = BaseRole::from_key(base).ok_or_else(|| Error::invalid("base", format!("unknown base '{base}'; use instructor or learner")))?;
+        UserType::validate_custom(name, base)?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UserTypesManage)?;
+        tx.plan().await?.require(Feature::CustomUserTypes)?;
+        let name = name.trim();
+        if tx.user_type_by_key(&type_key(name)).await?.is_some() {
+            return Err(Error::conflict("type_exists", format!("a user type named '{name}' already exists")));
+        }
+        let areas = deny.iter().fold(base.areas(), |s, a| s.without(*a));
+        UserType::check_areas(base, areas)?;
+        let mut t = UserType { id: UserTypeId(0), name: name.to_owned(), base, builtin: false, areas };
+        t.id = tx.insert_user_type(&t).await?;
+        let changes = json!({ "name": t.name, "base": base.key(), "areas": t.areas.to_names() });
+        self.record(tx, ctx, &who, Change::other("user_type.create", "user_type", Some(t.id.0), &t.name, changes)).await?;
+        self.commit(txb).await?;
+        Ok(TypeView::from(&t))
+    }
+
+    pub async fn edit_type(&self, ctx: &Context, name: &str, allow: &[Area], deny: &[Area]) -> Result<TypeView> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UserTypesManage)?;
+        let mut t = self.type_by_name(tx, name).await?;
+        let areas = t.edited(allow, deny)?;
+        if areas != t.areas {
+            tx.plan().await?.require(Feature::CustomUserTypes)?;
+            tx.update_user_type_areas(t.id, areas).await?;
+            let changes = json!({ "areas": [t.areas.to_names(), areas.to_names()] });
+            t.areas = areas;
+            self.record(tx, ctx, &who, Change::other("user_type.edit", "user_type", Some(t.id.0), &t.name, changes)).await?;
+        }
+        self.commit(txb).await?;
+        Ok(TypeView::from(&t))
+    }
+
+    pub async fn delete_type(&self, ctx: &Context, name: &str) -> Result<()> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UserTypesManage)?;
+        let t = self.type_by_name(tx, name).await?;
+        if t.builtin {
+            return Err(Error::rule("builtin_type", format!("the built-in type {} can't be deleted", t.name)));
+        }
+        if tx.type_in_use(t.id).await? {
+            return Err(Error::rule(
+                "type_in_use",
+                format!("user type '{}' is still given to users or used as a branch default; change those first", t.name),
+            ));
+        }
+        tx.delete_user_type(t.id).await?;
+        self.record(tx, ctx, &who, Change::other("user_type.delete", "user_type", Some(t.id.0), &t.name, json!({}))).await?;
+        self.commit(txb).await
+    }
+
+    async fn branch_view(&self, tx: &mut dyn crate::ports::Tx, b: &Branch) -> Result<BranchView> {
+        let default_type = match b.default_type_id {
+            Some(id) => Some(self.type_by_id(tx, id).await?.name),
+            None => None,
+        };
+        Ok(BranchView {
+            id: b.id.0,
+            name: b.name.clone(),
+            slug: b.slug.clone(),
+            description: b.description.clone(),
+            default_type,
+            seat_cap: b.seat_cap,
+            active_users: b.active_users,
+        })
+    }
+
+    pub async fn add_branch(&self, ctx: &Context, input: NewBranch) -> Result<BranchView> {
+        let name = validate_org_name("name", &input.name)?;
+        check_seat_cap(input.seat_cap)?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::BranchesManage)?;
+        tx.plan().await?.require(Feature::Branches)?;
+        if tx.branch_by_key(&name_key(&name)).await?.is_some() {
+            return Err(Error::conflict("branch_exists", format!("a branch named '{name}' already exists")));
+        }
+        let default_type_id = match &input.default_type {
+            Some(t) => Some(self.type_by_name(tx, t).await?.id),
+            None => None,
+        };
+        let base_slug = slugify(&name);
+        let taken: Vec<String> = tx.branches().await?.into_iter().map(|b| b.slug).collect();
+        let slug = (1..)
+            .map(|n| if n == 1 { base_slug.clone() } else { format!("{base_slug}-{n}") })
+            .find(|s| !taken.contains(s))
+            .expect("an unused slug exists");
+        let mut b = Branch {
+            id: BranchId(0),
+            name,
+            slug,
+            description: input.description.trim().to_owned(),
+            default_type_id,
+            seat_cap: input.seat_cap,
+            active_users: 0,
+        };
+        b.id = tx.insert_branch(&b).await?;
+        let view = self.branch_view(tx, &b).await?;
+        let changes = json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
+        self.record(tx, ctx, &who, Change::other("branch.create", "branch", Some(b.id.0), &b.name, changes)).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// Changes a branch's default type or seat cap. A cap below the branch's active users
+    /// is refused, saying how many must be deactivated first.
+    pub async fn set_branch(&self, ctx: &Context, name: &str, default_type: Option<Option<String>>, seat_cap: Option<Option<i64>>) -> Result<BranchView> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::BranchesManage)?;
+        let mut b = self.branch_by_name(tx, name).await?;
+        let mut changes = serde_json::Map::new();
+        if let Some(t) = default_type {
+            let id = match &t {
+                Some(t) => Some(self.type_by_name(tx, &t).await?.id),
+                None => None,
+            };
+            changes.insert("default_type".into(), json!(t));
+            b.default_type_id = id;
+        }
+        if let Some(cap) = seat_cap {
+            check_seat_cap(cap)?;
+            if let Some(c) = cap.filter(|c| *c < b.active_users) {
+                return Err(Error::conflict(
+                    "seats_in_use",
+                    format!("branch '{}' has {} active users; deactivate {} of them before capping it at {c}", b.name, b.active_users, b.active_users - c),
+                ));
+            }
+            changes.insert("seat_cap".into(), json!([b.seat_cap, cap]));
+            b.seat_cap = cap;
+        }
+        tx.update_branch(&b).await?;
+        self.record(tx, ctx, &who, Change::other("branch.update", "branch", Some(b.id.0), &b.name, changes.into())).await?;
+        let view = self.branch_view(tx, &b).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    pub async fn list_branches(&self, ctx: &Context) -> Result<Vec<BranchView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        if !who.areas.contains(Area::BranchesManage) {
+            who.require(Area::UsersManage)?;
+        }
+        let mut out = vec![];
+        for b in tx.branches().await?.into_iter().filter(|b| who.sees(&[b.id])) {
+            out.push(self.branch_view(tx, &b).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn add_group(&self, ctx: &Context, input: NewGroup) -> Result<GroupView> {
+        let name = validate_org_name("name", &input.name)?;
+        let key = input.key.as_deref().map(validate_group_key).transpose()?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::GroupsManage)?;
+        let branch = match &input.branch {
+            Some(b) => {
+                let b = self.branch_by_name(tx, b).await?;
+                who.require_branch(b.id, &b.name)?;
+                Some(b)
+            }
+            None if who.branch_ids().is_some() => {
+                return Err(Error::invalid("branch", "a branch administrator's groups belong to one of their branches"));
+            }
+            None => None,
+        };
+        if tx.group_by_key(&name_key(&name)).await?.is_some() {
+            return Err(Error::conflict("group_exists", format!("a group named '{name}' already exists")));
+        }
+        let mut g = Group { id: GroupId(0), name, branch_id: branch.as_ref().map(|b| b.id), key, description: input.description.trim().to_owned() };
+        g.id = tx.insert_group(&g).await?;
+        let changes = json!({ "name": g.name, "branch": branch.as_ref().map(|b| &b.name), "key": g.key.as_ref().map(|_| "[set]") });
+        self.record(tx, ctx, &who, Change::other("group.create", "group", Some(g.id.0), &g.name, changes)).await?;
+        self.commit(txb).await?;
+        Ok(GroupView {
+            id: g.id.0,
+            name: g.name,
+            description: g.description,
+            branch: branch.map(|b| b.name),
+            key: g.key,
+            members: 0,
+        })
+    }
+
+    pub async fn list_groups(&self, ctx: &Context) -> Result<Vec<GroupView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        if !who.areas.contains(Area::GroupsManage) {
+            who.require(Area::UsersManage)?;
+        }
+        let branches = tx.branches().await?;
+        let mut out = vec![];
+        for g in tx.groups().await? {
+            if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
+                continue;
+            }
+            let members = tx.group_member_count(g.id).await?;
+            out.push(GroupView {
+                id: g.id.0,
+                branch: g.branch_id.and_then(|id| branches.iter().find(|b| b.id == id)).map(|b| b.name.clone()),
+                name: g.name,
+                description: g.description,
+                key: g.key,
+                members,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds users to a group; each must be within the caller's reach. Returns how many
+    /// were added (members already in the group are left as they are).
+    pub async fn add_group_members(&self, ctx: &Context, group: &str, users: &[UserKey]) -> Result<usize> {
+        self.change_group_members(ctx, group, users, true).await
+    }
+
+    pub async fn remove_group_members(&self, ctx: &Context, group: &str, users: &[UserKey]) -> Result<usize> {
+        self.change_group_members(ctx, group, users, false).await
+    }
+
+    async fn change_group_members(&self, ctx: &Context, group: &str, users: &[UserKey], add: bool) -> Result<usize> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::GroupsManage)?;
+        let g = self.group_by_name(tx, group).await?;
+        if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
+            return Err(Error::not_found("group", group));
+        }
+        let mut changed = 0;
+        for key in users {
+            let user = self.reach_user(tx, &who, key).await?;
+            if user.status == UserStatus::Trash {
+                return Err(Error::conflict("in_trash", format!("user '{}' is in the trash", user.username)));
+            }
+            let did = if add { tx.add_group_member(g.id, user.id).await? } else { tx.remove_group_member(g.id, user.id).await? };
+            if did {
+                changed += 1;
+                let action = if add { "group.add_member" } else { "group.remove_member" };
+                self.record(tx, ctx, &who, Change::user(action, &user, json!({ "group": g.name }))).await?;
+            }
+        }
+        self.commit(txb).await?;
+        Ok(changed)
+    }
+}

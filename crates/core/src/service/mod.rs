@@ -1,0 +1,142 @@
+//! The service layer: one entry point per use case, shared by every channel.
+//!
+//! Each call takes the caller's [`Context`], opens one transaction, resolves the caller to a
+//! [`Principal`] from the database (so permissions are always current), decides
+//! authorization, applies the domain rules, writes the change and its audit entry, and
+//! commits. After commit it seals the new audit entries into the chain.
+
+mod admin;
+mod catalog;
+mod users;
+
+pub use admin::{AuditEntryView, AuditFilter, BranchSeats, IdleReport, SeatReport, SettingView};
+pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
+pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, UserView};
+
+use crate::actor::{Actor, Context, Principal};
+use crate::audit;
+use crate::domain::*;
+use crate::ports::{NewAuditEntry, Store, Tx};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+}
+
+/// One audit entry's content, before the actor and time are added.
+pub(crate) struct Change {
+    pub action: &'static str,
+    pub target_kind: Option<&'static str>,
+    pub target_id: Option<i64>,
+    pub target_label: Option<String>,
+    pub changes: serde_json::Value,
+}
+
+impl Change {
+    pub fn user(action: &'static str, user: &User, changes: serde_json::Value) -> Change {
+        Change {
+            action,
+            target_kind: Some("user"),
+            target_id: Some(user.id.0),
+            target_label: Some(user.username.to_string()),
+            changes,
+        }
+    }
+    pub fn other(action: &'static str, kind: &'static str, id: Option<i64>, label: &str, changes: serde_json::Value) -> Change {
+        Change { action, target_kind: Some(kind), target_id: id, target_label: Some(label.to_owned()), changes }
+    }
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>) -> Service {
+        Service { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    /// Resolves the caller from the database, inside the call's transaction.
+    pub(crate) async fn principal(&self, tx: &mut dyn Tx, ctx: &Context) -> Result<Principal> {
+        let user_id = match &ctx.actor {
+            Actor::Operator | Actor::System { .. } => return Ok(Principal::superuser()),
+            Actor::ScimClient { .. } => return Ok(Principal::identity_provider("scim")),
+            Actor::Sso => return Ok(Principal::identity_provider("sso")),
+            Actor::User(id) | Actor::ApiToken { user_id: id, .. } => *id,
+        };
+        let user = tx.user_by_id(user_id).await?.ok_or(Error::Unauthenticated)?;
+        let user_type = self.type_by_id(tx, user.user_type_id).await?;
+        let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+        Principal::for_user(&user, &user_type, branches)
+    }
+
+    /// Writes one audit entry inside the caller's transaction.
+    pub(crate) async fn record(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, change: Change) -> Result<()> {
+        let (actor_kind, actor_user_id, actor_ref) = match &ctx.actor {
+            Actor::Operator => ("operator", None, None),
+            Actor::User(id) => ("user", Some(*id), None),
+            Actor::ApiToken { token_id, user_id } => ("api_token", Some(*user_id), Some(token_id.to_string())),
+            Actor::ScimClient { token_id } => ("scim", None, Some(token_id.to_string())),
+            Actor::Sso => ("sso", None, None),
+            Actor::System { job } => ("system", None, Some((*job).to_owned())),
+        };
+        let personal = serde_json::json!({
+            "actor": who.label,
+            "target": change.target_label,
+            "changes": change.changes,
+            "source": ctx.source,
+        })
+        .to_string();
+        let salt = audit::new_salt();
+        let entry = NewAuditEntry {
+            at: now_millis(),
+            actor_kind: actor_kind.into(),
+            actor_user_id,
+            actor_ref,
+            channel: ctx.channel.as_str().into(),
+            action: change.action.into(),
+            target_kind: change.target_kind.map(Into::into),
+            target_id: change.target_id,
+            request_id: ctx.request_id.clone(),
+            personal_digest: audit::personal_digest(&salt, &personal),
+            salt,
+            personal,
+        };
+        tx.insert_audit(&entry).await?;
+        Ok(())
+    }
+
+    /// Commits, then seals the new audit entries. A sealing failure is logged, not
+    /// returned: the change is committed, and the next seal picks the entries up.
+    pub(crate) async fn commit(&self, tx: Box<dyn Tx>) -> Result<()> {
+        tx.commit().await?;
+        if let Err(e) = self.seal_audit().await {
+            tracing::warn!(error = %e, "audit sealing deferred");
+        }
+        Ok(())
+    }
+
+    // --- lookups shared by the use cases ---
+
+    pub(crate) async fn type_by_id(&self, tx: &mut dyn Tx, id: UserTypeId) -> Result<UserType> {
+        tx.user_type_by_id(id).await?.ok_or_else(|| Error::internal(format!("user type {} missing", id.0)))
+    }
+
+    pub(crate) async fn type_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<UserType> {
+        tx.user_type_by_key(&access::type_key(name)).await?.ok_or_else(|| Error::not_found("user type", name))
+    }
+
+    pub(crate) async fn branch_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<Branch> {
+        tx.branch_by_key(&name_key(name.trim())).await?.ok_or_else(|| Error::not_found("branch", name))
+    }
+
+    pub(crate) async fn group_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<Group> {
+        tx.group_by_key(&name_key(name.trim())).await?.ok_or_else(|| Error::not_found("group", name))
+    }
+}

@@ -1,0 +1,720 @@
+//! Users: create, read, list, update, and the lifecycle (activate, deactivate, delete,
+//! restore, purge, scheduled deactivation).
+
+use super::{Change, Service};
+use crate::actor::{Context, Principal};
+use crate::domain::user::LifecycleAction;
+use crate::domain::*;
+use crate::ports::{Tx, UserQuery};
+use crate::{Error, Result, password};
+use serde::Serialize;
+use serde_json::json;
+
+/// A request to create a user, as any channel receives it (names not yet validated).
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password: Option<String>,
+    /// A type name; default: the first branch's default type, else Learner.
+    pub user_type: Option<String>,
+    pub branches: Vec<String>,
+    pub groups: Vec<String>,
+    /// false: created deactivated (holds no seat).
+    pub active: bool,
+    pub external_id: Option<String>,
+    pub exclude_from_emails: bool,
+    pub deactivate_at: Option<Millis>,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct UserUpdate {
+    pub user_type: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password: Option<String>,
+    pub add_branches: Vec<String>,
+    pub remove_branches: Vec<String>,
+    pub add_groups: Vec<String>,
+    pub remove_groups: Vec<String>,
+    pub external_id: Option<Option<String>>,
+    pub exclude_from_emails: Option<bool>,
+    /// `Some(None)` clears a scheduled deactivation.
+    pub deactivate_at: Option<Option<Millis>>,
+}
+
+/// List filters by name, as channels receive them.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    pub status: Option<UserStatus>,
+    pub user_type: Option<String>,
+    pub branch: Option<String>,
+    pub group: Option<String>,
+    pub idle_days: Option<i64>,
+    pub never_logged_in: bool,
+    pub search: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A user as every channel shows it (CONTRACT.md's REST shape).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub user_type: String,
+    pub branches: Vec<String>,
+    pub groups: Vec<String>,
+    pub status: &'static str,
+    pub origin: &'static str,
+    pub external_id: Option<String>,
+    pub exclude_from_emails: bool,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+    pub deactivated_at: Option<String>,
+    pub deleted_at: Option<String>,
+    pub deactivate_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    pub next_cursor: Option<String>,
+}
+
+pub const MAX_PAGE: i64 = 500;
+
+impl UserView {
+    fn new(u: &User, user_type: &str, branches: Vec<String>, groups: Vec<String>) -> UserView {
+        UserView {
+            id: u.id.0,
+            username: u.username.to_string(),
+            email: u.email.to_string(),
+            first_name: u.first_name.to_string(),
+            last_name: u.last_name.to_string(),
+            user_type: user_type.to_owned(),
+            branches,
+            groups,
+            status: u.status.as_str(),
+            origin: u.origin.as_str(),
+            external_id: u.external_id.clone(),
+            exclude_from_emails: u.exclude_from_emails,
+            created_at: format_millis(u.created_at),
+            last_login_at: u.last_login_at.map(format_millis),
+            deactivated_at: u.deactivated_at.map(format_millis),
+            deleted_at: u.deleted_at.map(format_millis),
+            deactivate_at: u.deactivate_at.map(format_millis),
+        }
+    }
+}
+
+/// How a user is named in a call: by id (REST, SCIM) or username (CLI, console).
+#[derive(Clone, Debug)]
+pub enum UserKey {
+    Id(UserId),
+    Username(String),
+}
+
+impl From<&str> for UserKey {
+    fn from(s: &str) -> UserKey {
+        UserKey::Username(s.to_owned())
+    }
+}
+
+impl std::fmt::Display for UserKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserKey::Id(id) => write!(f, "#{id}"),
+            UserKey::Username(u) => f.write_str(u),
+        }
+    }
+}
+
+/// A user within the caller's reach, with what decisions about them need.
+struct Reached {
+    user: User,
+    user_type: UserType,
+    branches: Vec<Branch>,
+}
+
+impl Service {
+    /// Finds a user the caller may act on. Users outside a branch administrator's branches
+    /// are "not found"; users of a higher type are forbidden.
+    async fn reach(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
+        let found = match key {
+            UserKey::Id(id) => tx.user_by_id(*id).await?,
+            UserKey::Username(name) => tx.user_by_username(&name_key(name.trim())).await?,
+        };
+        let user = found.ok_or_else(|| Error::not_found("user", key))?;
+        let branches = tx.user_branches(user.id).await?;
+        let ids: Vec<_> = branches.iter().map(|b| b.id).collect();
+        if !who.sees(&ids) {
+            return Err(Error::not_found("user", key));
+        }
+        let user_type = self.type_by_id(tx, user.user_type_id).await?;
+        Ok(Reached { user, user_type, branches })
+    }
+
+    async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
+        who.require(Area::UsersManage)?;
+        let r = self.reach(tx, who, key).await?;
+        who.require_rank(r.user_type.base, "change")?;
+        Ok(r)
+    }
+
+    pub(crate) async fn reach_user(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
+        Ok(self.reach_to_change(tx, who, key).await?.user)
+    }
+
+    async fn view(&self, tx: &mut dyn Tx, user: &User) -> Result<UserView> {
+        let t = self.type_by_id(tx, user.user_type_id).await?;
+        let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.name).collect();
+        let groups = tx.user_groups(user.id).await?.into_iter().map(|g| g.name).collect();
+        Ok(UserView::new(user, &t.name, branches, groups))
+    }
+
+    /// A type the caller may give: it exists, the plan allows it, it is not above the caller.
+    async fn grantable_type(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<UserType> {
+        let t = self.type_by_name(tx, name).await?;
+        who.require_rank(t.base, "grant the type of")?;
+        if !t.builtin {
+            tx.plan().await?.require(Feature::CustomUserTypes)?;
+        }
+        Ok(t)
+    }
+
+    async fn reachable_branch(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<Branch> {
+        let b = self.branch_by_name(tx, name).await?;
+        who.require_branch(b.id, name)?;
+        Ok(b)
+    }
+
+    async fn reachable_group(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<Group> {
+        let g = self.group_by_name(tx, name).await?;
+        if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
+            return Err(Error::not_found("group", name));
+        }
+        Ok(g)
+    }
+
+    async fn take_seat(&self, tx: &mut dyn Tx) -> Result<()> {
+        if tx.try_take_seats(1).await? {
+            return Ok(());
+        }
+        let plan = tx.plan().await?;
+        Err(Error::SeatLimitReached { used: plan.seats_used, limit: plan.seat_limit })
+    }
+
+    async fn take_branch_seat(&self, tx: &mut dyn Tx, branch: &Branch) -> Result<()> {
+        if tx.try_take_branch_seat(branch.id).await? {
+            Ok(())
+        } else {
+            Err(Error::BranchSeatCapReached { branch: branch.name.clone(), cap: branch.seat_cap.unwrap_or_default() })
+        }
+    }
+
+    /// The last active platform administrator can't stop being one, by any channel. Runs
+    /// after the change, once the plan-row lock serialises it with concurrent changes.
+    async fn guard_last_admin(&self, tx: &mut dyn Tx) -> Result<()> {
+        if tx.count_active_of_base(BaseRole::Administrator.builtin_id()).await? == 0 {
+            return Err(Error::rule(
+                "last_administrator",
+                "this is the last active administrator; make another user an administrator first",
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn create_user(&self, ctx: &Context, input: NewUser) -> Result<UserView> {
+        let username = Username::parse(&input.username)?;
+        let email = Email::parse(&input.email)?;
+        let first_name = PersonName::parse("first_name", &input.first_name)?;
+        let last_name = PersonName::parse("last_name", &input.last_name)?;
+        let external_id = input.external_id.as_deref().map(validate_external_id).transpose()?;
+        // Hash before the transaction: argon2 takes tens of milliseconds, and the write
+        // lock must not wait for it.
+        let password_hash = input.password.as_deref().map(password::hash).transpose()?;
+
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UsersManage)?;
+
+        let mut branches = Vec::new();
+        for name in &input.branches {
+            let b = self.reachable_branch(tx, &who, name).await?;
+            if !branches.iter().any(|x: &Branch| x.id == b.id) {
+                branches.push(b);
+            }
+        }
+        if branches.is_empty() {
+            if let Some(mine) = who.branch_ids() {
+                // A branch administrator's users must be in one of their branches.
+                let all = tx.branches().await?;
+                match mine {
+                    [only] => branches.extend(all.into_iter().filter(|b| b.id == *only)),
+                    _ => return Err(Error::invalid("branches", "name the branch the user belongs to")),
+                }
+            }
+        }
+        if !branches.is_empty() {
+            tx.plan().await?.require(Feature::Branches)?;
+        }
+        let user_type = match (&input.user_type, branches.first().and_then(|b| b.default_type_id)) {
+            (Some(name), _) => self.grantable_type(tx, &who, name).await?,
+            (None, Some(default)) => {
+                let t = self.type_by_id(tx, default).await?;
+                self.grantable_type(tx, &who, &t.name).await?
+            }
+            (None, None) => UserType::builtin(BaseRole::Learner),
+        };
+        let mut groups = Vec::new();
+        for name in &input.groups {
+            let g = self.reachable_group(tx, &who, name).await?;
+            if !groups.iter().any(|x: &Group| x.id == g.id) {
+                groups.push(g);
+            }
+        }
+
+        let status = if input.active { UserStatus::Active } else { UserStatus::Deactivated };
+        if status.holds_seat() {
+            self.take_seat(tx).await?;
+            for b in &branches {
+                self.take_branch_seat(tx, b).await?;
+            }
+        }
+        if tx.user_by_username(&username.key()).await?.is_some() {
+            return Err(Error::UsernameTaken(username.to_string()));
+        }
+        if tx.user_by_email(&email.key()).await?.is_some() {
+            return Err(Error::EmailTaken(email.to_string()));
+        }
+        let now = now_millis();
+        let mut user = User {
+            id: UserId(0),
+            username,
+            email,
+            first_name,
+            last_name,
+            user_type_id: user_type.id,
+            status,
+            origin: ctx.channel.origin(),
+            external_id,
+            exclude_from_emails: input.exclude_from_emails,
+            has_password: password_hash.is_some(),
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            deactivated_at: (!status.holds_seat()).then_some(now),
+            deleted_at: None,
+            deactivate_at: input.deactivate_at,
+        };
+        user.id = tx.insert_user(&user, password_hash.as_deref()).await?;
+        for b in &branches {
+            tx.add_user_branch(user.id, b.id).await?;
+        }
+        for g in &groups {
+            tx.add_group_member(g.id, user.id).await?;
+        }
+        let names = |v: &[String]| json!(v);
+        let branch_names: Vec<String> = branches.iter().map(|b| b.name.clone()).collect();
+        let group_names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+        let changes = json!({
+            "username": user.username.as_str(),
+            "email": user.email.as_str(),
+            "first_name": user.first_name.as_str(),
+            "last_name": user.last_name.as_str(),
+            "user_type": user_type.name,
+            "branches": names(&branch_names),
+            "groups": names(&group_names),
+            "status": status.as_str(),
+            "password": if user.has_password { Some("[redacted]") } else { None },
+            "external_id": user.external_id,
+            "deactivate_at": user.deactivate_at.map(format_millis),
+        });
+        self.record(tx, ctx, &who, Change::user("user.create", &user, changes)).await?;
+        let view = UserView::new(&user, &user_type.name, branch_names, group_names);
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    pub async fn get_user(&self, ctx: &Context, key: &UserKey) -> Result<UserView> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UsersManage)?;
+        let r = self.reach(tx, &who, key).await?;
+        self.view(tx, &r.user).await
+    }
+
+    /// Resolves list filters (names to ids, days to a cutoff) within the caller's scope.
+    async fn user_query(&self, tx: &mut dyn Tx, who: &Principal, f: &UserFilter) -> Result<UserQuery> {
+        let mut q = UserQuery {
+            status: f.status,
+            never_logged_in: f.never_logged_in,
+            scope: who.branch_ids().map(<[BranchId]>::to_vec),
+            limit: f.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+            ..UserQuery::default()
+        };
+        if let Some(t) = &f.user_type {
+            q.type_id = Some(self.type_by_name(tx, t).await?.id);
+        }
+        if let Some(b) = &f.branch {
+            q.branch = Some(self.reachable_branch(tx, who, b).await?.id);
+        }
+        if let Some(g) = &f.group {
+            q.group = Some(self.reachable_group(tx, who, g).await?.id);
+        }
+        if let Some(days) = f.idle_days {
+            if !(0..=36_500).contains(&days) {
+                return Err(Error::invalid("idle_days", "must be between 0 and 36500"));
+            }
+            q.idle_before = Some(now_millis() - days * 86_400_000);
+        }
+        if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            if s.chars().count() > 200 || s.chars().any(char::is_control) {
+                return Err(Error::invalid("search", "at most 200 characters, no control characters"));
+            }
+            q.search = Some(s.to_lowercase());
+        }
+        if let Some(c) = &f.cursor {
+            let id = c.parse::<i64>().map_err(|_| Error::invalid("cursor", "not a cursor this server issued"))?;
+            q.after = Some(UserId(id));
+        }
+        Ok(q)
+    }
+
+    pub async fn list_users(&self, ctx: &Context, filter: &UserFilter) -> Result<UserPage> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UsersManage)?;
+        let q = self.user_query(tx, &who, filter).await?;
+        let users = tx.list_users(&q).await?;
+        let types = tx.user_types().await?;
+        let mut items = Vec::with_capacity(users.len());
+        for u in &users {
+            let type_name = types.iter().find(|t| t.id == u.user_type_id).map(|t| t.name.as_str()).unwrap_or("?");
+            let branches = tx.user_branches(u.id).await?.into_iter().map(|b| b.name).collect();
+            let groups = tx.user_groups(u.id).await?.into_iter().map(|g| g.name).collect();
+            items.push(UserView::new(u, type_name, branches, groups));
+        }
+        let next_cursor = (users.len() as i64 == q.limit).then(|| users.last().map(|u| u.id.0.to_string())).flatten();
+        Ok(UserPage { items, next_cursor })
+    }
+
+    pub async fn count_users(&self, ctx: &Context, filter: &UserFilter) -> Result<i64> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UsersManage)?;
+        let q = self.user_query(tx, &who, filter).await?;
+        tx.count_users(&q).await
+    }
+
+    pub async fn update_user(&self, ctx: &Context, key: &UserKey, upd: UserUpdate) -> Result<UserView> {
+        let email = upd.email.as_deref().map(Email::parse).transpose()?;
+        let first_name = upd.first_name.as_deref().map(|s| PersonName::parse("first_name", s)).transpose()?;
+        let last_name = upd.last_name.as_deref().map(|s| PersonName::parse("last_name", s)).transpose()?;
+        let external_id = upd.external_id.as_ref().map(|e| e.as_deref().map(validate_external_id).transpose()).transpose()?;
+        let password_hash = upd.password.as_deref().map(password::hash).transpose()?;
+
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let Reached { mut user, user_type, branches } = self.reach_to_change(tx, &who, key).await?;
+        if user.status == UserStatus::Trash {
+            return Err(Error::conflict("in_trash", "the user is in the trash; restore them first"));
+        }
+        let before = user.clone();
+        let mut changes = serde_json::Map::new();
+        let active = user.status.holds_seat();
+
+        if let Some(name) = &upd.user_type {
+            let t = self.grantable_type(tx, &who, name).await?;
+            if t.id != user.user_type_id {
+                if who.user_id == Some(user.id) {
+                    return Err(Error::forbidden("you can't change your own user type"));
+                }
+                user.user_type_id = t.id;
+                changes.insert("user_type".into(), json!([user_type.name, t.name]));
+            }
+        }
+        if let Some(e) = email {
+            if e.key() != user.email.key() && tx.user_by_email(&e.key()).await?.is_some() {
+                return Err(Error::EmailTaken(e.to_string()));
+            }
+            if e != user.email {
+                changes.insert("email".into(), json!([user.email.as_str(), e.as_str()]));
+                user.email = e;
+            }
+        }
+        for (field, new, slot) in [("first_name", first_name, &mut user.first_name), ("last_name", last_name, &mut user.last_name)] {
+            if let Some(n) = new.filter(|n| n != slot) {
+                changes.insert(field.into(), json!([slot.as_str(), n.as_str()]));
+                *slot = n;
+            }
+        }
+        if let Some(e) = external_id.filter(|e| *e != user.external_id) {
+            changes.insert("external_id".into(), json!([user.external_id, e]));
+            user.external_id = e;
+        }
+        if let Some(x) = upd.exclude_from_emails.filter(|x| *x != user.exclude_from_emails) {
+            changes.insert("exclude_from_emails".into(), json!([user.exclude_from_emails, x]));
+            user.exclude_from_emails = x;
+        }
+        if let Some(d) = upd.deactivate_at.filter(|d| *d != user.deactivate_at) {
+            changes.insert("deactivate_at".into(), json!([user.deactivate_at.map(format_millis), d.map(format_millis)]));
+            user.deactivate_at = d;
+        }
+        if let Some(h) = &password_hash {
+            tx.set_password_hash(user.id, Some(h)).await?;
+            user.has_password = true;
+            changes.insert("password".into(), json!("[redacted]"));
+        }
+
+        let mut member_of: Vec<BranchId> = branches.iter().map(|b| b.id).collect();
+        for name in &upd.add_branches {
+            let b = self.reachable_branch(tx, &who, name).await?;
+            tx.plan().await?.require(Feature::Branches)?;
+            if tx.add_user_branch(user.id, b.id).await? {
+                if active {
+                    self.take_branch_seat(tx, &b).await?;
+                }
+                member_of.push(b.id);
+                changes.insert(format!("branch:{}", b.name), json!("added"));
+            }
+        }
+        for name in &upd.remove_branches {
+            let b = self.reachable_branch(tx, &who, name).await?;
+            if tx.remove_user_branch(user.id, b.id).await? {
+                if active {
+                    tx.release_branch_seat(b.id).await?;
+                }
+                member_of.retain(|x| *x != b.id);
+                changes.insert(format!("branch:{}", b.name), json!("removed"));
+            }
+        }
+        if who.branch_ids().is_some() && !who.sees(&member_of) {
+            return Err(Error::rule(
+                "outside_your_branches",
+                "the user would leave all of your branches; a branch administrator keeps users in one of theirs",
+            ));
+        }
+        for name in &upd.add_groups {
+            let g = self.reachable_group(tx, &who, name).await?;
+            if tx.add_group_member(g.id, user.id).await? {
+                changes.insert(format!("group:{}", g.name), json!("added"));
+            }
+        }
+        for name in &upd.remove_groups {
+            let g = self.reachable_group(tx, &who, name).await?;
+            if tx.remove_group_member(g.id, user.id).await? {
+                changes.insert(format!("group:{}", g.name), json!("removed"));
+            }
+        }
+
+        if changes.is_empty() {
+            return self.view(tx, &user).await;
+        }
+        let was_admin = active && before.user_type_id == BaseRole::Administrator.builtin_id();
+        if was_admin && user.user_type_id != before.user_type_id {
+            tx.lock_seats().await?;
+        }
+        user.updated_at = now_millis();
+        tx.update_user(&user).await?;
+        if was_admin && user.user_type_id != before.user_type_id {
+            self.guard_last_admin(tx).await?;
+        }
+        self.record(tx, ctx, &who, Change::user("user.update", &user, changes.into())).await?;
+        let view = self.view(tx, &user).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// Applies one lifecycle move inside `tx`: seats, branch caps, the last-administrator
+    /// guard, timestamps and the audit entry. `Ok(None)` when the user was already there.
+    async fn transition(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        reached: Reached,
+        action: LifecycleAction,
+    ) -> Result<Option<User>> {
+        let Reached { mut user, user_type, branches } = reached;
+        let Some(to) = action.apply(user.status)? else { return Ok(None) };
+        let from = user.status;
+        let now = now_millis();
+        if to.holds_seat() && !from.holds_seat() {
+            self.take_seat(tx).await?;
+            for b in &branches {
+                self.take_branch_seat(tx, b).await?;
+            }
+        } else if from.holds_seat() && !to.holds_seat() {
+            if who.user_id == Some(user.id) {
+                return Err(Error::forbidden(format!("you can't {} your own account", action.verb())));
+            }
+            tx.release_seats(1).await?;
+            for b in &branches {
+                tx.release_branch_seat(b.id).await?;
+            }
+        }
+        user.status = to;
+        user.updated_at = now;
+        match to {
+            UserStatus::Active => user.deactivated_at = None,
+            UserStatus::Deactivated if from == UserStatus::Active => {
+                user.deactivated_at = Some(now);
+                user.deactivate_at = None;
+            }
+            UserStatus::Deactivated => user.deleted_at = None,
+            UserStatus::Trash => {
+                user.deleted_at = Some(now);
+                if from == UserStatus::Active {
+                    user.deactivated_at = Some(now);
+                }
+                user.deactivate_at = None;
+            }
+        }
+        tx.update_user(&user).await?;
+        if from.holds_seat() && !to.holds_seat() && user_type.base == BaseRole::Administrator {
+            self.guard_last_admin(tx).await?;
+        }
+        let action_name = match action {
+            LifecycleAction::Activate => "user.activate",
+            LifecycleAction::Deactivate => "user.deactivate",
+            LifecycleAction::Delete => "user.delete",
+            LifecycleAction::Restore => "user.restore",
+        };
+        let changes = json!({ "status": [from.as_str(), to.as_str()] });
+        self.record(tx, ctx, who, Change::user(action_name, &user, changes)).await?;
+        Ok(Some(user))
+    }
+
+    async fn lifecycle(&self, ctx: &Context, key: &UserKey, action: LifecycleAction) -> Result<UserView> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let reached = self.reach_to_change(tx, &who, key).await?;
+        let unchanged = reached.user.clone();
+        let user = self.transition(tx, ctx, &who, reached, action).await?.unwrap_or(unchanged);
+        let view = self.view(tx, &user).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// Frees the seat and keeps every record; the user can no longer sign in or use tokens.
+    pub async fn deactivate_user(&self, ctx: &Context, key: &UserKey) -> Result<UserView> {
+        self.lifecycle(ctx, key, LifecycleAction::Deactivate).await
+    }
+
+    /// Needs a free seat; restores access and all history.
+    pub async fn activate_user(&self, ctx: &Context, key: &UserKey) -> Result<UserView> {
+        self.lifecycle(ctx, key, LifecycleAction::Activate).await
+    }
+
+    /// Back from the trash, deactivated (reactivation is a separate, seat-taking step).
+    pub async fn restore_user(&self, ctx: &Context, key: &UserKey) -> Result<UserView> {
+        self.lifecycle(ctx, key, LifecycleAction::Restore).await
+    }
+
+    /// Moves the user to the trash — or erases them at once with `purge`. The caller must
+    /// confirm with the username.
+    pub async fn delete_user(&self, ctx: &Context, key: &UserKey, confirm: Option<&str>, purge: bool) -> Result<Option<UserView>> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let reached = self.reach_to_change(tx, &who, key).await?;
+        let username = reached.user.username.clone();
+        if confirm.map(|c| name_key(c.trim())) != Some(username.key()) {
+            return Err(Error::ConfirmationRequired(format!(
+                "deleting erases records after the retention period; confirm with the username: --confirm {username}"
+            )));
+        }
+        let user = if reached.user.status == UserStatus::Trash && purge {
+            reached.user
+        } else {
+            let unchanged = reached.user.clone();
+            self.transition(tx, ctx, &who, reached, LifecycleAction::Delete).await?.unwrap_or(unchanged)
+        };
+        if purge {
+            self.purge_in(tx, ctx, &who, &user).await?;
+            self.commit(txb).await?;
+            return Ok(None);
+        }
+        let view = self.view(tx, &user).await?;
+        self.commit(txb).await?;
+        Ok(Some(view))
+    }
+
+    /// Erases a trashed user: the row, memberships, and the personal data of every audit
+    /// entry by or about them. The chain stays verifiable; entries keep only the user's id.
+    async fn purge_in(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, user: &User) -> Result<()> {
+        debug_assert_eq!(user.status, UserStatus::Trash);
+        let now = now_millis();
+        tx.erase_audit_personal(user.id, now).await?;
+        tx.purge_user(user.id).await?;
+        let change = Change { action: "user.purge", target_kind: Some("user"), target_id: Some(user.id.0), target_label: None, changes: json!({}) };
+        self.record(tx, ctx, who, change).await
+    }
+
+    /// Deactivates users whose scheduled date has come. Each in its own transaction, so one
+    /// refusal (the last administrator) doesn't hold back the others.
+    pub async fn run_scheduled_deactivations(&self) -> Result<usize> {
+        let ctx = Context::system("scheduled_deactivation");
+        let due = {
+            let mut tx = self.store.begin_read().await?;
+            tx.users_due_for_deactivation(now_millis(), 1000).await?
+        };
+        let mut done = 0;
+        for id in due {
+            match self.deactivate_user(&ctx, &UserKey::Id(id)).await {
+                Ok(_) => done += 1,
+                Err(e) => tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused"),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Purges users who have been in the trash longer than `deletion_retention_days`.
+    pub async fn purge_expired_trash(&self) -> Result<usize> {
+        let ctx = Context::system("trash_retention");
+        let who = Principal::superuser();
+        let days = match self.setting_value(Setting::DeletionRetentionDays).await? {
+            SettingValue::Days(d) => d,
+            _ => 30,
+        };
+        let due = {
+            let mut tx = self.store.begin_read().await?;
+            tx.trash_due_for_purge(now_millis() - days * 86_400_000, 1000).await?
+        };
+        let mut done = 0;
+        for id in due {
+            let mut tx = self.store.begin().await?;
+            match tx.user_by_id(id).await? {
+                Some(u) if u.status == UserStatus::Trash => {
+                    self.purge_in(tx.as_mut(), &ctx, &who, &u).await?;
+                    self.commit(tx).await?;
+                    done += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn validate_external_id(s: &str) -> Result<String> {
+    if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+        return Err(Error::invalid("external_id", "1 to 256 bytes, no control characters"));
+    }
+    Ok(s.to_owned())
+}
