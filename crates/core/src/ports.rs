@@ -123,8 +123,8 @@ pub trait Tx: Send {
     async fn purge_user(&mut self, id: UserId) -> Result<()>;
     async fn list_users(&mut self, query: &UserQuery) -> Result<Vec<User>>;
     async fn count_users(&mut self, query: &UserQuery) -> Result<i64>;
-    async fn count_active_of_base(&mut self, type_id: UserTypeId) -> Result<i64>;
-    async fn any_user_of_base(&mut self, type_id: UserTypeId) -> Result<bool>;
+    /// Active users of one type (the last-administrator guard).
+    async fn count_active_of_type(&mut self, type_id: UserTypeId) -> Result<i64>;
     /// Active users whose scheduled deactivation time has passed.
     async fn users_due_for_deactivation(&mut self, now: Millis, limit: i64) -> Result<Vec<UserId>>;
     /// Trashed users deleted before `cutoff`.
@@ -187,6 +187,8 @@ pub trait Tx: Send {
     async fn erase_audit_personal(&mut self, user: UserId, at: Millis) -> Result<u64>;
     /// Locks and returns the chain head (the sealer's serialisation point).
     async fn lock_audit_head(&mut self) -> Result<AuditHead>;
+    /// Reads the chain head without locking it (verification).
+    async fn audit_head(&mut self) -> Result<AuditHead>;
     async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()>;
     async fn unsealed_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>>;
     async fn count_unsealed_audit(&mut self) -> Result<i64>;

@@ -275,7 +275,7 @@ impl Service {
         }
         self.seal_audit().await?;
         let mut tx = self.store.begin_read().await?;
-        let head = tx.lock_audit_head().await?;
+        let head = tx.audit_head().await?;
         let unsealed = tx.count_unsealed_audit().await?;
         let mut v = ChainVerifier::default();
         let mut problem: Option<Problem> = None;
@@ -302,7 +302,7 @@ impl Service {
     pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<(String, Option<String>)>> {
         {
             let mut tx = self.store.begin_read().await?;
-            if tx.count_active_of_base(BaseRole::Administrator.builtin_id()).await? > 0 {
+            if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? > 0 {
                 return Ok(None);
             }
         }

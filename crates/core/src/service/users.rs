@@ -223,7 +223,7 @@ impl Service {
     /// The last active platform administrator can't stop being one, by any channel. Runs
     /// after the change, once the plan-row lock serialises it with concurrent changes.
     async fn guard_last_admin(&self, tx: &mut dyn Tx) -> Result<()> {
-        if tx.count_active_of_base(BaseRole::Administrator.builtin_id()).await? == 0 {
+        if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? == 0 {
             return Err(Error::rule(
                 "last_administrator",
                 "this is the last active administrator; make another user an administrator first",

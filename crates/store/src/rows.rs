@@ -1,0 +1,183 @@
+//! Row types as both drivers decode them, and their conversion to domain types. Stored
+//! values are re-parsed on the way out, so a hand-edited database can't smuggle in a value
+//! the domain would refuse.
+
+use rollcall_core::Result;
+use rollcall_core::domain::*;
+use rollcall_core::ports::{AuditRow, PersonalData};
+
+pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.first_name, u.last_name, u.user_type_id, u.status, \
+     u.origin, u.external_id, u.exclude_from_emails, u.password_hash IS NOT NULL AS has_password, \
+     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.deleted_at, u.deactivate_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    user_type_id: i64,
+    status: String,
+    origin: String,
+    external_id: Option<String>,
+    exclude_from_emails: bool,
+    has_password: bool,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+    deactivated_at: Option<i64>,
+    deleted_at: Option<i64>,
+    deactivate_at: Option<i64>,
+}
+
+impl UserRow {
+    pub(crate) fn into_user(self) -> Result<User> {
+        Ok(User {
+            id: UserId(self.id),
+            username: Username::parse(&self.username)?,
+            email: Email::parse(&self.email)?,
+            first_name: PersonName::parse("first_name", &self.first_name)?,
+            last_name: PersonName::parse("last_name", &self.last_name)?,
+            user_type_id: UserTypeId(self.user_type_id),
+            status: UserStatus::parse(&self.status)?,
+            origin: Origin::parse(&self.origin)?,
+            external_id: self.external_id,
+            exclude_from_emails: self.exclude_from_emails,
+            has_password: self.has_password,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_login_at: self.last_login_at,
+            deactivated_at: self.deactivated_at,
+            deleted_at: self.deleted_at,
+            deactivate_at: self.deactivate_at,
+        })
+    }
+}
+
+pub(crate) const TYPE_COLUMNS: &str = "id, name, base, builtin, areas";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TypeRow {
+    id: i64,
+    name: String,
+    base: String,
+    builtin: bool,
+    areas: String,
+}
+
+impl TypeRow {
+    pub(crate) fn into_type(self) -> Result<UserType> {
+        let base = BaseRole::from_key(&self.base)
+            .ok_or_else(|| rollcall_core::Error::internal(format!("unknown base '{}' in storage", self.base)))?;
+        if self.builtin {
+            return Ok(UserType::builtin(base));
+        }
+        Ok(UserType { id: UserTypeId(self.id), name: self.name, base, builtin: false, areas: AreaSet::parse_names(&self.areas)? })
+    }
+}
+
+pub(crate) const BRANCH_COLUMNS: &str = "b.id, b.name, b.slug, b.description, b.default_type_id, b.seat_cap, b.active_users";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BranchRow {
+    id: i64,
+    name: String,
+    slug: String,
+    description: String,
+    default_type_id: Option<i64>,
+    seat_cap: Option<i64>,
+    active_users: i64,
+}
+
+impl From<BranchRow> for Branch {
+    fn from(r: BranchRow) -> Branch {
+        Branch {
+            id: BranchId(r.id),
+            name: r.name,
+            slug: r.slug,
+            description: r.description,
+            default_type_id: r.default_type_id.map(UserTypeId),
+            seat_cap: r.seat_cap,
+            active_users: r.active_users,
+        }
+    }
+}
+
+pub(crate) const GROUP_COLUMNS: &str = "g.id, g.name, g.branch_id, g.join_key, g.description";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GroupRow {
+    id: i64,
+    name: String,
+    branch_id: Option<i64>,
+    join_key: Option<String>,
+    description: String,
+}
+
+impl From<GroupRow> for Group {
+    fn from(r: GroupRow) -> Group {
+        Group { id: GroupId(r.id), name: r.name, branch_id: r.branch_id.map(BranchId), key: r.join_key, description: r.description }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PlanRow {
+    pub tier: String,
+    pub seat_limit: i64,
+    pub seats_used: i64,
+}
+
+impl PlanRow {
+    pub(crate) fn into_plan(self) -> Result<PlanState> {
+        Ok(PlanState { tier: PlanTier::parse(&self.tier)?, seat_limit: self.seat_limit, seats_used: self.seats_used })
+    }
+}
+
+pub(crate) const AUDIT_COLUMNS: &str = "a.id, a.at, a.actor_kind, a.actor_user_id, a.actor_ref, a.channel, a.action, \
+     a.target_kind, a.target_id, a.request_id, a.personal_digest, a.chain_seq, a.prev_hash, a.hash, \
+     p.entry_id AS personal_entry, p.salt, p.data, p.erased_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRowRaw {
+    id: i64,
+    at: i64,
+    actor_kind: String,
+    actor_user_id: Option<i64>,
+    actor_ref: Option<String>,
+    channel: String,
+    action: String,
+    target_kind: Option<String>,
+    target_id: Option<i64>,
+    request_id: Option<String>,
+    personal_digest: String,
+    chain_seq: Option<i64>,
+    prev_hash: Option<String>,
+    hash: Option<String>,
+    personal_entry: Option<i64>,
+    salt: Option<String>,
+    data: Option<String>,
+    erased_at: Option<i64>,
+}
+
+impl From<AuditRowRaw> for AuditRow {
+    fn from(r: AuditRowRaw) -> AuditRow {
+        AuditRow {
+            id: r.id,
+            at: r.at,
+            actor_kind: r.actor_kind,
+            actor_user_id: r.actor_user_id.map(UserId),
+            actor_ref: r.actor_ref,
+            channel: r.channel,
+            action: r.action,
+            target_kind: r.target_kind,
+            target_id: r.target_id,
+            request_id: r.request_id,
+            personal_digest: r.personal_digest,
+            chain_seq: r.chain_seq,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            personal: r.personal_entry.map(|_| PersonalData { salt: r.salt, data: r.data, erased_at: r.erased_at }),
+        }
+    }
+}

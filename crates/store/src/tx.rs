@@ -1,0 +1,626 @@
+//! The transaction type and the one implementation of `Tx` for both backends.
+
+use crate::db_err;
+use crate::rows::*;
+use async_trait::async_trait;
+use rollcall_core::domain::*;
+use rollcall_core::ports::{AuditHead, AuditQuery, AuditRow, NewAuditEntry, Tx, UserQuery};
+use rollcall_core::{Error, Result};
+use sqlx::AssertSqlSafe;
+
+pub(crate) enum Inner {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+pub(crate) struct SqlTx {
+    pub(crate) inner: Inner,
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection, compiled once per driver.
+/// This is how a query is written once for both databases.
+macro_rules! on_conn {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match &mut $tx.inner {
+            Inner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            Inner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// A bind value of a query assembled at run time.
+enum Arg {
+    I64(i64),
+    Text(String),
+}
+
+/// Binds `Arg`s in order onto a query of either driver.
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::I64(v) => q.bind(*v),
+                Arg::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// `WHERE` clauses and their arguments, numbering `$N` placeholders as they are added.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Filter {
+    fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+    fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+    }
+}
+
+fn like_pattern(s: &str) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn user_filter(q: &UserQuery, paged: bool) -> Filter {
+    let mut f = Filter::default();
+    match q.status {
+        Some(s) => {
+            let p = f.arg(Arg::Text(s.as_str().into()));
+            f.push(format!("u.status = {p}"));
+        }
+        None => f.push("u.status <> 'trash'".into()),
+    }
+    if let Some(t) = q.type_id {
+        let p = f.arg(Arg::I64(t.0));
+        f.push(format!("u.user_type_id = {p}"));
+    }
+    if let Some(b) = q.branch {
+        let p = f.arg(Arg::I64(b.0));
+        f.push(format!("u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id = {p})"));
+    }
+    if let Some(g) = q.group {
+        let p = f.arg(Arg::I64(g.0));
+        f.push(format!("u.id IN (SELECT gm.user_id FROM group_members gm WHERE gm.group_id = {p})"));
+    }
+    if q.never_logged_in {
+        f.push("u.last_login_at IS NULL".into());
+    }
+    if let Some(t) = q.idle_before {
+        let p = f.arg(Arg::I64(t));
+        f.push(format!("(u.last_login_at IS NULL OR u.last_login_at < {p})"));
+    }
+    if let Some(s) = &q.search {
+        let p = f.arg(Arg::Text(like_pattern(s)));
+        f.push(format!(
+            "(u.username_key LIKE {p} ESCAPE '\\' OR u.email_key LIKE {p} ESCAPE '\\' \
+             OR lower(u.first_name) LIKE {p} ESCAPE '\\' OR lower(u.last_name) LIKE {p} ESCAPE '\\')"
+        ));
+    }
+    if let Some(scope) = &q.scope {
+        if scope.is_empty() {
+            f.push("1 = 0".into());
+        } else {
+            let ps: Vec<String> = scope.iter().map(|b| f.arg(Arg::I64(b.0))).collect();
+            f.push(format!("u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id IN ({}))", ps.join(", ")));
+        }
+    }
+    if paged {
+        if let Some(after) = q.after {
+            let p = f.arg(Arg::I64(after.0));
+            f.push(format!("u.id > {p}"));
+        }
+    }
+    f
+}
+
+/// A unique-index violation on users, as the error callers understand.
+fn user_conflict(e: sqlx::Error, user: &User) -> Error {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            let what = format!("{} {}", d.constraint().unwrap_or_default(), d.message());
+            if what.contains("username_key") {
+                return Error::UsernameTaken(user.username.to_string());
+            }
+            if what.contains("email_key") {
+                return Error::EmailTaken(user.email.to_string());
+            }
+        }
+    }
+    db_err(e)
+}
+
+fn unique_conflict(e: sqlx::Error, code: &'static str, message: String) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(code, message),
+        _ => db_err(e),
+    }
+}
+
+impl SqlTx {
+    async fn user_where(&mut self, clause: &str, arg: Arg) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
+        let args = [arg];
+        let row: Option<UserRow> = on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &args).fetch_optional(c).await)
+            .map_err(db_err)?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn execute(&mut self, sql: &'static str, args: &[Arg]) -> Result<u64> {
+        on_conn!(self, c => bind_args!(sqlx::query(sql), args).execute(c).await.map(|r| r.rows_affected())).map_err(db_err)
+    }
+
+    async fn fetch_i64(&mut self, sql: String, args: &[Arg]) -> Result<i64> {
+        let (n,): (i64,) =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_one(c).await).map_err(db_err)?;
+        Ok(n)
+    }
+
+    async fn ids(&mut self, sql: &'static str, args: &[Arg]) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = on_conn!(self, c => bind_args!(sqlx::query_as(sql), args).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn types_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<UserType>> {
+        let sql = format!("SELECT {TYPE_COLUMNS} FROM user_types {clause} ORDER BY id");
+        let rows: Vec<TypeRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+        rows.into_iter().map(TypeRow::into_type).collect()
+    }
+
+    async fn branches_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<Branch>> {
+        let sql = format!("SELECT {BRANCH_COLUMNS} FROM branches b {clause} ORDER BY b.name_key");
+        let rows: Vec<BranchRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(Branch::from).collect())
+    }
+
+    async fn groups_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<Group>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g {clause} ORDER BY g.name_key");
+        let rows: Vec<GroupRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(Group::from).collect())
+    }
+
+    async fn audit_where(&mut self, f: Filter, order: &str, limit: i64) -> Result<Vec<AuditRow>> {
+        let mut f = f;
+        let lim = f.arg(Arg::I64(limit));
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log a LEFT JOIN audit_personal p ON p.entry_id = a.id{} ORDER BY {order} LIMIT {lim}",
+            f.sql()
+        );
+        let rows: Vec<AuditRowRaw> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(AuditRow::from).collect())
+    }
+
+    async fn head(&mut self) -> Result<AuditHead> {
+        let (seq, hash): (i64, String) =
+            on_conn!(self, c => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await).map_err(db_err)?;
+        Ok(AuditHead { seq, hash })
+    }
+}
+
+#[async_trait]
+impl Tx for SqlTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        match self.inner {
+            Inner::Sqlite(t) => t.commit().await,
+            Inner::Postgres(t) => t.commit().await,
+        }
+        .map_err(db_err)
+    }
+
+    async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<UserId> {
+        const SQL: &str = "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
+             status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
+             deactivated_at, deleted_at, deactivate_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(u.username.as_str())
+            .bind(u.username.key())
+            .bind(u.email.as_str())
+            .bind(u.email.key())
+            .bind(u.first_name.as_str())
+            .bind(u.last_name.as_str())
+            .bind(u.user_type_id.0)
+            .bind(u.status.as_str())
+            .bind(u.origin.as_str())
+            .bind(u.external_id.as_deref())
+            .bind(u.exclude_from_emails)
+            .bind(password_hash)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .bind(u.last_login_at)
+            .bind(u.deactivated_at)
+            .bind(u.deleted_at)
+            .bind(u.deactivate_at)
+            .fetch_one(c)
+            .await)
+        .map_err(|e| user_conflict(e, u))?;
+        Ok(UserId(id))
+    }
+
+    async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>> {
+        self.user_where("u.id = $1", Arg::I64(id.0)).await
+    }
+
+    async fn user_by_username(&mut self, key: &str) -> Result<Option<User>> {
+        self.user_where("u.username_key = $1", Arg::Text(key.into())).await
+    }
+
+    async fn user_by_email(&mut self, key: &str) -> Result<Option<User>> {
+        self.user_where("u.email_key = $1", Arg::Text(key.into())).await
+    }
+
+    async fn update_user(&mut self, u: &User) -> Result<()> {
+        const SQL: &str = "UPDATE users SET email = $2, email_key = $3, first_name = $4, last_name = $5, user_type_id = $6, \
+             status = $7, external_id = $8, exclude_from_emails = $9, updated_at = $10, last_login_at = $11, \
+             deactivated_at = $12, deleted_at = $13, deactivate_at = $14 WHERE id = $1";
+        on_conn!(self, c => sqlx::query(SQL)
+            .bind(u.id.0)
+            .bind(u.email.as_str())
+            .bind(u.email.key())
+            .bind(u.first_name.as_str())
+            .bind(u.last_name.as_str())
+            .bind(u.user_type_id.0)
+            .bind(u.status.as_str())
+            .bind(u.external_id.as_deref())
+            .bind(u.exclude_from_emails)
+            .bind(u.updated_at)
+            .bind(u.last_login_at)
+            .bind(u.deactivated_at)
+            .bind(u.deleted_at)
+            .bind(u.deactivate_at)
+            .execute(c)
+            .await
+            .map(drop))
+        .map_err(|e| user_conflict(e, u))?;
+        Ok(())
+    }
+
+    async fn set_password_hash(&mut self, id: UserId, hash: Option<&str>) -> Result<()> {
+        let args = [Arg::I64(id.0), hash.map_or(Arg::Text(String::new()), |h| Arg::Text(h.into()))];
+        if hash.is_some() {
+            self.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &args).await?;
+        } else {
+            self.execute("UPDATE users SET password_hash = NULL WHERE id = $1", &args[..1]).await?;
+        }
+        Ok(())
+    }
+
+    async fn purge_user(&mut self, id: UserId) -> Result<()> {
+        self.execute("DELETE FROM users WHERE id = $1", &[Arg::I64(id.0)]).await.map(drop)
+    }
+
+    async fn list_users(&mut self, q: &UserQuery) -> Result<Vec<User>> {
+        let mut f = user_filter(q, true);
+        let lim = f.arg(Arg::I64(q.limit));
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u{} ORDER BY u.id LIMIT {lim}", f.sql());
+        let rows: Vec<UserRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+        rows.into_iter().map(UserRow::into_user).collect()
+    }
+
+    async fn count_users(&mut self, q: &UserQuery) -> Result<i64> {
+        let f = user_filter(q, false);
+        self.fetch_i64(format!("SELECT COUNT(*) FROM users u{}", f.sql()), &f.args).await
+    }
+
+    async fn count_active_of_type(&mut self, type_id: UserTypeId) -> Result<i64> {
+        self.fetch_i64("SELECT COUNT(*) FROM users WHERE user_type_id = $1 AND status = 'active'".into(), &[Arg::I64(type_id.0)])
+            .await
+    }
+
+    async fn users_due_for_deactivation(&mut self, now: Millis, limit: i64) -> Result<Vec<UserId>> {
+        const SQL: &str = "SELECT id FROM users WHERE deactivate_at IS NOT NULL AND deactivate_at <= $1 \
+             AND status = 'active' ORDER BY deactivate_at LIMIT $2";
+        Ok(self.ids(SQL, &[Arg::I64(now), Arg::I64(limit)]).await?.into_iter().map(UserId).collect())
+    }
+
+    async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>> {
+        const SQL: &str = "SELECT id FROM users WHERE status = 'trash' AND deleted_at < $1 ORDER BY deleted_at LIMIT $2";
+        Ok(self.ids(SQL, &[Arg::I64(cutoff), Arg::I64(limit)]).await?.into_iter().map(UserId).collect())
+    }
+
+    async fn user_branches(&mut self, id: UserId) -> Result<Vec<Branch>> {
+        self.branches_where("JOIN user_branches ub ON ub.branch_id = b.id WHERE ub.user_id = $1", &[Arg::I64(id.0)]).await
+    }
+
+    async fn user_groups(&mut self, id: UserId) -> Result<Vec<Group>> {
+        self.groups_where("JOIN group_members gm ON gm.group_id = g.id WHERE gm.user_id = $1", &[Arg::I64(id.0)]).await
+    }
+
+    async fn add_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool> {
+        const SQL: &str = "INSERT INTO user_branches (user_id, branch_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        Ok(self.execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)]).await? == 1)
+    }
+
+    async fn remove_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool> {
+        const SQL: &str = "DELETE FROM user_branches WHERE user_id = $1 AND branch_id = $2";
+        Ok(self.execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)]).await? == 1)
+    }
+
+    async fn add_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool> {
+        const SQL: &str = "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        Ok(self.execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)]).await? == 1)
+    }
+
+    async fn remove_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool> {
+        const SQL: &str = "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2";
+        Ok(self.execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)]).await? == 1)
+    }
+
+    async fn plan(&mut self) -> Result<PlanState> {
+        let row: PlanRow =
+            on_conn!(self, c => sqlx::query_as("SELECT tier, seat_limit, seats_used FROM plan WHERE id = 1").fetch_one(c).await)
+                .map_err(db_err)?;
+        row.into_plan()
+    }
+
+    async fn try_take_seats(&mut self, n: i64) -> Result<bool> {
+        // The check and the write are one statement: the row lock (PostgreSQL) or the
+        // write lock (SQLite) makes concurrent takers see each other's seats.
+        const SQL: &str = "UPDATE plan SET seats_used = seats_used + $1 WHERE id = 1 AND seats_used + $1 <= seat_limit";
+        Ok(self.execute(SQL, &[Arg::I64(n)]).await? == 1)
+    }
+
+    async fn release_seats(&mut self, n: i64) -> Result<()> {
+        self.execute("UPDATE plan SET seats_used = seats_used - $1 WHERE id = 1", &[Arg::I64(n)]).await.map(drop)
+    }
+
+    async fn lock_seats(&mut self) -> Result<()> {
+        self.execute("UPDATE plan SET seats_used = seats_used WHERE id = 1", &[]).await.map(drop)
+    }
+
+    async fn set_plan(&mut self, tier: PlanTier, seat_limit: i64) -> Result<bool> {
+        const SQL: &str = "UPDATE plan SET tier = $1, seat_limit = $2 WHERE id = 1 AND seats_used <= $2";
+        Ok(self.execute(SQL, &[Arg::Text(tier.name().into()), Arg::I64(seat_limit)]).await? == 1)
+    }
+
+    async fn try_take_branch_seat(&mut self, branch: BranchId) -> Result<bool> {
+        const SQL: &str = "UPDATE branches SET active_users = active_users + 1 \
+             WHERE id = $1 AND (seat_cap IS NULL OR active_users < seat_cap)";
+        Ok(self.execute(SQL, &[Arg::I64(branch.0)]).await? == 1)
+    }
+
+    async fn release_branch_seat(&mut self, branch: BranchId) -> Result<()> {
+        self.execute("UPDATE branches SET active_users = active_users - 1 WHERE id = $1", &[Arg::I64(branch.0)]).await.map(drop)
+    }
+
+    async fn active_by_type(&mut self) -> Result<Vec<(UserTypeId, i64)>> {
+        const SQL: &str =
+            "SELECT user_type_id, COUNT(*) FROM users WHERE status = 'active' GROUP BY user_type_id ORDER BY user_type_id";
+        let rows: Vec<(i64, i64)> = on_conn!(self, c => sqlx::query_as(SQL).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(|(t, n)| (UserTypeId(t), n)).collect())
+    }
+
+    async fn user_types(&mut self) -> Result<Vec<UserType>> {
+        self.types_where("", &[]).await
+    }
+
+    async fn user_type_by_key(&mut self, key: &str) -> Result<Option<UserType>> {
+        Ok(self.types_where("WHERE name_key = $1", &[Arg::Text(key.into())]).await?.pop())
+    }
+
+    async fn user_type_by_id(&mut self, id: UserTypeId) -> Result<Option<UserType>> {
+        Ok(self.types_where("WHERE id = $1", &[Arg::I64(id.0)]).await?.pop())
+    }
+
+    async fn insert_user_type(&mut self, t: &UserType) -> Result<UserTypeId> {
+        const SQL: &str = "INSERT INTO user_types (name, name_key, base, builtin, areas) VALUES ($1, $2, $3, FALSE, $4) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(t.name.as_str())
+            .bind(t.key())
+            .bind(t.base.key())
+            .bind(t.areas.to_names())
+            .fetch_one(c)
+            .await)
+        .map_err(|e| unique_conflict(e, "type_exists", format!("a user type named '{}' already exists", t.name)))?;
+        Ok(UserTypeId(id))
+    }
+
+    async fn update_user_type_areas(&mut self, id: UserTypeId, areas: AreaSet) -> Result<()> {
+        const SQL: &str = "UPDATE user_types SET areas = $2 WHERE id = $1 AND NOT builtin";
+        self.execute(SQL, &[Arg::I64(id.0), Arg::Text(areas.to_names())]).await.map(drop)
+    }
+
+    async fn delete_user_type(&mut self, id: UserTypeId) -> Result<()> {
+        self.execute("DELETE FROM user_types WHERE id = $1 AND NOT builtin", &[Arg::I64(id.0)]).await.map(drop)
+    }
+
+    async fn type_in_use(&mut self, id: UserTypeId) -> Result<bool> {
+        let n = self
+            .fetch_i64(
+                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE user_type_id = $1 LIMIT 1) x) \
+                 + (SELECT COUNT(*) FROM branches WHERE default_type_id = $1)"
+                    .into(),
+                &[Arg::I64(id.0)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_branch(&mut self, b: &Branch) -> Result<BranchId> {
+        const SQL: &str = "INSERT INTO branches (name, name_key, slug, description, default_type_id, seat_cap, active_users) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(b.name.as_str())
+            .bind(name_key(&b.name))
+            .bind(b.slug.as_str())
+            .bind(b.description.as_str())
+            .bind(b.default_type_id.map(|t| t.0))
+            .bind(b.seat_cap)
+            .fetch_one(c)
+            .await)
+        .map_err(|e| unique_conflict(e, "branch_exists", format!("a branch named '{}' already exists", b.name)))?;
+        Ok(BranchId(id))
+    }
+
+    async fn update_branch(&mut self, b: &Branch) -> Result<()> {
+        const SQL: &str = "UPDATE branches SET description = $2, default_type_id = $3, seat_cap = $4 WHERE id = $1";
+        on_conn!(self, c => sqlx::query(SQL)
+            .bind(b.id.0)
+            .bind(b.description.as_str())
+            .bind(b.default_type_id.map(|t| t.0))
+            .bind(b.seat_cap)
+            .execute(c)
+            .await
+            .map(drop))
+        .map_err(db_err)
+    }
+
+    async fn branches(&mut self) -> Result<Vec<Branch>> {
+        self.branches_where("", &[]).await
+    }
+
+    async fn branch_by_key(&mut self, key: &str) -> Result<Option<Branch>> {
+        Ok(self.branches_where("WHERE b.name_key = $1", &[Arg::Text(key.into())]).await?.pop())
+    }
+
+    async fn insert_group(&mut self, g: &Group) -> Result<GroupId> {
+        const SQL: &str = "INSERT INTO groups (name, name_key, branch_id, join_key, description) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(g.name.as_str())
+            .bind(name_key(&g.name))
+            .bind(g.branch_id.map(|b| b.0))
+            .bind(g.key.as_deref())
+            .bind(g.description.as_str())
+            .fetch_one(c)
+            .await)
+        .map_err(|e| unique_conflict(e, "group_exists", format!("a group named '{}' or with that key already exists", g.name)))?;
+        Ok(GroupId(id))
+    }
+
+    async fn groups(&mut self) -> Result<Vec<Group>> {
+        self.groups_where("", &[]).await
+    }
+
+    async fn group_by_key(&mut self, key: &str) -> Result<Option<Group>> {
+        Ok(self.groups_where("WHERE g.name_key = $1", &[Arg::Text(key.into())]).await?.pop())
+    }
+
+    async fn group_member_count(&mut self, group: GroupId) -> Result<i64> {
+        self.fetch_i64("SELECT COUNT(*) FROM group_members WHERE group_id = $1".into(), &[Arg::I64(group.0)]).await
+    }
+
+    async fn setting(&mut self, key: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            on_conn!(self, c => sqlx::query_as("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(c).await)
+                .map_err(db_err)?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    async fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        const SQL: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        self.execute(SQL, &[Arg::Text(key.into()), Arg::Text(value.into())]).await.map(drop)
+    }
+
+    async fn insert_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
+        const SQL: &str = "INSERT INTO audit_log (at, actor_kind, actor_user_id, actor_ref, channel, action, target_kind, \
+             target_id, request_id, personal_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(e.at)
+            .bind(e.actor_kind.as_str())
+            .bind(e.actor_user_id.map(|u| u.0))
+            .bind(e.actor_ref.as_deref())
+            .bind(e.channel.as_str())
+            .bind(e.action.as_str())
+            .bind(e.target_kind.as_deref())
+            .bind(e.target_id)
+            .bind(e.request_id.as_deref())
+            .bind(e.personal_digest.as_str())
+            .fetch_one(c)
+            .await)
+        .map_err(db_err)?;
+        const PERSONAL: &str = "INSERT INTO audit_personal (entry_id, salt, data) VALUES ($1, $2, $3)";
+        self.execute(PERSONAL, &[Arg::I64(id), Arg::Text(e.salt.clone()), Arg::Text(e.personal.clone())]).await?;
+        Ok(id)
+    }
+
+    async fn list_audit(&mut self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+        let mut f = Filter::default();
+        if let Some(t) = q.since {
+            let p = f.arg(Arg::I64(t));
+            f.push(format!("a.at >= {p}"));
+        }
+        if let Some(u) = q.actor_user {
+            let p = f.arg(Arg::I64(u.0));
+            f.push(format!("a.actor_user_id = {p}"));
+        }
+        if let Some(u) = q.target_user {
+            let p = f.arg(Arg::I64(u.0));
+            f.push(format!("a.target_kind = 'user' AND a.target_id = {p}"));
+        }
+        if let Some(b) = q.before {
+            let p = f.arg(Arg::I64(b));
+            f.push(format!("a.id < {p}"));
+        }
+        self.audit_where(f, "a.id DESC", q.limit).await
+    }
+
+    async fn erase_audit_personal(&mut self, user: UserId, at: Millis) -> Result<u64> {
+        const SQL: &str = "UPDATE audit_personal SET salt = NULL, data = NULL, erased_at = $2 \
+             WHERE erased_at IS NULL AND entry_id IN \
+             (SELECT id FROM audit_log WHERE (target_kind = 'user' AND target_id = $1) OR actor_user_id = $1)";
+        self.execute(SQL, &[Arg::I64(user.0), Arg::I64(at)]).await
+    }
+
+    async fn lock_audit_head(&mut self) -> Result<AuditHead> {
+        // A no-op write takes the row lock on PostgreSQL; SQLite's write lock is held already.
+        self.execute("UPDATE audit_head SET seq = seq WHERE id = 1", &[]).await?;
+        self.head().await
+    }
+
+    async fn audit_head(&mut self) -> Result<AuditHead> {
+        self.head().await
+    }
+
+    async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()> {
+        const SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+        self.execute(SQL, &[Arg::I64(head.seq), Arg::Text(head.hash.clone())]).await.map(drop)
+    }
+
+    async fn unsealed_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>> {
+        let mut f = Filter::default();
+        f.push("a.chain_seq IS NULL".into());
+        self.audit_where(f, "a.id", limit).await
+    }
+
+    async fn count_unsealed_audit(&mut self) -> Result<i64> {
+        self.fetch_i64("SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL".into(), &[]).await
+    }
+
+    async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()> {
+        const SQL: &str = "UPDATE audit_log SET chain_seq = $2, prev_hash = $3, hash = $4 WHERE id = $1 AND chain_seq IS NULL";
+        let n = self.execute(SQL, &[Arg::I64(id), Arg::I64(seq), Arg::Text(prev_hash.into()), Arg::Text(hash.into())]).await?;
+        if n != 1 {
+            return Err(Error::internal(format!("audit entry {id} was sealed concurrently")));
+        }
+        Ok(())
+    }
+
+    async fn audit_chain(&mut self, after_seq: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        let mut f = Filter::default();
+        let p = f.arg(Arg::I64(after_seq));
+        f.push(format!("a.chain_seq > {p}"));
+        self.audit_where(f, "a.chain_seq", limit).await
+    }
+}
