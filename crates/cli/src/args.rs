@@ -1,0 +1,348 @@
+//! The command line, as CONTRACT.md fixes it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "rollcall", version, about = "rollcall: who is in your learning platform, with what access, holding which seat")]
+pub struct Cli {
+    /// Database URL: sqlite://PATH (created if missing) or postgres://…
+    /// [default: sqlite://rollcall.db, or `database` in ./rollcall.toml]
+    #[arg(long, global = true, env = "ROLLCALL_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Migrate, then serve HTTP until SIGTERM
+    Serve(ServeArgs),
+    /// Bring the database schema up to date and exit
+    Migrate,
+    /// Add, list, change, deactivate, activate, delete and restore users
+    #[command(subcommand)]
+    User(UserCmd),
+    /// User types: list, clone from instructor or learner, edit feature areas, delete
+    #[command(subcommand, name = "type")]
+    Type(TypeCmd),
+    /// Branches: sub-organisations with a default user type and an optional seat cap
+    #[command(subcommand)]
+    Branch(BranchCmd),
+    /// Groups of users
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// The plan in force and its seats
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// Seat and idle-account reports
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// The hash-chained audit log
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Platform settings
+    #[command(subcommand)]
+    Settings(SettingsCmd),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080]
+    #[arg(long, env = "ROLLCALL_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Public base URL of this server [default: http://<listen address>]
+    #[arg(long, env = "ROLLCALL_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShowFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Active,
+    Deactivated,
+    Trash,
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Add a user (active, taking a seat, unless --deactivated)
+    Add(UserAdd),
+    /// List users (active and deactivated; --status trash lists the trash)
+    List(UserList),
+    /// Show one user
+    Show {
+        username: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
+    /// Change a user's type, branches, groups, names, email or schedule
+    Set(UserSet),
+    /// Deactivate users: frees their seats, keeps every record
+    Deactivate {
+        #[arg(required = true)]
+        usernames: Vec<String>,
+    },
+    /// Activate users: each needs a free seat
+    Activate {
+        #[arg(required = true)]
+        usernames: Vec<String>,
+    },
+    /// Move a user to the trash (restorable), or erase them now with --purge
+    Delete {
+        username: String,
+        /// The username again, to confirm
+        #[arg(long, value_name = "USERNAME")]
+        confirm: Option<String>,
+        /// Erase at once instead of keeping the user in the trash
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Bring a user back from the trash, deactivated
+    Restore { username: String },
+}
+
+#[derive(Args)]
+pub struct UserAdd {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub first_name: String,
+    #[arg(long)]
+    pub last_name: String,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// User type name [default: the branch's default type, else learner]
+    #[arg(long = "type", value_name = "NAME")]
+    pub user_type: Option<String>,
+    #[arg(long = "branch", value_name = "B")]
+    pub branches: Vec<String>,
+    #[arg(long = "group", value_name = "G")]
+    pub groups: Vec<String>,
+    /// Create the account deactivated (it takes no seat)
+    #[arg(long)]
+    pub deactivated: bool,
+    /// Deactivate automatically on this date (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub deactivate_on: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+    /// Send this user no email at all
+    #[arg(long)]
+    pub exclude_from_emails: bool,
+}
+
+#[derive(Args)]
+pub struct UserList {
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    #[arg(long = "type", value_name = "NAME")]
+    pub user_type: Option<String>,
+    #[arg(long, value_name = "B")]
+    pub branch: Option<String>,
+    #[arg(long, value_name = "G")]
+    pub group: Option<String>,
+    /// Never signed in, or not in N days
+    #[arg(long, value_name = "N", conflicts_with = "never_logged_in")]
+    pub idle_days: Option<i64>,
+    #[arg(long)]
+    pub never_logged_in: bool,
+    /// Part of a username, email, first or last name
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Args)]
+pub struct UserSet {
+    pub username: String,
+    #[arg(long = "type", value_name = "NAME")]
+    pub user_type: Option<String>,
+    #[arg(long, value_name = "B")]
+    pub add_branch: Vec<String>,
+    #[arg(long, value_name = "B")]
+    pub remove_branch: Vec<String>,
+    #[arg(long, value_name = "G")]
+    pub add_group: Vec<String>,
+    #[arg(long, value_name = "G")]
+    pub remove_group: Vec<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub first_name: Option<String>,
+    #[arg(long)]
+    pub last_name: Option<String>,
+    /// Schedule deactivation (YYYY-MM-DD or RFC 3339), or `never` to clear it
+    #[arg(long, value_name = "DATE")]
+    pub deactivate_on: Option<String>,
+    /// Read a new password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(long, value_name = "yes|no")]
+    pub exclude_from_emails: Option<YesNo>,
+    /// `none` clears it
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+#[derive(Subcommand)]
+pub enum TypeCmd {
+    /// List user types and their feature areas
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Clone a custom type from instructor or learner
+    Create {
+        name: String,
+        #[arg(long, value_name = "instructor|learner")]
+        base: String,
+        /// Switch off a feature area of the base
+        #[arg(long, value_name = "AREA")]
+        deny: Vec<String>,
+    },
+    /// Switch feature areas on (never beyond the base) or off
+    Edit {
+        name: String,
+        #[arg(long, value_name = "AREA")]
+        allow: Vec<String>,
+        #[arg(long, value_name = "AREA")]
+        deny: Vec<String>,
+    },
+    /// Delete an unused custom type
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum BranchCmd {
+    Add {
+        name: String,
+        #[arg(long, value_name = "NAME")]
+        default_type: Option<String>,
+        #[arg(long, value_name = "N")]
+        seat_cap: Option<i64>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Change a branch's default type or seat cap (`none` clears either)
+    Set {
+        name: String,
+        #[arg(long, value_name = "NAME")]
+        default_type: Option<String>,
+        #[arg(long, value_name = "N")]
+        seat_cap: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum GroupCmd {
+    Add {
+        name: String,
+        #[arg(long, value_name = "B")]
+        branch: Option<String>,
+        /// The code a learner types to join
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    AddMember {
+        group: String,
+        #[arg(required = true)]
+        usernames: Vec<String>,
+    },
+    RemoveMember {
+        group: String,
+        #[arg(required = true)]
+        usernames: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PlanCmd {
+    Show {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
+    /// Record the plan bought: free, core, grow, pro, or enterprise with --seats
+    Set {
+        plan: String,
+        #[arg(long, value_name = "N")]
+        seats: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ReportCmd {
+    /// Seats used and free, by type and branch
+    Seats {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Active accounts never signed in, or not in N days
+    Idle {
+        #[arg(long, value_name = "N")]
+        days: Option<i64>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Newest entries first
+    List {
+        /// YYYY-MM-DD or RFC 3339
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        #[arg(long, value_name = "U")]
+        actor: Option<String>,
+        #[arg(long, value_name = "U")]
+        target: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Check the hash chain; names the first entry edited, removed or reordered
+    Verify,
+}
+
+#[derive(Subcommand)]
+pub enum SettingsCmd {
+    Show {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Set { key: String, value: String },
+}

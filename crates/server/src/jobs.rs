@@ -1,0 +1,34 @@
+//! Background jobs of `rollcall serve`: scheduled deactivations, trash retention and audit
+//! sealing. Each job is safe to run on several instances at once: every user is changed by
+//! a conditional update inside the service, and sealing queues on the chain head.
+
+use rollcall_core::Service;
+use std::time::Duration;
+
+/// Runs every job once now, then every `every`, until the task is dropped.
+pub fn spawn(service: Service, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            run_once(&service).await;
+        }
+    })
+}
+
+pub async fn run_once(service: &Service) {
+    match service.run_scheduled_deactivations().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(users = n, "scheduled deactivations done"),
+        Err(e) => tracing::error!(error = %e, "scheduled deactivation job failed"),
+    }
+    match service.purge_expired_trash().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(users = n, "purged users past the trash retention period"),
+        Err(e) => tracing::error!(error = %e, "trash retention job failed"),
+    }
+    if let Err(e) = service.seal_audit().await {
+        tracing::error!(error = %e, "audit sealing failed");
+    }
+}
