@@ -1,1 +1,58 @@
+//! Service-level tests on a real database, each on SQLite and on PostgreSQL.
 
+mod audit;
+mod lifecycle;
+mod org;
+mod seats;
+
+use rollcall_core::domain::*;
+use rollcall_core::service::*;
+use rollcall_core::{Actor, Channel, Context, Service};
+use rollcall_store::SqlStore;
+use rollcall_testkit::{TestDb, both_backends};
+use std::sync::Arc;
+
+pub async fn service(db: &TestDb) -> Service {
+    let store = SqlStore::connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    Service::new(Arc::new(store))
+}
+
+pub fn cli() -> Context {
+    Context::cli()
+}
+
+pub fn as_user(id: i64) -> Context {
+    Context::new(Actor::User(UserId(id)), Channel::Console)
+}
+
+pub fn new_user(name: &str, user_type: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: format!("{name}@example.org"),
+        first_name: "Test".into(),
+        last_name: name.into(),
+        user_type: Some(user_type.into()),
+        active: true,
+        ..NewUser::default()
+    }
+}
+
+pub async fn add(s: &Service, name: &str, user_type: &str) -> UserView {
+    s.create_user(&cli(), new_user(name, user_type)).await.unwrap_or_else(|e| panic!("add {name}: {e}"))
+}
+
+pub fn key(name: &str) -> UserKey {
+    UserKey::from(name)
+}
+
+pub async fn names(s: &Service, ctx: &Context, filter: UserFilter) -> Vec<String> {
+    s.list_users(ctx, &filter).await.unwrap().items.into_iter().map(|u| u.username).collect()
+}
+
+both_backends!(migrating_twice_is_harmless, |db: TestDb| async move {
+    let s = service(&db).await;
+    let again = SqlStore::connect(&db.url).await.unwrap();
+    again.migrate().await.unwrap();
+    assert_eq!(s.plan(&cli()).await.unwrap().tier, PlanTier::Core, "a new installation starts on core");
+});

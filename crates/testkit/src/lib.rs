@@ -1,0 +1,130 @@
+//! A fresh database per test, on either backend.
+//!
+//! SQLite: a file in a temporary directory, removed on drop. PostgreSQL: a new database on
+//! the server named by `ROLLCALL_TEST_POSTGRES_URL`, dropped on drop. Without that variable
+//! PostgreSQL tests are skipped — except under `CI=true`, where they fail, so CI can't pass
+//! without them.
+
+use sqlx::Connection;
+
+pub const POSTGRES_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{db}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => Some(TestDb::sqlite()),
+            Backend::Postgres => TestDb::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("rollcall.db").display());
+        TestDb { url, backend: Backend::Sqlite, _dir: Some(dir), postgres: None }
+    }
+
+    /// `None` (skip) when PostgreSQL isn't configured outside CI.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            assert!(!in_ci(), "CI=true but {POSTGRES_ENV} is not set: the PostgreSQL tests must run in CI");
+            eprintln!("skipping: set {POSTGRES_ENV} to run the PostgreSQL half of this test");
+            return None;
+        };
+        let name = format!("rollcall_test_{:016x}", rand::random::<u64>());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but PostgreSQL is unreachable: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+        let _ = conn.close().await;
+        Some(TestDb { url: with_database(&admin_url, &name), backend: Backend::Postgres, _dir: None, postgres: Some((admin_url, name)) })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else { return };
+        // Drop may run inside a runtime; a separate thread with its own runtime can block.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop a test database");
+        }
+    }
+}
+
+/// Declares a test that runs once per backend: `both_backends!(name, |db| async move {...})`
+/// expands to `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::TestDb::new($crate::Backend::Sqlite).await.expect("sqlite");
+                ($body)(db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::TestDb::new($crate::Backend::Postgres).await {
+                    ($body)(db).await;
+                }
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(with_database("postgres://u@127.0.0.1:5432/test", "x"), "postgres://u@127.0.0.1:5432/x");
+        assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}
