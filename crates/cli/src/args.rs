@@ -3,7 +3,11 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "rollcall", version, about = "rollcall: who is in your learning platform, with what access, holding which seat")]
+#[command(
+    name = "rollcall",
+    version,
+    about = "rollcall: who is in your learning platform, with what access, holding which seat"
+)]
 pub struct Cli {
     /// Database URL: sqlite://PATH (created if missing) or postgres://…
     /// [default: sqlite://rollcall.db, or `database` in ./rollcall.toml]
@@ -344,5 +348,8 @@ pub enum SettingsCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+    },
 }

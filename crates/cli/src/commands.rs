@@ -15,13 +15,22 @@ use std::sync::Arc;
 
 /// One line that says what went wrong and what to do.
 pub fn explain(e: &anyhow::Error) -> String {
-    let Some(core) = e.downcast_ref::<Error>() else { return format!("{e:#}") };
+    let Some(core) = e.downcast_ref::<Error>() else {
+        return format!("{e:#}");
+    };
     match core {
-        Error::NotFound { kind: "user", key } => format!("user '{key}' not found (rollcall user list shows who exists)"),
-        Error::NotFound { kind: "user type", key } => {
+        Error::NotFound { kind: "user", key } => {
+            format!("user '{key}' not found (rollcall user list shows who exists)")
+        }
+        Error::NotFound {
+            kind: "user type",
+            key,
+        } => {
             format!("user type '{key}' not found (rollcall type list shows the types)")
         }
-        Error::NotFound { kind, key } => format!("{kind} '{key}' not found (rollcall {kind} list shows what exists)"),
+        Error::NotFound { kind, key } => {
+            format!("{kind} '{key}' not found (rollcall {kind} list shows what exists)")
+        }
         Error::InvalidInput { .. }
         | Error::Forbidden(_)
         | Error::UsernameTaken(_)
@@ -38,7 +47,10 @@ pub fn explain(e: &anyhow::Error) -> String {
 }
 
 fn database_url(cli: &Cli, file: &FileConfig) -> String {
-    cli.database.clone().or_else(|| file.database.clone()).unwrap_or_else(|| config::DEFAULT_DATABASE.into())
+    cli.database
+        .clone()
+        .or_else(|| file.database.clone())
+        .unwrap_or_else(|| config::DEFAULT_DATABASE.into())
 }
 
 async fn open(url: &str) -> Result<Service> {
@@ -49,7 +61,10 @@ async fn open(url: &str) -> Result<Service> {
 
 fn read_password() -> Result<String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("can't read the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("can't read the password from standard input")?;
     let password = line.trim_end_matches(['\n', '\r']).to_owned();
     if password.is_empty() {
         return Err(anyhow!("--password-stdin: standard input held no password"));
@@ -58,7 +73,10 @@ fn read_password() -> Result<String> {
 }
 
 fn parse_areas(names: &[String]) -> Result<Vec<Area>> {
-    Ok(names.iter().map(|n| Area::parse(n)).collect::<rollcall_core::Result<_>>()?)
+    Ok(names
+        .iter()
+        .map(|n| Area::parse(n))
+        .collect::<rollcall_core::Result<_>>()?)
 }
 
 /// `none` (or `never`) clears an optional value.
@@ -78,47 +96,88 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(cmd) => user(&open(&url).await?, &ctx, cmd).await,
-        Command::Type(cmd) => user_type(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Branch(cmd) => branch(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Group(cmd) => group(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Plan(cmd) => plan(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Report(cmd) => report(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Type(cmd) => user_type(&open(&url).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Branch(cmd) => branch(&open(&url).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Group(cmd) => group(&open(&url).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Plan(cmd) => plan(&open(&url).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Report(cmd) => report(&open(&url).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Audit(cmd) => audit(&open(&url).await?, &ctx, cmd).await,
-        Command::Settings(cmd) => settings(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Settings(cmd) => settings(&open(&url).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 
 async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> Result<ExitCode> {
-    let filter = std::env::var("ROLLCALL_LOG").ok().or_else(|| file.log.clone()).unwrap_or_else(|| "info".into());
+    let filter = std::env::var("ROLLCALL_LOG")
+        .ok()
+        .or_else(|| file.log.clone())
+        .unwrap_or_else(|| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("ROLLCALL_LOG is not a valid filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .context("ROLLCALL_LOG is not a valid filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
     let service = open(url).await?;
-    let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
     if let Some((username, generated)) = service.ensure_first_admin(admin_password).await? {
         match generated {
             // Shown once, on the terminal only; it is never logged.
-            Some(password) => eprintln!("created administrator '{username}' with password: {password}  (shown once; change it)"),
-            None => eprintln!("created administrator '{username}' with the password from ROLLCALL_ADMIN_PASSWORD"),
+            Some(password) => eprintln!(
+                "created administrator '{username}' with password: {password}  (shown once; change it)"
+            ),
+            None => eprintln!(
+                "created administrator '{username}' with the password from ROLLCALL_ADMIN_PASSWORD"
+            ),
         }
     }
-    let listen = args.listen.or_else(|| file.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.into());
-    let listener =
-        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("can't listen on {listen}"))?;
+    let listen = args
+        .listen
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("can't listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let base_url = args.base_url.or_else(|| file.base_url.clone()).unwrap_or_else(|| format!("http://{addr}"));
+    let base_url = args
+        .base_url
+        .or_else(|| file.base_url.clone())
+        .unwrap_or_else(|| format!("http://{addr}"));
     tracing::info!(%base_url, "rollcall serving");
+    let shutdown = rollcall_server::shutdown_signal().context("can't listen for SIGTERM")?;
     let jobs = rollcall_server::jobs::spawn(service.clone(), std::time::Duration::from_secs(60));
     eprintln!("listening on http://{addr}");
-    rollcall_server::serve(listener, service, rollcall_server::shutdown_signal()).await?;
+    rollcall_server::serve(listener, service, shutdown).await?;
     jobs.abort();
     Ok(ExitCode::SUCCESS)
 }
 
 fn user_rows(users: &[UserView]) -> Table {
     let mut t = Table::new(&[
-        "id", "username", "email", "first_name", "last_name", "user_type", "branches", "groups", "status", "created_at",
+        "id",
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "user_type",
+        "branches",
+        "groups",
+        "status",
+        "created_at",
         "last_login_at",
     ]);
     for u in users {
@@ -152,11 +211,21 @@ fn show_user(u: &UserView) {
         ("origin", u.origin.into()),
         ("external id", opt(&u.external_id)),
         ("created", u.created_at.clone()),
-        ("last login", u.last_login_at.clone().unwrap_or_else(|| "never".into())),
+        (
+            "last login",
+            u.last_login_at.clone().unwrap_or_else(|| "never".into()),
+        ),
         ("deactivated", opt(&u.deactivated_at)),
         ("deleted", opt(&u.deleted_at)),
         ("deactivates on", opt(&u.deactivate_at)),
-        ("emails", if u.exclude_from_emails { "excluded".into() } else { "sent".into() }),
+        (
+            "emails",
+            if u.exclude_from_emails {
+                "excluded".into()
+            } else {
+                "sent".into()
+            },
+        ),
     ]);
 }
 
@@ -176,14 +245,26 @@ where
             }
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode> {
     match cmd {
         UserCmd::Add(a) => {
-            let password = if a.password_stdin { Some(read_password()?) } else { None };
-            let deactivate_at = a.deactivate_on.as_deref().map(|d| parse_time("deactivate_on", d)).transpose()?;
+            let password = if a.password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let deactivate_at = a
+                .deactivate_on
+                .as_deref()
+                .map(|d| parse_time("deactivate_on", d))
+                .transpose()?;
             let input = NewUser {
                 username: a.username,
                 email: a.email,
@@ -199,7 +280,10 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 deactivate_at,
             };
             let u = service.create_user(ctx, input).await?;
-            println!("added {} ({}, {}, id {})", u.username, u.user_type, u.status, u.id);
+            println!(
+                "added {} ({}, {}, id {})",
+                u.username, u.user_type, u.status, u.id
+            );
         }
         UserCmd::List(l) => {
             let mut filter = UserFilter {
@@ -229,17 +313,27 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             emit(l.format, &user_rows(&users), &users)?;
         }
         UserCmd::Show { username, format } => {
-            let u = service.get_user(ctx, &UserKey::from(username.as_str())).await?;
+            let u = service
+                .get_user(ctx, &UserKey::from(username.as_str()))
+                .await?;
             match format {
                 ShowFormat::Json => output::json(&u)?,
                 ShowFormat::Table => show_user(&u),
             }
         }
         UserCmd::Set(s) => {
-            let password = if s.password_stdin { Some(read_password()?) } else { None };
+            let password = if s.password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
             let deactivate_at = match s.deactivate_on.as_deref() {
                 None => None,
-                Some(d) => Some(clearable(d).map(|d| parse_time("deactivate_on", d)).transpose()?),
+                Some(d) => Some(
+                    clearable(d)
+                        .map(|d| parse_time("deactivate_on", d))
+                        .transpose()?,
+                ),
             };
             let upd = UserUpdate {
                 user_type: s.user_type,
@@ -251,29 +345,60 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 remove_branches: s.remove_branch,
                 add_groups: s.add_group,
                 remove_groups: s.remove_group,
-                external_id: s.external_id.as_deref().map(|e| clearable(e).map(str::to_owned)),
+                external_id: s
+                    .external_id
+                    .as_deref()
+                    .map(|e| clearable(e).map(str::to_owned)),
                 exclude_from_emails: s.exclude_from_emails.map(|x| matches!(x, YesNo::Yes)),
                 deactivate_at,
             };
-            let u = service.update_user(ctx, &UserKey::from(s.username.as_str()), upd).await?;
+            let u = service
+                .update_user(ctx, &UserKey::from(s.username.as_str()), upd)
+                .await?;
             println!("updated {}", u.username);
             show_user(&u);
         }
         UserCmd::Deactivate { usernames } => {
-            return each(&usernames, "deactivated", |k| async move { service.deactivate_user(ctx, &k).await }).await;
+            return each(&usernames, "deactivated", |k| async move {
+                service.deactivate_user(ctx, &k).await
+            })
+            .await;
         }
         UserCmd::Activate { usernames } => {
-            return each(&usernames, "activated", |k| async move { service.activate_user(ctx, &k).await }).await;
+            return each(&usernames, "activated", |k| async move {
+                service.activate_user(ctx, &k).await
+            })
+            .await;
         }
-        UserCmd::Delete { username, confirm, purge } => {
-            match service.delete_user(ctx, &UserKey::from(username.as_str()), confirm.as_deref(), purge).await? {
-                Some(u) => println!("moved {} to the trash (rollcall user restore {} brings them back)", u.username, u.username),
+        UserCmd::Delete {
+            username,
+            confirm,
+            purge,
+        } => {
+            match service
+                .delete_user(
+                    ctx,
+                    &UserKey::from(username.as_str()),
+                    confirm.as_deref(),
+                    purge,
+                )
+                .await?
+            {
+                Some(u) => println!(
+                    "moved {} to the trash (rollcall user restore {} brings them back)",
+                    u.username, u.username
+                ),
                 None => println!("erased {username}: the account and its records are gone"),
             }
         }
         UserCmd::Restore { username } => {
-            let u = service.restore_user(ctx, &UserKey::from(username.as_str())).await?;
-            println!("restored {} (status: {}; rollcall user activate {} gives them a seat)", u.username, u.status, u.username);
+            let u = service
+                .restore_user(ctx, &UserKey::from(username.as_str()))
+                .await?;
+            println!(
+                "restored {} (status: {}; rollcall user activate {} gives them a seat)",
+                u.username, u.status, u.username
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -286,14 +411,25 @@ async fn user_type(service: &Service, ctx: &Context, cmd: TypeCmd) -> Result<()>
             let types = service.list_types(ctx).await?;
             let mut t = Table::new(&["name", "base", "builtin", "areas"]);
             for x in &types {
-                t.row(vec![x.name.clone(), x.base.into(), x.builtin.to_string(), x.areas.join(",")]);
+                t.row(vec![
+                    x.name.clone(),
+                    x.base.into(),
+                    x.builtin.to_string(),
+                    x.areas.join(","),
+                ]);
             }
             emit(format, &t, &types)?;
         }
-        TypeCmd::Create { name, base, deny } => print(&service.create_type(ctx, &name, &base, &parse_areas(&deny)?).await?),
-        TypeCmd::Edit { name, allow, deny } => {
-            print(&service.edit_type(ctx, &name, &parse_areas(&allow)?, &parse_areas(&deny)?).await?)
-        }
+        TypeCmd::Create { name, base, deny } => print(
+            &service
+                .create_type(ctx, &name, &base, &parse_areas(&deny)?)
+                .await?,
+        ),
+        TypeCmd::Edit { name, allow, deny } => print(
+            &service
+                .edit_type(ctx, &name, &parse_areas(&allow)?, &parse_areas(&deny)?)
+                .await?,
+        ),
         TypeCmd::Delete { name } => {
             service.delete_type(ctx, &name).await?;
             println!("deleted user type {name}");
@@ -304,8 +440,23 @@ async fn user_type(service: &Service, ctx: &Context, cmd: TypeCmd) -> Result<()>
 
 async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> {
     match cmd {
-        BranchCmd::Add { name, default_type, seat_cap, description } => {
-            let b = service.add_branch(ctx, NewBranch { name, description, default_type, seat_cap }).await?;
+        BranchCmd::Add {
+            name,
+            default_type,
+            seat_cap,
+            description,
+        } => {
+            let b = service
+                .add_branch(
+                    ctx,
+                    NewBranch {
+                        name,
+                        description,
+                        default_type,
+                        seat_cap,
+                    },
+                )
+                .await?;
             println!("added branch {} (slug {})", b.name, b.slug);
         }
         BranchCmd::List { format } => {
@@ -322,16 +473,26 @@ async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> 
             }
             emit(format, &t, &branches)?;
         }
-        BranchCmd::Set { name, default_type, seat_cap } => {
+        BranchCmd::Set {
+            name,
+            default_type,
+            seat_cap,
+        } => {
             let cap = match seat_cap.as_deref() {
                 None => None,
                 Some(c) => Some(
                     clearable(c)
-                        .map(|c| c.trim().parse::<i64>().map_err(|_| anyhow!("--seat-cap: '{c}' is not a number or 'none'")))
+                        .map(|c| {
+                            c.trim()
+                                .parse::<i64>()
+                                .map_err(|_| anyhow!("--seat-cap: '{c}' is not a number or 'none'"))
+                        })
                         .transpose()?,
                 ),
             };
-            let default_type = default_type.as_deref().map(|t| clearable(t).map(str::to_owned));
+            let default_type = default_type
+                .as_deref()
+                .map(|t| clearable(t).map(str::to_owned));
             let b = service.set_branch(ctx, &name, default_type, cap).await?;
             println!(
                 "branch {}: default type {}, seat cap {}",
@@ -346,25 +507,54 @@ async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> 
 
 async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
     match cmd {
-        GroupCmd::Add { name, branch, key, description } => {
-            let g = service.add_group(ctx, NewGroup { name, description, branch, key }).await?;
+        GroupCmd::Add {
+            name,
+            branch,
+            key,
+            description,
+        } => {
+            let g = service
+                .add_group(
+                    ctx,
+                    NewGroup {
+                        name,
+                        description,
+                        branch,
+                        key,
+                    },
+                )
+                .await?;
             println!("added group {}", g.name);
         }
         GroupCmd::List { format } => {
             let groups = service.list_groups(ctx).await?;
             let mut t = Table::new(&["name", "branch", "key", "members"]);
             for g in &groups {
-                t.row(vec![g.name.clone(), opt(&g.branch), opt(&g.key), g.members.to_string()]);
+                t.row(vec![
+                    g.name.clone(),
+                    opt(&g.branch),
+                    opt(&g.key),
+                    g.members.to_string(),
+                ]);
             }
             emit(format, &t, &groups)?;
         }
         GroupCmd::AddMember { group, usernames } => {
-            let keys: Vec<UserKey> = usernames.iter().map(|u| UserKey::from(u.as_str())).collect();
+            let keys: Vec<UserKey> = usernames
+                .iter()
+                .map(|u| UserKey::from(u.as_str()))
+                .collect();
             let n = service.add_group_members(ctx, &group, &keys).await?;
-            println!("added {n} member(s) to {group} ({} already in it)", keys.len() - n);
+            println!(
+                "added {n} member(s) to {group} ({} already in it)",
+                keys.len() - n
+            );
         }
         GroupCmd::RemoveMember { group, usernames } => {
-            let keys: Vec<UserKey> = usernames.iter().map(|u| UserKey::from(u.as_str())).collect();
+            let keys: Vec<UserKey> = usernames
+                .iter()
+                .map(|u| UserKey::from(u.as_str()))
+                .collect();
             let n = service.remove_group_members(ctx, &group, &keys).await?;
             println!("removed {n} member(s) from {group}");
         }
@@ -375,7 +565,12 @@ async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
 async fn plan(service: &Service, ctx: &Context, cmd: PlanCmd) -> Result<()> {
     let (p, format) = match cmd {
         PlanCmd::Show { format } => (service.plan(ctx).await?, format),
-        PlanCmd::Set { plan, seats } => (service.set_plan(ctx, PlanTier::parse(&plan)?, seats).await?, ShowFormat::Table),
+        PlanCmd::Set { plan, seats } => (
+            service
+                .set_plan(ctx, PlanTier::parse(&plan)?, seats)
+                .await?,
+            ShowFormat::Table,
+        ),
     };
     match format {
         ShowFormat::Json => output::json(&serde_json::json!({
@@ -383,7 +578,15 @@ async fn plan(service: &Service, ctx: &Context, cmd: PlanCmd) -> Result<()> {
         }))?,
         ShowFormat::Table => fields(&[
             ("plan", p.tier.name().into()),
-            ("seats", format!("{} of {} used, {} free", p.seats_used, p.seat_limit, p.seats_free())),
+            (
+                "seats",
+                format!(
+                    "{} of {} used, {} free",
+                    p.seats_used,
+                    p.seat_limit,
+                    p.seats_free()
+                ),
+            ),
         ]),
     }
     Ok(())
@@ -394,23 +597,42 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
         ReportCmd::Seats { format } => {
             let r = service.seat_report(ctx).await?;
             let mut t = Table::new(&["scope", "name", "active", "limit"]);
-            t.row(vec!["plan".into(), r.plan.into(), r.used.to_string(), r.limit.to_string()]);
+            t.row(vec![
+                "plan".into(),
+                r.plan.into(),
+                r.used.to_string(),
+                r.limit.to_string(),
+            ]);
             for (name, n) in &r.by_type {
                 t.row(vec!["type".into(), name.clone(), n.to_string(), "-".into()]);
             }
             for b in &r.by_branch {
-                t.row(vec!["branch".into(), b.branch.clone(), b.active.to_string(), b.cap.map_or("-".into(), |c| c.to_string())]);
+                t.row(vec![
+                    "branch".into(),
+                    b.branch.clone(),
+                    b.active.to_string(),
+                    b.cap.map_or("-".into(), |c| c.to_string()),
+                ]);
             }
             if format == Format::Table {
-                println!("{} of {} seats used, {} free ({} plan)\n", r.used, r.limit, r.free, r.plan);
+                println!(
+                    "{} of {} seats used, {} free ({} plan)\n",
+                    r.used, r.limit, r.free, r.plan
+                );
             }
             emit(format, &t, &r)?;
         }
         ReportCmd::Idle { days, format } => {
             let r = service.idle_report(ctx, days).await?;
             if format == Format::Table {
-                let what = days.map_or("never signed in".into(), |d| format!("not signed in for {d} days"));
-                println!("{} active accounts {what}; they hold {} seats\n", r.users.len(), r.seats_held);
+                let what = days.map_or("never signed in".into(), |d| {
+                    format!("not signed in for {d} days")
+                });
+                println!(
+                    "{} active accounts {what}; they hold {} seats\n",
+                    r.users.len(),
+                    r.seats_held
+                );
             }
             emit(format, &user_rows(&r.users), &r)?;
         }
@@ -420,20 +642,43 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
 
 async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCode> {
     match cmd {
-        AuditCmd::List { since, actor, target, limit, format } => {
+        AuditCmd::List {
+            since,
+            actor,
+            target,
+            limit,
+            format,
+        } => {
             let filter = AuditFilter {
-                since: since.as_deref().map(|s| parse_time("since", s)).transpose()?,
+                since: since
+                    .as_deref()
+                    .map(|s| parse_time("since", s))
+                    .transpose()?,
                 actor,
                 target,
                 before: None,
                 limit: Some(limit),
             };
             let entries = service.list_audit(ctx, &filter).await?;
-            let mut t = Table::new(&["id", "at", "channel", "actor", "action", "target", "changes"]);
+            let mut t = Table::new(&[
+                "id", "at", "channel", "actor", "action", "target", "changes",
+            ]);
             for e in &entries {
-                let target = e.target.clone().or_else(|| e.target_id.map(|id| format!("#{id}"))).unwrap_or_default();
+                let target = e
+                    .target
+                    .clone()
+                    .or_else(|| e.target_id.map(|id| format!("#{id}")))
+                    .unwrap_or_default();
                 let actor = e.actor.clone().unwrap_or_else(|| e.actor_kind.clone());
-                t.row(vec![e.id.to_string(), e.at.clone(), e.channel.clone(), actor, e.action.clone(), target, e.changes.to_string()]);
+                t.row(vec![
+                    e.id.to_string(),
+                    e.at.clone(),
+                    e.channel.clone(),
+                    actor,
+                    e.action.clone(),
+                    target,
+                    e.changes.to_string(),
+                ]);
             }
             emit(format, &t, &entries)?;
             Ok(ExitCode::SUCCESS)
@@ -449,10 +694,15 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(p) => {
-                    let at = p.entry_id.map_or(format!("after chain position {}", p.position - 1), |id| {
-                        format!("at entry {id} (chain position {})", p.position)
-                    });
-                    eprintln!("error: audit chain broken {at}: {}; {} entries before it verified", p.reason, r.sealed);
+                    let at = p
+                        .entry_id
+                        .map_or(format!("after chain position {}", p.position - 1), |id| {
+                            format!("at entry {id} (chain position {})", p.position)
+                        });
+                    eprintln!(
+                        "error: audit chain broken {at}: {}; {} entries before it verified",
+                        p.reason, r.sealed
+                    );
                     Ok(ExitCode::FAILURE)
                 }
             }

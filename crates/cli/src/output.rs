@@ -19,7 +19,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&'static str]) -> Table {
-        Table { header: header.to_vec(), rows: vec![] }
+        Table {
+            header: header.to_vec(),
+            rows: vec![],
+        }
     }
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
@@ -33,7 +36,11 @@ impl Table {
             }
         }
         let line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             padded.join("  ").trim_end().to_owned()
         };
         writeln!(out, "{}", line(self.header.clone()))?;

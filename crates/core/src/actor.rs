@@ -72,7 +72,12 @@ pub struct Context {
 
 impl Context {
     pub fn new(actor: Actor, channel: Channel) -> Context {
-        Context { actor, channel, request_id: None, source: None }
+        Context {
+            actor,
+            channel,
+            request_id: None,
+            source: None,
+        }
     }
     pub fn cli() -> Context {
         Context::new(Actor::Operator, Channel::Cli)
@@ -126,7 +131,11 @@ impl Principal {
 
     /// A user acting directly or through a token, from their current type and branches.
     /// A user who is not active has no authority at all.
-    pub fn for_user(user: &User, user_type: &UserType, branches: Vec<BranchId>) -> Result<Principal> {
+    pub fn for_user(
+        user: &User,
+        user_type: &UserType,
+        branches: Vec<BranchId>,
+    ) -> Result<Principal> {
         if !user.status.holds_seat() {
             return Err(Error::Unauthenticated);
         }
@@ -134,14 +143,22 @@ impl Principal {
             BaseRole::BranchAdministrator => Scope::Branches(branches),
             _ => Scope::All,
         };
-        Ok(Principal { user_id: Some(user.id), label: user.username.to_string(), areas: user_type.areas, rank: user_type.base, scope })
+        Ok(Principal {
+            user_id: Some(user.id),
+            label: user.username.to_string(),
+            areas: user_type.areas,
+            rank: user_type.base,
+            scope,
+        })
     }
 
     pub fn require(&self, area: Area) -> Result<()> {
         if self.areas.contains(area) {
             Ok(())
         } else {
-            Err(Error::forbidden(format!("this needs the '{area}' permission")))
+            Err(Error::forbidden(format!(
+                "this needs the '{area}' permission"
+            )))
         }
     }
 
@@ -162,7 +179,11 @@ impl Principal {
     }
 
     pub fn require_branch(&self, branch: BranchId, name: &str) -> Result<()> {
-        if self.sees(&[branch]) { Ok(()) } else { Err(Error::not_found("branch", name)) }
+        if self.sees(&[branch]) {
+            Ok(())
+        } else {
+            Err(Error::not_found("branch", name))
+        }
     }
 
     /// Nobody can grant a type above their own, nor act on someone of a higher type.
@@ -212,8 +233,14 @@ mod tests {
         let p = Principal::for_user(&user(UserStatus::Active), &t, vec![BranchId(1)]).unwrap();
         assert!(p.sees(&[BranchId(2), BranchId(1)]));
         assert!(!p.sees(&[BranchId(2)]));
-        assert!(!p.sees(&[]), "a user in no branch is outside every branch administrator's reach");
-        assert_eq!(p.require_branch(BranchId(2), "South").unwrap_err().code(), "not_found");
+        assert!(
+            !p.sees(&[]),
+            "a user in no branch is outside every branch administrator's reach"
+        );
+        assert_eq!(
+            p.require_branch(BranchId(2), "South").unwrap_err().code(),
+            "not_found"
+        );
         assert!(p.require(Area::SettingsManage).is_err());
         assert!(p.require(Area::UsersManage).is_ok());
     }
@@ -223,17 +250,33 @@ mod tests {
         let t = UserType::builtin(BaseRole::BranchAdministrator);
         let p = Principal::for_user(&user(UserStatus::Active), &t, vec![]).unwrap();
         assert!(p.require_rank(BaseRole::Administrator, "create").is_err());
-        assert!(p.require_rank(BaseRole::BranchAdministrator, "create").is_ok());
+        assert!(
+            p.require_rank(BaseRole::BranchAdministrator, "create")
+                .is_ok()
+        );
         let idp = Principal::identity_provider("scim");
-        assert!(idp.require_rank(BaseRole::BranchAdministrator, "create").is_err());
+        assert!(
+            idp.require_rank(BaseRole::BranchAdministrator, "create")
+                .is_err()
+        );
         assert!(idp.require_rank(BaseRole::Instructor, "create").is_ok());
-        assert!(Principal::superuser().require_rank(BaseRole::Administrator, "create").is_ok());
+        assert!(
+            Principal::superuser()
+                .require_rank(BaseRole::Administrator, "create")
+                .is_ok()
+        );
     }
 
     #[test]
     fn inactive_users_have_no_authority() {
         let t = UserType::builtin(BaseRole::Administrator);
-        assert!(matches!(Principal::for_user(&user(UserStatus::Deactivated), &t, vec![]), Err(Error::Unauthenticated)));
-        assert!(matches!(Principal::for_user(&user(UserStatus::Trash), &t, vec![]), Err(Error::Unauthenticated)));
+        assert!(matches!(
+            Principal::for_user(&user(UserStatus::Deactivated), &t, vec![]),
+            Err(Error::Unauthenticated)
+        ));
+        assert!(matches!(
+            Principal::for_user(&user(UserStatus::Trash), &t, vec![]),
+            Err(Error::Unauthenticated)
+        ));
     }
 }

@@ -52,7 +52,11 @@ pub fn entry_digest(row: &AuditRow) -> String {
 }
 
 pub fn chain_hash(prev_hash: &str, seq: i64, entry_digest: &str) -> String {
-    sha256_hex(&[prev_hash.as_bytes(), seq.to_string().as_bytes(), entry_digest.as_bytes()])
+    sha256_hex(&[
+        prev_hash.as_bytes(),
+        seq.to_string().as_bytes(),
+        entry_digest.as_bytes(),
+    ])
 }
 
 /// What verification found.
@@ -82,7 +86,11 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned(), erased: 0 }
+        ChainVerifier {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+            erased: 0,
+        }
     }
 }
 
@@ -92,7 +100,11 @@ impl ChainVerifier {
     }
 
     pub fn check(&mut self, row: &AuditRow) -> Result<(), Problem> {
-        let fail = |reason: String| Problem { entry_id: Some(row.id), position: self.expected_seq, reason };
+        let fail = |reason: String| Problem {
+            entry_id: Some(row.id),
+            position: self.expected_seq,
+            reason,
+        };
         let seq = row.chain_seq.unwrap_or_default();
         if seq != self.expected_seq {
             return Err(Problem {
@@ -111,13 +123,25 @@ impl ChainVerifier {
         }
         match &row.personal {
             None => return Err(fail("its personal-data record was removed".into())),
-            Some(PersonalData { salt: Some(salt), data: Some(data), .. }) => {
+            Some(PersonalData {
+                salt: Some(salt),
+                data: Some(data),
+                ..
+            }) => {
                 if personal_digest(salt, data) != row.personal_digest {
-                    return Err(fail("its personal data (names, changed values or source) was edited".into()));
+                    return Err(fail(
+                        "its personal data (names, changed values or source) was edited".into(),
+                    ));
                 }
             }
-            Some(PersonalData { erased_at: Some(_), .. }) => self.erased += 1,
-            Some(_) => return Err(fail("its personal data was removed without an erasure record".into())),
+            Some(PersonalData {
+                erased_at: Some(_), ..
+            }) => self.erased += 1,
+            Some(_) => {
+                return Err(fail(
+                    "its personal data was removed without an erasure record".into(),
+                ));
+            }
         }
         let expected = chain_hash(&self.prev_hash, seq, &entry_digest(row));
         if row.hash.as_deref() != Some(expected.as_str()) {
@@ -166,7 +190,11 @@ mod tests {
             chain_seq: None,
             prev_hash: None,
             hash: None,
-            personal: Some(PersonalData { salt: Some(salt), data: Some(data.into()), erased_at: None }),
+            personal: Some(PersonalData {
+                salt: Some(salt),
+                data: Some(data.into()),
+                erased_at: None,
+            }),
         }
     }
 
@@ -181,7 +209,10 @@ mod tests {
             r.hash = Some(prev.clone());
             out.push(r);
         }
-        let head = AuditHead { seq: out.len() as i64, hash: prev };
+        let head = AuditHead {
+            seq: out.len() as i64,
+            hash: prev,
+        };
         (out, head)
     }
 
@@ -195,7 +226,11 @@ mod tests {
     }
 
     fn chain() -> (Vec<AuditRow>, AuditHead) {
-        sealed((1..=5).map(|i| entry(i, &format!("{{\"target\":\"user{i}\"}}"))).collect())
+        sealed(
+            (1..=5)
+                .map(|i| entry(i, &format!("{{\"target\":\"user{i}\"}}")))
+                .collect(),
+        )
     }
 
     #[test]
@@ -221,7 +256,11 @@ mod tests {
     #[test]
     fn erased_personal_data_still_verifies() {
         let (mut rows, head) = chain();
-        rows[1].personal = Some(PersonalData { salt: None, data: None, erased_at: Some(9) });
+        rows[1].personal = Some(PersonalData {
+            salt: None,
+            data: None,
+            erased_at: Some(9),
+        });
         let mut v = ChainVerifier::default();
         rows.iter().try_for_each(|r| v.check(r)).unwrap();
         v.finish(&head).unwrap();

@@ -19,15 +19,23 @@ pub enum Error {
     /// The caller could not be identified (unknown, revoked or deactivated credential).
     #[error("authentication required")]
     Unauthenticated,
-    #[error("username '{0}' is already taken (usernames are case-insensitive; deleted users keep theirs until purged)")]
+    #[error(
+        "username '{0}' is already taken (usernames are case-insensitive; deleted users keep theirs until purged)"
+    )]
     UsernameTaken(String),
     #[error("email '{0}' is already used by another account (emails are case-insensitive)")]
     EmailTaken(String),
-    #[error("seat limit reached: {used} of {limit} seats are in use; deactivate an account or move to a larger plan (rollcall plan set)")]
+    #[error(
+        "seat limit reached: {used} of {limit} seats are in use; deactivate an account or move to a larger plan (rollcall plan set)"
+    )]
     SeatLimitReached { used: i64, limit: i64 },
-    #[error("branch '{branch}' has reached its seat cap of {cap}; deactivate an account in it or raise the cap")]
+    #[error(
+        "branch '{branch}' has reached its seat cap of {cap}; deactivate an account in it or raise the cap"
+    )]
     BranchSeatCapReached { branch: String, cap: i64 },
-    #[error("the {plan} plan does not include {feature}; move to a paid plan first (rollcall plan set core)")]
+    #[error(
+        "the {plan} plan does not include {feature}; move to a paid plan first (rollcall plan set core)"
+    )]
     PlanFeatureUnavailable { plan: String, feature: String },
     #[error("{0}")]
     ConfirmationRequired(String),
@@ -58,19 +66,31 @@ impl fmt::Display for InternalError {
 
 impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidInput { field: field.into(), message: message.into() }
+        Error::InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn not_found(kind: &'static str, key: impl fmt::Display) -> Self {
-        Error::NotFound { kind, key: key.to_string() }
+        Error::NotFound {
+            kind,
+            key: key.to_string(),
+        }
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Error::Forbidden(message.into())
     }
     pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
-        Error::RuleViolated { code, message: message.into() }
+        Error::RuleViolated {
+            code,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict { code, message: message.into() }
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
     }
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error::Internal(InternalError(e.into()))

@@ -10,19 +10,29 @@ pub const MAX_BYTES: usize = 1024;
 
 /// OWASP's argon2id minimum: 19 MiB, two passes, one lane.
 fn hasher() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19_456, 2, 1, None).expect("valid argon2 parameters"))
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19_456, 2, 1, None).expect("valid argon2 parameters"),
+    )
 }
 
 /// Checks the length policy (bytes, never truncated) and hashes with a fresh salt.
 pub fn hash(password: &str) -> Result<String> {
     check_policy(password)?;
-    hasher().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| Error::internal(e.to_string()))
+    hasher()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(e.to_string()))
 }
 
 pub fn check_policy(password: &str) -> Result<()> {
     let n = password.len();
     if !(MIN_BYTES..=MAX_BYTES).contains(&n) {
-        return Err(Error::invalid("password", format!("must be {MIN_BYTES} to {MAX_BYTES} bytes long")));
+        return Err(Error::invalid(
+            "password",
+            format!("must be {MIN_BYTES} to {MAX_BYTES} bytes long"),
+        ));
     }
     Ok(())
 }
@@ -30,7 +40,9 @@ pub fn check_policy(password: &str) -> Result<()> {
 /// Constant-time verification against a stored PHC string.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -41,7 +53,9 @@ pub fn random_password() -> String {
     use rand::RngExt;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..24)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -54,14 +68,21 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify("correct horse battery", &h));
         assert!(!verify("correct horse batterY", &h));
-        assert_ne!(h, hash("correct horse battery").unwrap(), "each hash has its own salt");
+        assert_ne!(
+            h,
+            hash("correct horse battery").unwrap(),
+            "each hash has its own salt"
+        );
         assert!(!verify("x", "not a phc string"));
     }
 
     #[test]
     fn length_policy_in_bytes() {
         assert!(hash("short").is_err());
-        assert!(check_policy(&"é".repeat(4)).is_ok(), "8 bytes, 4 characters");
+        assert!(
+            check_policy(&"é".repeat(4)).is_ok(),
+            "8 bytes, 4 characters"
+        );
         assert!(check_policy(&"a".repeat(1024)).is_ok());
         assert!(check_policy(&"a".repeat(1025)).is_err());
     }

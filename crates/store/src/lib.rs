@@ -50,7 +50,10 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(Error::invalid("database", "use a sqlite://PATH or postgres://… URL"))
+            Err(Error::invalid(
+                "database",
+                "use a sqlite://PATH or postgres://… URL",
+            ))
         }
     }
 }
@@ -61,7 +64,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -134,7 +142,9 @@ impl SqlStore {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        m.iter().map(|m| (m.version, m.description.to_string())).collect()
+        m.iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
     }
 
     pub async fn close(&self) {
@@ -151,7 +161,9 @@ impl Store for SqlStore {
         let inner = match &self.pool {
             // IMMEDIATE takes the write lock now; a deferred transaction that reads first
             // could fail when upgrading, which the busy timeout can't wait out.
-            Pool::Sqlite(p) => tx::Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?),
+            Pool::Sqlite(p) => {
+                tx::Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?)
+            }
             Pool::Postgres(p) => tx::Inner::Postgres(p.begin().await.map_err(db_err)?),
         };
         Ok(Box::new(tx::SqlTx { inner }))
@@ -163,7 +175,9 @@ impl Store for SqlStore {
             // One snapshot for the whole read, as SQLite gives: a paged walk (audit verify)
             // must not see entries sealed after it began.
             Pool::Postgres(p) => tx::Inner::Postgres(
-                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_err)?,
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+                    .map_err(db_err)?,
             ),
         };
         Ok(Box::new(tx::SqlTx { inner }))
@@ -184,7 +198,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://rollcall.db"), "sqlite://rollcall.db");
     }

@@ -68,16 +68,24 @@ pub(crate) struct TypeRow {
 
 impl TypeRow {
     pub(crate) fn into_type(self) -> Result<UserType> {
-        let base = BaseRole::from_key(&self.base)
-            .ok_or_else(|| rollcall_core::Error::internal(format!("unknown base '{}' in storage", self.base)))?;
+        let base = BaseRole::from_key(&self.base).ok_or_else(|| {
+            rollcall_core::Error::internal(format!("unknown base '{}' in storage", self.base))
+        })?;
         if self.builtin {
             return Ok(UserType::builtin(base));
         }
-        Ok(UserType { id: UserTypeId(self.id), name: self.name, base, builtin: false, areas: AreaSet::parse_names(&self.areas)? })
+        Ok(UserType {
+            id: UserTypeId(self.id),
+            name: self.name,
+            base,
+            builtin: false,
+            areas: AreaSet::parse_names(&self.areas)?,
+        })
     }
 }
 
-pub(crate) const BRANCH_COLUMNS: &str = "b.id, b.name, b.slug, b.description, b.default_type_id, b.seat_cap, b.active_users";
+pub(crate) const BRANCH_COLUMNS: &str =
+    "b.id, b.name, b.slug, b.description, b.default_type_id, b.seat_cap, b.active_users";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct BranchRow {
@@ -117,7 +125,13 @@ pub(crate) struct GroupRow {
 
 impl From<GroupRow> for Group {
     fn from(r: GroupRow) -> Group {
-        Group { id: GroupId(r.id), name: r.name, branch_id: r.branch_id.map(BranchId), key: r.join_key, description: r.description }
+        Group {
+            id: GroupId(r.id),
+            name: r.name,
+            branch_id: r.branch_id.map(BranchId),
+            key: r.join_key,
+            description: r.description,
+        }
     }
 }
 
@@ -130,7 +144,11 @@ pub(crate) struct PlanRow {
 
 impl PlanRow {
     pub(crate) fn into_plan(self) -> Result<PlanState> {
-        Ok(PlanState { tier: PlanTier::parse(&self.tier)?, seat_limit: self.seat_limit, seats_used: self.seats_used })
+        Ok(PlanState {
+            tier: PlanTier::parse(&self.tier)?,
+            seat_limit: self.seat_limit,
+            seats_used: self.seats_used,
+        })
     }
 }
 
@@ -177,7 +195,11 @@ impl From<AuditRowRaw> for AuditRow {
             chain_seq: r.chain_seq,
             prev_hash: r.prev_hash,
             hash: r.hash,
-            personal: r.personal_entry.map(|_| PersonalData { salt: r.salt, data: r.data, erased_at: r.erased_at }),
+            personal: r.personal_entry.map(|_| PersonalData {
+                salt: r.salt,
+                data: r.data,
+                erased_at: r.erased_at,
+            }),
         }
     }
 }

@@ -70,12 +70,19 @@ impl Filter {
         self.clauses.push(clause);
     }
     fn sql(&self) -> String {
-        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
     }
 }
 
 fn like_pattern(s: &str) -> String {
-    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -94,18 +101,24 @@ fn user_filter(q: &UserQuery, paged: bool) -> Filter {
     }
     if let Some(b) = q.branch {
         let p = f.arg(Arg::I64(b.0));
-        f.push(format!("u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id = {p})"));
+        f.push(format!(
+            "u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id = {p})"
+        ));
     }
     if let Some(g) = q.group {
         let p = f.arg(Arg::I64(g.0));
-        f.push(format!("u.id IN (SELECT gm.user_id FROM group_members gm WHERE gm.group_id = {p})"));
+        f.push(format!(
+            "u.id IN (SELECT gm.user_id FROM group_members gm WHERE gm.group_id = {p})"
+        ));
     }
     if q.never_logged_in {
         f.push("u.last_login_at IS NULL".into());
     }
     if let Some(t) = q.idle_before {
         let p = f.arg(Arg::I64(t));
-        f.push(format!("(u.last_login_at IS NULL OR u.last_login_at < {p})"));
+        f.push(format!(
+            "(u.last_login_at IS NULL OR u.last_login_at < {p})"
+        ));
     }
     if let Some(s) = &q.search {
         let p = f.arg(Arg::Text(like_pattern(s)));
@@ -119,29 +132,30 @@ fn user_filter(q: &UserQuery, paged: bool) -> Filter {
             f.push("1 = 0".into());
         } else {
             let ps: Vec<String> = scope.iter().map(|b| f.arg(Arg::I64(b.0))).collect();
-            f.push(format!("u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id IN ({}))", ps.join(", ")));
+            f.push(format!(
+                "u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id IN ({}))",
+                ps.join(", ")
+            ));
         }
     }
-    if paged {
-        if let Some(after) = q.after {
-            let p = f.arg(Arg::I64(after.0));
-            f.push(format!("u.id > {p}"));
-        }
+    if let (true, Some(after)) = (paged, q.after) {
+        let p = f.arg(Arg::I64(after.0));
+        f.push(format!("u.id > {p}"));
     }
     f
 }
 
 /// A unique-index violation on users, as the error callers understand.
 fn user_conflict(e: sqlx::Error, user: &User) -> Error {
-    if let sqlx::Error::Database(d) = &e {
-        if d.is_unique_violation() {
-            let what = format!("{} {}", d.constraint().unwrap_or_default(), d.message());
-            if what.contains("username_key") {
-                return Error::UsernameTaken(user.username.to_string());
-            }
-            if what.contains("email_key") {
-                return Error::EmailTaken(user.email.to_string());
-            }
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        let what = format!("{} {}", d.constraint().unwrap_or_default(), d.message());
+        if what.contains("username_key") {
+            return Error::UsernameTaken(user.username.to_string());
+        }
+        if what.contains("email_key") {
+            return Error::EmailTaken(user.email.to_string());
         }
     }
     db_err(e)
@@ -174,7 +188,9 @@ impl SqlTx {
     }
 
     async fn ids(&mut self, sql: &'static str, args: &[Arg]) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = on_conn!(self, c => bind_args!(sqlx::query_as(sql), args).fetch_all(c).await).map_err(db_err)?;
+        let rows: Vec<(i64,)> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(sql), args).fetch_all(c).await)
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
@@ -263,11 +279,13 @@ impl Tx for SqlTx {
     }
 
     async fn user_by_username(&mut self, key: &str) -> Result<Option<User>> {
-        self.user_where("u.username_key = $1", Arg::Text(key.into())).await
+        self.user_where("u.username_key = $1", Arg::Text(key.into()))
+            .await
     }
 
     async fn user_by_email(&mut self, key: &str) -> Result<Option<User>> {
-        self.user_where("u.email_key = $1", Arg::Text(key.into())).await
+        self.user_where("u.email_key = $1", Arg::Text(key.into()))
+            .await
     }
 
     async fn update_user(&mut self, u: &User) -> Result<()> {
@@ -297,23 +315,36 @@ impl Tx for SqlTx {
     }
 
     async fn set_password_hash(&mut self, id: UserId, hash: Option<&str>) -> Result<()> {
-        let args = [Arg::I64(id.0), hash.map_or(Arg::Text(String::new()), |h| Arg::Text(h.into()))];
+        let args = [
+            Arg::I64(id.0),
+            hash.map_or(Arg::Text(String::new()), |h| Arg::Text(h.into())),
+        ];
         if hash.is_some() {
-            self.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &args).await?;
+            self.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &args)
+                .await?;
         } else {
-            self.execute("UPDATE users SET password_hash = NULL WHERE id = $1", &args[..1]).await?;
+            self.execute(
+                "UPDATE users SET password_hash = NULL WHERE id = $1",
+                &args[..1],
+            )
+            .await?;
         }
         Ok(())
     }
 
     async fn purge_user(&mut self, id: UserId) -> Result<()> {
-        self.execute("DELETE FROM users WHERE id = $1", &[Arg::I64(id.0)]).await.map(drop)
+        self.execute("DELETE FROM users WHERE id = $1", &[Arg::I64(id.0)])
+            .await
+            .map(drop)
     }
 
     async fn list_users(&mut self, q: &UserQuery) -> Result<Vec<User>> {
         let mut f = user_filter(q, true);
         let lim = f.arg(Arg::I64(q.limit));
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u{} ORDER BY u.id LIMIT {lim}", f.sql());
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u{} ORDER BY u.id LIMIT {lim}",
+            f.sql()
+        );
         let rows: Vec<UserRow> =
             on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
         rows.into_iter().map(UserRow::into_user).collect()
@@ -321,51 +352,87 @@ impl Tx for SqlTx {
 
     async fn count_users(&mut self, q: &UserQuery) -> Result<i64> {
         let f = user_filter(q, false);
-        self.fetch_i64(format!("SELECT COUNT(*) FROM users u{}", f.sql()), &f.args).await
+        self.fetch_i64(format!("SELECT COUNT(*) FROM users u{}", f.sql()), &f.args)
+            .await
     }
 
     async fn count_active_of_type(&mut self, type_id: UserTypeId) -> Result<i64> {
-        self.fetch_i64("SELECT COUNT(*) FROM users WHERE user_type_id = $1 AND status = 'active'".into(), &[Arg::I64(type_id.0)])
-            .await
+        self.fetch_i64(
+            "SELECT COUNT(*) FROM users WHERE user_type_id = $1 AND status = 'active'".into(),
+            &[Arg::I64(type_id.0)],
+        )
+        .await
     }
 
     async fn users_due_for_deactivation(&mut self, now: Millis, limit: i64) -> Result<Vec<UserId>> {
         const SQL: &str = "SELECT id FROM users WHERE deactivate_at IS NOT NULL AND deactivate_at <= $1 \
              AND status = 'active' ORDER BY deactivate_at LIMIT $2";
-        Ok(self.ids(SQL, &[Arg::I64(now), Arg::I64(limit)]).await?.into_iter().map(UserId).collect())
+        Ok(self
+            .ids(SQL, &[Arg::I64(now), Arg::I64(limit)])
+            .await?
+            .into_iter()
+            .map(UserId)
+            .collect())
     }
 
     async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>> {
         const SQL: &str = "SELECT id FROM users WHERE status = 'trash' AND deleted_at < $1 ORDER BY deleted_at LIMIT $2";
-        Ok(self.ids(SQL, &[Arg::I64(cutoff), Arg::I64(limit)]).await?.into_iter().map(UserId).collect())
+        Ok(self
+            .ids(SQL, &[Arg::I64(cutoff), Arg::I64(limit)])
+            .await?
+            .into_iter()
+            .map(UserId)
+            .collect())
     }
 
     async fn user_branches(&mut self, id: UserId) -> Result<Vec<Branch>> {
-        self.branches_where("JOIN user_branches ub ON ub.branch_id = b.id WHERE ub.user_id = $1", &[Arg::I64(id.0)]).await
+        self.branches_where(
+            "JOIN user_branches ub ON ub.branch_id = b.id WHERE ub.user_id = $1",
+            &[Arg::I64(id.0)],
+        )
+        .await
     }
 
     async fn user_groups(&mut self, id: UserId) -> Result<Vec<Group>> {
-        self.groups_where("JOIN group_members gm ON gm.group_id = g.id WHERE gm.user_id = $1", &[Arg::I64(id.0)]).await
+        self.groups_where(
+            "JOIN group_members gm ON gm.group_id = g.id WHERE gm.user_id = $1",
+            &[Arg::I64(id.0)],
+        )
+        .await
     }
 
     async fn add_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool> {
-        const SQL: &str = "INSERT INTO user_branches (user_id, branch_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-        Ok(self.execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)]).await? == 1)
+        const SQL: &str =
+            "INSERT INTO user_branches (user_id, branch_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        Ok(self
+            .execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)])
+            .await?
+            == 1)
     }
 
     async fn remove_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool> {
         const SQL: &str = "DELETE FROM user_branches WHERE user_id = $1 AND branch_id = $2";
-        Ok(self.execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)]).await? == 1)
+        Ok(self
+            .execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)])
+            .await?
+            == 1)
     }
 
     async fn add_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool> {
-        const SQL: &str = "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-        Ok(self.execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)]).await? == 1)
+        const SQL: &str =
+            "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        Ok(self
+            .execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)])
+            .await?
+            == 1)
     }
 
     async fn remove_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool> {
         const SQL: &str = "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2";
-        Ok(self.execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)]).await? == 1)
+        Ok(self
+            .execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)])
+            .await?
+            == 1)
     }
 
     async fn plan(&mut self) -> Result<PlanState> {
@@ -383,16 +450,27 @@ impl Tx for SqlTx {
     }
 
     async fn release_seats(&mut self, n: i64) -> Result<()> {
-        self.execute("UPDATE plan SET seats_used = seats_used - $1 WHERE id = 1", &[Arg::I64(n)]).await.map(drop)
+        self.execute(
+            "UPDATE plan SET seats_used = seats_used - $1 WHERE id = 1",
+            &[Arg::I64(n)],
+        )
+        .await
+        .map(drop)
     }
 
     async fn lock_seats(&mut self) -> Result<()> {
-        self.execute("UPDATE plan SET seats_used = seats_used WHERE id = 1", &[]).await.map(drop)
+        self.execute("UPDATE plan SET seats_used = seats_used WHERE id = 1", &[])
+            .await
+            .map(drop)
     }
 
     async fn set_plan(&mut self, tier: PlanTier, seat_limit: i64) -> Result<bool> {
-        const SQL: &str = "UPDATE plan SET tier = $1, seat_limit = $2 WHERE id = 1 AND seats_used <= $2";
-        Ok(self.execute(SQL, &[Arg::Text(tier.name().into()), Arg::I64(seat_limit)]).await? == 1)
+        const SQL: &str =
+            "UPDATE plan SET tier = $1, seat_limit = $2 WHERE id = 1 AND seats_used <= $2";
+        Ok(self
+            .execute(SQL, &[Arg::Text(tier.name().into()), Arg::I64(seat_limit)])
+            .await?
+            == 1)
     }
 
     async fn try_take_branch_seat(&mut self, branch: BranchId) -> Result<bool> {
@@ -402,13 +480,18 @@ impl Tx for SqlTx {
     }
 
     async fn release_branch_seat(&mut self, branch: BranchId) -> Result<()> {
-        self.execute("UPDATE branches SET active_users = active_users - 1 WHERE id = $1", &[Arg::I64(branch.0)]).await.map(drop)
+        self.execute(
+            "UPDATE branches SET active_users = active_users - 1 WHERE id = $1",
+            &[Arg::I64(branch.0)],
+        )
+        .await
+        .map(drop)
     }
 
     async fn active_by_type(&mut self) -> Result<Vec<(UserTypeId, i64)>> {
-        const SQL: &str =
-            "SELECT user_type_id, COUNT(*) FROM users WHERE status = 'active' GROUP BY user_type_id ORDER BY user_type_id";
-        let rows: Vec<(i64, i64)> = on_conn!(self, c => sqlx::query_as(SQL).fetch_all(c).await).map_err(db_err)?;
+        const SQL: &str = "SELECT user_type_id, COUNT(*) FROM users WHERE status = 'active' GROUP BY user_type_id ORDER BY user_type_id";
+        let rows: Vec<(i64, i64)> =
+            on_conn!(self, c => sqlx::query_as(SQL).fetch_all(c).await).map_err(db_err)?;
         Ok(rows.into_iter().map(|(t, n)| (UserTypeId(t), n)).collect())
     }
 
@@ -417,11 +500,17 @@ impl Tx for SqlTx {
     }
 
     async fn user_type_by_key(&mut self, key: &str) -> Result<Option<UserType>> {
-        Ok(self.types_where("WHERE name_key = $1", &[Arg::Text(key.into())]).await?.pop())
+        Ok(self
+            .types_where("WHERE name_key = $1", &[Arg::Text(key.into())])
+            .await?
+            .pop())
     }
 
     async fn user_type_by_id(&mut self, id: UserTypeId) -> Result<Option<UserType>> {
-        Ok(self.types_where("WHERE id = $1", &[Arg::I64(id.0)]).await?.pop())
+        Ok(self
+            .types_where("WHERE id = $1", &[Arg::I64(id.0)])
+            .await?
+            .pop())
     }
 
     async fn insert_user_type(&mut self, t: &UserType) -> Result<UserTypeId> {
@@ -433,17 +522,30 @@ impl Tx for SqlTx {
             .bind(t.areas.to_names())
             .fetch_one(c)
             .await)
-        .map_err(|e| unique_conflict(e, "type_exists", format!("a user type named '{}' already exists", t.name)))?;
+        .map_err(|e| {
+            unique_conflict(
+                e,
+                "type_exists",
+                format!("a user type named '{}' already exists", t.name),
+            )
+        })?;
         Ok(UserTypeId(id))
     }
 
     async fn update_user_type_areas(&mut self, id: UserTypeId, areas: AreaSet) -> Result<()> {
         const SQL: &str = "UPDATE user_types SET areas = $2 WHERE id = $1 AND NOT builtin";
-        self.execute(SQL, &[Arg::I64(id.0), Arg::Text(areas.to_names())]).await.map(drop)
+        self.execute(SQL, &[Arg::I64(id.0), Arg::Text(areas.to_names())])
+            .await
+            .map(drop)
     }
 
     async fn delete_user_type(&mut self, id: UserTypeId) -> Result<()> {
-        self.execute("DELETE FROM user_types WHERE id = $1 AND NOT builtin", &[Arg::I64(id.0)]).await.map(drop)
+        self.execute(
+            "DELETE FROM user_types WHERE id = $1 AND NOT builtin",
+            &[Arg::I64(id.0)],
+        )
+        .await
+        .map(drop)
     }
 
     async fn type_in_use(&mut self, id: UserTypeId) -> Result<bool> {
@@ -470,7 +572,13 @@ impl Tx for SqlTx {
             .bind(b.seat_cap)
             .fetch_one(c)
             .await)
-        .map_err(|e| unique_conflict(e, "branch_exists", format!("a branch named '{}' already exists", b.name)))?;
+        .map_err(|e| {
+            unique_conflict(
+                e,
+                "branch_exists",
+                format!("a branch named '{}' already exists", b.name),
+            )
+        })?;
         Ok(BranchId(id))
     }
 
@@ -492,7 +600,10 @@ impl Tx for SqlTx {
     }
 
     async fn branch_by_key(&mut self, key: &str) -> Result<Option<Branch>> {
-        Ok(self.branches_where("WHERE b.name_key = $1", &[Arg::Text(key.into())]).await?.pop())
+        Ok(self
+            .branches_where("WHERE b.name_key = $1", &[Arg::Text(key.into())])
+            .await?
+            .pop())
     }
 
     async fn insert_group(&mut self, g: &Group) -> Result<GroupId> {
@@ -505,7 +616,13 @@ impl Tx for SqlTx {
             .bind(g.description.as_str())
             .fetch_one(c)
             .await)
-        .map_err(|e| unique_conflict(e, "group_exists", format!("a group named '{}' or with that key already exists", g.name)))?;
+        .map_err(|e| {
+            unique_conflict(
+                e,
+                "group_exists",
+                format!("a group named '{}' or with that key already exists", g.name),
+            )
+        })?;
         Ok(GroupId(id))
     }
 
@@ -514,11 +631,18 @@ impl Tx for SqlTx {
     }
 
     async fn group_by_key(&mut self, key: &str) -> Result<Option<Group>> {
-        Ok(self.groups_where("WHERE g.name_key = $1", &[Arg::Text(key.into())]).await?.pop())
+        Ok(self
+            .groups_where("WHERE g.name_key = $1", &[Arg::Text(key.into())])
+            .await?
+            .pop())
     }
 
     async fn group_member_count(&mut self, group: GroupId) -> Result<i64> {
-        self.fetch_i64("SELECT COUNT(*) FROM group_members WHERE group_id = $1".into(), &[Arg::I64(group.0)]).await
+        self.fetch_i64(
+            "SELECT COUNT(*) FROM group_members WHERE group_id = $1".into(),
+            &[Arg::I64(group.0)],
+        )
+        .await
     }
 
     async fn setting(&mut self, key: &str) -> Result<Option<String>> {
@@ -530,7 +654,9 @@ impl Tx for SqlTx {
 
     async fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
         const SQL: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-        self.execute(SQL, &[Arg::Text(key.into()), Arg::Text(value.into())]).await.map(drop)
+        self.execute(SQL, &[Arg::Text(key.into()), Arg::Text(value.into())])
+            .await
+            .map(drop)
     }
 
     async fn insert_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
@@ -550,8 +676,17 @@ impl Tx for SqlTx {
             .fetch_one(c)
             .await)
         .map_err(db_err)?;
-        const PERSONAL: &str = "INSERT INTO audit_personal (entry_id, salt, data) VALUES ($1, $2, $3)";
-        self.execute(PERSONAL, &[Arg::I64(id), Arg::Text(e.salt.clone()), Arg::Text(e.personal.clone())]).await?;
+        const PERSONAL: &str =
+            "INSERT INTO audit_personal (entry_id, salt, data) VALUES ($1, $2, $3)";
+        self.execute(
+            PERSONAL,
+            &[
+                Arg::I64(id),
+                Arg::Text(e.salt.clone()),
+                Arg::Text(e.personal.clone()),
+            ],
+        )
+        .await?;
         Ok(id)
     }
 
@@ -585,7 +720,8 @@ impl Tx for SqlTx {
 
     async fn lock_audit_head(&mut self) -> Result<AuditHead> {
         // A no-op write takes the row lock on PostgreSQL; SQLite's write lock is held already.
-        self.execute("UPDATE audit_head SET seq = seq WHERE id = 1", &[]).await?;
+        self.execute("UPDATE audit_head SET seq = seq WHERE id = 1", &[])
+            .await?;
         self.head().await
     }
 
@@ -595,7 +731,9 @@ impl Tx for SqlTx {
 
     async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()> {
         const SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
-        self.execute(SQL, &[Arg::I64(head.seq), Arg::Text(head.hash.clone())]).await.map(drop)
+        self.execute(SQL, &[Arg::I64(head.seq), Arg::Text(head.hash.clone())])
+            .await
+            .map(drop)
     }
 
     async fn unsealed_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>> {
@@ -605,14 +743,30 @@ impl Tx for SqlTx {
     }
 
     async fn count_unsealed_audit(&mut self) -> Result<i64> {
-        self.fetch_i64("SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL".into(), &[]).await
+        self.fetch_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL".into(),
+            &[],
+        )
+        .await
     }
 
     async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()> {
         const SQL: &str = "UPDATE audit_log SET chain_seq = $2, prev_hash = $3, hash = $4 WHERE id = $1 AND chain_seq IS NULL";
-        let n = self.execute(SQL, &[Arg::I64(id), Arg::I64(seq), Arg::Text(prev_hash.into()), Arg::Text(hash.into())]).await?;
+        let n = self
+            .execute(
+                SQL,
+                &[
+                    Arg::I64(id),
+                    Arg::I64(seq),
+                    Arg::Text(prev_hash.into()),
+                    Arg::Text(hash.into()),
+                ],
+            )
+            .await?;
         if n != 1 {
-            return Err(Error::internal(format!("audit entry {id} was sealed concurrently")));
+            return Err(Error::internal(format!(
+                "audit entry {id} was sealed concurrently"
+            )));
         }
         Ok(())
     }

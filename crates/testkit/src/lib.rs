@@ -33,7 +33,9 @@ fn with_database(url: &str, db: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{db}", &base[..host_end]);
     if let Some(q) = query {
         out.push('?');
@@ -53,13 +55,44 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}", dir.path().join("rollcall.db").display());
-        TestDb { url, backend: Backend::Sqlite, _dir: Some(dir), postgres: None }
+        TestDb {
+            url,
+            backend: Backend::Sqlite,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// Runs raw SQL against the test database, as someone editing it by hand would.
+    pub async fn execute(&self, sql: &str) {
+        let r = match self.backend {
+            Backend::Sqlite => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(
+                    &mut sqlx::SqliteConnection::connect(&self.url)
+                        .await
+                        .expect("connect"),
+                )
+                .await
+                .map(drop),
+            Backend::Postgres => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(
+                    &mut sqlx::PgConnection::connect(&self.url)
+                        .await
+                        .expect("connect"),
+                )
+                .await
+                .map(drop),
+        };
+        r.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// `None` (skip) when PostgreSQL isn't configured outside CI.
     pub async fn postgres() -> Option<TestDb> {
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-            assert!(!in_ci(), "CI=true but {POSTGRES_ENV} is not set: the PostgreSQL tests must run in CI");
+            assert!(
+                !in_ci(),
+                "CI=true but {POSTGRES_ENV} is not set: the PostgreSQL tests must run in CI"
+            );
             eprintln!("skipping: set {POSTGRES_ENV} to run the PostgreSQL half of this test");
             return None;
         };
@@ -72,19 +105,33 @@ impl TestDb {
             .await
             .expect("create a test database");
         let _ = conn.close().await;
-        Some(TestDb { url: with_database(&admin_url, &name), backend: Backend::Postgres, _dir: None, postgres: Some((admin_url, name)) })
+        Some(TestDb {
+            url: with_database(&admin_url, &name),
+            backend: Backend::Postgres,
+            _dir: None,
+            postgres: Some((admin_url, name)),
+        })
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((admin_url, name)) = self.postgres.take() else { return };
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
         // Drop may run inside a runtime; a separate thread with its own runtime can block.
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await?;
                 conn.close().await
             })
         })
@@ -104,7 +151,9 @@ macro_rules! both_backends {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = $crate::TestDb::new($crate::Backend::Sqlite).await.expect("sqlite");
+                let db = $crate::TestDb::new($crate::Backend::Sqlite)
+                    .await
+                    .expect("sqlite");
                 ($body)(db).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,8 +172,14 @@ mod tests {
 
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(with_database("postgres://u@127.0.0.1:5432/test", "x"), "postgres://u@127.0.0.1:5432/x");
-        assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5432/test", "x"),
+            "postgres://u@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

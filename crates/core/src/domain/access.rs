@@ -48,10 +48,20 @@ areas! {
 impl Area {
     pub fn parse(s: &str) -> Result<Area> {
         let wanted = s.trim().to_ascii_lowercase();
-        Area::ALL.iter().copied().find(|a| a.name() == wanted).ok_or_else(|| {
-            let known: Vec<_> = Area::ALL.iter().map(|a| a.name()).collect();
-            Error::invalid("area", format!("unknown feature area '{s}'; known areas: {}", known.join(", ")))
-        })
+        Area::ALL
+            .iter()
+            .copied()
+            .find(|a| a.name() == wanted)
+            .ok_or_else(|| {
+                let known: Vec<_> = Area::ALL.iter().map(|a| a.name()).collect();
+                Error::invalid(
+                    "area",
+                    format!(
+                        "unknown feature area '{s}'; known areas: {}",
+                        known.join(", ")
+                    ),
+                )
+            })
     }
 }
 
@@ -94,7 +104,9 @@ impl AreaSet {
         self.iter().map(Area::name).collect::<Vec<_>>().join(",")
     }
     pub fn parse_names(s: &str) -> Result<AreaSet> {
-        s.split(',').filter(|p| !p.trim().is_empty()).try_fold(AreaSet::EMPTY, |set, p| Ok(set.with(Area::parse(p)?)))
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .try_fold(AreaSet::EMPTY, |set, p| Ok(set.with(Area::parse(p)?)))
     }
 }
 
@@ -115,13 +127,23 @@ pub enum BaseRole {
 }
 
 impl BaseRole {
-    pub const ALL: [BaseRole; 4] =
-        [BaseRole::Administrator, BaseRole::BranchAdministrator, BaseRole::Instructor, BaseRole::Learner];
+    pub const ALL: [BaseRole; 4] = [
+        BaseRole::Administrator,
+        BaseRole::BranchAdministrator,
+        BaseRole::Instructor,
+        BaseRole::Learner,
+    ];
 
     pub fn areas(self) -> AreaSet {
         use Area::*;
-        let learner =
-            AreaSet::of(&[CatalogBrowse, CoursesSelfEnroll, CoursesTake, ProgressViewOwn, CertificatesViewOwn, ProfileEditOwn]);
+        let learner = AreaSet::of(&[
+            CatalogBrowse,
+            CoursesSelfEnroll,
+            CoursesTake,
+            ProgressViewOwn,
+            CertificatesViewOwn,
+            ProfileEditOwn,
+        ]);
         let instructor = learner.union(AreaSet::of(&[
             CoursesCreate,
             CoursesEditOwn,
@@ -135,9 +157,13 @@ impl BaseRole {
             BaseRole::Instructor => instructor,
             // An administrator of their branches only: no settings, integrations, plan, user
             // types, branch management or platform-wide audit log.
-            BaseRole::BranchAdministrator => {
-                instructor.union(AreaSet::of(&[UsersManage, GroupsManage, CoursesManageAll, ReportsAll, ImportRun]))
-            }
+            BaseRole::BranchAdministrator => instructor.union(AreaSet::of(&[
+                UsersManage,
+                GroupsManage,
+                CoursesManageAll,
+                ReportsAll,
+                ImportRun,
+            ])),
             BaseRole::Administrator => AreaSet::of(Area::ALL),
         }
     }
@@ -194,7 +220,13 @@ pub struct UserType {
 
 impl UserType {
     pub fn builtin(base: BaseRole) -> UserType {
-        UserType { id: base.builtin_id(), name: base.display_name().to_owned(), base, builtin: true, areas: base.areas() }
+        UserType {
+            id: base.builtin_id(),
+            name: base.display_name().to_owned(),
+            base,
+            builtin: true,
+            areas: base.areas(),
+        }
     }
 
     pub fn key(&self) -> String {
@@ -205,16 +237,25 @@ impl UserType {
     pub fn validate_custom(name: &str, base: BaseRole) -> Result<()> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::invalid("name", "a user type name has 1 to 64 characters and no control characters"));
+            return Err(Error::invalid(
+                "name",
+                "a user type name has 1 to 64 characters and no control characters",
+            ));
         }
         if BaseRole::from_key(name).is_some() {
-            return Err(Error::conflict("type_exists", format!("'{name}' is the name of a built-in user type")));
+            return Err(Error::conflict(
+                "type_exists",
+                format!("'{name}' is the name of a built-in user type"),
+            ));
         }
         match base {
             BaseRole::Instructor | BaseRole::Learner => Ok(()),
             other => Err(Error::rule(
                 "invalid_base",
-                format!("custom user types are cloned from Instructor or Learner, not {}", other.display_name()),
+                format!(
+                    "custom user types are cloned from Instructor or Learner, not {}",
+                    other.display_name()
+                ),
             )),
         }
     }
@@ -222,7 +263,11 @@ impl UserType {
     /// The one rule of custom types: never an area the base lacks. Checked on create and
     /// on every edit, whatever the channel.
     pub fn check_areas(base: BaseRole, areas: AreaSet) -> Result<()> {
-        let excess: Vec<_> = areas.iter().filter(|a| !base.areas().contains(*a)).map(Area::name).collect();
+        let excess: Vec<_> = areas
+            .iter()
+            .filter(|a| !base.areas().contains(*a))
+            .map(Area::name)
+            .collect();
         if excess.is_empty() {
             Ok(())
         } else {
@@ -241,9 +286,19 @@ impl UserType {
     /// Applies `--allow`/`--deny` edits to a custom type, enforcing the base rule.
     pub fn edited(&self, allow: &[Area], deny: &[Area]) -> Result<AreaSet> {
         if self.builtin {
-            return Err(Error::rule("builtin_type", format!("the built-in type {} can't be edited; clone it instead", self.name)));
+            return Err(Error::rule(
+                "builtin_type",
+                format!(
+                    "the built-in type {} can't be edited; clone it instead",
+                    self.name
+                ),
+            ));
         }
-        let areas = deny.iter().fold(allow.iter().fold(self.areas, |s, a| s.with(*a)), |s, a| s.without(*a));
+        let areas = deny
+            .iter()
+            .fold(allow.iter().fold(self.areas, |s, a| s.with(*a)), |s, a| {
+                s.without(*a)
+            });
         UserType::check_areas(self.base, areas)?;
         Ok(areas)
     }
@@ -263,8 +318,16 @@ mod tests {
         assert_eq!(l.iter().count(), 6);
         assert_eq!(i.iter().count(), 12);
         assert_eq!(a.iter().count(), Area::ALL.len());
-        for denied in [Area::SettingsManage, Area::IntegrationsManage, Area::PlanManage, Area::UserTypesManage] {
-            assert!(!b.contains(denied), "branch administrators must not hold {denied}");
+        for denied in [
+            Area::SettingsManage,
+            Area::IntegrationsManage,
+            Area::PlanManage,
+            Area::UserTypesManage,
+        ] {
+            assert!(
+                !b.contains(denied),
+                "branch administrators must not hold {denied}"
+            );
         }
         assert!(!l.contains(Area::CoursesCreate));
     }
@@ -282,9 +345,12 @@ mod tests {
     #[test]
     fn custom_types_never_exceed_their_base() {
         assert!(UserType::check_areas(BaseRole::Learner, BaseRole::Learner.areas()).is_ok());
-        let err = UserType::check_areas(BaseRole::Learner, AreaSet::of(&[Area::CoursesCreate])).unwrap_err();
+        let err = UserType::check_areas(BaseRole::Learner, AreaSet::of(&[Area::CoursesCreate]))
+            .unwrap_err();
         assert_eq!(err.code(), "area_not_in_base");
-        assert!(UserType::check_areas(BaseRole::Instructor, AreaSet::of(&[Area::UsersManage])).is_err());
+        assert!(
+            UserType::check_areas(BaseRole::Instructor, AreaSet::of(&[Area::UsersManage])).is_err()
+        );
         assert!(UserType::validate_custom("Auditor", BaseRole::Administrator).is_err());
         assert!(UserType::validate_custom("Auditor", BaseRole::BranchAdministrator).is_err());
         assert!(UserType::validate_custom("learner", BaseRole::Learner).is_err());
@@ -302,15 +368,28 @@ mod tests {
         };
         let fewer = t.edited(&[], &[Area::CoursesSelfEnroll]).unwrap();
         assert!(!fewer.contains(Area::CoursesSelfEnroll));
-        assert_eq!(t.edited(&[Area::CoursesCreate], &[]).unwrap_err().code(), "area_not_in_base");
-        assert!(UserType::builtin(BaseRole::Learner).edited(&[], &[Area::CoursesTake]).is_err());
+        assert_eq!(
+            t.edited(&[Area::CoursesCreate], &[]).unwrap_err().code(),
+            "area_not_in_base"
+        );
+        assert!(
+            UserType::builtin(BaseRole::Learner)
+                .edited(&[], &[Area::CoursesTake])
+                .is_err()
+        );
     }
 
     #[test]
     fn type_names_are_case_insensitive() {
-        assert_eq!(BaseRole::from_key("Branch Administrator"), Some(BaseRole::BranchAdministrator));
+        assert_eq!(
+            BaseRole::from_key("Branch Administrator"),
+            Some(BaseRole::BranchAdministrator)
+        );
         assert_eq!(BaseRole::from_key("LEARNER"), Some(BaseRole::Learner));
-        assert_eq!(BaseRole::from_key("branch_administrator"), Some(BaseRole::BranchAdministrator));
+        assert_eq!(
+            BaseRole::from_key("branch_administrator"),
+            Some(BaseRole::BranchAdministrator)
+        );
         assert!(BaseRole::Administrator > BaseRole::BranchAdministrator);
         assert!(BaseRole::Instructor > BaseRole::Learner);
     }

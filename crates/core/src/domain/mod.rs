@@ -36,9 +36,16 @@ pub fn parse_time(field: &str, s: &str) -> crate::Result<Millis> {
         return Ok(t.timestamp_millis());
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis());
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis());
     }
-    Err(crate::Error::invalid(field, format!("'{s}' is not a date (YYYY-MM-DD) or an RFC 3339 time")))
+    Err(crate::Error::invalid(
+        field,
+        format!("'{s}' is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+    ))
 }
 
 #[cfg(test)]

@@ -31,9 +31,15 @@ impl Username {
             return Err(Error::invalid(FIELD, "must not be empty"));
         }
         if s.chars().count() > USERNAME_MAX {
-            return Err(Error::invalid(FIELD, format!("must be at most {USERNAME_MAX} characters")));
+            return Err(Error::invalid(
+                FIELD,
+                format!("must be at most {USERNAME_MAX} characters"),
+            ));
         }
-        if let Some(c) = s.chars().find(|c| !(c.is_alphanumeric() || "._-@+'".contains(*c))) {
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_alphanumeric() || "._-@+'".contains(*c)))
+        {
             return Err(Error::invalid(
                 FIELD,
                 format!("'{s}' contains '{c}'; use letters, digits and . _ - @ + ' only"),
@@ -58,7 +64,10 @@ impl Email {
         const FIELD: &str = "email";
         reject_controls(FIELD, s)?;
         if s.len() > EMAIL_MAX {
-            return Err(Error::invalid(FIELD, format!("must be at most {EMAIL_MAX} bytes")));
+            return Err(Error::invalid(
+                FIELD,
+                format!("must be at most {EMAIL_MAX} bytes"),
+            ));
         }
         let parsed = email_address::EmailAddress::parse_with_options(
             s,
@@ -67,7 +76,10 @@ impl Email {
         .map_err(|e| Error::invalid(FIELD, format!("'{s}' is not an email address ({e})")))?;
         let domain = parsed.domain();
         if !domain.contains('.') || domain.starts_with('[') || s.chars().any(char::is_whitespace) {
-            return Err(Error::invalid(FIELD, format!("'{s}' is not an email address with a domain name")));
+            return Err(Error::invalid(
+                FIELD,
+                format!("'{s}' is not an email address with a domain name"),
+            ));
         }
         Ok(Email(s.to_owned()))
     }
@@ -91,7 +103,10 @@ impl PersonName {
             return Err(Error::invalid(field, "must not be empty"));
         }
         if s.chars().count() > PERSON_NAME_MAX {
-            return Err(Error::invalid(field, format!("must be at most {PERSON_NAME_MAX} characters")));
+            return Err(Error::invalid(
+                field,
+                format!("must be at most {PERSON_NAME_MAX} characters"),
+            ));
         }
         Ok(PersonName(s.to_owned()))
     }
@@ -118,7 +133,10 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(Username::parse("Ada.Lovelace").unwrap().key(), "ada.lovelace");
+        assert_eq!(
+            Username::parse("Ada.Lovelace").unwrap().key(),
+            "ada.lovelace"
+        );
         assert!(Username::parse("jürgen_m-1@corp").is_ok());
         assert!(Username::parse("").is_err());
         assert!(Username::parse("has space").is_err());
@@ -127,14 +145,29 @@ mod tests {
         assert!(Username::parse("semi;colon").is_err());
         assert!(Username::parse(&"a".repeat(128)).is_ok());
         assert!(Username::parse(&"a".repeat(129)).is_err());
-        assert_eq!(Username::parse("ADA").unwrap().key(), Username::parse("ada").unwrap().key());
+        assert_eq!(
+            Username::parse("ADA").unwrap().key(),
+            Username::parse("ada").unwrap().key()
+        );
     }
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("Ada@Example.ORG").unwrap().key(), "ada@example.org");
+        assert_eq!(
+            Email::parse("Ada@Example.ORG").unwrap().key(),
+            "ada@example.org"
+        );
         assert!(Email::parse("first.last+tag@sub.example.co.uk").is_ok());
-        for bad in ["", "plain", "a@b", "a@@b.com", "a b@c.com", "a@b.com\n", "Ada <ada@x.org>", "@x.org"] {
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@b.com\n",
+            "Ada <ada@x.org>",
+            "@x.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         let long = format!("{}@example.org", "a".repeat(250));
@@ -143,8 +176,18 @@ mod tests {
 
     #[test]
     fn person_names() {
-        assert_eq!(PersonName::parse("first_name", "  Erwin ").unwrap().as_str(), "Erwin");
-        assert_eq!(PersonName::parse("last_name", "Schrödinger").unwrap().as_str(), "Schrödinger");
+        assert_eq!(
+            PersonName::parse("first_name", "  Erwin ")
+                .unwrap()
+                .as_str(),
+            "Erwin"
+        );
+        assert_eq!(
+            PersonName::parse("last_name", "Schrödinger")
+                .unwrap()
+                .as_str(),
+            "Schrödinger"
+        );
         assert!(PersonName::parse("first_name", "   ").is_err());
         assert!(PersonName::parse("first_name", "bell\u{7}").is_err());
         assert!(PersonName::parse("first_name", &"x".repeat(101)).is_err());

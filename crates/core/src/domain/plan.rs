@@ -32,7 +32,13 @@ impl fmt::Display for Feature {
 }
 
 impl PlanTier {
-    pub const ALL: [PlanTier; 5] = [PlanTier::Free, PlanTier::Core, PlanTier::Grow, PlanTier::Pro, PlanTier::Enterprise];
+    pub const ALL: [PlanTier; 5] = [
+        PlanTier::Free,
+        PlanTier::Core,
+        PlanTier::Grow,
+        PlanTier::Pro,
+        PlanTier::Enterprise,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -48,7 +54,12 @@ impl PlanTier {
         PlanTier::ALL
             .into_iter()
             .find(|p| p.name() == k)
-            .ok_or_else(|| Error::invalid("plan", format!("unknown plan '{s}'; plans: free, core, grow, pro, enterprise")))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "plan",
+                    format!("unknown plan '{s}'; plans: free, core, grow, pro, enterprise"),
+                )
+            })
     }
     /// The preset seat count; `None` for enterprise, whose seats are bought one by one.
     pub fn preset_seats(self) -> Option<i64> {
@@ -72,11 +83,20 @@ impl PlanTier {
             (Some(n), Some(s)) if s == n => Ok(n),
             (Some(n), Some(_)) => Err(Error::invalid(
                 "seats",
-                format!("the {} plan has {n} seats; --seats is only for enterprise", self.name()),
+                format!(
+                    "the {} plan has {n} seats; --seats is only for enterprise",
+                    self.name()
+                ),
             )),
             (None, Some(s)) if (1..=10_000_000).contains(&s) => Ok(s),
-            (None, Some(_)) => Err(Error::invalid("seats", "an enterprise plan has between 1 and 10,000,000 seats")),
-            (None, None) => Err(Error::invalid("seats", "an enterprise plan needs --seats N")),
+            (None, Some(_)) => Err(Error::invalid(
+                "seats",
+                "an enterprise plan has between 1 and 10,000,000 seats",
+            )),
+            (None, None) => Err(Error::invalid(
+                "seats",
+                "an enterprise plan needs --seats N",
+            )),
         }
     }
 }
@@ -94,7 +114,10 @@ impl PlanState {
         if self.tier.includes(feature) {
             Ok(())
         } else {
-            Err(Error::PlanFeatureUnavailable { plan: self.tier.name().into(), feature: feature.to_string() })
+            Err(Error::PlanFeatureUnavailable {
+                plan: self.tier.name().into(),
+                feature: feature.to_string(),
+            })
         }
     }
     pub fn seats_free(&self) -> i64 {
@@ -122,11 +145,26 @@ mod tests {
 
     #[test]
     fn free_plan_gates_features() {
-        let free = PlanState { tier: PlanTier::Free, seat_limit: 5, seats_used: 5 };
-        for f in [Feature::CustomUserTypes, Feature::Branches, Feature::IdentityIntegration] {
-            assert_eq!(free.require(f).unwrap_err().code(), "plan_feature_unavailable");
+        let free = PlanState {
+            tier: PlanTier::Free,
+            seat_limit: 5,
+            seats_used: 5,
+        };
+        for f in [
+            Feature::CustomUserTypes,
+            Feature::Branches,
+            Feature::IdentityIntegration,
+        ] {
+            assert_eq!(
+                free.require(f).unwrap_err().code(),
+                "plan_feature_unavailable"
+            );
         }
-        let core = PlanState { tier: PlanTier::Core, seat_limit: 100, seats_used: 3 };
+        let core = PlanState {
+            tier: PlanTier::Core,
+            seat_limit: 100,
+            seats_used: 3,
+        };
         assert!(core.require(Feature::CustomUserTypes).is_ok());
         assert_eq!(core.seats_free(), 97);
         assert_eq!(free.seats_free(), 0);

@@ -1,8 +1,8 @@
 //! Users and their lifecycle.
 
+use super::Millis;
 use super::access::UserTypeId;
 use super::names::{Email, PersonName, Username};
-use super::Millis;
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,7 +36,10 @@ impl UserStatus {
             "active" => Ok(UserStatus::Active),
             "deactivated" | "inactive" => Ok(UserStatus::Deactivated),
             "trash" | "deleted" => Ok(UserStatus::Trash),
-            _ => Err(Error::invalid("status", format!("unknown status '{s}'; use active, deactivated or trash"))),
+            _ => Err(Error::invalid(
+                "status",
+                format!("unknown status '{s}'; use active, deactivated or trash"),
+            )),
         }
     }
     pub fn holds_seat(self) -> bool {
@@ -78,8 +81,14 @@ impl LifecycleAction {
                 "in_trash",
                 "the user is in the trash; restore them first (rollcall user restore)",
             )),
-            (Delete, Trash) => Err(Error::conflict("in_trash", "the user is already in the trash")),
-            (Restore, Active | Deactivated) => Err(Error::conflict("not_in_trash", "the user is not in the trash")),
+            (Delete, Trash) => Err(Error::conflict(
+                "in_trash",
+                "the user is already in the trash",
+            )),
+            (Restore, Active | Deactivated) => Err(Error::conflict(
+                "not_in_trash",
+                "the user is not in the trash",
+            )),
         }
     }
 }
@@ -107,10 +116,17 @@ impl Origin {
         }
     }
     pub fn parse(s: &str) -> Result<Origin> {
-        [Origin::Console, Origin::Api, Origin::Cli, Origin::Csv, Origin::Scim, Origin::Sso]
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| Error::internal(format!("unknown origin '{s}' in storage")))
+        [
+            Origin::Console,
+            Origin::Api,
+            Origin::Cli,
+            Origin::Csv,
+            Origin::Scim,
+            Origin::Sso,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| Error::internal(format!("unknown origin '{s}' in storage")))
     }
 }
 
@@ -149,7 +165,11 @@ mod tests {
         assert_eq!(Activate.apply(Deactivated).unwrap(), Some(Active));
         assert_eq!(Delete.apply(Active).unwrap(), Some(Trash));
         assert_eq!(Delete.apply(Deactivated).unwrap(), Some(Trash));
-        assert_eq!(Restore.apply(Trash).unwrap(), Some(Deactivated), "restore never re-activates");
+        assert_eq!(
+            Restore.apply(Trash).unwrap(),
+            Some(Deactivated),
+            "restore never re-activates"
+        );
     }
 
     #[test]

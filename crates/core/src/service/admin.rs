@@ -63,8 +63,12 @@ pub struct AuditEntryView {
 
 impl AuditEntryView {
     fn from_row(r: AuditRow) -> AuditEntryView {
-        let data: serde_json::Value =
-            r.personal.as_ref().and_then(|p| p.data.as_deref()).and_then(|d| serde_json::from_str(d).ok()).unwrap_or(json!({}));
+        let data: serde_json::Value = r
+            .personal
+            .as_ref()
+            .and_then(|p| p.data.as_deref())
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or(json!({}));
         let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         AuditEntryView {
             id: r.id,
@@ -108,7 +112,12 @@ impl Service {
 
     /// Records the plan bought. Moving below the seats in use is refused, saying how many
     /// accounts must be deactivated first.
-    pub async fn set_plan(&self, ctx: &Context, tier: PlanTier, seats: Option<i64>) -> Result<PlanState> {
+    pub async fn set_plan(
+        &self,
+        ctx: &Context,
+        tier: PlanTier,
+        seats: Option<i64>,
+    ) -> Result<PlanState> {
         let limit = tier.seat_limit(seats)?;
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -127,7 +136,13 @@ impl Service {
             ));
         }
         let changes = json!({ "plan": [before.tier.name(), tier.name()], "seat_limit": [before.seat_limit, limit] });
-        self.record(tx, ctx, &who, Change::other("plan.set", "plan", None, tier.name(), changes)).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other("plan.set", "plan", None, tier.name(), changes),
+        )
+        .await?;
         let after = tx.plan().await?;
         self.commit(txb).await?;
         Ok(after)
@@ -146,7 +161,16 @@ impl Service {
             tx.active_by_type()
                 .await?
                 .into_iter()
-                .map(|(id, n)| (types.iter().find(|t| t.id == id).map(|t| t.name.clone()).unwrap_or_default(), n))
+                .map(|(id, n)| {
+                    (
+                        types
+                            .iter()
+                            .find(|t| t.id == id)
+                            .map(|t| t.name.clone())
+                            .unwrap_or_default(),
+                        n,
+                    )
+                })
                 .collect()
         };
         let by_branch = tx
@@ -154,9 +178,20 @@ impl Service {
             .await?
             .into_iter()
             .filter(|b| who.sees(&[b.id]))
-            .map(|b| BranchSeats { branch: b.name, active: b.active_users, cap: b.seat_cap })
+            .map(|b| BranchSeats {
+                branch: b.name,
+                active: b.active_users,
+                cap: b.seat_cap,
+            })
             .collect();
-        Ok(SeatReport { plan: plan.tier.name(), limit: plan.seat_limit, used: plan.seats_used, free: plan.seats_free(), by_type, by_branch })
+        Ok(SeatReport {
+            plan: plan.tier.name(),
+            limit: plan.seat_limit,
+            used: plan.seats_used,
+            free: plan.seats_free(),
+            by_type,
+            by_branch,
+        })
     }
 
     /// Active accounts never signed in (`days` = None) or not in `days` days.
@@ -177,7 +212,11 @@ impl Service {
                 None => break,
             }
         }
-        Ok(IdleReport { days, seats_held: users.len() as i64, users })
+        Ok(IdleReport {
+            days,
+            seats_held: users.len() as i64,
+            users,
+        })
     }
 
     pub async fn settings(&self, ctx: &Context) -> Result<Vec<SettingView>> {
@@ -191,7 +230,11 @@ impl Service {
                 Some(v) => v,
                 None => s.default_value().to_string(),
             };
-            out.push(SettingView { key: s.key(), value, default: s.default_value().to_string() });
+            out.push(SettingView {
+                key: s.key(),
+                value,
+                default: s.default_value().to_string(),
+            });
         }
         Ok(out)
     }
@@ -203,12 +246,25 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::SettingsManage)?;
-        let before = tx.setting(setting.key()).await?.unwrap_or_else(|| setting.default_value().to_string());
+        let before = tx
+            .setting(setting.key())
+            .await?
+            .unwrap_or_else(|| setting.default_value().to_string());
         tx.set_setting(setting.key(), &value).await?;
         let changes = json!({ setting.key(): [before, value] });
-        self.record(tx, ctx, &who, Change::other("settings.set", "setting", None, setting.key(), changes)).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other("settings.set", "setting", None, setting.key(), changes),
+        )
+        .await?;
         self.commit(txb).await?;
-        Ok(SettingView { key: setting.key(), value, default: setting.default_value().to_string() })
+        Ok(SettingView {
+            key: setting.key(),
+            value,
+            default: setting.default_value().to_string(),
+        })
     }
 
     /// A setting's value for the server's own decisions (no caller, no audit).
@@ -220,7 +276,11 @@ impl Service {
         }
     }
 
-    pub async fn list_audit(&self, ctx: &Context, filter: &AuditFilter) -> Result<Vec<AuditEntryView>> {
+    pub async fn list_audit(
+        &self,
+        ctx: &Context,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntryView>> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -233,13 +293,24 @@ impl Service {
         };
         // Names resolve to ids, so entries survive renames; a purged user's entries are
         // found by nobody's name, as it should be.
-        for (name, slot) in [(&filter.actor, &mut q.actor_user), (&filter.target, &mut q.target_user)] {
+        for (name, slot) in [
+            (&filter.actor, &mut q.actor_user),
+            (&filter.target, &mut q.target_user),
+        ] {
             if let Some(name) = name {
-                let u = tx.user_by_username(&name_key(name.trim())).await?.ok_or_else(|| Error::not_found("user", name))?;
+                let u = tx
+                    .user_by_username(&name_key(name.trim()))
+                    .await?
+                    .ok_or_else(|| Error::not_found("user", name))?;
                 *slot = Some(u.id);
             }
         }
-        Ok(tx.list_audit(&q).await?.into_iter().map(AuditEntryView::from_row).collect())
+        Ok(tx
+            .list_audit(&q)
+            .await?
+            .into_iter()
+            .map(AuditEntryView::from_row)
+            .collect())
     }
 
     /// Seals every committed, unsealed audit entry into the chain, in batches. Concurrent
@@ -294,15 +365,27 @@ impl Service {
         if problem.is_none() {
             problem = v.finish(&head).err();
         }
-        Ok(VerifyReport { sealed: v.verified(), unsealed, erased: v.erased, problem })
+        Ok(VerifyReport {
+            sealed: v.verified(),
+            unsealed,
+            erased: v.erased,
+            problem,
+        })
     }
 
     /// First start: when no active administrator exists, creates `admin`. Returns the
     /// generated password when none was given (to be shown once).
-    pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<(String, Option<String>)>> {
+    pub async fn ensure_first_admin(
+        &self,
+        password: Option<String>,
+    ) -> Result<Option<(String, Option<String>)>> {
         {
             let mut tx = self.store.begin_read().await?;
-            if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? > 0 {
+            if tx
+                .count_active_of_type(BaseRole::Administrator.builtin_id())
+                .await?
+                > 0
+            {
                 return Ok(None);
             }
         }

@@ -72,7 +72,10 @@ pub struct GroupView {
 
 fn check_seat_cap(cap: Option<i64>) -> Result<()> {
     match cap {
-        Some(c) if !(1..=10_000_000).contains(&c) => Err(Error::invalid("seat_cap", "must be between 1 and 10,000,000")),
+        Some(c) if !(1..=10_000_000).contains(&c) => Err(Error::invalid(
+            "seat_cap",
+            "must be between 1 and 10,000,000",
+        )),
         _ => Ok(()),
     }
 }
@@ -89,8 +92,19 @@ impl Service {
     }
 
     /// Clones Instructor or Learner, minus the `deny`ed areas.
-    pub async fn create_type(&self, ctx: &Context, name: &str, base: &str, deny: &[Area]) -> Result<TypeView> {
-        let base = BaseRole::from_key(base).ok_or_else(|| Error::invalid("base", format!("unknown base '{base}'; use instructor or learner")))?;
+    pub async fn create_type(
+        &self,
+        ctx: &Context,
+        name: &str,
+        base: &str,
+        deny: &[Area],
+    ) -> Result<TypeView> {
+        let base = BaseRole::from_key(base).ok_or_else(|| {
+            Error::invalid(
+                "base",
+                format!("unknown base '{base}'; use instructor or learner"),
+            )
+        })?;
         UserType::validate_custom(name, base)?;
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -99,19 +113,46 @@ impl Service {
         tx.plan().await?.require(Feature::CustomUserTypes)?;
         let name = name.trim();
         if tx.user_type_by_key(&type_key(name)).await?.is_some() {
-            return Err(Error::conflict("type_exists", format!("a user type named '{name}' already exists")));
+            return Err(Error::conflict(
+                "type_exists",
+                format!("a user type named '{name}' already exists"),
+            ));
         }
         let areas = deny.iter().fold(base.areas(), |s, a| s.without(*a));
         UserType::check_areas(base, areas)?;
-        let mut t = UserType { id: UserTypeId(0), name: name.to_owned(), base, builtin: false, areas };
+        let mut t = UserType {
+            id: UserTypeId(0),
+            name: name.to_owned(),
+            base,
+            builtin: false,
+            areas,
+        };
         t.id = tx.insert_user_type(&t).await?;
         let changes = json!({ "name": t.name, "base": base.key(), "areas": t.areas.to_names() });
-        self.record(tx, ctx, &who, Change::other("user_type.create", "user_type", Some(t.id.0), &t.name, changes)).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other(
+                "user_type.create",
+                "user_type",
+                Some(t.id.0),
+                &t.name,
+                changes,
+            ),
+        )
+        .await?;
         self.commit(txb).await?;
         Ok(TypeView::from(&t))
     }
 
-    pub async fn edit_type(&self, ctx: &Context, name: &str, allow: &[Area], deny: &[Area]) -> Result<TypeView> {
+    pub async fn edit_type(
+        &self,
+        ctx: &Context,
+        name: &str,
+        allow: &[Area],
+        deny: &[Area],
+    ) -> Result<TypeView> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -123,7 +164,19 @@ impl Service {
             tx.update_user_type_areas(t.id, areas).await?;
             let changes = json!({ "areas": [t.areas.to_names(), areas.to_names()] });
             t.areas = areas;
-            self.record(tx, ctx, &who, Change::other("user_type.edit", "user_type", Some(t.id.0), &t.name, changes)).await?;
+            self.record(
+                tx,
+                ctx,
+                &who,
+                Change::other(
+                    "user_type.edit",
+                    "user_type",
+                    Some(t.id.0),
+                    &t.name,
+                    changes,
+                ),
+            )
+            .await?;
         }
         self.commit(txb).await?;
         Ok(TypeView::from(&t))
@@ -136,16 +189,34 @@ impl Service {
         who.require(Area::UserTypesManage)?;
         let t = self.type_by_name(tx, name).await?;
         if t.builtin {
-            return Err(Error::rule("builtin_type", format!("the built-in type {} can't be deleted", t.name)));
+            return Err(Error::rule(
+                "builtin_type",
+                format!("the built-in type {} can't be deleted", t.name),
+            ));
         }
         if tx.type_in_use(t.id).await? {
             return Err(Error::rule(
                 "type_in_use",
-                format!("user type '{}' is still given to users or used as a branch default; change those first", t.name),
+                format!(
+                    "user type '{}' is still given to users or used as a branch default; change those first",
+                    t.name
+                ),
             ));
         }
         tx.delete_user_type(t.id).await?;
-        self.record(tx, ctx, &who, Change::other("user_type.delete", "user_type", Some(t.id.0), &t.name, json!({}))).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other(
+                "user_type.delete",
+                "user_type",
+                Some(t.id.0),
+                &t.name,
+                json!({}),
+            ),
+        )
+        .await?;
         self.commit(txb).await
     }
 
@@ -174,7 +245,10 @@ impl Service {
         who.require(Area::BranchesManage)?;
         tx.plan().await?.require(Feature::Branches)?;
         if tx.branch_by_key(&name_key(&name)).await?.is_some() {
-            return Err(Error::conflict("branch_exists", format!("a branch named '{name}' already exists")));
+            return Err(Error::conflict(
+                "branch_exists",
+                format!("a branch named '{name}' already exists"),
+            ));
         }
         let default_type_id = match &input.default_type {
             Some(t) => Some(self.type_by_name(tx, t).await?.id),
@@ -183,7 +257,13 @@ impl Service {
         let base_slug = slugify(&name);
         let taken: Vec<String> = tx.branches().await?.into_iter().map(|b| b.slug).collect();
         let slug = (1..)
-            .map(|n| if n == 1 { base_slug.clone() } else { format!("{base_slug}-{n}") })
+            .map(|n| {
+                if n == 1 {
+                    base_slug.clone()
+                } else {
+                    format!("{base_slug}-{n}")
+                }
+            })
             .find(|s| !taken.contains(s))
             .expect("an unused slug exists");
         let mut b = Branch {
@@ -197,15 +277,28 @@ impl Service {
         };
         b.id = tx.insert_branch(&b).await?;
         let view = self.branch_view(tx, &b).await?;
-        let changes = json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
-        self.record(tx, ctx, &who, Change::other("branch.create", "branch", Some(b.id.0), &b.name, changes)).await?;
+        let changes =
+            json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other("branch.create", "branch", Some(b.id.0), &b.name, changes),
+        )
+        .await?;
         self.commit(txb).await?;
         Ok(view)
     }
 
     /// Changes a branch's default type or seat cap. A cap below the branch's active users
     /// is refused, saying how many must be deactivated first.
-    pub async fn set_branch(&self, ctx: &Context, name: &str, default_type: Option<Option<String>>, seat_cap: Option<Option<i64>>) -> Result<BranchView> {
+    pub async fn set_branch(
+        &self,
+        ctx: &Context,
+        name: &str,
+        default_type: Option<Option<String>>,
+        seat_cap: Option<Option<i64>>,
+    ) -> Result<BranchView> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -214,7 +307,7 @@ impl Service {
         let mut changes = serde_json::Map::new();
         if let Some(t) = default_type {
             let id = match &t {
-                Some(t) => Some(self.type_by_name(tx, &t).await?.id),
+                Some(t) => Some(self.type_by_name(tx, t).await?.id),
                 None => None,
             };
             changes.insert("default_type".into(), json!(t));
@@ -225,14 +318,31 @@ impl Service {
             if let Some(c) = cap.filter(|c| *c < b.active_users) {
                 return Err(Error::conflict(
                     "seats_in_use",
-                    format!("branch '{}' has {} active users; deactivate {} of them before capping it at {c}", b.name, b.active_users, b.active_users - c),
+                    format!(
+                        "branch '{}' has {} active users; deactivate {} of them before capping it at {c}",
+                        b.name,
+                        b.active_users,
+                        b.active_users - c
+                    ),
                 ));
             }
             changes.insert("seat_cap".into(), json!([b.seat_cap, cap]));
             b.seat_cap = cap;
         }
         tx.update_branch(&b).await?;
-        self.record(tx, ctx, &who, Change::other("branch.update", "branch", Some(b.id.0), &b.name, changes.into())).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other(
+                "branch.update",
+                "branch",
+                Some(b.id.0),
+                &b.name,
+                changes.into(),
+            ),
+        )
+        .await?;
         let view = self.branch_view(tx, &b).await?;
         self.commit(txb).await?;
         Ok(view)
@@ -246,7 +356,12 @@ impl Service {
             who.require(Area::UsersManage)?;
         }
         let mut out = vec![];
-        for b in tx.branches().await?.into_iter().filter(|b| who.sees(&[b.id])) {
+        for b in tx
+            .branches()
+            .await?
+            .into_iter()
+            .filter(|b| who.sees(&[b.id]))
+        {
             out.push(self.branch_view(tx, &b).await?);
         }
         Ok(out)
@@ -266,17 +381,35 @@ impl Service {
                 Some(b)
             }
             None if who.branch_ids().is_some() => {
-                return Err(Error::invalid("branch", "a branch administrator's groups belong to one of their branches"));
+                return Err(Error::invalid(
+                    "branch",
+                    "a branch administrator's groups belong to one of their branches",
+                ));
             }
             None => None,
         };
         if tx.group_by_key(&name_key(&name)).await?.is_some() {
-            return Err(Error::conflict("group_exists", format!("a group named '{name}' already exists")));
+            return Err(Error::conflict(
+                "group_exists",
+                format!("a group named '{name}' already exists"),
+            ));
         }
-        let mut g = Group { id: GroupId(0), name, branch_id: branch.as_ref().map(|b| b.id), key, description: input.description.trim().to_owned() };
+        let mut g = Group {
+            id: GroupId(0),
+            name,
+            branch_id: branch.as_ref().map(|b| b.id),
+            key,
+            description: input.description.trim().to_owned(),
+        };
         g.id = tx.insert_group(&g).await?;
         let changes = json!({ "name": g.name, "branch": branch.as_ref().map(|b| &b.name), "key": g.key.as_ref().map(|_| "[set]") });
-        self.record(tx, ctx, &who, Change::other("group.create", "group", Some(g.id.0), &g.name, changes)).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other("group.create", "group", Some(g.id.0), &g.name, changes),
+        )
+        .await?;
         self.commit(txb).await?;
         Ok(GroupView {
             id: g.id.0,
@@ -304,7 +437,10 @@ impl Service {
             let members = tx.group_member_count(g.id).await?;
             out.push(GroupView {
                 id: g.id.0,
-                branch: g.branch_id.and_then(|id| branches.iter().find(|b| b.id == id)).map(|b| b.name.clone()),
+                branch: g
+                    .branch_id
+                    .and_then(|id| branches.iter().find(|b| b.id == id))
+                    .map(|b| b.name.clone()),
                 name: g.name,
                 description: g.description,
                 key: g.key,
@@ -316,15 +452,31 @@ impl Service {
 
     /// Adds users to a group; each must be within the caller's reach. Returns how many
     /// were added (members already in the group are left as they are).
-    pub async fn add_group_members(&self, ctx: &Context, group: &str, users: &[UserKey]) -> Result<usize> {
+    pub async fn add_group_members(
+        &self,
+        ctx: &Context,
+        group: &str,
+        users: &[UserKey],
+    ) -> Result<usize> {
         self.change_group_members(ctx, group, users, true).await
     }
 
-    pub async fn remove_group_members(&self, ctx: &Context, group: &str, users: &[UserKey]) -> Result<usize> {
+    pub async fn remove_group_members(
+        &self,
+        ctx: &Context,
+        group: &str,
+        users: &[UserKey],
+    ) -> Result<usize> {
         self.change_group_members(ctx, group, users, false).await
     }
 
-    async fn change_group_members(&self, ctx: &Context, group: &str, users: &[UserKey], add: bool) -> Result<usize> {
+    async fn change_group_members(
+        &self,
+        ctx: &Context,
+        group: &str,
+        users: &[UserKey],
+        add: bool,
+    ) -> Result<usize> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -337,13 +489,30 @@ impl Service {
         for key in users {
             let user = self.reach_user(tx, &who, key).await?;
             if user.status == UserStatus::Trash {
-                return Err(Error::conflict("in_trash", format!("user '{}' is in the trash", user.username)));
+                return Err(Error::conflict(
+                    "in_trash",
+                    format!("user '{}' is in the trash", user.username),
+                ));
             }
-            let did = if add { tx.add_group_member(g.id, user.id).await? } else { tx.remove_group_member(g.id, user.id).await? };
+            let did = if add {
+                tx.add_group_member(g.id, user.id).await?
+            } else {
+                tx.remove_group_member(g.id, user.id).await?
+            };
             if did {
                 changed += 1;
-                let action = if add { "group.add_member" } else { "group.remove_member" };
-                self.record(tx, ctx, &who, Change::user(action, &user, json!({ "group": g.name }))).await?;
+                let action = if add {
+                    "group.add_member"
+                } else {
+                    "group.remove_member"
+                };
+                self.record(
+                    tx,
+                    ctx,
+                    &who,
+                    Change::user(action, &user, json!({ "group": g.name })),
+                )
+                .await?;
             }
         }
         self.commit(txb).await?;

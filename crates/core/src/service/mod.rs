@@ -44,8 +44,20 @@ impl Change {
             changes,
         }
     }
-    pub fn other(action: &'static str, kind: &'static str, id: Option<i64>, label: &str, changes: serde_json::Value) -> Change {
-        Change { action, target_kind: Some(kind), target_id: id, target_label: Some(label.to_owned()), changes }
+    pub fn other(
+        action: &'static str,
+        kind: &'static str,
+        id: Option<i64>,
+        label: &str,
+        changes: serde_json::Value,
+    ) -> Change {
+        Change {
+            action,
+            target_kind: Some(kind),
+            target_id: id,
+            target_label: Some(label.to_owned()),
+            changes,
+        }
     }
 }
 
@@ -70,18 +82,34 @@ impl Service {
             Actor::Sso => return Ok(Principal::identity_provider("sso")),
             Actor::User(id) | Actor::ApiToken { user_id: id, .. } => *id,
         };
-        let user = tx.user_by_id(user_id).await?.ok_or(Error::Unauthenticated)?;
+        let user = tx
+            .user_by_id(user_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
         let user_type = self.type_by_id(tx, user.user_type_id).await?;
-        let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+        let branches = tx
+            .user_branches(user.id)
+            .await?
+            .into_iter()
+            .map(|b| b.id)
+            .collect();
         Principal::for_user(&user, &user_type, branches)
     }
 
     /// Writes one audit entry inside the caller's transaction.
-    pub(crate) async fn record(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, change: Change) -> Result<()> {
+    pub(crate) async fn record(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        change: Change,
+    ) -> Result<()> {
         let (actor_kind, actor_user_id, actor_ref) = match &ctx.actor {
             Actor::Operator => ("operator", None, None),
             Actor::User(id) => ("user", Some(*id), None),
-            Actor::ApiToken { token_id, user_id } => ("api_token", Some(*user_id), Some(token_id.to_string())),
+            Actor::ApiToken { token_id, user_id } => {
+                ("api_token", Some(*user_id), Some(token_id.to_string()))
+            }
             Actor::ScimClient { token_id } => ("scim", None, Some(token_id.to_string())),
             Actor::Sso => ("sso", None, None),
             Actor::System { job } => ("system", None, Some((*job).to_owned())),
@@ -125,18 +153,26 @@ impl Service {
     // --- lookups shared by the use cases ---
 
     pub(crate) async fn type_by_id(&self, tx: &mut dyn Tx, id: UserTypeId) -> Result<UserType> {
-        tx.user_type_by_id(id).await?.ok_or_else(|| Error::internal(format!("user type {} missing", id.0)))
+        tx.user_type_by_id(id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("user type {} missing", id.0)))
     }
 
     pub(crate) async fn type_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<UserType> {
-        tx.user_type_by_key(&access::type_key(name)).await?.ok_or_else(|| Error::not_found("user type", name))
+        tx.user_type_by_key(&access::type_key(name))
+            .await?
+            .ok_or_else(|| Error::not_found("user type", name))
     }
 
     pub(crate) async fn branch_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<Branch> {
-        tx.branch_by_key(&name_key(name.trim())).await?.ok_or_else(|| Error::not_found("branch", name))
+        tx.branch_by_key(&name_key(name.trim()))
+            .await?
+            .ok_or_else(|| Error::not_found("branch", name))
     }
 
     pub(crate) async fn group_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<Group> {
-        tx.group_by_key(&name_key(name.trim())).await?.ok_or_else(|| Error::not_found("group", name))
+        tx.group_by_key(&name_key(name.trim()))
+            .await?
+            .ok_or_else(|| Error::not_found("group", name))
     }
 }

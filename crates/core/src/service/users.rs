@@ -159,29 +159,58 @@ impl Service {
             return Err(Error::not_found("user", key));
         }
         let user_type = self.type_by_id(tx, user.user_type_id).await?;
-        Ok(Reached { user, user_type, branches })
+        Ok(Reached {
+            user,
+            user_type,
+            branches,
+        })
     }
 
-    async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
+    async fn reach_to_change(
+        &self,
+        tx: &mut dyn Tx,
+        who: &Principal,
+        key: &UserKey,
+    ) -> Result<Reached> {
         who.require(Area::UsersManage)?;
         let r = self.reach(tx, who, key).await?;
         who.require_rank(r.user_type.base, "change")?;
         Ok(r)
     }
 
-    pub(crate) async fn reach_user(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
+    pub(crate) async fn reach_user(
+        &self,
+        tx: &mut dyn Tx,
+        who: &Principal,
+        key: &UserKey,
+    ) -> Result<User> {
         Ok(self.reach_to_change(tx, who, key).await?.user)
     }
 
     async fn view(&self, tx: &mut dyn Tx, user: &User) -> Result<UserView> {
         let t = self.type_by_id(tx, user.user_type_id).await?;
-        let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.name).collect();
-        let groups = tx.user_groups(user.id).await?.into_iter().map(|g| g.name).collect();
+        let branches = tx
+            .user_branches(user.id)
+            .await?
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        let groups = tx
+            .user_groups(user.id)
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
         Ok(UserView::new(user, &t.name, branches, groups))
     }
 
     /// A type the caller may give: it exists, the plan allows it, it is not above the caller.
-    async fn grantable_type(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<UserType> {
+    async fn grantable_type(
+        &self,
+        tx: &mut dyn Tx,
+        who: &Principal,
+        name: &str,
+    ) -> Result<UserType> {
         let t = self.type_by_name(tx, name).await?;
         who.require_rank(t.base, "grant the type of")?;
         if !t.builtin {
@@ -190,7 +219,12 @@ impl Service {
         Ok(t)
     }
 
-    async fn reachable_branch(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<Branch> {
+    async fn reachable_branch(
+        &self,
+        tx: &mut dyn Tx,
+        who: &Principal,
+        name: &str,
+    ) -> Result<Branch> {
         let b = self.branch_by_name(tx, name).await?;
         who.require_branch(b.id, name)?;
         Ok(b)
@@ -209,21 +243,31 @@ impl Service {
             return Ok(());
         }
         let plan = tx.plan().await?;
-        Err(Error::SeatLimitReached { used: plan.seats_used, limit: plan.seat_limit })
+        Err(Error::SeatLimitReached {
+            used: plan.seats_used,
+            limit: plan.seat_limit,
+        })
     }
 
     async fn take_branch_seat(&self, tx: &mut dyn Tx, branch: &Branch) -> Result<()> {
         if tx.try_take_branch_seat(branch.id).await? {
             Ok(())
         } else {
-            Err(Error::BranchSeatCapReached { branch: branch.name.clone(), cap: branch.seat_cap.unwrap_or_default() })
+            Err(Error::BranchSeatCapReached {
+                branch: branch.name.clone(),
+                cap: branch.seat_cap.unwrap_or_default(),
+            })
         }
     }
 
     /// The last active platform administrator can't stop being one, by any channel. Runs
     /// after the change, once the plan-row lock serialises it with concurrent changes.
     async fn guard_last_admin(&self, tx: &mut dyn Tx) -> Result<()> {
-        if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? == 0 {
+        if tx
+            .count_active_of_type(BaseRole::Administrator.builtin_id())
+            .await?
+            == 0
+        {
             return Err(Error::rule(
                 "last_administrator",
                 "this is the last active administrator; make another user an administrator first",
@@ -237,7 +281,11 @@ impl Service {
         let email = Email::parse(&input.email)?;
         let first_name = PersonName::parse("first_name", &input.first_name)?;
         let last_name = PersonName::parse("last_name", &input.last_name)?;
-        let external_id = input.external_id.as_deref().map(validate_external_id).transpose()?;
+        let external_id = input
+            .external_id
+            .as_deref()
+            .map(validate_external_id)
+            .transpose()?;
         // Hash before the transaction: argon2 takes tens of milliseconds, and the write
         // lock must not wait for it.
         let password_hash = input.password.as_deref().map(password::hash).transpose()?;
@@ -254,20 +302,26 @@ impl Service {
                 branches.push(b);
             }
         }
-        if branches.is_empty() {
-            if let Some(mine) = who.branch_ids() {
-                // A branch administrator's users must be in one of their branches.
-                let all = tx.branches().await?;
-                match mine {
-                    [only] => branches.extend(all.into_iter().filter(|b| b.id == *only)),
-                    _ => return Err(Error::invalid("branches", "name the branch the user belongs to")),
+        // A branch administrator's users must be in one of their branches.
+        if let (true, Some(mine)) = (branches.is_empty(), who.branch_ids()) {
+            let all = tx.branches().await?;
+            match mine {
+                [only] => branches.extend(all.into_iter().filter(|b| b.id == *only)),
+                _ => {
+                    return Err(Error::invalid(
+                        "branches",
+                        "name the branch the user belongs to",
+                    ));
                 }
             }
         }
         if !branches.is_empty() {
             tx.plan().await?.require(Feature::Branches)?;
         }
-        let user_type = match (&input.user_type, branches.first().and_then(|b| b.default_type_id)) {
+        let user_type = match (
+            &input.user_type,
+            branches.first().and_then(|b| b.default_type_id),
+        ) {
             (Some(name), _) => self.grantable_type(tx, &who, name).await?,
             (None, Some(default)) => {
                 let t = self.type_by_id(tx, default).await?;
@@ -283,7 +337,11 @@ impl Service {
             }
         }
 
-        let status = if input.active { UserStatus::Active } else { UserStatus::Deactivated };
+        let status = if input.active {
+            UserStatus::Active
+        } else {
+            UserStatus::Deactivated
+        };
         if status.holds_seat() {
             self.take_seat(tx).await?;
             for b in &branches {
@@ -339,7 +397,8 @@ impl Service {
             "external_id": user.external_id,
             "deactivate_at": user.deactivate_at.map(format_millis),
         });
-        self.record(tx, ctx, &who, Change::user("user.create", &user, changes)).await?;
+        self.record(tx, ctx, &who, Change::user("user.create", &user, changes))
+            .await?;
         let view = UserView::new(&user, &user_type.name, branch_names, group_names);
         self.commit(txb).await?;
         Ok(view)
@@ -355,7 +414,12 @@ impl Service {
     }
 
     /// Resolves list filters (names to ids, days to a cutoff) within the caller's scope.
-    async fn user_query(&self, tx: &mut dyn Tx, who: &Principal, f: &UserFilter) -> Result<UserQuery> {
+    async fn user_query(
+        &self,
+        tx: &mut dyn Tx,
+        who: &Principal,
+        f: &UserFilter,
+    ) -> Result<UserQuery> {
         let mut q = UserQuery {
             status: f.status,
             never_logged_in: f.never_logged_in,
@@ -380,12 +444,17 @@ impl Service {
         }
         if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             if s.chars().count() > 200 || s.chars().any(char::is_control) {
-                return Err(Error::invalid("search", "at most 200 characters, no control characters"));
+                return Err(Error::invalid(
+                    "search",
+                    "at most 200 characters, no control characters",
+                ));
             }
             q.search = Some(s.to_lowercase());
         }
         if let Some(c) = &f.cursor {
-            let id = c.parse::<i64>().map_err(|_| Error::invalid("cursor", "not a cursor this server issued"))?;
+            let id = c
+                .parse::<i64>()
+                .map_err(|_| Error::invalid("cursor", "not a cursor this server issued"))?;
             q.after = Some(UserId(id));
         }
         Ok(q)
@@ -401,12 +470,28 @@ impl Service {
         let types = tx.user_types().await?;
         let mut items = Vec::with_capacity(users.len());
         for u in &users {
-            let type_name = types.iter().find(|t| t.id == u.user_type_id).map(|t| t.name.as_str()).unwrap_or("?");
-            let branches = tx.user_branches(u.id).await?.into_iter().map(|b| b.name).collect();
-            let groups = tx.user_groups(u.id).await?.into_iter().map(|g| g.name).collect();
+            let type_name = types
+                .iter()
+                .find(|t| t.id == u.user_type_id)
+                .map(|t| t.name.as_str())
+                .unwrap_or("?");
+            let branches = tx
+                .user_branches(u.id)
+                .await?
+                .into_iter()
+                .map(|b| b.name)
+                .collect();
+            let groups = tx
+                .user_groups(u.id)
+                .await?
+                .into_iter()
+                .map(|g| g.name)
+                .collect();
             items.push(UserView::new(u, type_name, branches, groups));
         }
-        let next_cursor = (users.len() as i64 == q.limit).then(|| users.last().map(|u| u.id.0.to_string())).flatten();
+        let next_cursor = (users.len() as i64 == q.limit)
+            .then(|| users.last().map(|u| u.id.0.to_string()))
+            .flatten();
         Ok(UserPage { items, next_cursor })
     }
 
@@ -419,19 +504,43 @@ impl Service {
         tx.count_users(&q).await
     }
 
-    pub async fn update_user(&self, ctx: &Context, key: &UserKey, upd: UserUpdate) -> Result<UserView> {
+    pub async fn update_user(
+        &self,
+        ctx: &Context,
+        key: &UserKey,
+        upd: UserUpdate,
+    ) -> Result<UserView> {
         let email = upd.email.as_deref().map(Email::parse).transpose()?;
-        let first_name = upd.first_name.as_deref().map(|s| PersonName::parse("first_name", s)).transpose()?;
-        let last_name = upd.last_name.as_deref().map(|s| PersonName::parse("last_name", s)).transpose()?;
-        let external_id = upd.external_id.as_ref().map(|e| e.as_deref().map(validate_external_id).transpose()).transpose()?;
+        let first_name = upd
+            .first_name
+            .as_deref()
+            .map(|s| PersonName::parse("first_name", s))
+            .transpose()?;
+        let last_name = upd
+            .last_name
+            .as_deref()
+            .map(|s| PersonName::parse("last_name", s))
+            .transpose()?;
+        let external_id = upd
+            .external_id
+            .as_ref()
+            .map(|e| e.as_deref().map(validate_external_id).transpose())
+            .transpose()?;
         let password_hash = upd.password.as_deref().map(password::hash).transpose()?;
 
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
-        let Reached { mut user, user_type, branches } = self.reach_to_change(tx, &who, key).await?;
+        let Reached {
+            mut user,
+            user_type,
+            branches,
+        } = self.reach_to_change(tx, &who, key).await?;
         if user.status == UserStatus::Trash {
-            return Err(Error::conflict("in_trash", "the user is in the trash; restore them first"));
+            return Err(Error::conflict(
+                "in_trash",
+                "the user is in the trash; restore them first",
+            ));
         }
         let before = user.clone();
         let mut changes = serde_json::Map::new();
@@ -456,7 +565,10 @@ impl Service {
                 user.email = e;
             }
         }
-        for (field, new, slot) in [("first_name", first_name, &mut user.first_name), ("last_name", last_name, &mut user.last_name)] {
+        for (field, new, slot) in [
+            ("first_name", first_name, &mut user.first_name),
+            ("last_name", last_name, &mut user.last_name),
+        ] {
             if let Some(n) = new.filter(|n| n != slot) {
                 changes.insert(field.into(), json!([slot.as_str(), n.as_str()]));
                 *slot = n;
@@ -466,12 +578,21 @@ impl Service {
             changes.insert("external_id".into(), json!([user.external_id, e]));
             user.external_id = e;
         }
-        if let Some(x) = upd.exclude_from_emails.filter(|x| *x != user.exclude_from_emails) {
-            changes.insert("exclude_from_emails".into(), json!([user.exclude_from_emails, x]));
+        if let Some(x) = upd
+            .exclude_from_emails
+            .filter(|x| *x != user.exclude_from_emails)
+        {
+            changes.insert(
+                "exclude_from_emails".into(),
+                json!([user.exclude_from_emails, x]),
+            );
             user.exclude_from_emails = x;
         }
         if let Some(d) = upd.deactivate_at.filter(|d| *d != user.deactivate_at) {
-            changes.insert("deactivate_at".into(), json!([user.deactivate_at.map(format_millis), d.map(format_millis)]));
+            changes.insert(
+                "deactivate_at".into(),
+                json!([user.deactivate_at.map(format_millis), d.map(format_millis)]),
+            );
             user.deactivate_at = d;
         }
         if let Some(h) = &password_hash {
@@ -533,7 +654,13 @@ impl Service {
         if was_admin && user.user_type_id != before.user_type_id {
             self.guard_last_admin(tx).await?;
         }
-        self.record(tx, ctx, &who, Change::user("user.update", &user, changes.into())).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::user("user.update", &user, changes.into()),
+        )
+        .await?;
         let view = self.view(tx, &user).await?;
         self.commit(txb).await?;
         Ok(view)
@@ -549,8 +676,14 @@ impl Service {
         reached: Reached,
         action: LifecycleAction,
     ) -> Result<Option<User>> {
-        let Reached { mut user, user_type, branches } = reached;
-        let Some(to) = action.apply(user.status)? else { return Ok(None) };
+        let Reached {
+            mut user,
+            user_type,
+            branches,
+        } = reached;
+        let Some(to) = action.apply(user.status)? else {
+            return Ok(None);
+        };
         let from = user.status;
         let now = now_millis();
         if to.holds_seat() && !from.holds_seat() {
@@ -560,7 +693,10 @@ impl Service {
             }
         } else if from.holds_seat() && !to.holds_seat() {
             if who.user_id == Some(user.id) {
-                return Err(Error::forbidden(format!("you can't {} your own account", action.verb())));
+                return Err(Error::forbidden(format!(
+                    "you can't {} your own account",
+                    action.verb()
+                )));
             }
             tx.release_seats(1).await?;
             for b in &branches {
@@ -595,17 +731,26 @@ impl Service {
             LifecycleAction::Restore => "user.restore",
         };
         let changes = json!({ "status": [from.as_str(), to.as_str()] });
-        self.record(tx, ctx, who, Change::user(action_name, &user, changes)).await?;
+        self.record(tx, ctx, who, Change::user(action_name, &user, changes))
+            .await?;
         Ok(Some(user))
     }
 
-    async fn lifecycle(&self, ctx: &Context, key: &UserKey, action: LifecycleAction) -> Result<UserView> {
+    async fn lifecycle(
+        &self,
+        ctx: &Context,
+        key: &UserKey,
+        action: LifecycleAction,
+    ) -> Result<UserView> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         let reached = self.reach_to_change(tx, &who, key).await?;
         let unchanged = reached.user.clone();
-        let user = self.transition(tx, ctx, &who, reached, action).await?.unwrap_or(unchanged);
+        let user = self
+            .transition(tx, ctx, &who, reached, action)
+            .await?
+            .unwrap_or(unchanged);
         let view = self.view(tx, &user).await?;
         self.commit(txb).await?;
         Ok(view)
@@ -628,7 +773,13 @@ impl Service {
 
     /// Moves the user to the trash — or erases them at once with `purge`. The caller must
     /// confirm with the username.
-    pub async fn delete_user(&self, ctx: &Context, key: &UserKey, confirm: Option<&str>, purge: bool) -> Result<Option<UserView>> {
+    pub async fn delete_user(
+        &self,
+        ctx: &Context,
+        key: &UserKey,
+        confirm: Option<&str>,
+        purge: bool,
+    ) -> Result<Option<UserView>> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -643,7 +794,9 @@ impl Service {
             reached.user
         } else {
             let unchanged = reached.user.clone();
-            self.transition(tx, ctx, &who, reached, LifecycleAction::Delete).await?.unwrap_or(unchanged)
+            self.transition(tx, ctx, &who, reached, LifecycleAction::Delete)
+                .await?
+                .unwrap_or(unchanged)
         };
         if purge {
             self.purge_in(tx, ctx, &who, &user).await?;
@@ -657,12 +810,24 @@ impl Service {
 
     /// Erases a trashed user: the row, memberships, and the personal data of every audit
     /// entry by or about them. The chain stays verifiable; entries keep only the user's id.
-    async fn purge_in(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, user: &User) -> Result<()> {
+    async fn purge_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        user: &User,
+    ) -> Result<()> {
         debug_assert_eq!(user.status, UserStatus::Trash);
         let now = now_millis();
         tx.erase_audit_personal(user.id, now).await?;
         tx.purge_user(user.id).await?;
-        let change = Change { action: "user.purge", target_kind: Some("user"), target_id: Some(user.id.0), target_label: None, changes: json!({}) };
+        let change = Change {
+            action: "user.purge",
+            target_kind: Some("user"),
+            target_id: Some(user.id.0),
+            target_label: None,
+            changes: json!({}),
+        };
         self.record(tx, ctx, who, change).await
     }
 
@@ -694,7 +859,8 @@ impl Service {
         };
         let due = {
             let mut tx = self.store.begin_read().await?;
-            tx.trash_due_for_purge(now_millis() - days * 86_400_000, 1000).await?
+            tx.trash_due_for_purge(now_millis() - days * 86_400_000, 1000)
+                .await?
         };
         let mut done = 0;
         for id in due {
@@ -714,7 +880,10 @@ impl Service {
 
 fn validate_external_id(s: &str) -> Result<String> {
     if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
-        return Err(Error::invalid("external_id", "1 to 256 bytes, no control characters"));
+        return Err(Error::invalid(
+            "external_id",
+            "1 to 256 bytes, no control characters",
+        ));
     }
     Ok(s.to_owned())
 }

@@ -1,69 +1,199 @@
 use super::*;
 
-both_backends!(usernames_and_emails_are_unique_ignoring_case, |db: TestDb| async move {
-    let s = service(&db).await;
-    add(&s, "Ada", "learner").await;
-    let mut dup = new_user("ADA", "learner");
-    dup.email = "other@example.org".into();
-    assert_eq!(s.create_user(&cli(), dup).await.unwrap_err().code(), "username_taken");
-    let mut dup = new_user("grace", "learner");
-    dup.email = "ADA@EXAMPLE.ORG".into();
-    assert_eq!(s.create_user(&cli(), dup).await.unwrap_err().code(), "email_taken");
-    assert_eq!(s.get_user(&cli(), &key("aDa")).await.unwrap().username, "Ada");
-    let bad = NewUser { email: "not-an-email".into(), ..new_user("bad", "learner") };
-    assert_eq!(s.create_user(&cli(), bad).await.unwrap_err().code(), "invalid_input");
-    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1, "refused creates hold no seat");
-});
+both_backends!(
+    usernames_and_emails_are_unique_ignoring_case,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add(&s, "Ada", "learner").await;
+        let mut dup = new_user("ADA", "learner");
+        dup.email = "other@example.org".into();
+        assert_eq!(
+            s.create_user(&cli(), dup).await.unwrap_err().code(),
+            "username_taken"
+        );
+        let mut dup = new_user("grace", "learner");
+        dup.email = "ADA@EXAMPLE.ORG".into();
+        assert_eq!(
+            s.create_user(&cli(), dup).await.unwrap_err().code(),
+            "email_taken"
+        );
+        assert_eq!(
+            s.get_user(&cli(), &key("aDa")).await.unwrap().username,
+            "Ada"
+        );
+        let bad = NewUser {
+            email: "not-an-email".into(),
+            ..new_user("bad", "learner")
+        };
+        assert_eq!(
+            s.create_user(&cli(), bad).await.unwrap_err().code(),
+            "invalid_input"
+        );
+        assert_eq!(
+            s.plan(&cli()).await.unwrap().seats_used,
+            1,
+            "refused creates hold no seat"
+        );
+    }
+);
 
 both_backends!(users_of_each_type_can_be_added, |db: TestDb| async move {
     let s = service(&db).await;
-    for t in ["administrator", "branch-administrator", "Instructor", "LEARNER"] {
+    for t in [
+        "administrator",
+        "branch-administrator",
+        "Instructor",
+        "LEARNER",
+    ] {
         let u = add(&s, &format!("a-{}", t.to_lowercase()), t).await;
-        assert_eq!(u.user_type.to_lowercase().replace(' ', "-"), t.to_lowercase());
+        assert_eq!(
+            u.user_type.to_lowercase().replace(' ', "-"),
+            t.to_lowercase()
+        );
     }
-    assert_eq!(s.create_user(&cli(), new_user("x", "wizard")).await.unwrap_err().code(), "not_found");
-    let plain = NewUser { user_type: None, ..new_user("plain", "") };
-    assert_eq!(s.create_user(&cli(), plain).await.unwrap().user_type, "Learner");
+    assert_eq!(
+        s.create_user(&cli(), new_user("x", "wizard"))
+            .await
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    let plain = NewUser {
+        user_type: None,
+        ..new_user("plain", "")
+    };
+    assert_eq!(
+        s.create_user(&cli(), plain).await.unwrap().user_type,
+        "Learner"
+    );
 });
 
-both_backends!(delete_needs_confirmation_and_restore_brings_back_deactivated, |db: TestDb| async move {
-    let s = service(&db).await;
-    add(&s, "ada", "learner").await;
-    add(&s, "grace", "learner").await;
-    assert_eq!(s.delete_user(&cli(), &key("ada"), None, false).await.unwrap_err().code(), "confirmation_required");
-    assert_eq!(s.delete_user(&cli(), &key("ada"), Some("grace"), false).await.unwrap_err().code(), "confirmation_required");
-    let deleted = s.delete_user(&cli(), &key("ada"), Some("ada"), false).await.unwrap().unwrap();
-    assert_eq!(deleted.status, "trash");
-    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1, "the trash holds no seat");
-    assert_eq!(names(&s, &cli(), UserFilter::default()).await, vec!["grace"]);
-    assert_eq!(names(&s, &cli(), UserFilter { status: Some(UserStatus::Trash), ..Default::default() }).await, vec!["ada"]);
-    // Username and email stay reserved while in the trash.
-    assert_eq!(s.create_user(&cli(), new_user("ada", "learner")).await.unwrap_err().code(), "username_taken");
-    assert_eq!(s.activate_user(&cli(), &key("ada")).await.unwrap_err().code(), "in_trash");
-    let restored = s.restore_user(&cli(), &key("ada")).await.unwrap();
-    assert_eq!(restored.status, "deactivated");
-    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
-    assert_eq!(s.restore_user(&cli(), &key("ada")).await.unwrap_err().code(), "not_in_trash");
-});
+both_backends!(
+    delete_needs_confirmation_and_restore_brings_back_deactivated,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add(&s, "ada", "learner").await;
+        add(&s, "grace", "learner").await;
+        assert_eq!(
+            s.delete_user(&cli(), &key("ada"), None, false)
+                .await
+                .unwrap_err()
+                .code(),
+            "confirmation_required"
+        );
+        assert_eq!(
+            s.delete_user(&cli(), &key("ada"), Some("grace"), false)
+                .await
+                .unwrap_err()
+                .code(),
+            "confirmation_required"
+        );
+        let deleted = s
+            .delete_user(&cli(), &key("ada"), Some("ada"), false)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(deleted.status, "trash");
+        assert_eq!(
+            s.plan(&cli()).await.unwrap().seats_used,
+            1,
+            "the trash holds no seat"
+        );
+        assert_eq!(
+            names(&s, &cli(), UserFilter::default()).await,
+            vec!["grace"]
+        );
+        assert_eq!(
+            names(
+                &s,
+                &cli(),
+                UserFilter {
+                    status: Some(UserStatus::Trash),
+                    ..Default::default()
+                }
+            )
+            .await,
+            vec!["ada"]
+        );
+        // Username and email stay reserved while in the trash.
+        assert_eq!(
+            s.create_user(&cli(), new_user("ada", "learner"))
+                .await
+                .unwrap_err()
+                .code(),
+            "username_taken"
+        );
+        assert_eq!(
+            s.activate_user(&cli(), &key("ada"))
+                .await
+                .unwrap_err()
+                .code(),
+            "in_trash"
+        );
+        let restored = s.restore_user(&cli(), &key("ada")).await.unwrap();
+        assert_eq!(restored.status, "deactivated");
+        assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
+        assert_eq!(
+            s.restore_user(&cli(), &key("ada"))
+                .await
+                .unwrap_err()
+                .code(),
+            "not_in_trash"
+        );
+    }
+);
 
-both_backends!(purge_erases_the_user_but_not_the_chain, |db: TestDb| async move {
-    let s = service(&db).await;
-    let ada = add(&s, "ada", "learner").await;
-    s.update_user(&cli(), &key("ada"), UserUpdate { first_name: Some("Augusta".into()), ..Default::default() }).await.unwrap();
-    assert!(s.delete_user(&cli(), &key("ada"), Some("ada"), true).await.unwrap().is_none());
-    assert_eq!(s.get_user(&cli(), &key("ada")).await.unwrap_err().code(), "not_found");
-    let report = s.verify_audit(&cli()).await.unwrap();
-    assert!(report.problem.is_none(), "{:?}", report.problem);
-    assert!(report.erased >= 3, "create, update and delete entries lost their personal data");
-    let entries = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
-    let about_ada: Vec<_> = entries.iter().filter(|e| e.target_id == Some(ada.id)).collect();
-    assert!(about_ada.iter().any(|e| e.action == "user.purge"), "the log keeps that the account existed and was purged");
-    assert!(about_ada.iter().all(|e| e.target.is_none() && !e.changes.to_string().contains("Augusta")));
-    // A new account with the same email starts afresh.
-    let again = add(&s, "ada", "learner").await;
-    assert_ne!(again.id, ada.id);
-    assert_eq!(again.status, "active");
-});
+both_backends!(
+    purge_erases_the_user_but_not_the_chain,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        let ada = add(&s, "ada", "learner").await;
+        s.update_user(
+            &cli(),
+            &key("ada"),
+            UserUpdate {
+                first_name: Some("Augusta".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.delete_user(&cli(), &key("ada"), Some("ada"), true)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            s.get_user(&cli(), &key("ada")).await.unwrap_err().code(),
+            "not_found"
+        );
+        let report = s.verify_audit(&cli()).await.unwrap();
+        assert!(report.problem.is_none(), "{:?}", report.problem);
+        assert!(
+            report.erased >= 3,
+            "create, update and delete entries lost their personal data"
+        );
+        let entries = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
+        let about_ada: Vec<_> = entries
+            .iter()
+            .filter(|e| e.target_id == Some(ada.id))
+            .collect();
+        assert!(
+            about_ada.iter().any(|e| e.action == "user.purge"),
+            "the log keeps that the account existed and was purged"
+        );
+        assert!(
+            about_ada
+                .iter()
+                .all(|e| e.target.is_none() && !e.changes.to_string().contains("Augusta"))
+        );
+        // A new account with the same email starts afresh.
+        let again = add(&s, "ada", "learner").await;
+        assert_ne!(again.id, ada.id);
+        assert_eq!(again.status, "active");
+    }
+);
 
 both_backends!(the_last_administrator_stays, |db: TestDb| async move {
     let s = service(&db).await;
@@ -71,96 +201,278 @@ both_backends!(the_last_administrator_stays, |db: TestDb| async move {
     add(&s, "ada", "learner").await;
     for err in [
         s.deactivate_user(&cli(), &key("root")).await.unwrap_err(),
-        s.delete_user(&cli(), &key("root"), Some("root"), false).await.unwrap_err(),
-        s.update_user(&cli(), &key("root"), UserUpdate { user_type: Some("learner".into()), ..Default::default() })
+        s.delete_user(&cli(), &key("root"), Some("root"), false)
             .await
             .unwrap_err(),
+        s.update_user(
+            &cli(),
+            &key("root"),
+            UserUpdate {
+                user_type: Some("learner".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err(),
     ] {
         assert_eq!(err.code(), "last_administrator", "{err}");
     }
-    assert_eq!(s.get_user(&cli(), &key("root")).await.unwrap().status, "active");
+    assert_eq!(
+        s.get_user(&cli(), &key("root")).await.unwrap().status,
+        "active"
+    );
     add(&s, "second", "administrator").await;
     s.deactivate_user(&cli(), &key("root")).await.unwrap();
-    assert_eq!(s.deactivate_user(&cli(), &key("second")).await.unwrap_err().code(), "last_administrator");
-});
-
-both_backends!(concurrent_deactivation_of_two_admins_leaves_one, |db: TestDb| async move {
-    let s = service(&db).await;
-    add(&s, "a1", "administrator").await;
-    add(&s, "a2", "administrator").await;
-    let (r1, r2) = tokio::join!(
-        {
-            let s = s.clone();
-            tokio::spawn(async move { s.deactivate_user(&cli(), &key("a1")).await })
-        },
-        {
-            let s = s.clone();
-            tokio::spawn(async move { s.deactivate_user(&cli(), &key("a2")).await })
-        }
+    assert_eq!(
+        s.deactivate_user(&cli(), &key("second"))
+            .await
+            .unwrap_err()
+            .code(),
+        "last_administrator"
     );
-    let oks = [r1.unwrap().is_ok(), r2.unwrap().is_ok()].iter().filter(|x| **x).count();
-    assert_eq!(oks, 1);
-    let admins = s.count_users(&cli(), &UserFilter { status: Some(UserStatus::Active), user_type: Some("administrator".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(admins, 1);
 });
 
-both_backends!(scheduled_deactivation_happens_on_its_date, |db: TestDb| async move {
-    let s = service(&db).await;
-    let mut contractor = new_user("contractor", "learner");
-    contractor.deactivate_at = Some(now_millis() - 1000);
-    s.create_user(&cli(), contractor).await.unwrap();
-    let mut later = new_user("later", "learner");
-    later.deactivate_at = Some(now_millis() + 86_400_000);
-    s.create_user(&cli(), later).await.unwrap();
-    assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 1);
-    assert_eq!(s.get_user(&cli(), &key("contractor")).await.unwrap().status, "deactivated");
-    assert_eq!(s.get_user(&cli(), &key("later")).await.unwrap().status, "active");
-    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
-    let entries = s.list_audit(&cli(), &AuditFilter { target: Some("contractor".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(entries[0].channel, "system");
-    assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 0);
-});
+both_backends!(
+    concurrent_deactivation_of_two_admins_leaves_one,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add(&s, "a1", "administrator").await;
+        add(&s, "a2", "administrator").await;
+        let (r1, r2) = tokio::join!(
+            {
+                let s = s.clone();
+                tokio::spawn(async move { s.deactivate_user(&cli(), &key("a1")).await })
+            },
+            {
+                let s = s.clone();
+                tokio::spawn(async move { s.deactivate_user(&cli(), &key("a2")).await })
+            }
+        );
+        let oks = [r1.unwrap().is_ok(), r2.unwrap().is_ok()]
+            .iter()
+            .filter(|x| **x)
+            .count();
+        assert_eq!(oks, 1);
+        let admins = s
+            .count_users(
+                &cli(),
+                &UserFilter {
+                    status: Some(UserStatus::Active),
+                    user_type: Some("administrator".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(admins, 1);
+    }
+);
+
+both_backends!(
+    scheduled_deactivation_happens_on_its_date,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        let mut contractor = new_user("contractor", "learner");
+        contractor.deactivate_at = Some(now_millis() - 1000);
+        s.create_user(&cli(), contractor).await.unwrap();
+        let mut later = new_user("later", "learner");
+        later.deactivate_at = Some(now_millis() + 86_400_000);
+        s.create_user(&cli(), later).await.unwrap();
+        assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 1);
+        assert_eq!(
+            s.get_user(&cli(), &key("contractor")).await.unwrap().status,
+            "deactivated"
+        );
+        assert_eq!(
+            s.get_user(&cli(), &key("later")).await.unwrap().status,
+            "active"
+        );
+        assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
+        let entries = s
+            .list_audit(
+                &cli(),
+                &AuditFilter {
+                    target: Some("contractor".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries[0].channel, "system");
+        assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 0);
+    }
+);
 
 both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
     let s = service(&db).await;
     add(&s, "old", "learner").await;
-    s.delete_user(&cli(), &key("old"), Some("old"), false).await.unwrap();
-    assert_eq!(s.purge_expired_trash().await.unwrap(), 0, "still within the retention window");
+    s.delete_user(&cli(), &key("old"), Some("old"), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.purge_expired_trash().await.unwrap(),
+        0,
+        "still within the retention window"
+    );
     // Move the deletion back in time by hand: the job must purge it.
-    raw_sql(&db, "UPDATE users SET deleted_at = deleted_at - CAST(2678400000 AS BIGINT) WHERE username_key = 'old'").await;
+    db.execute("UPDATE users SET deleted_at = deleted_at - CAST(2678400000 AS BIGINT) WHERE username_key = 'old'").await;
     assert_eq!(s.purge_expired_trash().await.unwrap(), 1);
-    assert_eq!(s.get_user(&cli(), &key("old")).await.unwrap_err().code(), "not_found");
+    assert_eq!(
+        s.get_user(&cli(), &key("old")).await.unwrap_err().code(),
+        "not_found"
+    );
     assert!(s.verify_audit(&cli()).await.unwrap().problem.is_none());
 });
 
 both_backends!(lists_filter_and_page, |db: TestDb| async move {
     let s = service(&db).await;
-    s.add_branch(&cli(), NewBranch { name: "North".into(), ..Default::default() }).await.unwrap();
-    s.add_group(&cli(), NewGroup { name: "Safety".into(), ..Default::default() }).await.unwrap();
+    s.add_branch(
+        &cli(),
+        NewBranch {
+            name: "North".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.add_group(
+        &cli(),
+        NewGroup {
+            name: "Safety".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     for i in 0..12 {
-        let mut u = new_user(&format!("user{i:02}"), if i % 3 == 0 { "instructor" } else { "learner" });
+        let mut u = new_user(
+            &format!("user{i:02}"),
+            if i % 3 == 0 { "instructor" } else { "learner" },
+        );
         if i < 4 {
             u.branches = vec!["North".into()];
         }
         if i % 2 == 0 {
             u.groups = vec!["Safety".into()];
         }
-        u.first_name = if i == 7 { "Grace_Hopper".into() } else { "Test".into() };
+        u.first_name = if i == 7 {
+            "Grace_Hopper".into()
+        } else {
+            "Test".into()
+        };
         s.create_user(&cli(), u).await.unwrap();
     }
     s.deactivate_user(&cli(), &key("user11")).await.unwrap();
     let f = |f: UserFilter| f;
-    assert_eq!(names(&s, &cli(), f(UserFilter { branch: Some("north".into()), ..Default::default() })).await.len(), 4);
-    assert_eq!(names(&s, &cli(), f(UserFilter { group: Some("Safety".into()), ..Default::default() })).await.len(), 6);
-    assert_eq!(names(&s, &cli(), f(UserFilter { user_type: Some("Instructor".into()), ..Default::default() })).await.len(), 4);
-    assert_eq!(names(&s, &cli(), f(UserFilter { status: Some(UserStatus::Deactivated), ..Default::default() })).await, vec!["user11"]);
-    assert_eq!(names(&s, &cli(), f(UserFilter { search: Some("GRACE_".into()), ..Default::default() })).await, vec!["user07"]);
-    assert_eq!(names(&s, &cli(), f(UserFilter { search: Some("%".into()), ..Default::default() })).await.len(), 0, "LIKE wildcards are literal");
-    assert_eq!(names(&s, &cli(), f(UserFilter { never_logged_in: true, ..Default::default() })).await.len(), 12);
-    assert_eq!(names(&s, &cli(), f(UserFilter { idle_days: Some(30), ..Default::default() })).await.len(), 12);
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                branch: Some("north".into()),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        4
+    );
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                group: Some("Safety".into()),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        6
+    );
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                user_type: Some("Instructor".into()),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        4
+    );
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                status: Some(UserStatus::Deactivated),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec!["user11"]
+    );
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                search: Some("GRACE_".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec!["user07"]
+    );
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                search: Some("%".into()),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        0,
+        "LIKE wildcards are literal"
+    );
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                never_logged_in: true,
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        12
+    );
+    assert_eq!(
+        names(
+            &s,
+            &cli(),
+            f(UserFilter {
+                idle_days: Some(30),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        12
+    );
     // Keyset pagination visits everyone once, in order.
     let mut seen = vec![];
-    let mut filter = UserFilter { limit: Some(5), ..Default::default() };
+    let mut filter = UserFilter {
+        limit: Some(5),
+        ..Default::default()
+    };
     loop {
         let page = s.list_users(&cli(), &filter).await.unwrap();
         seen.extend(page.items.into_iter().map(|u| u.username));
@@ -169,20 +481,21 @@ both_backends!(lists_filter_and_page, |db: TestDb| async move {
             None => break,
         }
     }
-    assert_eq!(seen, (0..12).map(|i| format!("user{i:02}")).collect::<Vec<_>>());
-    assert_eq!(s.list_users(&cli(), &UserFilter { cursor: Some("x".into()), ..Default::default() }).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        seen,
+        (0..12).map(|i| format!("user{i:02}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        s.list_users(
+            &cli(),
+            &UserFilter {
+                cursor: Some("x".into()),
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap_err()
+        .code(),
+        "invalid_input"
+    );
 });
-
-pub async fn raw_sql(db: &TestDb, sql: &str) {
-    use sqlx::Connection;
-    match db.backend {
-        rollcall_testkit::Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
-        }
-        rollcall_testkit::Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
-        }
-    }
-}

@@ -39,7 +39,9 @@ pub fn new_user(name: &str, user_type: &str) -> NewUser {
 }
 
 pub async fn add(s: &Service, name: &str, user_type: &str) -> UserView {
-    s.create_user(&cli(), new_user(name, user_type)).await.unwrap_or_else(|e| panic!("add {name}: {e}"))
+    s.create_user(&cli(), new_user(name, user_type))
+        .await
+        .unwrap_or_else(|e| panic!("add {name}: {e}"))
 }
 
 pub fn key(name: &str) -> UserKey {
@@ -47,12 +49,22 @@ pub fn key(name: &str) -> UserKey {
 }
 
 pub async fn names(s: &Service, ctx: &Context, filter: UserFilter) -> Vec<String> {
-    s.list_users(ctx, &filter).await.unwrap().items.into_iter().map(|u| u.username).collect()
+    s.list_users(ctx, &filter)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|u| u.username)
+        .collect()
 }
 
 both_backends!(migrating_twice_is_harmless, |db: TestDb| async move {
     let s = service(&db).await;
     let again = SqlStore::connect(&db.url).await.unwrap();
     again.migrate().await.unwrap();
-    assert_eq!(s.plan(&cli()).await.unwrap().tier, PlanTier::Core, "a new installation starts on core");
+    assert_eq!(
+        s.plan(&cli()).await.unwrap().tier,
+        PlanTier::Core,
+        "a new installation starts on core"
+    );
 });

@@ -1,26 +1,50 @@
 use super::*;
 
-both_backends!(free_plan_refuses_the_sixth_active_account, |db: TestDb| async move {
-    let s = service(&db).await;
-    s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
-    for i in 0..5 {
-        add(&s, &format!("user{i}"), "learner").await;
+both_backends!(
+    free_plan_refuses_the_sixth_active_account,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
+        for i in 0..5 {
+            add(&s, &format!("user{i}"), "learner").await;
+        }
+        let err = s
+            .create_user(&cli(), new_user("sixth", "learner"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                rollcall_core::Error::SeatLimitReached { used: 5, limit: 5 }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("5 of 5"));
+
+        // A deactivated account holds no seat, so it can still be added.
+        let mut parked = new_user("parked", "learner");
+        parked.active = false;
+        s.create_user(&cli(), parked).await.unwrap();
+
+        s.deactivate_user(&cli(), &key("user0")).await.unwrap();
+        assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 4);
+        add(&s, "sixth", "learner").await;
+        assert_eq!(
+            s.activate_user(&cli(), &key("parked"))
+                .await
+                .unwrap_err()
+                .code(),
+            "seat_limit_reached"
+        );
+        assert_eq!(
+            s.activate_user(&cli(), &key("user0"))
+                .await
+                .unwrap_err()
+                .code(),
+            "seat_limit_reached"
+        );
     }
-    let err = s.create_user(&cli(), new_user("sixth", "learner")).await.unwrap_err();
-    assert!(matches!(err, rollcall_core::Error::SeatLimitReached { used: 5, limit: 5 }), "{err}");
-    assert!(err.to_string().contains("5 of 5"));
-
-    // A deactivated account holds no seat, so it can still be added.
-    let mut parked = new_user("parked", "learner");
-    parked.active = false;
-    s.create_user(&cli(), parked).await.unwrap();
-
-    s.deactivate_user(&cli(), &key("user0")).await.unwrap();
-    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 4);
-    add(&s, "sixth", "learner").await;
-    assert_eq!(s.activate_user(&cli(), &key("parked")).await.unwrap_err().code(), "seat_limit_reached");
-    assert_eq!(s.activate_user(&cli(), &key("user0")).await.unwrap_err().code(), "seat_limit_reached");
-});
+);
 
 both_backends!(deactivating_twice_frees_one_seat, |db: TestDb| async move {
     let s = service(&db).await;
@@ -33,56 +57,99 @@ both_backends!(deactivating_twice_frees_one_seat, |db: TestDb| async move {
     assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
 });
 
-both_backends!(plan_below_seats_in_use_is_refused, |db: TestDb| async move {
-    let s = service(&db).await;
-    for i in 0..7 {
-        add(&s, &format!("u{i}"), "learner").await;
-    }
-    let err = s.set_plan(&cli(), PlanTier::Free, None).await.unwrap_err();
-    assert_eq!(err.code(), "seats_in_use");
-    assert!(err.to_string().contains("deactivate 2 accounts"), "{err}");
-    let p = s.set_plan(&cli(), PlanTier::Enterprise, Some(7)).await.unwrap();
-    assert_eq!((p.seat_limit, p.seats_used), (7, 7));
-    assert_eq!(s.create_user(&cli(), new_user("x", "learner")).await.unwrap_err().code(), "seat_limit_reached");
-});
-
-both_backends!(concurrent_creates_for_the_last_seat_give_one_success, |db: TestDb| async move {
-    let s = service(&db).await;
-    s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
-    for i in 0..4 {
-        add(&s, &format!("u{i}"), "learner").await;
-    }
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let s = s.clone();
-            tokio::spawn(async move { s.create_user(&cli(), new_user(&format!("racer{i}"), "learner")).await })
-        })
-        .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(e) => assert_eq!(e.code(), "seat_limit_reached", "{e}"),
+both_backends!(
+    plan_below_seats_in_use_is_refused,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        for i in 0..7 {
+            add(&s, &format!("u{i}"), "learner").await;
         }
+        let err = s.set_plan(&cli(), PlanTier::Free, None).await.unwrap_err();
+        assert_eq!(err.code(), "seats_in_use");
+        assert!(err.to_string().contains("deactivate 2 accounts"), "{err}");
+        let p = s
+            .set_plan(&cli(), PlanTier::Enterprise, Some(7))
+            .await
+            .unwrap();
+        assert_eq!((p.seat_limit, p.seats_used), (7, 7));
+        assert_eq!(
+            s.create_user(&cli(), new_user("x", "learner"))
+                .await
+                .unwrap_err()
+                .code(),
+            "seat_limit_reached"
+        );
     }
-    assert_eq!(ok, 1);
-    let plan = s.plan(&cli()).await.unwrap();
-    assert_eq!(plan.seats_used, 5);
-    let active = s.count_users(&cli(), &UserFilter { status: Some(UserStatus::Active), ..Default::default() }).await.unwrap();
-    assert_eq!(active, 5, "the seat counter matches the accounts");
-    assert!(s.verify_audit(&cli()).await.unwrap().problem.is_none());
-});
+);
+
+both_backends!(
+    concurrent_creates_for_the_last_seat_give_one_success,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
+        for i in 0..4 {
+            add(&s, &format!("u{i}"), "learner").await;
+        }
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.create_user(&cli(), new_user(&format!("racer{i}"), "learner"))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.code(), "seat_limit_reached", "{e}"),
+            }
+        }
+        assert_eq!(ok, 1);
+        let plan = s.plan(&cli()).await.unwrap();
+        assert_eq!(plan.seats_used, 5);
+        let active = s
+            .count_users(
+                &cli(),
+                &UserFilter {
+                    status: Some(UserStatus::Active),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(active, 5, "the seat counter matches the accounts");
+        assert!(s.verify_audit(&cli()).await.unwrap().problem.is_none());
+    }
+);
 
 both_backends!(branch_seat_caps_hold, |db: TestDb| async move {
     let s = service(&db).await;
-    s.add_branch(&cli(), NewBranch { name: "North".into(), seat_cap: Some(1), ..Default::default() }).await.unwrap();
+    s.add_branch(
+        &cli(),
+        NewBranch {
+            name: "North".into(),
+            seat_cap: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut a = new_user("a", "learner");
     a.branches = vec!["north".into()];
     s.create_user(&cli(), a).await.unwrap();
     let mut b = new_user("b", "learner");
     b.branches = vec!["North".into()];
-    assert_eq!(s.create_user(&cli(), b.clone()).await.unwrap_err().code(), "branch_seat_cap_reached");
-    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1, "a refused create takes no plan seat either");
+    assert_eq!(
+        s.create_user(&cli(), b.clone()).await.unwrap_err().code(),
+        "branch_seat_cap_reached"
+    );
+    assert_eq!(
+        s.plan(&cli()).await.unwrap().seats_used,
+        1,
+        "a refused create takes no plan seat either"
+    );
     s.deactivate_user(&cli(), &key("a")).await.unwrap();
     s.create_user(&cli(), b).await.unwrap();
     let branches = s.list_branches(&cli()).await.unwrap();
