@@ -133,6 +133,9 @@ pub trait Tx: Send {
     // --- memberships ---
     async fn user_branches(&mut self, id: UserId) -> Result<Vec<Branch>>;
     async fn user_groups(&mut self, id: UserId) -> Result<Vec<Group>>;
+    /// Branch names of many users at once (one query per page of a list, not per user).
+    async fn branch_names_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>>;
+    async fn group_names_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>>;
     /// Returns false when the membership already existed.
     async fn add_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool>;
     async fn remove_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool>;

@@ -119,14 +119,25 @@ impl SqlStore {
         Ok(SqlStore { pool })
     }
 
-    /// Brings the schema up to date. Safe to run from several processes at once on
-    /// PostgreSQL (sqlx takes an advisory lock); on SQLite the write lock serialises it.
+    /// Brings the schema up to date. Safe to run from several processes at once: sqlx
+    /// takes an advisory lock on PostgreSQL; on SQLite the migrations run inside one
+    /// `BEGIN IMMEDIATE` transaction, so a second process waits and then finds them applied.
     pub async fn migrate(&self) -> Result<()> {
-        let r = match &self.pool {
-            Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await,
-            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await,
-        };
-        r.map_err(|e| Error::internal(format!("migration failed: {e}")))
+        let failed = |e: &dyn std::fmt::Display| Error::internal(format!("migration failed: {e}"));
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| failed(&e))?;
+                SQLITE_MIGRATIONS
+                    .run(&mut tx)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                tx.commit().await.map_err(|e| failed(&e))
+            }
+            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await.map_err(|e| failed(&e)),
+        }
     }
 
     pub fn backend(&self) -> Backend {

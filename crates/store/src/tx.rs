@@ -227,6 +227,27 @@ impl SqlTx {
         Ok(rows.into_iter().map(AuditRow::from).collect())
     }
 
+    async fn names_of(
+        &mut self,
+        select: &str,
+        user_col: &str,
+        order: &str,
+        users: &[UserId],
+    ) -> Result<Vec<(UserId, String)>> {
+        if users.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut f = Filter::default();
+        let ps: Vec<String> = users.iter().map(|u| f.arg(Arg::I64(u.0))).collect();
+        let sql = format!(
+            "{select} WHERE {user_col} IN ({}) ORDER BY {user_col}, {order}",
+            ps.join(", ")
+        );
+        let rows: Vec<(i64, String)> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(|(u, n)| (UserId(u), n)).collect())
+    }
+
     async fn head(&mut self) -> Result<AuditHead> {
         let (seq, hash): (i64, String) =
             on_conn!(self, c => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await).map_err(db_err)?;
@@ -397,6 +418,20 @@ impl Tx for SqlTx {
         self.groups_where(
             "JOIN group_members gm ON gm.group_id = g.id WHERE gm.user_id = $1",
             &[Arg::I64(id.0)],
+        )
+        .await
+    }
+
+    async fn branch_names_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>> {
+        self.names_of("SELECT ub.user_id, b.name FROM user_branches ub JOIN branches b ON b.id = ub.branch_id", "ub.user_id", "b.name_key", users).await
+    }
+
+    async fn group_names_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>> {
+        self.names_of(
+            "SELECT gm.user_id, g.name FROM group_members gm JOIN groups g ON g.id = gm.group_id",
+            "gm.user_id",
+            "g.name_key",
+            users,
         )
         .await
     }

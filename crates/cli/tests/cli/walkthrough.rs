@@ -99,6 +99,23 @@ both_backends!(foundation_walkthrough, |db: TestDb| async move {
 });
 
 both_backends!(
+    concurrent_first_migrations_all_succeed,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        let runs: Vec<_> = (0..8).map(|_| rc.command(&["migrate"]).output()).collect();
+        for out in futures_join_all(runs).await {
+            let out = out.unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(rc.ok(&["plan", "show"]).await.contains("core"));
+    }
+);
+
+both_backends!(
     concurrent_cli_adds_for_the_last_seat,
     |db: TestDb| async move {
         let rc = Rollcall::new(db);

@@ -468,27 +468,26 @@ impl Service {
         let q = self.user_query(tx, &who, filter).await?;
         let users = tx.list_users(&q).await?;
         let types = tx.user_types().await?;
-        let mut items = Vec::with_capacity(users.len());
-        for u in &users {
-            let type_name = types
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let branches = tx.branch_names_of(&ids).await?;
+        let groups = tx.group_names_of(&ids).await?;
+        let of = |pairs: &[(UserId, String)], id: UserId| -> Vec<String> {
+            pairs
                 .iter()
-                .find(|t| t.id == u.user_type_id)
-                .map(|t| t.name.as_str())
-                .unwrap_or("?");
-            let branches = tx
-                .user_branches(u.id)
-                .await?
-                .into_iter()
-                .map(|b| b.name)
-                .collect();
-            let groups = tx
-                .user_groups(u.id)
-                .await?
-                .into_iter()
-                .map(|g| g.name)
-                .collect();
-            items.push(UserView::new(u, type_name, branches, groups));
-        }
+                .filter(|(u, _)| *u == id)
+                .map(|(_, n)| n.clone())
+                .collect()
+        };
+        let items = users
+            .iter()
+            .map(|u| {
+                let type_name = types
+                    .iter()
+                    .find(|t| t.id == u.user_type_id)
+                    .map_or("?", |t| t.name.as_str());
+                UserView::new(u, type_name, of(&branches, u.id), of(&groups, u.id))
+            })
+            .collect();
         let next_cursor = (users.len() as i64 == q.limit)
             .then(|| users.last().map(|u| u.id.0.to_string()))
             .flatten();
