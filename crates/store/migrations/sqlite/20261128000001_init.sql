@@ -40,6 +40,8 @@ CREATE TABLE users (
 );
 CREATE UNIQUE INDEX users_username_key ON users (username_key);
 CREATE UNIQUE INDEX users_email_key ON users (email_key);
+-- Keyset pages of a status in id order, without sorting the whole status.
+CREATE INDEX users_status_id ON users (status, id);
 CREATE INDEX users_status_last_login ON users (status, last_login_at);
 CREATE INDEX users_type_status ON users (user_type_id, status);
 CREATE INDEX users_deactivate_at ON users (deactivate_at) WHERE deactivate_at IS NOT NULL;

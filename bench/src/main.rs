@@ -1,0 +1,166 @@
+//! `cargo run --release -p rollcall-bench [-- USERS]`
+//!
+//! Measures rollcall's hot paths on SQLite and prints each as a ratio against a raw-SQL
+//! baseline run in the same process on the same machine, so the numbers mean something on
+//! any hardware:
+//! - creating a user through the service (validation, authorization, seat, audit, seal)
+//!   against a bare `INSERT` in its own transaction;
+//! - a filtered first page of the user list at USERS users (default 200,000) against the
+//!   bare indexed `SELECT` it needs, to show the page cost does not grow with the table;
+//! - the seat check against the bare counter update.
+
+use rollcall_core::domain::UserStatus;
+use rollcall_core::service::{NewUser, UserFilter};
+use rollcall_core::{Context, Service};
+use rollcall_store::SqlStore;
+use sqlx::{Connection, SqliteConnection};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CREATES: usize = 300;
+
+/// Mean time of `n` runs of `$body` (with `$i` the run number).
+macro_rules! timed {
+    ($n:expr, |$i:ident| $body:block) => {{
+        let n: usize = $n;
+        let start = Instant::now();
+        for $i in 0..n {
+            $body
+        }
+        start.elapsed() / n as u32
+    }};
+}
+
+fn report(what: &str, measured: Duration, baseline: Duration) {
+    let ratio = measured.as_secs_f64() / baseline.as_secs_f64();
+    println!(
+        "{what:<44} {:>10.1?} vs baseline {:>10.1?}   ratio {ratio:>6.2}",
+        measured, baseline
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let users: i64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let service = Service::new(Arc::new(store));
+    let ctx = Context::cli();
+    service
+        .set_plan(
+            &ctx,
+            rollcall_core::domain::PlanTier::Enterprise,
+            Some(10_000_000),
+        )
+        .await
+        .unwrap();
+    let mut raw = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE baseline (id INTEGER PRIMARY KEY, username_key TEXT UNIQUE, email_key TEXT UNIQUE, status TEXT, last_login_at BIGINT)")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+
+    // 1. Create one user.
+    let baseline = timed!(CREATES, |i| {
+        let mut tx = raw.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO baseline (username_key, email_key, status) VALUES ($1, $2, 'active')",
+        )
+        .bind(format!("base{i}"))
+        .bind(format!("base{i}@example.org"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let measured = timed!(CREATES, |i| {
+        let input = NewUser {
+            username: format!("user{i}"),
+            email: format!("user{i}@example.org"),
+            first_name: "Bench".into(),
+            last_name: "Mark".into(),
+            active: true,
+            ..NewUser::default()
+        };
+        service.create_user(&ctx, input).await.unwrap();
+    });
+    report("create a user (service vs bare INSERT)", measured, baseline);
+
+    // 2. Fill to `users` with bulk inserts, then list a filtered first page.
+    eprintln!("filling to {users} users …");
+    let mut tx = raw.begin().await.unwrap();
+    for i in CREATES as i64..users {
+        let login = if i % 3 == 0 {
+            None
+        } else {
+            Some(1_700_000_000_000 + i)
+        };
+        sqlx::query(
+            "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, status, origin, \
+             created_at, updated_at, last_login_at) VALUES ($1, $1, $2, $2, 'Bulk', 'User', 4, $3, 'cli', 0, 0, $4)",
+        )
+        .bind(format!("bulk{i}"))
+        .bind(format!("bulk{i}@example.org"))
+        .bind(if i % 10 == 0 { "deactivated" } else { "active" })
+        .bind(login)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    sqlx::query("ANALYZE").execute(&mut raw).await.unwrap();
+
+    let filter = UserFilter {
+        status: Some(UserStatus::Active),
+        idle_days: Some(30),
+        limit: Some(100),
+        ..UserFilter::default()
+    };
+    let baseline = timed!(50, |_i| {
+        sqlx::query("SELECT id FROM users WHERE status = 'active' AND (last_login_at IS NULL OR last_login_at < $1) ORDER BY id LIMIT 100")
+                .bind(i64::MAX)
+                .fetch_all(&mut raw)
+                .await
+                .unwrap();
+    });
+    let measured = timed!(50, |_i| {
+        assert_eq!(
+            service.list_users(&ctx, &filter).await.unwrap().items.len(),
+            100
+        );
+    });
+    report(
+        &format!("list an idle page of 100 at {users} users"),
+        measured,
+        baseline,
+    );
+
+    // 3. The seat check and write: deactivate + activate (two seat moves) per round.
+    let baseline = timed!(CREATES, |_i| {
+        let mut tx = raw.begin().await.unwrap();
+        sqlx::query("UPDATE plan SET seats_used = seats_used + 1 WHERE id = 1 AND seats_used + 1 <= seat_limit")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        sqlx::query("UPDATE plan SET seats_used = seats_used - 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let measured = timed!(CREATES / 2, |i| {
+        let key = rollcall_core::service::UserKey::from(format!("user{i}").as_str());
+        service.deactivate_user(&ctx, &key).await.unwrap();
+        service.activate_user(&ctx, &key).await.unwrap();
+    });
+    report(
+        "deactivate + activate (service vs bare seat moves)",
+        measured,
+        baseline,
+    );
+}
