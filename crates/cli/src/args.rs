@@ -48,6 +48,33 @@ pub enum Command {
     /// Platform settings
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// API and SCIM tokens
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Issue a token; it is printed alone on stdout, once, and stored only as a hash
+    Create {
+        #[arg(long)]
+        name: String,
+        /// api: the REST API, acting as --user; scim: the SCIM server, for an identity provider
+        #[arg(long, value_name = "api|scim")]
+        scope: String,
+        /// The user an API token acts as (with that user's current permissions)
+        #[arg(long, value_name = "U")]
+        user: Option<String>,
+        /// Expiry (YYYY-MM-DD or RFC 3339); default: never
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+    },
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Revoke a token by name; it stops working at once
+    Revoke { name: String },
 }
 
 #[derive(Args)]

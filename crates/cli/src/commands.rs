@@ -5,7 +5,7 @@ use crate::args::*;
 use crate::config::{self, FileConfig};
 use crate::output::{self, Table, emit, fields, opt};
 use anyhow::{Context as _, Result, anyhow};
-use rollcall_core::domain::{Area, PlanTier, UserStatus, parse_time};
+use rollcall_core::domain::{Area, PlanTier, TokenScope, UserStatus, parse_time};
 use rollcall_core::service::*;
 use rollcall_core::{Context, Error, Service};
 use rollcall_store::SqlStore;
@@ -723,6 +723,59 @@ async fn settings(service: &Service, ctx: &Context, cmd: SettingsCmd) -> Result<
         SettingsCmd::Set { key, value } => {
             let s = service.set_setting(ctx, &key, &value).await?;
             println!("{} = {}", s.key, s.value);
+        }
+    }
+    Ok(())
+}
+
+async fn token(service: &Service, ctx: &Context, cmd: TokenCmd) -> Result<()> {
+    match cmd {
+        TokenCmd::Create {
+            name,
+            scope,
+            user,
+            expires,
+        } => {
+            let scope = TokenScope::parse(&scope)?;
+            let expires_at = expires
+                .as_deref()
+                .map(|e| parse_time("expires", e))
+                .transpose()?;
+            let user = user.as_deref().map(UserKey::from);
+            let issued = service
+                .create_token(ctx, &name, scope, user.as_ref(), expires_at)
+                .await?;
+            eprintln!(
+                "token '{}' created; it is shown once — store it now",
+                issued.view.name
+            );
+            println!("{}", issued.token);
+        }
+        TokenCmd::List { format } => {
+            let tokens = service.list_tokens(ctx).await?;
+            let mut t = Table::new(&[
+                "name",
+                "scope",
+                "user",
+                "created_at",
+                "expires_at",
+                "revoked_at",
+            ]);
+            for x in &tokens {
+                t.row(vec![
+                    x.name.clone(),
+                    x.scope.into(),
+                    opt(&x.user),
+                    x.created_at.clone(),
+                    opt(&x.expires_at),
+                    opt(&x.revoked_at),
+                ]);
+            }
+            emit(format, &t, &tokens)?;
+        }
+        TokenCmd::Revoke { name } => {
+            let t = service.revoke_token(ctx, &name).await?;
+            println!("revoked token {}", t.name);
         }
     }
     Ok(())

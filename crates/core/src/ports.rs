@@ -98,6 +98,23 @@ pub struct PersonalData {
     pub erased_at: Option<Millis>,
 }
 
+/// A background job (a large bulk action) and its progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: i64,
+    pub kind: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub created_by: Option<UserId>,
+    pub total: i64,
+    pub done: i64,
+    pub failed: i64,
+    /// JSON array of per-user outcomes.
+    pub results: String,
+    pub created_at: Millis,
+    pub finished_at: Option<Millis>,
+}
+
 /// The sealed end of the audit chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditHead {
@@ -182,6 +199,21 @@ pub trait Tx: Send {
     // --- settings ---
     async fn setting(&mut self, key: &str) -> Result<Option<String>>;
     async fn set_setting(&mut self, key: &str, value: &str) -> Result<()>;
+
+    // --- tokens ---
+    /// A taken name surfaces as `Conflict { code: "token_exists" }`.
+    async fn insert_token(&mut self, t: &Token) -> Result<i64>;
+    async fn token_by_lookup(&mut self, lookup: &str) -> Result<Option<Token>>;
+    async fn token_by_name(&mut self, name_key: &str) -> Result<Option<Token>>;
+    async fn tokens(&mut self) -> Result<Vec<Token>>;
+    async fn revoke_token(&mut self, id: i64, at: Millis) -> Result<()>;
+    /// Revokes every live token of the user; returns how many.
+    async fn revoke_user_tokens(&mut self, user: UserId, at: Millis) -> Result<u64>;
+
+    // --- background jobs ---
+    async fn insert_job(&mut self, job: &JobRecord) -> Result<i64>;
+    async fn job(&mut self, id: i64) -> Result<Option<JobRecord>>;
+    async fn update_job(&mut self, job: &JobRecord) -> Result<()>;
 
     // --- audit ---
     async fn insert_audit(&mut self, entry: &NewAuditEntry) -> Result<i64>;

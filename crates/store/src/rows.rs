@@ -203,3 +203,69 @@ impl From<AuditRowRaw> for AuditRow {
         }
     }
 }
+
+pub(crate) const TOKEN_COLUMNS: &str =
+    "id, name, scope, user_id, lookup, secret_hash, created_at, expires_at, revoked_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    id: i64,
+    name: String,
+    scope: String,
+    user_id: Option<i64>,
+    lookup: String,
+    secret_hash: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TokenRow {
+    pub(crate) fn into_token(self) -> Result<Token> {
+        Ok(Token {
+            id: self.id,
+            name: self.name,
+            scope: TokenScope::parse(&self.scope)?,
+            user_id: self.user_id.map(UserId),
+            lookup: self.lookup,
+            secret_hash: self.secret_hash,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+pub(crate) const JOB_COLUMNS: &str =
+    "id, kind, status, created_by, total, done, failed, results, created_at, finished_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: i64,
+    kind: String,
+    status: String,
+    created_by: Option<i64>,
+    total: i64,
+    done: i64,
+    failed: i64,
+    results: String,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl From<JobRow> for rollcall_core::ports::JobRecord {
+    fn from(r: JobRow) -> Self {
+        rollcall_core::ports::JobRecord {
+            id: r.id,
+            kind: r.kind,
+            status: r.status,
+            created_by: r.created_by.map(UserId),
+            total: r.total,
+            done: r.done,
+            failed: r.failed,
+            results: r.results,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}

@@ -4,7 +4,9 @@ use crate::db_err;
 use crate::rows::*;
 use async_trait::async_trait;
 use rollcall_core::domain::*;
-use rollcall_core::ports::{AuditHead, AuditQuery, AuditRow, NewAuditEntry, Tx, UserQuery};
+use rollcall_core::ports::{
+    AuditHead, AuditQuery, AuditRow, JobRecord, NewAuditEntry, Tx, UserQuery,
+};
 use rollcall_core::{Error, Result};
 use sqlx::AssertSqlSafe;
 
@@ -246,6 +248,13 @@ impl SqlTx {
         let rows: Vec<(i64, String)> =
             on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
         Ok(rows.into_iter().map(|(u, n)| (UserId(u), n)).collect())
+    }
+
+    async fn tokens_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<Token>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens {clause} ORDER BY id");
+        let rows: Vec<TokenRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+        rows.into_iter().map(TokenRow::into_token).collect()
     }
 
     async fn head(&mut self) -> Result<AuditHead> {
@@ -692,6 +701,103 @@ impl Tx for SqlTx {
         self.execute(SQL, &[Arg::Text(key.into()), Arg::Text(value.into())])
             .await
             .map(drop)
+    }
+
+    async fn insert_token(&mut self, t: &Token) -> Result<i64> {
+        const SQL: &str = "INSERT INTO api_tokens (name, name_key, scope, user_id, lookup, secret_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(t.name.as_str())
+            .bind(name_key(&t.name))
+            .bind(t.scope.as_str())
+            .bind(t.user_id.map(|u| u.0))
+            .bind(t.lookup.as_str())
+            .bind(t.secret_hash.as_str())
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .fetch_one(c)
+            .await)
+        .map_err(|e| {
+            unique_conflict(
+                e,
+                "token_exists",
+                format!("a token named '{}' already exists", t.name),
+            )
+        })?;
+        Ok(id)
+    }
+
+    async fn token_by_lookup(&mut self, lookup: &str) -> Result<Option<Token>> {
+        Ok(self
+            .tokens_where("WHERE lookup = $1", &[Arg::Text(lookup.into())])
+            .await?
+            .pop())
+    }
+
+    async fn token_by_name(&mut self, key: &str) -> Result<Option<Token>> {
+        Ok(self
+            .tokens_where("WHERE name_key = $1", &[Arg::Text(key.into())])
+            .await?
+            .pop())
+    }
+
+    async fn tokens(&mut self) -> Result<Vec<Token>> {
+        self.tokens_where("", &[]).await
+    }
+
+    async fn revoke_token(&mut self, id: i64, at: Millis) -> Result<()> {
+        const SQL: &str =
+            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+        self.execute(SQL, &[Arg::I64(id), Arg::I64(at)])
+            .await
+            .map(drop)
+    }
+
+    async fn revoke_user_tokens(&mut self, user: UserId, at: Millis) -> Result<u64> {
+        const SQL: &str =
+            "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+        self.execute(SQL, &[Arg::I64(user.0), Arg::I64(at)]).await
+    }
+
+    async fn insert_job(&mut self, j: &JobRecord) -> Result<i64> {
+        const SQL: &str = "INSERT INTO jobs (kind, status, created_by, total, done, failed, results, created_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(j.kind.as_str())
+            .bind(j.status.as_str())
+            .bind(j.created_by.map(|u| u.0))
+            .bind(j.total)
+            .bind(j.done)
+            .bind(j.failed)
+            .bind(j.results.as_str())
+            .bind(j.created_at)
+            .bind(j.finished_at)
+            .fetch_one(c)
+            .await)
+        .map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn job(&mut self, id: i64) -> Result<Option<JobRecord>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row: Option<JobRow> =
+            on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(c).await).map_err(db_err)?;
+        Ok(row.map(JobRecord::from))
+    }
+
+    async fn update_job(&mut self, j: &JobRecord) -> Result<()> {
+        const SQL: &str = "UPDATE jobs SET status = $2, done = $3, failed = $4, results = $5, finished_at = $6 WHERE id = $1";
+        on_conn!(self, c => sqlx::query(SQL)
+            .bind(j.id)
+            .bind(j.status.as_str())
+            .bind(j.done)
+            .bind(j.failed)
+            .bind(j.results.as_str())
+            .bind(j.finished_at)
+            .execute(c)
+            .await
+            .map(drop))
+        .map_err(db_err)
     }
 
     async fn insert_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {

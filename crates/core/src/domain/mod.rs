@@ -5,6 +5,7 @@ pub mod names;
 pub mod org;
 pub mod plan;
 pub mod settings;
+pub mod token;
 pub mod user;
 
 pub use access::{Area, AreaSet, BaseRole, UserType, UserTypeId};
@@ -12,6 +13,7 @@ pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};
 pub use settings::{Setting, SettingValue};
+pub use token::{Token, TokenScope};
 pub use user::{Origin, User, UserId, UserStatus};
 
 /// Milliseconds since the Unix epoch, UTC: the one time representation in storage, so that

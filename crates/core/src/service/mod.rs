@@ -6,11 +6,15 @@
 //! commits. After commit it seals the new audit entries into the chain.
 
 mod admin;
+mod bulk;
 mod catalog;
+mod tokens;
 mod users;
 
 pub use admin::{AuditEntryView, AuditFilter, BranchSeats, IdleReport, SeatReport, SettingView};
+pub use bulk::{BulkAction, BulkOutcome, BulkTargets, JobView, MAX_BULK};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
+pub use tokens::{IssuedToken, TokenView};
 pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, UserView};
 
 use crate::actor::{Actor, Context, Principal};

@@ -414,7 +414,7 @@ impl Service {
     }
 
     /// Resolves list filters (names to ids, days to a cutoff) within the caller's scope.
-    async fn user_query(
+    pub(crate) async fn user_query(
         &self,
         tx: &mut dyn Tx,
         who: &Principal,
@@ -701,6 +701,8 @@ impl Service {
             for b in &branches {
                 tx.release_branch_seat(b.id).await?;
             }
+            // Access ends with the seat: the user's tokens are revoked, not merely idle.
+            tx.revoke_user_tokens(user.id, now).await?;
         }
         user.status = to;
         user.updated_at = now;

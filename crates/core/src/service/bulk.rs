@@ -1,0 +1,301 @@
+//! Bulk actions over many users: each user in their own transaction, each outcome reported.
+//! Large batches run as background jobs whose progress is kept in the database, so any
+//! instance can answer a poll.
+
+use super::Service;
+use super::users::{UserFilter, UserKey, UserUpdate};
+use crate::actor::Context;
+use crate::domain::*;
+use crate::ports::{JobRecord, UserQuery};
+use crate::{Error, Result};
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BulkAction {
+    Deactivate,
+    Activate,
+    Delete,
+    AddToGroup(String),
+    RemoveFromGroup(String),
+    AddToBranch(String),
+    RemoveFromBranch(String),
+    ChangeType(String),
+}
+
+impl BulkAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BulkAction::Deactivate => "deactivate",
+            BulkAction::Activate => "activate",
+            BulkAction::Delete => "delete",
+            BulkAction::AddToGroup(_) => "add_to_group",
+            BulkAction::RemoveFromGroup(_) => "remove_from_group",
+            BulkAction::AddToBranch(_) => "add_to_branch",
+            BulkAction::RemoveFromBranch(_) => "remove_from_branch",
+            BulkAction::ChangeType(_) => "change_type",
+        }
+    }
+}
+
+/// Which users a bulk action is for.
+#[derive(Clone, Debug)]
+pub enum BulkTargets {
+    Ids(Vec<i64>),
+    /// Every user the filter matches (within the caller's scope), cursor and limit ignored.
+    Filter(UserFilter),
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, serde::Deserialize)]
+pub struct BulkOutcome {
+    pub id: i64,
+    pub username: Option<String>,
+    pub ok: bool,
+    pub status: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub total: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub results: Vec<BulkOutcome>,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> JobView {
+        JobView {
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            total: j.total,
+            done: j.done,
+            failed: j.failed,
+            created_at: format_millis(j.created_at),
+            finished_at: j.finished_at.map(format_millis),
+            results: serde_json::from_str(&j.results).unwrap_or_default(),
+        }
+    }
+}
+
+/// Most users a bulk request may name or match.
+pub const MAX_BULK: usize = 1_000_000;
+
+impl Service {
+    /// Resolves the targets to user ids the caller may see. Deletion needs `confirm` equal
+    /// to the number of users it will touch, so nobody deletes more than they meant to.
+    pub async fn bulk_targets(
+        &self,
+        ctx: &Context,
+        action: &BulkAction,
+        targets: &BulkTargets,
+        confirm: Option<i64>,
+    ) -> Result<Vec<UserId>> {
+        let ids: Vec<UserId> = match targets {
+            BulkTargets::Ids(ids) => {
+                if ids.is_empty() || ids.len() > MAX_BULK {
+                    return Err(Error::invalid(
+                        "ids",
+                        format!("name 1 to {MAX_BULK} user ids"),
+                    ));
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                ids.iter()
+                    .filter(|id| seen.insert(**id))
+                    .map(|id| UserId(*id))
+                    .collect()
+            }
+            BulkTargets::Filter(filter) => {
+                let mut txb = self.store.begin_read().await?;
+                let tx = txb.as_mut();
+                let who = self.principal(tx, ctx).await?;
+                who.require(Area::UsersManage)?;
+                let mut f = filter.clone();
+                f.cursor = None;
+                let mut q: UserQuery = self.user_query(tx, &who, &f).await?;
+                q.limit = 10_000;
+                let mut ids = vec![];
+                loop {
+                    let page = tx.list_users(&q).await?;
+                    let full = page.len() as i64 == q.limit;
+                    q.after = page.last().map(|u| u.id);
+                    ids.extend(page.into_iter().map(|u| u.id));
+                    if ids.len() > MAX_BULK {
+                        return Err(Error::invalid(
+                            "filter",
+                            format!("matches more than {MAX_BULK} users; narrow it"),
+                        ));
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                ids
+            }
+        };
+        if *action == BulkAction::Delete && confirm != Some(ids.len() as i64) {
+            return Err(Error::ConfirmationRequired(format!(
+                "deleting {} users erases their records after the retention period; confirm with the count: \"confirm\": {}",
+                ids.len(),
+                ids.len()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// Applies the action to one user; the outcome is reported, never raised.
+    async fn bulk_one(&self, ctx: &Context, action: &BulkAction, id: UserId) -> BulkOutcome {
+        let key = UserKey::Id(id);
+        let result = match action {
+            BulkAction::Deactivate => self.deactivate_user(ctx, &key).await.map(Some),
+            BulkAction::Activate => self.activate_user(ctx, &key).await.map(Some),
+            BulkAction::Delete => match self.get_user(ctx, &key).await {
+                Ok(u) => self.delete_user(ctx, &key, Some(&u.username), false).await,
+                Err(e) => Err(e),
+            },
+            other => {
+                let mut upd = UserUpdate::default();
+                match other {
+                    BulkAction::AddToGroup(g) => upd.add_groups = vec![g.clone()],
+                    BulkAction::RemoveFromGroup(g) => upd.remove_groups = vec![g.clone()],
+                    BulkAction::AddToBranch(b) => upd.add_branches = vec![b.clone()],
+                    BulkAction::RemoveFromBranch(b) => upd.remove_branches = vec![b.clone()],
+                    BulkAction::ChangeType(t) => upd.user_type = Some(t.clone()),
+                    BulkAction::Deactivate | BulkAction::Activate | BulkAction::Delete => {
+                        unreachable!("handled above")
+                    }
+                }
+                self.update_user(ctx, &key, upd).await.map(Some)
+            }
+        };
+        match result {
+            Ok(view) => BulkOutcome {
+                id: id.0,
+                username: view.as_ref().map(|v| v.username.clone()),
+                ok: true,
+                status: view.map(|v| v.status.to_owned()),
+                code: None,
+                message: None,
+            },
+            Err(e) => {
+                if let Error::Internal(_) = e {
+                    tracing::error!(user = id.0, error = %e, "bulk action failed");
+                }
+                let message = match &e {
+                    Error::Internal(_) => "internal error".to_owned(),
+                    other => other.to_string(),
+                };
+                BulkOutcome {
+                    id: id.0,
+                    username: None,
+                    ok: false,
+                    status: None,
+                    code: Some(e.code().to_owned()),
+                    message: Some(message),
+                }
+            }
+        }
+    }
+
+    /// Applies the action to every user, in order; returns each outcome.
+    pub async fn bulk_apply(
+        &self,
+        ctx: &Context,
+        action: &BulkAction,
+        ids: &[UserId],
+    ) -> Vec<BulkOutcome> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.bulk_one(ctx, action, *id).await);
+        }
+        out
+    }
+
+    /// Records a background job for a large bulk action.
+    pub async fn start_bulk_job(
+        &self,
+        ctx: &Context,
+        action: &BulkAction,
+        total: usize,
+    ) -> Result<JobView> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UsersManage)?;
+        let mut job = JobRecord {
+            id: 0,
+            kind: format!("bulk.{}", action.name()),
+            status: "running".into(),
+            created_by: who.user_id,
+            total: total as i64,
+            done: 0,
+            failed: 0,
+            results: "[]".into(),
+            created_at: now_millis(),
+            finished_at: None,
+        };
+        job.id = tx.insert_job(&job).await?;
+        txb.commit().await?;
+        Ok(job.into())
+    }
+
+    /// Runs a job's bulk action, saving progress every few hundred users.
+    pub async fn run_bulk_job(
+        &self,
+        ctx: &Context,
+        job_id: i64,
+        action: &BulkAction,
+        ids: &[UserId],
+    ) -> Result<()> {
+        let mut results: Vec<BulkOutcome> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(250) {
+            results.extend(self.bulk_apply(ctx, action, chunk).await);
+            self.save_job(job_id, &results, results.len() == ids.len())
+                .await?;
+        }
+        if ids.is_empty() {
+            self.save_job(job_id, &results, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn save_job(&self, id: i64, results: &[BulkOutcome], finished: bool) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let mut job = tx
+            .job(id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("job {id} vanished")))?;
+        job.done = results.len() as i64;
+        job.failed = results.iter().filter(|r| !r.ok).count() as i64;
+        job.results = serde_json::to_string(results).map_err(Error::internal)?;
+        if finished {
+            job.status = "done".into();
+            job.finished_at = Some(now_millis());
+        }
+        tx.update_job(&job).await?;
+        tx.commit().await
+    }
+
+    /// A job's progress, for whoever started it (or any full administrator).
+    pub async fn job(&self, ctx: &Context, id: i64) -> Result<JobView> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UsersManage)?;
+        let job = tx
+            .job(id)
+            .await?
+            .ok_or_else(|| Error::not_found("job", id))?;
+        let mine = job.created_by.is_some() && job.created_by == who.user_id;
+        if !mine && who.branch_ids().is_some() {
+            return Err(Error::not_found("job", id));
+        }
+        Ok(job.into())
+    }
+}
