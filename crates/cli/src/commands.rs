@@ -115,6 +115,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Settings(cmd) => settings(&open(&url).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Token(cmd) => token(&open(&url).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 
