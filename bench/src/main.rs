@@ -41,10 +41,7 @@ fn report(what: &str, measured: Duration, baseline: Duration) {
 
 #[tokio::main]
 async fn main() {
-    let users: i64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    let users: i64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
@@ -52,11 +49,7 @@ async fn main() {
     let service = Service::new(Arc::new(store));
     let ctx = Context::cli();
     service
-        .set_plan(
-            &ctx,
-            rollcall_core::domain::PlanTier::Enterprise,
-            Some(10_000_000),
-        )
+        .set_plan(&ctx, rollcall_core::domain::PlanTier::Enterprise, Some(10_000_000))
         .await
         .unwrap();
     let mut raw = SqliteConnection::connect(&url).await.unwrap();
@@ -68,14 +61,12 @@ async fn main() {
     // 1. Create one user.
     let baseline = timed!(CREATES, |i| {
         let mut tx = raw.begin().await.unwrap();
-        sqlx::query(
-            "INSERT INTO baseline (username_key, email_key, status) VALUES ($1, $2, 'active')",
-        )
-        .bind(format!("base{i}"))
-        .bind(format!("base{i}@example.org"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        sqlx::query("INSERT INTO baseline (username_key, email_key, status) VALUES ($1, $2, 'active')")
+            .bind(format!("base{i}"))
+            .bind(format!("base{i}@example.org"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     });
     let measured = timed!(CREATES, |i| {
@@ -95,11 +86,7 @@ async fn main() {
     eprintln!("filling to {users} users …");
     let mut tx = raw.begin().await.unwrap();
     for i in CREATES as i64..users {
-        let login = if i % 3 == 0 {
-            None
-        } else {
-            Some(1_700_000_000_000 + i)
-        };
+        let login = if i % 3 == 0 { None } else { Some(1_700_000_000_000 + i) };
         sqlx::query(
             "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, status, origin, \
              created_at, updated_at, last_login_at) VALUES ($1, $1, $2, $2, 'Bulk', 'User', 4, $3, 'cli', 0, 0, $4)",
@@ -129,10 +116,7 @@ async fn main() {
                 .unwrap();
     });
     let measured = timed!(50, |_i| {
-        assert_eq!(
-            service.list_users(&ctx, &filter).await.unwrap().items.len(),
-            100
-        );
+        assert_eq!(service.list_users(&ctx, &filter).await.unwrap().items.len(), 100);
     });
     report(
         &format!("list an idle page of 100 at {users} users"),
@@ -144,9 +128,9 @@ async fn main() {
     let baseline = timed!(CREATES, |_i| {
         let mut tx = raw.begin().await.unwrap();
         sqlx::query("UPDATE plan SET seats_used = seats_used + 1 WHERE id = 1 AND seats_used + 1 <= seat_limit")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         sqlx::query("UPDATE plan SET seats_used = seats_used - 1 WHERE id = 1")
             .execute(&mut *tx)
             .await
@@ -158,9 +142,5 @@ async fn main() {
         service.deactivate_user(&ctx, &key).await.unwrap();
         service.activate_user(&ctx, &key).await.unwrap();
     });
-    report(
-        "deactivate + activate (service vs bare seat moves)",
-        measured,
-        baseline,
-    );
+    report("deactivate + activate (service vs bare seat moves)", measured, baseline);
 }

@@ -22,10 +22,7 @@ pub fn explain(e: &anyhow::Error) -> String {
         Error::NotFound { kind: "user", key } => {
             format!("user '{key}' not found (rollcall user list shows who exists)")
         }
-        Error::NotFound {
-            kind: "user type",
-            key,
-        } => {
+        Error::NotFound { kind: "user type", key } => {
             format!("user type '{key}' not found (rollcall type list shows the types)")
         }
         Error::NotFound { kind, key } => {
@@ -99,25 +96,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Type(cmd) => user_type(&open(&url).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Branch(cmd) => branch(&open(&url).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Group(cmd) => group(&open(&url).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Plan(cmd) => plan(&open(&url).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Report(cmd) => report(&open(&url).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Branch(cmd) => branch(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Group(cmd) => group(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Plan(cmd) => plan(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Report(cmd) => report(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Audit(cmd) => audit(&open(&url).await?, &ctx, cmd).await,
         Command::Settings(cmd) => settings(&open(&url).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Token(cmd) => token(&open(&url).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Token(cmd) => token(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -127,25 +114,18 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> Result<ExitCode
         .or_else(|| file.log.clone())
         .unwrap_or_else(|| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .context("ROLLCALL_LOG is not a valid filter")?,
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("ROLLCALL_LOG is not a valid filter")?)
         .with_writer(std::io::stderr)
         .init();
     let service = open(url).await?;
-    let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
+    let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     if let Some((username, generated)) = service.ensure_first_admin(admin_password).await? {
         match generated {
             // Shown once, on the terminal only; it is never logged.
-            Some(password) => eprintln!(
-                "created administrator '{username}' with password: {password}  (shown once; change it)"
-            ),
-            None => eprintln!(
-                "created administrator '{username}' with the password from ROLLCALL_ADMIN_PASSWORD"
-            ),
+            Some(password) => {
+                eprintln!("created administrator '{username}' with password: {password}  (shown once; change it)")
+            }
+            None => eprintln!("created administrator '{username}' with the password from ROLLCALL_ADMIN_PASSWORD"),
         }
     }
     let listen = args
@@ -214,10 +194,7 @@ fn show_user(u: &UserView) {
         ("origin", u.origin.into()),
         ("external id", opt(&u.external_id)),
         ("created", u.created_at.clone()),
-        (
-            "last login",
-            u.last_login_at.clone().unwrap_or_else(|| "never".into()),
-        ),
+        ("last login", u.last_login_at.clone().unwrap_or_else(|| "never".into())),
         ("deactivated", opt(&u.deactivated_at)),
         ("deleted", opt(&u.deleted_at)),
         ("deactivates on", opt(&u.deactivate_at)),
@@ -258,11 +235,7 @@ where
 async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode> {
     match cmd {
         UserCmd::Add(a) => {
-            let password = if a.password_stdin {
-                Some(read_password()?)
-            } else {
-                None
-            };
+            let password = if a.password_stdin { Some(read_password()?) } else { None };
             let deactivate_at = a
                 .deactivate_on
                 .as_deref()
@@ -283,10 +256,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 deactivate_at,
             };
             let u = service.create_user(ctx, input).await?;
-            println!(
-                "added {} ({}, {}, id {})",
-                u.username, u.user_type, u.status, u.id
-            );
+            println!("added {} ({}, {}, id {})", u.username, u.user_type, u.status, u.id);
         }
         UserCmd::List(l) => {
             let mut filter = UserFilter {
@@ -302,7 +272,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 never_logged_in: l.never_logged_in,
                 search: l.search,
                 limit: Some(MAX_PAGE),
-                cursor: None,
+                ..UserFilter::default()
             };
             let mut users = vec![];
             loop {
@@ -316,27 +286,17 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             emit(l.format, &user_rows(&users), &users)?;
         }
         UserCmd::Show { username, format } => {
-            let u = service
-                .get_user(ctx, &UserKey::from(username.as_str()))
-                .await?;
+            let u = service.get_user(ctx, &UserKey::from(username.as_str())).await?;
             match format {
                 ShowFormat::Json => output::json(&u)?,
                 ShowFormat::Table => show_user(&u),
             }
         }
         UserCmd::Set(s) => {
-            let password = if s.password_stdin {
-                Some(read_password()?)
-            } else {
-                None
-            };
+            let password = if s.password_stdin { Some(read_password()?) } else { None };
             let deactivate_at = match s.deactivate_on.as_deref() {
                 None => None,
-                Some(d) => Some(
-                    clearable(d)
-                        .map(|d| parse_time("deactivate_on", d))
-                        .transpose()?,
-                ),
+                Some(d) => Some(clearable(d).map(|d| parse_time("deactivate_on", d)).transpose()?),
             };
             let upd = UserUpdate {
                 user_type: s.user_type,
@@ -348,10 +308,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 remove_branches: s.remove_branch,
                 add_groups: s.add_group,
                 remove_groups: s.remove_group,
-                external_id: s
-                    .external_id
-                    .as_deref()
-                    .map(|e| clearable(e).map(str::to_owned)),
+                external_id: s.external_id.as_deref().map(|e| clearable(e).map(str::to_owned)),
                 exclude_from_emails: s.exclude_from_emails.map(|x| matches!(x, YesNo::Yes)),
                 deactivate_at,
             };
@@ -379,12 +336,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             purge,
         } => {
             match service
-                .delete_user(
-                    ctx,
-                    &UserKey::from(username.as_str()),
-                    confirm.as_deref(),
-                    purge,
-                )
+                .delete_user(ctx, &UserKey::from(username.as_str()), confirm.as_deref(), purge)
                 .await?
             {
                 Some(u) => println!(
@@ -395,9 +347,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             }
         }
         UserCmd::Restore { username } => {
-            let u = service
-                .restore_user(ctx, &UserKey::from(username.as_str()))
-                .await?;
+            let u = service.restore_user(ctx, &UserKey::from(username.as_str())).await?;
             println!(
                 "restored {} (status: {}; rollcall user activate {} gives them a seat)",
                 u.username, u.status, u.username
@@ -423,11 +373,9 @@ async fn user_type(service: &Service, ctx: &Context, cmd: TypeCmd) -> Result<()>
             }
             emit(format, &t, &types)?;
         }
-        TypeCmd::Create { name, base, deny } => print(
-            &service
-                .create_type(ctx, &name, &base, &parse_areas(&deny)?)
-                .await?,
-        ),
+        TypeCmd::Create { name, base, deny } => {
+            print(&service.create_type(ctx, &name, &base, &parse_areas(&deny)?).await?)
+        }
         TypeCmd::Edit { name, allow, deny } => print(
             &service
                 .edit_type(ctx, &name, &parse_areas(&allow)?, &parse_areas(&deny)?)
@@ -493,9 +441,7 @@ async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> 
                         .transpose()?,
                 ),
             };
-            let default_type = default_type
-                .as_deref()
-                .map(|t| clearable(t).map(str::to_owned));
+            let default_type = default_type.as_deref().map(|t| clearable(t).map(str::to_owned));
             let b = service.set_branch(ctx, &name, default_type, cap).await?;
             println!(
                 "branch {}: default type {}, seat cap {}",
@@ -533,31 +479,17 @@ async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
             let groups = service.list_groups(ctx).await?;
             let mut t = Table::new(&["name", "branch", "key", "members"]);
             for g in &groups {
-                t.row(vec![
-                    g.name.clone(),
-                    opt(&g.branch),
-                    opt(&g.key),
-                    g.members.to_string(),
-                ]);
+                t.row(vec![g.name.clone(), opt(&g.branch), opt(&g.key), g.members.to_string()]);
             }
             emit(format, &t, &groups)?;
         }
         GroupCmd::AddMember { group, usernames } => {
-            let keys: Vec<UserKey> = usernames
-                .iter()
-                .map(|u| UserKey::from(u.as_str()))
-                .collect();
+            let keys: Vec<UserKey> = usernames.iter().map(|u| UserKey::from(u.as_str())).collect();
             let n = service.add_group_members(ctx, &group, &keys).await?;
-            println!(
-                "added {n} member(s) to {group} ({} already in it)",
-                keys.len() - n
-            );
+            println!("added {n} member(s) to {group} ({} already in it)", keys.len() - n);
         }
         GroupCmd::RemoveMember { group, usernames } => {
-            let keys: Vec<UserKey> = usernames
-                .iter()
-                .map(|u| UserKey::from(u.as_str()))
-                .collect();
+            let keys: Vec<UserKey> = usernames.iter().map(|u| UserKey::from(u.as_str())).collect();
             let n = service.remove_group_members(ctx, &group, &keys).await?;
             println!("removed {n} member(s) from {group}");
         }
@@ -569,9 +501,7 @@ async fn plan(service: &Service, ctx: &Context, cmd: PlanCmd) -> Result<()> {
     let (p, format) = match cmd {
         PlanCmd::Show { format } => (service.plan(ctx).await?, format),
         PlanCmd::Set { plan, seats } => (
-            service
-                .set_plan(ctx, PlanTier::parse(&plan)?, seats)
-                .await?,
+            service.set_plan(ctx, PlanTier::parse(&plan)?, seats).await?,
             ShowFormat::Table,
         ),
     };
@@ -583,12 +513,7 @@ async fn plan(service: &Service, ctx: &Context, cmd: PlanCmd) -> Result<()> {
             ("plan", p.tier.name().into()),
             (
                 "seats",
-                format!(
-                    "{} of {} used, {} free",
-                    p.seats_used,
-                    p.seat_limit,
-                    p.seats_free()
-                ),
+                format!("{} of {} used, {} free", p.seats_used, p.seat_limit, p.seats_free()),
             ),
         ]),
     }
@@ -606,7 +531,8 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
                 r.used.to_string(),
                 r.limit.to_string(),
             ]);
-            for (name, n) in &r.by_type {
+            for x in &r.by_type {
+                let (name, n) = (&x.user_type, x.active);
                 t.row(vec!["type".into(), name.clone(), n.to_string(), "-".into()]);
             }
             for b in &r.by_branch {
@@ -628,9 +554,7 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
         ReportCmd::Idle { days, format } => {
             let r = service.idle_report(ctx, days).await?;
             if format == Format::Table {
-                let what = days.map_or("never signed in".into(), |d| {
-                    format!("not signed in for {d} days")
-                });
+                let what = days.map_or("never signed in".into(), |d| format!("not signed in for {d} days"));
                 println!(
                     "{} active accounts {what}; they hold {} seats\n",
                     r.users.len(),
@@ -653,19 +577,14 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
             format,
         } => {
             let filter = AuditFilter {
-                since: since
-                    .as_deref()
-                    .map(|s| parse_time("since", s))
-                    .transpose()?,
+                since: since.as_deref().map(|s| parse_time("since", s)).transpose()?,
                 actor,
                 target,
                 before: None,
                 limit: Some(limit),
             };
             let entries = service.list_audit(ctx, &filter).await?;
-            let mut t = Table::new(&[
-                "id", "at", "channel", "actor", "action", "target", "changes",
-            ]);
+            let mut t = Table::new(&["id", "at", "channel", "actor", "action", "target", "changes"]);
             for e in &entries {
                 let target = e
                     .target
@@ -740,30 +659,17 @@ async fn token(service: &Service, ctx: &Context, cmd: TokenCmd) -> Result<()> {
             expires,
         } => {
             let scope = TokenScope::parse(&scope)?;
-            let expires_at = expires
-                .as_deref()
-                .map(|e| parse_time("expires", e))
-                .transpose()?;
+            let expires_at = expires.as_deref().map(|e| parse_time("expires", e)).transpose()?;
             let user = user.as_deref().map(UserKey::from);
             let issued = service
                 .create_token(ctx, &name, scope, user.as_ref(), expires_at)
                 .await?;
-            eprintln!(
-                "token '{}' created; it is shown once — store it now",
-                issued.view.name
-            );
+            eprintln!("token '{}' created; it is shown once — store it now", issued.view.name);
             println!("{}", issued.token);
         }
         TokenCmd::List { format } => {
             let tokens = service.list_tokens(ctx).await?;
-            let mut t = Table::new(&[
-                "name",
-                "scope",
-                "user",
-                "created_at",
-                "expires_at",
-                "revoked_at",
-            ]);
+            let mut t = Table::new(&["name", "scope", "user", "created_at", "expires_at", "revoked_at"]);
             for x in &tokens {
                 t.row(vec![
                     x.name.clone(),

@@ -23,7 +23,6 @@ impl FileConfig {
             return Ok(FileConfig::default());
         }
         let text = std::fs::read_to_string(path).context("can't read rollcall.toml")?;
-        toml::from_str(&text)
-            .context("rollcall.toml is not valid (keys: database, listen, base_url, log)")
+        toml::from_str(&text).context("rollcall.toml is not valid (keys: database, listen, base_url, log)")
     }
 }

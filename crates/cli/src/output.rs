@@ -36,11 +36,7 @@ impl Table {
             }
         }
         let line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
+            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             padded.join("  ").trim_end().to_owned()
         };
         writeln!(out, "{}", line(self.header.clone()))?;

@@ -131,11 +131,7 @@ impl Principal {
 
     /// A user acting directly or through a token, from their current type and branches.
     /// A user who is not active has no authority at all.
-    pub fn for_user(
-        user: &User,
-        user_type: &UserType,
-        branches: Vec<BranchId>,
-    ) -> Result<Principal> {
+    pub fn for_user(user: &User, user_type: &UserType, branches: Vec<BranchId>) -> Result<Principal> {
         if !user.status.holds_seat() {
             return Err(Error::Unauthenticated);
         }
@@ -156,9 +152,7 @@ impl Principal {
         if self.areas.contains(area) {
             Ok(())
         } else {
-            Err(Error::forbidden(format!(
-                "this needs the '{area}' permission"
-            )))
+            Err(Error::forbidden(format!("this needs the '{area}' permission")))
         }
     }
 
@@ -237,10 +231,7 @@ mod tests {
             !p.sees(&[]),
             "a user in no branch is outside every branch administrator's reach"
         );
-        assert_eq!(
-            p.require_branch(BranchId(2), "South").unwrap_err().code(),
-            "not_found"
-        );
+        assert_eq!(p.require_branch(BranchId(2), "South").unwrap_err().code(), "not_found");
         assert!(p.require(Area::SettingsManage).is_err());
         assert!(p.require(Area::UsersManage).is_ok());
     }
@@ -250,15 +241,9 @@ mod tests {
         let t = UserType::builtin(BaseRole::BranchAdministrator);
         let p = Principal::for_user(&user(UserStatus::Active), &t, vec![]).unwrap();
         assert!(p.require_rank(BaseRole::Administrator, "create").is_err());
-        assert!(
-            p.require_rank(BaseRole::BranchAdministrator, "create")
-                .is_ok()
-        );
+        assert!(p.require_rank(BaseRole::BranchAdministrator, "create").is_ok());
         let idp = Principal::identity_provider("scim");
-        assert!(
-            idp.require_rank(BaseRole::BranchAdministrator, "create")
-                .is_err()
-        );
+        assert!(idp.require_rank(BaseRole::BranchAdministrator, "create").is_err());
         assert!(idp.require_rank(BaseRole::Instructor, "create").is_ok());
         assert!(
             Principal::superuser()

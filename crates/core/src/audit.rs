@@ -134,13 +134,9 @@ impl ChainVerifier {
                     ));
                 }
             }
-            Some(PersonalData {
-                erased_at: Some(_), ..
-            }) => self.erased += 1,
+            Some(PersonalData { erased_at: Some(_), .. }) => self.erased += 1,
             Some(_) => {
-                return Err(fail(
-                    "its personal data was removed without an erasure record".into(),
-                ));
+                return Err(fail("its personal data was removed without an erasure record".into()));
             }
         }
         let expected = chain_hash(&self.prev_hash, seq, &entry_digest(row));

@@ -19,9 +19,7 @@ pub enum Error {
     /// The caller could not be identified (unknown, revoked or deactivated credential).
     #[error("authentication required")]
     Unauthenticated,
-    #[error(
-        "username '{0}' is already taken (usernames are case-insensitive; deleted users keep theirs until purged)"
-    )]
+    #[error("username '{0}' is already taken (usernames are case-insensitive; deleted users keep theirs until purged)")]
     UsernameTaken(String),
     #[error("email '{0}' is already used by another account (emails are case-insensitive)")]
     EmailTaken(String),
@@ -29,13 +27,9 @@ pub enum Error {
         "seat limit reached: {used} of {limit} seats are in use; deactivate an account or move to a larger plan (rollcall plan set)"
     )]
     SeatLimitReached { used: i64, limit: i64 },
-    #[error(
-        "branch '{branch}' has reached its seat cap of {cap}; deactivate an account in it or raise the cap"
-    )]
+    #[error("branch '{branch}' has reached its seat cap of {cap}; deactivate an account in it or raise the cap")]
     BranchSeatCapReached { branch: String, cap: i64 },
-    #[error(
-        "the {plan} plan does not include {feature}; move to a paid plan first (rollcall plan set core)"
-    )]
+    #[error("the {plan} plan does not include {feature}; move to a paid plan first (rollcall plan set core)")]
     PlanFeatureUnavailable { plan: String, feature: String },
     #[error("{0}")]
     ConfirmationRequired(String),

@@ -40,9 +40,7 @@ pub fn check_policy(password: &str) -> Result<()> {
 /// Constant-time verification against a stored PHC string.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -68,21 +66,14 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify("correct horse battery", &h));
         assert!(!verify("correct horse batterY", &h));
-        assert_ne!(
-            h,
-            hash("correct horse battery").unwrap(),
-            "each hash has its own salt"
-        );
+        assert_ne!(h, hash("correct horse battery").unwrap(), "each hash has its own salt");
         assert!(!verify("x", "not a phc string"));
     }
 
     #[test]
     fn length_policy_in_bytes() {
         assert!(hash("short").is_err());
-        assert!(
-            check_policy(&"é".repeat(4)).is_ok(),
-            "8 bytes, 4 characters"
-        );
+        assert!(check_policy(&"é".repeat(4)).is_ok(), "8 bytes, 4 characters");
         assert!(check_policy(&"a".repeat(1024)).is_ok());
         assert!(check_policy(&"a".repeat(1025)).is_err());
     }

@@ -50,10 +50,7 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(Error::invalid(
-                "database",
-                "use a sqlite://PATH or postgres://… URL",
-            ))
+            Err(Error::invalid("database", "use a sqlite://PATH or postgres://… URL"))
         }
     }
 }
@@ -64,12 +61,7 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -84,9 +76,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
 impl SqlStore {
     /// Connects (creating a SQLite file if missing). Does not migrate.
     pub async fn connect(url: &str) -> Result<SqlStore> {
-        let unreachable = |e: sqlx::Error| {
-            Error::internal(format!("can't open database {}: {e}", redact_url(url)))
-        };
+        let unreachable = |e: sqlx::Error| Error::internal(format!("can't open database {}: {e}", redact_url(url)));
         let pool = match Backend::of(url)? {
             Backend::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)
@@ -126,14 +116,8 @@ impl SqlStore {
         let failed = |e: &dyn std::fmt::Display| Error::internal(format!("migration failed: {e}"));
         match &self.pool {
             Pool::Sqlite(p) => {
-                let mut tx = p
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(|e| failed(&e))?;
-                SQLITE_MIGRATIONS
-                    .run(&mut tx)
-                    .await
-                    .map_err(|e| failed(&e))?;
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(|e| failed(&e))?;
+                SQLITE_MIGRATIONS.run(&mut tx).await.map_err(|e| failed(&e))?;
                 tx.commit().await.map_err(|e| failed(&e))
             }
             Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await.map_err(|e| failed(&e)),
@@ -153,9 +137,7 @@ impl SqlStore {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        m.iter()
-            .map(|m| (m.version, m.description.to_string()))
-            .collect()
+        m.iter().map(|m| (m.version, m.description.to_string())).collect()
     }
 
     pub async fn close(&self) {
@@ -172,9 +154,7 @@ impl Store for SqlStore {
         let inner = match &self.pool {
             // IMMEDIATE takes the write lock now; a deferred transaction that reads first
             // could fail when upgrading, which the busy timeout can't wait out.
-            Pool::Sqlite(p) => {
-                tx::Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?)
-            }
+            Pool::Sqlite(p) => tx::Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?),
             Pool::Postgres(p) => tx::Inner::Postgres(p.begin().await.map_err(db_err)?),
         };
         Ok(Box::new(tx::SqlTx { inner }))

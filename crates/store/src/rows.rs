@@ -68,9 +68,8 @@ pub(crate) struct TypeRow {
 
 impl TypeRow {
     pub(crate) fn into_type(self) -> Result<UserType> {
-        let base = BaseRole::from_key(&self.base).ok_or_else(|| {
-            rollcall_core::Error::internal(format!("unknown base '{}' in storage", self.base))
-        })?;
+        let base = BaseRole::from_key(&self.base)
+            .ok_or_else(|| rollcall_core::Error::internal(format!("unknown base '{}' in storage", self.base)))?;
         if self.builtin {
             return Ok(UserType::builtin(base));
         }

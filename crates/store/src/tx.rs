@@ -4,9 +4,7 @@ use crate::db_err;
 use crate::rows::*;
 use async_trait::async_trait;
 use rollcall_core::domain::*;
-use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, JobRecord, NewAuditEntry, Tx, UserQuery,
-};
+use rollcall_core::ports::{AuditHead, AuditQuery, AuditRow, JobRecord, NewAuditEntry, Tx, UserQuery};
 use rollcall_core::{Error, Result};
 use sqlx::AssertSqlSafe;
 
@@ -81,10 +79,7 @@ impl Filter {
 }
 
 fn like_pattern(s: &str) -> String {
-    let escaped = s
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -118,9 +113,7 @@ fn user_filter(q: &UserQuery, paged: bool) -> Filter {
     }
     if let Some(t) = q.idle_before {
         let p = f.arg(Arg::I64(t));
-        f.push(format!(
-            "(u.last_login_at IS NULL OR u.last_login_at < {p})"
-        ));
+        f.push(format!("(u.last_login_at IS NULL OR u.last_login_at < {p})"));
     }
     if let Some(s) = &q.search {
         let p = f.arg(Arg::Text(like_pattern(s)));
@@ -174,46 +167,50 @@ impl SqlTx {
     async fn user_where(&mut self, clause: &str, arg: Arg) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
         let args = [arg];
-        let row: Option<UserRow> = on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &args).fetch_optional(c).await)
-            .map_err(db_err)?;
+        let row: Option<UserRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &args).fetch_optional(c).await)
+                .map_err(db_err)?;
         row.map(UserRow::into_user).transpose()
     }
 
     async fn execute(&mut self, sql: &'static str, args: &[Arg]) -> Result<u64> {
-        on_conn!(self, c => bind_args!(sqlx::query(sql), args).execute(c).await.map(|r| r.rows_affected())).map_err(db_err)
+        on_conn!(self, c => bind_args!(sqlx::query(sql), args).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db_err)
     }
 
     async fn fetch_i64(&mut self, sql: String, args: &[Arg]) -> Result<i64> {
-        let (n,): (i64,) =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_one(c).await).map_err(db_err)?;
+        let (n,): (i64,) = on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_one(c).await)
+            .map_err(db_err)?;
         Ok(n)
     }
 
     async fn ids(&mut self, sql: &'static str, args: &[Arg]) -> Result<Vec<i64>> {
         let rows: Vec<(i64,)> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(sql), args).fetch_all(c).await)
-                .map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(sql), args).fetch_all(c).await).map_err(db_err)?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     async fn types_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<UserType>> {
         let sql = format!("SELECT {TYPE_COLUMNS} FROM user_types {clause} ORDER BY id");
         let rows: Vec<TypeRow> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await)
+                .map_err(db_err)?;
         rows.into_iter().map(TypeRow::into_type).collect()
     }
 
     async fn branches_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<Branch>> {
         let sql = format!("SELECT {BRANCH_COLUMNS} FROM branches b {clause} ORDER BY b.name_key");
         let rows: Vec<BranchRow> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await)
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(Branch::from).collect())
     }
 
     async fn groups_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<Group>> {
         let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g {clause} ORDER BY g.name_key");
         let rows: Vec<GroupRow> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await)
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(Group::from).collect())
     }
 
@@ -225,7 +222,8 @@ impl SqlTx {
             f.sql()
         );
         let rows: Vec<AuditRowRaw> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await)
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(AuditRow::from).collect())
     }
 
@@ -246,20 +244,23 @@ impl SqlTx {
             ps.join(", ")
         );
         let rows: Vec<(i64, String)> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await)
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(|(u, n)| (UserId(u), n)).collect())
     }
 
     async fn tokens_where(&mut self, clause: &str, args: &[Arg]) -> Result<Vec<Token>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens {clause} ORDER BY id");
         let rows: Vec<TokenRow> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(c).await)
+                .map_err(db_err)?;
         rows.into_iter().map(TokenRow::into_token).collect()
     }
 
     async fn head(&mut self) -> Result<AuditHead> {
         let (seq, hash): (i64, String) =
-            on_conn!(self, c => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await).map_err(db_err)?;
+            on_conn!(self, c => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await)
+                .map_err(db_err)?;
         Ok(AuditHead { seq, hash })
     }
 }
@@ -309,13 +310,11 @@ impl Tx for SqlTx {
     }
 
     async fn user_by_username(&mut self, key: &str) -> Result<Option<User>> {
-        self.user_where("u.username_key = $1", Arg::Text(key.into()))
-            .await
+        self.user_where("u.username_key = $1", Arg::Text(key.into())).await
     }
 
     async fn user_by_email(&mut self, key: &str) -> Result<Option<User>> {
-        self.user_where("u.email_key = $1", Arg::Text(key.into()))
-            .await
+        self.user_where("u.email_key = $1", Arg::Text(key.into())).await
     }
 
     async fn update_user(&mut self, u: &User) -> Result<()> {
@@ -353,11 +352,8 @@ impl Tx for SqlTx {
             self.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &args)
                 .await?;
         } else {
-            self.execute(
-                "UPDATE users SET password_hash = NULL WHERE id = $1",
-                &args[..1],
-            )
-            .await?;
+            self.execute("UPDATE users SET password_hash = NULL WHERE id = $1", &args[..1])
+                .await?;
         }
         Ok(())
     }
@@ -376,7 +372,8 @@ impl Tx for SqlTx {
             f.sql()
         );
         let rows: Vec<UserRow> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await)
+                .map_err(db_err)?;
         rows.into_iter().map(UserRow::into_user).collect()
     }
 
@@ -406,7 +403,8 @@ impl Tx for SqlTx {
     }
 
     async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>> {
-        const SQL: &str = "SELECT id FROM users WHERE status = 'trash' AND deleted_at < $1 ORDER BY deleted_at LIMIT $2";
+        const SQL: &str =
+            "SELECT id FROM users WHERE status = 'trash' AND deleted_at < $1 ORDER BY deleted_at LIMIT $2";
         Ok(self
             .ids(SQL, &[Arg::I64(cutoff), Arg::I64(limit)])
             .await?
@@ -432,7 +430,13 @@ impl Tx for SqlTx {
     }
 
     async fn branch_names_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>> {
-        self.names_of("SELECT ub.user_id, b.name FROM user_branches ub JOIN branches b ON b.id = ub.branch_id", "ub.user_id", "b.name_key", users).await
+        self.names_of(
+            "SELECT ub.user_id, b.name FROM user_branches ub JOIN branches b ON b.id = ub.branch_id",
+            "ub.user_id",
+            "b.name_key",
+            users,
+        )
+        .await
     }
 
     async fn group_names_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>> {
@@ -446,37 +450,23 @@ impl Tx for SqlTx {
     }
 
     async fn add_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool> {
-        const SQL: &str =
-            "INSERT INTO user_branches (user_id, branch_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-        Ok(self
-            .execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)])
-            .await?
-            == 1)
+        const SQL: &str = "INSERT INTO user_branches (user_id, branch_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        Ok(self.execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)]).await? == 1)
     }
 
     async fn remove_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool> {
         const SQL: &str = "DELETE FROM user_branches WHERE user_id = $1 AND branch_id = $2";
-        Ok(self
-            .execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)])
-            .await?
-            == 1)
+        Ok(self.execute(SQL, &[Arg::I64(user.0), Arg::I64(branch.0)]).await? == 1)
     }
 
     async fn add_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool> {
-        const SQL: &str =
-            "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-        Ok(self
-            .execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)])
-            .await?
-            == 1)
+        const SQL: &str = "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        Ok(self.execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)]).await? == 1)
     }
 
     async fn remove_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool> {
         const SQL: &str = "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2";
-        Ok(self
-            .execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)])
-            .await?
-            == 1)
+        Ok(self.execute(SQL, &[Arg::I64(group.0), Arg::I64(user.0)]).await? == 1)
     }
 
     async fn plan(&mut self) -> Result<PlanState> {
@@ -509,8 +499,7 @@ impl Tx for SqlTx {
     }
 
     async fn set_plan(&mut self, tier: PlanTier, seat_limit: i64) -> Result<bool> {
-        const SQL: &str =
-            "UPDATE plan SET tier = $1, seat_limit = $2 WHERE id = 1 AND seats_used <= $2";
+        const SQL: &str = "UPDATE plan SET tier = $1, seat_limit = $2 WHERE id = 1 AND seats_used <= $2";
         Ok(self
             .execute(SQL, &[Arg::Text(tier.name().into()), Arg::I64(seat_limit)])
             .await?
@@ -534,8 +523,7 @@ impl Tx for SqlTx {
 
     async fn active_by_type(&mut self) -> Result<Vec<(UserTypeId, i64)>> {
         const SQL: &str = "SELECT user_type_id, COUNT(*) FROM users WHERE status = 'active' GROUP BY user_type_id ORDER BY user_type_id";
-        let rows: Vec<(i64, i64)> =
-            on_conn!(self, c => sqlx::query_as(SQL).fetch_all(c).await).map_err(db_err)?;
+        let rows: Vec<(i64, i64)> = on_conn!(self, c => sqlx::query_as(SQL).fetch_all(c).await).map_err(db_err)?;
         Ok(rows.into_iter().map(|(t, n)| (UserTypeId(t), n)).collect())
     }
 
@@ -551,14 +539,12 @@ impl Tx for SqlTx {
     }
 
     async fn user_type_by_id(&mut self, id: UserTypeId) -> Result<Option<UserType>> {
-        Ok(self
-            .types_where("WHERE id = $1", &[Arg::I64(id.0)])
-            .await?
-            .pop())
+        Ok(self.types_where("WHERE id = $1", &[Arg::I64(id.0)]).await?.pop())
     }
 
     async fn insert_user_type(&mut self, t: &UserType) -> Result<UserTypeId> {
-        const SQL: &str = "INSERT INTO user_types (name, name_key, base, builtin, areas) VALUES ($1, $2, $3, FALSE, $4) RETURNING id";
+        const SQL: &str =
+            "INSERT INTO user_types (name, name_key, base, builtin, areas) VALUES ($1, $2, $3, FALSE, $4) RETURNING id";
         let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
             .bind(t.name.as_str())
             .bind(t.key())
@@ -697,7 +683,8 @@ impl Tx for SqlTx {
     }
 
     async fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
-        const SQL: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        const SQL: &str =
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
         self.execute(SQL, &[Arg::Text(key.into()), Arg::Text(value.into())])
             .await
             .map(drop)
@@ -717,13 +704,7 @@ impl Tx for SqlTx {
             .bind(t.expires_at)
             .fetch_one(c)
             .await)
-        .map_err(|e| {
-            unique_conflict(
-                e,
-                "token_exists",
-                format!("a token named '{}' already exists", t.name),
-            )
-        })?;
+        .map_err(|e| unique_conflict(e, "token_exists", format!("a token named '{}' already exists", t.name)))?;
         Ok(id)
     }
 
@@ -746,16 +727,12 @@ impl Tx for SqlTx {
     }
 
     async fn revoke_token(&mut self, id: i64, at: Millis) -> Result<()> {
-        const SQL: &str =
-            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-        self.execute(SQL, &[Arg::I64(id), Arg::I64(at)])
-            .await
-            .map(drop)
+        const SQL: &str = "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+        self.execute(SQL, &[Arg::I64(id), Arg::I64(at)]).await.map(drop)
     }
 
     async fn revoke_user_tokens(&mut self, user: UserId, at: Millis) -> Result<u64> {
-        const SQL: &str =
-            "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+        const SQL: &str = "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
         self.execute(SQL, &[Arg::I64(user.0), Arg::I64(at)]).await
     }
 
@@ -786,7 +763,8 @@ impl Tx for SqlTx {
     }
 
     async fn update_job(&mut self, j: &JobRecord) -> Result<()> {
-        const SQL: &str = "UPDATE jobs SET status = $2, done = $3, failed = $4, results = $5, finished_at = $6 WHERE id = $1";
+        const SQL: &str =
+            "UPDATE jobs SET status = $2, done = $3, failed = $4, results = $5, finished_at = $6 WHERE id = $1";
         on_conn!(self, c => sqlx::query(SQL)
             .bind(j.id)
             .bind(j.status.as_str())
@@ -817,15 +795,10 @@ impl Tx for SqlTx {
             .fetch_one(c)
             .await)
         .map_err(db_err)?;
-        const PERSONAL: &str =
-            "INSERT INTO audit_personal (entry_id, salt, data) VALUES ($1, $2, $3)";
+        const PERSONAL: &str = "INSERT INTO audit_personal (entry_id, salt, data) VALUES ($1, $2, $3)";
         self.execute(
             PERSONAL,
-            &[
-                Arg::I64(id),
-                Arg::Text(e.salt.clone()),
-                Arg::Text(e.personal.clone()),
-            ],
+            &[Arg::I64(id), Arg::Text(e.salt.clone()), Arg::Text(e.personal.clone())],
         )
         .await?;
         Ok(id)
@@ -884,15 +857,13 @@ impl Tx for SqlTx {
     }
 
     async fn count_unsealed_audit(&mut self) -> Result<i64> {
-        self.fetch_i64(
-            "SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL".into(),
-            &[],
-        )
-        .await
+        self.fetch_i64("SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL".into(), &[])
+            .await
     }
 
     async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()> {
-        const SQL: &str = "UPDATE audit_log SET chain_seq = $2, prev_hash = $3, hash = $4 WHERE id = $1 AND chain_seq IS NULL";
+        const SQL: &str =
+            "UPDATE audit_log SET chain_seq = $2, prev_hash = $3, hash = $4 WHERE id = $1 AND chain_seq IS NULL";
         let n = self
             .execute(
                 SQL,
@@ -905,9 +876,7 @@ impl Tx for SqlTx {
             )
             .await?;
         if n != 1 {
-            return Err(Error::internal(format!(
-                "audit entry {id} was sealed concurrently"
-            )));
+            return Err(Error::internal(format!("audit entry {id} was sealed concurrently")));
         }
         Ok(())
     }

@@ -33,9 +33,7 @@ fn with_database(url: &str, db: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{db}", &base[..host_end]);
     if let Some(q) = query {
         out.push('?');
@@ -67,19 +65,11 @@ impl TestDb {
     pub async fn execute(&self, sql: &str) {
         let r = match self.backend {
             Backend::Sqlite => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(
-                    &mut sqlx::SqliteConnection::connect(&self.url)
-                        .await
-                        .expect("connect"),
-                )
+                .execute(&mut sqlx::SqliteConnection::connect(&self.url).await.expect("connect"))
                 .await
                 .map(drop),
             Backend::Postgres => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(
-                    &mut sqlx::PgConnection::connect(&self.url)
-                        .await
-                        .expect("connect"),
-                )
+                .execute(&mut sqlx::PgConnection::connect(&self.url).await.expect("connect"))
                 .await
                 .map(drop),
         };

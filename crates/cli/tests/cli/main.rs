@@ -47,13 +47,7 @@ impl Rollcall {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .await
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).await.unwrap();
         child.wait_with_output().await.unwrap()
     }
 
@@ -122,10 +116,7 @@ both_backends!(bad_input_is_explained, |db: TestDb| async move {
             "Y",
         ])
         .await;
-    assert!(
-        err.contains("email") && err.contains("not-an-email"),
-        "{err}"
-    );
+    assert!(err.contains("email") && err.contains("not-an-email"), "{err}");
     assert!(rc.add("ada", "learner").await.status.success());
     assert!(
         rc.fails(&[
@@ -149,17 +140,9 @@ both_backends!(bad_input_is_explained, |db: TestDb| async move {
             .contains("user type 'wizard' not found")
     );
     assert!(
-        rc.fails(&[
-            "type",
-            "create",
-            "X",
-            "--base",
-            "learner",
-            "--deny",
-            "users.everything"
-        ])
-        .await
-        .contains("unknown feature area")
+        rc.fails(&["type", "create", "X", "--base", "learner", "--deny", "users.everything"])
+            .await
+            .contains("unknown feature area")
     );
     assert_eq!(
         rc.run(&["user", "frobnicate"]).await.status.code(),
@@ -236,76 +219,51 @@ both_backends!(lists_print_as_table_csv_and_json, |db: TestDb| async move {
         "--deactivated",
     ])
     .await;
-    let json: serde_json::Value =
-        serde_json::from_str(&rc.ok(&["user", "list", "--format", "json"]).await).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&rc.ok(&["user", "list", "--format", "json"]).await).unwrap();
     let users = json.as_array().unwrap();
     assert_eq!(users.len(), 2);
     assert_eq!(users[0]["username"], "eve");
     assert_eq!(users[1]["status"], "deactivated");
     assert!(users[0]["last_login_at"].is_null());
-    let csv = rc
-        .ok(&["user", "list", "--format", "csv", "--status", "active"])
-        .await;
+    let csv = rc.ok(&["user", "list", "--format", "csv", "--status", "active"]).await;
     assert!(csv.starts_with("id,username,email,first_name"));
-    assert!(
-        csv.contains("'=HYPERLINK"),
-        "formula cells are escaped: {csv}"
-    );
+    assert!(csv.contains("'=HYPERLINK"), "formula cells are escaped: {csv}");
     assert!(!csv.contains("bob"));
     let table = rc.ok(&["user", "list", "--never-logged-in"]).await;
     assert!(table.lines().next().unwrap().starts_with("id  username"));
-    let idle: serde_json::Value =
-        serde_json::from_str(&rc.ok(&["report", "idle", "--format", "json"]).await).unwrap();
+    let idle: serde_json::Value = serde_json::from_str(&rc.ok(&["report", "idle", "--format", "json"]).await).unwrap();
     assert_eq!(idle["seats_held"], 1);
     let seats = rc.ok(&["report", "seats"]).await;
-    assert!(
-        seats.contains("1 of 100 seats used, 99 free (core plan)"),
-        "{seats}"
-    );
+    assert!(seats.contains("1 of 100 seats used, 99 free (core plan)"), "{seats}");
 });
 
-both_backends!(
-    settings_file_supplies_the_database,
-    |db: TestDb| async move {
-        let rc = Rollcall::new(db);
-        std::fs::write(
-            rc.dir.path().join("rollcall.toml"),
-            format!("database = \"{}\"\n", rc.db.url),
-        )
+both_backends!(settings_file_supplies_the_database, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    std::fs::write(
+        rc.dir.path().join("rollcall.toml"),
+        format!("database = \"{}\"\n", rc.db.url),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .args([
+            "user",
+            "add",
+            "--username",
+            "ada",
+            "--email",
+            "ada@example.org",
+            "--first-name",
+            "A",
+            "--last-name",
+            "L",
+        ])
+        .current_dir(rc.dir.path())
+        .env_remove("ROLLCALL_DATABASE_URL")
+        .output()
+        .await
         .unwrap();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
-            .args([
-                "user",
-                "add",
-                "--username",
-                "ada",
-                "--email",
-                "ada@example.org",
-                "--first-name",
-                "A",
-                "--last-name",
-                "L",
-            ])
-            .current_dir(rc.dir.path())
-            .env_remove("ROLLCALL_DATABASE_URL")
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            rc.ok(&["user", "show", "ada"])
-                .await
-                .contains("ada@example.org")
-        );
-        std::fs::write(rc.dir.path().join("rollcall.toml"), "databse = \"typo\"\n").unwrap();
-        assert!(
-            rc.fails(&["user", "list"])
-                .await
-                .contains("rollcall.toml is not valid")
-        );
-    }
-);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(rc.ok(&["user", "show", "ada"]).await.contains("ada@example.org"));
+    std::fs::write(rc.dir.path().join("rollcall.toml"), "databse = \"typo\"\n").unwrap();
+    assert!(rc.fails(&["user", "list"]).await.contains("rollcall.toml is not valid"));
+});

@@ -12,11 +12,7 @@ both_backends!(foundation_walkthrough, |db: TestDb| async move {
         ("learn", "learner"),
     ] {
         let out = rc.add(name, t).await;
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let shown = rc.ok(&["user", "show", "boss"]).await;
     assert!(shown.contains("Branch Administrator"), "{shown}");
@@ -44,8 +40,7 @@ both_backends!(foundation_walkthrough, |db: TestDb| async move {
 
     // A Learner-based type can't be given courses.create.
     rc.ok(&["plan", "set", "core"]).await;
-    rc.ok(&["type", "create", "Contractor", "--base", "learner"])
-        .await;
+    rc.ok(&["type", "create", "Contractor", "--base", "learner"]).await;
     let err = rc
         .fails(&["type", "edit", "contractor", "--allow", "courses.create"])
         .await;
@@ -53,20 +48,11 @@ both_backends!(foundation_walkthrough, |db: TestDb| async move {
     assert!(rc.ok(&["type", "list"]).await.contains("Contractor"));
 
     // Delete needs --confirm, removes from lists; restore brings back deactivated.
-    assert!(
-        rc.fails(&["user", "delete", "learn"])
-            .await
-            .contains("--confirm learn")
-    );
-    rc.ok(&["user", "delete", "learn", "--confirm", "learn"])
-        .await;
+    assert!(rc.fails(&["user", "delete", "learn"]).await.contains("--confirm learn"));
+    rc.ok(&["user", "delete", "learn", "--confirm", "learn"]).await;
     assert!(!rc.ok(&["user", "list"]).await.contains("learn@"));
     rc.ok(&["user", "restore", "learn"]).await;
-    assert!(
-        rc.ok(&["user", "show", "learn"])
-            .await
-            .contains("deactivated")
-    );
+    assert!(rc.ok(&["user", "show", "learn"]).await.contains("deactivated"));
     assert!(
         rc.ok(&["user", "list", "--status", "deactivated"])
             .await
@@ -81,91 +67,65 @@ both_backends!(foundation_walkthrough, |db: TestDb| async move {
     );
 
     // The audit log verifies, and names the entry after a hand edit.
-    assert!(
-        rc.ok(&["audit", "verify"])
-            .await
-            .contains("audit chain intact")
-    );
+    assert!(rc.ok(&["audit", "verify"]).await.contains("audit chain intact"));
     let log = rc.ok(&["audit", "list", "--target", "learn"]).await;
-    assert!(
-        log.contains("user.restore") && log.contains("user.delete"),
-        "{log}"
-    );
-    rc.db
-        .execute("UPDATE audit_log SET channel = 'api' WHERE id = 5")
-        .await;
+    assert!(log.contains("user.restore") && log.contains("user.delete"), "{log}");
+    rc.db.execute("UPDATE audit_log SET channel = 'api' WHERE id = 5").await;
     let err = rc.fails(&["audit", "verify"]).await;
     assert!(err.contains("at entry 5"), "{err}");
 });
 
-both_backends!(
-    concurrent_first_migrations_all_succeed,
-    |db: TestDb| async move {
-        let rc = Rollcall::new(db);
-        let runs: Vec<_> = (0..8).map(|_| rc.command(&["migrate"]).output()).collect();
-        for out in futures_join_all(runs).await {
-            let out = out.unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(rc.ok(&["plan", "show"]).await.contains("core"));
+both_backends!(concurrent_first_migrations_all_succeed, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    let runs: Vec<_> = (0..8).map(|_| rc.command(&["migrate"]).output()).collect();
+    for out in futures_join_all(runs).await {
+        let out = out.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-);
+    assert!(rc.ok(&["plan", "show"]).await.contains("core"));
+});
 
-both_backends!(
-    concurrent_cli_adds_for_the_last_seat,
-    |db: TestDb| async move {
-        let rc = Rollcall::new(db);
-        rc.ok(&["migrate"]).await;
-        rc.ok(&["plan", "set", "free"]).await;
-        for i in 0..4 {
-            assert!(rc.add(&format!("u{i}"), "learner").await.status.success());
-        }
-        let racers: Vec<_> = (0..32)
-            .map(|i| {
-                let name = format!("racer{i}");
-                let email = format!("{name}@example.org");
-                rc.command(&[
-                    "user",
-                    "add",
-                    "--username",
-                    &name,
-                    "--email",
-                    &email,
-                    "--first-name",
-                    "R",
-                    "--last-name",
-                    "R",
-                ])
-                .output()
-            })
-            .collect();
-        let outputs = futures_join_all(racers).await;
-        let mut ok = 0;
-        for out in outputs {
-            let out = out.unwrap();
-            if out.status.success() {
-                ok += 1;
-            } else {
-                let err = String::from_utf8_lossy(&out.stderr);
-                assert!(err.contains("seat limit reached: 5 of 5"), "{err}");
-            }
-        }
-        assert_eq!(
-            ok, 1,
-            "exactly one of 32 concurrent adds gets the last seat"
-        );
-        assert!(rc.ok(&["plan", "show"]).await.contains("5 of 5 used"));
-        assert!(
-            rc.ok(&["audit", "verify"])
-                .await
-                .contains("audit chain intact")
-        );
+both_backends!(concurrent_cli_adds_for_the_last_seat, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    rc.ok(&["migrate"]).await;
+    rc.ok(&["plan", "set", "free"]).await;
+    for i in 0..4 {
+        assert!(rc.add(&format!("u{i}"), "learner").await.status.success());
     }
-);
+    let racers: Vec<_> = (0..32)
+        .map(|i| {
+            let name = format!("racer{i}");
+            let email = format!("{name}@example.org");
+            rc.command(&[
+                "user",
+                "add",
+                "--username",
+                &name,
+                "--email",
+                &email,
+                "--first-name",
+                "R",
+                "--last-name",
+                "R",
+            ])
+            .output()
+        })
+        .collect();
+    let outputs = futures_join_all(racers).await;
+    let mut ok = 0;
+    for out in outputs {
+        let out = out.unwrap();
+        if out.status.success() {
+            ok += 1;
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("seat limit reached: 5 of 5"), "{err}");
+        }
+    }
+    assert_eq!(ok, 1, "exactly one of 32 concurrent adds gets the last seat");
+    assert!(rc.ok(&["plan", "show"]).await.contains("5 of 5 used"));
+    assert!(rc.ok(&["audit", "verify"]).await.contains("audit chain intact"));
+});
 
 /// Awaits every future concurrently (they are child processes already spawned lazily).
 async fn futures_join_all<F>(futs: Vec<F>) -> Vec<F::Output>

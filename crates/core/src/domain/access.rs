@@ -48,20 +48,13 @@ areas! {
 impl Area {
     pub fn parse(s: &str) -> Result<Area> {
         let wanted = s.trim().to_ascii_lowercase();
-        Area::ALL
-            .iter()
-            .copied()
-            .find(|a| a.name() == wanted)
-            .ok_or_else(|| {
-                let known: Vec<_> = Area::ALL.iter().map(|a| a.name()).collect();
-                Error::invalid(
-                    "area",
-                    format!(
-                        "unknown feature area '{s}'; known areas: {}",
-                        known.join(", ")
-                    ),
-                )
-            })
+        Area::ALL.iter().copied().find(|a| a.name() == wanted).ok_or_else(|| {
+            let known: Vec<_> = Area::ALL.iter().map(|a| a.name()).collect();
+            Error::invalid(
+                "area",
+                format!("unknown feature area '{s}'; known areas: {}", known.join(", ")),
+            )
+        })
     }
 }
 
@@ -288,17 +281,12 @@ impl UserType {
         if self.builtin {
             return Err(Error::rule(
                 "builtin_type",
-                format!(
-                    "the built-in type {} can't be edited; clone it instead",
-                    self.name
-                ),
+                format!("the built-in type {} can't be edited; clone it instead", self.name),
             ));
         }
         let areas = deny
             .iter()
-            .fold(allow.iter().fold(self.areas, |s, a| s.with(*a)), |s, a| {
-                s.without(*a)
-            });
+            .fold(allow.iter().fold(self.areas, |s, a| s.with(*a)), |s, a| s.without(*a));
         UserType::check_areas(self.base, areas)?;
         Ok(areas)
     }
@@ -324,10 +312,7 @@ mod tests {
             Area::PlanManage,
             Area::UserTypesManage,
         ] {
-            assert!(
-                !b.contains(denied),
-                "branch administrators must not hold {denied}"
-            );
+            assert!(!b.contains(denied), "branch administrators must not hold {denied}");
         }
         assert!(!l.contains(Area::CoursesCreate));
     }
@@ -345,12 +330,9 @@ mod tests {
     #[test]
     fn custom_types_never_exceed_their_base() {
         assert!(UserType::check_areas(BaseRole::Learner, BaseRole::Learner.areas()).is_ok());
-        let err = UserType::check_areas(BaseRole::Learner, AreaSet::of(&[Area::CoursesCreate]))
-            .unwrap_err();
+        let err = UserType::check_areas(BaseRole::Learner, AreaSet::of(&[Area::CoursesCreate])).unwrap_err();
         assert_eq!(err.code(), "area_not_in_base");
-        assert!(
-            UserType::check_areas(BaseRole::Instructor, AreaSet::of(&[Area::UsersManage])).is_err()
-        );
+        assert!(UserType::check_areas(BaseRole::Instructor, AreaSet::of(&[Area::UsersManage])).is_err());
         assert!(UserType::validate_custom("Auditor", BaseRole::Administrator).is_err());
         assert!(UserType::validate_custom("Auditor", BaseRole::BranchAdministrator).is_err());
         assert!(UserType::validate_custom("learner", BaseRole::Learner).is_err());

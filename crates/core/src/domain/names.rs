@@ -36,10 +36,7 @@ impl Username {
                 format!("must be at most {USERNAME_MAX} characters"),
             ));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_alphanumeric() || "._-@+'".contains(*c)))
-        {
+        if let Some(c) = s.chars().find(|c| !(c.is_alphanumeric() || "._-@+'".contains(*c))) {
             return Err(Error::invalid(
                 FIELD,
                 format!("'{s}' contains '{c}'; use letters, digits and . _ - @ + ' only"),
@@ -64,10 +61,7 @@ impl Email {
         const FIELD: &str = "email";
         reject_controls(FIELD, s)?;
         if s.len() > EMAIL_MAX {
-            return Err(Error::invalid(
-                FIELD,
-                format!("must be at most {EMAIL_MAX} bytes"),
-            ));
+            return Err(Error::invalid(FIELD, format!("must be at most {EMAIL_MAX} bytes")));
         }
         let parsed = email_address::EmailAddress::parse_with_options(
             s,
@@ -133,10 +127,7 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(
-            Username::parse("Ada.Lovelace").unwrap().key(),
-            "ada.lovelace"
-        );
+        assert_eq!(Username::parse("Ada.Lovelace").unwrap().key(), "ada.lovelace");
         assert!(Username::parse("jürgen_m-1@corp").is_ok());
         assert!(Username::parse("").is_err());
         assert!(Username::parse("has space").is_err());
@@ -153,10 +144,7 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            Email::parse("Ada@Example.ORG").unwrap().key(),
-            "ada@example.org"
-        );
+        assert_eq!(Email::parse("Ada@Example.ORG").unwrap().key(), "ada@example.org");
         assert!(Email::parse("first.last+tag@sub.example.co.uk").is_ok());
         for bad in [
             "",
@@ -176,16 +164,9 @@ mod tests {
 
     #[test]
     fn person_names() {
+        assert_eq!(PersonName::parse("first_name", "  Erwin ").unwrap().as_str(), "Erwin");
         assert_eq!(
-            PersonName::parse("first_name", "  Erwin ")
-                .unwrap()
-                .as_str(),
-            "Erwin"
-        );
-        assert_eq!(
-            PersonName::parse("last_name", "Schrödinger")
-                .unwrap()
-                .as_str(),
+            PersonName::parse("last_name", "Schrödinger").unwrap().as_str(),
             "Schrödinger"
         );
         assert!(PersonName::parse("first_name", "   ").is_err());

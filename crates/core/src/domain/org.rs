@@ -40,10 +40,7 @@ pub fn validate_org_name(field: &str, s: &str) -> Result<String> {
         return Err(Error::invalid(field, "must have 1 to 100 characters"));
     }
     if s.chars().any(|c| c.is_control() || c == '|') {
-        return Err(Error::invalid(
-            field,
-            "must not contain control characters or '|'",
-        ));
+        return Err(Error::invalid(field, "must not contain control characters or '|'"));
     }
     Ok(s.to_owned())
 }
@@ -59,21 +56,13 @@ pub fn slugify(name: &str) -> String {
         }
     }
     let slug = slug.trim_end_matches('-').to_owned();
-    if slug.is_empty() {
-        "branch".to_owned()
-    } else {
-        slug
-    }
+    if slug.is_empty() { "branch".to_owned() } else { slug }
 }
 
 /// A group key: 4–64 characters of letters, digits, `-` and `_`.
 pub fn validate_group_key(s: &str) -> Result<String> {
     let s = s.trim();
-    if !(4..=64).contains(&s.chars().count())
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if !(4..=64).contains(&s.chars().count()) || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(Error::invalid(
             "key",
             "a group key has 4 to 64 letters, digits, '-' or '_'",

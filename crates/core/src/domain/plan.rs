@@ -51,15 +51,12 @@ impl PlanTier {
     }
     pub fn parse(s: &str) -> Result<PlanTier> {
         let k = s.trim().to_ascii_lowercase();
-        PlanTier::ALL
-            .into_iter()
-            .find(|p| p.name() == k)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "plan",
-                    format!("unknown plan '{s}'; plans: free, core, grow, pro, enterprise"),
-                )
-            })
+        PlanTier::ALL.into_iter().find(|p| p.name() == k).ok_or_else(|| {
+            Error::invalid(
+                "plan",
+                format!("unknown plan '{s}'; plans: free, core, grow, pro, enterprise"),
+            )
+        })
     }
     /// The preset seat count; `None` for enterprise, whose seats are bought one by one.
     pub fn preset_seats(self) -> Option<i64> {
@@ -83,20 +80,14 @@ impl PlanTier {
             (Some(n), Some(s)) if s == n => Ok(n),
             (Some(n), Some(_)) => Err(Error::invalid(
                 "seats",
-                format!(
-                    "the {} plan has {n} seats; --seats is only for enterprise",
-                    self.name()
-                ),
+                format!("the {} plan has {n} seats; --seats is only for enterprise", self.name()),
             )),
             (None, Some(s)) if (1..=10_000_000).contains(&s) => Ok(s),
             (None, Some(_)) => Err(Error::invalid(
                 "seats",
                 "an enterprise plan has between 1 and 10,000,000 seats",
             )),
-            (None, None) => Err(Error::invalid(
-                "seats",
-                "an enterprise plan needs --seats N",
-            )),
+            (None, None) => Err(Error::invalid("seats", "an enterprise plan needs --seats N")),
         }
     }
 }
@@ -155,10 +146,7 @@ mod tests {
             Feature::Branches,
             Feature::IdentityIntegration,
         ] {
-            assert_eq!(
-                free.require(f).unwrap_err().code(),
-                "plan_feature_unavailable"
-            );
+            assert_eq!(free.require(f).unwrap_err().code(), "plan_feature_unavailable");
         }
         let core = PlanState {
             tier: PlanTier::Core,

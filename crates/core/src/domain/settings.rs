@@ -49,16 +49,10 @@ impl Setting {
     }
     pub fn parse_key(s: &str) -> Result<Setting> {
         let k = s.trim().to_ascii_lowercase();
-        Setting::ALL
-            .into_iter()
-            .find(|x| x.key() == k)
-            .ok_or_else(|| {
-                let keys: Vec<_> = Setting::ALL.iter().map(|s| s.key()).collect();
-                Error::invalid(
-                    "key",
-                    format!("unknown setting '{s}'; settings: {}", keys.join(", ")),
-                )
-            })
+        Setting::ALL.into_iter().find(|x| x.key() == k).ok_or_else(|| {
+            let keys: Vec<_> = Setting::ALL.iter().map(|s| s.key()).collect();
+            Error::invalid("key", format!("unknown setting '{s}'; settings: {}", keys.join(", ")))
+        })
     }
     pub fn default_value(self) -> SettingValue {
         match self {
@@ -70,9 +64,7 @@ impl Setting {
     }
     pub fn parse_value(self, s: &str) -> Result<SettingValue> {
         let v = s.trim().to_ascii_lowercase();
-        let bad = |allowed: &str| {
-            Error::invalid(self.key(), format!("'{s}' is not allowed; use {allowed}"))
-        };
+        let bad = |allowed: &str| Error::invalid(self.key(), format!("'{s}' is not allowed; use {allowed}"));
         match self {
             Setting::WelcomeEmail | Setting::ScimLinkExisting => match v.as_str() {
                 "on" | "true" | "yes" | "1" => Ok(SettingValue::Bool(true)),
@@ -98,28 +90,16 @@ mod tests {
 
     #[test]
     fn settings_parse_and_default() {
-        assert_eq!(
-            Setting::parse_key("Welcome_Email").unwrap(),
-            Setting::WelcomeEmail
-        );
+        assert_eq!(Setting::parse_key("Welcome_Email").unwrap(), Setting::WelcomeEmail);
         assert!(Setting::parse_key("colour").is_err());
         assert_eq!(
             Setting::WelcomeEmail.parse_value("OFF").unwrap(),
             SettingValue::Bool(false)
         );
         assert!(Setting::WelcomeEmail.parse_value("maybe").is_err());
-        assert_eq!(
-            Setting::ScimDelete
-                .parse_value("delete")
-                .unwrap()
-                .to_string(),
-            "delete"
-        );
+        assert_eq!(Setting::ScimDelete.parse_value("delete").unwrap().to_string(), "delete");
         assert!(Setting::ScimDelete.parse_value("purge").is_err());
         assert!(Setting::DeletionRetentionDays.parse_value("0").is_err());
-        assert_eq!(
-            Setting::DeletionRetentionDays.default_value(),
-            SettingValue::Days(30)
-        );
+        assert_eq!(Setting::DeletionRetentionDays.default_value(), SettingValue::Days(30));
     }
 }

@@ -89,22 +89,16 @@ pub fn generate(scope: TokenScope) -> (String, String, String) {
 
 /// The scope and lookup key of a presented token, if it has the shape of one.
 pub fn parse(presented: &str) -> Option<(TokenScope, &str)> {
-    [TokenScope::Api, TokenScope::Scim]
-        .into_iter()
-        .find_map(|scope| {
-            let rest = presented.strip_prefix(scope.prefix())?;
-            (rest.len() == LOOKUP_LEN + SECRET_LEN
-                && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    [TokenScope::Api, TokenScope::Scim].into_iter().find_map(|scope| {
+        let rest = presented.strip_prefix(scope.prefix())?;
+        (rest.len() == LOOKUP_LEN + SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
             .then(|| (scope, &rest[..LOOKUP_LEN]))
-        })
+    })
 }
 
 /// Whether `presented` is the token whose hash is `stored_hash`, in constant time.
 pub fn matches(presented: &str, stored_hash: &str) -> bool {
-    hash(presented)
-        .as_bytes()
-        .ct_eq(stored_hash.as_bytes())
-        .into()
+    hash(presented).as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
 /// Whether a string looks like a rollcall token (to refuse one in a URL).
@@ -115,10 +109,7 @@ pub fn looks_like_token(s: &str) -> bool {
 pub fn validate_name(s: &str) -> Result<String> {
     let s = s.trim();
     if s.is_empty() || s.chars().count() > 64 || s.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "name",
-            "a token name has 1 to 64 characters",
-        ));
+        return Err(Error::invalid("name", "a token name has 1 to 64 characters"));
     }
     Ok(s.to_owned())
 }

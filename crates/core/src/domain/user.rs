@@ -81,14 +81,8 @@ impl LifecycleAction {
                 "in_trash",
                 "the user is in the trash; restore them first (rollcall user restore)",
             )),
-            (Delete, Trash) => Err(Error::conflict(
-                "in_trash",
-                "the user is already in the trash",
-            )),
-            (Restore, Active | Deactivated) => Err(Error::conflict(
-                "not_in_trash",
-                "the user is not in the trash",
-            )),
+            (Delete, Trash) => Err(Error::conflict("in_trash", "the user is already in the trash")),
+            (Restore, Active | Deactivated) => Err(Error::conflict("not_in_trash", "the user is not in the trash")),
         }
     }
 }

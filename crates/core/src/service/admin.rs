@@ -2,7 +2,7 @@
 
 use super::users::{NewUser, UserFilter, UserView};
 use super::{Change, Service};
-use crate::actor::{Context, Principal};
+use crate::actor::Context;
 use crate::audit::{self, ChainVerifier, Problem, VerifyReport};
 use crate::domain::*;
 use crate::ports::{AuditQuery, AuditRow};
@@ -11,16 +11,55 @@ use serde::Serialize;
 use serde_json::json;
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeatReport {
     pub plan: &'static str,
     pub limit: i64,
     pub used: i64,
     pub free: i64,
-    pub by_type: Vec<(String, i64)>,
+    pub by_type: Vec<TypeSeats>,
     pub by_branch: Vec<BranchSeats>,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TypeSeats {
+    pub user_type: String,
+    pub active: i64,
+}
+
+/// The plan in force, as channels show it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanView {
+    pub plan: &'static str,
+    pub seat_limit: i64,
+    pub seats_used: i64,
+    pub seats_free: i64,
+}
+
+impl From<PlanState> for PlanView {
+    fn from(p: PlanState) -> PlanView {
+        PlanView {
+            plan: p.tier.name(),
+            seat_limit: p.seat_limit,
+            seats_used: p.seats_used,
+            seats_free: p.seats_free(),
+        }
+    }
+}
+
+/// Numbers for `/metrics`: read without a caller, never personal.
+#[derive(Clone, Debug)]
+pub struct MetricsSnapshot {
+    pub seat_limit: i64,
+    pub seats_used: i64,
+    pub deactivated: i64,
+    pub trash: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BranchSeats {
     pub branch: String,
     pub active: i64,
@@ -28,6 +67,7 @@ pub struct BranchSeats {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdleReport {
     /// Idle for this many days (or never signed in when `None`).
     pub days: Option<i64>,
@@ -37,6 +77,7 @@ pub struct IdleReport {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettingView {
     pub key: &'static str,
     pub value: String,
@@ -44,6 +85,7 @@ pub struct SettingView {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntryView {
     pub id: i64,
     pub at: String,
@@ -54,6 +96,7 @@ pub struct AuditEntryView {
     pub target_kind: Option<String>,
     pub target_id: Option<i64>,
     pub target: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub changes: serde_json::Value,
     pub source: Option<String>,
     pub request_id: Option<String>,
@@ -112,12 +155,7 @@ impl Service {
 
     /// Records the plan bought. Moving below the seats in use is refused, saying how many
     /// accounts must be deactivated first.
-    pub async fn set_plan(
-        &self,
-        ctx: &Context,
-        tier: PlanTier,
-        seats: Option<i64>,
-    ) -> Result<PlanState> {
+    pub async fn set_plan(&self, ctx: &Context, tier: PlanTier, seats: Option<i64>) -> Result<PlanState> {
         let limit = tier.seat_limit(seats)?;
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -161,15 +199,13 @@ impl Service {
             tx.active_by_type()
                 .await?
                 .into_iter()
-                .map(|(id, n)| {
-                    (
-                        types
-                            .iter()
-                            .find(|t| t.id == id)
-                            .map(|t| t.name.clone())
-                            .unwrap_or_default(),
-                        n,
-                    )
+                .map(|(id, n)| TypeSeats {
+                    user_type: types
+                        .iter()
+                        .find(|t| t.id == id)
+                        .map(|t| t.name.clone())
+                        .unwrap_or_default(),
+                    active: n,
                 })
                 .collect()
         };
@@ -276,11 +312,7 @@ impl Service {
         }
     }
 
-    pub async fn list_audit(
-        &self,
-        ctx: &Context,
-        filter: &AuditFilter,
-    ) -> Result<Vec<AuditEntryView>> {
+    pub async fn list_audit(&self, ctx: &Context, filter: &AuditFilter) -> Result<Vec<AuditEntryView>> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -293,10 +325,7 @@ impl Service {
         };
         // Names resolve to ids, so entries survive renames; a purged user's entries are
         // found by nobody's name, as it should be.
-        for (name, slot) in [
-            (&filter.actor, &mut q.actor_user),
-            (&filter.target, &mut q.target_user),
-        ] {
+        for (name, slot) in [(&filter.actor, &mut q.actor_user), (&filter.target, &mut q.target_user)] {
             if let Some(name) = name {
                 let u = tx
                     .user_by_username(&name_key(name.trim()))
@@ -375,17 +404,10 @@ impl Service {
 
     /// First start: when no active administrator exists, creates `admin`. Returns the
     /// generated password when none was given (to be shown once).
-    pub async fn ensure_first_admin(
-        &self,
-        password: Option<String>,
-    ) -> Result<Option<(String, Option<String>)>> {
+    pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<(String, Option<String>)>> {
         {
             let mut tx = self.store.begin_read().await?;
-            if tx
-                .count_active_of_type(BaseRole::Administrator.builtin_id())
-                .await?
-                > 0
-            {
+            if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? > 0 {
                 return Ok(None);
             }
         }
@@ -411,8 +433,21 @@ impl Service {
         Ok(Some((user.username, generated)))
     }
 
-    /// The superuser principal, for channels that act as the operator.
-    pub fn operator() -> Principal {
-        Principal::superuser()
+    /// Seat and status counts for monitoring. The active count is the seat counter, O(1).
+    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot> {
+        let mut tx = self.store.begin_read().await?;
+        let plan = tx.plan().await?;
+        let count = |status| crate::ports::UserQuery {
+            status: Some(status),
+            ..Default::default()
+        };
+        let deactivated = tx.count_users(&count(UserStatus::Deactivated)).await?;
+        let trash = tx.count_users(&count(UserStatus::Trash)).await?;
+        Ok(MetricsSnapshot {
+            seat_limit: plan.seat_limit,
+            seats_used: plan.seats_used,
+            deactivated,
+            trash,
+        })
     }
 }

@@ -46,6 +46,7 @@ pub enum BulkTargets {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkOutcome {
     pub id: i64,
     pub username: Option<String>,
@@ -56,6 +57,7 @@ pub struct BulkOutcome {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobView {
     pub id: i64,
     pub kind: String,
@@ -100,10 +102,7 @@ impl Service {
         let ids: Vec<UserId> = match targets {
             BulkTargets::Ids(ids) => {
                 if ids.is_empty() || ids.len() > MAX_BULK {
-                    return Err(Error::invalid(
-                        "ids",
-                        format!("name 1 to {MAX_BULK} user ids"),
-                    ));
+                    return Err(Error::invalid("ids", format!("name 1 to {MAX_BULK} user ids")));
                 }
                 let mut seen = std::collections::BTreeSet::new();
                 ids.iter()
@@ -204,12 +203,7 @@ impl Service {
     }
 
     /// Applies the action to every user, in order; returns each outcome.
-    pub async fn bulk_apply(
-        &self,
-        ctx: &Context,
-        action: &BulkAction,
-        ids: &[UserId],
-    ) -> Vec<BulkOutcome> {
+    pub async fn bulk_apply(&self, ctx: &Context, action: &BulkAction, ids: &[UserId]) -> Vec<BulkOutcome> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(self.bulk_one(ctx, action, *id).await);
@@ -218,12 +212,7 @@ impl Service {
     }
 
     /// Records a background job for a large bulk action.
-    pub async fn start_bulk_job(
-        &self,
-        ctx: &Context,
-        action: &BulkAction,
-        total: usize,
-    ) -> Result<JobView> {
+    pub async fn start_bulk_job(&self, ctx: &Context, action: &BulkAction, total: usize) -> Result<JobView> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -246,18 +235,11 @@ impl Service {
     }
 
     /// Runs a job's bulk action, saving progress every few hundred users.
-    pub async fn run_bulk_job(
-        &self,
-        ctx: &Context,
-        job_id: i64,
-        action: &BulkAction,
-        ids: &[UserId],
-    ) -> Result<()> {
+    pub async fn run_bulk_job(&self, ctx: &Context, job_id: i64, action: &BulkAction, ids: &[UserId]) -> Result<()> {
         let mut results: Vec<BulkOutcome> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(250) {
             results.extend(self.bulk_apply(ctx, action, chunk).await);
-            self.save_job(job_id, &results, results.len() == ids.len())
-                .await?;
+            self.save_job(job_id, &results, results.len() == ids.len()).await?;
         }
         if ids.is_empty() {
             self.save_job(job_id, &results, true).await?;
@@ -288,10 +270,7 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::UsersManage)?;
-        let job = tx
-            .job(id)
-            .await?
-            .ok_or_else(|| Error::not_found("job", id))?;
+        let job = tx.job(id).await?.ok_or_else(|| Error::not_found("job", id))?;
         let mine = job.created_by.is_some() && job.created_by == who.user_id;
         if !mine && who.branch_ids().is_some() {
             return Err(Error::not_found("job", id));

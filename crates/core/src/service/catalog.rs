@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TypeView {
     pub id: i64,
     pub name: String,
@@ -42,6 +43,7 @@ pub struct NewBranch {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BranchView {
     pub id: i64,
     pub name: String,
@@ -61,6 +63,7 @@ pub struct NewGroup {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupView {
     pub id: i64,
     pub name: String,
@@ -72,10 +75,9 @@ pub struct GroupView {
 
 fn check_seat_cap(cap: Option<i64>) -> Result<()> {
     match cap {
-        Some(c) if !(1..=10_000_000).contains(&c) => Err(Error::invalid(
-            "seat_cap",
-            "must be between 1 and 10,000,000",
-        )),
+        Some(c) if !(1..=10_000_000).contains(&c) => {
+            Err(Error::invalid("seat_cap", "must be between 1 and 10,000,000"))
+        }
         _ => Ok(()),
     }
 }
@@ -92,19 +94,9 @@ impl Service {
     }
 
     /// Clones Instructor or Learner, minus the `deny`ed areas.
-    pub async fn create_type(
-        &self,
-        ctx: &Context,
-        name: &str,
-        base: &str,
-        deny: &[Area],
-    ) -> Result<TypeView> {
-        let base = BaseRole::from_key(base).ok_or_else(|| {
-            Error::invalid(
-                "base",
-                format!("unknown base '{base}'; use instructor or learner"),
-            )
-        })?;
+    pub async fn create_type(&self, ctx: &Context, name: &str, base: &str, deny: &[Area]) -> Result<TypeView> {
+        let base = BaseRole::from_key(base)
+            .ok_or_else(|| Error::invalid("base", format!("unknown base '{base}'; use instructor or learner")))?;
         UserType::validate_custom(name, base)?;
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -133,26 +125,14 @@ impl Service {
             tx,
             ctx,
             &who,
-            Change::other(
-                "user_type.create",
-                "user_type",
-                Some(t.id.0),
-                &t.name,
-                changes,
-            ),
+            Change::other("user_type.create", "user_type", Some(t.id.0), &t.name, changes),
         )
         .await?;
         self.commit(txb).await?;
         Ok(TypeView::from(&t))
     }
 
-    pub async fn edit_type(
-        &self,
-        ctx: &Context,
-        name: &str,
-        allow: &[Area],
-        deny: &[Area],
-    ) -> Result<TypeView> {
+    pub async fn edit_type(&self, ctx: &Context, name: &str, allow: &[Area], deny: &[Area]) -> Result<TypeView> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -168,13 +148,7 @@ impl Service {
                 tx,
                 ctx,
                 &who,
-                Change::other(
-                    "user_type.edit",
-                    "user_type",
-                    Some(t.id.0),
-                    &t.name,
-                    changes,
-                ),
+                Change::other("user_type.edit", "user_type", Some(t.id.0), &t.name, changes),
             )
             .await?;
         }
@@ -208,13 +182,7 @@ impl Service {
             tx,
             ctx,
             &who,
-            Change::other(
-                "user_type.delete",
-                "user_type",
-                Some(t.id.0),
-                &t.name,
-                json!({}),
-            ),
+            Change::other("user_type.delete", "user_type", Some(t.id.0), &t.name, json!({})),
         )
         .await?;
         self.commit(txb).await
@@ -277,8 +245,7 @@ impl Service {
         };
         b.id = tx.insert_branch(&b).await?;
         let view = self.branch_view(tx, &b).await?;
-        let changes =
-            json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
+        let changes = json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
         self.record(
             tx,
             ctx,
@@ -334,13 +301,7 @@ impl Service {
             tx,
             ctx,
             &who,
-            Change::other(
-                "branch.update",
-                "branch",
-                Some(b.id.0),
-                &b.name,
-                changes.into(),
-            ),
+            Change::other("branch.update", "branch", Some(b.id.0), &b.name, changes.into()),
         )
         .await?;
         let view = self.branch_view(tx, &b).await?;
@@ -356,12 +317,7 @@ impl Service {
             who.require(Area::UsersManage)?;
         }
         let mut out = vec![];
-        for b in tx
-            .branches()
-            .await?
-            .into_iter()
-            .filter(|b| who.sees(&[b.id]))
-        {
+        for b in tx.branches().await?.into_iter().filter(|b| who.sees(&[b.id])) {
             out.push(self.branch_view(tx, &b).await?);
         }
         Ok(out)
@@ -452,31 +408,15 @@ impl Service {
 
     /// Adds users to a group; each must be within the caller's reach. Returns how many
     /// were added (members already in the group are left as they are).
-    pub async fn add_group_members(
-        &self,
-        ctx: &Context,
-        group: &str,
-        users: &[UserKey],
-    ) -> Result<usize> {
+    pub async fn add_group_members(&self, ctx: &Context, group: &str, users: &[UserKey]) -> Result<usize> {
         self.change_group_members(ctx, group, users, true).await
     }
 
-    pub async fn remove_group_members(
-        &self,
-        ctx: &Context,
-        group: &str,
-        users: &[UserKey],
-    ) -> Result<usize> {
+    pub async fn remove_group_members(&self, ctx: &Context, group: &str, users: &[UserKey]) -> Result<usize> {
         self.change_group_members(ctx, group, users, false).await
     }
 
-    async fn change_group_members(
-        &self,
-        ctx: &Context,
-        group: &str,
-        users: &[UserKey],
-        add: bool,
-    ) -> Result<usize> {
+    async fn change_group_members(&self, ctx: &Context, group: &str, users: &[UserKey], add: bool) -> Result<usize> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -501,18 +441,9 @@ impl Service {
             };
             if did {
                 changed += 1;
-                let action = if add {
-                    "group.add_member"
-                } else {
-                    "group.remove_member"
-                };
-                self.record(
-                    tx,
-                    ctx,
-                    &who,
-                    Change::user(action, &user, json!({ "group": g.name })),
-                )
-                .await?;
+                let action = if add { "group.add_member" } else { "group.remove_member" };
+                self.record(tx, ctx, &who, Change::user(action, &user, json!({ "group": g.name })))
+                    .await?;
             }
         }
         self.commit(txb).await?;

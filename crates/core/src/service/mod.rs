@@ -11,7 +11,9 @@ mod catalog;
 mod tokens;
 mod users;
 
-pub use admin::{AuditEntryView, AuditFilter, BranchSeats, IdleReport, SeatReport, SettingView};
+pub use admin::{
+    AuditEntryView, AuditFilter, BranchSeats, IdleReport, MetricsSnapshot, PlanView, SeatReport, SettingView, TypeSeats,
+};
 pub use bulk::{BulkAction, BulkOutcome, BulkTargets, JobView, MAX_BULK};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use tokens::{IssuedToken, TokenView};
@@ -86,34 +88,18 @@ impl Service {
             Actor::Sso => return Ok(Principal::identity_provider("sso")),
             Actor::User(id) | Actor::ApiToken { user_id: id, .. } => *id,
         };
-        let user = tx
-            .user_by_id(user_id)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
+        let user = tx.user_by_id(user_id).await?.ok_or(Error::Unauthenticated)?;
         let user_type = self.type_by_id(tx, user.user_type_id).await?;
-        let branches = tx
-            .user_branches(user.id)
-            .await?
-            .into_iter()
-            .map(|b| b.id)
-            .collect();
+        let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
         Principal::for_user(&user, &user_type, branches)
     }
 
     /// Writes one audit entry inside the caller's transaction.
-    pub(crate) async fn record(
-        &self,
-        tx: &mut dyn Tx,
-        ctx: &Context,
-        who: &Principal,
-        change: Change,
-    ) -> Result<()> {
+    pub(crate) async fn record(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, change: Change) -> Result<()> {
         let (actor_kind, actor_user_id, actor_ref) = match &ctx.actor {
             Actor::Operator => ("operator", None, None),
             Actor::User(id) => ("user", Some(*id), None),
-            Actor::ApiToken { token_id, user_id } => {
-                ("api_token", Some(*user_id), Some(token_id.to_string()))
-            }
+            Actor::ApiToken { token_id, user_id } => ("api_token", Some(*user_id), Some(token_id.to_string())),
             Actor::ScimClient { token_id } => ("scim", None, Some(token_id.to_string())),
             Actor::Sso => ("sso", None, None),
             Actor::System { job } => ("system", None, Some((*job).to_owned())),

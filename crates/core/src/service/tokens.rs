@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: i64,
     pub name: String,
@@ -22,6 +23,7 @@ pub struct TokenView {
 
 /// A token just issued: the secret is here and nowhere else, ever again.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssuedToken {
     #[serde(flatten)]
     pub view: TokenView,
@@ -75,10 +77,7 @@ impl Service {
                 Some(u.id)
             }
             (TokenScope::Api, None) => {
-                return Err(Error::invalid(
-                    "user",
-                    "an API token acts as a user: name one",
-                ));
+                return Err(Error::invalid("user", "an API token acts as a user: name one"));
             }
             (TokenScope::Scim, Some(_)) => {
                 return Err(Error::invalid(
@@ -105,7 +104,8 @@ impl Service {
         };
         t.id = tx.insert_token(&t).await?;
         let view = self.token_view(tx, &t).await?;
-        let changes = json!({ "scope": scope.as_str(), "user": view.user, "expires_at": view.expires_at, "token": "[redacted]" });
+        let changes =
+            json!({ "scope": scope.as_str(), "user": view.user, "expires_at": view.expires_at, "token": "[redacted]" });
         self.record(
             tx,
             ctx,
@@ -114,18 +114,13 @@ impl Service {
         )
         .await?;
         self.commit(txb).await?;
-        Ok(IssuedToken {
-            view,
-            token: secret,
-        })
+        Ok(IssuedToken { view, token: secret })
     }
 
     pub async fn list_tokens(&self, ctx: &Context) -> Result<Vec<TokenView>> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
-        self.principal(tx, ctx)
-            .await?
-            .require(Area::IntegrationsManage)?;
+        self.principal(tx, ctx).await?.require(Area::IntegrationsManage)?;
         let mut out = vec![];
         for t in tx.tokens().await? {
             out.push(self.token_view(tx, &t).await?);
@@ -173,18 +168,12 @@ impl Service {
         let Some(t) = tx.token_by_lookup(lookup).await? else {
             return Err(Error::Unauthenticated);
         };
-        if !token::matches(presented, &t.secret_hash)
-            || !t.is_usable(now_millis())
-            || t.scope != scope
-        {
+        if !token::matches(presented, &t.secret_hash) || !t.is_usable(now_millis()) || t.scope != scope {
             return Err(Error::Unauthenticated);
         }
         match (t.scope, t.user_id) {
             (TokenScope::Api, Some(user_id)) => {
-                let active = tx
-                    .user_by_id(user_id)
-                    .await?
-                    .is_some_and(|u| u.status.holds_seat());
+                let active = tx.user_by_id(user_id).await?.is_some_and(|u| u.status.holds_seat());
                 if active {
                     Ok(Actor::ApiToken {
                         token_id: t.id,

@@ -55,6 +55,8 @@ pub struct UserFilter {
     pub branch: Option<String>,
     pub group: Option<String>,
     pub idle_days: Option<i64>,
+    /// Never signed in, or last signed in before this time.
+    pub last_login_before: Option<Millis>,
     pub never_logged_in: bool,
     pub search: Option<String>,
     pub cursor: Option<String>,
@@ -63,6 +65,7 @@ pub struct UserFilter {
 
 /// A user as every channel shows it (CONTRACT.md's REST shape).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub id: i64,
     pub username: String,
@@ -84,6 +87,7 @@ pub struct UserView {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserPage {
     pub items: Vec<UserView>,
     pub next_cursor: Option<String>,
@@ -166,51 +170,26 @@ impl Service {
         })
     }
 
-    async fn reach_to_change(
-        &self,
-        tx: &mut dyn Tx,
-        who: &Principal,
-        key: &UserKey,
-    ) -> Result<Reached> {
+    async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
         who.require(Area::UsersManage)?;
         let r = self.reach(tx, who, key).await?;
         who.require_rank(r.user_type.base, "change")?;
         Ok(r)
     }
 
-    pub(crate) async fn reach_user(
-        &self,
-        tx: &mut dyn Tx,
-        who: &Principal,
-        key: &UserKey,
-    ) -> Result<User> {
+    pub(crate) async fn reach_user(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
         Ok(self.reach_to_change(tx, who, key).await?.user)
     }
 
     async fn view(&self, tx: &mut dyn Tx, user: &User) -> Result<UserView> {
         let t = self.type_by_id(tx, user.user_type_id).await?;
-        let branches = tx
-            .user_branches(user.id)
-            .await?
-            .into_iter()
-            .map(|b| b.name)
-            .collect();
-        let groups = tx
-            .user_groups(user.id)
-            .await?
-            .into_iter()
-            .map(|g| g.name)
-            .collect();
+        let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.name).collect();
+        let groups = tx.user_groups(user.id).await?.into_iter().map(|g| g.name).collect();
         Ok(UserView::new(user, &t.name, branches, groups))
     }
 
     /// A type the caller may give: it exists, the plan allows it, it is not above the caller.
-    async fn grantable_type(
-        &self,
-        tx: &mut dyn Tx,
-        who: &Principal,
-        name: &str,
-    ) -> Result<UserType> {
+    async fn grantable_type(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<UserType> {
         let t = self.type_by_name(tx, name).await?;
         who.require_rank(t.base, "grant the type of")?;
         if !t.builtin {
@@ -219,12 +198,7 @@ impl Service {
         Ok(t)
     }
 
-    async fn reachable_branch(
-        &self,
-        tx: &mut dyn Tx,
-        who: &Principal,
-        name: &str,
-    ) -> Result<Branch> {
+    async fn reachable_branch(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<Branch> {
         let b = self.branch_by_name(tx, name).await?;
         who.require_branch(b.id, name)?;
         Ok(b)
@@ -263,11 +237,7 @@ impl Service {
     /// The last active platform administrator can't stop being one, by any channel. Runs
     /// after the change, once the plan-row lock serialises it with concurrent changes.
     async fn guard_last_admin(&self, tx: &mut dyn Tx) -> Result<()> {
-        if tx
-            .count_active_of_type(BaseRole::Administrator.builtin_id())
-            .await?
-            == 0
-        {
+        if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? == 0 {
             return Err(Error::rule(
                 "last_administrator",
                 "this is the last active administrator; make another user an administrator first",
@@ -281,11 +251,7 @@ impl Service {
         let email = Email::parse(&input.email)?;
         let first_name = PersonName::parse("first_name", &input.first_name)?;
         let last_name = PersonName::parse("last_name", &input.last_name)?;
-        let external_id = input
-            .external_id
-            .as_deref()
-            .map(validate_external_id)
-            .transpose()?;
+        let external_id = input.external_id.as_deref().map(validate_external_id).transpose()?;
         // Hash before the transaction: argon2 takes tens of milliseconds, and the write
         // lock must not wait for it.
         let password_hash = input.password.as_deref().map(password::hash).transpose()?;
@@ -308,20 +274,14 @@ impl Service {
             match mine {
                 [only] => branches.extend(all.into_iter().filter(|b| b.id == *only)),
                 _ => {
-                    return Err(Error::invalid(
-                        "branches",
-                        "name the branch the user belongs to",
-                    ));
+                    return Err(Error::invalid("branches", "name the branch the user belongs to"));
                 }
             }
         }
         if !branches.is_empty() {
             tx.plan().await?.require(Feature::Branches)?;
         }
-        let user_type = match (
-            &input.user_type,
-            branches.first().and_then(|b| b.default_type_id),
-        ) {
+        let user_type = match (&input.user_type, branches.first().and_then(|b| b.default_type_id)) {
             (Some(name), _) => self.grantable_type(tx, &who, name).await?,
             (None, Some(default)) => {
                 let t = self.type_by_id(tx, default).await?;
@@ -414,12 +374,7 @@ impl Service {
     }
 
     /// Resolves list filters (names to ids, days to a cutoff) within the caller's scope.
-    pub(crate) async fn user_query(
-        &self,
-        tx: &mut dyn Tx,
-        who: &Principal,
-        f: &UserFilter,
-    ) -> Result<UserQuery> {
+    pub(crate) async fn user_query(&self, tx: &mut dyn Tx, who: &Principal, f: &UserFilter) -> Result<UserQuery> {
         let mut q = UserQuery {
             status: f.status,
             never_logged_in: f.never_logged_in,
@@ -441,6 +396,9 @@ impl Service {
                 return Err(Error::invalid("idle_days", "must be between 0 and 36500"));
             }
             q.idle_before = Some(now_millis() - days * 86_400_000);
+        }
+        if let Some(t) = f.last_login_before {
+            q.idle_before = Some(q.idle_before.map_or(t, |d| d.min(t)));
         }
         if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             if s.chars().count() > 200 || s.chars().any(char::is_control) {
@@ -472,11 +430,7 @@ impl Service {
         let branches = tx.branch_names_of(&ids).await?;
         let groups = tx.group_names_of(&ids).await?;
         let of = |pairs: &[(UserId, String)], id: UserId| -> Vec<String> {
-            pairs
-                .iter()
-                .filter(|(u, _)| *u == id)
-                .map(|(_, n)| n.clone())
-                .collect()
+            pairs.iter().filter(|(u, _)| *u == id).map(|(_, n)| n.clone()).collect()
         };
         let items = users
             .iter()
@@ -503,12 +457,7 @@ impl Service {
         tx.count_users(&q).await
     }
 
-    pub async fn update_user(
-        &self,
-        ctx: &Context,
-        key: &UserKey,
-        upd: UserUpdate,
-    ) -> Result<UserView> {
+    pub async fn update_user(&self, ctx: &Context, key: &UserKey, upd: UserUpdate) -> Result<UserView> {
         let email = upd.email.as_deref().map(Email::parse).transpose()?;
         let first_name = upd
             .first_name
@@ -577,14 +526,8 @@ impl Service {
             changes.insert("external_id".into(), json!([user.external_id, e]));
             user.external_id = e;
         }
-        if let Some(x) = upd
-            .exclude_from_emails
-            .filter(|x| *x != user.exclude_from_emails)
-        {
-            changes.insert(
-                "exclude_from_emails".into(),
-                json!([user.exclude_from_emails, x]),
-            );
+        if let Some(x) = upd.exclude_from_emails.filter(|x| *x != user.exclude_from_emails) {
+            changes.insert("exclude_from_emails".into(), json!([user.exclude_from_emails, x]));
             user.exclude_from_emails = x;
         }
         if let Some(d) = upd.deactivate_at.filter(|d| *d != user.deactivate_at) {
@@ -653,13 +596,8 @@ impl Service {
         if was_admin && user.user_type_id != before.user_type_id {
             self.guard_last_admin(tx).await?;
         }
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::user("user.update", &user, changes.into()),
-        )
-        .await?;
+        self.record(tx, ctx, &who, Change::user("user.update", &user, changes.into()))
+            .await?;
         let view = self.view(tx, &user).await?;
         self.commit(txb).await?;
         Ok(view)
@@ -737,12 +675,7 @@ impl Service {
         Ok(Some(user))
     }
 
-    async fn lifecycle(
-        &self,
-        ctx: &Context,
-        key: &UserKey,
-        action: LifecycleAction,
-    ) -> Result<UserView> {
+    async fn lifecycle(&self, ctx: &Context, key: &UserKey, action: LifecycleAction) -> Result<UserView> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -811,13 +744,7 @@ impl Service {
 
     /// Erases a trashed user: the row, memberships, and the personal data of every audit
     /// entry by or about them. The chain stays verifiable; entries keep only the user's id.
-    async fn purge_in(
-        &self,
-        tx: &mut dyn Tx,
-        ctx: &Context,
-        who: &Principal,
-        user: &User,
-    ) -> Result<()> {
+    async fn purge_in(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, user: &User) -> Result<()> {
         debug_assert_eq!(user.status, UserStatus::Trash);
         let now = now_millis();
         tx.erase_audit_personal(user.id, now).await?;
@@ -860,8 +787,7 @@ impl Service {
         };
         let due = {
             let mut tx = self.store.begin_read().await?;
-            tx.trash_due_for_purge(now_millis() - days * 86_400_000, 1000)
-                .await?
+            tx.trash_due_for_purge(now_millis() - days * 86_400_000, 1000).await?
         };
         let mut done = 0;
         for id in due {
@@ -881,10 +807,7 @@ impl Service {
 
 fn validate_external_id(s: &str) -> Result<String> {
     if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "external_id",
-            "1 to 256 bytes, no control characters",
-        ));
+        return Err(Error::invalid("external_id", "1 to 256 bytes, no control characters"));
     }
     Ok(s.to_owned())
 }

@@ -63,19 +63,9 @@ both_backends!(edited_personal_data_is_named, |db: TestDb| async move {
     for i in 0..3 {
         add(&s, &format!("u{i}"), "learner").await;
     }
-    db.execute(
-        "UPDATE audit_personal SET data = replace(data, 'u1', 'mallory') WHERE entry_id = 2",
-    )
-    .await;
-    assert_eq!(
-        s.verify_audit(&cli())
-            .await
-            .unwrap()
-            .problem
-            .unwrap()
-            .entry_id,
-        Some(2)
-    );
+    db.execute("UPDATE audit_personal SET data = replace(data, 'u1', 'mallory') WHERE entry_id = 2")
+        .await;
+    assert_eq!(s.verify_audit(&cli()).await.unwrap().problem.unwrap().entry_id, Some(2));
 });
 
 both_backends!(a_removed_entry_is_found, |db: TestDb| async move {
@@ -83,31 +73,24 @@ both_backends!(a_removed_entry_is_found, |db: TestDb| async move {
     for i in 0..4 {
         add(&s, &format!("u{i}"), "learner").await;
     }
-    db.execute("DELETE FROM audit_personal WHERE entry_id = 2")
-        .await;
+    db.execute("DELETE FROM audit_personal WHERE entry_id = 2").await;
     db.execute("DELETE FROM audit_log WHERE id = 2").await;
     let p = s.verify_audit(&cli()).await.unwrap().problem.unwrap();
     assert_eq!(p.entry_id, Some(3), "the entry after the gap is named");
 });
 
-both_backends!(
-    concurrent_writers_never_fork_the_chain,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        let tasks: Vec<_> = (0..24)
-            .map(|i| {
-                let s = s.clone();
-                tokio::spawn(async move {
-                    s.create_user(&cli(), new_user(&format!("w{i}"), "learner"))
-                        .await
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        let r = s.verify_audit(&cli()).await.unwrap();
-        assert!(r.problem.is_none(), "{:?}", r.problem);
-        assert_eq!(r.sealed, 24);
+both_backends!(concurrent_writers_never_fork_the_chain, |db: TestDb| async move {
+    let s = service(&db).await;
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.create_user(&cli(), new_user(&format!("w{i}"), "learner")).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
     }
-);
+    let r = s.verify_audit(&cli()).await.unwrap();
+    assert!(r.problem.is_none(), "{:?}", r.problem);
+    assert_eq!(r.sealed, 24);
+});

@@ -1,71 +1,42 @@
 use super::*;
 
-both_backends!(
-    usernames_and_emails_are_unique_ignoring_case,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        add(&s, "Ada", "learner").await;
-        let mut dup = new_user("ADA", "learner");
-        dup.email = "other@example.org".into();
-        assert_eq!(
-            s.create_user(&cli(), dup).await.unwrap_err().code(),
-            "username_taken"
-        );
-        let mut dup = new_user("grace", "learner");
-        dup.email = "ADA@EXAMPLE.ORG".into();
-        assert_eq!(
-            s.create_user(&cli(), dup).await.unwrap_err().code(),
-            "email_taken"
-        );
-        assert_eq!(
-            s.get_user(&cli(), &key("aDa")).await.unwrap().username,
-            "Ada"
-        );
-        let bad = NewUser {
-            email: "not-an-email".into(),
-            ..new_user("bad", "learner")
-        };
-        assert_eq!(
-            s.create_user(&cli(), bad).await.unwrap_err().code(),
-            "invalid_input"
-        );
-        assert_eq!(
-            s.plan(&cli()).await.unwrap().seats_used,
-            1,
-            "refused creates hold no seat"
-        );
-    }
-);
+both_backends!(usernames_and_emails_are_unique_ignoring_case, |db: TestDb| async move {
+    let s = service(&db).await;
+    add(&s, "Ada", "learner").await;
+    let mut dup = new_user("ADA", "learner");
+    dup.email = "other@example.org".into();
+    assert_eq!(s.create_user(&cli(), dup).await.unwrap_err().code(), "username_taken");
+    let mut dup = new_user("grace", "learner");
+    dup.email = "ADA@EXAMPLE.ORG".into();
+    assert_eq!(s.create_user(&cli(), dup).await.unwrap_err().code(), "email_taken");
+    assert_eq!(s.get_user(&cli(), &key("aDa")).await.unwrap().username, "Ada");
+    let bad = NewUser {
+        email: "not-an-email".into(),
+        ..new_user("bad", "learner")
+    };
+    assert_eq!(s.create_user(&cli(), bad).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        s.plan(&cli()).await.unwrap().seats_used,
+        1,
+        "refused creates hold no seat"
+    );
+});
 
 both_backends!(users_of_each_type_can_be_added, |db: TestDb| async move {
     let s = service(&db).await;
-    for t in [
-        "administrator",
-        "branch-administrator",
-        "Instructor",
-        "LEARNER",
-    ] {
+    for t in ["administrator", "branch-administrator", "Instructor", "LEARNER"] {
         let u = add(&s, &format!("a-{}", t.to_lowercase()), t).await;
-        assert_eq!(
-            u.user_type.to_lowercase().replace(' ', "-"),
-            t.to_lowercase()
-        );
+        assert_eq!(u.user_type.to_lowercase().replace(' ', "-"), t.to_lowercase());
     }
     assert_eq!(
-        s.create_user(&cli(), new_user("x", "wizard"))
-            .await
-            .unwrap_err()
-            .code(),
+        s.create_user(&cli(), new_user("x", "wizard")).await.unwrap_err().code(),
         "not_found"
     );
     let plain = NewUser {
         user_type: None,
         ..new_user("plain", "")
     };
-    assert_eq!(
-        s.create_user(&cli(), plain).await.unwrap().user_type,
-        "Learner"
-    );
+    assert_eq!(s.create_user(&cli(), plain).await.unwrap().user_type, "Learner");
 });
 
 both_backends!(
@@ -94,15 +65,8 @@ both_backends!(
             .unwrap()
             .unwrap();
         assert_eq!(deleted.status, "trash");
-        assert_eq!(
-            s.plan(&cli()).await.unwrap().seats_used,
-            1,
-            "the trash holds no seat"
-        );
-        assert_eq!(
-            names(&s, &cli(), UserFilter::default()).await,
-            vec!["grace"]
-        );
+        assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1, "the trash holds no seat");
+        assert_eq!(names(&s, &cli(), UserFilter::default()).await, vec!["grace"]);
         assert_eq!(
             names(
                 &s,
@@ -124,76 +88,61 @@ both_backends!(
             "username_taken"
         );
         assert_eq!(
-            s.activate_user(&cli(), &key("ada"))
-                .await
-                .unwrap_err()
-                .code(),
+            s.activate_user(&cli(), &key("ada")).await.unwrap_err().code(),
             "in_trash"
         );
         let restored = s.restore_user(&cli(), &key("ada")).await.unwrap();
         assert_eq!(restored.status, "deactivated");
         assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
         assert_eq!(
-            s.restore_user(&cli(), &key("ada"))
-                .await
-                .unwrap_err()
-                .code(),
+            s.restore_user(&cli(), &key("ada")).await.unwrap_err().code(),
             "not_in_trash"
         );
     }
 );
 
-both_backends!(
-    purge_erases_the_user_but_not_the_chain,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        let ada = add(&s, "ada", "learner").await;
-        s.update_user(
-            &cli(),
-            &key("ada"),
-            UserUpdate {
-                first_name: Some("Augusta".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert!(
-            s.delete_user(&cli(), &key("ada"), Some("ada"), true)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(
-            s.get_user(&cli(), &key("ada")).await.unwrap_err().code(),
-            "not_found"
-        );
-        let report = s.verify_audit(&cli()).await.unwrap();
-        assert!(report.problem.is_none(), "{:?}", report.problem);
-        assert!(
-            report.erased >= 3,
-            "create, update and delete entries lost their personal data"
-        );
-        let entries = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
-        let about_ada: Vec<_> = entries
+both_backends!(purge_erases_the_user_but_not_the_chain, |db: TestDb| async move {
+    let s = service(&db).await;
+    let ada = add(&s, "ada", "learner").await;
+    s.update_user(
+        &cli(),
+        &key("ada"),
+        UserUpdate {
+            first_name: Some("Augusta".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.delete_user(&cli(), &key("ada"), Some("ada"), true)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.get_user(&cli(), &key("ada")).await.unwrap_err().code(), "not_found");
+    let report = s.verify_audit(&cli()).await.unwrap();
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    assert!(
+        report.erased >= 3,
+        "create, update and delete entries lost their personal data"
+    );
+    let entries = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
+    let about_ada: Vec<_> = entries.iter().filter(|e| e.target_id == Some(ada.id)).collect();
+    assert!(
+        about_ada.iter().any(|e| e.action == "user.purge"),
+        "the log keeps that the account existed and was purged"
+    );
+    assert!(
+        about_ada
             .iter()
-            .filter(|e| e.target_id == Some(ada.id))
-            .collect();
-        assert!(
-            about_ada.iter().any(|e| e.action == "user.purge"),
-            "the log keeps that the account existed and was purged"
-        );
-        assert!(
-            about_ada
-                .iter()
-                .all(|e| e.target.is_none() && !e.changes.to_string().contains("Augusta"))
-        );
-        // A new account with the same email starts afresh.
-        let again = add(&s, "ada", "learner").await;
-        assert_ne!(again.id, ada.id);
-        assert_eq!(again.status, "active");
-    }
-);
+            .all(|e| e.target.is_none() && !e.changes.to_string().contains("Augusta"))
+    );
+    // A new account with the same email starts afresh.
+    let again = add(&s, "ada", "learner").await;
+    assert_ne!(again.id, ada.id);
+    assert_eq!(again.status, "active");
+});
 
 both_backends!(the_last_administrator_stays, |db: TestDb| async move {
     let s = service(&db).await;
@@ -217,17 +166,11 @@ both_backends!(the_last_administrator_stays, |db: TestDb| async move {
     ] {
         assert_eq!(err.code(), "last_administrator", "{err}");
     }
-    assert_eq!(
-        s.get_user(&cli(), &key("root")).await.unwrap().status,
-        "active"
-    );
+    assert_eq!(s.get_user(&cli(), &key("root")).await.unwrap().status, "active");
     add(&s, "second", "administrator").await;
     s.deactivate_user(&cli(), &key("root")).await.unwrap();
     assert_eq!(
-        s.deactivate_user(&cli(), &key("second"))
-            .await
-            .unwrap_err()
-            .code(),
+        s.deactivate_user(&cli(), &key("second")).await.unwrap_err().code(),
         "last_administrator"
     );
 });
@@ -268,59 +211,49 @@ both_backends!(
     }
 );
 
-both_backends!(
-    scheduled_deactivation_happens_on_its_date,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        let mut contractor = new_user("contractor", "learner");
-        contractor.deactivate_at = Some(now_millis() - 1000);
-        s.create_user(&cli(), contractor).await.unwrap();
-        let mut later = new_user("later", "learner");
-        later.deactivate_at = Some(now_millis() + 86_400_000);
-        s.create_user(&cli(), later).await.unwrap();
-        assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 1);
-        assert_eq!(
-            s.get_user(&cli(), &key("contractor")).await.unwrap().status,
-            "deactivated"
-        );
-        assert_eq!(
-            s.get_user(&cli(), &key("later")).await.unwrap().status,
-            "active"
-        );
-        assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
-        let entries = s
-            .list_audit(
-                &cli(),
-                &AuditFilter {
-                    target: Some("contractor".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(entries[0].channel, "system");
-        assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 0);
-    }
-);
+both_backends!(scheduled_deactivation_happens_on_its_date, |db: TestDb| async move {
+    let s = service(&db).await;
+    let mut contractor = new_user("contractor", "learner");
+    contractor.deactivate_at = Some(now_millis() - 1000);
+    s.create_user(&cli(), contractor).await.unwrap();
+    let mut later = new_user("later", "learner");
+    later.deactivate_at = Some(now_millis() + 86_400_000);
+    s.create_user(&cli(), later).await.unwrap();
+    assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 1);
+    assert_eq!(
+        s.get_user(&cli(), &key("contractor")).await.unwrap().status,
+        "deactivated"
+    );
+    assert_eq!(s.get_user(&cli(), &key("later")).await.unwrap().status, "active");
+    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
+    let entries = s
+        .list_audit(
+            &cli(),
+            &AuditFilter {
+                target: Some("contractor".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(entries[0].channel, "system");
+    assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 0);
+});
 
 both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
     let s = service(&db).await;
     add(&s, "old", "learner").await;
-    s.delete_user(&cli(), &key("old"), Some("old"), false)
-        .await
-        .unwrap();
+    s.delete_user(&cli(), &key("old"), Some("old"), false).await.unwrap();
     assert_eq!(
         s.purge_expired_trash().await.unwrap(),
         0,
         "still within the retention window"
     );
     // Move the deletion back in time by hand: the job must purge it.
-    db.execute("UPDATE users SET deleted_at = deleted_at - CAST(2678400000 AS BIGINT) WHERE username_key = 'old'").await;
+    db.execute("UPDATE users SET deleted_at = deleted_at - CAST(2678400000 AS BIGINT) WHERE username_key = 'old'")
+        .await;
     assert_eq!(s.purge_expired_trash().await.unwrap(), 1);
-    assert_eq!(
-        s.get_user(&cli(), &key("old")).await.unwrap_err().code(),
-        "not_found"
-    );
+    assert_eq!(s.get_user(&cli(), &key("old")).await.unwrap_err().code(), "not_found");
     assert!(s.verify_audit(&cli()).await.unwrap().problem.is_none());
 });
 
@@ -355,11 +288,7 @@ both_backends!(lists_filter_and_page, |db: TestDb| async move {
         if i % 2 == 0 {
             u.groups = vec!["Safety".into()];
         }
-        u.first_name = if i == 7 {
-            "Grace_Hopper".into()
-        } else {
-            "Test".into()
-        };
+        u.first_name = if i == 7 { "Grace_Hopper".into() } else { "Test".into() };
         s.create_user(&cli(), u).await.unwrap();
     }
     s.deactivate_user(&cli(), &key("user11")).await.unwrap();
@@ -481,10 +410,7 @@ both_backends!(lists_filter_and_page, |db: TestDb| async move {
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        (0..12).map(|i| format!("user{i:02}")).collect::<Vec<_>>()
-    );
+    assert_eq!(seen, (0..12).map(|i| format!("user{i:02}")).collect::<Vec<_>>());
     assert_eq!(
         s.list_users(
             &cli(),

@@ -46,12 +46,7 @@ both_backends!(custom_types_follow_plan_and_base, |db: TestDb| async move {
         "builtin_type"
     );
     let t = s
-        .edit_type(
-            &cli(),
-            "contractor",
-            &[Area::CoursesSelfEnroll],
-            &[Area::CatalogBrowse],
-        )
+        .edit_type(&cli(), "contractor", &[Area::CoursesSelfEnroll], &[Area::CatalogBrowse])
         .await
         .unwrap();
     assert!(t.areas.contains(&"courses.self_enroll") && !t.areas.contains(&"catalog.browse"));
@@ -60,10 +55,7 @@ both_backends!(custom_types_follow_plan_and_base, |db: TestDb| async move {
 
     add(&s, "temp", "Contractor").await;
     assert_eq!(
-        s.delete_type(&cli(), "Contractor")
-            .await
-            .unwrap_err()
-            .code(),
+        s.delete_type(&cli(), "Contractor").await.unwrap_err().code(),
         "type_in_use"
     );
     s.update_user(
@@ -83,78 +75,70 @@ both_backends!(custom_types_follow_plan_and_base, |db: TestDb| async move {
     );
 
     // The free plan refuses giving a custom type even when one exists.
-    s.create_type(&cli(), "Guest", "learner", &[])
-        .await
-        .unwrap();
+    s.create_type(&cli(), "Guest", "learner", &[]).await.unwrap();
     s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
     assert_eq!(
-        s.create_user(&cli(), new_user("g", "guest"))
-            .await
-            .unwrap_err()
-            .code(),
+        s.create_user(&cli(), new_user("g", "guest")).await.unwrap_err().code(),
         "plan_feature_unavailable"
     );
 });
 
-both_backends!(
-    branches_need_a_paid_plan_and_unique_names,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        let b = s
-            .add_branch(
-                &cli(),
-                NewBranch {
-                    name: "North & East".into(),
-                    default_type: Some("instructor".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(b.slug, "north-east");
-        assert_eq!(
-            s.add_branch(
-                &cli(),
-                NewBranch {
-                    name: "NORTH & EAST".into(),
-                    ..Default::default()
-                }
-            )
-            .await
-            .unwrap_err()
-            .code(),
-            "branch_exists"
-        );
-        // A user in a branch without an explicit type gets the branch default.
-        let u = s
-            .create_user(
-                &cli(),
-                NewUser {
-                    user_type: None,
-                    branches: vec!["north & east".into()],
-                    ..new_user("ada", "")
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(u.user_type, "Instructor");
-        assert_eq!(u.branches, vec!["North & East"]);
-        s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
-        assert_eq!(
-            s.add_branch(
-                &cli(),
-                NewBranch {
-                    name: "South".into(),
-                    ..Default::default()
-                }
-            )
-            .await
-            .unwrap_err()
-            .code(),
-            "plan_feature_unavailable"
-        );
-    }
-);
+both_backends!(branches_need_a_paid_plan_and_unique_names, |db: TestDb| async move {
+    let s = service(&db).await;
+    let b = s
+        .add_branch(
+            &cli(),
+            NewBranch {
+                name: "North & East".into(),
+                default_type: Some("instructor".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.slug, "north-east");
+    assert_eq!(
+        s.add_branch(
+            &cli(),
+            NewBranch {
+                name: "NORTH & EAST".into(),
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap_err()
+        .code(),
+        "branch_exists"
+    );
+    // A user in a branch without an explicit type gets the branch default.
+    let u = s
+        .create_user(
+            &cli(),
+            NewUser {
+                user_type: None,
+                branches: vec!["north & east".into()],
+                ..new_user("ada", "")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.user_type, "Instructor");
+    assert_eq!(u.branches, vec!["North & East"]);
+    s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
+    assert_eq!(
+        s.add_branch(
+            &cli(),
+            NewBranch {
+                name: "South".into(),
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap_err()
+        .code(),
+        "plan_feature_unavailable"
+    );
+});
 
 /// A branch administrator of North, with users in North and South.
 async fn two_branches(s: &Service) -> Context {
@@ -222,23 +206,11 @@ both_backends!(
         let mut seen = names(&s, &boss, UserFilter::default()).await;
         seen.sort();
         assert_eq!(seen, vec!["boss", "n1", "n2"]);
+        assert_eq!(s.count_users(&boss, &UserFilter::default()).await.unwrap(), 3);
+        assert_eq!(s.get_user(&boss, &key("s1")).await.unwrap_err().code(), "not_found");
+        assert_eq!(s.get_user(&boss, &key("root")).await.unwrap_err().code(), "not_found");
         assert_eq!(
-            s.count_users(&boss, &UserFilter::default()).await.unwrap(),
-            3
-        );
-        assert_eq!(
-            s.get_user(&boss, &key("s1")).await.unwrap_err().code(),
-            "not_found"
-        );
-        assert_eq!(
-            s.get_user(&boss, &key("root")).await.unwrap_err().code(),
-            "not_found"
-        );
-        assert_eq!(
-            s.deactivate_user(&boss, &key("s1"))
-                .await
-                .unwrap_err()
-                .code(),
+            s.deactivate_user(&boss, &key("s1")).await.unwrap_err().code(),
             "not_found"
         );
         assert_eq!(
@@ -335,12 +307,7 @@ both_backends!(
                 .code(),
             "not_found"
         );
-        assert_eq!(
-            s.add_group_members(&boss, "North crew", &[key("n2")])
-                .await
-                .unwrap(),
-            1
-        );
+        assert_eq!(s.add_group_members(&boss, "North crew", &[key("n2")]).await.unwrap(), 1);
         assert_eq!(
             s.add_group_members(&boss, "North crew", &[key("s1")])
                 .await
@@ -358,24 +325,15 @@ both_backends!(
         assert_eq!(branches, vec!["North"]);
         assert_eq!(s.settings(&boss).await.unwrap_err().code(), "forbidden");
         assert_eq!(
-            s.set_plan(&boss, PlanTier::Pro, None)
-                .await
-                .unwrap_err()
-                .code(),
+            s.set_plan(&boss, PlanTier::Pro, None).await.unwrap_err().code(),
             "forbidden"
         );
         assert_eq!(
-            s.create_type(&boss, "X", "learner", &[])
-                .await
-                .unwrap_err()
-                .code(),
+            s.create_type(&boss, "X", "learner", &[]).await.unwrap_err().code(),
             "forbidden"
         );
         assert_eq!(
-            s.list_audit(&boss, &AuditFilter::default())
-                .await
-                .unwrap_err()
-                .code(),
+            s.list_audit(&boss, &AuditFilter::default()).await.unwrap_err().code(),
             "forbidden"
         );
         let report = s.seat_report(&boss).await.unwrap();
@@ -383,117 +341,88 @@ both_backends!(
     }
 );
 
-both_backends!(
-    permissions_follow_the_current_type,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        add(&s, "root", "administrator").await;
-        let admin = add(&s, "helper", "administrator").await;
-        let helper = as_user(admin.id);
-        add(&s, "ada", "learner").await;
-        s.deactivate_user(&helper, &key("ada")).await.unwrap();
-        assert_eq!(
-            s.deactivate_user(&helper, &key("helper"))
-                .await
-                .unwrap_err()
-                .code(),
-            "forbidden",
-            "nobody deactivates themselves"
-        );
-        // Demoted: the very next call has a learner's permissions.
-        s.update_user(
-            &cli(),
-            &key("helper"),
-            UserUpdate {
-                user_type: Some("learner".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            s.activate_user(&helper, &key("ada"))
-                .await
-                .unwrap_err()
-                .code(),
-            "forbidden"
-        );
-        assert_eq!(
-            s.list_users(&helper, &UserFilter::default())
-                .await
-                .unwrap_err()
-                .code(),
-            "forbidden"
-        );
-        // Deactivated: no authority at all.
-        s.update_user(
-            &cli(),
-            &key("helper"),
-            UserUpdate {
-                user_type: Some("administrator".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        s.deactivate_user(&cli(), &key("helper")).await.unwrap();
-        assert_eq!(
-            s.list_users(&helper, &UserFilter::default())
-                .await
-                .unwrap_err()
-                .code(),
-            "unauthenticated"
-        );
-        // Identity providers never create administrators.
-        let scim = Context::new(Actor::ScimClient { token_id: 1 }, Channel::Scim);
-        assert_eq!(
-            s.create_user(&scim, new_user("boss", "branch-administrator"))
-                .await
-                .unwrap_err()
-                .code(),
-            "forbidden"
-        );
-        assert_eq!(
-            s.create_user(&scim, new_user("teacher", "instructor"))
-                .await
-                .unwrap()
-                .origin,
-            "scim"
-        );
-    }
-);
+both_backends!(permissions_follow_the_current_type, |db: TestDb| async move {
+    let s = service(&db).await;
+    add(&s, "root", "administrator").await;
+    let admin = add(&s, "helper", "administrator").await;
+    let helper = as_user(admin.id);
+    add(&s, "ada", "learner").await;
+    s.deactivate_user(&helper, &key("ada")).await.unwrap();
+    assert_eq!(
+        s.deactivate_user(&helper, &key("helper")).await.unwrap_err().code(),
+        "forbidden",
+        "nobody deactivates themselves"
+    );
+    // Demoted: the very next call has a learner's permissions.
+    s.update_user(
+        &cli(),
+        &key("helper"),
+        UserUpdate {
+            user_type: Some("learner".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.activate_user(&helper, &key("ada")).await.unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        s.list_users(&helper, &UserFilter::default()).await.unwrap_err().code(),
+        "forbidden"
+    );
+    // Deactivated: no authority at all.
+    s.update_user(
+        &cli(),
+        &key("helper"),
+        UserUpdate {
+            user_type: Some("administrator".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.deactivate_user(&cli(), &key("helper")).await.unwrap();
+    assert_eq!(
+        s.list_users(&helper, &UserFilter::default()).await.unwrap_err().code(),
+        "unauthenticated"
+    );
+    // Identity providers never create administrators.
+    let scim = Context::new(Actor::ScimClient { token_id: 1 }, Channel::Scim);
+    assert_eq!(
+        s.create_user(&scim, new_user("boss", "branch-administrator"))
+            .await
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        s.create_user(&scim, new_user("teacher", "instructor"))
+            .await
+            .unwrap()
+            .origin,
+        "scim"
+    );
+});
 
-both_backends!(
-    settings_are_validated_and_audited,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        assert_eq!(
-            s.set_setting(&cli(), "scim_delete", "purge")
-                .await
-                .unwrap_err()
-                .code(),
-            "invalid_input"
-        );
-        assert_eq!(
-            s.set_setting(&cli(), "colour", "blue")
-                .await
-                .unwrap_err()
-                .code(),
-            "invalid_input"
-        );
-        s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
-        let all = s.settings(&cli()).await.unwrap();
-        assert_eq!(
-            all.iter().find(|x| x.key == "welcome_email").unwrap().value,
-            "off"
-        );
-        assert_eq!(
-            s.setting_value(Setting::DeletionRetentionDays)
-                .await
-                .unwrap(),
-            SettingValue::Days(30)
-        );
-        let log = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
-        assert_eq!(log[0].action, "settings.set");
-    }
-);
+both_backends!(settings_are_validated_and_audited, |db: TestDb| async move {
+    let s = service(&db).await;
+    assert_eq!(
+        s.set_setting(&cli(), "scim_delete", "purge").await.unwrap_err().code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        s.set_setting(&cli(), "colour", "blue").await.unwrap_err().code(),
+        "invalid_input"
+    );
+    s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
+    let all = s.settings(&cli()).await.unwrap();
+    assert_eq!(all.iter().find(|x| x.key == "welcome_email").unwrap().value, "off");
+    assert_eq!(
+        s.setting_value(Setting::DeletionRetentionDays).await.unwrap(),
+        SettingValue::Days(30)
+    );
+    let log = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
+    assert_eq!(log[0].action, "settings.set");
+});

@@ -1,50 +1,35 @@
 use super::*;
 
-both_backends!(
-    free_plan_refuses_the_sixth_active_account,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
-        for i in 0..5 {
-            add(&s, &format!("user{i}"), "learner").await;
-        }
-        let err = s
-            .create_user(&cli(), new_user("sixth", "learner"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                rollcall_core::Error::SeatLimitReached { used: 5, limit: 5 }
-            ),
-            "{err}"
-        );
-        assert!(err.to_string().contains("5 of 5"));
-
-        // A deactivated account holds no seat, so it can still be added.
-        let mut parked = new_user("parked", "learner");
-        parked.active = false;
-        s.create_user(&cli(), parked).await.unwrap();
-
-        s.deactivate_user(&cli(), &key("user0")).await.unwrap();
-        assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 4);
-        add(&s, "sixth", "learner").await;
-        assert_eq!(
-            s.activate_user(&cli(), &key("parked"))
-                .await
-                .unwrap_err()
-                .code(),
-            "seat_limit_reached"
-        );
-        assert_eq!(
-            s.activate_user(&cli(), &key("user0"))
-                .await
-                .unwrap_err()
-                .code(),
-            "seat_limit_reached"
-        );
+both_backends!(free_plan_refuses_the_sixth_active_account, |db: TestDb| async move {
+    let s = service(&db).await;
+    s.set_plan(&cli(), PlanTier::Free, None).await.unwrap();
+    for i in 0..5 {
+        add(&s, &format!("user{i}"), "learner").await;
     }
-);
+    let err = s.create_user(&cli(), new_user("sixth", "learner")).await.unwrap_err();
+    assert!(
+        matches!(err, rollcall_core::Error::SeatLimitReached { used: 5, limit: 5 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("5 of 5"));
+
+    // A deactivated account holds no seat, so it can still be added.
+    let mut parked = new_user("parked", "learner");
+    parked.active = false;
+    s.create_user(&cli(), parked).await.unwrap();
+
+    s.deactivate_user(&cli(), &key("user0")).await.unwrap();
+    assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 4);
+    add(&s, "sixth", "learner").await;
+    assert_eq!(
+        s.activate_user(&cli(), &key("parked")).await.unwrap_err().code(),
+        "seat_limit_reached"
+    );
+    assert_eq!(
+        s.activate_user(&cli(), &key("user0")).await.unwrap_err().code(),
+        "seat_limit_reached"
+    );
+});
 
 both_backends!(deactivating_twice_frees_one_seat, |db: TestDb| async move {
     let s = service(&db).await;
@@ -57,30 +42,24 @@ both_backends!(deactivating_twice_frees_one_seat, |db: TestDb| async move {
     assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 1);
 });
 
-both_backends!(
-    plan_below_seats_in_use_is_refused,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        for i in 0..7 {
-            add(&s, &format!("u{i}"), "learner").await;
-        }
-        let err = s.set_plan(&cli(), PlanTier::Free, None).await.unwrap_err();
-        assert_eq!(err.code(), "seats_in_use");
-        assert!(err.to_string().contains("deactivate 2 accounts"), "{err}");
-        let p = s
-            .set_plan(&cli(), PlanTier::Enterprise, Some(7))
-            .await
-            .unwrap();
-        assert_eq!((p.seat_limit, p.seats_used), (7, 7));
-        assert_eq!(
-            s.create_user(&cli(), new_user("x", "learner"))
-                .await
-                .unwrap_err()
-                .code(),
-            "seat_limit_reached"
-        );
+both_backends!(plan_below_seats_in_use_is_refused, |db: TestDb| async move {
+    let s = service(&db).await;
+    for i in 0..7 {
+        add(&s, &format!("u{i}"), "learner").await;
     }
-);
+    let err = s.set_plan(&cli(), PlanTier::Free, None).await.unwrap_err();
+    assert_eq!(err.code(), "seats_in_use");
+    assert!(err.to_string().contains("deactivate 2 accounts"), "{err}");
+    let p = s.set_plan(&cli(), PlanTier::Enterprise, Some(7)).await.unwrap();
+    assert_eq!((p.seat_limit, p.seats_used), (7, 7));
+    assert_eq!(
+        s.create_user(&cli(), new_user("x", "learner"))
+            .await
+            .unwrap_err()
+            .code(),
+        "seat_limit_reached"
+    );
+});
 
 both_backends!(
     concurrent_creates_for_the_last_seat_give_one_success,
@@ -93,10 +72,7 @@ both_backends!(
         let tasks: Vec<_> = (0..32)
             .map(|i| {
                 let s = s.clone();
-                tokio::spawn(async move {
-                    s.create_user(&cli(), new_user(&format!("racer{i}"), "learner"))
-                        .await
-                })
+                tokio::spawn(async move { s.create_user(&cli(), new_user(&format!("racer{i}"), "learner")).await })
             })
             .collect();
         let mut ok = 0;
