@@ -1,22 +1,102 @@
-//! rollcall's HTTP side: the axum router over the one [`Service`], and the background jobs
-//! `rollcall serve` runs. Handlers translate; the service decides.
+//! rollcall's HTTP side: the axum application over the one [`Service`] — health, metrics
+//! and the REST API — and the background jobs `rollcall serve` runs. Handlers translate;
+//! the service decides.
 
 pub mod jobs;
+pub mod metrics;
+pub mod rest;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rollcall_core::Service;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
-/// The application router.
-pub fn router(service: Service) -> Router {
+/// Largest request body accepted (JSON; CSV imports will set their own).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// The whole application: health, readiness, metrics, and `/api/v1`.
+pub fn app(service: Service) -> Router {
+    let state = AppState {
+        service,
+        metrics: Arc::new(metrics::Metrics::default()),
+    };
+    let (api, _doc) = rest::router();
+    let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(service)
+        .route("/metrics", get(metrics_text))
+        .merge(api)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(refuse_token_in_query))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                    // The path only: a query string could carry what must not be logged.
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+        .with_state(state)
+}
+
+/// The OpenAPI document of `/api/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    rest::router().1
+}
+
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Tokens belong in the Authorization header; one in a URL ends up in logs and histories.
+async fn refuse_token_in_query(req: Request, next: Next) -> Response {
+    let query = req.uri().query().unwrap_or("");
+    if query.contains("access_token=") || rollcall_core::domain::token::looks_like_token(query) {
+        return rest::error::ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "token_in_query",
+            "tokens are refused in the URL; send them as 'Authorization: Bearer …'",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Liveness: the process answers.
@@ -25,12 +105,29 @@ async fn healthz() -> &'static str {
 }
 
 /// Readiness: the database answers. The reason for a failure goes to the log, not the client.
-async fn readyz(State(service): State<Service>) -> (StatusCode, &'static str) {
-    match service.ready().await {
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.service.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n"),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    match state.metrics.render(&state.service).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
 }
@@ -41,9 +138,8 @@ pub async fn serve(
     service: Service,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = app(service).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Registers for SIGTERM and Ctrl-C now (so a signal that arrives as soon as the server

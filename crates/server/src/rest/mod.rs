@@ -1,0 +1,112 @@
+//! The REST API, `/api/v1`: routes and their OpenAPI document, generated from the same
+//! handler annotations, so a route can't exist without being documented.
+
+pub mod admin;
+pub mod catalog;
+pub mod error;
+pub mod extract;
+pub mod users;
+
+use crate::AppState;
+use axum::Router;
+use axum::routing::get;
+use error::{ApiError, ApiResult};
+use rollcall_core::domain::{Millis, parse_time};
+use serde::{Deserialize, Deserializer};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rollcall",
+        description = "User management for a learning platform: users, types, branches, groups, seats, audit. \
+            Authenticate with `Authorization: Bearer rc_api_…` (`rollcall token create --scope api --user U`); \
+            a token acts with its user's current permissions. Errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("rc_api_…")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The `/api/v1` routes and their OpenAPI document.
+pub fn router() -> (Router<AppState>, OpenApiDoc) {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user, users::delete_user))
+        .routes(routes!(users::deactivate_user))
+        .routes(routes!(users::activate_user))
+        .routes(routes!(users::restore_user))
+        .routes(routes!(users::bulk))
+        .routes(routes!(users::get_job))
+        .routes(routes!(catalog::list_types, catalog::create_type))
+        .routes(routes!(catalog::edit_type, catalog::delete_type))
+        .routes(routes!(catalog::list_branches, catalog::create_branch))
+        .routes(routes!(catalog::update_branch))
+        .routes(routes!(catalog::list_groups, catalog::create_group))
+        .routes(routes!(catalog::list_members, catalog::add_members))
+        .routes(routes!(catalog::remove_member))
+        .routes(routes!(admin::get_plan, admin::set_plan))
+        .routes(routes!(admin::seat_report))
+        .routes(routes!(admin::idle_report))
+        .routes(routes!(admin::list_audit))
+        .routes(routes!(admin::list_settings))
+        .routes(routes!(admin::set_setting))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token));
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .split_for_parts();
+    let json = std::sync::Arc::new(doc.to_json().expect("the OpenAPI document serialises"));
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        json.as_str().to_owned(),
+                    )
+                }
+            }),
+        )
+        .route("/api/v1/{*rest}", axum::routing::any(not_found));
+    (router, doc)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such API route; see /api/v1/openapi.json",
+    )
+}
+
+/// For PATCH fields where `null` (clear) differs from absent (leave as is).
+pub fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub fn parse_opt_time(field: &str, value: Option<&str>) -> ApiResult<Option<Millis>> {
+    Ok(value.map(|v| parse_time(field, v)).transpose()?)
+}

@@ -1,0 +1,367 @@
+//! `/api/v1/users` and `/api/v1/jobs`.
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use super::{double_option, parse_opt_time};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rollcall_core::domain::{UserId, UserStatus};
+use rollcall_core::service::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Bulk requests naming at most this many users are done at once; larger ones become jobs.
+pub const SYNC_BULK_LIMIT: usize = 100;
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// `active`, `deactivated` or `trash`; default: active and deactivated.
+    pub status: Option<String>,
+    /// A user type name.
+    pub user_type: Option<String>,
+    pub branch: Option<String>,
+    pub group: Option<String>,
+    /// Text search over username, email, first and last name.
+    pub q: Option<String>,
+    /// Never signed in, or last signed in before this date (YYYY-MM-DD or RFC 3339).
+    pub last_login_before: Option<String>,
+    /// Never signed in, or not in this many days.
+    pub idle_days: Option<i64>,
+    pub never_logged_in: Option<bool>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<i64>,
+}
+
+impl ListUsersQuery {
+    pub fn into_filter(self) -> ApiResult<UserFilter> {
+        Ok(UserFilter {
+            status: self.status.as_deref().map(UserStatus::parse).transpose()?,
+            user_type: self.user_type,
+            branch: self.branch,
+            group: self.group,
+            idle_days: self.idle_days,
+            last_login_before: parse_opt_time("last_login_before", self.last_login_before.as_deref())?,
+            never_logged_in: self.never_logged_in.unwrap_or(false),
+            search: self.q,
+            cursor: self.cursor,
+            limit: self.limit,
+        })
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// 8 to 1,024 bytes; omit for SSO-only or invited users.
+    pub password: Option<String>,
+    /// A user type name (default: the first branch's default type, else Learner).
+    pub user_type: Option<String>,
+    #[serde(default)]
+    pub branches: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Whether to send a welcome email. rollcall sends no mail yet, so nothing is sent
+    /// either way; the field is accepted so clients written to the contract work.
+    pub send_welcome: Option<bool>,
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub exclude_from_emails: bool,
+    /// Scheduled deactivation (YYYY-MM-DD or RFC 3339).
+    pub deactivate_at: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password: Option<String>,
+    pub user_type: Option<String>,
+    #[serde(default)]
+    pub add_branches: Vec<String>,
+    #[serde(default)]
+    pub remove_branches: Vec<String>,
+    #[serde(default)]
+    pub add_groups: Vec<String>,
+    #[serde(default)]
+    pub remove_groups: Vec<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub external_id: Option<Option<String>>,
+    pub exclude_from_emails: Option<bool>,
+    /// Scheduled deactivation (YYYY-MM-DD or RFC 3339); `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub deactivate_at: Option<Option<String>>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// The user's username, to confirm.
+    pub confirm: Option<String>,
+    /// Erase at once instead of moving to the trash.
+    pub purge: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkActionName {
+    Deactivate,
+    Activate,
+    Delete,
+    AddToGroup,
+    RemoveFromGroup,
+    AddToBranch,
+    RemoveFromBranch,
+    ChangeType,
+}
+
+/// A list filter inside a bulk request (the same fields as the list's query string).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BulkFilter {
+    pub status: Option<String>,
+    pub user_type: Option<String>,
+    pub branch: Option<String>,
+    pub group: Option<String>,
+    pub q: Option<String>,
+    pub last_login_before: Option<String>,
+    pub idle_days: Option<i64>,
+    pub never_logged_in: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    pub action: BulkActionName,
+    /// The users, by id; or give `filter` instead.
+    pub ids: Option<Vec<i64>>,
+    /// Every user the filter matches.
+    pub filter: Option<BulkFilter>,
+    /// For add_to_group / remove_from_group.
+    pub group: Option<String>,
+    /// For add_to_branch / remove_from_branch.
+    pub branch: Option<String>,
+    /// For change_type.
+    pub user_type: Option<String>,
+    /// For delete: the number of users it will delete.
+    pub confirm: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkResult {
+    pub total: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub results: Vec<BulkOutcome>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobAccepted {
+    pub job_id: i64,
+    pub total: usize,
+    /// Poll this for progress and per-user outcomes.
+    pub status_url: String,
+}
+
+fn key(id: i64) -> UserKey {
+    UserKey::Id(UserId(id))
+}
+
+#[utoipa::path(get, path = "/users", tag = "users", params(ListUsersQuery),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_users(c: Caller, ApiQuery(q): ApiQuery<ListUsersQuery>) -> ApiResult<Json<UserPage>> {
+    Ok(Json(c.service.list_users(&c.ctx, &q.into_filter()?).await?))
+}
+
+#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_user(c: Caller, ApiJson(b): ApiJson<CreateUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let input = NewUser {
+        username: b.username,
+        email: b.email,
+        first_name: b.first_name,
+        last_name: b.last_name,
+        password: b.password,
+        user_type: b.user_type,
+        branches: b.branches,
+        groups: b.groups,
+        active: true,
+        external_id: b.external_id,
+        exclude_from_emails: b.exclude_from_emails,
+        deactivate_at: parse_opt_time("deactivate_at", b.deactivate_at.as_deref())?,
+    };
+    Ok((StatusCode::CREATED, Json(c.service.create_user(&c.ctx, input).await?)))
+}
+
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_user(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<UserView>> {
+    Ok(Json(c.service.get_user(&c.ctx, &key(id)).await?))
+}
+
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUser,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_user(
+    c: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<UpdateUser>,
+) -> ApiResult<Json<UserView>> {
+    let deactivate_at = match b.deactivate_at {
+        None => None,
+        Some(d) => Some(parse_opt_time("deactivate_at", d.as_deref())?),
+    };
+    let upd = UserUpdate {
+        user_type: b.user_type,
+        email: b.email,
+        first_name: b.first_name,
+        last_name: b.last_name,
+        password: b.password,
+        add_branches: b.add_branches,
+        remove_branches: b.remove_branches,
+        add_groups: b.add_groups,
+        remove_groups: b.remove_groups,
+        external_id: b.external_id,
+        exclude_from_emails: b.exclude_from_emails,
+        deactivate_at,
+    };
+    Ok(Json(c.service.update_user(&c.ctx, &key(id), upd).await?))
+}
+
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path), DeleteQuery),
+    responses((status = 200, body = UserView, description = "moved to the trash"), (status = 204, description = "purged"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_user(
+    c: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
+) -> ApiResult<Response> {
+    let purge = q.purge.unwrap_or(false);
+    Ok(
+        match c
+            .service
+            .delete_user(&c.ctx, &key(id), q.confirm.as_deref(), purge)
+            .await?
+        {
+            Some(view) => Json(view).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
+}
+
+macro_rules! lifecycle_route {
+    ($name:ident, $path:literal, $method:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "users", params(("id" = i64, Path)),
+            responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+            security(("bearer" = [])))]
+        pub async fn $name(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<UserView>> {
+            Ok(Json(c.service.$method(&c.ctx, &key(id)).await?))
+        }
+    };
+}
+
+lifecycle_route!(
+    deactivate_user,
+    "/users/{id}/deactivate",
+    deactivate_user,
+    "Frees the seat; keeps every record."
+);
+lifecycle_route!(
+    activate_user,
+    "/users/{id}/activate",
+    activate_user,
+    "Needs a free seat."
+);
+lifecycle_route!(
+    restore_user,
+    "/users/{id}/restore",
+    restore_user,
+    "Back from the trash, deactivated."
+);
+
+#[utoipa::path(post, path = "/users/bulk", tag = "users", request_body = BulkRequest,
+    responses((status = 200, body = BulkResult, description = "done at once (up to 100 users)"), (status = 202, body = JobAccepted, description = "running as a background job"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn bulk(c: Caller, ApiJson(b): ApiJson<BulkRequest>) -> ApiResult<Response> {
+    let need = |v: Option<String>, field: &str| {
+        v.ok_or_else(|| ApiError::bad_request(format!("this action needs \"{field}\"")))
+    };
+    let action = match b.action {
+        BulkActionName::Deactivate => BulkAction::Deactivate,
+        BulkActionName::Activate => BulkAction::Activate,
+        BulkActionName::Delete => BulkAction::Delete,
+        BulkActionName::AddToGroup => BulkAction::AddToGroup(need(b.group, "group")?),
+        BulkActionName::RemoveFromGroup => BulkAction::RemoveFromGroup(need(b.group, "group")?),
+        BulkActionName::AddToBranch => BulkAction::AddToBranch(need(b.branch, "branch")?),
+        BulkActionName::RemoveFromBranch => BulkAction::RemoveFromBranch(need(b.branch, "branch")?),
+        BulkActionName::ChangeType => BulkAction::ChangeType(need(b.user_type, "user_type")?),
+    };
+    let targets = match (b.ids, b.filter) {
+        (Some(ids), None) => BulkTargets::Ids(ids),
+        (None, Some(f)) => BulkTargets::Filter(
+            ListUsersQuery {
+                status: f.status,
+                user_type: f.user_type,
+                branch: f.branch,
+                group: f.group,
+                q: f.q,
+                last_login_before: f.last_login_before,
+                idle_days: f.idle_days,
+                never_logged_in: f.never_logged_in,
+                ..ListUsersQuery::default()
+            }
+            .into_filter()?,
+        ),
+        _ => return Err(ApiError::bad_request("give either \"ids\" or \"filter\"")),
+    };
+    let ids = c.service.bulk_targets(&c.ctx, &action, &targets, b.confirm).await?;
+    if ids.len() <= SYNC_BULK_LIMIT {
+        let results = c.service.bulk_apply(&c.ctx, &action, &ids).await;
+        let failed = results.iter().filter(|r| !r.ok).count();
+        return Ok(Json(BulkResult {
+            total: results.len(),
+            succeeded: results.len() - failed,
+            failed,
+            results,
+        })
+        .into_response());
+    }
+    let job = c.service.start_bulk_job(&c.ctx, &action, ids.len()).await?;
+    let (service, ctx, job_id, total) = (c.service.clone(), c.ctx.clone(), job.id, ids.len());
+    tokio::spawn(async move {
+        if let Err(e) = service.run_bulk_job(&ctx, job_id, &action, &ids).await {
+            tracing::error!(job = job_id, error = %e, "bulk job failed");
+        }
+    });
+    let accepted = JobAccepted {
+        job_id,
+        total,
+        status_url: format!("/api/v1/jobs/{job_id}"),
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+#[utoipa::path(get, path = "/jobs/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_job(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<JobView>> {
+    Ok(Json(c.service.job(&c.ctx, id).await?))
+}
