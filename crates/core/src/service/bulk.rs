@@ -99,6 +99,10 @@ impl Service {
         targets: &BulkTargets,
         confirm: Option<i64>,
     ) -> Result<Vec<UserId>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::UsersManage)?;
         let ids: Vec<UserId> = match targets {
             BulkTargets::Ids(ids) => {
                 if ids.is_empty() || ids.len() > MAX_BULK {
@@ -111,10 +115,6 @@ impl Service {
                     .collect()
             }
             BulkTargets::Filter(filter) => {
-                let mut txb = self.store.begin_read().await?;
-                let tx = txb.as_mut();
-                let who = self.principal(tx, ctx).await?;
-                who.require(Area::UsersManage)?;
                 let mut f = filter.clone();
                 f.cursor = None;
                 let mut q: UserQuery = self.user_query(tx, &who, &f).await?;

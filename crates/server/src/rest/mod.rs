@@ -48,6 +48,36 @@ impl Modify for BearerAuth {
     }
 }
 
+/// OpenAPI requires a description on every response; where a handler gives none, the
+/// status's reason phrase is the honest one.
+fn describe_responses(doc: &mut OpenApiDoc) {
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let utoipa::openapi::RefOr::T(r) = response
+                    && r.description.is_empty()
+                {
+                    let reason = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|s| axum::http::StatusCode::from_u16(s).ok());
+                    r.description = reason
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("response")
+                        .to_owned();
+                }
+            }
+        }
+    }
+}
+
 /// The `/api/v1` routes and their OpenAPI document.
 pub fn router() -> (Router<AppState>, OpenApiDoc) {
     let v1 = OpenApiRouter::new()
@@ -73,9 +103,10 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(admin::set_setting))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token));
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();
+    describe_responses(&mut doc);
     let json = std::sync::Arc::new(doc.to_json().expect("the OpenAPI document serialises"));
     let router = router
         .route(

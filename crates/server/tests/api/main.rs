@@ -1,1 +1,160 @@
+//! The REST API over a real server (bound to 127.0.0.1:0, fresh database per test), on
+//! SQLite and PostgreSQL.
 
+mod behaviour;
+mod matrix;
+mod openapi;
+
+use rollcall_core::domain::{TokenScope, UserId};
+use rollcall_core::service::{NewBranch, NewUser, UserKey};
+use rollcall_core::{Context, Service};
+use rollcall_store::SqlStore;
+use rollcall_testkit::{TestDb, both_backends};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A running server and a service on the same database for setting up fixtures.
+pub struct TestApp {
+    pub base: String,
+    pub service: Service,
+    pub http: reqwest::Client,
+    _db: TestDb,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    pub async fn start(db: TestDb) -> TestApp {
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let service = Service::new(Arc::new(store));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn({
+            let service = service.clone();
+            async move {
+                rollcall_server::serve(listener, service, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+        });
+        TestApp {
+            base,
+            service,
+            http: reqwest::Client::new(),
+            _db: db,
+            server,
+        }
+    }
+
+    pub async fn user(&self, name: &str, user_type: &str, branches: &[&str]) -> i64 {
+        let input = NewUser {
+            username: name.into(),
+            email: format!("{name}@example.org"),
+            first_name: "Test".into(),
+            last_name: name.into(),
+            user_type: Some(user_type.into()),
+            branches: branches.iter().map(|b| b.to_string()).collect(),
+            active: true,
+            ..NewUser::default()
+        };
+        self.service
+            .create_user(&Context::cli(), input)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .id
+    }
+
+    pub async fn branch(&self, name: &str) {
+        self.service
+            .add_branch(
+                &Context::cli(),
+                NewBranch {
+                    name: name.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn token(&self, name: &str, user_id: i64) -> String {
+        let key = UserKey::Id(UserId(user_id));
+        self.service
+            .create_token(&Context::cli(), name, TokenScope::Api, Some(&key), None)
+            .await
+            .unwrap()
+            .token
+    }
+
+    /// Sends a request; returns status and JSON body (Null when empty or not JSON).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+both_backends!(health_and_readiness_answer_without_a_token, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    assert_eq!(
+        app.http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.http
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("rollcall_seat_limit 100"), "{metrics}");
+    assert!(metrics.contains("rollcall_users{status=\"active\"} 0"));
+    let (status, _) = app.call("GET", "/api/v1/users", None, None).await;
+    assert_eq!(status, 401);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rollcall_http_requests_total{method=\"GET\",route=\"/api/v1/users\",status=\"401\"} 1"),
+        "{metrics}"
+    );
+    let _ = json!(null);
+});

@@ -1,0 +1,345 @@
+//! What API clients rely on beyond the matrix: tokens that follow their user, error shapes,
+//! request ids in the audit log, pagination, bulk jobs.
+
+use super::*;
+
+both_backends!(
+    tokens_act_with_their_users_current_permissions,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let root = app.user("root", "administrator", &[]).await;
+        let helper = app.user("helper", "administrator", &[]).await;
+        let token = app.token("helper-token", helper).await;
+        assert_eq!(app.call("GET", "/api/v1/users", Some(&token), None).await.0, 200);
+
+        // Demoted: the token shrinks at once; promoted again: it grows back.
+        let cli = Context::cli();
+        let key = UserKey::Id(UserId(helper));
+        let demote = rollcall_core::service::UserUpdate {
+            user_type: Some("learner".into()),
+            ..Default::default()
+        };
+        app.service.update_user(&cli, &key, demote).await.unwrap();
+        let (status, body) = app.call("GET", "/api/v1/users", Some(&token), None).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
+        let promote = rollcall_core::service::UserUpdate {
+            user_type: Some("administrator".into()),
+            ..Default::default()
+        };
+        app.service.update_user(&cli, &key, promote).await.unwrap();
+        assert_eq!(app.call("GET", "/api/v1/users", Some(&token), None).await.0, 200);
+
+        // Deactivated: the token is revoked and stays dead after reactivation.
+        app.service.deactivate_user(&cli, &key).await.unwrap();
+        assert_eq!(app.call("GET", "/api/v1/users", Some(&token), None).await.0, 401);
+        app.service.activate_user(&cli, &key).await.unwrap();
+        assert_eq!(app.call("GET", "/api/v1/users", Some(&token), None).await.0, 401);
+
+        // Issued through the API, shown once, revoked through the API.
+        let admin = app.token("root-token", root).await;
+        let (status, issued) = app
+            .call(
+                "POST",
+                "/api/v1/tokens",
+                Some(&admin),
+                Some(json!({"name": "script", "scope": "api", "user_id": root})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let script = issued["token"].as_str().unwrap().to_owned();
+        assert!(script.starts_with("rc_api_"));
+        let (_, list) = app.call("GET", "/api/v1/tokens", Some(&admin), None).await;
+        assert!(!list.to_string().contains(&script), "a token is never shown again");
+        assert_eq!(app.call("GET", "/api/v1/plan", Some(&script), None).await.0, 200);
+        assert_eq!(
+            app.call("DELETE", "/api/v1/tokens/script", Some(&admin), None).await.0,
+            200
+        );
+        assert_eq!(app.call("GET", "/api/v1/plan", Some(&script), None).await.0, 401);
+
+        // A tampered token, a token in the URL, and a missing scheme are all refused.
+        let mut forged = admin.clone();
+        forged.replace_range(forged.len() - 1.., if admin.ends_with('x') { "y" } else { "x" });
+        assert_eq!(app.call("GET", "/api/v1/plan", Some(&forged), None).await.0, 401);
+        let (status, body) = app
+            .call("GET", &format!("/api/v1/plan?access_token={admin}"), None, None)
+            .await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("token_in_query")));
+        let resp = app
+            .http
+            .get(format!("{}/api/v1/plan", app.base))
+            .header("Authorization", admin.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    }
+);
+
+both_backends!(errors_are_json_with_stable_codes, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("t", root).await;
+    let t = Some(t.as_str());
+    let user = |name: &str| json!({"username": name, "email": format!("{name}@example.org"), "first_name": "A", "last_name": "B"});
+
+    for smuggled in [
+        json!({"status": "active"}),
+        json!({"id": 7}),
+        json!({"password_hash": "$argon2id$x"}),
+        json!({"user_type_id": 1}),
+    ] {
+        let mut body = user("sly");
+        body.as_object_mut()
+            .unwrap()
+            .extend(smuggled.as_object().unwrap().clone());
+        let (status, resp) = app.call("POST", "/api/v1/users", t, Some(body)).await;
+        assert_eq!(
+            (status, resp["error"]["code"].as_str()),
+            (400, Some("invalid_input")),
+            "{resp}"
+        );
+    }
+    let (status, resp) = app
+        .call("POST", "/api/v1/users", t, Some(json!({"username": "x"})))
+        .await;
+    assert_eq!((status, resp["error"]["code"].as_str()), (400, Some("invalid_input")));
+    let (status, resp) = app.call("POST", "/api/v1/users", t, Some(user("ada"))).await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(resp["status"], "active");
+    let (status, resp) = app.call("POST", "/api/v1/users", t, Some(user("ADA"))).await;
+    assert_eq!((status, resp["error"]["code"].as_str()), (409, Some("username_taken")));
+    let ada = resp["error"].clone();
+    assert!(ada["message"].as_str().unwrap().contains("ADA"));
+
+    let (status, resp) = app.call("DELETE", "/api/v1/users/2", t, None).await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (400, Some("confirmation_required"))
+    );
+    let (status, resp) = app.call("GET", "/api/v1/users/999", t, None).await;
+    assert_eq!((status, resp["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, resp) = app.call("GET", "/api/v1/users/abc", t, None).await;
+    assert_eq!((status, resp["error"]["code"].as_str()), (400, Some("invalid_input")));
+    let (status, resp) = app.call("GET", "/api/v1/nowhere", t, None).await;
+    assert_eq!((status, resp["error"]["code"].as_str()), (404, Some("not_found")));
+
+    app.call(
+        "PUT",
+        "/api/v1/plan",
+        t,
+        Some(json!({"plan": "enterprise", "seats": 2})),
+    )
+    .await;
+    let (status, resp) = app.call("POST", "/api/v1/users", t, Some(user("third"))).await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (422, Some("seat_limit_reached"))
+    );
+    assert!(resp["error"]["message"].as_str().unwrap().contains("2 of 2"));
+    let (status, resp) = app.call("PUT", "/api/v1/plan", t, Some(json!({"plan": "free"}))).await;
+    assert_eq!(status, 200, "{resp}");
+    let (status, resp) = app
+        .call(
+            "POST",
+            "/api/v1/user-types",
+            t,
+            Some(json!({"name": "X", "base": "learner"})),
+        )
+        .await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (403, Some("plan_feature_unavailable"))
+    );
+
+    let big = "x".repeat(rollcall_server::BODY_LIMIT + 10);
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/users", app.base))
+        .bearer_auth(t.unwrap())
+        .header("content-type", "application/json")
+        .body(format!("{{\"username\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/users", app.base))
+        .bearer_auth(t.unwrap())
+        .body("username=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+});
+
+both_backends!(request_ids_and_sources_reach_the_audit_log, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("t", root).await;
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/users", app.base))
+        .bearer_auth(&t)
+        .header("x-request-id", "trace-42")
+        .json(&json!({"username": "ada", "email": "ada@example.org", "first_name": "A", "last_name": "L"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "trace-42");
+    let resp = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert!(
+        !resp.headers()["x-request-id"].is_empty(),
+        "every response carries a request id"
+    );
+    let (_, entries) = app.call("GET", "/api/v1/audit?target=ada", Some(&t), None).await;
+    let entry = &entries[0];
+    assert_eq!(entry["action"], "user.create");
+    assert_eq!(entry["request_id"], "trace-42");
+    assert_eq!(entry["source"], "127.0.0.1");
+    assert_eq!(entry["channel"], "api");
+    assert_eq!(entry["actor"], "root");
+});
+
+both_backends!(lists_filter_and_paginate, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("t", root).await;
+    for i in 0..7 {
+        app.user(&format!("user{i}"), "learner", &[]).await;
+    }
+    let mut seen = vec![];
+    let mut path = "/api/v1/users?limit=3".to_owned();
+    loop {
+        let (status, page) = app.call("GET", &path, Some(&t), None).await;
+        assert_eq!(status, 200);
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["username"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/users?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8);
+    let (_, page) = app.call("GET", "/api/v1/users?q=USER3", Some(&t), None).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, page) = app
+        .call(
+            "GET",
+            "/api/v1/users?never_logged_in=true&last_login_before=2030-01-01",
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 8);
+    let (status, _) = app.call("GET", "/api/v1/users?status=gone", Some(&t), None).await;
+    assert_eq!(status, 400);
+    let (status, _) = app.call("GET", "/api/v1/users?colour=red", Some(&t), None).await;
+    assert_eq!(status, 400, "unknown query parameters are refused too");
+});
+
+both_backends!(large_bulk_actions_run_as_jobs, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("t", root).await;
+    app.call("PUT", "/api/v1/plan", Some(&t), Some(json!({"plan": "grow"})))
+        .await;
+    app.branch("North").await;
+    for i in 0..120 {
+        app.user(&format!("n{i:03}"), "learner", &["North"]).await;
+    }
+    let body = json!({"action": "deactivate", "filter": {"branch": "North"}});
+    let (status, accepted) = app.call("POST", "/api/v1/users/bulk", Some(&t), Some(body)).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["total"], 120);
+    let url = accepted["status_url"].as_str().unwrap().to_owned();
+    // Poll without sleeping: each poll is a real request; the job runs on the server.
+    let job = loop {
+        let (status, job) = app.call("GET", &url, Some(&t), None).await;
+        assert_eq!(status, 200);
+        if job["status"] == "done" {
+            break job;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!((job["done"].as_i64(), job["failed"].as_i64()), (Some(120), Some(0)));
+    assert_eq!(job["results"].as_array().unwrap().len(), 120);
+    let (_, plan) = app.call("GET", "/api/v1/plan", Some(&t), None).await;
+    assert_eq!(plan["seats_used"], 1);
+
+    // Deleting in bulk needs the count confirmed; outcomes are per user.
+    let ids: Vec<i64> = (0..3).map(|i| i + 2).collect();
+    let (status, resp) = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&t),
+            Some(json!({"action": "delete", "ids": ids})),
+        )
+        .await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (400, Some("confirmation_required"))
+    );
+    let body = json!({"action": "delete", "ids": [2, 3, 9999], "confirm": 3});
+    let (status, resp) = app.call("POST", "/api/v1/users/bulk", Some(&t), Some(body)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (resp["succeeded"].as_i64(), resp["failed"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(resp["results"][2]["code"], "not_found");
+    let (status, resp) = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&t),
+            Some(json!({"action": "add_to_group", "ids": [4]})),
+        )
+        .await;
+    assert_eq!((status, resp["error"]["code"].as_str()), (400, Some("invalid_input")));
+});
+
+both_backends!(branch_administrators_are_scoped_in_the_api, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    app.user("root", "administrator", &[]).await;
+    app.branch("A").await;
+    app.branch("B").await;
+    let boss = app.user("boss", "branch-administrator", &["A"]).await;
+    app.user("a1", "learner", &["A"]).await;
+    let b1 = app.user("b1", "learner", &["B"]).await;
+    let t = app.token("boss", boss).await;
+    let (_, page) = app.call("GET", "/api/v1/users", Some(&t), None).await;
+    let mut names: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["a1", "boss"]);
+    let (_, report) = app.call("GET", "/api/v1/reports/seats", Some(&t), None).await;
+    assert_eq!(report["by_branch"].as_array().unwrap().len(), 1);
+    let (status, resp) = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&t),
+            Some(json!({"action": "deactivate", "ids": [b1]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        resp["results"][0]["code"], "not_found",
+        "a branch-B user is not found, not forbidden"
+    );
+    let (status, _) = app.call("GET", "/api/v1/users?branch=B", Some(&t), None).await;
+    assert_eq!(status, 404);
+});

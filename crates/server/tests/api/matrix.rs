@@ -1,0 +1,352 @@
+//! The authorization matrix: every route × every kind of caller → the expected status.
+
+use super::*;
+use rollcall_core::service::{BulkAction, NewGroup};
+use rollcall_core::{Actor, Channel};
+use std::collections::HashMap;
+
+/// Columns of the matrix, in order.
+pub const ACTORS: [&str; 8] = [
+    "admin",
+    "branch_admin",
+    "instructor",
+    "learner",
+    "custom",
+    "none",
+    "revoked",
+    "deactivated",
+];
+
+/// One route: its method, its OpenAPI path, the concrete path and body (with placeholders),
+/// and the expected status for each actor in `ACTORS` order.
+pub struct Row {
+    pub method: &'static str,
+    pub route: &'static str,
+    pub path: &'static str,
+    pub body: Option<&'static str>,
+    pub expect: [u16; 8],
+}
+
+const fn admins(s: u16) -> [u16; 8] {
+    [s, s, 403, 403, 403, 401, 401, 401]
+}
+const fn admin_only(s: u16) -> [u16; 8] {
+    [s, 403, 403, 403, 403, 401, 401, 401]
+}
+const fn split(admin: u16, branch_admin: u16) -> [u16; 8] {
+    [admin, branch_admin, 403, 403, 403, 401, 401, 401]
+}
+
+macro_rules! row {
+    ($m:literal, $route:literal, $path:literal, $body:expr, $expect:expr) => {
+        Row {
+            method: $m,
+            route: $route,
+            path: $path,
+            body: $body,
+            expect: $expect,
+        }
+    };
+}
+
+pub fn rows() -> Vec<Row> {
+    vec![
+        row!("GET", "/api/v1/users", "/api/v1/users", None, admins(200)),
+        row!(
+            "POST",
+            "/api/v1/users",
+            "/api/v1/users",
+            Some(r#"{"username":"new_{actor}","email":"new_{actor}@example.org","first_name":"N","last_name":"N"}"#),
+            admins(201)
+        ),
+        // Nobody below Administrator creates, promotes to, or acts on an Administrator.
+        row!(
+            "POST",
+            "/api/v1/users",
+            "/api/v1/users",
+            Some(
+                r#"{"username":"adm_{actor}","email":"adm_{actor}@example.org","first_name":"N","last_name":"N","user_type":"administrator"}"#
+            ),
+            split(201, 403)
+        ),
+        row!("GET", "/api/v1/users/{id}", "/api/v1/users/{userA}", None, admins(200)),
+        // A branch-A administrator asking for a branch-B user: 404.
+        row!(
+            "GET",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{userB}",
+            None,
+            split(200, 404)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/{id}/deactivate",
+            "/api/v1/users/{adminA}/deactivate",
+            None,
+            split(200, 403)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{v}",
+            Some(r#"{"first_name":"Changed"}"#),
+            admins(200)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{v}",
+            Some(r#"{"user_type":"administrator"}"#),
+            split(200, 403)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/{id}/deactivate",
+            "/api/v1/users/{w}/deactivate",
+            None,
+            admins(200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/{id}/activate",
+            "/api/v1/users/{w}/activate",
+            None,
+            admins(200)
+        ),
+        row!(
+            "DELETE",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{w}?confirm=w_{actor}",
+            None,
+            admins(200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/{id}/restore",
+            "/api/v1/users/{w}/restore",
+            None,
+            admins(200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/bulk",
+            "/api/v1/users/bulk",
+            Some(r#"{"action":"deactivate","ids":[{x}]}"#),
+            admins(200)
+        ),
+        row!("GET", "/api/v1/jobs/{id}", "/api/v1/jobs/{job}", None, split(200, 404)),
+        row!("GET", "/api/v1/user-types", "/api/v1/user-types", None, admins(200)),
+        row!(
+            "POST",
+            "/api/v1/user-types",
+            "/api/v1/user-types",
+            Some(r#"{"name":"New {actor}","base":"learner"}"#),
+            admin_only(201)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/user-types/{name}",
+            "/api/v1/user-types/T_{actor}",
+            Some(r#"{"deny":["catalog.browse"]}"#),
+            admin_only(200)
+        ),
+        row!(
+            "DELETE",
+            "/api/v1/user-types/{name}",
+            "/api/v1/user-types/T_{actor}",
+            None,
+            admin_only(204)
+        ),
+        row!("GET", "/api/v1/branches", "/api/v1/branches", None, admins(200)),
+        row!(
+            "POST",
+            "/api/v1/branches",
+            "/api/v1/branches",
+            Some(r#"{"name":"Branch {actor}"}"#),
+            admin_only(201)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/branches/{name}",
+            "/api/v1/branches/A",
+            Some(r#"{"seat_cap":50}"#),
+            admin_only(200)
+        ),
+        row!("GET", "/api/v1/groups", "/api/v1/groups", None, admins(200)),
+        row!(
+            "POST",
+            "/api/v1/groups",
+            "/api/v1/groups",
+            Some(r#"{"name":"Group {actor}","branch":"A"}"#),
+            admins(201)
+        ),
+        row!(
+            "GET",
+            "/api/v1/groups/{name}/members",
+            "/api/v1/groups/GA/members",
+            None,
+            admins(200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/groups/{name}/members",
+            "/api/v1/groups/GA/members",
+            Some(r#"{"user_ids":[{userA}]}"#),
+            admins(200)
+        ),
+        row!(
+            "DELETE",
+            "/api/v1/groups/{name}/members/{user_id}",
+            "/api/v1/groups/GA/members/{userA}",
+            None,
+            admins(200)
+        ),
+        row!("GET", "/api/v1/plan", "/api/v1/plan", None, admins(200)),
+        row!(
+            "PUT",
+            "/api/v1/plan",
+            "/api/v1/plan",
+            Some(r#"{"plan":"core"}"#),
+            admin_only(200)
+        ),
+        row!(
+            "GET",
+            "/api/v1/reports/seats",
+            "/api/v1/reports/seats",
+            None,
+            admins(200)
+        ),
+        row!("GET", "/api/v1/reports/idle", "/api/v1/reports/idle", None, admins(200)),
+        row!("GET", "/api/v1/audit", "/api/v1/audit", None, admin_only(200)),
+        row!("GET", "/api/v1/settings", "/api/v1/settings", None, admin_only(200)),
+        row!(
+            "PUT",
+            "/api/v1/settings/{key}",
+            "/api/v1/settings/welcome_email",
+            Some(r#"{"value":"on"}"#),
+            admin_only(200)
+        ),
+        row!("GET", "/api/v1/tokens", "/api/v1/tokens", None, admin_only(200)),
+        row!(
+            "POST",
+            "/api/v1/tokens",
+            "/api/v1/tokens",
+            Some(r#"{"name":"made by {actor}","scope":"api","user_id":{learn}}"#),
+            admin_only(201)
+        ),
+        row!(
+            "DELETE",
+            "/api/v1/tokens/{name}",
+            "/api/v1/tokens/tok_{actor}",
+            None,
+            admin_only(200)
+        ),
+        row!("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, [200; 8]),
+    ]
+}
+
+/// Users, types, tokens and a job for every actor to act on.
+async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashMap<String, String>) {
+    let cli = Context::cli();
+    let s = &app.service;
+    app.branch("A").await;
+    app.branch("B").await;
+    s.create_type(&cli, "Contractor", "learner", &[]).await.unwrap();
+    s.add_group(
+        &cli,
+        NewGroup {
+            name: "GA".into(),
+            branch: Some("A".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let root = app.user("root", "administrator", &[]).await;
+    let boss = app.user("boss", "branch-administrator", &["A"]).await;
+    let teach = app.user("teach", "instructor", &[]).await;
+    let learn = app.user("learn", "learner", &[]).await;
+    let cust = app.user("cust", "Contractor", &[]).await;
+    let revokee = app.user("revokee", "administrator", &[]).await;
+    let gone = app.user("gone", "administrator", &[]).await;
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("userA".into(), app.user("userA", "learner", &["A"]).await.to_string());
+    vars.insert("userB".into(), app.user("userB", "learner", &["B"]).await.to_string());
+    vars.insert(
+        "adminA".into(),
+        app.user("adminA", "administrator", &["A"]).await.to_string(),
+    );
+    vars.insert("learn".into(), learn.to_string());
+    for actor in ACTORS {
+        for v in ["v", "w", "x"] {
+            let id = app.user(&format!("{v}_{actor}"), "learner", &["A"]).await;
+            vars.insert(format!("{v}:{actor}"), id.to_string());
+        }
+        s.create_type(&cli, &format!("T_{actor}"), "learner", &[])
+            .await
+            .unwrap();
+        app.token(&format!("tok_{actor}"), root).await;
+    }
+    let as_root = Context::new(Actor::User(UserId(root)), Channel::Api);
+    let job = s.start_bulk_job(&as_root, &BulkAction::Deactivate, 0).await.unwrap();
+    vars.insert("job".into(), job.id.to_string());
+
+    let mut tokens = HashMap::new();
+    tokens.insert("admin", Some(app.token("t-admin", root).await));
+    tokens.insert("branch_admin", Some(app.token("t-boss", boss).await));
+    tokens.insert("instructor", Some(app.token("t-teach", teach).await));
+    tokens.insert("learner", Some(app.token("t-learn", learn).await));
+    tokens.insert("custom", Some(app.token("t-cust", cust).await));
+    tokens.insert("none", None);
+    let revoked = app.token("t-revoked", revokee).await;
+    s.revoke_token(&cli, "t-revoked").await.unwrap();
+    tokens.insert("revoked", Some(revoked));
+    let deactivated = app.token("t-gone", gone).await;
+    s.deactivate_user(&cli, &UserKey::Id(UserId(gone))).await.unwrap();
+    tokens.insert("deactivated", Some(deactivated));
+    (tokens, vars)
+}
+
+fn fill(template: &str, actor: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = template.replace("{actor}", actor);
+    for v in ["v", "w", "x"] {
+        out = out.replace(&format!("{{{v}}}"), &vars[&format!("{v}:{actor}")]);
+    }
+    for (k, val) in vars {
+        out = out.replace(&format!("{{{k}}}"), val);
+    }
+    out
+}
+
+both_backends!(every_route_for_every_actor, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let (tokens, vars) = fixture(&app).await;
+    let mut failures = vec![];
+    for row in rows() {
+        for (i, actor) in ACTORS.iter().enumerate() {
+            let path = fill(row.path, actor, &vars);
+            let body = row
+                .body
+                .map(|b| serde_json::from_str::<Value>(&fill(b, actor, &vars)).unwrap());
+            let (status, resp) = app.call(row.method, &path, tokens[actor].as_deref(), body).await;
+            if status != row.expect[i] {
+                failures.push(format!(
+                    "{} {path} as {actor}: expected {}, got {status} {resp}",
+                    row.method, row.expect[i]
+                ));
+            }
+            if status >= 400 && row.route != "/api/v1/openapi.json" {
+                assert!(
+                    resp["error"]["code"].is_string(),
+                    "{} {path} as {actor}: error body {resp}",
+                    row.method
+                );
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+});
