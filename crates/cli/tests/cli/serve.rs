@@ -81,3 +81,61 @@ both_backends!(serve_starts_answers_and_stops_on_sigterm, |db: TestDb| async mov
         .unwrap();
     assert_eq!(again.wait().await.unwrap().code(), Some(0));
 });
+
+/// The README's quick start, run as written: only `cargo run --release -q --` becomes the
+/// binary under test and the port becomes the one the server got.
+#[tokio::test]
+async fn the_readme_quick_start_works() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let block = readme
+        .split("<!-- quickstart -->\n```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let rc = Rollcall::new(TestDb::sqlite());
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(rc.dir.path())
+        .env_remove("ROLLCALL_DATABASE_URL")
+        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_owned();
+        }
+    };
+    let script = block
+        .replace(
+            "cargo run --release -q --",
+            &format!("'{}'", env!("CARGO_BIN_EXE_rollcall")),
+        )
+        .replace("127.0.0.1:8080", &addr);
+    assert!(!script.contains("cargo"), "every command of the quick start is run");
+    let out = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &format!("{script}\n")])
+        .current_dir(rc.dir.path())
+        .env_remove("ROLLCALL_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(r#""username":"admin""#), "{stdout}");
+    assert!(
+        stdout.contains(r#""username":"ada""#) && stdout.contains(r#""user_type":"Instructor""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""status":"deactivated""#), "{stdout}");
+    assert!(
+        stdout.contains(r#""used":1"#),
+        "the seat report shows ada's seat freed: {stdout}"
+    );
+    server.kill().await.unwrap();
+}
