@@ -218,6 +218,7 @@ mod tests {
             deactivated_at: None,
             deleted_at: None,
             deactivate_at: None,
+            scim_linked: false,
         }
     }
 

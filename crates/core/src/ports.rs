@@ -37,6 +37,90 @@ pub struct UserQuery {
     /// Keyset pagination: users with a larger id.
     pub after: Option<UserId>,
     pub limit: i64,
+    /// Offset pagination (SCIM's `startIndex`), applied after `after`.
+    pub offset: Option<i64>,
+    /// A structured condition (SCIM filters), translated to SQL by the store.
+    pub predicate: Option<Pred<UserField>>,
+    /// Only accounts the identity provider manages (or only those it doesn't).
+    pub scim_linked: Option<bool>,
+}
+
+/// A condition over one kind of record, built by a channel (SCIM filters) and translated
+/// to SQL by the store — never evaluated in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pred<F> {
+    And(Vec<Pred<F>>),
+    Or(Vec<Pred<F>>),
+    Not(Box<Pred<F>>),
+    Cmp(F, CmpOp, PredValue),
+    /// The field has a value.
+    Present(F),
+    Const(bool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    /// Contains.
+    Co,
+    /// Starts with.
+    Sw,
+    /// Ends with.
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PredValue {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// User fields a predicate can test. Text comparisons on `UserName`, `Email`, names, type
+/// and department ignore case; `ExternalId` is case-exact (RFC 7643).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserField {
+    Id,
+    UserName,
+    Email,
+    GivenName,
+    FamilyName,
+    ExternalId,
+    Active,
+    /// The user type's name.
+    UserType,
+    /// The name of a branch the user is in.
+    Department,
+    /// Milliseconds since the epoch.
+    Created,
+    LastModified,
+    /// The id of a group the user is in.
+    GroupId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupField {
+    Id,
+    DisplayName,
+    ExternalId,
+    /// The id of a member.
+    MemberId,
+    Created,
+    LastModified,
+}
+
+/// Filters of a group list (SCIM).
+#[derive(Clone, Debug, Default)]
+pub struct GroupQuery {
+    pub predicate: Option<Pred<GroupField>>,
+    pub scim_linked: Option<bool>,
+    pub offset: Option<i64>,
+    pub limit: i64,
 }
 
 /// Filters of the audit list.
@@ -192,9 +276,18 @@ pub trait Tx: Send {
     async fn branches(&mut self) -> Result<Vec<Branch>>;
     async fn branch_by_key(&mut self, key: &str) -> Result<Option<Branch>>;
     async fn insert_group(&mut self, g: &Group) -> Result<GroupId>;
+    /// Writes name, external id, description, link and updated time (matched by id).
+    async fn update_group(&mut self, g: &Group) -> Result<()>;
+    async fn delete_group(&mut self, id: GroupId) -> Result<()>;
     async fn groups(&mut self) -> Result<Vec<Group>>;
     async fn group_by_key(&mut self, name_key: &str) -> Result<Option<Group>>;
+    async fn group_by_id(&mut self, id: GroupId) -> Result<Option<Group>>;
     async fn group_member_count(&mut self, group: GroupId) -> Result<i64>;
+    async fn group_member_ids(&mut self, group: GroupId) -> Result<Vec<UserId>>;
+    async fn list_groups(&mut self, query: &GroupQuery) -> Result<Vec<Group>>;
+    async fn count_groups(&mut self, query: &GroupQuery) -> Result<i64>;
+    /// Marks a user linked to (or unlinked from) the identity provider.
+    async fn set_scim_linked(&mut self, user: UserId, linked: bool) -> Result<()>;
 
     // --- settings ---
     async fn setting(&mut self, key: &str) -> Result<Option<String>>;

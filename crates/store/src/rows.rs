@@ -8,7 +8,7 @@ use rollcall_core::ports::{AuditRow, PersonalData};
 
 pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.first_name, u.last_name, u.user_type_id, u.status, \
      u.origin, u.external_id, u.exclude_from_emails, u.password_hash IS NOT NULL AS has_password, \
-     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.deleted_at, u.deactivate_at";
+     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.deleted_at, u.deactivate_at, u.scim_linked";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -29,6 +29,7 @@ pub(crate) struct UserRow {
     deactivated_at: Option<i64>,
     deleted_at: Option<i64>,
     deactivate_at: Option<i64>,
+    scim_linked: bool,
 }
 
 impl UserRow {
@@ -51,6 +52,7 @@ impl UserRow {
             deactivated_at: self.deactivated_at,
             deleted_at: self.deleted_at,
             deactivate_at: self.deactivate_at,
+            scim_linked: self.scim_linked,
         })
     }
 }
@@ -111,7 +113,8 @@ impl From<BranchRow> for Branch {
     }
 }
 
-pub(crate) const GROUP_COLUMNS: &str = "g.id, g.name, g.branch_id, g.join_key, g.description";
+pub(crate) const GROUP_COLUMNS: &str =
+    "g.id, g.name, g.branch_id, g.join_key, g.description, g.external_id, g.scim_linked, g.created_at, g.updated_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct GroupRow {
@@ -120,6 +123,10 @@ pub(crate) struct GroupRow {
     branch_id: Option<i64>,
     join_key: Option<String>,
     description: String,
+    external_id: Option<String>,
+    scim_linked: bool,
+    created_at: i64,
+    updated_at: i64,
 }
 
 impl From<GroupRow> for Group {
@@ -130,6 +137,10 @@ impl From<GroupRow> for Group {
             branch_id: r.branch_id.map(BranchId),
             key: r.join_key,
             description: r.description,
+            external_id: r.external_id,
+            scim_linked: r.scim_linked,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
         }
     }
 }

@@ -4,7 +4,10 @@ use crate::db_err;
 use crate::rows::*;
 use async_trait::async_trait;
 use rollcall_core::domain::*;
-use rollcall_core::ports::{AuditHead, AuditQuery, AuditRow, JobRecord, NewAuditEntry, Tx, UserQuery};
+use rollcall_core::ports::{
+    AuditHead, AuditQuery, AuditRow, CmpOp, GroupField, GroupQuery, JobRecord, NewAuditEntry, Pred, PredValue, Tx, UserField,
+    UserQuery,
+};
 use rollcall_core::{Error, Result};
 use sqlx::AssertSqlSafe;
 
@@ -78,9 +81,12 @@ impl Filter {
     }
 }
 
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 fn like_pattern(s: &str) -> String {
-    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", like_escape(s))
 }
 
 fn user_filter(q: &UserQuery, paged: bool) -> Filter {
@@ -137,7 +143,183 @@ fn user_filter(q: &UserQuery, paged: bool) -> Filter {
         let p = f.arg(Arg::I64(after.0));
         f.push(format!("u.id > {p}"));
     }
+    if let Some(linked) = q.scim_linked {
+        f.push(format!("u.scim_linked = {}", if linked { "TRUE" } else { "FALSE" }));
+    }
+    if let Some(p) = &q.predicate {
+        let clause = pred_sql(p, &mut f);
+        f.push(clause);
+    }
     f
+}
+
+fn group_filter(q: &GroupQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(linked) = q.scim_linked {
+        f.push(format!("g.scim_linked = {}", if linked { "TRUE" } else { "FALSE" }));
+    }
+    if let Some(p) = &q.predicate {
+        let clause = pred_sql(p, &mut f);
+        f.push(clause);
+    }
+    f
+}
+
+/// How a field of a predicate becomes SQL.
+trait FieldSql: Copy {
+    /// The comparison `field op value` as a boolean SQL expression.
+    fn compare(self, f: &mut Filter, op: CmpOp, v: &PredValue) -> String;
+    /// `field pr` as a boolean SQL expression.
+    fn present(self) -> String;
+}
+
+const TRUE: &str = "1 = 1";
+const FALSE: &str = "1 = 0";
+
+fn pred_sql<F: FieldSql>(p: &Pred<F>, f: &mut Filter) -> String {
+    let join = |ps: &[Pred<F>], sep: &str, empty: &str, f: &mut Filter| {
+        if ps.is_empty() {
+            return empty.to_owned();
+        }
+        let parts: Vec<String> = ps.iter().map(|p| pred_sql(p, f)).collect();
+        format!("({})", parts.join(sep))
+    };
+    match p {
+        Pred::And(ps) => join(ps, " AND ", TRUE, f),
+        Pred::Or(ps) => join(ps, " OR ", FALSE, f),
+        Pred::Not(p) => format!("NOT ({})", pred_sql(p, f)),
+        Pred::Cmp(field, op, v) => field.compare(f, *op, v),
+        Pred::Present(field) => field.present(),
+        Pred::Const(true) => TRUE.to_owned(),
+        Pred::Const(false) => FALSE.to_owned(),
+    }
+}
+
+fn value_text(v: &PredValue) -> String {
+    match v {
+        PredValue::Text(s) => s.clone(),
+        PredValue::Int(i) => i.to_string(),
+        PredValue::Bool(b) => b.to_string(),
+    }
+}
+
+/// A text comparison; `ci` compares lowercased (the expression must already be lowercase).
+fn text_cmp(expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+    let raw = value_text(v);
+    let value = if ci { raw.to_lowercase() } else { raw };
+    let (sql_op, arg) = match op {
+        CmpOp::Eq => ("=", value),
+        CmpOp::Ne => return format!("({expr} IS NULL OR {expr} <> {})", f.arg(Arg::Text(value))),
+        CmpOp::Co => ("LIKE", like_pattern(&value)),
+        CmpOp::Sw => ("LIKE", format!("{}%", like_escape(&value))),
+        CmpOp::Ew => ("LIKE", format!("%{}", like_escape(&value))),
+        CmpOp::Gt => (">", value),
+        CmpOp::Ge => (">=", value),
+        CmpOp::Lt => ("<", value),
+        CmpOp::Le => ("<=", value),
+    };
+    let p = f.arg(Arg::Text(arg));
+    let escape = if sql_op == "LIKE" { " ESCAPE '\\'" } else { "" };
+    format!("{expr} {sql_op} {p}{escape}")
+}
+
+/// A numeric comparison; substring operators never match a number.
+fn int_cmp(expr: &str, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+    let n = match v {
+        PredValue::Int(n) => *n,
+        PredValue::Text(s) => match s.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => return if op == CmpOp::Ne { TRUE.into() } else { FALSE.into() },
+        },
+        PredValue::Bool(_) => return FALSE.into(),
+    };
+    let sql_op = match op {
+        CmpOp::Eq => "=",
+        CmpOp::Ne => "<>",
+        CmpOp::Gt => ">",
+        CmpOp::Ge => ">=",
+        CmpOp::Lt => "<",
+        CmpOp::Le => "<=",
+        CmpOp::Co | CmpOp::Sw | CmpOp::Ew => return FALSE.into(),
+    };
+    format!("{expr} {sql_op} {}", f.arg(Arg::I64(n)))
+}
+
+/// `EXISTS (… AND inner)` for a multi-valued field; `ne` means no value equals.
+fn exists_cmp(from: &str, expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue, numeric: bool) -> String {
+    let (positive, op) = if op == CmpOp::Ne { (false, CmpOp::Eq) } else { (true, op) };
+    let inner = if numeric { int_cmp(expr, f, op, v) } else { text_cmp(expr, ci, f, op, v) };
+    format!("{}EXISTS ({from} AND {inner})", if positive { "" } else { "NOT " })
+}
+
+const USER_BRANCHES: &str =
+    "SELECT 1 FROM user_branches ub JOIN branches b ON b.id = ub.branch_id WHERE ub.user_id = u.id";
+const USER_GROUPS: &str = "SELECT 1 FROM group_members gm WHERE gm.user_id = u.id";
+const GROUP_MEMBERS: &str = "SELECT 1 FROM group_members gm WHERE gm.group_id = g.id";
+
+impl FieldSql for UserField {
+    fn compare(self, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+        match self {
+            UserField::Id => int_cmp("u.id", f, op, v),
+            UserField::UserName => text_cmp("u.username_key", true, f, op, v),
+            UserField::Email => text_cmp("u.email_key", true, f, op, v),
+            UserField::GivenName => text_cmp("lower(u.first_name)", true, f, op, v),
+            UserField::FamilyName => text_cmp("lower(u.last_name)", true, f, op, v),
+            UserField::ExternalId => text_cmp("u.external_id", false, f, op, v),
+            UserField::UserType => {
+                text_cmp("(SELECT lower(t.name) FROM user_types t WHERE t.id = u.user_type_id)", true, f, op, v)
+            }
+            UserField::Created => int_cmp("u.created_at", f, op, v),
+            UserField::LastModified => int_cmp("u.updated_at", f, op, v),
+            UserField::Active => match (op, v) {
+                (CmpOp::Eq, PredValue::Bool(b)) | (CmpOp::Ne, PredValue::Bool(b)) => {
+                    let want = *b == (op == CmpOp::Eq);
+                    if want { "u.status = 'active'".into() } else { "u.status <> 'active'".into() }
+                }
+                _ => FALSE.into(),
+            },
+            UserField::Department => exists_cmp(USER_BRANCHES, "b.name_key", true, f, op, v, false),
+            UserField::GroupId => exists_cmp(USER_GROUPS, "gm.group_id", false, f, op, v, true),
+        }
+    }
+
+    fn present(self) -> String {
+        match self {
+            UserField::ExternalId => "u.external_id IS NOT NULL".into(),
+            UserField::Department => format!("EXISTS ({USER_BRANCHES})"),
+            UserField::GroupId => format!("EXISTS ({USER_GROUPS})"),
+            UserField::Id
+            | UserField::UserName
+            | UserField::Email
+            | UserField::GivenName
+            | UserField::FamilyName
+            | UserField::Active
+            | UserField::UserType
+            | UserField::Created
+            | UserField::LastModified => TRUE.into(),
+        }
+    }
+}
+
+impl FieldSql for GroupField {
+    fn compare(self, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+        match self {
+            GroupField::Id => int_cmp("g.id", f, op, v),
+            GroupField::DisplayName => text_cmp("g.name_key", true, f, op, v),
+            GroupField::ExternalId => text_cmp("g.external_id", false, f, op, v),
+            GroupField::MemberId => exists_cmp(GROUP_MEMBERS, "gm.user_id", false, f, op, v, true),
+            GroupField::Created => int_cmp("g.created_at", f, op, v),
+            GroupField::LastModified => int_cmp("g.updated_at", f, op, v),
+        }
+    }
+
+    fn present(self) -> String {
+        match self {
+            GroupField::ExternalId => "g.external_id IS NOT NULL".into(),
+            GroupField::MemberId => format!("EXISTS ({GROUP_MEMBERS})"),
+            GroupField::Id | GroupField::DisplayName | GroupField::Created | GroupField::LastModified => TRUE.into(),
+        }
+    }
 }
 
 /// A unique-index violation on users, as the error callers understand.
@@ -278,8 +460,8 @@ impl Tx for SqlTx {
     async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<UserId> {
         const SQL: &str = "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
              status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
-             deactivated_at, deleted_at, deactivate_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id";
+             deactivated_at, deleted_at, deactivate_at, scim_linked) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id";
         let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
             .bind(u.username.as_str())
             .bind(u.username.key())
@@ -299,6 +481,7 @@ impl Tx for SqlTx {
             .bind(u.deactivated_at)
             .bind(u.deleted_at)
             .bind(u.deactivate_at)
+            .bind(u.scim_linked)
             .fetch_one(c)
             .await)
         .map_err(|e| user_conflict(e, u))?;
@@ -320,7 +503,7 @@ impl Tx for SqlTx {
     async fn update_user(&mut self, u: &User) -> Result<()> {
         const SQL: &str = "UPDATE users SET email = $2, email_key = $3, first_name = $4, last_name = $5, user_type_id = $6, \
              status = $7, external_id = $8, exclude_from_emails = $9, updated_at = $10, last_login_at = $11, \
-             deactivated_at = $12, deleted_at = $13, deactivate_at = $14 WHERE id = $1";
+             deactivated_at = $12, deleted_at = $13, deactivate_at = $14, scim_linked = $15 WHERE id = $1";
         on_conn!(self, c => sqlx::query(SQL)
             .bind(u.id.0)
             .bind(u.email.as_str())
@@ -336,6 +519,7 @@ impl Tx for SqlTx {
             .bind(u.deactivated_at)
             .bind(u.deleted_at)
             .bind(u.deactivate_at)
+            .bind(u.scim_linked)
             .execute(c)
             .await
             .map(drop))
@@ -637,13 +821,18 @@ impl Tx for SqlTx {
     }
 
     async fn insert_group(&mut self, g: &Group) -> Result<GroupId> {
-        const SQL: &str = "INSERT INTO groups (name, name_key, branch_id, join_key, description) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        const SQL: &str = "INSERT INTO groups (name, name_key, branch_id, join_key, description, external_id, scim_linked, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
         let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
             .bind(g.name.as_str())
             .bind(name_key(&g.name))
             .bind(g.branch_id.map(|b| b.0))
             .bind(g.key.as_deref())
             .bind(g.description.as_str())
+            .bind(g.external_id.as_deref())
+            .bind(g.scim_linked)
+            .bind(g.created_at)
+            .bind(g.updated_at)
             .fetch_one(c)
             .await)
         .map_err(|e| {
@@ -654,6 +843,61 @@ impl Tx for SqlTx {
             )
         })?;
         Ok(GroupId(id))
+    }
+
+    async fn update_group(&mut self, g: &Group) -> Result<()> {
+        const SQL: &str = "UPDATE groups SET name = $2, name_key = $3, description = $4, external_id = $5, \
+             scim_linked = $6, updated_at = $7 WHERE id = $1";
+        on_conn!(self, c => sqlx::query(SQL)
+            .bind(g.id.0)
+            .bind(g.name.as_str())
+            .bind(name_key(&g.name))
+            .bind(g.description.as_str())
+            .bind(g.external_id.as_deref())
+            .bind(g.scim_linked)
+            .bind(g.updated_at)
+            .execute(c)
+            .await
+            .map(drop))
+        .map_err(|e| unique_conflict(e, "group_exists", format!("a group named '{}' already exists", g.name)))
+    }
+
+    async fn delete_group(&mut self, id: GroupId) -> Result<()> {
+        self.execute("DELETE FROM groups WHERE id = $1", &[Arg::I64(id.0)]).await.map(drop)
+    }
+
+    async fn group_by_id(&mut self, id: GroupId) -> Result<Option<Group>> {
+        Ok(self.groups_where("WHERE g.id = $1", &[Arg::I64(id.0)]).await?.pop())
+    }
+
+    async fn group_member_ids(&mut self, group: GroupId) -> Result<Vec<UserId>> {
+        const SQL: &str = "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id";
+        Ok(self.ids(SQL, &[Arg::I64(group.0)]).await?.into_iter().map(UserId).collect())
+    }
+
+    async fn list_groups(&mut self, q: &GroupQuery) -> Result<Vec<Group>> {
+        let mut f = group_filter(q);
+        let lim = f.arg(Arg::I64(q.limit));
+        let off = f.arg(Arg::I64(q.offset.unwrap_or(0)));
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g{} ORDER BY g.id LIMIT {lim} OFFSET {off}", f.sql());
+        let rows: Vec<GroupRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(Group::from).collect())
+    }
+
+    async fn count_groups(&mut self, q: &GroupQuery) -> Result<i64> {
+        let f = group_filter(q);
+        self.fetch_i64(format!("SELECT COUNT(*) FROM groups g{}", f.sql()), &f.args).await
+    }
+
+    async fn set_scim_linked(&mut self, user: UserId, linked: bool) -> Result<()> {
+        on_conn!(self, c => sqlx::query("UPDATE users SET scim_linked = $2 WHERE id = $1")
+            .bind(user.0)
+            .bind(linked)
+            .execute(c)
+            .await
+            .map(drop))
+        .map_err(db_err)
     }
 
     async fn groups(&mut self) -> Result<Vec<Group>> {

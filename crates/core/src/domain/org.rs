@@ -30,6 +30,11 @@ pub struct Group {
     /// The code a learner types to join.
     pub key: Option<String>,
     pub description: String,
+    pub external_id: Option<String>,
+    /// Managed by the identity provider over SCIM.
+    pub scim_linked: bool,
+    pub created_at: super::Millis,
+    pub updated_at: super::Millis,
 }
 
 /// Validates a branch or group name: 1–100 characters, no control characters, no `|`

@@ -145,6 +145,8 @@ pub struct User {
     pub deleted_at: Option<Millis>,
     /// Scheduled deactivation: the system deactivates the account at this time.
     pub deactivate_at: Option<Millis>,
+    /// Managed by the identity provider over SCIM (SCIM sees only linked accounts).
+    pub scim_linked: bool,
 }
 
 #[cfg(test)]

@@ -350,12 +350,17 @@ impl Service {
                 format!("a group named '{name}' already exists"),
             ));
         }
+        let now = now_millis();
         let mut g = Group {
             id: GroupId(0),
             name,
             branch_id: branch.as_ref().map(|b| b.id),
             key,
             description: input.description.trim().to_owned(),
+            external_id: None,
+            scim_linked: ctx.channel == crate::actor::Channel::Scim,
+            created_at: now,
+            updated_at: now,
         };
         g.id = tx.insert_group(&g).await?;
         let changes = json!({ "name": g.name, "branch": branch.as_ref().map(|b| &b.name), "key": g.key.as_ref().map(|_| "[set]") });

@@ -333,6 +333,7 @@ impl Service {
             deactivated_at: (!status.holds_seat()).then_some(now),
             deleted_at: None,
             deactivate_at: input.deactivate_at,
+            scim_linked: ctx.channel == crate::actor::Channel::Scim,
         };
         user.id = tx.insert_user(&user, password_hash.as_deref()).await?;
         for b in &branches {
