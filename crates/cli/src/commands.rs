@@ -527,9 +527,9 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
             let mut t = Table::new(&["scope", "name", "active", "limit"]);
             t.row(vec![
                 "plan".into(),
-                r.plan.into(),
+                r.plan.unwrap_or("-").into(),
                 r.used.to_string(),
-                r.limit.to_string(),
+                r.limit.map_or("-".into(), |l| l.to_string()),
             ]);
             for x in &r.by_type {
                 let (name, n) = (&x.user_type, x.active);
@@ -543,11 +543,8 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
                     b.cap.map_or("-".into(), |c| c.to_string()),
                 ]);
             }
-            if format == Format::Table {
-                println!(
-                    "{} of {} seats used, {} free ({} plan)\n",
-                    r.used, r.limit, r.free, r.plan
-                );
+            if let (Format::Table, Some(limit), Some(free), Some(plan)) = (format, r.limit, r.free, r.plan) {
+                println!("{} of {limit} seats used, {free} free ({plan} plan)\n", r.used);
             }
             emit(format, &t, &r)?;
         }

@@ -26,6 +26,18 @@ pub fn hash(password: &str) -> Result<String> {
         .map_err(|e| Error::internal(e.to_string()))
 }
 
+/// Hashes on a blocking thread: argon2 takes tens of milliseconds and 19 MiB, which must
+/// not stall the async workers serving other requests.
+pub async fn hash_off_thread(password: Option<String>) -> Result<Option<String>> {
+    match password {
+        None => Ok(None),
+        Some(p) => tokio::task::spawn_blocking(move || hash(&p))
+            .await
+            .map_err(Error::internal)?
+            .map(Some),
+    }
+}
+
 pub fn check_policy(password: &str) -> Result<()> {
     let n = password.len();
     if !(MIN_BYTES..=MAX_BYTES).contains(&n) {

@@ -215,6 +215,9 @@ pub trait Tx: Send {
     /// `UsernameTaken`/`EmailTaken` even when a concurrent insert won the race.
     async fn insert_user(&mut self, user: &User, password_hash: Option<&str>) -> Result<UserId>;
     async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>>;
+    /// Reads the user and locks the row until the transaction ends (PostgreSQL; SQLite's
+    /// write transactions hold the database lock already).
+    async fn lock_user(&mut self, id: UserId) -> Result<Option<User>>;
     async fn user_by_username(&mut self, key: &str) -> Result<Option<User>>;
     async fn user_by_email(&mut self, key: &str) -> Result<Option<User>>;
     /// Writes every mutable field of `user` (matched by id).
@@ -272,7 +275,9 @@ pub trait Tx: Send {
 
     // --- branches and groups ---
     async fn insert_branch(&mut self, b: &Branch) -> Result<BranchId>;
-    async fn update_branch(&mut self, b: &Branch) -> Result<()>;
+    /// Writes description, default type and cap — unless the cap is below the branch's
+    /// active users at that moment (checked in the same statement); returns whether it did.
+    async fn update_branch(&mut self, b: &Branch) -> Result<bool>;
     async fn branches(&mut self) -> Result<Vec<Branch>>;
     async fn branch_by_key(&mut self, key: &str) -> Result<Option<Branch>>;
     async fn insert_group(&mut self, g: &Group) -> Result<GroupId>;
@@ -297,6 +302,7 @@ pub trait Tx: Send {
     /// A taken name surfaces as `Conflict { code: "token_exists" }`.
     async fn insert_token(&mut self, t: &Token) -> Result<i64>;
     async fn token_by_lookup(&mut self, lookup: &str) -> Result<Option<Token>>;
+    async fn token_by_id(&mut self, id: i64) -> Result<Option<Token>>;
     async fn token_by_name(&mut self, name_key: &str) -> Result<Option<Token>>;
     async fn tokens(&mut self) -> Result<Vec<Token>>;
     async fn revoke_token(&mut self, id: i64, at: Millis) -> Result<()>;

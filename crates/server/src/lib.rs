@@ -71,7 +71,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
+    // A fixed set of labels: arbitrary extension methods must not grow the metrics.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()

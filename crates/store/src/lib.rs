@@ -69,6 +69,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+fn is_locked(e: &sqlx::Error) -> bool {
+    let text = e.to_string();
+    text.contains("database is locked") || text.contains("database is busy")
+}
+
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
     Error::internal(e)
 }
@@ -86,12 +91,23 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-                    .connect_with(opts)
-                    .await
-                    .map_err(unreachable)?;
+                // Switching a new file to WAL takes an exclusive lock that the busy timeout
+                // doesn't wait for, so processes opening a fresh database together retry.
+                let mut attempt = 0;
+                let pool = loop {
+                    let opened = SqlitePoolOptions::new()
+                        .max_connections(8)
+                        .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                        .connect_with(opts.clone())
+                        .await;
+                    match opened {
+                        Err(e) if attempt < 100 && is_locked(&e) => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(10 + (attempt % 7) * 5)).await;
+                        }
+                        other => break other.map_err(unreachable)?,
+                    }
+                };
                 Pool::Sqlite(pool)
             }
             Backend::Postgres => {

@@ -5,8 +5,8 @@ use crate::rows::*;
 use async_trait::async_trait;
 use rollcall_core::domain::*;
 use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, CmpOp, GroupField, GroupQuery, JobRecord, NewAuditEntry, Pred, PredValue, Tx, UserField,
-    UserQuery,
+    AuditHead, AuditQuery, AuditRow, CmpOp, GroupField, GroupQuery, JobRecord, NewAuditEntry, Pred, PredValue, Tx,
+    UserField, UserQuery,
 };
 use rollcall_core::{Error, Result};
 use sqlx::AssertSqlSafe;
@@ -247,8 +247,16 @@ fn int_cmp(expr: &str, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
 
 /// `EXISTS (… AND inner)` for a multi-valued field; `ne` means no value equals.
 fn exists_cmp(from: &str, expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue, numeric: bool) -> String {
-    let (positive, op) = if op == CmpOp::Ne { (false, CmpOp::Eq) } else { (true, op) };
-    let inner = if numeric { int_cmp(expr, f, op, v) } else { text_cmp(expr, ci, f, op, v) };
+    let (positive, op) = if op == CmpOp::Ne {
+        (false, CmpOp::Eq)
+    } else {
+        (true, op)
+    };
+    let inner = if numeric {
+        int_cmp(expr, f, op, v)
+    } else {
+        text_cmp(expr, ci, f, op, v)
+    };
     format!("{}EXISTS ({from} AND {inner})", if positive { "" } else { "NOT " })
 }
 
@@ -266,15 +274,23 @@ impl FieldSql for UserField {
             UserField::GivenName => text_cmp("lower(u.first_name)", true, f, op, v),
             UserField::FamilyName => text_cmp("lower(u.last_name)", true, f, op, v),
             UserField::ExternalId => text_cmp("u.external_id", false, f, op, v),
-            UserField::UserType => {
-                text_cmp("(SELECT lower(t.name) FROM user_types t WHERE t.id = u.user_type_id)", true, f, op, v)
-            }
+            UserField::UserType => text_cmp(
+                "(SELECT lower(t.name) FROM user_types t WHERE t.id = u.user_type_id)",
+                true,
+                f,
+                op,
+                v,
+            ),
             UserField::Created => int_cmp("u.created_at", f, op, v),
             UserField::LastModified => int_cmp("u.updated_at", f, op, v),
             UserField::Active => match (op, v) {
                 (CmpOp::Eq, PredValue::Bool(b)) | (CmpOp::Ne, PredValue::Bool(b)) => {
                     let want = *b == (op == CmpOp::Eq);
-                    if want { "u.status = 'active'".into() } else { "u.status <> 'active'".into() }
+                    if want {
+                        "u.status = 'active'".into()
+                    } else {
+                        "u.status <> 'active'".into()
+                    }
                 }
                 _ => FALSE.into(),
             },
@@ -490,6 +506,15 @@ impl Tx for SqlTx {
 
     async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>> {
         self.user_where("u.id = $1", Arg::I64(id.0)).await
+    }
+
+    async fn lock_user(&mut self, id: UserId) -> Result<Option<User>> {
+        // The one dialect difference of row locking: SQLite has no FOR UPDATE, and needs none.
+        let clause = match self.inner {
+            Inner::Sqlite(_) => "u.id = $1",
+            Inner::Postgres(_) => "u.id = $1 FOR UPDATE",
+        };
+        self.user_where(clause, Arg::I64(id.0)).await
     }
 
     async fn user_by_username(&mut self, key: &str) -> Result<Option<User>> {
@@ -796,17 +821,19 @@ impl Tx for SqlTx {
         Ok(BranchId(id))
     }
 
-    async fn update_branch(&mut self, b: &Branch) -> Result<()> {
-        const SQL: &str = "UPDATE branches SET description = $2, default_type_id = $3, seat_cap = $4 WHERE id = $1";
-        on_conn!(self, c => sqlx::query(SQL)
+    async fn update_branch(&mut self, b: &Branch) -> Result<bool> {
+        const SQL: &str = "UPDATE branches SET description = $2, default_type_id = $3, seat_cap = $4 \
+             WHERE id = $1 AND ($4 IS NULL OR active_users <= $4)";
+        let n = on_conn!(self, c => sqlx::query(SQL)
             .bind(b.id.0)
             .bind(b.description.as_str())
             .bind(b.default_type_id.map(|t| t.0))
             .bind(b.seat_cap)
             .execute(c)
             .await
-            .map(drop))
-        .map_err(db_err)
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(n == 1)
     }
 
     async fn branches(&mut self) -> Result<Vec<Branch>> {
@@ -863,7 +890,9 @@ impl Tx for SqlTx {
     }
 
     async fn delete_group(&mut self, id: GroupId) -> Result<()> {
-        self.execute("DELETE FROM groups WHERE id = $1", &[Arg::I64(id.0)]).await.map(drop)
+        self.execute("DELETE FROM groups WHERE id = $1", &[Arg::I64(id.0)])
+            .await
+            .map(drop)
     }
 
     async fn group_by_id(&mut self, id: GroupId) -> Result<Option<Group>> {
@@ -872,22 +901,32 @@ impl Tx for SqlTx {
 
     async fn group_member_ids(&mut self, group: GroupId) -> Result<Vec<UserId>> {
         const SQL: &str = "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id";
-        Ok(self.ids(SQL, &[Arg::I64(group.0)]).await?.into_iter().map(UserId).collect())
+        Ok(self
+            .ids(SQL, &[Arg::I64(group.0)])
+            .await?
+            .into_iter()
+            .map(UserId)
+            .collect())
     }
 
     async fn list_groups(&mut self, q: &GroupQuery) -> Result<Vec<Group>> {
         let mut f = group_filter(q);
         let lim = f.arg(Arg::I64(q.limit));
         let off = f.arg(Arg::I64(q.offset.unwrap_or(0)));
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g{} ORDER BY g.id LIMIT {lim} OFFSET {off}", f.sql());
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM groups g{} ORDER BY g.id LIMIT {lim} OFFSET {off}",
+            f.sql()
+        );
         let rows: Vec<GroupRow> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await)
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(Group::from).collect())
     }
 
     async fn count_groups(&mut self, q: &GroupQuery) -> Result<i64> {
         let f = group_filter(q);
-        self.fetch_i64(format!("SELECT COUNT(*) FROM groups g{}", f.sql()), &f.args).await
+        self.fetch_i64(format!("SELECT COUNT(*) FROM groups g{}", f.sql()), &f.args)
+            .await
     }
 
     async fn set_scim_linked(&mut self, user: UserId, linked: bool) -> Result<()> {
@@ -957,6 +996,10 @@ impl Tx for SqlTx {
             .tokens_where("WHERE lookup = $1", &[Arg::Text(lookup.into())])
             .await?
             .pop())
+    }
+
+    async fn token_by_id(&mut self, id: i64) -> Result<Option<Token>> {
+        Ok(self.tokens_where("WHERE id = $1", &[Arg::I64(id)]).await?.pop())
     }
 
     async fn token_by_name(&mut self, key: &str) -> Result<Option<Token>> {

@@ -5,7 +5,7 @@ use super::{Change, Service};
 use crate::actor::Context;
 use crate::audit::{self, ChainVerifier, Problem, VerifyReport};
 use crate::domain::*;
-use crate::ports::{AuditQuery, AuditRow};
+use crate::ports::{AuditQuery, AuditRow, UserQuery};
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -13,10 +13,12 @@ use serde_json::json;
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeatReport {
-    pub plan: &'static str,
-    pub limit: i64,
+    /// The plan, seat limit and free seats: platform-wide, so absent for branch administrators.
+    pub plan: Option<&'static str>,
+    pub limit: Option<i64>,
+    /// Seats in use: platform-wide, or in the caller's branches.
     pub used: i64,
-    pub free: i64,
+    pub free: Option<i64>,
     pub by_type: Vec<TypeSeats>,
     pub by_branch: Vec<BranchSeats>,
 }
@@ -146,10 +148,9 @@ impl Service {
     pub async fn plan(&self, ctx: &Context) -> Result<PlanState> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        if !who.areas.contains(Area::PlanManage) {
-            who.require(Area::ReportsAll)?;
-        }
+        // The plan is platform-wide: branch administrators see their branches' seats in the
+        // seat report instead.
+        self.principal(tx, ctx).await?.require(Area::PlanManage)?;
         tx.plan().await
     }
 
@@ -220,14 +221,31 @@ impl Service {
                 cap: b.seat_cap,
             })
             .collect();
-        Ok(SeatReport {
-            plan: plan.tier.name(),
-            limit: plan.seat_limit,
-            used: plan.seats_used,
-            free: plan.seats_free(),
-            by_type,
-            by_branch,
-        })
+        let report = match who.branch_ids() {
+            None => SeatReport {
+                plan: Some(plan.tier.name()),
+                limit: Some(plan.seat_limit),
+                used: plan.seats_used,
+                free: Some(plan.seats_free()),
+                by_type,
+                by_branch,
+            },
+            Some(_) => SeatReport {
+                plan: None,
+                limit: None,
+                used: tx
+                    .count_users(&UserQuery {
+                        status: Some(UserStatus::Active),
+                        scope: who.branch_ids().map(<[BranchId]>::to_vec),
+                        ..UserQuery::default()
+                    })
+                    .await?,
+                free: None,
+                by_type,
+                by_branch,
+            },
+        };
+        Ok(report)
     }
 
     /// Active accounts never signed in (`days` = None) or not in `days` days.
@@ -423,7 +441,15 @@ impl Service {
             ..NewUser::default()
         };
         let ctx = Context::system("first_start");
-        let user = self.create_user(&ctx, input).await.map_err(|e| match e {
+        let created = self.create_user(&ctx, input).await;
+        if created.is_err() {
+            // Another instance starting at the same moment may have created it.
+            let mut tx = self.store.begin_read().await?;
+            if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? > 0 {
+                return Ok(None);
+            }
+        }
+        let user = created.map_err(|e| match e {
             Error::UsernameTaken(_) => Error::conflict(
                 "no_administrator",
                 "no active administrator exists and the username 'admin' is taken; make a user an administrator with 'rollcall user set U --type administrator'",

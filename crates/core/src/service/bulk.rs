@@ -48,8 +48,8 @@ pub enum BulkTargets {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkOutcome {
+    /// The user's id; job results name no one, so a purge leaves nothing behind in them.
     pub id: i64,
-    pub username: Option<String>,
     pub ok: bool,
     pub status: Option<String>,
     pub code: Option<String>,
@@ -176,7 +176,6 @@ impl Service {
         match result {
             Ok(view) => BulkOutcome {
                 id: id.0,
-                username: view.as_ref().map(|v| v.username.clone()),
                 ok: true,
                 status: view.map(|v| v.status.to_owned()),
                 code: None,
@@ -192,7 +191,6 @@ impl Service {
                 };
                 BulkOutcome {
                     id: id.0,
-                    username: None,
                     ok: false,
                     status: None,
                     code: Some(e.code().to_owned()),
@@ -234,8 +232,23 @@ impl Service {
         Ok(job.into())
     }
 
-    /// Runs a job's bulk action, saving progress every few hundred users.
+    /// Runs a job's bulk action, saving progress every few hundred users. A job that fails
+    /// midway is marked `failed` with the outcomes it reached.
     pub async fn run_bulk_job(&self, ctx: &Context, job_id: i64, action: &BulkAction, ids: &[UserId]) -> Result<()> {
+        let result = self.run_bulk_job_steps(ctx, job_id, action, ids).await;
+        if result.is_err() {
+            let mut tx = self.store.begin().await?;
+            if let Some(mut job) = tx.job(job_id).await? {
+                job.status = "failed".into();
+                job.finished_at = Some(now_millis());
+                tx.update_job(&job).await?;
+            }
+            tx.commit().await?;
+        }
+        result
+    }
+
+    async fn run_bulk_job_steps(&self, ctx: &Context, job_id: i64, action: &BulkAction, ids: &[UserId]) -> Result<()> {
         let mut results: Vec<BulkOutcome> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(250) {
             results.extend(self.bulk_apply(ctx, action, chunk).await);

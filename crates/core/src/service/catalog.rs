@@ -282,21 +282,22 @@ impl Service {
         }
         if let Some(cap) = seat_cap {
             check_seat_cap(cap)?;
-            if let Some(c) = cap.filter(|c| *c < b.active_users) {
-                return Err(Error::conflict(
-                    "seats_in_use",
-                    format!(
-                        "branch '{}' has {} active users; deactivate {} of them before capping it at {c}",
-                        b.name,
-                        b.active_users,
-                        b.active_users - c
-                    ),
-                ));
-            }
             changes.insert("seat_cap".into(), json!([b.seat_cap, cap]));
             b.seat_cap = cap;
         }
-        tx.update_branch(&b).await?;
+        // The cap is checked against the active users in the same statement that sets it.
+        if !tx.update_branch(&b).await? {
+            let active = self.branch_by_name(tx, &b.name).await?.active_users;
+            let cap = b.seat_cap.unwrap_or_default();
+            return Err(Error::conflict(
+                "seats_in_use",
+                format!(
+                    "branch '{}' has {active} active users; deactivate {} of them before capping it at {cap}",
+                    b.name,
+                    active - cap
+                ),
+            ));
+        }
         self.record(
             tx,
             ctx,

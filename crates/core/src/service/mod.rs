@@ -86,7 +86,19 @@ impl Service {
             Actor::Operator | Actor::System { .. } => return Ok(Principal::superuser()),
             Actor::ScimClient { .. } => return Ok(Principal::identity_provider("scim")),
             Actor::Sso => return Ok(Principal::identity_provider("sso")),
-            Actor::User(id) | Actor::ApiToken { user_id: id, .. } => *id,
+            Actor::User(id) => *id,
+            Actor::ApiToken { token_id, user_id } => {
+                // Re-checked on every call, so revoking a token stops work already under way
+                // (a background bulk job) at its next step.
+                let live = tx
+                    .token_by_id(*token_id)
+                    .await?
+                    .is_some_and(|t| t.is_usable(now_millis()));
+                if !live {
+                    return Err(Error::Unauthenticated);
+                }
+                *user_id
+            }
         };
         let user = tx.user_by_id(user_id).await?.ok_or(Error::Unauthenticated)?;
         let user_type = self.type_by_id(tx, user.user_type_id).await?;

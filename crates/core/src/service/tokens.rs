@@ -104,8 +104,14 @@ impl Service {
         };
         t.id = tx.insert_token(&t).await?;
         let view = self.token_view(tx, &t).await?;
-        let changes =
-            json!({ "scope": scope.as_str(), "user": view.user, "expires_at": view.expires_at, "token": "[redacted]" });
+        // The user by id, not by name: this entry is about the token, and a purge of the user
+        // erases names only from entries by or about them.
+        let changes = json!({
+            "scope": scope.as_str(),
+            "user_id": user_id.map(|u| u.0),
+            "expires_at": view.expires_at,
+            "token": "[redacted]",
+        });
         self.record(
             tx,
             ctx,

@@ -151,10 +151,17 @@ struct Reached {
 impl Service {
     /// Finds a user the caller may act on. Users outside a branch administrator's branches
     /// are "not found"; users of a higher type are forbidden.
-    async fn reach(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
+    async fn reach(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey, lock: bool) -> Result<Reached> {
         let found = match key {
             UserKey::Id(id) => tx.user_by_id(*id).await?,
             UserKey::Username(name) => tx.user_by_username(&name_key(name.trim())).await?,
+        };
+        // A change reads the row under a lock, so concurrent changes to one user (two
+        // deactivations, an edit racing a deactivation) apply one after the other and the
+        // seat counters can't drift.
+        let found = match (found, lock) {
+            (Some(u), true) => tx.lock_user(u.id).await?,
+            (found, _) => found,
         };
         let user = found.ok_or_else(|| Error::not_found("user", key))?;
         let branches = tx.user_branches(user.id).await?;
@@ -172,7 +179,7 @@ impl Service {
 
     async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
         who.require(Area::UsersManage)?;
-        let r = self.reach(tx, who, key).await?;
+        let r = self.reach(tx, who, key, true).await?;
         who.require_rank(r.user_type.base, "change")?;
         Ok(r)
     }
@@ -254,7 +261,7 @@ impl Service {
         let external_id = input.external_id.as_deref().map(validate_external_id).transpose()?;
         // Hash before the transaction: argon2 takes tens of milliseconds, and the write
         // lock must not wait for it.
-        let password_hash = input.password.as_deref().map(password::hash).transpose()?;
+        let password_hash = password::hash_off_thread(input.password).await?;
 
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -370,7 +377,7 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::UsersManage)?;
-        let r = self.reach(tx, &who, key).await?;
+        let r = self.reach(tx, &who, key, false).await?;
         self.view(tx, &r.user).await
     }
 
@@ -475,7 +482,7 @@ impl Service {
             .as_ref()
             .map(|e| e.as_deref().map(validate_external_id).transpose())
             .transpose()?;
-        let password_hash = upd.password.as_deref().map(password::hash).transpose()?;
+        let password_hash = password::hash_off_thread(upd.password.clone()).await?;
 
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -624,6 +631,7 @@ impl Service {
         };
         let from = user.status;
         let now = now_millis();
+        let mut tokens_revoked = 0;
         if to.holds_seat() && !from.holds_seat() {
             self.take_seat(tx).await?;
             for b in &branches {
@@ -641,7 +649,7 @@ impl Service {
                 tx.release_branch_seat(b.id).await?;
             }
             // Access ends with the seat: the user's tokens are revoked, not merely idle.
-            tx.revoke_user_tokens(user.id, now).await?;
+            tokens_revoked = tx.revoke_user_tokens(user.id, now).await?;
         }
         user.status = to;
         user.updated_at = now;
@@ -670,7 +678,7 @@ impl Service {
             LifecycleAction::Delete => "user.delete",
             LifecycleAction::Restore => "user.restore",
         };
-        let changes = json!({ "status": [from.as_str(), to.as_str()] });
+        let changes = json!({ "status": [from.as_str(), to.as_str()], "tokens_revoked": tokens_revoked });
         self.record(tx, ctx, who, Change::user(action_name, &user, changes))
             .await?;
         Ok(Some(user))

@@ -201,7 +201,8 @@ pub fn rows() -> Vec<Row> {
             None,
             admins(200)
         ),
-        row!("GET", "/api/v1/plan", "/api/v1/plan", None, admins(200)),
+        // The plan is platform-wide: not for branch administrators.
+        row!("GET", "/api/v1/plan", "/api/v1/plan", None, admin_only(200)),
         row!(
             "PUT",
             "/api/v1/plan",
