@@ -203,6 +203,9 @@ pub struct UserList {
 #[derive(Args)]
 pub struct UserSet {
     pub username: String,
+    /// Give the account a new username
+    #[arg(long, value_name = "NEW")]
+    pub rename: Option<String>,
     #[arg(long = "type", value_name = "NAME")]
     pub user_type: Option<String>,
     #[arg(long, value_name = "B")]

@@ -144,7 +144,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> Result<ExitCode
     let shutdown = rollcall_server::shutdown_signal().context("can't listen for SIGTERM")?;
     let jobs = rollcall_server::jobs::spawn(service.clone(), std::time::Duration::from_secs(60));
     eprintln!("listening on http://{addr}");
-    rollcall_server::serve(listener, service, shutdown).await?;
+    rollcall_server::serve(listener, service, &base_url, shutdown).await?;
     jobs.abort();
     Ok(ExitCode::SUCCESS)
 }
@@ -299,6 +299,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 Some(d) => Some(clearable(d).map(|d| parse_time("deactivate_on", d)).transpose()?),
             };
             let upd = UserUpdate {
+                username: s.rename,
                 user_type: s.user_type,
                 email: s.email,
                 first_name: s.first_name,

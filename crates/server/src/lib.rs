@@ -5,6 +5,7 @@
 pub mod jobs;
 pub mod metrics;
 pub mod rest;
+pub mod scim;
 
 use axum::Router;
 use axum::body::Body;
@@ -30,13 +31,18 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub service: Service,
     pub metrics: Arc<metrics::Metrics>,
+    /// The public base URL (no trailing slash): SCIM locations are built from it, never
+    /// from the Host header.
+    pub base_url: Arc<str>,
 }
 
 /// The whole application: health, readiness, metrics, and `/api/v1`.
-pub fn app(service: Service) -> Router {
+pub fn app(service: Service, base_url: &str) -> Router {
+    let base_url: Arc<str> = base_url.trim_end_matches('/').into();
     let state = AppState {
         service,
         metrics: Arc::new(metrics::Metrics::default()),
+        base_url,
     };
     let (api, _doc) = rest::router();
     let request_id = HeaderName::from_static("x-request-id");
@@ -45,6 +51,7 @@ pub fn app(service: Service) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .merge(api)
+        .nest("/scim/v2", scim::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(refuse_token_in_query))
@@ -141,9 +148,10 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 pub async fn serve(
     listener: TcpListener,
     service: Service,
+    base_url: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(service).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app(service, base_url).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 

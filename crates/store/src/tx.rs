@@ -528,7 +528,8 @@ impl Tx for SqlTx {
     async fn update_user(&mut self, u: &User) -> Result<()> {
         const SQL: &str = "UPDATE users SET email = $2, email_key = $3, first_name = $4, last_name = $5, user_type_id = $6, \
              status = $7, external_id = $8, exclude_from_emails = $9, updated_at = $10, last_login_at = $11, \
-             deactivated_at = $12, deleted_at = $13, deactivate_at = $14, scim_linked = $15 WHERE id = $1";
+             deactivated_at = $12, deleted_at = $13, deactivate_at = $14, scim_linked = $15, username = $16, \
+             username_key = $17 WHERE id = $1";
         on_conn!(self, c => sqlx::query(SQL)
             .bind(u.id.0)
             .bind(u.email.as_str())
@@ -545,6 +546,8 @@ impl Tx for SqlTx {
             .bind(u.deleted_at)
             .bind(u.deactivate_at)
             .bind(u.scim_linked)
+            .bind(u.username.as_str())
+            .bind(u.username.key())
             .execute(c)
             .await
             .map(drop))

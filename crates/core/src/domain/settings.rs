@@ -12,6 +12,11 @@ pub enum Setting {
     DeletionRetentionDays,
     /// Whether SCIM may take over accounts created outside SCIM (matched by userName).
     ScimLinkExisting,
+    /// The user type SCIM gives when the identity provider sends none or an unknown one.
+    ScimDefaultType,
+    /// What the enterprise `department` does: `create` (the branch of that name, created
+    /// if missing), `existing` (only branches that exist), `off` (ignored).
+    ScimDepartment,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +24,7 @@ pub enum SettingValue {
     Bool(bool),
     Choice(&'static str),
     Days(i64),
+    Text(String),
 }
 
 impl std::fmt::Display for SettingValue {
@@ -27,16 +33,19 @@ impl std::fmt::Display for SettingValue {
             SettingValue::Bool(b) => f.write_str(if *b { "on" } else { "off" }),
             SettingValue::Choice(c) => f.write_str(c),
             SettingValue::Days(d) => write!(f, "{d}"),
+            SettingValue::Text(t) => f.write_str(t),
         }
     }
 }
 
 impl Setting {
-    pub const ALL: [Setting; 4] = [
+    pub const ALL: [Setting; 6] = [
         Setting::WelcomeEmail,
         Setting::ScimDelete,
         Setting::DeletionRetentionDays,
         Setting::ScimLinkExisting,
+        Setting::ScimDefaultType,
+        Setting::ScimDepartment,
     ];
 
     pub fn key(self) -> &'static str {
@@ -45,6 +54,8 @@ impl Setting {
             Setting::ScimDelete => "scim_delete",
             Setting::DeletionRetentionDays => "deletion_retention_days",
             Setting::ScimLinkExisting => "scim_link_existing",
+            Setting::ScimDefaultType => "scim_default_type",
+            Setting::ScimDepartment => "scim_department",
         }
     }
     pub fn parse_key(s: &str) -> Result<Setting> {
@@ -60,6 +71,8 @@ impl Setting {
             Setting::ScimDelete => SettingValue::Choice("deactivate"),
             Setting::DeletionRetentionDays => SettingValue::Days(30),
             Setting::ScimLinkExisting => SettingValue::Bool(false),
+            Setting::ScimDefaultType => SettingValue::Text("learner".into()),
+            Setting::ScimDepartment => SettingValue::Choice("create"),
         }
     }
     pub fn parse_value(self, s: &str) -> Result<SettingValue> {
@@ -75,6 +88,19 @@ impl Setting {
                 "deactivate" => Ok(SettingValue::Choice("deactivate")),
                 "delete" => Ok(SettingValue::Choice("delete")),
                 _ => Err(bad("deactivate or delete")),
+            },
+            Setting::ScimDefaultType => {
+                let t = s.trim();
+                if t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
+                    return Err(bad("the name of a user type"));
+                }
+                Ok(SettingValue::Text(t.to_owned()))
+            }
+            Setting::ScimDepartment => match v.as_str() {
+                "create" => Ok(SettingValue::Choice("create")),
+                "existing" => Ok(SettingValue::Choice("existing")),
+                "off" => Ok(SettingValue::Choice("off")),
+                _ => Err(bad("create, existing or off")),
             },
             Setting::DeletionRetentionDays => match v.parse::<i64>() {
                 Ok(d) if (1..=3650).contains(&d) => Ok(SettingValue::Days(d)),

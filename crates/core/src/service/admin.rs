@@ -300,6 +300,11 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::SettingsManage)?;
+        if setting == Setting::ScimDefaultType {
+            // The identity provider may only give types up to Instructor.
+            let t = self.type_by_name(tx, &value).await?;
+            crate::actor::Principal::identity_provider("scim").require_rank(t.base, "give")?;
+        }
         let before = tx
             .setting(setting.key())
             .await?

@@ -8,6 +8,7 @@
 mod admin;
 mod bulk;
 mod catalog;
+mod scim;
 mod tokens;
 mod users;
 
@@ -16,6 +17,7 @@ pub use admin::{
 };
 pub use bulk::{BulkAction, BulkOutcome, BulkTargets, JobView, MAX_BULK};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
+pub use scim::{GroupChange, PasswordChange, SCIM_MAX_RESULTS, ScimGroupView, ScimUserState, ScimUserView};
 pub use tokens::{IssuedToken, TokenView};
 pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, UserView};
 

@@ -32,6 +32,8 @@ pub struct NewUser {
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct UserUpdate {
+    /// A new login name (identity providers rename accounts when a UPN changes).
+    pub username: Option<String>,
     pub user_type: Option<String>,
     pub email: Option<String>,
     pub first_name: Option<String>,
@@ -142,10 +144,11 @@ impl std::fmt::Display for UserKey {
 }
 
 /// A user within the caller's reach, with what decisions about them need.
-struct Reached {
-    user: User,
-    user_type: UserType,
-    branches: Vec<Branch>,
+#[derive(Clone)]
+pub(crate) struct Reached {
+    pub(crate) user: User,
+    pub(crate) user_type: UserType,
+    pub(crate) branches: Vec<Branch>,
 }
 
 impl Service {
@@ -177,7 +180,7 @@ impl Service {
         })
     }
 
-    async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
+    pub(crate) async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
         who.require(Area::UsersManage)?;
         let r = self.reach(tx, who, key, true).await?;
         who.require_rank(r.user_type.base, "change")?;
@@ -466,6 +469,30 @@ impl Service {
     }
 
     pub async fn update_user(&self, ctx: &Context, key: &UserKey, upd: UserUpdate) -> Result<UserView> {
+        let password_hash = password::hash_off_thread(upd.password.clone()).await?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let reached = self.reach_to_change(tx, &who, key).await?;
+        let user = self.update_in(tx, ctx, &who, reached, &upd, password_hash).await?;
+        let view = self.view(tx, &user).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// Applies `upd` to a user already reached (and locked) inside `tx`; returns the user
+    /// as changed. Shared by the plain update and by SCIM, which combines it with lifecycle
+    /// moves in one transaction.
+    pub(crate) async fn update_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        reached: Reached,
+        upd: &UserUpdate,
+        password_hash: Option<String>,
+    ) -> Result<User> {
+        let username = upd.username.as_deref().map(Username::parse).transpose()?;
         let email = upd.email.as_deref().map(Email::parse).transpose()?;
         let first_name = upd
             .first_name
@@ -482,16 +509,11 @@ impl Service {
             .as_ref()
             .map(|e| e.as_deref().map(validate_external_id).transpose())
             .transpose()?;
-        let password_hash = password::hash_off_thread(upd.password.clone()).await?;
-
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
         let Reached {
             mut user,
             user_type,
             branches,
-        } = self.reach_to_change(tx, &who, key).await?;
+        } = reached;
         if user.status == UserStatus::Trash {
             return Err(Error::conflict(
                 "in_trash",
@@ -503,7 +525,7 @@ impl Service {
         let active = user.status.holds_seat();
 
         if let Some(name) = &upd.user_type {
-            let t = self.grantable_type(tx, &who, name).await?;
+            let t = self.grantable_type(tx, who, name).await?;
             if t.id != user.user_type_id {
                 if who.user_id == Some(user.id) {
                     return Err(Error::forbidden("you can't change your own user type"));
@@ -511,6 +533,13 @@ impl Service {
                 user.user_type_id = t.id;
                 changes.insert("user_type".into(), json!([user_type.name, t.name]));
             }
+        }
+        if let Some(n) = username.filter(|n| *n != user.username) {
+            if n.key() != user.username.key() && tx.user_by_username(&n.key()).await?.is_some() {
+                return Err(Error::UsernameTaken(n.to_string()));
+            }
+            changes.insert("username".into(), json!([user.username.as_str(), n.as_str()]));
+            user.username = n;
         }
         if let Some(e) = email {
             if e.key() != user.email.key() && tx.user_by_email(&e.key()).await?.is_some() {
@@ -553,7 +582,7 @@ impl Service {
 
         let mut member_of: Vec<BranchId> = branches.iter().map(|b| b.id).collect();
         for name in &upd.add_branches {
-            let b = self.reachable_branch(tx, &who, name).await?;
+            let b = self.reachable_branch(tx, who, name).await?;
             tx.plan().await?.require(Feature::Branches)?;
             if tx.add_user_branch(user.id, b.id).await? {
                 if active {
@@ -564,7 +593,7 @@ impl Service {
             }
         }
         for name in &upd.remove_branches {
-            let b = self.reachable_branch(tx, &who, name).await?;
+            let b = self.reachable_branch(tx, who, name).await?;
             if tx.remove_user_branch(user.id, b.id).await? {
                 if active {
                     tx.release_branch_seat(b.id).await?;
@@ -580,20 +609,20 @@ impl Service {
             ));
         }
         for name in &upd.add_groups {
-            let g = self.reachable_group(tx, &who, name).await?;
+            let g = self.reachable_group(tx, who, name).await?;
             if tx.add_group_member(g.id, user.id).await? {
                 changes.insert(format!("group:{}", g.name), json!("added"));
             }
         }
         for name in &upd.remove_groups {
-            let g = self.reachable_group(tx, &who, name).await?;
+            let g = self.reachable_group(tx, who, name).await?;
             if tx.remove_group_member(g.id, user.id).await? {
                 changes.insert(format!("group:{}", g.name), json!("removed"));
             }
         }
 
         if changes.is_empty() {
-            return self.view(tx, &user).await;
+            return Ok(user);
         }
         let was_admin = active && before.user_type_id == BaseRole::Administrator.builtin_id();
         if was_admin && user.user_type_id != before.user_type_id {
@@ -604,16 +633,14 @@ impl Service {
         if was_admin && user.user_type_id != before.user_type_id {
             self.guard_last_admin(tx).await?;
         }
-        self.record(tx, ctx, &who, Change::user("user.update", &user, changes.into()))
+        self.record(tx, ctx, who, Change::user("user.update", &user, changes.into()))
             .await?;
-        let view = self.view(tx, &user).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        Ok(user)
     }
 
     /// Applies one lifecycle move inside `tx`: seats, branch caps, the last-administrator
     /// guard, timestamps and the audit entry. `Ok(None)` when the user was already there.
-    async fn transition(
+    pub(crate) async fn transition(
         &self,
         tx: &mut dyn Tx,
         ctx: &Context,

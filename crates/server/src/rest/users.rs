@@ -82,6 +82,8 @@ pub struct CreateUser {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    /// A new username (unique, case-insensitive).
+    pub username: Option<String>,
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -229,6 +231,7 @@ pub async fn update_user(
         Some(d) => Some(parse_opt_time("deactivate_at", d.as_deref())?),
     };
     let upd = UserUpdate {
+        username: b.username,
         user_type: b.user_type,
         email: b.email,
         first_name: b.first_name,

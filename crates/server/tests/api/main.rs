@@ -37,8 +37,9 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn({
             let service = service.clone();
+            let base_url = base.clone();
             async move {
-                rollcall_server::serve(listener, service, std::future::pending())
+                rollcall_server::serve(listener, service, &base_url, std::future::pending())
                     .await
                     .unwrap();
             }

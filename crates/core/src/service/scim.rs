@@ -1,0 +1,648 @@
+//! SCIM provisioning rules: linking, the default type, department → branch, DELETE, and
+//! group membership written row by row. The JSON, filters and PATCH semantics live in
+//! `rollcall-scim`; this is what they mean for rollcall's users and groups.
+
+use super::users::{NewUser, Reached, UserKey, UserUpdate};
+use super::{Change, Service};
+use crate::actor::{Context, Principal};
+use crate::domain::user::LifecycleAction;
+use crate::domain::*;
+use crate::ports::{GroupField, GroupQuery, Pred, Tx, UserField, UserQuery};
+use crate::{Error, Result, password};
+use serde_json::json;
+
+/// A user as SCIM reads and writes it: every attribute rollcall maps.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ScimUserState {
+    pub user_name: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub active: bool,
+    pub external_id: Option<String>,
+    /// `None`: the SCIM default type (setting `scim_default_type`).
+    pub user_type: Option<String>,
+    /// The name of the branch the department maps to.
+    pub department: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordChange {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScimUserView {
+    pub id: i64,
+    pub state: ScimUserState,
+    pub created: Millis,
+    pub last_modified: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScimGroupView {
+    pub id: i64,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub members: Vec<i64>,
+    pub created: Millis,
+    pub last_modified: Millis,
+}
+
+/// One change to a group, as a PATCH operation or a PUT decomposes into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupChange {
+    Rename(String),
+    ExternalId(Option<String>),
+    AddMembers(Vec<i64>),
+    RemoveMembers(Vec<i64>),
+    RemoveAllMembers,
+    /// The member list becomes exactly these (rows removed and added, never rewritten).
+    ReplaceMembers(Vec<i64>),
+}
+
+/// Most results one SCIM list page returns (advertised in ServiceProviderConfig).
+pub const SCIM_MAX_RESULTS: i64 = 200;
+
+impl Service {
+    /// SCIM needs a plan with identity integration, and a caller who manages users.
+    async fn scim_principal(&self, tx: &mut dyn Tx, ctx: &Context, area: Area) -> Result<Principal> {
+        let who = self.principal(tx, ctx).await?;
+        who.require(area)?;
+        tx.plan().await?.require(Feature::IdentityIntegration)?;
+        Ok(who)
+    }
+
+    async fn scim_default_type(&self, tx: &mut dyn Tx) -> Result<UserType> {
+        let name = match tx.setting(Setting::ScimDefaultType.key()).await? {
+            Some(v) => v,
+            None => Setting::ScimDefaultType.default_value().to_string(),
+        };
+        match tx.user_type_by_key(&access::type_key(&name)).await? {
+            Some(t) => Ok(t),
+            None => Ok(UserType::builtin(BaseRole::Learner)),
+        }
+    }
+
+    /// The type a SCIM `userType` asks for: a known type the identity provider may give,
+    /// else the default. Asking for an administrator type is refused, not defaulted.
+    async fn scim_type(&self, tx: &mut dyn Tx, who: &Principal, name: Option<&str>) -> Result<UserType> {
+        let found = match name {
+            Some(n) => tx.user_type_by_key(&access::type_key(n)).await?,
+            None => None,
+        };
+        match found {
+            Some(t) => {
+                who.require_rank(t.base, "give the type of")?;
+                if !t.builtin {
+                    tx.plan().await?.require(Feature::CustomUserTypes)?;
+                }
+                Ok(t)
+            }
+            None => self.scim_default_type(tx).await,
+        }
+    }
+
+    /// The branch a department maps to, per setting `scim_department`.
+    async fn scim_branch(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        department: &str,
+    ) -> Result<Option<Branch>> {
+        let mode = tx
+            .setting(Setting::ScimDepartment.key())
+            .await?
+            .unwrap_or_else(|| "create".into());
+        if mode == "off" {
+            return Ok(None);
+        }
+        if let Some(b) = tx.branch_by_key(&name_key(department.trim())).await? {
+            return Ok(Some(b));
+        }
+        if mode != "create" {
+            return Err(Error::invalid(
+                "department",
+                format!("no branch named '{department}' exists"),
+            ));
+        }
+        tx.plan().await?.require(Feature::Branches)?;
+        let name = org::validate_org_name("department", department)?;
+        let taken: Vec<String> = tx.branches().await?.into_iter().map(|b| b.slug).collect();
+        let base = org::slugify(&name);
+        let slug = (1..)
+            .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+            .find(|s| !taken.contains(s))
+            .expect("an unused slug exists");
+        let mut b = Branch {
+            id: BranchId(0),
+            name,
+            slug,
+            description: String::new(),
+            default_type_id: None,
+            seat_cap: None,
+            active_users: 0,
+        };
+        b.id = tx.insert_branch(&b).await?;
+        let change = Change::other(
+            "branch.create",
+            "branch",
+            Some(b.id.0),
+            &b.name,
+            json!({ "name": b.name, "from": "scim department" }),
+        );
+        self.record(tx, ctx, who, change).await?;
+        Ok(Some(b))
+    }
+
+    async fn scim_view(&self, tx: &mut dyn Tx, user: &User) -> Result<ScimUserView> {
+        let default = self.scim_default_type(tx).await?;
+        let t = self.type_by_id(tx, user.user_type_id).await?;
+        let department = tx.user_branches(user.id).await?.into_iter().next().map(|b| b.name);
+        Ok(ScimUserView {
+            id: user.id.0,
+            state: ScimUserState {
+                user_name: user.username.to_string(),
+                given_name: user.first_name.to_string(),
+                family_name: user.last_name.to_string(),
+                email: user.email.to_string(),
+                active: user.status.holds_seat(),
+                external_id: user.external_id.clone(),
+                user_type: (t.id != default.id).then_some(t.name),
+                department,
+            },
+            created: user.created_at,
+            last_modified: user.updated_at,
+        })
+    }
+
+    /// A user SCIM may see: linked to the identity provider and not in the trash.
+    async fn scim_reach(&self, tx: &mut dyn Tx, who: &Principal, id: i64) -> Result<Reached> {
+        let r = self.reach_to_change(tx, who, &UserKey::Id(UserId(id))).await?;
+        if !r.user.scim_linked || r.user.status == UserStatus::Trash {
+            return Err(Error::not_found("user", id));
+        }
+        Ok(r)
+    }
+
+    pub async fn scim_get_user(&self, ctx: &Context, id: i64) -> Result<ScimUserView> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
+        let user = tx
+            .user_by_id(UserId(id))
+            .await?
+            .filter(|u| u.scim_linked && u.status != UserStatus::Trash);
+        let user = user.ok_or_else(|| Error::not_found("user", id))?;
+        let ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+        if !who.sees(&ids) {
+            return Err(Error::not_found("user", id));
+        }
+        self.scim_view(tx, &user).await
+    }
+
+    /// One page of linked users matching `predicate`, from the 0-based `offset`; and the total.
+    pub async fn scim_list_users(
+        &self,
+        ctx: &Context,
+        predicate: Option<Pred<UserField>>,
+        offset: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<ScimUserView>)> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
+        let q = UserQuery {
+            predicate,
+            scim_linked: Some(true),
+            scope: who.branch_ids().map(<[BranchId]>::to_vec),
+            offset: Some(offset.max(0)),
+            limit: count.clamp(0, SCIM_MAX_RESULTS),
+            ..UserQuery::default()
+        };
+        let total = tx.count_users(&q).await?;
+        let mut page = vec![];
+        if q.limit > 0 {
+            for u in tx.list_users(&q).await? {
+                page.push(self.scim_view(tx, &u).await?);
+            }
+        }
+        Ok((total, page))
+    }
+
+    /// POST /Users. A userName that exists is a conflict — unless that account is unlinked
+    /// and came from SCIM (or linking is allowed), in which case it is re-linked, updated and
+    /// reactivated.
+    pub async fn scim_create_user(
+        &self,
+        ctx: &Context,
+        state: ScimUserState,
+        password: Option<String>,
+    ) -> Result<ScimUserView> {
+        let username = Username::parse(&state.user_name)?;
+        let existing = {
+            let mut txb = self.store.begin_read().await?;
+            let tx = txb.as_mut();
+            self.scim_principal(tx, ctx, Area::UsersManage).await?;
+            let link_existing = matches!(
+                tx.setting(Setting::ScimLinkExisting.key()).await?.as_deref(),
+                Some("on")
+            );
+            match tx.user_by_username(&username.key()).await? {
+                None => None,
+                Some(u) if u.scim_linked || u.status == UserStatus::Trash => {
+                    return Err(Error::UsernameTaken(username.to_string()));
+                }
+                Some(u) if u.origin == Origin::Scim || link_existing => Some(u.id),
+                Some(_) => return Err(Error::UsernameTaken(username.to_string())),
+            }
+        };
+        if let Some(id) = existing {
+            let change = if password.is_some() {
+                PasswordChange::Set(password.unwrap_or_default())
+            } else {
+                PasswordChange::Keep
+            };
+            return self.scim_write_user(ctx, id.0, state, change, true).await;
+        }
+        let (user_type, branch) = {
+            let mut txb = self.store.begin().await?;
+            let tx = txb.as_mut();
+            let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
+            let t = self.scim_type(tx, &who, state.user_type.as_deref()).await?;
+            let b = match &state.department {
+                Some(d) => self.scim_branch(tx, ctx, &who, d).await?,
+                None => None,
+            };
+            self.commit(txb).await?;
+            (t, b)
+        };
+        let input = NewUser {
+            username: state.user_name,
+            email: state.email,
+            first_name: state.given_name,
+            last_name: state.family_name,
+            password,
+            user_type: Some(user_type.name),
+            branches: branch.map(|b| b.name).into_iter().collect(),
+            groups: vec![],
+            active: state.active,
+            external_id: state.external_id,
+            exclude_from_emails: false,
+            deactivate_at: None,
+        };
+        let created = self.create_user(ctx, input).await?;
+        self.scim_get_user(ctx, created.id).await
+    }
+
+    /// PUT or PATCH of a user: make it `state`, in one transaction — activation first (so a
+    /// full plan refuses before anything changes), then the attributes, then deactivation.
+    pub async fn scim_update_user(
+        &self,
+        ctx: &Context,
+        id: i64,
+        state: ScimUserState,
+        password: PasswordChange,
+    ) -> Result<ScimUserView> {
+        self.scim_write_user(ctx, id, state, password, false).await
+    }
+
+    async fn scim_write_user(
+        &self,
+        ctx: &Context,
+        id: i64,
+        state: ScimUserState,
+        password: PasswordChange,
+        relink: bool,
+    ) -> Result<ScimUserView> {
+        let new_hash = match &password {
+            PasswordChange::Set(p) => password::hash_off_thread(Some(p.clone())).await?,
+            PasswordChange::Keep | PasswordChange::Clear => None,
+        };
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
+        let mut reached = if relink {
+            let r = self.reach_to_change(tx, &who, &UserKey::Id(UserId(id))).await?;
+            tx.set_scim_linked(r.user.id, true).await?;
+            self.record(tx, ctx, &who, Change::user("user.scim_link", &r.user, json!({})))
+                .await?;
+            r
+        } else {
+            self.scim_reach(tx, &who, id).await?
+        };
+        if state.active
+            && !reached.user.status.holds_seat()
+            && let Some(user) = self
+                .transition(tx, ctx, &who, reached.clone(), LifecycleAction::Activate)
+                .await?
+        {
+            reached.user = user;
+        }
+        let t = self.scim_type(tx, &who, state.user_type.as_deref()).await?;
+        let current_department = reached.branches.first().cloned();
+        let mut upd = UserUpdate {
+            username: Some(state.user_name),
+            user_type: Some(t.name),
+            email: Some(state.email),
+            first_name: Some(state.given_name),
+            last_name: Some(state.family_name),
+            external_id: Some(state.external_id),
+            ..UserUpdate::default()
+        };
+        let wanted = match &state.department {
+            Some(d) => self.scim_branch(tx, ctx, &who, d).await?,
+            None => None,
+        };
+        let mode_off = matches!(tx.setting(Setting::ScimDepartment.key()).await?.as_deref(), Some("off"));
+        if !mode_off && wanted.as_ref().map(|b| b.id) != current_department.as_ref().map(|b| b.id) {
+            if let Some(cur) = current_department {
+                upd.remove_branches.push(cur.name);
+            }
+            if let Some(w) = wanted {
+                upd.add_branches.push(w.name);
+            }
+        }
+        let mut user = self.update_in(tx, ctx, &who, reached, &upd, new_hash).await?;
+        if password == PasswordChange::Clear {
+            tx.set_password_hash(user.id, None).await?;
+            self.record(
+                tx,
+                ctx,
+                &who,
+                Change::user("user.update", &user, json!({ "password": "[cleared]" })),
+            )
+            .await?;
+        }
+        if !state.active && user.status.holds_seat() {
+            let r = self.reach_to_change(tx, &who, &UserKey::Id(user.id)).await?;
+            if let Some(u) = self.transition(tx, ctx, &who, r, LifecycleAction::Deactivate).await? {
+                user = u;
+            }
+        }
+        let view = self.scim_view(tx, &user).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// DELETE /Users: by default deactivates and unlinks (records kept; SCIM then answers
+    /// 404); with `scim_delete = delete`, moves the account to the trash.
+    pub async fn scim_delete_user(&self, ctx: &Context, id: i64) -> Result<()> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
+        let reached = self.scim_reach(tx, &who, id).await?;
+        let delete = matches!(tx.setting(Setting::ScimDelete.key()).await?.as_deref(), Some("delete"));
+        let user_id = reached.user.id;
+        let action = if delete {
+            LifecycleAction::Delete
+        } else {
+            LifecycleAction::Deactivate
+        };
+        let user = self
+            .transition(tx, ctx, &who, reached.clone(), action)
+            .await?
+            .unwrap_or(reached.user);
+        tx.set_scim_linked(user_id, false).await?;
+        self.record(tx, ctx, &who, Change::user("user.scim_unlink", &user, json!({})))
+            .await?;
+        self.commit(txb).await
+    }
+
+    async fn scim_group_view(&self, tx: &mut dyn Tx, g: &Group) -> Result<ScimGroupView> {
+        Ok(ScimGroupView {
+            id: g.id.0,
+            display_name: g.name.clone(),
+            external_id: g.external_id.clone(),
+            members: tx.group_member_ids(g.id).await?.into_iter().map(|u| u.0).collect(),
+            created: g.created_at,
+            last_modified: g.updated_at,
+        })
+    }
+
+    async fn scim_group(&self, tx: &mut dyn Tx, id: i64) -> Result<Group> {
+        tx.group_by_id(GroupId(id))
+            .await?
+            .filter(|g| g.scim_linked)
+            .ok_or_else(|| Error::not_found("group", id))
+    }
+
+    pub async fn scim_get_group(&self, ctx: &Context, id: i64) -> Result<ScimGroupView> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        self.scim_principal(tx, ctx, Area::GroupsManage).await?;
+        let g = self.scim_group(tx, id).await?;
+        self.scim_group_view(tx, &g).await
+    }
+
+    pub async fn scim_list_groups(
+        &self,
+        ctx: &Context,
+        predicate: Option<Pred<GroupField>>,
+        offset: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<ScimGroupView>)> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        self.scim_principal(tx, ctx, Area::GroupsManage).await?;
+        let q = GroupQuery {
+            predicate,
+            scim_linked: Some(true),
+            offset: Some(offset.max(0)),
+            limit: count.clamp(0, SCIM_MAX_RESULTS),
+        };
+        let total = tx.count_groups(&q).await?;
+        let mut page = vec![];
+        if q.limit > 0 {
+            for g in tx.list_groups(&q).await? {
+                page.push(self.scim_group_view(tx, &g).await?);
+            }
+        }
+        Ok((total, page))
+    }
+
+    pub async fn scim_create_group(
+        &self,
+        ctx: &Context,
+        display_name: &str,
+        external_id: Option<String>,
+        members: Vec<i64>,
+    ) -> Result<ScimGroupView> {
+        let name = org::validate_org_name("displayName", display_name)?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.scim_principal(tx, ctx, Area::GroupsManage).await?;
+        if tx.group_by_key(&name_key(&name)).await?.is_some() {
+            return Err(Error::conflict(
+                "group_exists",
+                format!("a group named '{name}' already exists"),
+            ));
+        }
+        let now = now_millis();
+        let mut g = Group {
+            id: GroupId(0),
+            name,
+            branch_id: None,
+            key: None,
+            description: String::new(),
+            external_id,
+            scim_linked: true,
+            created_at: now,
+            updated_at: now,
+        };
+        g.id = tx.insert_group(&g).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other(
+                "group.create",
+                "group",
+                Some(g.id.0),
+                &g.name,
+                json!({ "name": g.name }),
+            ),
+        )
+        .await?;
+        self.apply_group_changes(tx, ctx, &who, &mut g, vec![GroupChange::AddMembers(members)])
+            .await?;
+        let view = self.scim_group_view(tx, &g).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// PATCH or PUT of a group: each change applied in order, in one transaction, each
+    /// membership written as its own row so concurrent changes by others are kept.
+    pub async fn scim_change_group(&self, ctx: &Context, id: i64, changes: Vec<GroupChange>) -> Result<ScimGroupView> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.scim_principal(tx, ctx, Area::GroupsManage).await?;
+        let mut g = self.scim_group(tx, id).await?;
+        self.apply_group_changes(tx, ctx, &who, &mut g, changes).await?;
+        let view = self.scim_group_view(tx, &g).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    async fn apply_group_changes(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        g: &mut Group,
+        changes: Vec<GroupChange>,
+    ) -> Result<()> {
+        let mut touched = false;
+        for change in changes {
+            match change {
+                GroupChange::Rename(name) => {
+                    let name = org::validate_org_name("displayName", &name)?;
+                    if name != g.name {
+                        if name_key(&name) != name_key(&g.name) && tx.group_by_key(&name_key(&name)).await?.is_some() {
+                            return Err(Error::conflict(
+                                "group_exists",
+                                format!("a group named '{name}' already exists"),
+                            ));
+                        }
+                        let c = json!({ "name": [g.name, name] });
+                        g.name = name;
+                        touched = true;
+                        self.record(
+                            tx,
+                            ctx,
+                            who,
+                            Change::other("group.update", "group", Some(g.id.0), &g.name, c),
+                        )
+                        .await?;
+                    }
+                }
+                GroupChange::ExternalId(e) => {
+                    if e != g.external_id {
+                        g.external_id = e;
+                        touched = true;
+                    }
+                }
+                GroupChange::AddMembers(ids) => {
+                    for id in ids {
+                        let user = self.group_member(tx, who, id).await?;
+                        if tx.add_group_member(g.id, user.id).await? {
+                            touched = true;
+                            self.record(
+                                tx,
+                                ctx,
+                                who,
+                                Change::user("group.add_member", &user, json!({ "group": g.name })),
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                GroupChange::RemoveMembers(ids) => {
+                    for id in ids {
+                        if tx.remove_group_member(g.id, UserId(id)).await? {
+                            touched = true;
+                            let change = Change::other(
+                                "group.remove_member",
+                                "user",
+                                Some(id),
+                                &id.to_string(),
+                                json!({ "group": g.name }),
+                            );
+                            self.record(tx, ctx, who, change).await?;
+                        }
+                    }
+                }
+                GroupChange::RemoveAllMembers => {
+                    let current: Vec<i64> = tx.group_member_ids(g.id).await?.into_iter().map(|u| u.0).collect();
+                    Box::pin(self.apply_group_changes(tx, ctx, who, g, vec![GroupChange::RemoveMembers(current)]))
+                        .await?;
+                }
+                GroupChange::ReplaceMembers(ids) => {
+                    let current: Vec<i64> = tx.group_member_ids(g.id).await?.into_iter().map(|u| u.0).collect();
+                    let gone: Vec<i64> = current.iter().copied().filter(|c| !ids.contains(c)).collect();
+                    let new: Vec<i64> = ids.into_iter().filter(|i| !current.contains(i)).collect();
+                    let steps = vec![GroupChange::RemoveMembers(gone), GroupChange::AddMembers(new)];
+                    Box::pin(self.apply_group_changes(tx, ctx, who, g, steps)).await?;
+                }
+            }
+        }
+        if touched {
+            g.updated_at = now_millis();
+            tx.update_group(g).await?;
+        }
+        Ok(())
+    }
+
+    /// A user who can be made a member: exists, is not in the trash, is within reach.
+    async fn group_member(&self, tx: &mut dyn Tx, who: &Principal, id: i64) -> Result<User> {
+        let user = tx
+            .user_by_id(UserId(id))
+            .await?
+            .filter(|u| u.status != UserStatus::Trash);
+        let user = user.ok_or_else(|| Error::invalid("members", format!("no user with id {id}")))?;
+        let branches: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+        if !who.sees(&branches) {
+            return Err(Error::invalid("members", format!("no user with id {id}")));
+        }
+        Ok(user)
+    }
+
+    pub async fn scim_delete_group(&self, ctx: &Context, id: i64) -> Result<()> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.scim_principal(tx, ctx, Area::GroupsManage).await?;
+        let g = self.scim_group(tx, id).await?;
+        tx.delete_group(g.id).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other("group.delete", "group", Some(g.id.0), &g.name, json!({})),
+        )
+        .await?;
+        self.commit(txb).await
+    }
+}
