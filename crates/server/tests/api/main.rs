@@ -4,6 +4,8 @@
 mod behaviour;
 mod matrix;
 mod openapi;
+mod scim;
+mod scim_tester;
 
 use rollcall_core::domain::{TokenScope, UserId};
 use rollcall_core::service::{NewBranch, NewUser, UserKey};
@@ -82,6 +84,23 @@ impl TestApp {
             )
             .await
             .unwrap();
+    }
+
+    /// A SCIM token for the identity provider.
+    pub async fn scim_token(&self, name: &str) -> String {
+        self.service.create_token(&Context::cli(), name, TokenScope::Scim, None, None).await.unwrap().token
+    }
+
+    /// A SCIM request (`application/scim+json`); returns status and JSON body.
+    pub async fn scim(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}/scim/v2{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/scim+json").body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub async fn token(&self, name: &str, user_id: i64) -> String {
