@@ -88,12 +88,19 @@ impl TestApp {
 
     /// A SCIM token for the identity provider.
     pub async fn scim_token(&self, name: &str) -> String {
-        self.service.create_token(&Context::cli(), name, TokenScope::Scim, None, None).await.unwrap().token
+        self.service
+            .create_token(&Context::cli(), name, TokenScope::Scim, None, None)
+            .await
+            .unwrap()
+            .token
     }
 
     /// A SCIM request (`application/scim+json`); returns status and JSON body.
     pub async fn scim(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}/scim/v2{path}", self.base)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}/scim/v2{path}", self.base))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.header("content-type", "application/scim+json").body(b.to_string());
         }
