@@ -51,6 +51,20 @@ pub enum Command {
     /// API and SCIM tokens
     #[command(subcommand)]
     Token(TokenCmd),
+    /// The mail outbox
+    #[command(subcommand)]
+    Mail(MailCmd),
+}
+
+#[derive(Subcommand)]
+pub enum MailCmd {
+    /// Messages in the outbox, newest first (bodies may hold set-password links)
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -176,6 +190,9 @@ pub struct UserAdd {
     /// Send this user no email at all
     #[arg(long)]
     pub exclude_from_emails: bool,
+    /// Don't send the welcome email
+    #[arg(long)]
+    pub no_welcome: bool,
 }
 
 #[derive(Args)]

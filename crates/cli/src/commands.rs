@@ -50,10 +50,23 @@ fn database_url(cli: &Cli, file: &FileConfig) -> String {
         .unwrap_or_else(|| config::DEFAULT_DATABASE.into())
 }
 
-async fn open(url: &str) -> Result<Service> {
+async fn open(url: &str, base_url: &str) -> Result<Service> {
     let store = SqlStore::connect(url).await?;
     store.migrate().await?;
-    Ok(Service::new(Arc::new(store)))
+    Ok(Service::new(Arc::new(store)).with_base_url(base_url))
+}
+
+/// The public base URL for links in mail: ROLLCALL_BASE_URL, else `base_url` in
+/// rollcall.toml, else http:// and the listen address.
+fn base_url(file: &FileConfig) -> String {
+    std::env::var("ROLLCALL_BASE_URL")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .or_else(|| file.base_url.clone())
+        .unwrap_or_else(|| {
+            let listen = std::env::var("ROLLCALL_LISTEN").ok().or_else(|| file.listen.clone());
+            format!("http://{}", listen.unwrap_or_else(|| config::DEFAULT_LISTEN.into()))
+        })
 }
 
 fn read_password() -> Result<String> {
@@ -84,6 +97,7 @@ fn clearable(s: &str) -> Option<&str> {
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let file = FileConfig::load()?;
     let url = database_url(&cli, &file);
+    let base = base_url(&file);
     let ctx = Context::cli();
     match cli.command {
         Command::Serve(args) => serve(args, &file, &url).await,
@@ -92,19 +106,56 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("database is up to date");
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(cmd) => user(&open(&url).await?, &ctx, cmd).await,
-        Command::Type(cmd) => user_type(&open(&url).await?, &ctx, cmd)
+        Command::User(cmd) => user(&open(&url, &base).await?, &ctx, cmd).await,
+        Command::Type(cmd) => user_type(&open(&url, &base).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Branch(cmd) => branch(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Group(cmd) => group(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Plan(cmd) => plan(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Report(cmd) => report(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Audit(cmd) => audit(&open(&url).await?, &ctx, cmd).await,
-        Command::Settings(cmd) => settings(&open(&url).await?, &ctx, cmd)
+        Command::Branch(cmd) => branch(&open(&url, &base).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Token(cmd) => token(&open(&url).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Group(cmd) => group(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Plan(cmd) => plan(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Report(cmd) => report(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Audit(cmd) => audit(&open(&url, &base).await?, &ctx, cmd).await,
+        Command::Settings(cmd) => settings(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Token(cmd) => token(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Mail(MailCmd::List { limit, format }) => {
+            let mails = open(&url, &base).await?.list_mail(&ctx, limit).await?;
+            let mut t = Table::new(&[
+                "id",
+                "created_at",
+                "to",
+                "template",
+                "subject",
+                "status",
+                "attempts",
+                "sent_at",
+            ]);
+            for m in &mails {
+                t.row(vec![
+                    m.id.to_string(),
+                    m.created_at.clone(),
+                    m.to.clone(),
+                    m.template.clone(),
+                    m.subject.clone(),
+                    m.status.clone(),
+                    m.attempts.to_string(),
+                    opt(&m.sent_at),
+                ]);
+            }
+            emit(format, &t, &mails)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -117,7 +168,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> Result<ExitCode
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("ROLLCALL_LOG is not a valid filter")?)
         .with_writer(std::io::stderr)
         .init();
-    let service = open(url).await?;
+    let service = open(url, "").await?;
     let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     if let Some((username, generated)) = service.ensure_first_admin(admin_password).await? {
         match generated {
@@ -141,11 +192,25 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> Result<ExitCode
         .or_else(|| file.base_url.clone())
         .unwrap_or_else(|| format!("http://{addr}"));
     tracing::info!(%base_url, "rollcall serving");
+    let service = service.with_base_url(&base_url);
     let shutdown = rollcall_server::shutdown_signal().context("can't listen for SIGTERM")?;
     let jobs = rollcall_server::jobs::spawn(service.clone(), std::time::Duration::from_secs(60));
+    let mailer = match std::env::var("ROLLCALL_SMTP_URL").ok().filter(|u| !u.is_empty()) {
+        Some(smtp) => Some(
+            rollcall_server::mailer::spawn(service.clone(), &smtp)
+                .map_err(|e| anyhow!("ROLLCALL_SMTP_URL is not a usable SMTP URL: {e}"))?,
+        ),
+        None => {
+            tracing::info!("ROLLCALL_SMTP_URL is not set: mail stays in the outbox (rollcall mail list)");
+            None
+        }
+    };
     eprintln!("listening on http://{addr}");
     rollcall_server::serve(listener, service, &base_url, shutdown).await?;
     jobs.abort();
+    if let Some(m) = mailer {
+        m.abort();
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -254,6 +319,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 external_id: a.external_id,
                 exclude_from_emails: a.exclude_from_emails,
                 deactivate_at,
+                send_welcome: a.no_welcome.then_some(false),
             };
             let u = service.create_user(ctx, input).await?;
             println!("added {} ({}, {}, id {})", u.username, u.user_type, u.status, u.id);

@@ -182,6 +182,35 @@ pub struct PersonalData {
     pub erased_at: Option<Millis>,
 }
 
+/// A message in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub user_id: Option<UserId>,
+    pub to_address: String,
+    pub template: String,
+    pub subject: String,
+    pub body: String,
+    /// `pending`, `sent` or `dead` (given up after repeated failures).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub sent_at: Option<Millis>,
+}
+
+/// A set-password or reset link, stored as the SHA-256 of its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordToken {
+    pub user_id: UserId,
+    /// `set` or `reset`.
+    pub purpose: String,
+    pub token_hash: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 /// A background job (a large bulk action) and its progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRecord {
@@ -308,6 +337,17 @@ pub trait Tx: Send {
     async fn revoke_token(&mut self, id: i64, at: Millis) -> Result<()>;
     /// Revokes every live token of the user; returns how many.
     async fn revoke_user_tokens(&mut self, user: UserId, at: Millis) -> Result<u64>;
+
+    // --- mail ---
+    async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64>;
+    /// Newest first.
+    async fn list_mail(&mut self, limit: i64) -> Result<Vec<OutboxMail>>;
+    /// Pending messages whose next attempt is due.
+    async fn due_mail(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxMail>>;
+    /// Leases a due message to this sender until `until`, if no other sender took it first.
+    async fn claim_mail(&mut self, id: i64, seen_next_attempt: Millis, until: Millis) -> Result<bool>;
+    async fn update_mail(&mut self, m: &OutboxMail) -> Result<()>;
+    async fn insert_password_token(&mut self, t: &PasswordToken) -> Result<()>;
 
     // --- background jobs ---
     async fn insert_job(&mut self, job: &JobRecord) -> Result<i64>;

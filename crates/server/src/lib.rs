@@ -3,6 +3,7 @@
 //! the service decides.
 
 pub mod jobs;
+pub mod mailer;
 pub mod metrics;
 pub mod rest;
 pub mod scim;

@@ -279,3 +279,41 @@ impl From<JobRow> for rollcall_core::ports::JobRecord {
         }
     }
 }
+
+pub(crate) const MAIL_COLUMNS: &str = "id, user_id, to_address, template, subject, body, status, attempts, next_attempt_at, \
+     last_error, created_at, sent_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MailRow {
+    id: i64,
+    user_id: Option<i64>,
+    to_address: String,
+    template: String,
+    subject: String,
+    body: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl From<MailRow> for rollcall_core::ports::OutboxMail {
+    fn from(r: MailRow) -> Self {
+        rollcall_core::ports::OutboxMail {
+            id: r.id,
+            user_id: r.user_id.map(UserId),
+            to_address: r.to_address,
+            template: r.template,
+            subject: r.subject,
+            body: r.body,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        }
+    }
+}

@@ -5,8 +5,8 @@ use crate::rows::*;
 use async_trait::async_trait;
 use rollcall_core::domain::*;
 use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, CmpOp, GroupField, GroupQuery, JobRecord, NewAuditEntry, Pred, PredValue, Tx,
-    UserField, UserQuery,
+    AuditHead, AuditQuery, AuditRow, CmpOp, GroupField, GroupQuery, JobRecord, NewAuditEntry, OutboxMail,
+    PasswordToken, Pred, PredValue, Tx, UserField, UserQuery,
 };
 use rollcall_core::{Error, Result};
 use sqlx::AssertSqlSafe;
@@ -1024,6 +1024,78 @@ impl Tx for SqlTx {
     async fn revoke_user_tokens(&mut self, user: UserId, at: Millis) -> Result<u64> {
         const SQL: &str = "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
         self.execute(SQL, &[Arg::I64(user.0), Arg::I64(at)]).await
+    }
+
+    async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64> {
+        const SQL: &str = "INSERT INTO mail_outbox (user_id, to_address, template, subject, body, status, attempts, \
+             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) RETURNING id";
+        let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(m.user_id.map(|u| u.0))
+            .bind(m.to_address.as_str())
+            .bind(m.template.as_str())
+            .bind(m.subject.as_str())
+            .bind(m.body.as_str())
+            .bind(m.next_attempt_at)
+            .bind(m.created_at)
+            .fetch_one(c)
+            .await)
+        .map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn list_mail(&mut self, limit: i64) -> Result<Vec<OutboxMail>> {
+        let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY id DESC LIMIT $1");
+        let rows: Vec<MailRow> =
+            on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).bind(limit).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(OutboxMail::from).collect())
+    }
+
+    async fn due_mail(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxMail>> {
+        let sql = format!(
+            "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
+        );
+        let rows: Vec<MailRow> =
+            on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(c).await)
+                .map_err(db_err)?;
+        Ok(rows.into_iter().map(OutboxMail::from).collect())
+    }
+
+    async fn claim_mail(&mut self, id: i64, seen_next_attempt: Millis, until: Millis) -> Result<bool> {
+        const SQL: &str =
+            "UPDATE mail_outbox SET next_attempt_at = $3 WHERE id = $1 AND status = 'pending' AND next_attempt_at = $2";
+        Ok(self
+            .execute(SQL, &[Arg::I64(id), Arg::I64(seen_next_attempt), Arg::I64(until)])
+            .await?
+            == 1)
+    }
+
+    async fn update_mail(&mut self, m: &OutboxMail) -> Result<()> {
+        const SQL: &str = "UPDATE mail_outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5, \
+             sent_at = $6 WHERE id = $1";
+        on_conn!(self, c => sqlx::query(SQL)
+            .bind(m.id)
+            .bind(m.status.as_str())
+            .bind(m.attempts)
+            .bind(m.next_attempt_at)
+            .bind(m.last_error.as_deref())
+            .bind(m.sent_at)
+            .execute(c)
+            .await
+            .map(drop))
+        .map_err(db_err)
+    }
+
+    async fn insert_password_token(&mut self, t: &PasswordToken) -> Result<()> {
+        const SQL: &str = "INSERT INTO password_tokens (user_id, purpose, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)";
+        let args = [
+            Arg::I64(t.user_id.0),
+            Arg::Text(t.purpose.clone()),
+            Arg::Text(t.token_hash.clone()),
+            Arg::I64(t.created_at),
+            Arg::I64(t.expires_at),
+        ];
+        self.execute(SQL, &args).await.map(drop)
     }
 
     async fn insert_job(&mut self, j: &JobRecord) -> Result<i64> {

@@ -1,6 +1,7 @@
 //! Domain types: "parse, don't validate" — a value of these types has passed its rules.
 
 pub mod access;
+pub mod mail;
 pub mod names;
 pub mod org;
 pub mod plan;

@@ -443,6 +443,8 @@ impl Service {
             password: password.or_else(|| generated.clone()),
             user_type: Some(BaseRole::Administrator.key().into()),
             active: true,
+            // The first administrator has no real address to welcome.
+            send_welcome: Some(false),
             ..NewUser::default()
         };
         let ctx = Context::system("first_start");

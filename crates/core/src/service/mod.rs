@@ -8,6 +8,7 @@
 mod admin;
 mod bulk;
 mod catalog;
+mod mail;
 mod scim;
 mod tokens;
 mod users;
@@ -17,6 +18,7 @@ pub use admin::{
 };
 pub use bulk::{BulkAction, BulkOutcome, BulkTargets, JobView, MAX_BULK};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
+pub use mail::{MAX_ATTEMPTS, MailView, Welcome};
 pub use scim::{GroupChange, PasswordChange, SCIM_MAX_RESULTS, ScimGroupView, ScimUserState, ScimUserView};
 pub use tokens::{IssuedToken, TokenView};
 pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, UserView};
@@ -31,6 +33,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
+    /// The public base URL, for links in mail (never taken from a request's Host header).
+    base_url: Arc<str>,
 }
 
 /// One audit entry's content, before the actor and time are added.
@@ -71,7 +75,20 @@ impl Change {
 
 impl Service {
     pub fn new(store: Arc<dyn Store>) -> Service {
-        Service { store }
+        Service {
+            store,
+            base_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+
+    /// Sets the public base URL used in links.
+    pub fn with_base_url(mut self, base_url: &str) -> Service {
+        self.base_url = base_url.trim_end_matches('/').into();
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -293,6 +293,7 @@ impl Service {
             external_id: state.external_id,
             exclude_from_emails: false,
             deactivate_at: None,
+            send_welcome: None,
         };
         let created = self.create_user(ctx, input).await?;
         self.scim_get_user(ctx, created.id).await

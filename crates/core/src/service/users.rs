@@ -27,6 +27,8 @@ pub struct NewUser {
     pub external_id: Option<String>,
     pub exclude_from_emails: bool,
     pub deactivate_at: Option<Millis>,
+    /// Whether to send the welcome email (`None`: yes, unless the setting is off).
+    pub send_welcome: Option<bool>,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -368,6 +370,8 @@ impl Service {
             "external_id": user.external_id,
             "deactivate_at": user.deactivate_at.map(format_millis),
         });
+        self.welcome(tx, &user, super::mail::Welcome(input.send_welcome))
+            .await?;
         self.record(tx, ctx, &who, Change::user("user.create", &user, changes))
             .await?;
         let view = UserView::new(&user, &user_type.name, branch_names, group_names);

@@ -69,8 +69,8 @@ pub struct CreateUser {
     pub branches: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
-    /// Whether to send a welcome email. rollcall sends no mail yet, so nothing is sent
-    /// either way; the field is accepted so clients written to the contract work.
+    /// Whether to send the welcome email (default: yes, unless the `welcome_email` setting
+    /// is off or the user is excluded from emails).
     pub send_welcome: Option<bool>,
     pub external_id: Option<String>,
     #[serde(default)]
@@ -207,6 +207,7 @@ pub async fn create_user(c: Caller, ApiJson(b): ApiJson<CreateUser>) -> ApiResul
         external_id: b.external_id,
         exclude_from_emails: b.exclude_from_emails,
         deactivate_at: parse_opt_time("deactivate_at", b.deactivate_at.as_deref())?,
+        send_welcome: b.send_welcome,
     };
     Ok((StatusCode::CREATED, Json(c.service.create_user(&c.ctx, input).await?)))
 }

@@ -1,0 +1,145 @@
+//! Mail rollcall sends: the templates, rendered to plain text. Rendering happens in the
+//! transaction of the change that causes the mail, so the outbox holds exactly what will go.
+
+use super::{Millis, User, format_millis};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Template {
+    Welcome,
+    SetPassword,
+    PasswordReset,
+    IdleWarning,
+}
+
+impl Template {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Template::Welcome => "welcome",
+            Template::SetPassword => "set_password",
+            Template::PasswordReset => "password_reset",
+            Template::IdleWarning => "idle_warning",
+        }
+    }
+}
+
+/// A rendered message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub template: Template,
+    pub subject: String,
+    pub body: String,
+}
+
+fn greeting(user: &User) -> String {
+    format!("Hello {},", user.first_name)
+}
+
+/// The first message an account receives. Without a password, it carries the link to set one.
+pub fn welcome(user: &User, base_url: &str, set_password_link: Option<&str>) -> Message {
+    let access = match set_password_link {
+        Some(link) => format!(
+            "Choose your password here (the link works once, for one hour; ask your administrator for a new one if it expires):\n{link}\n"
+        ),
+        None => "Sign in with the password you were given.\n".to_owned(),
+    };
+    Message {
+        template: Template::Welcome,
+        subject: "Welcome to your learning platform".into(),
+        body: format!(
+            "{}\n\nAn account has been created for you.\n\nUsername: {}\nSign in at: {base_url}/login\n\n{access}",
+            greeting(user),
+            user.username
+        ),
+    }
+}
+
+pub fn set_password(user: &User, link: &str) -> Message {
+    Message {
+        template: Template::SetPassword,
+        subject: "Set your password".into(),
+        body: format!(
+            "{}\n\nSet your password here (the link works once, for one hour):\n{link}\n",
+            greeting(user)
+        ),
+    }
+}
+
+pub fn password_reset(user: &User, link: &str) -> Message {
+    Message {
+        template: Template::PasswordReset,
+        subject: "Reset your password".into(),
+        body: format!(
+            "{}\n\nSomeone asked to reset the password of {}. If it was you, choose a new one here (the link works once, for one hour):\n{link}\n\nIf it wasn't, ignore this message; your password stays as it is.\n",
+            greeting(user),
+            user.username
+        ),
+    }
+}
+
+pub fn idle_warning(user: &User, base_url: &str, deactivate_on: Millis) -> Message {
+    Message {
+        template: Template::IdleWarning,
+        subject: "Your account will be deactivated".into(),
+        body: format!(
+            "{}\n\nYou haven't signed in for a while. Your account {} will be deactivated on {} unless you sign in before then:\n{base_url}/login\n\nYour training records are kept either way.\n",
+            greeting(user),
+            user.username,
+            format_millis(deactivate_on)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::*;
+
+    fn ada() -> User {
+        User {
+            id: UserId(1),
+            username: Username::parse("ada").unwrap(),
+            email: Email::parse("ada@example.org").unwrap(),
+            first_name: PersonName::parse("f", "Ada").unwrap(),
+            last_name: PersonName::parse("l", "Lovelace").unwrap(),
+            user_type_id: BaseRole::Learner.builtin_id(),
+            status: UserStatus::Active,
+            origin: Origin::Cli,
+            external_id: None,
+            exclude_from_emails: false,
+            has_password: false,
+            created_at: 0,
+            updated_at: 0,
+            last_login_at: None,
+            deactivated_at: None,
+            deleted_at: None,
+            deactivate_at: None,
+            scim_linked: false,
+        }
+    }
+
+    #[test]
+    fn welcome_carries_the_link_only_without_a_password() {
+        let m = welcome(
+            &ada(),
+            "https://lms.example.org",
+            Some("https://lms.example.org/set-password?token=x"),
+        );
+        assert!(m.body.contains("Hello Ada,") && m.body.contains("Username: ada"));
+        assert!(m.body.contains("https://lms.example.org/set-password?token=x"));
+        let m = welcome(&ada(), "https://lms.example.org", None);
+        assert!(!m.body.contains("set-password"));
+        assert!(m.body.contains("https://lms.example.org/login"));
+    }
+
+    #[test]
+    fn every_template_names_the_user() {
+        for m in [
+            set_password(&ada(), "L"),
+            password_reset(&ada(), "L"),
+            idle_warning(&ada(), "https://x", 86_400_000),
+        ] {
+            assert!(m.body.starts_with("Hello Ada,"), "{:?}", m.template);
+            assert!(!m.subject.is_empty());
+        }
+    }
+}
