@@ -75,7 +75,6 @@ pub fn user_schema(base: &str, user_types: &[String]) -> Value {
                     "canonicalValues",
                     json!(["work"])
                 ),
-                attr("primary", "boolean", "Always true: the one address."),
             ])
         ),
         required(attr(

@@ -249,7 +249,7 @@ pub fn to_json(v: &ScimUserView, base: &str) -> Value {
         "id": v.id.to_string(),
         "userName": s.user_name,
         "name": { "givenName": s.given_name, "familyName": s.family_name },
-        "emails": [{ "value": s.email, "type": "work", "primary": true }],
+        "emails": [{ "value": s.email, "type": "work" }],
         "active": s.active,
         "meta": {
             "resourceType": "User",

@@ -579,8 +579,9 @@ impl Tx for SqlTx {
     async fn list_users(&mut self, q: &UserQuery) -> Result<Vec<User>> {
         let mut f = user_filter(q, true);
         let lim = f.arg(Arg::I64(q.limit));
+        let off = f.arg(Arg::I64(q.offset.unwrap_or(0)));
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u{} ORDER BY u.id LIMIT {lim}",
+            "SELECT {USER_COLUMNS} FROM users u{} ORDER BY u.id LIMIT {lim} OFFSET {off}",
             f.sql()
         );
         let rows: Vec<UserRow> =

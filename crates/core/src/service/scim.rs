@@ -327,8 +327,9 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
         let mut reached = if relink {
-            let r = self.reach_to_change(tx, &who, &UserKey::Id(UserId(id))).await?;
+            let mut r = self.reach_to_change(tx, &who, &UserKey::Id(UserId(id))).await?;
             tx.set_scim_linked(r.user.id, true).await?;
+            r.user.scim_linked = true;
             self.record(tx, ctx, &who, Change::user("user.scim_link", &r.user, json!({})))
                 .await?;
             r
