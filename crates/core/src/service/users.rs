@@ -259,23 +259,37 @@ impl Service {
     }
 
     pub async fn create_user(&self, ctx: &Context, input: NewUser) -> Result<UserView> {
+        // Hash before the transaction: argon2 takes tens of milliseconds, and the write
+        // lock must not wait for it.
+        let password_hash = password::hash_off_thread(input.password.clone()).await?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let view = self.create_in(tx, ctx, &who, input, password_hash).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// Creates a user inside `tx` (one of many, for an import). `password_hash` is the hash
+    /// of `input.password`, made outside any transaction.
+    pub(crate) async fn create_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        input: NewUser,
+        password_hash: Option<String>,
+    ) -> Result<UserView> {
         let username = Username::parse(&input.username)?;
         let email = Email::parse(&input.email)?;
         let first_name = PersonName::parse("first_name", &input.first_name)?;
         let last_name = PersonName::parse("last_name", &input.last_name)?;
         let external_id = input.external_id.as_deref().map(validate_external_id).transpose()?;
-        // Hash before the transaction: argon2 takes tens of milliseconds, and the write
-        // lock must not wait for it.
-        let password_hash = password::hash_off_thread(input.password).await?;
-
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
         who.require(Area::UsersManage)?;
 
         let mut branches = Vec::new();
         for name in &input.branches {
-            let b = self.reachable_branch(tx, &who, name).await?;
+            let b = self.reachable_branch(tx, who, name).await?;
             if !branches.iter().any(|x: &Branch| x.id == b.id) {
                 branches.push(b);
             }
@@ -294,16 +308,16 @@ impl Service {
             tx.plan().await?.require(Feature::Branches)?;
         }
         let user_type = match (&input.user_type, branches.first().and_then(|b| b.default_type_id)) {
-            (Some(name), _) => self.grantable_type(tx, &who, name).await?,
+            (Some(name), _) => self.grantable_type(tx, who, name).await?,
             (None, Some(default)) => {
                 let t = self.type_by_id(tx, default).await?;
-                self.grantable_type(tx, &who, &t.name).await?
+                self.grantable_type(tx, who, &t.name).await?
             }
             (None, None) => UserType::builtin(BaseRole::Learner),
         };
         let mut groups = Vec::new();
         for name in &input.groups {
-            let g = self.reachable_group(tx, &who, name).await?;
+            let g = self.reachable_group(tx, who, name).await?;
             if !groups.iter().any(|x: &Group| x.id == g.id) {
                 groups.push(g);
             }
@@ -372,10 +386,9 @@ impl Service {
         });
         self.welcome(tx, &user, super::mail::Welcome(input.send_welcome))
             .await?;
-        self.record(tx, ctx, &who, Change::user("user.create", &user, changes))
+        self.record(tx, ctx, who, Change::user("user.create", &user, changes))
             .await?;
         let view = UserView::new(&user, &user_type.name, branch_names, group_names);
-        self.commit(txb).await?;
         Ok(view)
     }
 

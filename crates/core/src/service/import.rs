@@ -1,0 +1,500 @@
+//! Bulk onboarding from a file: every row validated first (nothing written when any row is
+//! bad, unless `partial`), the seats checked before anything is written, then all rows
+//! written in one transaction — each through the same rules as a single create or update.
+
+use super::users::{NewUser, Reached, UserKey, UserUpdate};
+use super::{Service, Welcome};
+use crate::actor::{Context, Principal};
+use crate::domain::user::LifecycleAction;
+use crate::domain::*;
+use crate::ports::Tx;
+use crate::{Error, Result, password};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// One data row of an import file, as the file said it (names not yet resolved).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportRow {
+    /// The line in the file (the header is line 1).
+    pub line: u64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password: Option<String>,
+    pub user_type: Option<String>,
+    pub branches: Vec<String>,
+    pub groups: Vec<String>,
+    /// `None`: active.
+    pub active: Option<bool>,
+    pub deactivation_date: Option<Millis>,
+    pub exclude_from_emails: Option<bool>,
+}
+
+/// A row the file format already refused (a cell that isn't YES/NO, a bad date …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub column: String,
+    pub reason: String,
+}
+
+pub type Parsed = std::result::Result<ImportRow, RowError>;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportOptions {
+    /// Write the good rows even when others are bad.
+    pub partial: bool,
+    /// Update users matched by username instead of refusing them.
+    pub update_existing: bool,
+    /// Write nothing; report what would happen.
+    pub dry_run: bool,
+    /// `Some(false)`: no welcome emails for this import.
+    pub send_welcome: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Refused,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RowReport {
+    pub line: u64,
+    pub username: String,
+    pub outcome: Outcome,
+    pub column: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportSummary {
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub refused: u64,
+    pub seats_needed: i64,
+    pub seats_free: i64,
+    /// Whether anything was written (false for a dry run, or when bad rows stopped it).
+    pub written: bool,
+    pub dry_run: bool,
+}
+
+/// What the first pass decided for a good row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Create,
+    Update,
+    Unchanged,
+}
+
+/// The rows of the file, read afresh for each pass (the file is never held in memory).
+pub type Source<'a> = &'a mut dyn FnMut() -> Result<Box<dyn Iterator<Item = Parsed> + Send + 'a>>;
+
+impl Service {
+    /// Imports users. `report` receives every row's outcome, in file order; the summary
+    /// comes back at the end. Errors that stop the whole import (no seats, no permission,
+    /// the database) are returned as errors.
+    pub async fn import_users(
+        &self,
+        ctx: &Context,
+        source: Source<'_>,
+        opts: ImportOptions,
+        report: &mut (dyn FnMut(RowReport) + Send),
+    ) -> Result<ImportSummary> {
+        // Pass 1: validate every row against a snapshot, writing nothing.
+        let mut summary = ImportSummary {
+            dry_run: opts.dry_run,
+            ..ImportSummary::default()
+        };
+        let mut plans: HashMap<u64, Plan> = HashMap::new();
+        let mut refused: Vec<RowReport> = vec![];
+        {
+            let mut txb = self.store.begin_read().await?;
+            let tx = txb.as_mut();
+            let who = self.principal(tx, ctx).await?;
+            who.require(Area::ImportRun)?;
+            who.require(Area::UsersManage)?;
+            let plan = tx.plan().await?;
+            summary.seats_free = plan.seats_free();
+            let mut seen_names: HashMap<String, u64> = HashMap::new();
+            let mut seen_emails: HashMap<String, u64> = HashMap::new();
+            for parsed in source()? {
+                summary.rows += 1;
+                let row = match parsed {
+                    Ok(r) => r,
+                    Err(e) => {
+                        refused.push(RowReport {
+                            line: e.line,
+                            username: String::new(),
+                            outcome: Outcome::Refused,
+                            column: Some(e.column),
+                            reason: Some(e.reason),
+                        });
+                        continue;
+                    }
+                };
+                match self
+                    .check_row(tx, &who, &row, opts, &mut seen_names, &mut seen_emails)
+                    .await?
+                {
+                    Ok((p, seats)) => {
+                        summary.seats_needed += seats;
+                        plans.insert(row.line, p);
+                    }
+                    Err((column, reason)) => refused.push(RowReport {
+                        line: row.line,
+                        username: row.username.clone(),
+                        outcome: Outcome::Refused,
+                        column: Some(column),
+                        reason: Some(reason),
+                    }),
+                }
+            }
+        }
+        summary.refused = refused.len() as u64;
+        let stop = !refused.is_empty() && !opts.partial;
+        if stop || opts.dry_run {
+            // Report every row: refused ones with their reasons, the others as planned.
+            let mut refused = refused.into_iter().peekable();
+            for parsed in source()? {
+                let (line, username) = match &parsed {
+                    Ok(r) => (r.line, r.username.clone()),
+                    Err(e) => (e.line, String::new()),
+                };
+                if refused.peek().is_some_and(|r| r.line == line) {
+                    report(refused.next().expect("peeked"));
+                    continue;
+                }
+                let outcome = match plans.get(&line) {
+                    Some(Plan::Create) => Outcome::Created,
+                    Some(Plan::Update) => Outcome::Updated,
+                    Some(Plan::Unchanged) | None => Outcome::Unchanged,
+                };
+                count(&mut summary, outcome);
+                report(RowReport {
+                    line,
+                    username,
+                    outcome,
+                    column: None,
+                    reason: None,
+                });
+            }
+            if stop {
+                summary.created = 0;
+                summary.updated = 0;
+                summary.unchanged = 0;
+            }
+            return Ok(summary);
+        }
+        if summary.seats_needed > summary.seats_free {
+            return Err(Error::rule(
+                "seat_limit_reached",
+                format!(
+                    "this import needs {} seats but only {} are free; nothing was written — deactivate accounts or move to a larger plan first",
+                    summary.seats_needed, summary.seats_free
+                ),
+            ));
+        }
+
+        // Pass 2: write the good rows in one transaction.
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let mut refused = refused.into_iter().peekable();
+        let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH);
+        let mut rows = source()?;
+        loop {
+            batch.clear();
+            for parsed in rows.by_ref() {
+                match parsed {
+                    Ok(r) if plans.contains_key(&r.line) => batch.push(r),
+                    Ok(r) => emit_refused(&mut refused, r.line, report),
+                    Err(e) => emit_refused(&mut refused, e.line, report),
+                }
+                if batch.len() == BATCH {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let hashes = hash_all(&batch).await?;
+            for (row, hash) in batch.drain(..).zip(hashes) {
+                let outcome = match plans[&row.line] {
+                    Plan::Create => {
+                        self.import_create(tx, ctx, &who, &row, hash, opts).await?;
+                        Outcome::Created
+                    }
+                    Plan::Update => {
+                        self.import_update(tx, ctx, &who, &row, hash).await?;
+                        Outcome::Updated
+                    }
+                    Plan::Unchanged => Outcome::Unchanged,
+                };
+                count(&mut summary, outcome);
+                report(RowReport {
+                    line: row.line,
+                    username: row.username,
+                    outcome,
+                    column: None,
+                    reason: None,
+                });
+            }
+        }
+        for rest in refused {
+            report(rest);
+        }
+        summary.written = true;
+        self.commit(txb).await?;
+        Ok(summary)
+    }
+
+    /// Decides what a row would do: create, update or nothing, and how many seats it takes —
+    /// or why it is refused (column, reason).
+    async fn check_row(
+        &self,
+        tx: &mut dyn Tx,
+        who: &Principal,
+        row: &ImportRow,
+        opts: ImportOptions,
+        seen_names: &mut HashMap<String, u64>,
+        seen_emails: &mut HashMap<String, u64>,
+    ) -> Result<std::result::Result<(Plan, i64), (String, String)>> {
+        let refuse = |column: &str, reason: String| Ok(Err((column.to_owned(), reason)));
+        let field_error = |e: Error| match e {
+            Error::InvalidInput { field, message } => Ok(Err((field, message))),
+            other => Err(other),
+        };
+        let username = match Username::parse(&row.username) {
+            Ok(u) => u,
+            Err(e) => return field_error(e),
+        };
+        let email = match Email::parse(&row.email) {
+            Ok(e) => e,
+            Err(e) => return field_error(e),
+        };
+        for (field, value) in [("first_name", &row.first_name), ("last_name", &row.last_name)] {
+            if let Err(e) = PersonName::parse(field, value) {
+                return field_error(e);
+            }
+        }
+        if let Some(p) = &row.password
+            && let Err(e) = password::check_policy(p)
+        {
+            return field_error(e);
+        }
+        if let Some(first) = seen_names.insert(username.key(), row.line) {
+            return refuse(
+                "username",
+                format!("'{username}' is already on line {first} (usernames ignore case)"),
+            );
+        }
+        if let Some(first) = seen_emails.insert(email.key(), row.line) {
+            return refuse(
+                "email",
+                format!("'{email}' is already on line {first} (emails ignore case)"),
+            );
+        }
+        let existing = tx.user_by_username(&username.key()).await?;
+        if let Some(other) = tx.user_by_email(&email.key()).await?
+            && existing.as_ref().is_none_or(|e| e.id != other.id)
+        {
+            return refuse("email", format!("'{email}' is used by another account"));
+        }
+        let user_type = match &row.user_type {
+            Some(t) => match tx.user_type_by_key(&access::type_key(t)).await? {
+                Some(t) => Some(t),
+                None => return refuse("user_type", format!("unknown user type '{t}'")),
+            },
+            None => None,
+        };
+        if let Some(t) = &user_type {
+            if let Err(e) = who.require_rank(t.base, "give the type of") {
+                return refuse("user_type", e.to_string());
+            }
+            if !t.builtin && tx.plan().await?.require(Feature::CustomUserTypes).is_err() {
+                return refuse("user_type", "the plan does not include custom user types".into());
+            }
+        }
+        for b in &row.branches {
+            match tx.branch_by_key(&name_key(b.trim())).await? {
+                Some(branch) if who.sees(&[branch.id]) => {}
+                _ => return refuse("branches", format!("unknown branch '{b}'")),
+            }
+        }
+        for g in &row.groups {
+            match tx.group_by_key(&name_key(g.trim())).await? {
+                Some(group) if who.branch_ids().is_none() || group.branch_id.is_some_and(|b| who.sees(&[b])) => {}
+                _ => return refuse("groups", format!("unknown group '{g}'")),
+            }
+        }
+        let active = row.active.unwrap_or(true);
+        let Some(user) = existing else {
+            return Ok(Ok((Plan::Create, i64::from(active))));
+        };
+        if !opts.update_existing {
+            return refuse(
+                "username",
+                format!("'{username}' already exists (use --update-existing to update it)"),
+            );
+        }
+        let branch_ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+        if !who.sees(&branch_ids) {
+            return refuse("username", format!("'{username}' already exists outside your branches"));
+        }
+        if user.status == UserStatus::Trash {
+            return refuse("username", format!("'{username}' is in the trash; restore it first"));
+        }
+        let current_type = self.type_by_id(tx, user.user_type_id).await?;
+        if let Err(e) = who.require_rank(current_type.base, "change") {
+            return refuse("username", e.to_string());
+        }
+        let groups: HashSet<String> = tx
+            .user_groups(user.id)
+            .await?
+            .into_iter()
+            .map(|g| name_key(&g.name))
+            .collect();
+        let branches: HashSet<String> = tx
+            .user_branches(user.id)
+            .await?
+            .into_iter()
+            .map(|b| name_key(&b.name))
+            .collect();
+        let same = user.email == email
+            && user.first_name.as_str() == row.first_name.trim()
+            && user.last_name.as_str() == row.last_name.trim()
+            && user_type.as_ref().is_none_or(|t| t.id == user.user_type_id)
+            && row.branches.iter().all(|b| branches.contains(&name_key(b.trim())))
+            && row.groups.iter().all(|g| groups.contains(&name_key(g.trim())))
+            && active == user.status.holds_seat()
+            && row.password.is_none()
+            && row.exclude_from_emails.is_none_or(|x| x == user.exclude_from_emails)
+            && row.deactivation_date.is_none_or(|d| Some(d) == user.deactivate_at);
+        if same {
+            return Ok(Ok((Plan::Unchanged, 0)));
+        }
+        let seats = i64::from(active && !user.status.holds_seat());
+        Ok(Ok((Plan::Update, seats)))
+    }
+
+    async fn import_create(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        row: &ImportRow,
+        hash: Option<String>,
+        opts: ImportOptions,
+    ) -> Result<()> {
+        let input = NewUser {
+            username: row.username.clone(),
+            email: row.email.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            password: row.password.clone(),
+            user_type: row.user_type.clone(),
+            branches: row.branches.clone(),
+            groups: row.groups.clone(),
+            active: row.active.unwrap_or(true),
+            external_id: None,
+            exclude_from_emails: row.exclude_from_emails.unwrap_or(false),
+            deactivate_at: row.deactivation_date,
+            send_welcome: Welcome(opts.send_welcome).0,
+        };
+        self.create_in(tx, ctx, who, input, hash).await.map(drop)
+    }
+
+    async fn import_update(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        row: &ImportRow,
+        hash: Option<String>,
+    ) -> Result<()> {
+        let key = UserKey::Username(row.username.clone());
+        let mut reached: Reached = self.reach_to_change(tx, who, &key).await?;
+        let active = row.active.unwrap_or(true);
+        if active
+            && !reached.user.status.holds_seat()
+            && let Some(u) = self
+                .transition(tx, ctx, who, reached.clone(), LifecycleAction::Activate)
+                .await?
+        {
+            reached.user = u;
+        }
+        let upd = UserUpdate {
+            email: Some(row.email.clone()),
+            first_name: Some(row.first_name.clone()),
+            last_name: Some(row.last_name.clone()),
+            user_type: row.user_type.clone(),
+            add_branches: row.branches.clone(),
+            add_groups: row.groups.clone(),
+            exclude_from_emails: row.exclude_from_emails,
+            deactivate_at: row.deactivation_date.map(Some),
+            ..UserUpdate::default()
+        };
+        let user = self.update_in(tx, ctx, who, reached, &upd, hash).await?;
+        if !active && user.status.holds_seat() {
+            let r = self.reach_to_change(tx, who, &UserKey::Id(user.id)).await?;
+            self.transition(tx, ctx, who, r, LifecycleAction::Deactivate).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows written per batch; their passwords are hashed in parallel first.
+const BATCH: usize = 256;
+
+fn count(summary: &mut ImportSummary, outcome: Outcome) {
+    match outcome {
+        Outcome::Created => summary.created += 1,
+        Outcome::Updated => summary.updated += 1,
+        Outcome::Unchanged => summary.unchanged += 1,
+        Outcome::Refused => {}
+    }
+}
+
+fn emit_refused(
+    refused: &mut std::iter::Peekable<std::vec::IntoIter<RowReport>>,
+    line: u64,
+    report: &mut (dyn FnMut(RowReport) + Send),
+) {
+    if refused.peek().is_some_and(|r| r.line == line) {
+        report(refused.next().expect("peeked"));
+    }
+}
+
+/// Hashes the batch's passwords on blocking threads, as many at once as there are cores.
+async fn hash_all(batch: &[ImportRow]) -> Result<Vec<Option<String>>> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut out = Vec::with_capacity(batch.len());
+    for chunk in batch.chunks(workers) {
+        // Spawned at once, so they run side by side; awaited in order.
+        let handles: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                r.password
+                    .clone()
+                    .map(|p| tokio::task::spawn_blocking(move || password::hash(&p)))
+            })
+            .collect();
+        for h in handles {
+            out.push(match h {
+                Some(h) => Some(h.await.map_err(Error::internal)??),
+                None => None,
+            });
+        }
+    }
+    Ok(out)
+}
