@@ -54,6 +54,52 @@ pub enum Command {
     /// The mail outbox
     #[command(subcommand)]
     Mail(MailCmd),
+    /// Import users from a CSV file (rollcall's columns or TalentLMS's import headers)
+    Import(ImportArgs),
+    /// Export users as CSV (importable as is) or JSON
+    #[command(subcommand)]
+    Export(ExportCmd),
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    pub file: std::path::PathBuf,
+    /// Write nothing; report what each row would do
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Update users matched by username instead of refusing them
+    #[arg(long)]
+    pub update_existing: bool,
+    /// Write the good rows even when others are refused
+    #[arg(long)]
+    pub partial: bool,
+    /// Send no welcome emails
+    #[arg(long)]
+    pub no_welcome: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ShowFormat,
+}
+
+#[derive(Subcommand)]
+pub enum ExportCmd {
+    Users {
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        #[arg(long = "type", value_name = "NAME")]
+        user_type: Option<String>,
+        #[arg(long, value_name = "B")]
+        branch: Option<String>,
+        #[arg(long, value_name = "G")]
+        group: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Subcommand)]

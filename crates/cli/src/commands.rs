@@ -129,6 +129,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(cmd) => token(&open(&url, &base).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Import(args) => crate::import::import(&open(&url, &base).await?, args).await,
+        Command::Export(cmd) => crate::import::export(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Mail(MailCmd::List { limit, format }) => {
             let mails = open(&url, &base).await?.list_mail(&ctx, limit).await?;
             let mut t = Table::new(&[

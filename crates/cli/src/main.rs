@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod config;
+mod import;
 mod output;
 
 use clap::Parser;

@@ -252,6 +252,8 @@ pub trait Tx: Send {
     /// Writes every mutable field of `user` (matched by id).
     async fn update_user(&mut self, user: &User) -> Result<()>;
     async fn set_password_hash(&mut self, id: UserId, hash: Option<&str>) -> Result<()>;
+    /// The stored PHC string, for verification only; never leaves the service layer.
+    async fn password_hash(&mut self, id: UserId) -> Result<Option<String>>;
     /// Erases the row and everything that hangs off it (memberships).
     async fn purge_user(&mut self, id: UserId) -> Result<()>;
     async fn list_users(&mut self, query: &UserQuery) -> Result<Vec<User>>;

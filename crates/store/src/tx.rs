@@ -570,6 +570,13 @@ impl Tx for SqlTx {
         Ok(())
     }
 
+    async fn password_hash(&mut self, id: UserId) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            on_conn!(self, c => sqlx::query_as("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_optional(c).await)
+                .map_err(db_err)?;
+        Ok(row.and_then(|(h,)| h))
+    }
+
     async fn purge_user(&mut self, id: UserId) -> Result<()> {
         self.execute("DELETE FROM users WHERE id = $1", &[Arg::I64(id.0)])
             .await

@@ -97,7 +97,7 @@ enum Plan {
 }
 
 /// The rows of the file, read afresh for each pass (the file is never held in memory).
-pub type Source<'a> = &'a mut dyn FnMut() -> Result<Box<dyn Iterator<Item = Parsed> + Send + 'a>>;
+pub type Source<'a> = &'a mut (dyn FnMut() -> Result<Box<dyn Iterator<Item = Parsed> + Send + 'a>> + Send);
 
 impl Service {
     /// Imports users. `report` receives every row's outcome, in file order; the summary
@@ -377,7 +377,7 @@ impl Service {
             && row.branches.iter().all(|b| branches.contains(&name_key(b.trim())))
             && row.groups.iter().all(|g| groups.contains(&name_key(g.trim())))
             && active == user.status.holds_seat()
-            && row.password.is_none()
+            && self.same_password(tx, &user, row.password.as_deref()).await?
             && row.exclude_from_emails.is_none_or(|x| x == user.exclude_from_emails)
             && row.deactivation_date.is_none_or(|d| Some(d) == user.deactivate_at);
         if same {
@@ -385,6 +385,19 @@ impl Service {
         }
         let seats = i64::from(active && !user.status.holds_seat());
         Ok(Ok((Plan::Update, seats)))
+    }
+
+    /// Whether the row's password (if any) is the one the user already has, so re-importing
+    /// a file with passwords changes nothing.
+    async fn same_password(&self, tx: &mut dyn Tx, user: &User, given: Option<&str>) -> Result<bool> {
+        let Some(given) = given else { return Ok(true) };
+        let Some(stored) = tx.password_hash(user.id).await? else {
+            return Ok(false);
+        };
+        let given = given.to_owned();
+        tokio::task::spawn_blocking(move || password::verify(&given, &stored))
+            .await
+            .map_err(Error::internal)
     }
 
     async fn import_create(

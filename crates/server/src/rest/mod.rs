@@ -5,6 +5,7 @@ pub mod admin;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod imports;
 pub mod users;
 
 use crate::AppState;
@@ -87,6 +88,13 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(users::activate_user))
         .routes(routes!(users::restore_user))
         .routes(routes!(users::bulk))
+        .merge(
+            // Import files may be far larger than other bodies.
+            OpenApiRouter::new()
+                .routes(routes!(imports::import))
+                .layer(axum::extract::DefaultBodyLimit::max(imports::IMPORT_LIMIT)),
+        )
+        .routes(routes!(imports::export))
         .routes(routes!(users::get_job))
         .routes(routes!(catalog::list_types, catalog::create_type))
         .routes(routes!(catalog::edit_type, catalog::delete_type))
