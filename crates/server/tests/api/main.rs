@@ -2,6 +2,7 @@
 //! SQLite and PostgreSQL.
 
 mod behaviour;
+mod imports;
 mod matrix;
 mod openapi;
 mod scim;
@@ -117,6 +118,24 @@ impl TestApp {
             .await
             .unwrap()
             .token
+    }
+
+    /// POSTs a CSV body; returns status and JSON body.
+    pub async fn csv(&self, path: &str, token: Option<&str>, body: String) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "text/csv")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null),
+        )
     }
 
     /// Sends a request; returns status and JSON body (Null when empty or not JSON).

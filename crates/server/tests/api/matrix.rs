@@ -135,6 +135,21 @@ pub fn rows() -> Vec<Row> {
             admins(200)
         ),
         row!("GET", "/api/v1/jobs/{id}", "/api/v1/jobs/{job}", None, split(200, 404)),
+        // A CSV body (the `CSV:` prefix): a branch administrator's import lands in their branch.
+        row!(
+            "POST",
+            "/api/v1/imports",
+            "/api/v1/imports",
+            Some("CSV:username,email,first_name,last_name\nimp_{actor},imp_{actor}@example.org,I,M\n"),
+            admins(200)
+        ),
+        row!(
+            "GET",
+            "/api/v1/users/export.csv",
+            "/api/v1/users/export.csv",
+            None,
+            admins(200)
+        ),
         row!("GET", "/api/v1/user-types", "/api/v1/user-types", None, admins(200)),
         row!(
             "POST",
@@ -326,10 +341,15 @@ both_backends!(every_route_for_every_actor, |db: TestDb| async move {
     for row in rows() {
         for (i, actor) in ACTORS.iter().enumerate() {
             let path = fill(row.path, actor, &vars);
-            let body = row
-                .body
-                .map(|b| serde_json::from_str::<Value>(&fill(b, actor, &vars)).unwrap());
-            let (status, resp) = app.call(row.method, &path, tokens[actor].as_deref(), body).await;
+            let (status, resp) = match row.body.and_then(|b| b.strip_prefix("CSV:")) {
+                Some(csv) => app.csv(&path, tokens[actor].as_deref(), fill(csv, actor, &vars)).await,
+                None => {
+                    let body = row
+                        .body
+                        .map(|b| serde_json::from_str::<Value>(&fill(b, actor, &vars)).unwrap());
+                    app.call(row.method, &path, tokens[actor].as_deref(), body).await
+                }
+            };
             if status != row.expect[i] {
                 failures.push(format!(
                     "{} {path} as {actor}: expected {}, got {status} {resp}",

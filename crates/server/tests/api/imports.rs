@@ -1,0 +1,158 @@
+//! `POST /api/v1/imports` and `GET /api/v1/users/export.csv`.
+
+use super::*;
+
+async fn user_count(app: &TestApp, token: &str) -> usize {
+    let (_, page) = app.call("GET", "/api/v1/users?limit=500", Some(token), None).await;
+    page["items"].as_array().unwrap().len()
+}
+
+both_backends!(bad_rows_write_nothing_and_each_is_reported, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    app.user("root", "administrator", &[]).await;
+    app.branch("A").await;
+    app.branch("B").await;
+    let boss = app.user("boss", "branch-administrator", &["A"]).await;
+    let t = app.token("boss", boss).await;
+    let csv = "username,email,first_name,last_name,branches,user_type\n\
+               ok1,ok1@example.org,O,K,A,learner\n\
+               bad,not-an-email,B,E,A,\n\
+               Twin,twin1@example.org,T,W,A,\n\
+               TWIN,twin2@example.org,T,W,A,\n\
+               elsewhere,elsewhere@example.org,E,L,B,\n\
+               boss2,boss2@example.org,B,O,A,administrator\n";
+    let before = user_count(&app, &t).await;
+    let (status, report) = app.csv("/api/v1/imports", Some(&t), csv.into()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["summary"]["written"], false);
+    assert_eq!(report["summary"]["refused"], 4);
+    let refused: Vec<(i64, String)> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "refused")
+        .map(|r| (r["line"].as_i64().unwrap(), r["column"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            (3, "email".into()),
+            (5, "username".into()),
+            (6, "branches".into()),
+            (7, "user_type".into())
+        ],
+        "every bad row by line and column: {report}"
+    );
+    assert_eq!(user_count(&app, &t).await, before, "nothing written");
+
+    let (_, dry) = app
+        .csv("/api/v1/imports?dry_run=true&partial=true", Some(&t), csv.into())
+        .await;
+    assert_eq!(
+        (dry["summary"]["written"].as_bool(), dry["summary"]["created"].as_i64()),
+        (Some(false), Some(2))
+    );
+    assert_eq!(user_count(&app, &t).await, before, "a dry run writes nothing");
+
+    let (_, partial) = app.csv("/api/v1/imports?partial=true", Some(&t), csv.into()).await;
+    assert_eq!(
+        (
+            partial["summary"]["written"].as_bool(),
+            partial["summary"]["created"].as_i64()
+        ),
+        (Some(true), Some(2))
+    );
+    let (_, page) = app.call("GET", "/api/v1/users?q=ok1", Some(&t), None).await;
+    assert_eq!(page["items"][0]["branches"], json!(["A"]));
+});
+
+both_backends!(
+    an_import_needing_more_seats_than_free_is_refused_before_writing,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let root = app.user("root", "administrator", &[]).await;
+        let t = app.token("t", root).await;
+        app.call(
+            "PUT",
+            "/api/v1/plan",
+            Some(&t),
+            Some(json!({"plan": "enterprise", "seats": 3})),
+        )
+        .await;
+        let csv: String = std::iter::once("username,email,first_name,last_name\n".to_owned())
+            .chain((0..3).map(|i| format!("u{i},u{i}@example.org,U,{i}\n")))
+            .collect();
+        let (status, body) = app.csv("/api/v1/imports", Some(&t), csv).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("seat_limit_reached")),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("needs 3 seats but only 2 are free")
+        );
+        assert_eq!(user_count(&app, &t).await, 1);
+    }
+);
+
+both_backends!(multipart_uploads_of_talentlms_files_import, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("t", root).await;
+    for b in ["North", "South"] {
+        app.branch(b).await;
+    }
+    for g in ["Safety", "Chemistry", "Computing"] {
+        app.call("POST", "/api/v1/groups", Some(&t), Some(json!({"name": g})))
+            .await;
+    }
+    let file = include_str!("../../../csv/tests/talentlms-import.csv");
+    let boundary = "rollcall-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"users.csv\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    );
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/imports", app.base))
+        .bearer_auth(&t)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["summary"]["created"], 3, "{report}");
+    let (status, body) = app
+        .call("POST", "/api/v1/imports", Some(&t), Some(json!({"not": "csv"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let (status, body) = app.csv("/api/v1/imports", Some(&t), "name,mail\nx,y\n".into()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_input")));
+});
+
+both_backends!(exports_are_csv_with_formulas_escaped, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("t", root).await;
+    let user = json!({"username": "eve", "email": "eve@example.org", "first_name": "=cmd()", "last_name": "-2", "send_welcome": false});
+    app.call("POST", "/api/v1/users", Some(&t), Some(user)).await;
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/users/export.csv?q=eve", app.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = resp.text().await.unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("eve,eve@example.org,'=cmd(),'-2,Learner"), "{text}");
+});
