@@ -39,7 +39,7 @@ pub struct ImportResult {
 /// Copies the upload (a CSV body, or the first file of a multipart form) to a temporary
 /// file, so the import can read it twice without holding it in memory.
 async fn spool(request: Request) -> ApiResult<tempfile::NamedTempFile> {
-    let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::internal(e))?;
+    let mut file = tempfile::NamedTempFile::new().map_err(Error::internal)?;
     let mut written = 0usize;
     let mut write = |chunk: &[u8]| -> ApiResult<()> {
         written += chunk.len();
