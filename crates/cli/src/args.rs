@@ -200,6 +200,9 @@ pub enum UserCmd {
         /// Erase at once instead of keeping the user in the trash
         #[arg(long)]
         purge: bool,
+        /// Who takes over the courses the user owns
+        #[arg(long, value_name = "V")]
+        reassign_courses_to: Option<String>,
     },
     /// Bring a user back from the trash, deactivated
     Restore { username: String },

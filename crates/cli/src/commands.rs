@@ -405,9 +405,17 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             username,
             confirm,
             purge,
+            reassign_courses_to,
         } => {
+            let to = reassign_courses_to.as_deref().map(UserKey::from);
             match service
-                .delete_user(ctx, &UserKey::from(username.as_str()), confirm.as_deref(), purge)
+                .delete_user(
+                    ctx,
+                    &UserKey::from(username.as_str()),
+                    confirm.as_deref(),
+                    purge,
+                    to.as_ref(),
+                )
                 .await?
             {
                 Some(u) => println!(

@@ -340,6 +340,31 @@ pub trait Tx: Send {
     /// Revokes every live token of the user; returns how many.
     async fn revoke_user_tokens(&mut self, user: UserId, at: Millis) -> Result<u64>;
 
+    // --- courses and learning records ---
+    async fn insert_course(&mut self, c: &Course) -> Result<CourseId>;
+    async fn update_course(&mut self, c: &Course) -> Result<()>;
+    async fn course_by_code(&mut self, code_key: &str) -> Result<Option<Course>>;
+    async fn course_by_id(&mut self, id: CourseId) -> Result<Option<Course>>;
+    /// Courses, optionally only those owned by `owner`, or whose owner isn't active.
+    async fn list_courses(&mut self, owner: Option<UserId>, orphaned: bool) -> Result<Vec<Course>>;
+    /// Moves every course `from` owns to `to`; returns how many.
+    async fn reassign_courses(&mut self, from: UserId, to: UserId) -> Result<u64>;
+    async fn count_owned_courses(&mut self, owner: UserId) -> Result<i64>;
+    /// Returns false when the user was already enrolled.
+    async fn insert_enrollment(&mut self, e: &Enrollment) -> Result<bool>;
+    async fn update_enrollment(&mut self, e: &Enrollment) -> Result<()>;
+    async fn enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>>;
+    async fn enrollments_of_user(&mut self, user: UserId) -> Result<Vec<Enrollment>>;
+    async fn enrollments_of_course(&mut self, course: CourseId) -> Result<Vec<Enrollment>>;
+    /// Records a completed unit; false if it already was.
+    async fn complete_unit(&mut self, user: UserId, course: CourseId, unit: i64, at: Millis) -> Result<bool>;
+    async fn insert_certificate(&mut self, c: &Certificate) -> Result<()>;
+    async fn certificate_by_code(&mut self, code: &str) -> Result<Option<Certificate>>;
+    async fn certificates_of_user(&mut self, user: UserId) -> Result<Vec<Certificate>>;
+    async fn add_group_course(&mut self, group: GroupId, course: CourseId) -> Result<bool>;
+    async fn group_course_ids(&mut self, group: GroupId) -> Result<Vec<CourseId>>;
+    async fn group_by_join_key(&mut self, key: &str) -> Result<Option<Group>>;
+
     // --- mail ---
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64>;
     /// Newest first.

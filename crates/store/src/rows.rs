@@ -317,3 +317,84 @@ impl From<MailRow> for rollcall_core::ports::OutboxMail {
         }
     }
 }
+
+pub(crate) const COURSE_COLUMNS: &str =
+    "c.id, c.code, c.name, c.description, c.status, c.owner_id, c.units, c.created_at, c.updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CourseRow {
+    id: i64,
+    code: String,
+    name: String,
+    description: String,
+    status: String,
+    owner_id: i64,
+    units: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl CourseRow {
+    pub(crate) fn into_course(self) -> Result<Course> {
+        Ok(Course {
+            id: CourseId(self.id),
+            code: self.code,
+            name: self.name,
+            description: self.description,
+            status: CourseStatus::parse(&self.status)?,
+            owner_id: UserId(self.owner_id),
+            units: self.units,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+pub(crate) const ENROLLMENT_COLUMNS: &str =
+    "user_id, course_id, role, enrolled_at, units_completed, completed_at, grade";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EnrollmentRow {
+    user_id: i64,
+    course_id: i64,
+    role: String,
+    enrolled_at: i64,
+    units_completed: i64,
+    completed_at: Option<i64>,
+    grade: Option<i64>,
+}
+
+impl EnrollmentRow {
+    pub(crate) fn into_enrollment(self) -> Result<Enrollment> {
+        Ok(Enrollment {
+            user_id: UserId(self.user_id),
+            course_id: CourseId(self.course_id),
+            role: CourseRole::parse(&self.role)?,
+            enrolled_at: self.enrolled_at,
+            units_completed: self.units_completed,
+            completed_at: self.completed_at,
+            grade: self.grade,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CertificateRow {
+    id: i64,
+    code: String,
+    user_id: i64,
+    course_id: i64,
+    issued_at: i64,
+}
+
+impl From<CertificateRow> for Certificate {
+    fn from(r: CertificateRow) -> Certificate {
+        Certificate {
+            id: r.id,
+            code: r.code,
+            user_id: UserId(r.user_id),
+            course_id: CourseId(r.course_id),
+            issued_at: r.issued_at,
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Domain types: "parse, don't validate" — a value of these types has passed its rules.
 
 pub mod access;
+pub mod course;
 pub mod mail;
 pub mod names;
 pub mod org;
@@ -10,6 +11,7 @@ pub mod token;
 pub mod user;
 
 pub use access::{Area, AreaSet, BaseRole, UserType, UserTypeId};
+pub use course::{Certificate, Course, CourseId, CourseRole, CourseStatus, Enrollment};
 pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};

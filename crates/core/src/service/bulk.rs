@@ -155,7 +155,7 @@ impl Service {
             BulkAction::Deactivate => self.deactivate_user(ctx, &key).await.map(Some),
             BulkAction::Activate => self.activate_user(ctx, &key).await.map(Some),
             BulkAction::Delete => match self.get_user(ctx, &key).await {
-                Ok(u) => self.delete_user(ctx, &key, Some(&u.username), false).await,
+                Ok(u) => self.delete_user(ctx, &key, Some(&u.username), false, None).await,
                 Err(e) => Err(e),
             },
             other => {

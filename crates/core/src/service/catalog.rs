@@ -447,6 +447,9 @@ impl Service {
             };
             if did {
                 changed += 1;
+                if add {
+                    self.enroll_in_group_courses(tx, ctx, &who, g.id, &user).await?;
+                }
                 let action = if add { "group.add_member" } else { "group.remove_member" };
                 self.record(tx, ctx, &who, Change::user(action, &user, json!({ "group": g.name })))
                     .await?;

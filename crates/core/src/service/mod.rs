@@ -8,6 +8,7 @@
 mod admin;
 mod bulk;
 mod catalog;
+mod courses;
 mod import;
 mod mail;
 mod scim;
@@ -19,6 +20,7 @@ pub use admin::{
 };
 pub use bulk::{BulkAction, BulkOutcome, BulkTargets, JobView, MAX_BULK};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
+pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};
 pub use import::{ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RowError, RowReport, Source};
 pub use mail::{MAX_ATTEMPTS, MailView, Welcome};
 pub use scim::{GroupChange, PasswordChange, SCIM_MAX_RESULTS, ScimGroupView, ScimUserState, ScimUserView};

@@ -572,6 +572,7 @@ impl Service {
                         let user = self.group_member(tx, who, id).await?;
                         if tx.add_group_member(g.id, user.id).await? {
                             touched = true;
+                            self.enroll_in_group_courses(tx, ctx, who, g.id, &user).await?;
                             self.record(
                                 tx,
                                 ctx,

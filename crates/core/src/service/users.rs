@@ -193,6 +193,10 @@ impl Service {
         Ok(self.reach_to_change(tx, who, key).await?.user)
     }
 
+    pub(crate) async fn view_of(&self, tx: &mut dyn Tx, user: &User) -> Result<UserView> {
+        self.view(tx, user).await
+    }
+
     async fn view(&self, tx: &mut dyn Tx, user: &User) -> Result<UserView> {
         let t = self.type_by_id(tx, user.user_type_id).await?;
         let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.name).collect();
@@ -367,6 +371,7 @@ impl Service {
         }
         for g in &groups {
             tx.add_group_member(g.id, user.id).await?;
+            self.enroll_in_group_courses(tx, ctx, who, g.id, &user).await?;
         }
         let names = |v: &[String]| json!(v);
         let branch_names: Vec<String> = branches.iter().map(|b| b.name.clone()).collect();
@@ -628,6 +633,7 @@ impl Service {
         for name in &upd.add_groups {
             let g = self.reachable_group(tx, who, name).await?;
             if tx.add_group_member(g.id, user.id).await? {
+                self.enroll_in_group_courses(tx, ctx, who, g.id, &user).await?;
                 changes.insert(format!("group:{}", g.name), json!("added"));
             }
         }
@@ -766,6 +772,7 @@ impl Service {
         key: &UserKey,
         confirm: Option<&str>,
         purge: bool,
+        reassign_courses_to: Option<&UserKey>,
     ) -> Result<Option<UserView>> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -777,6 +784,9 @@ impl Service {
                 "deleting erases records after the retention period; confirm with the username: --confirm {username}"
             )));
         }
+        // Courses the user owns move to the named owner (default: the acting user) first.
+        self.reassign_owned_courses(tx, ctx, &who, &reached.user, reassign_courses_to)
+            .await?;
         let user = if reached.user.status == UserStatus::Trash && purge {
             reached.user
         } else {
@@ -799,6 +809,15 @@ impl Service {
     /// entry by or about them. The chain stays verifiable; entries keep only the user's id.
     async fn purge_in(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, user: &User) -> Result<()> {
         debug_assert_eq!(user.status, UserStatus::Trash);
+        if tx.count_owned_courses(user.id).await? > 0 {
+            return Err(Error::rule(
+                "owns_courses",
+                format!(
+                    "'{}' still owns courses; restore and delete again naming a new owner",
+                    user.username
+                ),
+            ));
+        }
         let now = now_millis();
         tx.erase_audit_personal(user.id, now).await?;
         tx.purge_user(user.id).await?;

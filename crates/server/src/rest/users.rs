@@ -116,6 +116,8 @@ pub struct DeleteQuery {
     pub confirm: Option<String>,
     /// Erase at once instead of moving to the trash.
     pub purge: Option<bool>,
+    /// The user id who takes over the courses the deleted user owns (default: the caller).
+    pub reassign_courses_to: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -261,7 +263,13 @@ pub async fn delete_user(
     Ok(
         match c
             .service
-            .delete_user(&c.ctx, &key(id), q.confirm.as_deref(), purge)
+            .delete_user(
+                &c.ctx,
+                &key(id),
+                q.confirm.as_deref(),
+                purge,
+                q.reassign_courses_to.map(key).as_ref(),
+            )
             .await?
         {
             Some(view) => Json(view).into_response(),

@@ -46,21 +46,21 @@ both_backends!(
         add(&s, "ada", "learner").await;
         add(&s, "grace", "learner").await;
         assert_eq!(
-            s.delete_user(&cli(), &key("ada"), None, false)
+            s.delete_user(&cli(), &key("ada"), None, false, None)
                 .await
                 .unwrap_err()
                 .code(),
             "confirmation_required"
         );
         assert_eq!(
-            s.delete_user(&cli(), &key("ada"), Some("grace"), false)
+            s.delete_user(&cli(), &key("ada"), Some("grace"), false, None)
                 .await
                 .unwrap_err()
                 .code(),
             "confirmation_required"
         );
         let deleted = s
-            .delete_user(&cli(), &key("ada"), Some("ada"), false)
+            .delete_user(&cli(), &key("ada"), Some("ada"), false, None)
             .await
             .unwrap()
             .unwrap();
@@ -115,7 +115,7 @@ both_backends!(purge_erases_the_user_but_not_the_chain, |db: TestDb| async move 
     .await
     .unwrap();
     assert!(
-        s.delete_user(&cli(), &key("ada"), Some("ada"), true)
+        s.delete_user(&cli(), &key("ada"), Some("ada"), true, None)
             .await
             .unwrap()
             .is_none()
@@ -150,7 +150,7 @@ both_backends!(the_last_administrator_stays, |db: TestDb| async move {
     add(&s, "ada", "learner").await;
     for err in [
         s.deactivate_user(&cli(), &key("root")).await.unwrap_err(),
-        s.delete_user(&cli(), &key("root"), Some("root"), false)
+        s.delete_user(&cli(), &key("root"), Some("root"), false, None)
             .await
             .unwrap_err(),
         s.update_user(
@@ -243,7 +243,9 @@ both_backends!(scheduled_deactivation_happens_on_its_date, |db: TestDb| async mo
 both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
     let s = service(&db).await;
     add(&s, "old", "learner").await;
-    s.delete_user(&cli(), &key("old"), Some("old"), false).await.unwrap();
+    s.delete_user(&cli(), &key("old"), Some("old"), false, None)
+        .await
+        .unwrap();
     assert_eq!(
         s.purge_expired_trash().await.unwrap(),
         0,

@@ -1,0 +1,681 @@
+//! Courses and learning records: who may create, enroll, progress and grade, and what
+//! lifecycle moves do to the records.
+
+use super::admin::AuditEntryView;
+use super::users::{UserKey, UserView};
+use super::{AuditFilter, Change, Service};
+use crate::actor::{Context, Principal};
+use crate::domain::course::{self, new_certificate_code};
+use crate::domain::*;
+use crate::ports::Tx;
+use crate::{Error, Result};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CourseView {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub status: &'static str,
+    pub owner: String,
+    pub units: i64,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollmentView {
+    pub user_id: i64,
+    pub username: String,
+    pub course: String,
+    pub course_name: String,
+    pub role: &'static str,
+    pub enrolled_at: String,
+    pub units_completed: i64,
+    pub units: i64,
+    pub progress_pct: i64,
+    pub completed_at: Option<String>,
+    pub grade: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CertificateView {
+    pub code: String,
+    pub course: String,
+    pub course_name: String,
+    pub holder: String,
+    pub issued_at: String,
+}
+
+/// Everything held about one person (subject access): profile, learning records, and the
+/// audit entries about them.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubjectExport {
+    pub profile: UserView,
+    pub enrollments: Vec<EnrollmentView>,
+    pub certificates: Vec<CertificateView>,
+    pub audit: Vec<AuditEntryView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OffboardReport {
+    pub user: UserView,
+    pub courses_reassigned: u64,
+    pub new_owner: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewCourse {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    /// Default: the caller.
+    pub owner: Option<String>,
+    pub units: i64,
+    pub status: Option<String>,
+}
+
+impl Service {
+    async fn course_view(&self, tx: &mut dyn Tx, c: &Course) -> Result<CourseView> {
+        let owner = tx
+            .user_by_id(c.owner_id)
+            .await?
+            .map(|u| u.username.to_string())
+            .unwrap_or_default();
+        Ok(CourseView {
+            code: c.code.clone(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            status: c.status.as_str(),
+            owner,
+            units: c.units,
+            created_at: format_millis(c.created_at),
+        })
+    }
+
+    async fn course(&self, tx: &mut dyn Tx, code: &str) -> Result<Course> {
+        tx.course_by_code(&name_key(code.trim()))
+            .await?
+            .ok_or_else(|| Error::not_found("course", code))
+    }
+
+    /// A user within the caller's branch scope (instructors reach any user: they act only on
+    /// their own courses, which the caller checks separately).
+    async fn course_member(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
+        let found = match key {
+            UserKey::Id(id) => tx.user_by_id(*id).await?,
+            UserKey::Username(n) => tx.user_by_username(&name_key(n.trim())).await?,
+        };
+        let user = found
+            .filter(|u| u.status != UserStatus::Trash)
+            .ok_or_else(|| Error::not_found("user", key))?;
+        let branches: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+        if !who.sees(&branches) {
+            return Err(Error::not_found("user", key));
+        }
+        Ok(user)
+    }
+
+    /// Whether the caller manages `c`: all courses (administrators; branch administrators for
+    /// owners in their branches), or their own.
+    async fn manages(&self, tx: &mut dyn Tx, who: &Principal, c: &Course) -> Result<bool> {
+        if who.areas.contains(Area::CoursesManageAll) {
+            let owner_branches: Vec<BranchId> = tx.user_branches(c.owner_id).await?.into_iter().map(|b| b.id).collect();
+            return Ok(who.sees(&owner_branches));
+        }
+        Ok(who.areas.contains(Area::CoursesEditOwn) && who.user_id == Some(c.owner_id))
+    }
+
+    async fn require_manages(&self, tx: &mut dyn Tx, who: &Principal, c: &Course) -> Result<()> {
+        if self.manages(tx, who, c).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!("course '{}' is not one you manage", c.code)))
+        }
+    }
+
+    /// A user who can own courses: active, of a type that creates or manages courses.
+    async fn course_owner(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
+        let owner = self.course_member(tx, who, key).await?;
+        let t = self.type_by_id(tx, owner.user_type_id).await?;
+        if !owner.status.holds_seat()
+            || !(t.areas.contains(Area::CoursesCreate) || t.areas.contains(Area::CoursesManageAll))
+        {
+            return Err(Error::rule(
+                "not_a_course_owner",
+                format!(
+                    "'{}' can't own courses: an owner is an active instructor or administrator",
+                    owner.username
+                ),
+            ));
+        }
+        Ok(owner)
+    }
+
+    pub async fn create_course(&self, ctx: &Context, input: NewCourse) -> Result<CourseView> {
+        let code = course::validate_code(&input.code)?;
+        let name = org::validate_org_name("name", &input.name)?;
+        let units = course::validate_units(input.units)?;
+        let status = input
+            .status
+            .as_deref()
+            .map(CourseStatus::parse)
+            .transpose()?
+            .unwrap_or(CourseStatus::Published);
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::CoursesCreate)?;
+        let owner_key = match (&input.owner, who.user_id) {
+            (Some(o), _) => UserKey::from(o.as_str()),
+            (None, Some(me)) => UserKey::Id(me),
+            (None, None) => return Err(Error::invalid("owner", "name the course's owner")),
+        };
+        let owner = self.course_owner(tx, &who, &owner_key).await?;
+        if Some(owner.id) != who.user_id {
+            who.require(Area::CoursesManageAll)?;
+        }
+        if tx.course_by_code(&name_key(&code)).await?.is_some() {
+            return Err(Error::conflict(
+                "course_exists",
+                format!("a course with code '{code}' already exists"),
+            ));
+        }
+        let now = now_millis();
+        let mut c = Course {
+            id: CourseId(0),
+            code,
+            name,
+            description: input.description.trim().to_owned(),
+            status,
+            owner_id: owner.id,
+            units,
+            created_at: now,
+            updated_at: now,
+        };
+        c.id = tx.insert_course(&c).await?;
+        let changes = json!({ "code": c.code, "name": c.name, "owner": owner.username.as_str(), "units": units });
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other("course.create", "course", Some(c.id.0), &c.code, changes),
+        )
+        .await?;
+        let view = self.course_view(tx, &c).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// Courses the caller may see: all (managers), their own (instructors), or the ones
+    /// they are enrolled in (learners). `orphaned`: only courses whose owner isn't active.
+    pub async fn list_courses(&self, ctx: &Context, owner: Option<&str>, orphaned: bool) -> Result<Vec<CourseView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        if orphaned {
+            who.require(Area::ReportsAll)?;
+        }
+        let owner_id = match owner {
+            Some(o) => Some(self.course_member(tx, &who, &UserKey::from(o)).await?.id),
+            None => None,
+        };
+        let mut out = vec![];
+        let courses = tx.list_courses(owner_id, orphaned).await?;
+        let enrolled: Vec<CourseId> = match who.user_id {
+            Some(me) => tx
+                .enrollments_of_user(me)
+                .await?
+                .into_iter()
+                .map(|e| e.course_id)
+                .collect(),
+            None => vec![],
+        };
+        for c in courses {
+            if self.manages(tx, &who, &c).await? || enrolled.contains(&c.id) {
+                out.push(self.course_view(tx, &c).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn enrollment_view(&self, tx: &mut dyn Tx, e: &Enrollment, c: &Course) -> Result<EnrollmentView> {
+        let username = tx
+            .user_by_id(e.user_id)
+            .await?
+            .map(|u| u.username.to_string())
+            .unwrap_or_default();
+        Ok(EnrollmentView {
+            user_id: e.user_id.0,
+            username,
+            course: c.code.clone(),
+            course_name: c.name.clone(),
+            role: e.role.as_str(),
+            enrolled_at: format_millis(e.enrolled_at),
+            units_completed: e.units_completed,
+            units: c.units,
+            progress_pct: e.progress_pct(c.units),
+            completed_at: e.completed_at.map(format_millis),
+            grade: e.grade,
+        })
+    }
+
+    /// Enrolls inside `tx` (no permission check: the caller decided). Returns whether new.
+    async fn enroll_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        user: &User,
+        c: &Course,
+        role: CourseRole,
+    ) -> Result<bool> {
+        let e = Enrollment {
+            user_id: user.id,
+            course_id: c.id,
+            role,
+            enrolled_at: now_millis(),
+            units_completed: 0,
+            completed_at: None,
+            grade: None,
+        };
+        let new = tx.insert_enrollment(&e).await?;
+        if new {
+            let change = Change::user(
+                "course.enroll",
+                user,
+                json!({ "course": c.code, "role": role.as_str() }),
+            );
+            self.record(tx, ctx, who, change).await?;
+        }
+        Ok(new)
+    }
+
+    /// Enrolls a group's new member in the group's courses.
+    pub(crate) async fn enroll_in_group_courses(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        group: GroupId,
+        user: &User,
+    ) -> Result<()> {
+        for id in tx.group_course_ids(group).await? {
+            if let Some(c) = tx.course_by_id(id).await? {
+                self.enroll_in(tx, ctx, who, user, &c, CourseRole::Learner).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn enroll(&self, ctx: &Context, user: &UserKey, code: &str, role: CourseRole) -> Result<EnrollmentView> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        if !who.areas.contains(Area::CoursesManageAll) {
+            who.require(Area::CoursesEnrollLearners)?;
+        }
+        let c = self.course(tx, code).await?;
+        self.require_manages(tx, &who, &c).await?;
+        if role == CourseRole::Instructor {
+            who.require(Area::CoursesManageAll)?;
+        }
+        let user = self.course_member(tx, &who, user).await?;
+        self.enroll_in(tx, ctx, &who, &user, &c, role).await?;
+        let e = tx
+            .enrollment(user.id, c.id)
+            .await?
+            .ok_or_else(|| Error::internal("enrollment vanished"))?;
+        let view = self.enrollment_view(tx, &e, &c).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    pub async fn course_enrollments(&self, ctx: &Context, code: &str) -> Result<Vec<EnrollmentView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let c = self.course(tx, code).await?;
+        if !(self.manages(tx, &who, &c).await?
+            && (who.areas.contains(Area::LearnersViewOwn) || who.areas.contains(Area::CoursesManageAll)))
+        {
+            return Err(Error::forbidden(format!("course '{}' is not one you manage", c.code)));
+        }
+        let mut out = vec![];
+        for e in tx.enrollments_of_course(c.id).await? {
+            out.push(self.enrollment_view(tx, &e, &c).await?);
+        }
+        Ok(out)
+    }
+
+    /// Records unit `unit` done. Learners complete their own units, in order; course managers
+    /// may record them for anyone enrolled. The last unit completes the course and issues
+    /// the certificate.
+    pub async fn complete_unit(&self, ctx: &Context, user: &UserKey, code: &str, unit: i64) -> Result<EnrollmentView> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let c = self.course(tx, code).await?;
+        let target = self.course_member(tx, &who, user).await?;
+        let own = who.user_id == Some(target.id);
+        if own {
+            who.require(Area::CoursesTake)?;
+        } else {
+            self.require_manages(tx, &who, &c).await?;
+        }
+        let mut e = tx.enrollment(target.id, c.id).await?.ok_or_else(|| {
+            Error::rule(
+                "not_enrolled",
+                format!("'{}' is not enrolled in '{}'", target.username, c.code),
+            )
+        })?;
+        if !(1..=c.units).contains(&unit) {
+            return Err(Error::invalid(
+                "unit",
+                format!("course '{}' has units 1 to {}", c.code, c.units),
+            ));
+        }
+        if unit > e.units_completed + 1 {
+            return Err(Error::rule(
+                "unit_order",
+                format!(
+                    "units are taken in order: complete unit {} first",
+                    e.units_completed + 1
+                ),
+            ));
+        }
+        let now = now_millis();
+        if tx.complete_unit(target.id, c.id, unit, now).await? {
+            e.units_completed = e.units_completed.max(unit);
+            let mut changes = json!({ "course": c.code, "unit": unit });
+            if e.units_completed == c.units && e.completed_at.is_none() {
+                e.completed_at = Some(now);
+                let cert = Certificate {
+                    id: 0,
+                    code: new_certificate_code(),
+                    user_id: target.id,
+                    course_id: c.id,
+                    issued_at: now,
+                };
+                tx.insert_certificate(&cert).await?;
+                changes["completed"] = json!(true);
+                changes["certificate"] = json!(cert.code);
+            }
+            tx.update_enrollment(&e).await?;
+            self.record(tx, ctx, &who, Change::user("course.unit_complete", &target, changes))
+                .await?;
+        }
+        let view = self.enrollment_view(tx, &e, &c).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// Grades an enrollment: the course's owner or a manager; never one's own.
+    pub async fn grade(&self, ctx: &Context, user: &UserKey, code: &str, grade: i64) -> Result<EnrollmentView> {
+        let grade = course::validate_grade(grade)?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::Grading)?;
+        let c = self.course(tx, code).await?;
+        self.require_manages(tx, &who, &c).await?;
+        let target = self.course_member(tx, &who, user).await?;
+        if who.user_id == Some(target.id) {
+            return Err(Error::forbidden("nobody grades themselves"));
+        }
+        let mut e = tx.enrollment(target.id, c.id).await?.ok_or_else(|| {
+            Error::rule(
+                "not_enrolled",
+                format!("'{}' is not enrolled in '{}'", target.username, c.code),
+            )
+        })?;
+        let before = e.grade;
+        e.grade = Some(grade);
+        tx.update_enrollment(&e).await?;
+        let changes = json!({ "course": c.code, "grade": [before, grade] });
+        self.record(tx, ctx, &who, Change::user("course.grade", &target, changes))
+            .await?;
+        let view = self.enrollment_view(tx, &e, &c).await?;
+        self.commit(txb).await?;
+        Ok(view)
+    }
+
+    /// The caller's own courses, with progress.
+    pub async fn my_courses(&self, ctx: &Context) -> Result<Vec<EnrollmentView>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::ProgressViewOwn)?;
+        let me = who
+            .user_id
+            .ok_or_else(|| Error::invalid("user", "only a signed-in user has courses of their own"))?;
+        let mut out = vec![];
+        for e in tx.enrollments_of_user(me).await? {
+            if let Some(c) = tx.course_by_id(e.course_id).await? {
+                out.push(self.enrollment_view(tx, &e, &c).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn certificate_view(&self, tx: &mut dyn Tx, cert: &Certificate) -> Result<CertificateView> {
+        let c = tx
+            .course_by_id(cert.course_id)
+            .await?
+            .ok_or_else(|| Error::internal("certificate without a course"))?;
+        let holder = tx
+            .user_by_id(cert.user_id)
+            .await?
+            .map(|u| format!("{} {}", u.first_name, u.last_name))
+            .unwrap_or_default();
+        Ok(CertificateView {
+            code: cert.code.clone(),
+            course: c.code,
+            course_name: c.name,
+            holder,
+            issued_at: format_millis(cert.issued_at),
+        })
+    }
+
+    /// Confirms a certificate by its code, to anyone who has the code (no sign-in).
+    pub async fn verify_certificate(&self, code: &str) -> Result<CertificateView> {
+        let code = code.trim().to_ascii_uppercase();
+        if code.len() != 20 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::not_found("certificate", code));
+        }
+        let mut tx = self.store.begin_read().await?;
+        let cert = tx
+            .certificate_by_code(&code)
+            .await?
+            .ok_or_else(|| Error::not_found("certificate", &code))?;
+        self.certificate_view(tx.as_mut(), &cert).await
+    }
+
+    /// Puts a course on a group: its members (and everyone who joins later) are enrolled.
+    pub async fn add_group_course(&self, ctx: &Context, group: &str, code: &str) -> Result<usize> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::GroupsManage)?;
+        let g = self.group_by_name(tx, group).await?;
+        if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
+            return Err(Error::not_found("group", group));
+        }
+        let c = self.course(tx, code).await?;
+        self.require_manages(tx, &who, &c).await?;
+        let mut enrolled = 0;
+        if tx.add_group_course(g.id, c.id).await? {
+            self.record(
+                tx,
+                ctx,
+                &who,
+                Change::other(
+                    "group.add_course",
+                    "group",
+                    Some(g.id.0),
+                    &g.name,
+                    json!({ "course": c.code }),
+                ),
+            )
+            .await?;
+            for id in tx.group_member_ids(g.id).await? {
+                if let Some(u) = tx.user_by_id(id).await?
+                    && self.enroll_in(tx, ctx, &who, &u, &c, CourseRole::Learner).await?
+                {
+                    enrolled += 1;
+                }
+            }
+        }
+        self.commit(txb).await?;
+        Ok(enrolled)
+    }
+
+    /// A learner joins a group by its key, and so its courses.
+    pub async fn join_group(&self, ctx: &Context, key: &str) -> Result<Vec<EnrollmentView>> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::CoursesSelfEnroll)?;
+        let me = who
+            .user_id
+            .ok_or_else(|| Error::invalid("user", "only a user joins a group by its key"))?;
+        let g = tx
+            .group_by_join_key(key.trim())
+            .await?
+            .ok_or_else(|| Error::not_found("group key", "(the key given)"))?;
+        let user = tx.user_by_id(me).await?.ok_or(Error::Unauthenticated)?;
+        if tx.add_group_member(g.id, me).await? {
+            self.record(
+                tx,
+                ctx,
+                &who,
+                Change::user("group.join", &user, json!({ "group": g.name })),
+            )
+            .await?;
+            self.enroll_in_group_courses(tx, ctx, &who, g.id, &user).await?;
+        }
+        let mut out = vec![];
+        for e in tx.enrollments_of_user(me).await? {
+            if let Some(c) = tx.course_by_id(e.course_id).await? {
+                out.push(self.enrollment_view(tx, &e, &c).await?);
+            }
+        }
+        self.commit(txb).await?;
+        Ok(out)
+    }
+
+    /// Moves the courses `user` owns to `to` (or the acting user), inside `tx`.
+    pub(crate) async fn reassign_owned_courses(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        user: &User,
+        to: Option<&UserKey>,
+    ) -> Result<(u64, Option<String>)> {
+        if tx.count_owned_courses(user.id).await? == 0 {
+            return Ok((0, None));
+        }
+        let key = match (to, who.user_id) {
+            (Some(k), _) => k.clone(),
+            (None, Some(me)) => UserKey::Id(me),
+            (None, None) => {
+                return Err(Error::invalid(
+                    "reassign_courses_to",
+                    format!(
+                        "'{}' owns courses: name their new owner (--reassign-courses-to)",
+                        user.username
+                    ),
+                ));
+            }
+        };
+        let new_owner = self.course_owner(tx, who, &key).await?;
+        if new_owner.id == user.id {
+            return Err(Error::invalid(
+                "reassign_courses_to",
+                "the new owner must be someone else",
+            ));
+        }
+        let n = tx.reassign_courses(user.id, new_owner.id).await?;
+        let change = json!({ "courses_reassigned": n, "to": new_owner.username.as_str() });
+        self.record(tx, ctx, who, Change::user("course.reassign", user, change))
+            .await?;
+        Ok((n, Some(new_owner.username.to_string())))
+    }
+
+    /// Deactivates, reassigns owned courses, and revokes tokens — one transaction.
+    pub async fn offboard(
+        &self,
+        ctx: &Context,
+        key: &UserKey,
+        reassign_to: Option<&UserKey>,
+    ) -> Result<OffboardReport> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let reached = self.reach_to_change(tx, &who, key).await?;
+        let unchanged = reached.user.clone();
+        let user = self
+            .transition(tx, ctx, &who, reached, crate::domain::user::LifecycleAction::Deactivate)
+            .await?
+            .unwrap_or(unchanged);
+        let (n, new_owner) = self.reassign_owned_courses(tx, ctx, &who, &user, reassign_to).await?;
+        tx.revoke_user_tokens(user.id, now_millis()).await?;
+        let change = json!({ "courses_reassigned": n, "new_owner": new_owner });
+        self.record(tx, ctx, &who, Change::user("user.offboard", &user, change))
+            .await?;
+        let view = self.view_of(tx, &user).await?;
+        self.commit(txb).await?;
+        Ok(OffboardReport {
+            user: view,
+            courses_reassigned: n,
+            new_owner,
+        })
+    }
+
+    /// Everything held about a user, as one document.
+    pub async fn export_subject(&self, ctx: &Context, key: &UserKey) -> Result<SubjectExport> {
+        let profile = self.get_user(ctx, key).await?;
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let id = UserId(profile.id);
+        let mut enrollments = vec![];
+        for e in tx.enrollments_of_user(id).await? {
+            if let Some(c) = tx.course_by_id(e.course_id).await? {
+                enrollments.push(self.enrollment_view(tx, &e, &c).await?);
+            }
+        }
+        let mut certificates = vec![];
+        for cert in tx.certificates_of_user(id).await? {
+            certificates.push(self.certificate_view(tx, &cert).await?);
+        }
+        drop(txb);
+        let mut audit = vec![];
+        let mut filter = AuditFilter {
+            target: Some(profile.username.clone()),
+            limit: Some(1000),
+            ..AuditFilter::default()
+        };
+        loop {
+            let page = self.list_audit(&Context::system("subject_export"), &filter).await?;
+            let last = page.last().map(|e| e.id);
+            let full = page.len() == 1000;
+            audit.extend(page);
+            match (full, last) {
+                (true, Some(l)) => filter.before = Some(l),
+                _ => break,
+            }
+        }
+        Ok(SubjectExport {
+            profile,
+            enrollments,
+            certificates,
+            audit,
+        })
+    }
+}
