@@ -54,11 +54,53 @@ pub enum Command {
     /// The mail outbox
     #[command(subcommand)]
     Mail(MailCmd),
+    /// Courses: add and list
+    #[command(subcommand)]
+    Course(CourseCmd),
+    /// Enroll a user in a course
+    Enroll {
+        username: String,
+        code: String,
+        #[arg(long, default_value = "learner", value_name = "learner|instructor")]
+        role: String,
+    },
+    /// Record a user's progress in a course
+    Progress {
+        username: String,
+        code: String,
+        /// The unit completed (units are taken in order)
+        #[arg(long, value_name = "N")]
+        complete_unit: i64,
+    },
     /// Import users from a CSV file (rollcall's columns or TalentLMS's import headers)
     Import(ImportArgs),
     /// Export users as CSV (importable as is) or JSON
     #[command(subcommand)]
     Export(ExportCmd),
+}
+
+#[derive(Subcommand)]
+pub enum CourseCmd {
+    Add {
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "U")]
+        owner: String,
+        #[arg(long, default_value_t = 1)]
+        units: i64,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List {
+        #[arg(long, value_name = "U")]
+        owner: Option<String>,
+        /// Only courses whose owner is not active
+        #[arg(long)]
+        orphaned: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
 }
 
 #[derive(Args)]
@@ -206,6 +248,14 @@ pub enum UserCmd {
     },
     /// Bring a user back from the trash, deactivated
     Restore { username: String },
+    /// Deactivate, reassign owned courses, end sessions and revoke tokens, in one step
+    Offboard {
+        username: String,
+        #[arg(long, value_name = "V")]
+        reassign_courses_to: Option<String>,
+    },
+    /// Everything held about a user, as JSON: profile, enrollments, certificates, audit
+    Export { username: String },
 }
 
 #[derive(Args)]
@@ -381,6 +431,8 @@ pub enum GroupCmd {
         #[arg(required = true)]
         usernames: Vec<String>,
     },
+    /// Put a course on a group: its members are enrolled, now and when they join
+    AddCourse { group: String, code: String },
     RemoveMember {
         group: String,
         #[arg(required = true)]

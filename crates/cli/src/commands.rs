@@ -129,6 +129,38 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(cmd) => token(&open(&url, &base).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Course(cmd) => course(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Enroll { username, code, role } => {
+            let role = rollcall_core::domain::CourseRole::parse(&role)?;
+            let e = open(&url, &base)
+                .await?
+                .enroll(&ctx, &UserKey::from(username.as_str()), &code, role)
+                .await?;
+            println!("enrolled {} in {} as {}", e.username, e.course, e.role);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Progress {
+            username,
+            code,
+            complete_unit,
+        } => {
+            let e = open(&url, &base)
+                .await?
+                .complete_unit(&ctx, &UserKey::from(username.as_str()), &code, complete_unit)
+                .await?;
+            println!(
+                "{} in {}: {} of {} units, {}%{}",
+                e.username,
+                e.course,
+                e.units_completed,
+                e.units,
+                e.progress_pct,
+                if e.completed_at.is_some() { ", completed" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Import(args) => crate::import::import(&open(&url, &base).await?, args).await,
         Command::Export(cmd) => crate::import::export(&open(&url, &base).await?, &ctx, cmd)
             .await
@@ -432,6 +464,25 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 u.username, u.status, u.username
             );
         }
+        UserCmd::Offboard {
+            username,
+            reassign_courses_to,
+        } => {
+            let to = reassign_courses_to.as_deref().map(UserKey::from);
+            let r = service
+                .offboard(ctx, &UserKey::from(username.as_str()), to.as_ref())
+                .await?;
+            println!(
+                "offboarded {} (status: {}); {} course(s) reassigned{}; tokens revoked",
+                r.user.username,
+                r.user.status,
+                r.courses_reassigned,
+                r.new_owner.map(|o| format!(" to {o}")).unwrap_or_default()
+            );
+        }
+        UserCmd::Export { username } => {
+            output::json(&service.export_subject(ctx, &UserKey::from(username.as_str())).await?)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -571,6 +622,10 @@ async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
             let keys: Vec<UserKey> = usernames.iter().map(|u| UserKey::from(u.as_str())).collect();
             let n = service.remove_group_members(ctx, &group, &keys).await?;
             println!("removed {n} member(s) from {group}");
+        }
+        GroupCmd::AddCourse { group, code } => {
+            let n = service.add_group_course(ctx, &group, &code).await?;
+            println!("course {code} is on group {group}; {n} member(s) enrolled");
         }
     }
     Ok(())
@@ -761,6 +816,56 @@ async fn token(service: &Service, ctx: &Context, cmd: TokenCmd) -> Result<()> {
         TokenCmd::Revoke { name } => {
             let t = service.revoke_token(ctx, &name).await?;
             println!("revoked token {}", t.name);
+        }
+    }
+    Ok(())
+}
+
+async fn course(service: &Service, ctx: &Context, cmd: CourseCmd) -> Result<()> {
+    match cmd {
+        CourseCmd::Add {
+            code,
+            name,
+            owner,
+            units,
+            description,
+        } => {
+            let input = NewCourse {
+                code,
+                name,
+                description,
+                owner: Some(owner),
+                units,
+                status: None,
+            };
+            let c = service.create_course(ctx, input).await?;
+            println!(
+                "added course {} ({}, {} units, owner {})",
+                c.code, c.name, c.units, c.owner
+            );
+        }
+        CourseCmd::List {
+            owner,
+            orphaned,
+            format,
+        } => {
+            let courses = service.list_courses(ctx, owner.as_deref(), orphaned).await?;
+            match format {
+                ShowFormat::Json => output::json(&courses)?,
+                ShowFormat::Table => {
+                    let mut t = Table::new(&["code", "name", "owner", "units", "status"]);
+                    for c in &courses {
+                        t.row(vec![
+                            c.code.clone(),
+                            c.name.clone(),
+                            c.owner.clone(),
+                            c.units.to_string(),
+                            c.status.into(),
+                        ]);
+                    }
+                    emit(Format::Table, &t, &courses)?;
+                }
+            }
         }
     }
     Ok(())

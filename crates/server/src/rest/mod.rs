@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod courses;
 pub mod error;
 pub mod extract;
 pub mod imports;
@@ -110,7 +111,18 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(admin::list_settings))
         .routes(routes!(admin::set_setting))
         .routes(routes!(admin::list_tokens, admin::create_token))
-        .routes(routes!(admin::revoke_token));
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(courses::list_courses, courses::create_course))
+        .routes(routes!(courses::list_enrollments, courses::enroll))
+        .routes(routes!(courses::complete_unit))
+        .routes(routes!(courses::grade))
+        .routes(routes!(courses::my_courses))
+        .routes(routes!(courses::verify_certificate))
+        .routes(routes!(courses::add_group_course))
+        .routes(routes!(courses::join_group))
+        .routes(routes!(courses::offboard))
+        .routes(routes!(courses::export_subject))
+        .routes(routes!(courses::orphaned_courses));
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();

@@ -1,10 +1,13 @@
 //! Service-level tests on a real database, each on SQLite and on PostgreSQL.
 
 mod audit;
+mod courses;
 mod lifecycle;
 mod org;
 mod seats;
 
+#[allow(unused_imports)]
+use rollcall_core::domain::TokenScope;
 use rollcall_core::domain::*;
 use rollcall_core::service::*;
 use rollcall_core::{Actor, Channel, Context, Service};
