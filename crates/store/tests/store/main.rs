@@ -6,8 +6,6 @@ mod lifecycle;
 mod org;
 mod seats;
 
-#[allow(unused_imports)]
-use rollcall_core::domain::TokenScope;
 use rollcall_core::domain::*;
 use rollcall_core::service::*;
 use rollcall_core::{Actor, Channel, Context, Service};
