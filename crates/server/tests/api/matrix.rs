@@ -33,6 +33,14 @@ const fn admins(s: u16) -> [u16; 8] {
 const fn admin_only(s: u16) -> [u16; 8] {
     [s, 403, 403, 403, 403, 401, 401, 401]
 }
+const fn signed_in(s: u16) -> [u16; 8] {
+    [s, s, s, s, s, 401, 401, 401]
+}
+/// The administrator and teach (the instructor who owns TCH); not a branch administrator of
+/// another branch.
+const fn owner_of_tch(s: u16) -> [u16; 8] {
+    [s, 403, s, 403, 403, 401, 401, 401]
+}
 const fn split(admin: u16, branch_admin: u16) -> [u16; 8] {
     [admin, branch_admin, 403, 403, 403, 401, 401, 401]
 }
@@ -257,6 +265,90 @@ pub fn rows() -> Vec<Row> {
             None,
             admin_only(200)
         ),
+        // Courses: instructors manage their own (TCH is teach's); learners take theirs.
+        row!("GET", "/api/v1/courses", "/api/v1/courses", None, signed_in(200)),
+        row!(
+            "POST",
+            "/api/v1/courses",
+            "/api/v1/courses",
+            Some(r#"{"code":"C-{actor}","name":"Course {actor}","units":2}"#),
+            [201, 201, 201, 403, 403, 401, 401, 401]
+        ),
+        row!(
+            "GET",
+            "/api/v1/courses/{code}/enrollments",
+            "/api/v1/courses/TCH/enrollments",
+            None,
+            owner_of_tch(200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/courses/{code}/enrollments",
+            "/api/v1/courses/TCH/enrollments",
+            Some(r#"{"user_id":{x}}"#),
+            owner_of_tch(200)
+        ),
+        // A learner completes their own units; the course's managers may record them too. A
+        // branch administrator asking about a user outside their branches gets 404.
+        row!(
+            "POST",
+            "/api/v1/courses/{code}/enrollments/{user_id}/units/{unit}",
+            "/api/v1/courses/TCH/enrollments/{learn}/units/1",
+            None,
+            [200, 404, 200, 200, 403, 401, 401, 401]
+        ),
+        // Grades: the owner or an administrator; never the learner.
+        row!(
+            "PUT",
+            "/api/v1/courses/{code}/enrollments/{user_id}/grade",
+            "/api/v1/courses/TCH/enrollments/{learn}/grade",
+            Some(r#"{"grade":80}"#),
+            owner_of_tch(200)
+        ),
+        row!("GET", "/api/v1/me/courses", "/api/v1/me/courses", None, signed_in(200)),
+        // Certificates are confirmed without signing in.
+        row!(
+            "GET",
+            "/api/v1/certificates/{code}",
+            "/api/v1/certificates/{cert}",
+            None,
+            [200; 8]
+        ),
+        row!(
+            "POST",
+            "/api/v1/groups/{name}/courses",
+            "/api/v1/groups/GA/courses",
+            Some(r#"{"course":"TCH"}"#),
+            admin_only(200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/groups/join",
+            "/api/v1/groups/join",
+            Some(r#"{"key":"JOIN-2026"}"#),
+            signed_in(200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/{id}/offboard",
+            "/api/v1/users/{o}/offboard",
+            Some("{}"),
+            admins(200)
+        ),
+        row!(
+            "GET",
+            "/api/v1/users/{id}/export",
+            "/api/v1/users/{userA}/export",
+            None,
+            admins(200)
+        ),
+        row!(
+            "GET",
+            "/api/v1/reports/orphaned-courses",
+            "/api/v1/reports/orphaned-courses",
+            None,
+            admins(200)
+        ),
         row!("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, [200; 8]),
     ]
 }
@@ -294,7 +386,7 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
     );
     vars.insert("learn".into(), learn.to_string());
     for actor in ACTORS {
-        for v in ["v", "w", "x"] {
+        for v in ["v", "w", "x", "o"] {
             let id = app.user(&format!("{v}_{actor}"), "learner", &["A"]).await;
             vars.insert(format!("{v}:{actor}"), id.to_string());
         }
@@ -303,6 +395,36 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
             .unwrap();
         app.token(&format!("tok_{actor}"), root).await;
     }
+    // teach's courses: TCH (learn enrolled) and CERT (learn completed: a certificate).
+    let as_teach = Context::new(Actor::User(UserId(teach)), Channel::Api);
+    let learn_key = UserKey::Id(UserId(learn));
+    for (code, units) in [("TCH", 2), ("CERT", 1)] {
+        let c = rollcall_core::service::NewCourse {
+            code: code.into(),
+            name: code.into(),
+            units,
+            ..Default::default()
+        };
+        s.create_course(&as_teach, c).await.unwrap();
+        s.enroll(&as_teach, &learn_key, code, rollcall_core::domain::CourseRole::Learner)
+            .await
+            .unwrap();
+    }
+    s.complete_unit(&as_teach, &learn_key, "CERT", 1).await.unwrap();
+    let cert = s.export_subject(&cli, &learn_key).await.unwrap().certificates[0]
+        .code
+        .clone();
+    vars.insert("cert".into(), cert);
+    s.add_group(
+        &cli,
+        NewGroup {
+            name: "JG".into(),
+            key: Some("JOIN-2026".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let as_root = Context::new(Actor::User(UserId(root)), Channel::Api);
     let job = s.start_bulk_job(&as_root, &BulkAction::Deactivate, 0).await.unwrap();
     vars.insert("job".into(), job.id.to_string());
@@ -325,7 +447,7 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
 
 fn fill(template: &str, actor: &str, vars: &HashMap<String, String>) -> String {
     let mut out = template.replace("{actor}", actor);
-    for v in ["v", "w", "x"] {
+    for v in ["v", "w", "x", "o"] {
         out = out.replace(&format!("{{{v}}}"), &vars[&format!("{v}:{actor}")]);
     }
     for (k, val) in vars {

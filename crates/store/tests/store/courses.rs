@@ -10,7 +10,6 @@ fn course(code: &str, units: i64) -> NewCourse {
     }
 }
 
-
 both_backends!(
     a_learners_records_through_the_whole_lifecycle,
     |db: TestDb| async move {
