@@ -140,3 +140,66 @@ where
     }
     out
 }
+
+both_backends!(courses_from_the_command_line, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    assert!(rc.add("root", "administrator").await.status.success());
+    assert!(rc.add("teach", "instructor").await.status.success());
+    assert!(rc.add("ada", "learner").await.status.success());
+    assert!(
+        rc.fails(&["course", "add", "CHEM", "--name", "Chemistry", "--owner", "ada"])
+            .await
+            .contains("can't own courses")
+    );
+    rc.ok(&[
+        "course",
+        "add",
+        "CHEM",
+        "--name",
+        "Chemistry",
+        "--owner",
+        "teach",
+        "--units",
+        "2",
+    ])
+    .await;
+    rc.ok(&["enroll", "ada", "chem"]).await;
+    assert!(
+        rc.fails(&["progress", "ada", "CHEM", "--complete-unit", "2"])
+            .await
+            .contains("complete unit 1 first")
+    );
+    rc.ok(&["progress", "ada", "CHEM", "--complete-unit", "1"]).await;
+    assert!(
+        rc.ok(&["progress", "ada", "CHEM", "--complete-unit", "2"])
+            .await
+            .contains("2 of 2 units, 100%, completed")
+    );
+    let export: serde_json::Value = serde_json::from_str(&rc.ok(&["user", "export", "ada"]).await).unwrap();
+    assert_eq!(export["enrollments"][0]["progress_pct"], 100);
+    assert_eq!(export["certificates"][0]["course"], "CHEM");
+    assert!(
+        export["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "course.enroll")
+    );
+    assert!(
+        rc.fails(&["user", "offboard", "teach"])
+            .await
+            .contains("--reassign-courses-to")
+    );
+    assert!(
+        rc.ok(&["user", "offboard", "teach", "--reassign-courses-to", "root"])
+            .await
+            .contains("1 course(s) reassigned to root")
+    );
+    let courses: serde_json::Value =
+        serde_json::from_str(&rc.ok(&["course", "list", "--format", "json"]).await).unwrap();
+    assert_eq!(courses[0]["owner"], "root");
+    assert!(
+        rc.ok(&["course", "list", "--orphaned"]).await.lines().count() == 1,
+        "root is active: nothing orphaned"
+    );
+});

@@ -863,13 +863,17 @@ impl Service {
         };
         let mut done = 0;
         for id in due {
+            // The row lock makes a second instance running the job wait, then find the user
+            // gone; one failure (a user who still owns courses) doesn't stop the others.
             let mut tx = self.store.begin().await?;
-            match tx.user_by_id(id).await? {
-                Some(u) if u.status == UserStatus::Trash => {
-                    self.purge_in(tx.as_mut(), &ctx, &who, &u).await?;
-                    self.commit(tx).await?;
-                    done += 1;
-                }
+            match tx.lock_user(id).await? {
+                Some(u) if u.status == UserStatus::Trash => match self.purge_in(tx.as_mut(), &ctx, &who, &u).await {
+                    Ok(()) => {
+                        self.commit(tx).await?;
+                        done += 1;
+                    }
+                    Err(e) => tracing::warn!(user = id.0, error = %e, "purge after the retention period refused"),
+                },
                 _ => {}
             }
         }
