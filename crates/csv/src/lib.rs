@@ -163,15 +163,7 @@ fn row(columns: &[Column], record: &csv::StringRecord) -> Parsed {
             Column::UserType => r.user_type = opt(),
             Column::Branches => r.branches.extend(many()),
             Column::Groups => r.groups.extend(many()),
-            Column::Courses => {
-                if many().next().is_some() {
-                    return Err(RowError {
-                        line,
-                        column: "courses".into(),
-                        reason: "enrolling in courses by import isn't available yet; leave the column empty".into(),
-                    });
-                }
-            }
+            Column::Courses => r.courses.extend(many()),
             Column::Status => {
                 r.active = match v.trim().to_ascii_lowercase().as_str() {
                     "" => None,
@@ -329,8 +321,8 @@ mod tests {
         let r = rows("username,email,first_name,last_name,active\nada,a@x.org,A,L,maybe\n");
         let e = r[0].as_ref().unwrap_err();
         assert_eq!((e.line, e.column.as_str()), (2, "active"));
-        let r = rows("Username,EMAIL,First_Name,Last_Name,Course\nada,a@x.org,A,L,Chem 101\n");
-        assert_eq!(r[0].as_ref().unwrap_err().column, "courses");
+        let r = rows("Username,EMAIL,First_Name,Last_Name,Course,Course\nada,a@x.org,A,L,CHEM-101,BIO\n");
+        assert_eq!(r[0].as_ref().unwrap().courses, vec!["CHEM-101", "BIO"]);
     }
 
     #[test]

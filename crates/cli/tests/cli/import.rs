@@ -251,3 +251,41 @@ both_backends!(
         assert_eq!(server.wait().await.unwrap().code(), Some(0));
     }
 );
+
+both_backends!(imported_rows_can_name_courses, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    assert!(rc.add("teach", "instructor").await.status.success());
+    rc.ok(&[
+        "course",
+        "add",
+        "CHEM-101",
+        "--name",
+        "Chemistry",
+        "--owner",
+        "teach",
+        "--units",
+        "2",
+    ])
+    .await;
+    let bad = write(
+        &rc,
+        "bad.csv",
+        "username,email,first_name,last_name,courses\nada,ada@example.org,Ada,L,CHEM-101|NOPE\n",
+    );
+    let out = rc.run(&["import", &bad, "--no-welcome"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unknown course 'NOPE'"));
+    let good = write(
+        &rc,
+        "good.csv",
+        "username,email,first_name,last_name,courses\nada,ada@example.org,Ada,L,chem-101\n",
+    );
+    rc.ok(&["import", &good, "--no-welcome"]).await;
+    let export: serde_json::Value = serde_json::from_str(&rc.ok(&["user", "export", "ada"]).await).unwrap();
+    assert_eq!(export["enrollments"][0]["course"], "CHEM-101");
+    let again = rc
+        .run(&["import", &good, "--update-existing", "--format", "json"])
+        .await;
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["summary"]["unchanged"], 1);
+});

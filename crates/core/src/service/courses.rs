@@ -98,7 +98,7 @@ impl Service {
         })
     }
 
-    async fn course(&self, tx: &mut dyn Tx, code: &str) -> Result<Course> {
+    pub(crate) async fn course(&self, tx: &mut dyn Tx, code: &str) -> Result<Course> {
         tx.course_by_code(&name_key(code.trim()))
             .await?
             .ok_or_else(|| Error::not_found("course", code))
@@ -123,7 +123,7 @@ impl Service {
 
     /// Whether the caller manages `c`: all courses (administrators; branch administrators for
     /// owners in their branches), or their own.
-    async fn manages(&self, tx: &mut dyn Tx, who: &Principal, c: &Course) -> Result<bool> {
+    pub(crate) async fn manages(&self, tx: &mut dyn Tx, who: &Principal, c: &Course) -> Result<bool> {
         if who.areas.contains(Area::CoursesManageAll) {
             let owner_branches: Vec<BranchId> = tx.user_branches(c.owner_id).await?.into_iter().map(|b| b.id).collect();
             return Ok(who.sees(&owner_branches));
@@ -266,7 +266,7 @@ impl Service {
     }
 
     /// Enrolls inside `tx` (no permission check: the caller decided). Returns whether new.
-    async fn enroll_in(
+    pub(crate) async fn enroll_in(
         &self,
         tx: &mut dyn Tx,
         ctx: &Context,

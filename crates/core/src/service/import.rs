@@ -25,6 +25,8 @@ pub struct ImportRow {
     pub user_type: Option<String>,
     pub branches: Vec<String>,
     pub groups: Vec<String>,
+    /// Course codes to enroll the user in (as a learner).
+    pub courses: Vec<String>,
     /// `None`: active.
     pub active: Option<bool>,
     pub deactivation_date: Option<Millis>,
@@ -232,10 +234,12 @@ impl Service {
                 let outcome = match plans[&row.line] {
                     Plan::Create => {
                         self.import_create(tx, ctx, &who, &row, hash, opts).await?;
+                        self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
                         Outcome::Created
                     }
                     Plan::Update => {
                         self.import_update(tx, ctx, &who, &row, hash).await?;
+                        self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
                         Outcome::Updated
                     }
                     Plan::Unchanged => Outcome::Unchanged,
@@ -337,6 +341,14 @@ impl Service {
                 _ => return refuse("groups", format!("unknown group '{g}'")),
             }
         }
+        let mut courses = Vec::with_capacity(row.courses.len());
+        for code in &row.courses {
+            match tx.course_by_code(&name_key(code.trim())).await? {
+                Some(c) if self.manages(tx, who, &c).await? => courses.push(c.id),
+                Some(_) => return refuse("courses", format!("you can't enroll users in course '{code}'")),
+                None => return refuse("courses", format!("unknown course '{code}'")),
+            }
+        }
         let active = row.active.unwrap_or(true);
         let Some(user) = existing else {
             return Ok(Ok((Plan::Create, i64::from(active))));
@@ -376,6 +388,7 @@ impl Service {
             && user_type.as_ref().is_none_or(|t| t.id == user.user_type_id)
             && row.branches.iter().all(|b| branches.contains(&name_key(b.trim())))
             && row.groups.iter().all(|g| groups.contains(&name_key(g.trim())))
+            && self.enrolled_in_all(tx, &user, &courses).await?
             && active == user.status.holds_seat()
             && self.same_password(tx, &user, row.password.as_deref()).await?
             && row.exclude_from_emails.is_none_or(|x| x == user.exclude_from_emails)
@@ -385,6 +398,39 @@ impl Service {
         }
         let seats = i64::from(active && !user.status.holds_seat());
         Ok(Ok((Plan::Update, seats)))
+    }
+
+    async fn enrolled_in_all(&self, tx: &mut dyn Tx, user: &User, courses: &[CourseId]) -> Result<bool> {
+        let mine: HashSet<CourseId> = tx
+            .enrollments_of_user(user.id)
+            .await?
+            .into_iter()
+            .map(|e| e.course_id)
+            .collect();
+        Ok(courses.iter().all(|c| mine.contains(c)))
+    }
+
+    /// Enrolls the imported user in the row's courses.
+    async fn import_courses(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        username: &str,
+        codes: &[String],
+    ) -> Result<()> {
+        if codes.is_empty() {
+            return Ok(());
+        }
+        let user = tx
+            .user_by_username(&name_key(username.trim()))
+            .await?
+            .ok_or_else(|| Error::not_found("user", username))?;
+        for code in codes {
+            let c = self.course(tx, code).await?;
+            self.enroll_in(tx, ctx, who, &user, &c, CourseRole::Learner).await?;
+        }
+        Ok(())
     }
 
     /// Whether the row's password (if any) is the one the user already has, so re-importing
