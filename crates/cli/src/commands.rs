@@ -38,6 +38,7 @@ pub fn explain(e: &anyhow::Error) -> String {
         | Error::ConfirmationRequired(_)
         | Error::RuleViolated { .. }
         | Error::Conflict { .. }
+        | Error::RateLimited { .. }
         | Error::Internal(_) => core.to_string(),
         Error::Unauthenticated => "the acting user is not active".into(),
     }

@@ -39,6 +39,9 @@ pub enum Error {
     /// The change conflicts with the current state (already exists, wrong status …).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Too many attempts: try again after this many seconds.
+    #[error("too many attempts; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: i64 },
     /// A failure inside rollcall or its database. The message is for logs, never for clients.
     #[error("internal error: {0}")]
     Internal(InternalError),
@@ -104,6 +107,7 @@ impl Error {
             Error::PlanFeatureUnavailable { .. } => "plan_feature_unavailable",
             Error::ConfirmationRequired(_) => "confirmation_required",
             Error::RuleViolated { code, .. } => code,
+            Error::RateLimited { .. } => "rate_limited",
             Error::Conflict { code, .. } => code,
             Error::Internal(_) => "internal",
         }

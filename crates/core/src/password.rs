@@ -46,7 +46,50 @@ pub fn check_policy(password: &str) -> Result<()> {
             format!("must be {MIN_BYTES} to {MAX_BYTES} bytes long"),
         ));
     }
+    if is_common(password) {
+        return Err(Error::invalid(
+            "password",
+            "is one of the most common passwords seen in breaches; choose another",
+        ));
+    }
     Ok(())
+}
+
+/// Whether `password` is on the bundled list of commonly breached passwords.
+pub fn is_common(password: &str) -> bool {
+    static LIST: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    let list = LIST.get_or_init(|| {
+        include_str!("common-passwords.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_lowercase)
+            .collect()
+    });
+    list.contains(&password.to_lowercase())
+}
+
+/// Whether a stored hash is weaker than today's parameters (so sign-in rehashes it).
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return true;
+    };
+    let param = |name: &str| {
+        parsed
+            .params
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
+            .and_then(|(_, v)| v.decimal().ok())
+    };
+    parsed.algorithm.as_str() != "argon2id" || param("m").unwrap_or(0) < 19_456 || param("t").unwrap_or(0) < 2
+}
+
+/// Verifies against a fixed hash: the same work as a real check, for unknown accounts, so
+/// timing doesn't tell whether an account exists.
+pub fn verify_dummy(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash("an unguessable dummy password").expect("hashing works"));
+    let _ = verify(password, dummy);
 }
 
 /// Constant-time verification against a stored PHC string.
@@ -88,6 +131,29 @@ mod tests {
         assert!(check_policy(&"é".repeat(4)).is_ok(), "8 bytes, 4 characters");
         assert!(check_policy(&"a".repeat(1024)).is_ok());
         assert!(check_policy(&"a".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused() {
+        assert_eq!(check_policy("Password123").unwrap_err().code(), "invalid_input");
+        assert!(check_policy("qwertyuiop").is_err());
+        assert!(check_policy("a rarely used phrase").is_ok());
+    }
+
+    #[test]
+    fn weak_hashes_are_rehashed() {
+        assert!(!needs_rehash(&hash("correct horse battery").unwrap()));
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse battery")
+        .unwrap()
+        .to_string();
+        assert!(needs_rehash(&weak));
+        assert!(verify("correct horse battery", &weak), "weaker hashes still verify");
+        assert!(needs_rehash("garbage"));
     }
 
     #[test]

@@ -182,6 +182,25 @@ pub struct PersonalData {
     pub erased_at: Option<Millis>,
 }
 
+/// A sign-in session, stored by the SHA-256 of its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// Failed sign-ins under one key (an account or an address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInFailures {
+    pub failures: i64,
+    pub last_failure_at: Millis,
+    pub blocked_until: Millis,
+}
+
 /// A message in the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxMail {
@@ -364,6 +383,21 @@ pub trait Tx: Send {
     async fn add_group_course(&mut self, group: GroupId, course: CourseId) -> Result<bool>;
     async fn group_course_ids(&mut self, group: GroupId) -> Result<Vec<CourseId>>;
     async fn group_by_join_key(&mut self, key: &str) -> Result<Option<Group>>;
+
+    // --- sessions and sign-in ---
+    async fn insert_session(&mut self, s: &SessionRecord) -> Result<()>;
+    async fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    async fn touch_session(&mut self, id_hash: &str, at: Millis) -> Result<()>;
+    async fn delete_session(&mut self, id_hash: &str) -> Result<()>;
+    /// Ends every session of the user; returns how many.
+    async fn delete_user_sessions(&mut self, user: UserId) -> Result<u64>;
+    async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
+    /// Marks a set-password or reset token used, if it is unused and unexpired; returns its
+    /// user and purpose.
+    async fn use_password_token(&mut self, token_hash: &str, now: Millis) -> Result<Option<(UserId, String)>>;
+    async fn sign_in_failure(&mut self, key: &str) -> Result<Option<SignInFailures>>;
+    async fn set_sign_in_failure(&mut self, key: &str, f: &SignInFailures) -> Result<()>;
+    async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()>;
 
     // --- mail ---
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64>;

@@ -65,6 +65,7 @@ impl From<Error> for ScimError {
             | Error::BranchSeatCapReached { .. }
             | Error::PlanFeatureUnavailable { .. } => ScimError::new(403, None, e.to_string()),
             Error::Unauthenticated => ScimError::new(401, None, "a valid SCIM token is required"),
+            Error::RateLimited { .. } => ScimError::new(429, None, e.to_string()),
             Error::UsernameTaken(_) | Error::EmailTaken(_) => ScimError::new(409, Some("uniqueness"), e.to_string()),
             Error::Conflict {
                 code: "group_exists" | "type_exists" | "branch_exists",

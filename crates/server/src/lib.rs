@@ -7,6 +7,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod rest;
 pub mod scim;
+pub mod web;
 
 use axum::Router;
 use axum::body::Body;
@@ -51,6 +52,14 @@ pub fn app(service: Service, base_url: &str) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/", get(web::home))
+        .route("/login", get(web::login_page).post(web::login_submit))
+        .route("/logout", axum::routing::post(web::logout))
+        .route(
+            "/set-password",
+            get(web::set_password_page).post(web::set_password_submit),
+        )
+        .route("/forgot-password", get(web::forgot_page).post(web::forgot_submit))
         .merge(api)
         .nest("/scim/v2", scim::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

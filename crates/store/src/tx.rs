@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rollcall_core::domain::*;
 use rollcall_core::ports::{
     AuditHead, AuditQuery, AuditRow, CmpOp, GroupField, GroupQuery, JobRecord, NewAuditEntry, OutboxMail,
-    PasswordToken, Pred, PredValue, Tx, UserField, UserQuery,
+    PasswordToken, Pred, PredValue, SessionRecord, SignInFailures, Tx, UserField, UserQuery,
 };
 use rollcall_core::{Error, Result};
 use sqlx::AssertSqlSafe;
@@ -1243,6 +1243,104 @@ impl Tx for SqlTx {
             .groups_where("WHERE g.join_key = $1", &[Arg::Text(key.into())])
             .await?
             .pop())
+    }
+
+    async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+        const SQL: &str = "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)";
+        let args = [
+            Arg::Text(s.id_hash.clone()),
+            Arg::I64(s.user_id.0),
+            Arg::Text(s.csrf_token.clone()),
+            Arg::I64(s.created_at),
+            Arg::I64(s.last_seen_at),
+            Arg::I64(s.expires_at),
+        ];
+        self.execute(SQL, &args).await.map(drop)
+    }
+
+    async fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>> {
+        const SQL: &str = "SELECT id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = $1";
+        let row: Option<(String, i64, String, i64, i64, i64)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(id_hash).fetch_optional(c).await).map_err(db_err)?;
+        Ok(row.map(
+            |(id_hash, user, csrf_token, created_at, last_seen_at, expires_at)| SessionRecord {
+                id_hash,
+                user_id: UserId(user),
+                csrf_token,
+                created_at,
+                last_seen_at,
+                expires_at,
+            },
+        ))
+    }
+
+    async fn touch_session(&mut self, id_hash: &str, at: Millis) -> Result<()> {
+        self.execute(
+            "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1",
+            &[Arg::Text(id_hash.into()), Arg::I64(at)],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_session(&mut self, id_hash: &str) -> Result<()> {
+        self.execute("DELETE FROM sessions WHERE id_hash = $1", &[Arg::Text(id_hash.into())])
+            .await
+            .map(drop)
+    }
+
+    async fn delete_user_sessions(&mut self, user: UserId) -> Result<u64> {
+        self.execute("DELETE FROM sessions WHERE user_id = $1", &[Arg::I64(user.0)])
+            .await
+    }
+
+    async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()> {
+        self.execute(
+            "UPDATE users SET last_login_at = $2 WHERE id = $1",
+            &[Arg::I64(user.0), Arg::I64(at)],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn use_password_token(&mut self, token_hash: &str, now: Millis) -> Result<Option<(UserId, String)>> {
+        const SQL: &str = "UPDATE password_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING user_id, purpose";
+        let row: Option<(i64, String)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(token_hash).bind(now).fetch_optional(c).await)
+                .map_err(db_err)?;
+        Ok(row.map(|(u, p)| (UserId(u), p)))
+    }
+
+    async fn sign_in_failure(&mut self, key: &str) -> Result<Option<SignInFailures>> {
+        const SQL: &str = "SELECT failures, last_failure_at, blocked_until FROM sign_in_failures WHERE key = $1";
+        let row: Option<(i64, i64, i64)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(key).fetch_optional(c).await).map_err(db_err)?;
+        Ok(row.map(|(failures, last_failure_at, blocked_until)| SignInFailures {
+            failures,
+            last_failure_at,
+            blocked_until,
+        }))
+    }
+
+    async fn set_sign_in_failure(&mut self, key: &str, f: &SignInFailures) -> Result<()> {
+        const SQL: &str = "INSERT INTO sign_in_failures (key, failures, last_failure_at, blocked_until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
+             blocked_until = excluded.blocked_until";
+        let args = [
+            Arg::Text(key.into()),
+            Arg::I64(f.failures),
+            Arg::I64(f.last_failure_at),
+            Arg::I64(f.blocked_until),
+        ];
+        self.execute(SQL, &args).await.map(drop)
+    }
+
+    async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()> {
+        self.execute("DELETE FROM sign_in_failures WHERE key = $1", &[Arg::Text(key.into())])
+            .await
+            .map(drop)
     }
 
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64> {

@@ -76,6 +76,26 @@ impl TestDb {
         r.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Reads one text value by raw SQL (the first column of the first row).
+    pub async fn fetch_text(&self, sql: &str) -> Option<String> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_as::<_, (Option<String>,)>(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_optional(&mut c)
+                    .await
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_as::<_, (Option<String>,)>(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_optional(&mut c)
+                    .await
+            }
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .and_then(|(v,)| v)
+    }
+
     /// `None` (skip) when PostgreSQL isn't configured outside CI.
     pub async fn postgres() -> Option<TestDb> {
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {

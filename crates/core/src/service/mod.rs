@@ -6,6 +6,7 @@
 //! commits. After commit it seals the new audit entries into the chain.
 
 mod admin;
+mod auth;
 mod bulk;
 mod catalog;
 mod courses;
@@ -18,6 +19,7 @@ mod users;
 pub use admin::{
     AuditEntryView, AuditFilter, BranchSeats, IdleReport, MetricsSnapshot, PlanView, SeatReport, SettingView, TypeSeats,
 };
+pub use auth::{SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SessionInfo, SignedIn};
 pub use bulk::{BulkAction, BulkOutcome, BulkTargets, JobView, MAX_BULK};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};

@@ -647,6 +647,10 @@ impl Service {
         if changes.is_empty() {
             return Ok(user);
         }
+        if user.user_type_id != before.user_type_id {
+            // A new type means new permissions: sessions signed in under the old ones end.
+            tx.delete_user_sessions(user.id).await?;
+        }
         let was_admin = active && before.user_type_id == BaseRole::Administrator.builtin_id();
         if was_admin && user.user_type_id != before.user_type_id {
             tx.lock_seats().await?;
@@ -698,8 +702,10 @@ impl Service {
             for b in &branches {
                 tx.release_branch_seat(b.id).await?;
             }
-            // Access ends with the seat: the user's tokens are revoked, not merely idle.
+            // Access ends with the seat: the user's tokens are revoked, not merely idle, and
+            // their sessions end.
             tokens_revoked = tx.revoke_user_tokens(user.id, now).await?;
+            tx.delete_user_sessions(user.id).await?;
         }
         user.status = to;
         user.updated_at = now;

@@ -53,6 +53,7 @@ impl From<Error> for ApiError {
             Error::SeatLimitReached { .. } | Error::BranchSeatCapReached { .. } | Error::RuleViolated { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(inner) => {
                 // Logged inside the request's span (it carries the request id); never echoed.
                 tracing::error!(error = %inner, "internal error");

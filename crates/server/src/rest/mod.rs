@@ -122,7 +122,9 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(courses::join_group))
         .routes(routes!(courses::offboard))
         .routes(routes!(courses::export_subject))
-        .routes(routes!(courses::orphaned_courses));
+        .routes(routes!(courses::orphaned_courses))
+        .routes(routes!(crate::web::json_login))
+        .routes(routes!(crate::web::json_password_reset));
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();

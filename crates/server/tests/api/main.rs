@@ -7,6 +7,7 @@ mod matrix;
 mod openapi;
 mod scim;
 mod scim_tester;
+mod signin;
 
 use rollcall_core::domain::{TokenScope, UserId};
 use rollcall_core::service::{NewBranch, NewUser, UserKey};
@@ -21,7 +22,7 @@ pub struct TestApp {
     pub base: String,
     pub service: Service,
     pub http: reqwest::Client,
-    _db: TestDb,
+    pub db: TestDb,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -47,11 +48,15 @@ impl TestApp {
                     .unwrap();
             }
         });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         TestApp {
             base,
             service,
-            http: reqwest::Client::new(),
-            _db: db,
+            http,
+            db,
             server,
         }
     }

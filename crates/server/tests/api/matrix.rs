@@ -349,6 +349,21 @@ pub fn rows() -> Vec<Row> {
             None,
             admins(200)
         ),
+        // Signing in needs no token; a successful sign-in whatever token comes along.
+        row!(
+            "POST",
+            "/api/v1/auth/login",
+            "/api/v1/auth/login",
+            Some(r#"{"login":"pw","password":"matrix rare phrase"}"#),
+            [200; 8]
+        ),
+        row!(
+            "POST",
+            "/api/v1/auth/password-reset",
+            "/api/v1/auth/password-reset",
+            Some(r#"{"login":"pw"}"#),
+            [202; 8]
+        ),
         row!("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, [200; 8]),
     ]
 }
@@ -425,6 +440,12 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
     )
     .await
     .unwrap();
+    let pw = NewUser {
+        password: Some("matrix rare phrase".into()),
+        send_welcome: Some(false),
+        ..matrix_user("pw")
+    };
+    s.create_user(&cli, pw).await.unwrap();
     let as_root = Context::new(Actor::User(UserId(root)), Channel::Api);
     let job = s.start_bulk_job(&as_root, &BulkAction::Deactivate, 0).await.unwrap();
     vars.insert("job".into(), job.id.to_string());
@@ -493,3 +514,14 @@ both_backends!(every_route_for_every_actor, |db: TestDb| async move {
         failures.join("\n")
     );
 });
+
+pub fn matrix_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: format!("{name}@example.org"),
+        first_name: "Test".into(),
+        last_name: name.into(),
+        active: true,
+        ..NewUser::default()
+    }
+}

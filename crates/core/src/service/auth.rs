@@ -1,0 +1,278 @@
+//! Signing in with a password, sessions, and set-password / reset links.
+//!
+//! Every failure to sign in looks the same from outside — unknown account, wrong password,
+//! inactive account — and takes about the same time. Failures back off per account and per
+//! address, never locking anyone out for good.
+
+use super::users::UserView;
+use super::{Change, Service};
+use crate::actor::{Actor, Channel, Context, Principal};
+use crate::domain::*;
+use crate::ports::{SessionRecord, SignInFailures, Tx};
+use crate::{Error, Result, password};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// A session ends after this long without use.
+pub const SESSION_IDLE_MS: Millis = 30 * 60 * 1000;
+/// …and this long after sign-in, whatever the use.
+pub const SESSION_ABSOLUTE_MS: Millis = 12 * 60 * 60 * 1000;
+/// Failures allowed before backoff starts.
+const FREE_FAILURES: i64 = 5;
+/// The longest a key is blocked.
+const MAX_BLOCK_MS: Millis = 15 * 60 * 1000;
+/// How often a session's last use is written (not on every request).
+const TOUCH_EVERY_MS: Millis = 60 * 1000;
+
+/// A new session: its id goes in the cookie, the CSRF token in forms.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub session_id: String,
+    pub csrf_token: String,
+    pub user: UserView,
+}
+
+/// The user behind a valid session.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    pub context: Context,
+    pub csrf_token: String,
+    pub user: UserView,
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn random_hex() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+fn wrong() -> Error {
+    Error::Unauthenticated
+}
+
+impl Service {
+    async fn blocked(&self, tx: &mut dyn Tx, keys: &[String], now: Millis) -> Result<()> {
+        for k in keys {
+            if let Some(f) = tx.sign_in_failure(k).await?
+                && f.blocked_until > now
+            {
+                return Err(Error::RateLimited {
+                    retry_after_secs: (f.blocked_until - now + 999) / 1000,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, keys: &[String], now: Millis) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for k in keys {
+            let failures = tx.sign_in_failure(k).await?.map_or(0, |f| f.failures) + 1;
+            let blocked_until = if failures >= FREE_FAILURES {
+                now + (1000i64 << (failures - FREE_FAILURES).min(20)).min(MAX_BLOCK_MS)
+            } else {
+                0
+            };
+            tx.set_sign_in_failure(
+                k,
+                &SignInFailures {
+                    failures,
+                    last_failure_at: now,
+                    blocked_until,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Signs in with a username (or email) and password. A new session id is made at every
+    /// sign-in, so a session id planted before sign-in is never the one that ends up
+    /// authenticated.
+    pub async fn sign_in_password(&self, login: &str, given: &str, source: Option<&str>) -> Result<SignedIn> {
+        let now = now_millis();
+        let login_key = name_key(login.trim());
+        let mut keys = vec![format!("user:{login_key}")];
+        if let Some(addr) = source {
+            keys.push(format!("addr:{addr}"));
+        }
+        let (user, stored) = {
+            let mut tx = self.store.begin_read().await?;
+            self.blocked(tx.as_mut(), &keys, now).await?;
+            let user = match tx.user_by_username(&login_key).await? {
+                Some(u) => Some(u),
+                None => tx.user_by_email(&login_key).await?,
+            };
+            let stored = match &user {
+                Some(u) => tx.password_hash(u.id).await?,
+                None => None,
+            };
+            (user, stored)
+        };
+        let given_owned = given.to_owned();
+        let verified = match stored.clone() {
+            Some(hash) => tokio::task::spawn_blocking(move || password::verify(&given_owned, &hash))
+                .await
+                .map_err(Error::internal)?,
+            None => {
+                tokio::task::spawn_blocking(move || password::verify_dummy(&given_owned))
+                    .await
+                    .map_err(Error::internal)?;
+                false
+            }
+        };
+        let user = match user {
+            Some(u) if verified && u.status.holds_seat() => u,
+            _ => {
+                self.record_failure(&keys, now).await?;
+                tracing::info!("sign-in refused");
+                return Err(wrong());
+            }
+        };
+        let rehash = match stored.as_deref() {
+            Some(s) if password::needs_rehash(s) => password::hash_off_thread(Some(given.to_owned())).await?,
+            _ => None,
+        };
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        for k in &keys {
+            tx.clear_sign_in_failures(k).await?;
+        }
+        if let Some(h) = &rehash {
+            tx.set_password_hash(user.id, Some(h)).await?;
+        }
+        tx.set_last_login(user.id, now).await?;
+        let session_id = random_hex();
+        let csrf_token = random_hex();
+        let record = SessionRecord {
+            id_hash: sha256_hex(&session_id),
+            user_id: user.id,
+            csrf_token: csrf_token.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + SESSION_ABSOLUTE_MS,
+        };
+        tx.insert_session(&record).await?;
+        let ctx = Context {
+            actor: Actor::User(user.id),
+            channel: Channel::Console,
+            request_id: None,
+            source: source.map(str::to_owned),
+        };
+        let who = Principal {
+            user_id: Some(user.id),
+            label: user.username.to_string(),
+            ..Principal::superuser()
+        };
+        let changes = json!({ "method": "password", "rehashed": rehash.is_some() });
+        self.record(tx, &ctx, &who, Change::user("user.sign_in", &user, changes))
+            .await?;
+        let fresh = tx.user_by_id(user.id).await?.ok_or(Error::Unauthenticated)?;
+        let view = self.view_of(tx, &fresh).await?;
+        self.commit(txb).await?;
+        Ok(SignedIn {
+            session_id,
+            csrf_token,
+            user: view,
+        })
+    }
+
+    /// The user behind a session id, if the session is live and the user active.
+    pub async fn session(&self, session_id: &str) -> Result<SessionInfo> {
+        let now = now_millis();
+        let id_hash = sha256_hex(session_id);
+        let (record, user) = {
+            let mut tx = self.store.begin_read().await?;
+            let Some(record) = tx.session(&id_hash).await? else {
+                return Err(Error::Unauthenticated);
+            };
+            let user = tx.user_by_id(record.user_id).await?.ok_or(Error::Unauthenticated)?;
+            (record, user)
+        };
+        let expired = now >= record.expires_at || now - record.last_seen_at >= SESSION_IDLE_MS;
+        if expired || !user.status.holds_seat() {
+            let mut tx = self.store.begin().await?;
+            tx.delete_session(&id_hash).await?;
+            tx.commit().await?;
+            return Err(Error::Unauthenticated);
+        }
+        if now - record.last_seen_at >= TOUCH_EVERY_MS {
+            let mut tx = self.store.begin().await?;
+            tx.touch_session(&id_hash, now).await?;
+            tx.commit().await?;
+        }
+        let context = Context::new(Actor::User(user.id), Channel::Console);
+        let mut tx = self.store.begin_read().await?;
+        let view = self.view_of(tx.as_mut(), &user).await?;
+        Ok(SessionInfo {
+            context,
+            csrf_token: record.csrf_token,
+            user: view,
+        })
+    }
+
+    pub async fn sign_out(&self, session_id: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.delete_session(&sha256_hex(session_id)).await?;
+        tx.commit().await
+    }
+
+    /// Mails a reset link if the login names an active account that receives mail. The
+    /// answer is the same either way, so it reveals nothing.
+    pub async fn request_password_reset(&self, login: &str) -> Result<()> {
+        let key = name_key(login.trim());
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let user = match tx.user_by_username(&key).await? {
+            Some(u) => Some(u),
+            None => tx.user_by_email(&key).await?,
+        };
+        if let Some(u) = user.filter(|u| u.status.holds_seat()) {
+            let link = self.password_link(tx, &u, "reset").await?;
+            self.queue_mail(tx, &u, crate::domain::mail::password_reset(&u, &link))
+                .await?;
+        }
+        txb.commit().await
+    }
+
+    /// Sets a password from a set-password or reset link: once, within the hour. Ends every
+    /// session of the user.
+    pub async fn set_password_with_token(&self, token: &str, new_password: &str) -> Result<()> {
+        password::check_policy(new_password)?;
+        let hash = password::hash_off_thread(Some(new_password.to_owned())).await?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let invalid = || Error::invalid("token", "this link is invalid, used or expired; ask for a new one");
+        let (user_id, purpose) = tx
+            .use_password_token(&sha256_hex(token.trim()), now_millis())
+            .await?
+            .ok_or_else(invalid)?;
+        let user = tx
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.status != UserStatus::Trash)
+            .ok_or_else(invalid)?;
+        tx.set_password_hash(user.id, hash.as_deref()).await?;
+        tx.delete_user_sessions(user.id).await?;
+        let ctx = Context::new(Actor::User(user.id), Channel::Console);
+        let who = Principal {
+            user_id: Some(user.id),
+            label: user.username.to_string(),
+            ..Principal::superuser()
+        };
+        self.record(
+            tx,
+            &ctx,
+            &who,
+            Change::user(
+                "user.set_password",
+                &user,
+                json!({ "via": purpose, "password": "[redacted]" }),
+            ),
+        )
+        .await?;
+        self.commit(txb).await
+    }
+}

@@ -1,0 +1,442 @@
+//! Signing in on the web: `/login`, `/logout`, `/set-password`, `/forgot-password`, and `/`.
+//! Plain HTML forms that work without JavaScript; the console builds on them. The JSON
+//! equivalents are `POST /api/v1/auth/login` and `POST /api/v1/auth/password-reset`.
+
+use crate::AppState;
+use crate::rest::error::{ApiError, ApiResult, ErrorBody};
+use crate::rest::extract::ApiJson;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use rollcall_core::Error;
+use rollcall_core::service::{SESSION_ABSOLUTE_MS, SessionInfo, UserView};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+/// Cookie names: the `__Host-` prefix (which browsers only accept with Secure, no Domain,
+/// Path=/) when the site is served over https.
+fn cookie_name(state: &AppState, base: &str) -> String {
+    if state.base_url.starts_with("https://") {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}{secure}"
+    ))
+    .expect("cookie values are hex")
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// HTML-escapes text for a page.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+pub fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · rollcall</title></head><body><main>{body}</main></body></html>\n",
+        esc(title)
+    ))
+}
+
+/// Only a local path: never another site (open redirects), never `//host`.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains(':') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn random_hex() -> String {
+    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The signed-in user of a request, if any.
+pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(String, SessionInfo)> {
+    let id = cookie(headers, &cookie_name(state, "rollcall_session"))?;
+    let info = state.service.session(&id).await.ok()?;
+    Some((id, info))
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Html<String> {
+    let error = error
+        .map(|e| format!("<p role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    page(
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+             <p><label for=\"login\">Username or email</label><br><input id=\"login\" name=\"login\" autocomplete=\"username\" required></p>\
+             <p><label for=\"password\">Password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
+             <p><button type=\"submit\">Sign in</button></p></form><p><a href=\"/forgot-password\">Forgot your password?</a></p>",
+            esc(next)
+        ),
+    )
+}
+
+/// A form's CSRF token before sign-in: a random value in a cookie and in the form, which a
+/// cross-site page can't read to copy (double submit).
+fn with_form_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    let name = cookie_name(state, "rollcall_form");
+    match cookie(headers, &name) {
+        Some(t) if t.len() == 64 => (t, None),
+        _ => {
+            let t = random_hex();
+            let c = set_cookie(state, &name, &t, 3600);
+            (t, Some(c))
+        }
+    }
+}
+
+fn form_token_ok(state: &AppState, headers: &HeaderMap, sent: &str) -> bool {
+    cookie(headers, &cookie_name(state, "rollcall_form")).is_some_and(|c| same(&c, sent))
+}
+
+pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
+    let (token, cookie) = with_form_token(&state, &headers);
+    let mut resp = login_form(&token, &local_path(q.next.as_deref()), None).into_response();
+    if let Some(c) = cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+fn forbidden_page() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        page(
+            "Refused",
+            "<h1>Refused</h1><p>The form had expired. <a href=\"/login\">Try again</a>.</p>",
+        ),
+    )
+        .into_response()
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !form_token_ok(&state, &headers, &f.csrf) {
+        return forbidden_page();
+    }
+    let next = local_path(f.next.as_deref());
+    match state
+        .service
+        .sign_in_password(&f.login, &f.password, Some(&addr.ip().to_string()))
+        .await
+    {
+        Ok(signed) => {
+            let mut resp = Redirect::to(&next).into_response();
+            let name = cookie_name(&state, "rollcall_session");
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&state, &name, &signed.session_id, SESSION_ABSOLUTE_MS / 1000),
+            );
+            resp
+        }
+        Err(Error::RateLimited { retry_after_secs }) => {
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                login_form(
+                    &f.csrf,
+                    &next,
+                    Some(&format!("Too many attempts. Try again in {retry_after_secs} seconds.")),
+                ),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            resp
+        }
+        Err(Error::Internal(e)) => {
+            tracing::error!(error = %e, "sign-in failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page("Error", "<h1>Something went wrong</h1><p>Please try again.</p>"),
+            )
+                .into_response()
+        }
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            login_form(&f.csrf, &next, Some("Wrong username or password.")),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+    let Some((id, info)) = session_of(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    if let Err(e) = state.service.sign_out(&id).await {
+        tracing::error!(error = %e, "sign-out failed");
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    let name = cookie_name(&state, "rollcall_session");
+    resp.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, &name, "", 0));
+    resp
+}
+
+/// The start page: who is signed in, and a way out. The console builds its pages from here.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some((_, info)) = session_of(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let u = &info.user;
+    page(
+        "Home",
+        &format!(
+            "<h1>rollcall</h1><p>Signed in as <strong>{}</strong> ({}).</p>\
+             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+            esc(&u.username),
+            esc(&u.user_type),
+            info.csrf_token
+        ),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+fn set_password_form(csrf: &str, token: &str, error: Option<&str>) -> Html<String> {
+    let error = error
+        .map(|e| format!("<p role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    page(
+        "Choose a password",
+        &format!(
+            "<h1>Choose a password</h1>{error}<form method=\"post\" action=\"/set-password\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <p><label for=\"password\">New password (8 characters or more)</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\"></p>\
+             <p><label for=\"confirm\">Again</label><br><input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" required></p>\
+             <p><button type=\"submit\">Set password</button></p></form>",
+            esc(token)
+        ),
+    )
+}
+
+pub async fn set_password_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let (csrf, cookie) = with_form_token(&state, &headers);
+    let mut resp = set_password_form(&csrf, q.token.as_deref().unwrap_or(""), None).into_response();
+    if let Some(c) = cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    // The token is in this page's URL: keep it out of Referer headers.
+    resp.headers_mut()
+        .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct SetPasswordForm {
+    csrf: String,
+    token: String,
+    password: String,
+    confirm: String,
+}
+
+pub async fn set_password_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<SetPasswordForm>,
+) -> Response {
+    if !form_token_ok(&state, &headers, &f.csrf) {
+        return forbidden_page();
+    }
+    if f.password != f.confirm {
+        return (
+            StatusCode::BAD_REQUEST,
+            set_password_form(&f.csrf, &f.token, Some("The two passwords differ.")),
+        )
+            .into_response();
+    }
+    match state.service.set_password_with_token(&f.token, &f.password).await {
+        Ok(()) => page(
+            "Password set",
+            "<h1>Password set</h1><p><a href=\"/login\">Sign in</a> with your new password.</p>",
+        )
+        .into_response(),
+        Err(Error::Internal(e)) => {
+            tracing::error!(error = %e, "setting a password failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page("Error", "<h1>Something went wrong</h1>"),
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            set_password_form(&f.csrf, &f.token, Some(&e.to_string())),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (csrf, cookie) = with_form_token(&state, &headers);
+    let mut resp = page(
+        "Forgot your password?",
+        &format!(
+            "<h1>Forgot your password?</h1><form method=\"post\" action=\"/forgot-password\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <p><label for=\"login\">Username or email</label><br><input id=\"login\" name=\"login\" required></p>\
+             <p><button type=\"submit\">Send a reset link</button></p></form>"
+        ),
+    )
+    .into_response();
+    if let Some(c) = cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    csrf: String,
+    login: String,
+}
+
+pub async fn forgot_submit(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<ForgotForm>) -> Response {
+    if !form_token_ok(&state, &headers, &f.csrf) {
+        return forbidden_page();
+    }
+    if let Err(e) = state.service.request_password_reset(&f.login).await {
+        tracing::error!(error = %e, "password reset request failed");
+    }
+    page("Check your mail", "<h1>Check your mail</h1><p>If that account exists, a reset link is on its way. It works once, for one hour.</p>")
+        .into_response()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonLogin {
+    /// Username or email.
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResult {
+    pub user: UserView,
+    /// Send this as the `csrf` field of state-changing console forms.
+    pub csrf_token: String,
+}
+
+/// Signs in; the session cookie comes back in `Set-Cookie`.
+#[utoipa::path(post, path = "/auth/login", tag = "sign-in", request_body = JsonLogin,
+    responses((status = 200, body = LoginResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "unknown account or wrong password: the same answer"), (status = 429, body = ErrorBody)),
+    security(()))]
+pub async fn json_login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(b): ApiJson<JsonLogin>,
+) -> ApiResult<Response> {
+    let signed = state
+        .service
+        .sign_in_password(&b.login, &b.password, Some(&addr.ip().to_string()))
+        .await
+        .map_err(|e| match e {
+            Error::RateLimited { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many attempts; try again in {retry_after_secs} seconds"),
+            ),
+            Error::Internal(_) => ApiError::from(e),
+            _ => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "wrong username or password",
+            ),
+        })?;
+    let mut resp = axum::Json(LoginResult {
+        user: signed.user,
+        csrf_token: signed.csrf_token,
+    })
+    .into_response();
+    let name = cookie_name(&state, "rollcall_session");
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, &name, &signed.session_id, SESSION_ABSOLUTE_MS / 1000),
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// Username or email.
+    pub login: String,
+}
+
+/// Mails a reset link if the account exists; the answer is the same either way.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "sign-in", request_body = ResetRequest,
+    responses((status = 202, description = "accepted, whether or not the account exists"), (status = 400, body = ErrorBody)),
+    security(()))]
+pub async fn json_password_reset(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<ResetRequest>,
+) -> ApiResult<StatusCode> {
+    state.service.request_password_reset(&b.login).await?;
+    Ok(StatusCode::ACCEPTED)
+}

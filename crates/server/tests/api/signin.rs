@@ -1,0 +1,322 @@
+//! Signing in: sessions, throttling, enumeration, fixation, CSRF, session end, password links.
+
+use super::*;
+
+/// The session cookie a response set, as `name=value`.
+fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("rollcall_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+async fn login(app: &TestApp, login: &str, password: &str, planted: Option<&str>) -> reqwest::Response {
+    let mut req = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"login": login, "password": password}));
+    if let Some(p) = planted {
+        req = req.header("cookie", p);
+    }
+    req.send().await.unwrap()
+}
+
+async fn with_password(app: &TestApp, name: &str, user_type: &str, password: &str) -> i64 {
+    let input = NewUser {
+        username: name.into(),
+        email: format!("{name}@example.org"),
+        first_name: "Test".into(),
+        last_name: name.into(),
+        user_type: Some(user_type.into()),
+        password: Some(password.into()),
+        active: true,
+        send_welcome: Some(false),
+        ..NewUser::default()
+    };
+    app.service.create_user(&Context::cli(), input).await.unwrap().id
+}
+
+async fn home(app: &TestApp, cookie: &str) -> (u16, String) {
+    let resp = app
+        .http
+        .get(format!("{}/", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+both_backends!(signing_in_makes_a_fresh_http_only_session, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let id = with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    let resp = login(
+        &app,
+        "ADA",
+        "a rarely used phrase",
+        Some("rollcall_session=planted-by-an-attacker"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let raw = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Lax") && raw.contains("Path=/"),
+        "{raw}"
+    );
+    let cookie = session_cookie(&resp).unwrap();
+    assert_ne!(cookie, "rollcall_session=planted-by-an-attacker", "a new id at sign-in");
+    assert_eq!(cookie.len(), "rollcall_session=".len() + 64, "256 random bits");
+    let (status, page) = home(&app, &cookie).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Signed in as <strong>ada</strong>"));
+    let (status, _) = home(&app, "rollcall_session=planted-by-an-attacker").await;
+    assert_eq!(status, 303, "an unknown session is no session");
+    // The sign-in is recorded.
+    let user = app
+        .service
+        .get_user(&Context::cli(), &UserKey::Id(UserId(id)))
+        .await
+        .unwrap();
+    assert!(user.last_login_at.is_some());
+    // By email too; a second sign-in is a second session.
+    let again = login(&app, "ada@example.org", "a rarely used phrase", None).await;
+    assert_ne!(session_cookie(&again).unwrap(), cookie);
+});
+
+both_backends!(
+    unknown_accounts_and_wrong_passwords_look_the_same,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        with_password(&app, "ada", "learner", "a rarely used phrase").await;
+        let wrong = login(&app, "ada", "not the password", None).await;
+        let (s1, b1) = (wrong.status(), wrong.text().await.unwrap());
+        let unknown = login(&app, "nobody", "not the password", None).await;
+        let (s2, b2) = (unknown.status(), unknown.text().await.unwrap());
+        assert_eq!((s1, &b1), (s2, &b2));
+        assert_eq!(s1, 401);
+        // A deactivated account answers the same.
+        app.service
+            .deactivate_user(&Context::cli(), &UserKey::from("ada"))
+            .await
+            .unwrap();
+        let inactive = login(&app, "ada", "a rarely used phrase", None).await;
+        assert_eq!((inactive.status(), inactive.text().await.unwrap()), (s1, b1));
+    }
+);
+
+both_backends!(failures_back_off_without_locking_out, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    for _ in 0..5 {
+        assert_eq!(login(&app, "ada", "guess", None).await.status(), 401);
+    }
+    let blocked = login(&app, "ada", "a rarely used phrase", None).await;
+    assert_eq!(blocked.status(), 429, "even the right password waits out the backoff");
+    let body: Value = blocked.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // The address is throttled too: another account from the same address waits.
+    with_password(&app, "bob", "learner", "another rare phrase").await;
+    assert_eq!(login(&app, "bob", "another rare phrase", None).await.status(), 429);
+    // No permanent lockout: once the backoff has passed, the right password works.
+    app.db.execute("UPDATE sign_in_failures SET blocked_until = 0").await;
+    assert_eq!(login(&app, "ada", "a rarely used phrase", None).await.status(), 200);
+});
+
+both_backends!(state_changing_forms_need_their_csrf_token, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    // The login form: a token in a cookie and in the form (double submit).
+    let page = app.http.get(format!("{}/login", app.base)).send().await.unwrap();
+    let form_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = form_cookie.split('=').nth(1).unwrap().to_owned();
+    let post = |cookie: Option<String>, csrf: String| {
+        let mut req = app.http.post(format!("{}/login", app.base)).form(&[
+            ("login", "ada"),
+            ("password", "a rarely used phrase"),
+            ("csrf", csrf.as_str()),
+            ("next", "/"),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+    assert_eq!(
+        post(None, token.clone()).await.unwrap().status(),
+        403,
+        "no cookie: refused"
+    );
+    assert_eq!(
+        post(Some(form_cookie.clone()), "0".repeat(64)).await.unwrap().status(),
+        403,
+        "wrong token: refused"
+    );
+    let ok = post(Some(form_cookie.clone()), token.clone()).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()["location"], "/");
+    let session = session_cookie(&ok).unwrap();
+    // Sign-out needs the session's token.
+    let logout = |csrf: &str| {
+        app.http
+            .post(format!("{}/logout", app.base))
+            .header("cookie", session.clone())
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+    assert_eq!(logout("wrong").await.unwrap().status(), 403);
+    assert_eq!(home(&app, &session).await.0, 200, "still signed in");
+    let (_, page) = home(&app, &session).await;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(logout(&csrf).await.unwrap().status(), 303);
+    assert_eq!(home(&app, &session).await.0, 303, "signed out");
+    // Redirects after sign-in stay on this site.
+    let evil = app
+        .http
+        .post(format!("{}/login", app.base))
+        .header("cookie", form_cookie)
+        .form(&[
+            ("login", "ada"),
+            ("password", "a rarely used phrase"),
+            ("csrf", token.as_str()),
+            ("next", "//evil.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.headers()["location"], "/");
+});
+
+both_backends!(deactivation_and_demotion_end_sessions, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    app.user("root", "administrator", &[]).await;
+    with_password(&app, "helper", "administrator", "a rarely used phrase").await;
+    with_password(&app, "ada", "learner", "another rare phrase").await;
+    let helper = session_cookie(&login(&app, "helper", "a rarely used phrase", None).await).unwrap();
+    let ada = session_cookie(&login(&app, "ada", "another rare phrase", None).await).unwrap();
+    let demote = rollcall_core::service::UserUpdate {
+        user_type: Some("learner".into()),
+        ..Default::default()
+    };
+    app.service
+        .update_user(&Context::cli(), &UserKey::from("helper"), demote)
+        .await
+        .unwrap();
+    assert_eq!(home(&app, &helper).await.0, 303, "demotion ends the session");
+    app.service
+        .deactivate_user(&Context::cli(), &UserKey::from("ada"))
+        .await
+        .unwrap();
+    assert_eq!(home(&app, &ada).await.0, 303, "deactivation ends the session");
+    app.service
+        .activate_user(&Context::cli(), &UserKey::from("ada"))
+        .await
+        .unwrap();
+    assert_eq!(home(&app, &ada).await.0, 303, "and it stays ended");
+});
+
+both_backends!(set_password_links_work_once, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    app.user("ada", "learner", &[]).await;
+    let mail = app.service.list_mail(&Context::cli(), 10).await.unwrap();
+    let body = &mail.iter().find(|m| m.to == "ada@example.org").unwrap().body;
+    let link = body
+        .lines()
+        .find(|l| l.contains("/set-password?token="))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        link.starts_with("http://127.0.0.1:8080/set-password?token="),
+        "built from the configured base URL: {link}"
+    );
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    assert_eq!(token.len(), 64);
+    let page = app
+        .http
+        .get(format!("{}/set-password?token={token}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let form_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = form_cookie.split('=').nth(1).unwrap().to_owned();
+    let submit = |password: &str| {
+        app.http
+            .post(format!("{}/set-password", app.base))
+            .header("cookie", form_cookie.clone())
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("token", token.as_str()),
+                ("password", password),
+                ("confirm", password),
+            ])
+            .send()
+    };
+    let common = submit("Password123").await.unwrap();
+    assert_eq!(common.status(), 400, "a common breached password is refused");
+    assert_eq!(submit("my own rare phrase").await.unwrap().status(), 200);
+    assert_eq!(login(&app, "ada", "my own rare phrase", None).await.status(), 200);
+    assert_eq!(submit("yet another phrase").await.unwrap().status(), 400, "single use");
+    // Resets: the same answer whether or not the account exists; a link only for a real one.
+    for who in ["ada", "nobody"] {
+        let (status, _) = app
+            .call("POST", "/api/v1/auth/password-reset", None, Some(json!({"login": who})))
+            .await;
+        assert_eq!(status, 202);
+    }
+    let mail = app.service.list_mail(&Context::cli(), 10).await.unwrap();
+    assert_eq!(mail.iter().filter(|m| m.template == "password_reset").count(), 1);
+});
+
+both_backends!(weaker_hashes_are_upgraded_at_sign_in, |db: TestDb| async move {
+    use argon2::password_hash::PasswordHasher;
+    let app = TestApp::start(db).await;
+    with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    // A hash made with weaker parameters (m=4096, t=1), as an older install might hold.
+    let params = argon2::Params::new(4096, 1, 1, None).unwrap();
+    let weak = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(b"a rarely used phrase")
+        .unwrap()
+        .to_string();
+    app.db
+        .execute(&format!(
+            "UPDATE users SET password_hash = '{weak}' WHERE username_key = 'ada'"
+        ))
+        .await;
+    assert_eq!(
+        login(&app, "ada", "a rarely used phrase", None).await.status(),
+        200,
+        "weaker hashes still verify"
+    );
+    let stored = app
+        .db
+        .fetch_text("SELECT password_hash FROM users WHERE username_key = 'ada'")
+        .await
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "rehashed at sign-in: {stored}"
+    );
+    assert_eq!(login(&app, "ada", "a rarely used phrase", None).await.status(), 200);
+});
