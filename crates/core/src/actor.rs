@@ -202,23 +202,9 @@ mod tests {
     fn user(status: UserStatus) -> User {
         User {
             id: UserId(7),
-            username: Username::parse("bob").unwrap(),
-            email: Email::parse("bob@example.org").unwrap(),
-            first_name: PersonName::parse("f", "Bob").unwrap(),
-            last_name: PersonName::parse("l", "B").unwrap(),
             user_type_id: BaseRole::BranchAdministrator.builtin_id(),
             status,
-            origin: Origin::Cli,
-            external_id: None,
-            exclude_from_emails: false,
-            has_password: false,
-            created_at: 0,
-            updated_at: 0,
-            last_login_at: None,
-            deactivated_at: None,
-            deleted_at: None,
-            deactivate_at: None,
-            scim_linked: false,
+            ..crate::domain::user::sample_user("bob")
         }
     }
 

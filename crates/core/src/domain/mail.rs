@@ -92,29 +92,9 @@ pub fn idle_warning(user: &User, base_url: &str, deactivate_on: Millis) -> Messa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::*;
 
     fn ada() -> User {
-        User {
-            id: UserId(1),
-            username: Username::parse("ada").unwrap(),
-            email: Email::parse("ada@example.org").unwrap(),
-            first_name: PersonName::parse("f", "Ada").unwrap(),
-            last_name: PersonName::parse("l", "Lovelace").unwrap(),
-            user_type_id: BaseRole::Learner.builtin_id(),
-            status: UserStatus::Active,
-            origin: Origin::Cli,
-            external_id: None,
-            exclude_from_emails: false,
-            has_password: false,
-            created_at: 0,
-            updated_at: 0,
-            last_login_at: None,
-            deactivated_at: None,
-            deleted_at: None,
-            deactivate_at: None,
-            scim_linked: false,
-        }
+        crate::domain::user::sample_user("ada")
     }
 
     #[test]

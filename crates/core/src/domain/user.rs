@@ -149,6 +149,32 @@ pub struct User {
     pub scim_linked: bool,
 }
 
+/// A plain active learner for unit tests.
+#[cfg(test)]
+pub(crate) fn sample_user(name: &str) -> User {
+    use super::names::{Email, PersonName, Username};
+    User {
+        id: UserId(1),
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(&format!("{name}@example.org")).unwrap(),
+        first_name: PersonName::parse("first_name", "Ada").unwrap(),
+        last_name: PersonName::parse("last_name", "Lovelace").unwrap(),
+        user_type_id: super::BaseRole::Learner.builtin_id(),
+        status: UserStatus::Active,
+        origin: Origin::Cli,
+        external_id: None,
+        exclude_from_emails: false,
+        has_password: false,
+        created_at: 0,
+        updated_at: 0,
+        last_login_at: None,
+        deactivated_at: None,
+        deleted_at: None,
+        deactivate_at: None,
+        scim_linked: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::LifecycleAction::*;
