@@ -54,6 +54,8 @@ pub enum Command {
     /// The mail outbox
     #[command(subcommand)]
     Mail(MailCmd),
+    /// Copy the SQLite database to PATH (consistent while the server runs)
+    Backup { path: std::path::PathBuf },
     /// Courses: add and list
     #[command(subcommand)]
     Course(CourseCmd),

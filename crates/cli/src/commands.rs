@@ -102,6 +102,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Context::cli();
     match cli.command {
         Command::Serve(args) => serve(args, &file, &url).await,
+        Command::Backup { path } => {
+            let store = SqlStore::connect(&url).await?;
+            store.migrate().await?;
+            store.backup(&path).await?;
+            eprintln!("backed up to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             SqlStore::connect(&url).await?.migrate().await?;
             eprintln!("database is up to date");

@@ -140,6 +140,34 @@ impl SqlStore {
         }
     }
 
+    /// Writes a consistent copy of a SQLite database to `path` (which must not exist), while
+    /// the server may keep running. PostgreSQL has its own tools for this.
+    pub async fn backup(&self, path: &std::path::Path) -> Result<()> {
+        if path.exists() {
+            return Err(Error::invalid(
+                "path",
+                format!("{} already exists; choose a new file", path.display()),
+            ));
+        }
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let target = path
+                    .to_str()
+                    .ok_or_else(|| Error::invalid("path", "the path is not valid UTF-8"))?;
+                sqlx::query("VACUUM INTO $1")
+                    .bind(target)
+                    .execute(p)
+                    .await
+                    .map(drop)
+                    .map_err(db_err)
+            }
+            Pool::Postgres(_) => Err(Error::invalid(
+                "database",
+                "rollcall backup copies SQLite databases; for PostgreSQL use pg_dump (e.g. pg_dump -Fc DBNAME > rollcall.dump)",
+            )),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,

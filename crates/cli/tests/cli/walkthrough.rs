@@ -203,3 +203,25 @@ both_backends!(courses_from_the_command_line, |db: TestDb| async move {
         "root is active: nothing orphaned"
     );
 });
+
+both_backends!(
+    backup_copies_sqlite_and_points_postgres_to_pg_dump,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        assert!(rc.add("ada", "learner").await.status.success());
+        let copy = rc.dir.path().join("copy.db");
+        let copy_arg = copy.display().to_string();
+        if rc.db.url.starts_with("sqlite:") {
+            rc.ok(&["backup", &copy_arg]).await;
+            let from_copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+                .args(["--database", &format!("sqlite://{copy_arg}"), "user", "show", "ada"])
+                .output()
+                .await
+                .unwrap();
+            assert!(String::from_utf8_lossy(&from_copy.stdout).contains("ada@example.org"));
+            assert!(rc.fails(&["backup", &copy_arg]).await.contains("already exists"));
+        } else {
+            assert!(rc.fails(&["backup", &copy_arg]).await.contains("pg_dump"));
+        }
+    }
+);
