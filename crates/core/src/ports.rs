@@ -395,8 +395,16 @@ pub trait Tx: Send {
     /// Marks a set-password or reset token used, if it is unused and unexpired; returns its
     /// user and purpose.
     async fn use_password_token(&mut self, token_hash: &str, now: Millis) -> Result<Option<(UserId, String)>>;
-    async fn sign_in_failure(&mut self, key: &str) -> Result<Option<SignInFailures>>;
-    async fn set_sign_in_failure(&mut self, key: &str, f: &SignInFailures) -> Result<()>;
+    /// Counts one more attempt under `key` in a single statement (so concurrent attempts
+    /// all count) and returns the record after it.
+    async fn reserve_sign_in_attempt(&mut self, key: &str, now: Millis) -> Result<SignInFailures>;
+    async fn block_sign_in(&mut self, key: &str, until: Millis) -> Result<()>;
+    /// Whether a password token of this purpose was issued to the user since `since`.
+    async fn recent_password_token(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool>;
+    /// Marks every unused token of this purpose used (a new one replaces them).
+    async fn retire_password_tokens(&mut self, user: UserId, purpose: &str, at: Millis) -> Result<()>;
+    /// The enrollment, its row locked until the transaction ends (PostgreSQL).
+    async fn lock_enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>>;
     async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()>;
 
     // --- mail ---
@@ -407,7 +415,8 @@ pub trait Tx: Send {
     async fn due_mail(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxMail>>;
     /// Leases a due message to this sender until `until`, if no other sender took it first.
     async fn claim_mail(&mut self, id: i64, seen_next_attempt: Millis, until: Millis) -> Result<bool>;
-    async fn update_mail(&mut self, m: &OutboxMail) -> Result<()>;
+    /// Saves a delivery outcome — only while this sender still holds the lease it took.
+    async fn update_mail(&mut self, m: &OutboxMail, lease: Millis) -> Result<bool>;
     async fn insert_password_token(&mut self, t: &PasswordToken) -> Result<()>;
 
     // --- background jobs ---

@@ -159,7 +159,7 @@ fn row(columns: &[Column], record: &csv::StringRecord) -> Parsed {
             Column::FirstName => r.first_name = text(),
             Column::LastName => r.last_name = text(),
             // A password is taken exactly as written: spaces are characters too.
-            Column::Password => r.password = Some(v.to_owned()).filter(|s| !s.is_empty()),
+            Column::Password => r.password = Some(raw.to_owned()).filter(|s| !s.is_empty()),
             Column::UserType => r.user_type = opt(),
             Column::Branches => r.branches.extend(many()),
             Column::Groups => r.groups.extend(many()),
@@ -356,6 +356,12 @@ mod tests {
         assert_eq!(r.branches, vec!["North", "South"]);
         assert_eq!((r.active, r.exclude_from_emails), (Some(false), Some(true)));
         assert_eq!(formula_safe("@SUM"), "'@SUM");
+        let pw = rows("username,email,first_name,last_name,password\nada,a@x.org,A,L,'-secret phrase\n");
+        assert_eq!(
+            pw[0].as_ref().unwrap().password.as_deref(),
+            Some("'-secret phrase"),
+            "passwords are taken as written"
+        );
         assert_eq!(formula_safe("ada"), "ada");
     }
 }

@@ -25,13 +25,21 @@ pub fn spawn(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match service.claim_due_mail(50).await {
-                Ok(batch) => {
-                    for m in batch {
-                        deliver(&service, &transport, &from, m).await;
+            // One message at a time: each is leased only while it is being sent, so a slow
+            // SMTP server can't make a lease run out while the message waits its turn.
+            loop {
+                match service.claim_due_mail(1).await {
+                    Ok(batch) if batch.is_empty() => break,
+                    Ok(batch) => {
+                        for m in batch {
+                            deliver(&service, &transport, &from, m).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "can't read the mail outbox");
+                        break;
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "can't read the mail outbox"),
             }
         }
     }))

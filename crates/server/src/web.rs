@@ -71,8 +71,13 @@ pub fn page(title: &str, body: &str) -> Html<String> {
 
 /// Only a local path: never another site (open redirects), never `//host`.
 fn local_path(next: Option<&str>) -> String {
+    let safe = |n: &str| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || "/_-.?=&%~".contains(c))
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains(':') => n.to_owned(),
+        Some(n) if safe(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
@@ -84,8 +89,14 @@ fn random_hex() -> String {
 /// The signed-in user of a request, if any.
 pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(String, SessionInfo)> {
     let id = cookie(headers, &cookie_name(state, "rollcall_session"))?;
-    let info = state.service.session(&id).await.ok()?;
-    Some((id, info))
+    match state.service.session(&id).await {
+        Ok(info) => Some((id, info)),
+        Err(Error::Internal(e)) => {
+            tracing::error!(error = %e, "can't read a session");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -101,10 +112,11 @@ fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Html<String> {
         "Sign in",
         &format!(
             "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
              <p><label for=\"login\">Username or email</label><br><input id=\"login\" name=\"login\" autocomplete=\"username\" required></p>\
              <p><label for=\"password\">Password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
              <p><button type=\"submit\">Sign in</button></p></form><p><a href=\"/forgot-password\">Forgot your password?</a></p>",
+            esc(csrf),
             esc(next)
         ),
     )
@@ -115,7 +127,8 @@ fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Html<String> {
 fn with_form_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     let name = cookie_name(state, "rollcall_form");
     match cookie(headers, &name) {
-        Some(t) if t.len() == 64 => (t, None),
+        // Only a value this server could have made goes back into a page.
+        Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => (t, None),
         _ => {
             let t = random_hex();
             let c = set_cookie(state, &name, &t, 3600);
@@ -264,10 +277,11 @@ fn set_password_form(csrf: &str, token: &str, error: Option<&str>) -> Html<Strin
         "Choose a password",
         &format!(
             "<h1>Choose a password</h1>{error}<form method=\"post\" action=\"/set-password\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
              <p><label for=\"password\">New password (8 characters or more)</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\"></p>\
              <p><label for=\"confirm\">Again</label><br><input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" required></p>\
              <p><button type=\"submit\">Set password</button></p></form>",
+            esc(csrf),
             esc(token)
         ),
     )
@@ -339,9 +353,10 @@ pub async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> R
     let mut resp = page(
         "Forgot your password?",
         &format!(
-            "<h1>Forgot your password?</h1><form method=\"post\" action=\"/forgot-password\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+            "<h1>Forgot your password?</h1><form method=\"post\" action=\"/forgot-password\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <p><label for=\"login\">Username or email</label><br><input id=\"login\" name=\"login\" required></p>\
-             <p><button type=\"submit\">Send a reset link</button></p></form>"
+             <p><button type=\"submit\">Send a reset link</button></p></form>",
+            esc(&csrf)
         ),
     )
     .into_response();

@@ -1313,28 +1313,56 @@ impl Tx for SqlTx {
         Ok(row.map(|(u, p)| (UserId(u), p)))
     }
 
-    async fn sign_in_failure(&mut self, key: &str) -> Result<Option<SignInFailures>> {
-        const SQL: &str = "SELECT failures, last_failure_at, blocked_until FROM sign_in_failures WHERE key = $1";
-        let row: Option<(i64, i64, i64)> =
-            on_conn!(self, c => sqlx::query_as(SQL).bind(key).fetch_optional(c).await).map_err(db_err)?;
-        Ok(row.map(|(failures, last_failure_at, blocked_until)| SignInFailures {
+    async fn reserve_sign_in_attempt(&mut self, key: &str, now: Millis) -> Result<SignInFailures> {
+        const SQL: &str = "INSERT INTO sign_in_failures (key, failures, last_failure_at, blocked_until) VALUES ($1, 1, $2, 0) \
+             ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, last_failure_at = $2 \
+             RETURNING failures, last_failure_at, blocked_until";
+        let (failures, last_failure_at, blocked_until): (i64, i64, i64) =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(key).bind(now).fetch_one(c).await).map_err(db_err)?;
+        Ok(SignInFailures {
             failures,
             last_failure_at,
             blocked_until,
-        }))
+        })
     }
 
-    async fn set_sign_in_failure(&mut self, key: &str, f: &SignInFailures) -> Result<()> {
-        const SQL: &str = "INSERT INTO sign_in_failures (key, failures, last_failure_at, blocked_until) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
-             blocked_until = excluded.blocked_until";
-        let args = [
-            Arg::Text(key.into()),
-            Arg::I64(f.failures),
-            Arg::I64(f.last_failure_at),
-            Arg::I64(f.blocked_until),
-        ];
-        self.execute(SQL, &args).await.map(drop)
+    async fn block_sign_in(&mut self, key: &str, until: Millis) -> Result<()> {
+        const SQL: &str = "UPDATE sign_in_failures SET blocked_until = $2 WHERE key = $1 AND blocked_until < $2";
+        self.execute(SQL, &[Arg::Text(key.into()), Arg::I64(until)])
+            .await
+            .map(drop)
+    }
+
+    async fn recent_password_token(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool> {
+        const SQL: &str =
+            "SELECT COUNT(*) FROM password_tokens WHERE user_id = $1 AND purpose = $2 AND created_at >= $3";
+        Ok(self
+            .fetch_i64(
+                SQL.into(),
+                &[Arg::I64(user.0), Arg::Text(purpose.into()), Arg::I64(since)],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn retire_password_tokens(&mut self, user: UserId, purpose: &str, at: Millis) -> Result<()> {
+        const SQL: &str =
+            "UPDATE password_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
+        self.execute(SQL, &[Arg::I64(user.0), Arg::Text(purpose.into()), Arg::I64(at)])
+            .await
+            .map(drop)
+    }
+
+    async fn lock_enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>> {
+        let lock = match self.inner {
+            Inner::Sqlite(_) => "",
+            Inner::Postgres(_) => " FOR UPDATE",
+        };
+        let sql = format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE user_id = $1 AND course_id = $2{lock}");
+        let row: Option<EnrollmentRow> =
+            on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).bind(user.0).bind(course.0).fetch_optional(c).await)
+                .map_err(db_err)?;
+        row.map(EnrollmentRow::into_enrollment).transpose()
     }
 
     async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()> {
@@ -1386,9 +1414,9 @@ impl Tx for SqlTx {
             == 1)
     }
 
-    async fn update_mail(&mut self, m: &OutboxMail) -> Result<()> {
+    async fn update_mail(&mut self, m: &OutboxMail, lease: Millis) -> Result<bool> {
         const SQL: &str = "UPDATE mail_outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5, \
-             sent_at = $6 WHERE id = $1";
+             sent_at = $6 WHERE id = $1 AND next_attempt_at = $7";
         on_conn!(self, c => sqlx::query(SQL)
             .bind(m.id)
             .bind(m.status.as_str())
@@ -1396,9 +1424,10 @@ impl Tx for SqlTx {
             .bind(m.next_attempt_at)
             .bind(m.last_error.as_deref())
             .bind(m.sent_at)
+            .bind(lease)
             .execute(c)
             .await
-            .map(drop))
+            .map(|r| r.rows_affected() == 1))
         .map_err(db_err)
     }
 

@@ -37,6 +37,14 @@ both_backends!(
             report["summary"]["unchanged"], 10_000,
             "re-importing the same file changes nothing"
         );
+        // A file without a status column leaves deactivated accounts deactivated.
+        let names = write(
+            &rc,
+            "names.csv",
+            "username,email,first_name,last_name\nuser00000,user00000@example.org,Renamed,Last0\n",
+        );
+        rc.ok(&["import", &names, "--update-existing"]).await;
+        assert!(rc.ok(&["user", "show", "user00000"]).await.contains("deactivated"));
         assert!(
             rc.ok(&["mail", "list"]).await.lines().count() <= 1,
             "--no-welcome sent no mail"

@@ -8,7 +8,7 @@ use super::users::UserView;
 use super::{Change, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::domain::*;
-use crate::ports::{SessionRecord, SignInFailures, Tx};
+use crate::ports::{SessionRecord, Tx};
 use crate::{Error, Result, password};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -21,6 +21,8 @@ pub const SESSION_ABSOLUTE_MS: Millis = 12 * 60 * 60 * 1000;
 const FREE_FAILURES: i64 = 5;
 /// The longest a key is blocked.
 const MAX_BLOCK_MS: Millis = 15 * 60 * 1000;
+/// At most one reset link per account in this long.
+const RESET_INTERVAL_MS: Millis = 5 * 60 * 1000;
 /// How often a session's last use is written (not on every request).
 const TOUCH_EVERY_MS: Millis = 60 * 1000;
 
@@ -53,39 +55,29 @@ fn wrong() -> Error {
 }
 
 impl Service {
-    async fn blocked(&self, tx: &mut dyn Tx, keys: &[String], now: Millis) -> Result<()> {
+    /// Counts this attempt under every key before the password is checked, in one statement
+    /// per key, so parallel guesses all count. Refuses while a key is blocked; from the
+    /// free failures on, blocks the key for the backoff before checking, so guesses sent
+    /// alongside this one wait.
+    async fn reserve_attempt(&self, keys: &[String], now: Millis) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let mut blocked_until = 0;
         for k in keys {
-            if let Some(f) = tx.sign_in_failure(k).await?
-                && f.blocked_until > now
-            {
-                return Err(Error::RateLimited {
-                    retry_after_secs: (f.blocked_until - now + 999) / 1000,
-                });
+            let f = tx.reserve_sign_in_attempt(k, now).await?;
+            if f.blocked_until > now {
+                blocked_until = blocked_until.max(f.blocked_until);
+            } else if f.failures >= FREE_FAILURES {
+                let backoff = (1000i64 << (f.failures - FREE_FAILURES).min(20)).min(MAX_BLOCK_MS);
+                tx.block_sign_in(k, now + backoff).await?;
             }
         }
-        Ok(())
-    }
-
-    async fn record_failure(&self, keys: &[String], now: Millis) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        for k in keys {
-            let failures = tx.sign_in_failure(k).await?.map_or(0, |f| f.failures) + 1;
-            let blocked_until = if failures >= FREE_FAILURES {
-                now + (1000i64 << (failures - FREE_FAILURES).min(20)).min(MAX_BLOCK_MS)
-            } else {
-                0
-            };
-            tx.set_sign_in_failure(
-                k,
-                &SignInFailures {
-                    failures,
-                    last_failure_at: now,
-                    blocked_until,
-                },
-            )
-            .await?;
+        tx.commit().await?;
+        if blocked_until > now {
+            return Err(Error::RateLimited {
+                retry_after_secs: (blocked_until - now + 999) / 1000,
+            });
         }
-        tx.commit().await
+        Ok(())
     }
 
     /// Signs in with a username (or email) and password. A new session id is made at every
@@ -94,13 +86,8 @@ impl Service {
     pub async fn sign_in_password(&self, login: &str, given: &str, source: Option<&str>) -> Result<SignedIn> {
         let now = now_millis();
         let login_key = name_key(login.trim());
-        let mut keys = vec![format!("user:{login_key}")];
-        if let Some(addr) = source {
-            keys.push(format!("addr:{addr}"));
-        }
         let (user, stored) = {
             let mut tx = self.store.begin_read().await?;
-            self.blocked(tx.as_mut(), &keys, now).await?;
             let user = match tx.user_by_username(&login_key).await? {
                 Some(u) => Some(u),
                 None => tx.user_by_email(&login_key).await?,
@@ -111,6 +98,15 @@ impl Service {
             };
             (user, stored)
         };
+        // One allowance per account (named by username or by email alike), one per address.
+        let mut keys = vec![match &user {
+            Some(u) => format!("user:{}", u.id),
+            None => format!("login:{login_key}"),
+        }];
+        if let Some(addr) = source {
+            keys.push(format!("addr:{addr}"));
+        }
+        self.reserve_attempt(&keys, now).await?;
         let given_owned = given.to_owned();
         let verified = match stored.clone() {
             Some(hash) => tokio::task::spawn_blocking(move || password::verify(&given_owned, &hash))
@@ -126,7 +122,7 @@ impl Service {
         let user = match user {
             Some(u) if verified && u.status.holds_seat() => u,
             _ => {
-                self.record_failure(&keys, now).await?;
+                // The attempt was counted before the check.
                 tracing::info!("sign-in refused");
                 return Err(wrong());
             }
@@ -229,12 +225,31 @@ impl Service {
             Some(u) => Some(u),
             None => tx.user_by_email(&key).await?,
         };
+        let now = now_millis();
         if let Some(u) = user.filter(|u| u.status.holds_seat()) {
-            let link = self.password_link(tx, &u, "reset").await?;
-            self.queue_mail(tx, &u, crate::domain::mail::password_reset(&u, &link))
+            // At most one link every few minutes, and the newest replaces the older ones, so
+            // nobody can flood an inbox or collect live links.
+            if !tx.recent_password_token(u.id, "reset", now - RESET_INTERVAL_MS).await? {
+                tx.retire_password_tokens(u.id, "reset", now).await?;
+                let link = self.password_link(tx, &u, "reset").await?;
+                self.queue_mail(tx, &u, crate::domain::mail::password_reset(&u, &link))
+                    .await?;
+                let ctx = Context::new(Actor::User(u.id), Channel::Console);
+                let who = Principal {
+                    user_id: Some(u.id),
+                    label: u.username.to_string(),
+                    ..Principal::superuser()
+                };
+                self.record(
+                    tx,
+                    &ctx,
+                    &who,
+                    Change::user("user.password_reset_requested", &u, json!({})),
+                )
                 .await?;
+            }
         }
-        txb.commit().await
+        self.commit(txb).await
     }
 
     /// Sets a password from a set-password or reset link: once, within the hour. Ends every

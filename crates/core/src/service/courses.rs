@@ -222,7 +222,15 @@ impl Service {
             who.require(Area::ReportsAll)?;
         }
         let owner_id = match owner {
-            Some(o) => Some(self.course_member(tx, &who, &UserKey::from(o)).await?.id),
+            Some(o) => {
+                // Only those who see others' courses may ask by owner (no probing for users).
+                if !who.areas.contains(Area::CoursesManageAll) && !who.areas.contains(Area::ReportsAll) {
+                    return Err(Error::forbidden(
+                        "listing courses by owner needs the 'courses.manage_all' permission",
+                    ));
+                }
+                Some(self.course_member(tx, &who, &UserKey::from(o)).await?.id)
+            }
             None => None,
         };
         let mut out = vec![];
@@ -361,6 +369,14 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         let c = self.course(tx, code).await?;
+        // Permission before the user lookup, so a learner can't probe who exists.
+        let names_self = match (user, who.user_id) {
+            (UserKey::Id(id), Some(me)) => *id == me,
+            _ => false,
+        };
+        if !names_self {
+            self.require_manages(tx, &who, &c).await?;
+        }
         let target = self.course_member(tx, &who, user).await?;
         let own = who.user_id == Some(target.id);
         if own {
@@ -368,7 +384,7 @@ impl Service {
         } else {
             self.require_manages(tx, &who, &c).await?;
         }
-        let mut e = tx.enrollment(target.id, c.id).await?.ok_or_else(|| {
+        let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
             Error::rule(
                 "not_enrolled",
                 format!("'{}' is not enrolled in '{}'", target.username, c.code),
@@ -428,7 +444,7 @@ impl Service {
         if who.user_id == Some(target.id) {
             return Err(Error::forbidden("nobody grades themselves"));
         }
-        let mut e = tx.enrollment(target.id, c.id).await?.ok_or_else(|| {
+        let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
             Error::rule(
                 "not_enrolled",
                 format!("'{}' is not enrolled in '{}'", target.username, c.code),
@@ -638,8 +654,12 @@ impl Service {
         })
     }
 
-    /// Everything held about a user, as one document.
+    /// Everything held about a user, as one document (for whoever may read the audit log).
     pub async fn export_subject(&self, ctx: &Context, key: &UserKey) -> Result<SubjectExport> {
+        {
+            let mut tx = self.store.begin_read().await?;
+            self.principal(tx.as_mut(), ctx).await?.require(Area::AuditView)?;
+        }
         let profile = self.get_user(ctx, key).await?;
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
@@ -662,7 +682,8 @@ impl Service {
             ..AuditFilter::default()
         };
         loop {
-            let page = self.list_audit(&Context::system("subject_export"), &filter).await?;
+            // With the caller's own rights: an export never shows more than they may see.
+            let page = self.list_audit(ctx, &filter).await?;
             let last = page.last().map(|e| e.id);
             let full = page.len() == 1000;
             audit.extend(page);

@@ -207,6 +207,22 @@ impl Service {
             ));
         }
 
+        // Hash the passwords of the rows to write, in parallel, before taking the write lock.
+        let mut hashes: HashMap<u64, String> = HashMap::new();
+        let mut pending: Vec<ImportRow> = Vec::with_capacity(BATCH);
+        for parsed in source()? {
+            if let Ok(r) = parsed
+                && r.password.is_some()
+                && plans.get(&r.line).is_some_and(|p| *p != Plan::Unchanged)
+            {
+                pending.push(r);
+                if pending.len() == BATCH {
+                    hash_into(&mut hashes, &mut pending).await?;
+                }
+            }
+        }
+        hash_into(&mut hashes, &mut pending).await?;
+
         // Pass 2: write the good rows in one transaction.
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
@@ -229,8 +245,8 @@ impl Service {
             if batch.is_empty() {
                 break;
             }
-            let hashes = hash_all(&batch).await?;
-            for (row, hash) in batch.drain(..).zip(hashes) {
+            for row in batch.drain(..) {
+                let hash = hashes.remove(&row.line);
                 let outcome = match plans[&row.line] {
                     Plan::Create => {
                         self.import_create(tx, ctx, &who, &row, hash, opts).await?;
@@ -353,6 +369,8 @@ impl Service {
         let Some(user) = existing else {
             return Ok(Ok((Plan::Create, i64::from(active))));
         };
+        // A file without a status leaves an existing account's status as it is.
+        let active = row.active.unwrap_or(user.status.holds_seat());
         if !opts.update_existing {
             return refuse(
                 "username",
@@ -483,7 +501,7 @@ impl Service {
     ) -> Result<()> {
         let key = UserKey::Username(row.username.clone());
         let mut reached: Reached = self.reach_to_change(tx, who, &key).await?;
-        let active = row.active.unwrap_or(true);
+        let active = row.active.unwrap_or(reached.user.status.holds_seat());
         if active
             && !reached.user.status.holds_seat()
             && let Some(u) = self
@@ -512,7 +530,7 @@ impl Service {
     }
 }
 
-/// Rows written per batch; their passwords are hashed in parallel first.
+/// Rows per batch (of hashing, and of writing).
 const BATCH: usize = 256;
 
 fn count(summary: &mut ImportSummary, outcome: Outcome) {
@@ -532,6 +550,17 @@ fn emit_refused(
     if refused.peek().is_some_and(|r| r.line == line) {
         report(refused.next().expect("peeked"));
     }
+}
+
+/// Hashes the pending rows' passwords into `hashes` (by line) and empties `pending`.
+async fn hash_into(hashes: &mut HashMap<u64, String>, pending: &mut Vec<ImportRow>) -> Result<()> {
+    let hashed = hash_all(pending).await?;
+    for (row, hash) in pending.drain(..).zip(hashed) {
+        if let Some(h) = hash {
+            hashes.insert(row.line, h);
+        }
+    }
+    Ok(())
 }
 
 /// Hashes the batch's passwords on blocking threads, as many at once as there are cores.

@@ -141,16 +141,18 @@ impl Service {
     }
 
     pub async fn mail_delivered(&self, mut m: OutboxMail) -> Result<()> {
+        let lease = m.next_attempt_at;
         m.status = "sent".into();
         m.attempts += 1;
         m.sent_at = Some(now_millis());
         m.last_error = None;
-        self.save_mail(&m).await
+        self.save_mail(&m, lease).await
     }
 
     /// Records a failed attempt: retried with exponential backoff (1, 2, 4 … minutes), then
     /// dead after [`MAX_ATTEMPTS`].
     pub async fn mail_failed(&self, mut m: OutboxMail, error: &str) -> Result<()> {
+        let lease = m.next_attempt_at;
         m.attempts += 1;
         m.last_error = Some(error.chars().take(500).collect());
         if m.attempts >= MAX_ATTEMPTS {
@@ -158,15 +160,19 @@ impl Service {
         } else {
             m.next_attempt_at = now_millis() + 60_000 * (1 << (m.attempts - 1));
         }
-        self.save_mail(&m).await
+        self.save_mail(&m, lease).await
     }
 
-    async fn save_mail(&self, m: &OutboxMail) -> Result<()> {
+    /// Saves an outcome only while the lease taken by `claim_due_mail` still holds; if it
+    /// ran out and another sender took the message, that sender's outcome wins.
+    async fn save_mail(&self, m: &OutboxMail, lease: Millis) -> Result<()> {
         if m.id == 0 {
             return Err(Error::internal("a mail without an id"));
         }
         let mut tx = self.store.begin().await?;
-        tx.update_mail(m).await?;
+        if !tx.update_mail(m, lease).await? {
+            tracing::warn!(mail = m.id, "a mail's lease ran out before its outcome was saved");
+        }
         tx.commit().await
     }
 }

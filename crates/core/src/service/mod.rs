@@ -101,6 +101,13 @@ impl Service {
         &self.store
     }
 
+    /// Checks that the caller holds `area`, before a channel does costly work for them (such
+    /// as spooling an upload); the use case itself checks again.
+    pub async fn require_area(&self, ctx: &Context, area: crate::domain::Area) -> Result<()> {
+        let mut tx = self.store.begin_read().await?;
+        self.principal(tx.as_mut(), ctx).await?.require(area)
+    }
+
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await
     }

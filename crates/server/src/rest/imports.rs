@@ -101,6 +101,9 @@ async fn spool(request: Request) -> ApiResult<tempfile::NamedTempFile> {
     responses((status = 200, body = ImportResult, description = "every row's outcome; `summary.written` says whether anything was written"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn import(c: Caller, ApiQuery(q): ApiQuery<ImportQuery>, request: Request) -> ApiResult<Json> {
+    c.service
+        .require_area(&c.ctx, rollcall_core::domain::Area::ImportRun)
+        .await?;
     let file = spool(request).await?;
     let path = file.path().to_owned();
     // A bad header is a bad request, reported before any row.

@@ -106,6 +106,29 @@ both_backends!(
     }
 );
 
+both_backends!(parallel_guesses_all_count, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    let guesses: Vec<_> = (0..12)
+        .map(|i| {
+            login(
+                &app,
+                "ada@example.org",
+                Box::leak(format!("guess {i}").into_boxed_str()),
+                None,
+            )
+        })
+        .collect();
+    for g in guesses {
+        assert!([401, 429].contains(&g.await.status().as_u16()));
+    }
+    assert_eq!(
+        login(&app, "ada", "a rarely used phrase", None).await.status(),
+        429,
+        "by username or email: one allowance"
+    );
+});
+
 both_backends!(failures_back_off_without_locking_out, |db: TestDb| async move {
     let app = TestApp::start(db).await;
     with_password(&app, "ada", "learner", "a rarely used phrase").await;
@@ -184,7 +207,21 @@ both_backends!(state_changing_forms_need_their_csrf_token, |db: TestDb| async mo
         .to_owned();
     assert_eq!(logout(&csrf).await.unwrap().status(), 303);
     assert_eq!(home(&app, &session).await.0, 303, "signed out");
-    // Redirects after sign-in stay on this site.
+    // Redirects after sign-in stay on this site, whatever a browser would strip or fold.
+    for next in ["/\t/evil.example", "/\\evil.example", "https://evil.example/"] {
+        let (status, page) = {
+            let resp = app
+                .http
+                .get(format!("{}/login", app.base))
+                .query(&[("next", next)])
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        };
+        assert_eq!(status, 200);
+        assert!(page.contains("name=\"next\" value=\"/\""), "{next:?} became /: {page}");
+    }
     let evil = app
         .http
         .post(format!("{}/login", app.base))
@@ -279,14 +316,18 @@ both_backends!(set_password_links_work_once, |db: TestDb| async move {
     assert_eq!(login(&app, "ada", "my own rare phrase", None).await.status(), 200);
     assert_eq!(submit("yet another phrase").await.unwrap().status(), 400, "single use");
     // Resets: the same answer whether or not the account exists; a link only for a real one.
-    for who in ["ada", "nobody"] {
+    for who in ["ada", "nobody", "ada"] {
         let (status, _) = app
             .call("POST", "/api/v1/auth/password-reset", None, Some(json!({"login": who})))
             .await;
         assert_eq!(status, 202);
     }
     let mail = app.service.list_mail(&Context::cli(), 10).await.unwrap();
-    assert_eq!(mail.iter().filter(|m| m.template == "password_reset").count(), 1);
+    assert_eq!(
+        mail.iter().filter(|m| m.template == "password_reset").count(),
+        1,
+        "one link per few minutes"
+    );
 });
 
 both_backends!(weaker_hashes_are_upgraded_at_sign_in, |db: TestDb| async move {
