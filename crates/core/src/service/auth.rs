@@ -8,7 +8,7 @@ use super::users::UserView;
 use super::{Change, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::domain::*;
-use crate::ports::{SessionRecord, Tx};
+use crate::ports::SessionRecord;
 use crate::{Error, Result, password};
 use serde_json::json;
 use sha2::{Digest, Sha256};
