@@ -392,6 +392,8 @@ pub trait Tx: Send {
     /// Ends every session of the user; returns how many.
     async fn delete_user_sessions(&mut self, user: UserId) -> Result<u64>;
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
+    async fn sso_subject(&mut self, user: UserId) -> Result<Option<String>>;
+    async fn set_sso_subject(&mut self, user: UserId, subject: &str) -> Result<()>;
     /// Marks a set-password or reset token used, if it is unused and unexpired; returns its
     /// user and purpose.
     async fn use_password_token(&mut self, token_hash: &str, now: Millis) -> Result<Option<(UserId, String)>>;

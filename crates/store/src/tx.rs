@@ -1295,6 +1295,22 @@ impl Tx for SqlTx {
             .await
     }
 
+    async fn sso_subject(&mut self, user: UserId) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            on_conn!(self, c => sqlx::query_as("SELECT sso_subject FROM users WHERE id = $1").bind(user.0).fetch_optional(c).await)
+                .map_err(db_err)?;
+        Ok(row.and_then(|(s,)| s))
+    }
+
+    async fn set_sso_subject(&mut self, user: UserId, subject: &str) -> Result<()> {
+        self.execute(
+            "UPDATE users SET sso_subject = $2 WHERE id = $1",
+            &[Arg::I64(user.0), Arg::Text(subject.into())],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()> {
         self.execute(
             "UPDATE users SET last_login_at = $2 WHERE id = $1",

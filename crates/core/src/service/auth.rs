@@ -139,6 +139,27 @@ impl Service {
         if let Some(h) = &rehash {
             tx.set_password_hash(user.id, Some(h)).await?;
         }
+        let changes = json!({ "method": "password", "rehashed": rehash.is_some() });
+        let (session_id, csrf_token, view) = self.start_session(tx, &user, source, Channel::Console, changes).await?;
+        self.commit(txb).await?;
+        Ok(SignedIn {
+            session_id,
+            csrf_token,
+            user: view,
+        })
+    }
+
+    /// Records the sign-in and opens a session for `user`, inside `tx`. Shared by every way
+    /// of signing in (password, SAML).
+    pub(crate) async fn start_session(
+        &self,
+        tx: &mut dyn crate::ports::Tx,
+        user: &User,
+        source: Option<&str>,
+        channel: Channel,
+        changes: serde_json::Value,
+    ) -> Result<(String, String, UserView)> {
+        let now = now_millis();
         tx.set_last_login(user.id, now).await?;
         let session_id = random_hex();
         let csrf_token = random_hex();
@@ -153,7 +174,7 @@ impl Service {
         tx.insert_session(&record).await?;
         let ctx = Context {
             actor: Actor::User(user.id),
-            channel: Channel::Console,
+            channel,
             request_id: None,
             source: source.map(str::to_owned),
         };
@@ -162,17 +183,11 @@ impl Service {
             label: user.username.to_string(),
             ..Principal::superuser()
         };
-        let changes = json!({ "method": "password", "rehashed": rehash.is_some() });
-        self.record(tx, &ctx, &who, Change::user("user.sign_in", &user, changes))
+        self.record(tx, &ctx, &who, Change::user("user.sign_in", user, changes))
             .await?;
         let fresh = tx.user_by_id(user.id).await?.ok_or(Error::Unauthenticated)?;
         let view = self.view_of(tx, &fresh).await?;
-        self.commit(txb).await?;
-        Ok(SignedIn {
-            session_id,
-            csrf_token,
-            user: view,
-        })
+        Ok((session_id, csrf_token, view))
     }
 
     /// The user behind a session id, if the session is live and the user active.

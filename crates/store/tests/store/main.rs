@@ -5,6 +5,7 @@ mod courses;
 mod lifecycle;
 mod org;
 mod seats;
+mod sso;
 
 use rollcall_core::domain::*;
 use rollcall_core::service::*;

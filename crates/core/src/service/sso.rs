@@ -1,0 +1,342 @@
+//! Single sign-on: the identity provider's configuration and what a verified sign-in does —
+//! link to an account by the configured key, or create it just in time. Verifying the SAML
+//! response itself (signatures, audience, times, replay) is the SAML channel's job; this
+//! receives only an identity it has verified.
+
+use super::auth::SignedIn;
+use super::users::{NewUser, UserKey};
+use super::{Change, Service};
+use crate::actor::{Actor, Channel, Context, Principal};
+use crate::domain::*;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const SSO_SETTING: &str = "sso";
+
+/// What the identity provider publishes and what rollcall does with its sign-ins.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SsoConfig {
+    pub idp_entity_id: String,
+    /// Where SP-initiated sign-in sends the AuthnRequest (HTTP-Redirect binding).
+    pub sso_url: String,
+    /// The IdP's signing certificates (base64 DER), pinned: two during a rollover.
+    pub signing_certs: Vec<String>,
+    /// Create unknown users at their first sign-in.
+    pub jit: bool,
+    pub default_type: String,
+    pub default_branch: Option<String>,
+    pub allow_idp_initiated: bool,
+    /// SAML attribute name → rollcall field (`email`, `first_name`, `last_name`, `username`).
+    pub mappings: BTreeMap<String, String>,
+}
+
+/// An identity the SAML channel has verified.
+#[derive(Clone, Debug, Default)]
+pub struct SsoIdentity {
+    pub name_id: String,
+    /// Whether the NameID's format is emailAddress.
+    pub name_id_is_email: bool,
+    /// Attribute name → values.
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+const FIELDS: [&str; 4] = ["email", "first_name", "last_name", "username"];
+
+/// The attribute names each field is read from unless a mapping says otherwise.
+fn default_names(field: &str) -> &'static [&'static str] {
+    match field {
+        "email" => &[
+            "email",
+            "mail",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+        ],
+        "first_name" => &[
+            "firstName",
+            "givenName",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+        ],
+        "last_name" => &[
+            "lastName",
+            "sn",
+            "surname",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+        ],
+        "username" => &["username", "uid"],
+        _ => &[],
+    }
+}
+
+impl SsoConfig {
+    /// Checks a configuration before it is stored. An IdP without a signing certificate is a
+    /// configuration error, never "no signature check".
+    pub fn validate(&self) -> Result<()> {
+        if self.signing_certs.is_empty() {
+            return Err(Error::invalid(
+                "idp_metadata",
+                "the IdP metadata has no signing certificate; rollcall won't accept unsigned sign-ins",
+            ));
+        }
+        if self.signing_certs.len() > 2 {
+            return Err(Error::invalid(
+                "idp_metadata",
+                "at most two signing certificates (during a rollover)",
+            ));
+        }
+        if self.idp_entity_id.trim().is_empty() {
+            return Err(Error::invalid("idp_metadata", "the IdP metadata has no entityID"));
+        }
+        if !(self.sso_url.starts_with("https://") || self.sso_url.starts_with("http://")) {
+            return Err(Error::invalid(
+                "idp_metadata",
+                "the IdP metadata has no HTTP-Redirect SingleSignOnService",
+            ));
+        }
+        for field in self.mappings.values() {
+            if !FIELDS.contains(&field.as_str()) {
+                return Err(Error::invalid(
+                    "map",
+                    format!("'{field}' is not a field SSO fills; use {}", FIELDS.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of a field: from the mapped attribute, else the usual names.
+    pub fn field(&self, identity: &SsoIdentity, field: &str) -> Option<String> {
+        let mapped: Vec<&str> = self
+            .mappings
+            .iter()
+            .filter(|(_, f)| *f == field)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        let names: Vec<&str> = if mapped.is_empty() {
+            default_names(field).to_vec()
+        } else {
+            mapped
+        };
+        names
+            .iter()
+            .find_map(|n| {
+                identity
+                    .attributes
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .and_then(|(_, v)| v.first())
+            })
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl Service {
+    pub async fn set_sso(&self, ctx: &Context, config: SsoConfig) -> Result<SsoConfig> {
+        config.validate()?;
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::IntegrationsManage)?;
+        tx.plan().await?.require(Feature::IdentityIntegration)?;
+        // Mappings and defaults can never yield an administrator type.
+        let t = self.type_by_name(tx, &config.default_type).await?;
+        Principal::identity_provider("sso").require_rank(t.base, "give")?;
+        if let Some(b) = &config.default_branch {
+            self.branch_by_name(tx, b).await?;
+        }
+        let stored = serde_json::to_string(&config).map_err(Error::internal)?;
+        tx.set_setting(SSO_SETTING, &stored).await?;
+        let changes = json!({ "idp": config.idp_entity_id, "jit": config.jit, "default_type": config.default_type, "certificates": config.signing_certs.len() });
+        self.record(tx, ctx, &who, Change::other("sso.set", "setting", None, "sso", changes))
+            .await?;
+        self.commit(txb).await?;
+        Ok(config)
+    }
+
+    /// The stored configuration, for the SAML channel (no caller: it is public metadata).
+    pub async fn sso_config(&self) -> Result<Option<SsoConfig>> {
+        let mut tx = self.store.begin_read().await?;
+        match tx.setting(SSO_SETTING).await? {
+            Some(s) if !s.is_empty() => serde_json::from_str(&s).map(Some).map_err(Error::internal),
+            _ => Ok(None),
+        }
+    }
+
+    pub async fn show_sso(&self, ctx: &Context) -> Result<Option<SsoConfig>> {
+        let mut txb = self.store.begin_read().await?;
+        self.principal(txb.as_mut(), ctx)
+            .await?
+            .require(Area::IntegrationsManage)?;
+        drop(txb);
+        self.sso_config().await
+    }
+
+    pub async fn disable_sso(&self, ctx: &Context) -> Result<()> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::IntegrationsManage)?;
+        tx.set_setting(SSO_SETTING, "").await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::other("sso.disable", "setting", None, "sso", json!({})),
+        )
+        .await?;
+        self.commit(txb).await
+    }
+
+    /// Signs in a verified identity: the linked account, an account matched by username
+    /// (linked now, unless another IdP subject holds it), or a new one when just-in-time
+    /// provisioning is on. Deactivated and trashed accounts are refused, never reactivated.
+    pub async fn sso_sign_in(&self, identity: &SsoIdentity, source: Option<&str>) -> Result<SignedIn> {
+        let config = self
+            .sso_config()
+            .await?
+            .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
+        let subject = format!("{}|{}", config.idp_entity_id, identity.name_id);
+        let username = config
+            .field(identity, "username")
+            .unwrap_or_else(|| identity.name_id.clone());
+        let email = config
+            .field(identity, "email")
+            .or_else(|| identity.name_id_is_email.then(|| identity.name_id.clone()));
+        let ctx = Context {
+            actor: Actor::Sso,
+            channel: Channel::Sso,
+            request_id: None,
+            source: source.map(str::to_owned),
+        };
+
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        tx.plan().await?.require(Feature::IdentityIntegration)?;
+        let who = Principal::identity_provider("sso");
+        let existing = tx.user_by_username(&name_key(username.trim())).await?;
+        let user = match existing {
+            Some(u) => {
+                let user = tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?;
+                if !user.status.holds_seat() {
+                    return Err(Error::forbidden("this account is deactivated; ask an administrator"));
+                }
+                match tx.sso_subject(user.id).await? {
+                    Some(s) if s == subject => {}
+                    Some(_) => return Err(Error::forbidden("this account is linked to another sign-in")),
+                    None => {
+                        tx.set_sso_subject(user.id, &subject).await?;
+                        self.record(
+                            tx,
+                            &ctx,
+                            &who,
+                            Change::user("user.sso_link", &user, json!({ "idp": config.idp_entity_id })),
+                        )
+                        .await?;
+                    }
+                }
+                user
+            }
+            None if !config.jit => {
+                return Err(Error::forbidden(
+                    "no account for this sign-in, and accounts aren't created at sign-in",
+                ));
+            }
+            None => {
+                let email =
+                    email.ok_or_else(|| Error::invalid("email", "the identity provider sent no email address"))?;
+                let input = NewUser {
+                    username: username.clone(),
+                    email,
+                    first_name: config.field(identity, "first_name").unwrap_or_else(|| username.clone()),
+                    last_name: config.field(identity, "last_name").unwrap_or_else(|| "-".into()),
+                    user_type: Some(config.default_type.clone()),
+                    branches: config.default_branch.iter().cloned().collect(),
+                    active: true,
+                    // Signed in through the IdP: no password, so no set-password mail either.
+                    send_welcome: Some(false),
+                    ..NewUser::default()
+                };
+                let view = self.create_in(tx, &ctx, &who, input, None).await?;
+                let id = UserId(view.id);
+                tx.set_sso_subject(id, &subject).await?;
+                let created = self.reach_to_change(tx, &who, &UserKey::Id(id)).await?;
+                created.user
+            }
+        };
+        let changes = json!({ "method": "saml", "idp": config.idp_entity_id });
+        let (session_id, csrf_token, view) = self.start_session(tx, &user, source, Channel::Sso, changes).await?;
+        self.commit(txb).await?;
+        Ok(SignedIn {
+            session_id,
+            csrf_token,
+            user: view,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> SsoConfig {
+        SsoConfig {
+            idp_entity_id: "https://idp.example.org".into(),
+            sso_url: "https://idp.example.org/sso".into(),
+            signing_certs: vec!["MIIB".into()],
+            jit: true,
+            default_type: "learner".into(),
+            default_branch: None,
+            allow_idp_initiated: false,
+            mappings: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_idp_without_a_certificate_is_refused() {
+        assert!(config().validate().is_ok());
+        let none = SsoConfig {
+            signing_certs: vec![],
+            ..config()
+        };
+        assert!(
+            none.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("no signing certificate")
+        );
+        let three = SsoConfig {
+            signing_certs: vec!["a".into(), "b".into(), "c".into()],
+            ..config()
+        };
+        assert!(three.validate().is_err());
+        let mut bad_map = config();
+        bad_map.mappings.insert("role".into(), "user_type".into());
+        assert!(bad_map.validate().is_err(), "mappings can't set the user type");
+    }
+
+    #[test]
+    fn fields_come_from_mappings_or_the_usual_names() {
+        let mut id = SsoIdentity {
+            name_id: "ada@corp".into(),
+            ..SsoIdentity::default()
+        };
+        id.attributes.insert(
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname".into(),
+            vec!["Ada".into()],
+        );
+        id.attributes.insert("Mail".into(), vec!["ada@example.org".into()]);
+        id.attributes.insert("department".into(), vec!["North".into()]);
+        let c = config();
+        assert_eq!(c.field(&id, "first_name").as_deref(), Some("Ada"));
+        assert_eq!(
+            c.field(&id, "email").as_deref(),
+            Some("ada@example.org"),
+            "names match ignoring case"
+        );
+        assert_eq!(c.field(&id, "username"), None);
+        let mut mapped = config();
+        mapped.mappings.insert("department".into(), "last_name".into());
+        assert_eq!(mapped.field(&id, "last_name").as_deref(), Some("North"));
+    }
+}
