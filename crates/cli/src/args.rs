@@ -54,6 +54,9 @@ pub enum Command {
     /// The mail outbox
     #[command(subcommand)]
     Mail(MailCmd),
+    /// SAML single sign-on: the identity provider and what its sign-ins do
+    #[command(subcommand)]
+    Sso(SsoCmd),
     /// Copy the SQLite database to PATH (consistent while the server runs)
     Backup { path: std::path::PathBuf },
     /// Courses: add and list
@@ -79,6 +82,34 @@ pub enum Command {
     /// Export users as CSV (importable as is) or JSON
     #[command(subcommand)]
     Export(ExportCmd),
+}
+
+#[derive(Subcommand)]
+pub enum SsoCmd {
+    /// Configure the identity provider from its metadata
+    Set {
+        /// The IdP's SAML metadata (EntityDescriptor) file
+        #[arg(long, value_name = "FILE")]
+        idp_metadata: std::path::PathBuf,
+        /// Create accounts at first sign-in
+        #[arg(long, conflicts_with = "no_jit")]
+        jit: bool,
+        #[arg(long)]
+        no_jit: bool,
+        /// User type of accounts created at sign-in (never an administrator type)
+        #[arg(long, value_name = "NAME", default_value = "learner")]
+        default_type: String,
+        #[arg(long, value_name = "B")]
+        default_branch: Option<String>,
+        /// Accept sign-ins the IdP starts (unsolicited responses)
+        #[arg(long)]
+        allow_idp_initiated: bool,
+        /// Read a field from a SAML attribute: ATTRIBUTE=email|first_name|last_name|username
+        #[arg(long, value_name = "SAML_ATTRIBUTE=field")]
+        map: Vec<String>,
+    },
+    Show,
+    Disable,
 }
 
 #[derive(Subcommand)]

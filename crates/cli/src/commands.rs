@@ -102,6 +102,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Context::cli();
     match cli.command {
         Command::Serve(args) => serve(args, &file, &url).await,
+        Command::Sso(cmd) => sso(&open(&url, &base).await?, &ctx, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Backup { path } => {
             let store = SqlStore::connect(&url).await?;
             store.migrate().await?;
@@ -874,6 +877,57 @@ async fn course(service: &Service, ctx: &Context, cmd: CourseCmd) -> Result<()> 
                     emit(Format::Table, &t, &courses)?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+async fn sso(service: &Service, ctx: &Context, cmd: SsoCmd) -> Result<()> {
+    match cmd {
+        SsoCmd::Set {
+            idp_metadata,
+            jit,
+            no_jit,
+            default_type,
+            default_branch,
+            allow_idp_initiated,
+            map,
+        } => {
+            let xml = std::fs::read_to_string(&idp_metadata)
+                .with_context(|| format!("can't read {}", idp_metadata.display()))?;
+            let md = rollcall_saml::parse_idp_metadata(&xml).map_err(|e| anyhow!("{}: {e}", idp_metadata.display()))?;
+            let mut mappings = std::collections::BTreeMap::new();
+            for m in map {
+                let (attr, field) = m
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--map {m}: write SAML_ATTRIBUTE=field"))?;
+                mappings.insert(attr.trim().to_owned(), field.trim().to_owned());
+            }
+            let config = SsoConfig {
+                idp_entity_id: md.entity_id,
+                sso_url: md.sso_url,
+                signing_certs: md.signing_certs,
+                jit: jit || !no_jit,
+                default_type,
+                default_branch,
+                allow_idp_initiated,
+                mappings,
+            };
+            let c = service.set_sso(ctx, config).await?;
+            println!(
+                "single sign-on with {} ({} signing certificate(s)); just-in-time accounts {}",
+                c.idp_entity_id,
+                c.signing_certs.len(),
+                if c.jit { "on" } else { "off" }
+            );
+        }
+        SsoCmd::Show => match service.show_sso(ctx).await? {
+            Some(c) => output::json(&c)?,
+            None => println!("single sign-on is not configured"),
+        },
+        SsoCmd::Disable => {
+            service.disable_sso(ctx).await?;
+            println!("single sign-on disabled");
         }
     }
     Ok(())

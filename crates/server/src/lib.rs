@@ -53,6 +53,7 @@ pub fn app(service: Service, base_url: &str) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/", get(web::home))
+        .route("/saml/metadata", get(saml_metadata))
         .route("/login", get(web::login_page).post(web::login_submit))
         .route("/logout", axum::routing::post(web::logout))
         .route(
@@ -119,6 +120,15 @@ async fn refuse_token_in_query(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// rollcall's SAML service-provider metadata, from the configured base URL.
+async fn saml_metadata(State(state): State<AppState>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        rollcall_saml::sp_metadata(&state.base_url),
+    )
+        .into_response()
 }
 
 /// Liveness: the process answers.

@@ -225,3 +225,47 @@ both_backends!(
         }
     }
 );
+
+const IDP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.org/metadata">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>MIIBsjCCAVigAwIBAgIU</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.org/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#;
+
+both_backends!(sso_is_configured_from_idp_metadata, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    let file = rc.dir.path().join("idp.xml");
+    std::fs::write(&file, IDP_METADATA).unwrap();
+    let path = file.display().to_string();
+    assert!(rc.ok(&["sso", "show"]).await.contains("not configured"));
+    let err = rc
+        .fails(&["sso", "set", "--idp-metadata", &path, "--default-type", "administrator"])
+        .await;
+    assert!(err.contains("Administrator"), "{err}");
+    let unsigned = rc.dir.path().join("unsigned.xml");
+    std::fs::write(&unsigned, IDP_METADATA.replace("use=\"signing\"", "use=\"encryption\"")).unwrap();
+    assert!(
+        rc.fails(&["sso", "set", "--idp-metadata", &unsigned.display().to_string()])
+            .await
+            .contains("no signing certificate")
+    );
+    rc.ok(&[
+        "sso",
+        "set",
+        "--idp-metadata",
+        &path,
+        "--no-jit",
+        "--map",
+        "department=last_name",
+    ])
+    .await;
+    let shown: serde_json::Value = serde_json::from_str(&rc.ok(&["sso", "show"]).await).unwrap();
+    assert_eq!(shown["idp_entity_id"], "https://idp.example.org/metadata");
+    assert_eq!(shown["sso_url"], "https://idp.example.org/sso");
+    assert_eq!(shown["jit"], false);
+    assert_eq!(shown["mappings"]["department"], "last_name");
+    rc.ok(&["sso", "disable"]).await;
+    assert!(rc.ok(&["sso", "show"]).await.contains("not configured"));
+    assert!(rc.ok(&["audit", "list"]).await.contains("sso.set"));
+});

@@ -194,6 +194,19 @@ both_backends!(health_and_readiness_answer_without_a_token, |db: TestDb| async m
     assert!(metrics.contains("rollcall_users{status=\"active\"} 0"));
     let (status, _) = app.call("GET", "/api/v1/users", None, None).await;
     assert_eq!(status, 401);
+    let md = app
+        .http
+        .get(format!("{}/saml/metadata", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        md.contains(&format!("entityID=\"{}/saml/metadata\"", app.base)) && md.contains("/saml/acs"),
+        "{md}"
+    );
     let metrics = app
         .http
         .get(format!("{}/metrics", app.base))
