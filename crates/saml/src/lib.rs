@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+pub mod response;
+pub mod test_idp;
+
 pub const MD_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 pub const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
