@@ -394,6 +394,12 @@ pub trait Tx: Send {
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
     async fn sso_subject(&mut self, user: UserId) -> Result<Option<String>>;
     async fn set_sso_subject(&mut self, user: UserId, subject: &str) -> Result<()>;
+    /// Remembers an AuthnRequest id until `expires_at` (and forgets expired ones).
+    async fn insert_sso_request(&mut self, id: &str, expires_at: Millis, now: Millis) -> Result<()>;
+    /// Consumes an outstanding, unexpired AuthnRequest id; false when there is none.
+    async fn take_sso_request(&mut self, id: &str, now: Millis) -> Result<bool>;
+    /// Records an assertion id as used until `expires_at`; false when it was already used.
+    async fn record_sso_assertion(&mut self, id: &str, expires_at: Millis, now: Millis) -> Result<bool>;
     /// Marks a set-password or reset token used, if it is unused and unexpired; returns its
     /// user and purpose.
     async fn use_password_token(&mut self, token_hash: &str, now: Millis) -> Result<Option<(UserId, String)>>;

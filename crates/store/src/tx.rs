@@ -1295,6 +1295,38 @@ impl Tx for SqlTx {
             .await
     }
 
+    async fn insert_sso_request(&mut self, id: &str, expires_at: Millis, now: Millis) -> Result<()> {
+        self.execute("DELETE FROM sso_requests WHERE expires_at <= $1", &[Arg::I64(now)])
+            .await?;
+        self.execute(
+            "INSERT INTO sso_requests (id, expires_at) VALUES ($1, $2)",
+            &[Arg::Text(id.into()), Arg::I64(expires_at)],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn take_sso_request(&mut self, id: &str, now: Millis) -> Result<bool> {
+        // One DELETE: of two instances consuming the same id, only one sees a row.
+        self.execute(
+            "DELETE FROM sso_requests WHERE id = $1 AND expires_at > $2",
+            &[Arg::Text(id.into()), Arg::I64(now)],
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
+    async fn record_sso_assertion(&mut self, id: &str, expires_at: Millis, now: Millis) -> Result<bool> {
+        self.execute("DELETE FROM sso_assertions WHERE expires_at <= $1", &[Arg::I64(now)])
+            .await?;
+        self.execute(
+            "INSERT INTO sso_assertions (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            &[Arg::Text(id.into()), Arg::I64(expires_at)],
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
     async fn sso_subject(&mut self, user: UserId) -> Result<Option<String>> {
         let row: Option<(Option<String>,)> =
             on_conn!(self, c => sqlx::query_as("SELECT sso_subject FROM users WHERE id = $1").bind(user.0).fetch_optional(c).await)

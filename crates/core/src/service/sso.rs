@@ -40,7 +40,15 @@ pub struct SsoIdentity {
     pub name_id_is_email: bool,
     /// Attribute name → values.
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// The assertion's id, refused if it comes again before `expires_at`.
+    pub assertion_id: String,
+    /// The AuthnRequest answered; `None` when the sign-in started at the IdP.
+    pub in_response_to: Option<String>,
+    pub expires_at: Millis,
 }
+
+/// How long an AuthnRequest may wait for its answer.
+const REQUEST_LIFETIME_MS: Millis = 10 * 60 * 1000;
 
 const FIELDS: [&str; 4] = ["email", "first_name", "last_name", "username"];
 
@@ -191,11 +199,60 @@ impl Service {
     /// Signs in a verified identity: the linked account, an account matched by username
     /// (linked now, unless another IdP subject holds it), or a new one when just-in-time
     /// provisioning is on. Deactivated and trashed accounts are refused, never reactivated.
+    /// Starts an SP-initiated sign-in: a fresh AuthnRequest id, remembered in the database
+    /// so whichever instance receives the answer can consume it once.
+    pub async fn sso_begin(&self) -> Result<(SsoConfig, String)> {
+        let config = self
+            .sso_config()
+            .await?
+            .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
+        // An XML ID must not start with a digit.
+        let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
+        let now = now_millis();
+        let mut txb = self.store.begin().await?;
+        txb.as_mut().plan().await?.require(Feature::IdentityIntegration)?;
+        txb.as_mut()
+            .insert_sso_request(&request_id, now + REQUEST_LIFETIME_MS, now)
+            .await?;
+        self.commit(txb).await?;
+        Ok((config, request_id))
+    }
+
+    /// Consumes the request the assertion answers (or checks that IdP-initiated sign-in is
+    /// allowed) and records the assertion id, committed on its own so that neither can be
+    /// used twice even when the sign-in itself is then refused.
+    async fn accept_assertion(&self, config: &SsoConfig, identity: &SsoIdentity) -> Result<()> {
+        let now = now_millis();
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        match &identity.in_response_to {
+            Some(id) if !tx.take_sso_request(id, now).await? => {
+                return Err(Error::forbidden("this sign-in answers no outstanding request of ours"));
+            }
+            Some(_) => {}
+            None if !config.allow_idp_initiated => {
+                return Err(Error::forbidden(
+                    "sign-in started at the identity provider is not allowed",
+                ));
+            }
+            None => {}
+        }
+        if identity.assertion_id.is_empty()
+            || !tx
+                .record_sso_assertion(&identity.assertion_id, identity.expires_at, now)
+                .await?
+        {
+            return Err(Error::forbidden("this assertion has already been used"));
+        }
+        self.commit(txb).await
+    }
+
     pub async fn sso_sign_in(&self, identity: &SsoIdentity, source: Option<&str>) -> Result<SignedIn> {
         let config = self
             .sso_config()
             .await?
             .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
+        self.accept_assertion(&config, identity).await?;
         let subject = format!("{}|{}", config.idp_entity_id, identity.name_id);
         let username = config
             .field(identity, "username")

@@ -9,10 +9,12 @@ fn config(jit: bool) -> SsoConfig {
         jit,
         default_type: "learner".into(),
         default_branch: None,
-        allow_idp_initiated: false,
+        allow_idp_initiated: true,
         mappings: BTreeMap::new(),
     }
 }
+
+static NEXT_ASSERTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn identity(name_id: &str, email: &str) -> SsoIdentity {
     let mut attributes = BTreeMap::new();
@@ -23,6 +25,12 @@ fn identity(name_id: &str, email: &str) -> SsoIdentity {
         name_id: name_id.into(),
         name_id_is_email: false,
         attributes,
+        assertion_id: format!(
+            "_a{}",
+            NEXT_ASSERTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+        in_response_to: None,
+        expires_at: rollcall_core::domain::now_millis() + 300_000,
     }
 }
 
@@ -153,3 +161,59 @@ both_backends!(just_in_time_accounts_respect_the_seat_limit, |db: TestDb| async 
         "forbidden"
     );
 });
+
+both_backends!(
+    requests_are_answered_once_and_assertions_never_replayed,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_sso(
+            &cli(),
+            SsoConfig {
+                allow_idp_initiated: false,
+                ..config(true)
+            },
+        )
+        .await
+        .unwrap();
+        let refused = |r: rollcall_core::Result<_>| r.err().map(|e| e.code());
+
+        // Unsolicited while IdP-initiated sign-in is off.
+        assert_eq!(
+            refused(s.sso_sign_in(&identity("ada", "ada@example.org"), None).await),
+            Some("forbidden")
+        );
+
+        let (_, request) = s.sso_begin().await.unwrap();
+        assert!(request.starts_with('_') && request.len() > 32);
+        let mut answer = identity("ada", "ada@example.org");
+        answer.in_response_to = Some(request.clone());
+        s.sso_sign_in(&answer, None).await.unwrap();
+
+        // The same request answered again by a fresh assertion, and the same assertion again.
+        let mut again = identity("ada", "ada@example.org");
+        again.in_response_to = Some(request);
+        assert_eq!(refused(s.sso_sign_in(&again, None).await), Some("forbidden"));
+        let (_, second) = s.sso_begin().await.unwrap();
+        answer.in_response_to = Some(second.clone());
+        assert_eq!(
+            refused(s.sso_sign_in(&answer, None).await),
+            Some("forbidden"),
+            "a replayed assertion"
+        );
+        // A refused replay doesn't burn the request: the genuine answer still signs in, once.
+        let mut genuine = identity("ada", "ada@example.org");
+        genuine.in_response_to = Some(second);
+        s.sso_sign_in(&genuine, None).await.unwrap();
+        genuine.assertion_id.push('x');
+        assert_eq!(refused(s.sso_sign_in(&genuine, None).await), Some("forbidden"));
+
+        // A request id nobody issued.
+        let mut forged = identity("ada", "ada@example.org");
+        forged.in_response_to = Some("_made_up".into());
+        assert_eq!(refused(s.sso_sign_in(&forged, None).await), Some("forbidden"));
+
+        // IdP-initiated once allowed.
+        s.set_sso(&cli(), config(true)).await.unwrap();
+        s.sso_sign_in(&identity("ada", "ada@example.org"), None).await.unwrap();
+    }
+);
