@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+pub mod request;
 pub mod response;
 pub mod test_idp;
 
@@ -88,6 +89,16 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, MetadataError> {
         sso_url: sso_url.to_owned(),
         signing_certs,
     })
+}
+
+/// rollcall's SP entity id under a base URL.
+pub fn sp_entity_id(base_url: &str) -> String {
+    format!("{}/saml/metadata", base_url.trim_end_matches('/'))
+}
+
+/// rollcall's assertion consumer service URL under a base URL.
+pub fn acs_url(base_url: &str) -> String {
+    format!("{}/saml/acs", base_url.trim_end_matches('/'))
 }
 
 fn xml_escape(s: &str) -> String {

@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod mailer;
 pub mod metrics;
 pub mod rest;
+pub mod saml;
 pub mod scim;
 pub mod web;
 
@@ -53,7 +54,6 @@ pub fn app(service: Service, base_url: &str) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/", get(web::home))
-        .route("/saml/metadata", get(saml_metadata))
         .route("/login", get(web::login_page).post(web::login_submit))
         .route("/logout", axum::routing::post(web::logout))
         .route(
@@ -62,6 +62,7 @@ pub fn app(service: Service, base_url: &str) -> Router {
         )
         .route("/forgot-password", get(web::forgot_page).post(web::forgot_submit))
         .merge(api)
+        .merge(saml::router())
         .nest("/scim/v2", scim::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -120,15 +121,6 @@ async fn refuse_token_in_query(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
-}
-
-/// rollcall's SAML service-provider metadata, from the configured base URL.
-async fn saml_metadata(State(state): State<AppState>) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/samlmetadata+xml")],
-        rollcall_saml::sp_metadata(&state.base_url),
-    )
-        .into_response()
 }
 
 /// Liveness: the process answers.

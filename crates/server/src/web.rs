@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 /// Cookie names: the `__Host-` prefix (which browsers only accept with Secure, no Domain,
 /// Path=/) when the site is served over https.
-fn cookie_name(state: &AppState, base: &str) -> String {
+pub(crate) fn cookie_name(state: &AppState, base: &str) -> String {
     if state.base_url.starts_with("https://") {
         format!("__Host-{base}")
     } else {
@@ -25,7 +25,7 @@ fn cookie_name(state: &AppState, base: &str) -> String {
     }
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
     let secure = if state.base_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -70,7 +70,7 @@ pub fn page(title: &str, body: &str) -> Html<String> {
 }
 
 /// Only a local path: never another site (open redirects), never `//host`.
-fn local_path(next: Option<&str>) -> String {
+pub(crate) fn local_path(next: Option<&str>) -> String {
     let safe = |n: &str| {
         n.starts_with('/')
             && !n.starts_with("//")

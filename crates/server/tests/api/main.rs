@@ -5,6 +5,7 @@ mod behaviour;
 mod imports;
 mod matrix;
 mod openapi;
+mod saml;
 mod scim;
 mod scim_tester;
 mod signin;

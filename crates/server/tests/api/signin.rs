@@ -3,7 +3,7 @@
 use super::*;
 
 /// The session cookie a response set, as `name=value`.
-fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+pub(super) fn session_cookie(resp: &reqwest::Response) -> Option<String> {
     resp.headers()
         .get_all("set-cookie")
         .iter()
@@ -38,7 +38,7 @@ async fn with_password(app: &TestApp, name: &str, user_type: &str, password: &st
     app.service.create_user(&Context::cli(), input).await.unwrap().id
 }
 
-async fn home(app: &TestApp, cookie: &str) -> (u16, String) {
+pub(super) async fn home(app: &TestApp, cookie: &str) -> (u16, String) {
     let resp = app
         .http
         .get(format!("{}/", app.base))

@@ -1,0 +1,153 @@
+//! The SAML endpoints: `/saml/metadata`, `/saml/login` (SP-initiated, HTTP-Redirect) and
+//! `/saml/acs` (HTTP-POST). The response is verified by `rollcall_saml`; what a verified
+//! sign-in may do (request consumed once, replay, IdP-initiated, linking, JIT) is decided by
+//! the core.
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Router, routing::get, routing::post};
+use chrono::Utc;
+use rollcall_core::Error;
+use rollcall_core::service::{SESSION_ABSOLUTE_MS, SsoIdentity};
+use rollcall_saml::response::{Expected, MAX_RESPONSE};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+use crate::AppState;
+use crate::web::{cookie_name, esc, local_path, page, set_cookie};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/saml/metadata", get(metadata))
+        .route("/saml/login", get(login))
+        // The decoded response may be 256 KiB; base64 makes it a third larger.
+        .route(
+            "/saml/acs",
+            post(acs).layer(axum::extract::DefaultBodyLimit::max(MAX_RESPONSE * 4 / 3 + 8 * 1024)),
+        )
+}
+
+/// rollcall's SAML service-provider metadata, from the configured base URL.
+async fn metadata(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        rollcall_saml::sp_metadata(&state.base_url),
+    )
+        .into_response()
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<h1>Single sign-on failed</h1><p>{}</p><p><a href=\"/login\">Back to sign-in</a></p>",
+        esc(message)
+    );
+    (status, page("Sign-in failed", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    match state.service.sso_begin().await {
+        Ok((config, request_id)) => {
+            let relay = local_path(q.relay_state.as_deref());
+            let url = rollcall_saml::request::authn_request_url(
+                &config.sso_url,
+                &request_id,
+                &rollcall_saml::sp_entity_id(&state.base_url),
+                &rollcall_saml::acs_url(&state.base_url),
+                Utc::now(),
+                Some(&relay),
+            );
+            Redirect::to(&url).into_response()
+        }
+        Err(e) => sign_in_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+async fn acs(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Form(f): Form<AcsForm>,
+) -> Response {
+    let config = match state.service.sso_config().await {
+        Ok(Some(config)) => config,
+        Ok(None) => return refused(StatusCode::NOT_FOUND, "Single sign-on is not configured."),
+        Err(e) => return sign_in_error(e),
+    };
+    let sp_entity_id = rollcall_saml::sp_entity_id(&state.base_url);
+    let acs_url = rollcall_saml::acs_url(&state.base_url);
+    let expected = Expected {
+        idp_entity_id: &config.idp_entity_id,
+        signing_certs: &config.signing_certs,
+        sp_entity_id: &sp_entity_id,
+        acs_url: &acs_url,
+        now: Utc::now(),
+    };
+    let verified = match rollcall_saml::response::decode_post(&f.saml_response)
+        .and_then(|xml| rollcall_saml::response::validate(&xml, &expected))
+    {
+        Ok(v) => v,
+        Err(refusal) => {
+            // The reason is for the operator; the browser learns only that it failed.
+            tracing::warn!(reason = %refusal, source = %addr.ip(), "SAML response refused");
+            return refused(
+                StatusCode::FORBIDDEN,
+                "The identity provider's answer could not be accepted.",
+            );
+        }
+    };
+    let identity = SsoIdentity {
+        name_id: verified.name_id,
+        name_id_is_email: verified.name_id_is_email,
+        attributes: verified.attributes,
+        assertion_id: verified.assertion_id,
+        in_response_to: verified.in_response_to,
+        expires_at: verified.expires_at.timestamp_millis(),
+    };
+    match state.service.sso_sign_in(&identity, Some(&addr.ip().to_string())).await {
+        Ok(signed) => {
+            let mut resp = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
+            let name = cookie_name(&state, "rollcall_session");
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&state, &name, &signed.session_id, SESSION_ABSOLUTE_MS / 1000),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, source = %addr.ip(), "SAML sign-in refused");
+            sign_in_error(e)
+        }
+    }
+}
+
+fn sign_in_error(e: Error) -> Response {
+    match e {
+        Error::Internal(e) => {
+            tracing::error!(error = %e, "single sign-on failed");
+            refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; please try again.",
+            )
+        }
+        Error::SeatLimitReached { .. } | Error::BranchSeatCapReached { .. } => refused(
+            StatusCode::FORBIDDEN,
+            "Every seat is taken, so no account can be created for you. Ask your administrator.",
+        ),
+        Error::Forbidden(message) => refused(StatusCode::FORBIDDEN, &message),
+        other => refused(StatusCode::FORBIDDEN, &other.to_string()),
+    }
+}

@@ -1,0 +1,290 @@
+//! SAML single sign-on through the real endpoints, with a test IdP that signs real
+//! responses: a valid answer signs in (and creates the user just in time); every attack
+//! is refused with no session.
+
+use super::signin::{home, session_cookie};
+use super::*;
+use chrono::{Duration, Utc};
+use rollcall_core::service::SsoConfig;
+use rollcall_saml::test_idp::{ResponseSpec, TestIdp};
+use std::collections::BTreeMap;
+use std::io::Read as _;
+
+async fn configure(app: &TestApp, jit: bool) {
+    let metadata = rollcall_saml::parse_idp_metadata(&TestIdp::new().metadata()).unwrap();
+    let config = SsoConfig {
+        idp_entity_id: metadata.entity_id,
+        sso_url: metadata.sso_url,
+        signing_certs: metadata.signing_certs,
+        jit,
+        default_type: "learner".into(),
+        default_branch: None,
+        allow_idp_initiated: false,
+        mappings: BTreeMap::new(),
+    };
+    app.service.set_sso(&Context::cli(), config).await.unwrap();
+}
+
+/// Starts an SP-initiated sign-in and returns the AuthnRequest's id.
+async fn begin(app: &TestApp) -> String {
+    let resp = app
+        .http
+        .get(format!("{}/saml/login?RelayState=/courses", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://idp.test.example/sso?SAMLRequest="),
+        "{location}"
+    );
+    let query = location.split_once('?').unwrap().1;
+    let pairs: BTreeMap<String, String> = reqwest::Url::parse(&format!("http://x/?{query}"))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(pairs["RelayState"], "/courses");
+    use base64::Engine as _;
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(&pairs["SAMLRequest"])
+        .unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(&compressed[..])
+        .read_to_string(&mut xml)
+        .unwrap();
+    assert!(xml.contains(&format!("AssertionConsumerServiceURL=\"{}/saml/acs\"", app.base)));
+    let start = xml.find(" ID=\"").unwrap() + 5;
+    xml[start..start + xml[start..].find('"').unwrap()].to_owned()
+}
+
+fn spec(app: &TestApp, name_id: &str, request: Option<String>) -> ResponseSpec {
+    let idp = TestIdp::new();
+    let mut spec = ResponseSpec::new(
+        &idp,
+        &format!("{}/saml/metadata", app.base),
+        &format!("{}/saml/acs", app.base),
+        name_id,
+        Utc::now(),
+    );
+    spec.in_response_to = request;
+    spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    spec.attributes = vec![
+        ("email".into(), format!("{name_id}@example.org")),
+        ("firstName".into(), "Ada".into()),
+        ("lastName".into(), "Lovelace".into()),
+    ];
+    spec
+}
+
+async fn post(app: &TestApp, xml: &str) -> reqwest::Response {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(xml);
+    app.http
+        .post(format!("{}/saml/acs", app.base))
+        .form(&[("SAMLResponse", body.as_str()), ("RelayState", "/courses")])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_refused(resp: &reqwest::Response, case: &str) {
+    assert!(
+        matches!(resp.status().as_u16(), 403 | 413),
+        "{case}: answered {}",
+        resp.status()
+    );
+    assert_eq!(session_cookie(resp), None, "{case}: a session was started");
+}
+
+fn without_signature(xml: &str) -> String {
+    let start = xml.find("<ds:Signature").unwrap();
+    let end = xml.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    format!("{}{}", &xml[..start], &xml[end..])
+}
+
+fn assertion_of(xml: &str) -> String {
+    let start = xml.find("<saml:Assertion").unwrap();
+    let end = xml.rfind("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    xml[start..end].to_owned()
+}
+
+both_backends!(
+    a_signed_answer_signs_in_and_creates_the_user_just_in_time,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        configure(&app, true).await;
+        let request = begin(&app).await;
+        let resp = post(&app, &TestIdp::new().response(&spec(&app, "ada", Some(request)))).await;
+        assert_eq!(resp.status().as_u16(), 303, "{}", resp.status());
+        assert_eq!(resp.headers()["location"], "/courses");
+        let cookie = session_cookie(&resp).expect("a session cookie");
+        let (status, body) = home(&app, &cookie).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("ada"), "{body}");
+
+        let user = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("ada".into()))
+            .await
+            .unwrap();
+        assert_eq!(user.email, "ada@example.org");
+        assert_eq!(user.user_type, "Learner");
+        assert!(user.last_login_at.is_some(), "last login recorded for SSO sign-ins too");
+
+        // A second sign-in links to the same account rather than creating another.
+        let request = begin(&app).await;
+        let resp = post(&app, &TestIdp::new().response(&spec(&app, "ada", Some(request)))).await;
+        assert_eq!(resp.status().as_u16(), 303);
+    }
+);
+
+both_backends!(
+    every_forged_or_misdirected_answer_is_refused_without_a_session,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        configure(&app, true).await;
+        let idp = TestIdp::new();
+
+        let mut cases: Vec<(&str, String)> = Vec::new();
+        let valid = |s: &ResponseSpec| idp.response(s);
+        let s = spec(&app, "mallory", Some(begin(&app).await));
+        cases.push(("unsigned", idp.wrap(&s, &idp.assertion_xml(&s, false))));
+        let s = spec(&app, "mallory", Some(begin(&app).await));
+        cases.push(("signature removed", without_signature(&valid(&s))));
+        let s = spec(&app, "mallory", Some(begin(&app).await));
+        cases.push(("changed after signing", valid(&s).replace(">Ada<", ">Eve<")));
+        let s = spec(&app, "mallory", Some(begin(&app).await));
+        cases.push(("another key with its own certificate", TestIdp::attacker().response(&s)));
+        let s = spec(&app, "ada", Some(begin(&app).await));
+        let signed = assertion_of(&valid(&s));
+        let mut evil = s.clone();
+        evil.assertion_id = "_evil".into();
+        evil.name_id = "root".into();
+        let evil = idp.assertion_xml(&evil, false);
+        cases.push(("evil assertion before", idp.wrap(&s, &format!("{evil}{signed}"))));
+        cases.push(("evil assertion beside", idp.wrap(&s, &format!("{signed}{evil}"))));
+        cases.push((
+            "evil assertion wrapping",
+            idp.wrap(
+                &s,
+                &evil.replacen("<saml:Subject>", &format!("<saml:Subject>{signed}"), 1),
+            ),
+        ));
+        let mut s = spec(&app, "mallory", Some(begin(&app).await));
+        s.not_before = Utc::now() - Duration::minutes(20);
+        s.not_on_or_after = Utc::now() - Duration::minutes(10);
+        cases.push(("expired", valid(&s)));
+        let mut s = spec(&app, "mallory", Some(begin(&app).await));
+        s.not_before = Utc::now() + Duration::minutes(10);
+        s.not_on_or_after = Utc::now() + Duration::minutes(20);
+        cases.push(("not yet valid", valid(&s)));
+        let mut s = spec(&app, "mallory", Some(begin(&app).await));
+        s.audience = "https://another-sp.example/metadata".into();
+        cases.push(("wrong audience", valid(&s)));
+        let mut s = spec(&app, "mallory", Some(begin(&app).await));
+        s.recipient = "https://evil.example/saml/acs".into();
+        cases.push(("wrong recipient", valid(&s)));
+        let mut s = spec(&app, "mallory", Some(begin(&app).await));
+        s.destination = "https://evil.example/saml/acs".into();
+        cases.push(("wrong destination", valid(&s)));
+        cases.push((
+            "unknown InResponseTo",
+            valid(&spec(&app, "mallory", Some("_never_issued".into()))),
+        ));
+        cases.push((
+            "unsolicited while IdP-initiated is off",
+            valid(&spec(&app, "mallory", None)),
+        ));
+        let s = spec(&app, "mallory", Some(begin(&app).await));
+        cases.push((
+            "SHA-1 signature",
+            valid(&s).replace("xmldsig-more#rsa-sha256", "xmldsig#rsa-sha1"),
+        ));
+        let s = spec(&app, "mallory", Some(begin(&app).await));
+        cases.push((
+            "DOCTYPE and entity",
+            format!("<!DOCTYPE x [<!ENTITY e \"mallory\">]>{}", valid(&s)),
+        ));
+        let s = spec(&app, "mallory", Some(begin(&app).await));
+        cases.push((
+            "oversized",
+            valid(&s).replacen(
+                "</samlp:Status>",
+                &format!("</samlp:Status><!--{}-->", "x".repeat(300 * 1024)),
+                1,
+            ),
+        ));
+
+        for (case, xml) in &cases {
+            assert_refused(&post(&app, xml).await, case);
+        }
+        for name in ["mallory", "root"] {
+            assert!(
+                app.service
+                    .get_user(&Context::cli(), &UserKey::Username(name.into()))
+                    .await
+                    .is_err(),
+                "no account was created for {name}"
+            );
+        }
+    }
+);
+
+both_backends!(requests_and_assertions_are_used_once, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    configure(&app, true).await;
+    let idp = TestIdp::new();
+    let request = begin(&app).await;
+    let answer = idp.response(&spec(&app, "ada", Some(request.clone())));
+    assert_eq!(post(&app, &answer).await.status().as_u16(), 303);
+    assert_refused(&post(&app, &answer).await, "replayed assertion");
+    assert_refused(
+        &post(&app, &idp.response(&spec(&app, "ada", Some(request)))).await,
+        "reused InResponseTo",
+    );
+});
+
+both_backends!(
+    accounts_are_refused_when_deactivated_or_unknown_without_jit,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        configure(&app, false).await;
+        let idp = TestIdp::new();
+        let ada = app.user("ada", "learner", &[]).await;
+
+        // JIT off: an unknown user gets no account.
+        let resp = post(&app, &idp.response(&spec(&app, "newcomer", Some(begin(&app).await)))).await;
+        assert_refused(&resp, "JIT off");
+        assert!(
+            app.service
+                .get_user(&Context::cli(), &UserKey::Username("newcomer".into()))
+                .await
+                .is_err()
+        );
+
+        // A comment in the NameID must not make "ada.evil" read as "ada".
+        let signed = idp.response(&spec(&app, "ada.evil", Some(begin(&app).await)));
+        let tampered = signed.replacen(">ada.evil<", ">ada<!---->.evil<", 1);
+        assert_ne!(signed, tampered);
+        assert_refused(&post(&app, &tampered).await, "NameID with a comment");
+
+        // The existing account links and signs in; deactivated, it is refused and stays so.
+        let resp = post(&app, &idp.response(&spec(&app, "ada", Some(begin(&app).await)))).await;
+        assert_eq!(resp.status().as_u16(), 303);
+        app.service
+            .deactivate_user(&Context::cli(), &UserKey::Id(UserId(ada)))
+            .await
+            .unwrap();
+        let resp = post(&app, &idp.response(&spec(&app, "ada", Some(begin(&app).await)))).await;
+        assert_refused(&resp, "deactivated user");
+        let user = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Id(UserId(ada)))
+            .await
+            .unwrap();
+        assert_eq!(user.status, "deactivated");
+    }
+);
