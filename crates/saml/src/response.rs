@@ -633,6 +633,27 @@ mod tests {
     }
 
     #[test]
+    fn during_a_rollover_either_pinned_certificate_verifies() {
+        let idp = TestIdp::new();
+        let signed = idp.response(&spec(&idp));
+        let both = [TestIdp::attacker().cert_b64(), idp.cert_b64()];
+        let expected = Expected {
+            idp_entity_id: &idp.entity_id,
+            signing_certs: &both,
+            sp_entity_id: SP,
+            acs_url: ACS,
+            now: now(),
+        };
+        assert!(validate(&signed, &expected).is_ok());
+        let other = [TestIdp::attacker().cert_b64()];
+        let expected = Expected {
+            signing_certs: &other,
+            ..expected
+        };
+        assert!(validate(&signed, &expected).unwrap_err().0.contains("does not verify"));
+    }
+
+    #[test]
     fn no_pinned_certificate_means_no_sign_in() {
         let idp = TestIdp::new();
         let signed = idp.response(&spec(&idp));

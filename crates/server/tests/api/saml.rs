@@ -245,6 +245,26 @@ both_backends!(requests_and_assertions_are_used_once, |db: TestDb| async move {
         &post(&app, &idp.response(&spec(&app, "ada", Some(request)))).await,
         "reused InResponseTo",
     );
+
+    // IdP-initiated sign-in once allowed; RelayState never leads off-site.
+    let mut config = app.service.sso_config().await.unwrap().unwrap();
+    config.allow_idp_initiated = true;
+    app.service.set_sso(&Context::cli(), config).await.unwrap();
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(idp.response(&spec(&app, "ada", None)));
+    let resp = app
+        .http
+        .post(format!("{}/saml/acs", app.base))
+        .form(&[
+            ("SAMLResponse", body.as_str()),
+            ("RelayState", "https://evil.example/phish"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], "/");
+    assert!(session_cookie(&resp).is_some());
 });
 
 both_backends!(
