@@ -89,6 +89,42 @@ async fn post(app: &TestApp, xml: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Everything the server logs, captured. nextest runs each test in its own process, so the
+/// global subscriber belongs to this test alone.
+#[derive(Clone, Default)]
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    fn capture() -> Log {
+        let log = Log::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test process");
+        log
+    }
+
+    fn refusals(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains("refused"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 #[track_caller]
 fn assert_refused(resp: &reqwest::Response, case: &str) {
     assert!(
@@ -144,6 +180,7 @@ both_backends!(
 both_backends!(
     every_forged_or_misdirected_answer_is_refused_without_a_session,
     |db: TestDb| async move {
+        let log = Log::capture();
         let app = TestApp::start(db).await;
         configure(&app, true).await;
         let idp = TestIdp::new();
@@ -218,8 +255,34 @@ both_backends!(
             ),
         ));
 
-        for (case, xml) in &cases {
+        for (i, (case, xml)) in cases.iter().enumerate() {
             assert_refused(&post(&app, xml).await, case);
+            // The oversized body stops at the body limit, before any SAML code runs.
+            if *case != "oversized" {
+                let refusals = log.refusals();
+                assert_eq!(refusals.len(), i + 1, "{case}: logged {refusals:#?}");
+                assert!(refusals[i].contains("reason="), "{case}: {}", refusals[i]);
+            }
+        }
+        let refusals = log.refusals().join("\n");
+        for reason in [
+            "not signed",
+            "does not verify",
+            "not exactly one",
+            "expired",
+            "not valid before",
+            "audience",
+            "Recipient",
+            "Destination",
+            "signature method",
+            "DTD",
+            "no outstanding request",
+            "started at the identity provider",
+        ] {
+            assert!(
+                refusals.contains(reason),
+                "no refusal logged for {reason:?}:\n{refusals}"
+            );
         }
         for name in ["mallory", "root"] {
             assert!(
