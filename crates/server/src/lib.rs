@@ -2,6 +2,7 @@
 //! and the REST API — and the background jobs `rollcall serve` runs. Handlers translate;
 //! the service decides.
 
+pub mod console;
 pub mod jobs;
 pub mod mailer;
 pub mod metrics;
@@ -63,6 +64,7 @@ pub fn app(service: Service, base_url: &str) -> Router {
         .route("/forgot-password", get(web::forgot_page).post(web::forgot_submit))
         .merge(api)
         .merge(saml::router())
+        .merge(console::router())
         .nest("/scim/v2", scim::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

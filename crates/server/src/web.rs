@@ -48,7 +48,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
@@ -158,7 +158,7 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-fn forbidden_page() -> Response {
+pub(crate) fn forbidden_page() -> Response {
     (
         StatusCode::FORBIDDEN,
         page(

@@ -187,6 +187,13 @@ impl Service {
         Ok(after)
     }
 
+    /// The feature areas the caller holds right now: what a console offers them.
+    pub async fn my_areas(&self, ctx: &Context) -> Result<Vec<Area>> {
+        let mut txb = self.store.begin_read().await?;
+        let who = self.principal(txb.as_mut(), ctx).await?;
+        Ok(Area::ALL.iter().copied().filter(|a| who.areas.contains(*a)).collect())
+    }
+
     pub async fn seat_report(&self, ctx: &Context) -> Result<SeatReport> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();

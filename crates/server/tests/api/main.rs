@@ -2,6 +2,7 @@
 //! SQLite and PostgreSQL.
 
 mod behaviour;
+mod console;
 mod imports;
 mod matrix;
 mod openapi;

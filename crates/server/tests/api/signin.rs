@@ -12,7 +12,7 @@ pub(super) fn session_cookie(resp: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
-async fn login(app: &TestApp, login: &str, password: &str, planted: Option<&str>) -> reqwest::Response {
+pub(super) async fn login(app: &TestApp, login: &str, password: &str, planted: Option<&str>) -> reqwest::Response {
     let mut req = app
         .http
         .post(format!("{}/api/v1/auth/login", app.base))
@@ -23,7 +23,7 @@ async fn login(app: &TestApp, login: &str, password: &str, planted: Option<&str>
     req.send().await.unwrap()
 }
 
-async fn with_password(app: &TestApp, name: &str, user_type: &str, password: &str) -> i64 {
+pub(super) async fn with_password(app: &TestApp, name: &str, user_type: &str, password: &str) -> i64 {
     let input = NewUser {
         username: name.into(),
         email: format!("{name}@example.org"),

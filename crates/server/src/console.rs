@@ -1,0 +1,655 @@
+//! The web console: server-rendered pages over the same services as every other channel,
+//! behind the session cookie and its CSRF token. Pages decide nothing: a forbidden action is
+//! the core's `Forbidden`, shown as a 403 page; links appear only for the areas the core
+//! says the user holds.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Router, routing::get};
+use rollcall_core::Error;
+use rollcall_core::domain::{Area, UserStatus};
+use rollcall_core::service::{AuditFilter, BulkAction, BulkTargets, NewUser, SessionInfo, UserFilter};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+use crate::AppState;
+use crate::web::{esc, forbidden_page, same, session_of};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console.css", get(stylesheet))
+        .route("/admin", get(dashboard))
+        .route("/admin/users", get(users))
+        .route("/admin/users/bulk", axum::routing::post(bulk))
+        .route("/admin/users/new", get(new_user_page).post(new_user_submit))
+        .route("/learn", get(learn))
+}
+
+const STYLESHEET: &str = "\
+:root{--fg:#1b1b1b;--bg:#fff;--accent:#0b5cad;--muted:#555;--bad:#a4161a}\
+body{font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg);margin:0}\
+header{background:#0b3d6e;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}\
+header a{color:#fff}main{padding:1rem;max-width:72rem}\
+a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f5a623;outline-offset:2px}\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ccc}\
+.error{color:var(--bad)}[role=alert]{color:var(--bad);font-weight:600}\
+.cards{display:flex;flex-wrap:wrap;gap:1rem}.card{border:1px solid #ccc;border-radius:.4rem;padding:.75rem 1rem;min-width:12rem}\
+form.filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}label{display:block;font-weight:600}\
+@media (max-width:40rem){table{font-size:.9rem}th:nth-child(n+5),td:nth-child(n+5){display:none}}";
+
+async fn stylesheet() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A signed-in page: the navigation shows only what the user's areas allow.
+fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Response {
+    let mut nav = String::new();
+    if areas.contains(&Area::ReportsAll) {
+        nav.push_str("<a href=\"/admin\">Dashboard</a>");
+    }
+    if areas.contains(&Area::UsersManage) {
+        nav.push_str("<a href=\"/admin/users\">Users</a><a href=\"/admin/users/new\">Add user</a>");
+    }
+    if areas.contains(&Area::CoursesTake) {
+        nav.push_str("<a href=\"/learn\">My courses</a>");
+    }
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · rollcall</title><link rel=\"stylesheet\" href=\"/console.css\"></head><body>\
+         <header><strong>rollcall</strong><nav aria-label=\"Main\" style=\"display:flex;gap:1rem\">{nav}</nav>\
+         <form method=\"post\" action=\"/logout\" style=\"margin-left:auto\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <span>{}</span> <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>\n",
+        esc(title),
+        esc(&info.csrf_token),
+        esc(&info.user.username),
+    );
+    axum::response::Html(html).into_response()
+}
+
+/// The signed-in user and their areas, or the response to send instead.
+async fn signed_in(state: &AppState, headers: &HeaderMap, here: &str) -> Result<(SessionInfo, Vec<Area>), Response> {
+    let Some((_, info)) = session_of(state, headers).await else {
+        return Err(Redirect::to(&format!("/login?next={here}")).into_response());
+    };
+    match state.service.my_areas(&info.context).await {
+        Ok(areas) => Ok((info, areas)),
+        Err(e) => Err(error_page(e)),
+    }
+}
+
+fn error_page(e: Error) -> Response {
+    let (status, message) = match e {
+        Error::Internal(e) => {
+            tracing::error!(error = %e, "console page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; please try again.".to_owned(),
+            )
+        }
+        Error::Forbidden(m) => (
+            StatusCode::FORBIDDEN,
+            format!("You don't have access to this page: {m}."),
+        ),
+        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "Not found.".to_owned()),
+        Error::Unauthenticated => return Redirect::to("/login").into_response(),
+        other => (StatusCode::BAD_REQUEST, other.to_string()),
+    };
+    let title = if status == StatusCode::FORBIDDEN {
+        "Forbidden"
+    } else {
+        "Error"
+    };
+    (
+        status,
+        crate::web::page(
+            title,
+            &format!(
+                "<h1>{title}</h1><p role=\"alert\">{}</p><p><a href=\"/\">Home</a></p>",
+                esc(&message)
+            ),
+        ),
+    )
+        .into_response()
+}
+
+macro_rules! try_page {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return error_page(e),
+        }
+    };
+}
+
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let ctx = &info.context;
+    let seats = try_page!(state.service.seat_report(ctx).await);
+    let idle30 = try_page!(state.service.idle_report(ctx, Some(30)).await);
+    let idle90 = try_page!(state.service.idle_report(ctx, Some(90)).await);
+    let audit = state
+        .service
+        .list_audit(
+            ctx,
+            &AuditFilter {
+                limit: Some(10),
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .unwrap_or_default();
+    let gauge = match seats.limit {
+        Some(limit) => format!(
+            "<p><label for=\"seats\">Seats used</label><meter id=\"seats\" min=\"0\" max=\"{limit}\" value=\"{used}\" high=\"{high}\">{used} of {limit}</meter> {used} of {limit}</p><p>Free seats: <strong>{free}</strong></p>",
+            used = seats.used,
+            high = limit * 9 / 10,
+            free = seats.free.unwrap_or(0),
+        ),
+        None => format!("<p>Seats used in your branches: <strong>{}</strong></p>", seats.used),
+    };
+    let rows: String = audit
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&e.at),
+                esc(e.actor.as_deref().unwrap_or(&e.actor_kind)),
+                esc(&e.action),
+                esc(e.target.as_deref().unwrap_or(""))
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>Dashboard</h1><div class=\"cards\"><section class=\"card\"><h2>Seats</h2>{gauge}</section>\
+         <section class=\"card\"><h2>Idle accounts</h2><p><a href=\"/admin/users?last_login=30\">Idle 30 days</a>: {} (holding {} seats)</p>\
+         <p><a href=\"/admin/users?last_login=90\">Idle 90 days</a>: {} (holding {} seats)</p></section></div>\
+         <h2>Recent changes</h2><table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\">Target</th></tr></thead><tbody>{rows}</tbody></table>",
+        idle30.users.len(),
+        idle30.seats_held,
+        idle90.users.len(),
+        idle90.seats_held,
+    );
+    layout(&info, &areas, "Dashboard", &body)
+}
+
+/// The user list's filters, as query parameters (and as hidden fields of the bulk form).
+#[derive(Deserialize, Default, Clone)]
+pub struct UsersQuery {
+    #[serde(default)]
+    search: String,
+    #[serde(default)]
+    status: String,
+    /// `never`, or a number of days.
+    #[serde(default)]
+    last_login: String,
+    #[serde(default)]
+    user_type: String,
+    #[serde(default)]
+    branch: String,
+    #[serde(default)]
+    group: String,
+    cursor: Option<String>,
+}
+
+impl UsersQuery {
+    fn from_pairs(pairs: &HashMap<String, Vec<String>>) -> UsersQuery {
+        let one = |k: &str| pairs.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+        UsersQuery {
+            search: one("search"),
+            status: one("status"),
+            last_login: one("last_login"),
+            user_type: one("user_type"),
+            branch: one("branch"),
+            group: one("group"),
+            cursor: None,
+        }
+    }
+
+    fn filter(&self) -> Result<UserFilter, Error> {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let status = match self.status.as_str() {
+            "" => None,
+            s => Some(UserStatus::parse(s)?),
+        };
+        let (idle_days, never_logged_in) = match self.last_login.as_str() {
+            "" => (None, false),
+            "never" => (None, true),
+            d => (
+                Some(
+                    d.parse()
+                        .map_err(|_| Error::invalid("last_login", "choose never or a number of days"))?,
+                ),
+                false,
+            ),
+        };
+        Ok(UserFilter {
+            status,
+            user_type: some(&self.user_type),
+            branch: some(&self.branch),
+            group: some(&self.group),
+            idle_days,
+            never_logged_in,
+            search: some(&self.search),
+            cursor: self.cursor.clone(),
+            limit: Some(50),
+            ..UserFilter::default()
+        })
+    }
+
+    fn hidden_fields(&self) -> String {
+        [
+            ("search", &self.search),
+            ("status", &self.status),
+            ("last_login", &self.last_login),
+            ("user_type", &self.user_type),
+            ("branch", &self.branch),
+            ("group", &self.group),
+        ]
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+        .collect()
+    }
+
+    fn query_string(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("search", &self.search),
+            ("status", &self.status),
+            ("last_login", &self.last_login),
+            ("user_type", &self.user_type),
+            ("branch", &self.branch),
+            ("group", &self.group),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
+}
+
+fn select(name: &str, label: &str, current: &str, options: &[(&str, &str)]) -> String {
+    let opts: String = options
+        .iter()
+        .map(|(value, text)| {
+            let sel = if *value == current { " selected" } else { "" };
+            format!("<option value=\"{}\"{sel}>{}</option>", esc(value), esc(text))
+        })
+        .collect();
+    format!("<p><label for=\"{name}\">{label}</label><select id=\"{name}\" name=\"{name}\">{opts}</select></p>")
+}
+
+async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<UsersQuery>) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let filter = try_page!(q.filter());
+    let page = try_page!(state.service.list_users(&info.context, &filter).await);
+    let rows: String = page
+        .items
+        .iter()
+        .map(|u| {
+            format!(
+                "<tr><td><input type=\"checkbox\" name=\"ids\" value=\"{id}\" id=\"u{id}\" aria-label=\"Select {name}\"></td>\
+                 <td>{name}</td><td>{first} {last}</td><td>{email}</td><td>{kind}</td><td>{status}</td><td>{login}</td></tr>",
+                id = u.id,
+                name = esc(&u.username),
+                first = esc(&u.first_name),
+                last = esc(&u.last_name),
+                email = esc(&u.email),
+                kind = esc(&u.user_type),
+                status = esc(u.status),
+                login = esc(u.last_login_at.as_deref().unwrap_or("never")),
+            )
+        })
+        .collect();
+    let next = page
+        .next_cursor
+        .map(|c| {
+            let qs = q.query_string();
+            let sep = if qs.is_empty() { "" } else { "&" };
+            format!(
+                "<p><a href=\"/admin/users?{qs}{sep}cursor={}\">Next page</a></p>",
+                esc(&c)
+            )
+        })
+        .unwrap_or_default();
+    let filters = format!(
+        "<form class=\"filters\" method=\"get\" action=\"/admin/users\" role=\"search\">\
+         <p><label for=\"search\">Search</label><input id=\"search\" name=\"search\" value=\"{}\" placeholder=\"name, username or email\"></p>{}{}\
+         <p><label for=\"user_type\">Type</label><input id=\"user_type\" name=\"user_type\" value=\"{}\"></p>\
+         <p><label for=\"branch\">Branch</label><input id=\"branch\" name=\"branch\" value=\"{}\"></p>\
+         <p><label for=\"group\">Group</label><input id=\"group\" name=\"group\" value=\"{}\"></p>\
+         <p><button type=\"submit\">Filter</button></p></form>",
+        esc(&q.search),
+        select(
+            "status",
+            "Status",
+            &q.status,
+            &[("", "Any"), ("active", "Active"), ("deactivated", "Deactivated")]
+        ),
+        select(
+            "last_login",
+            "Last login",
+            &q.last_login,
+            &[
+                ("", "Any time"),
+                ("never", "Never"),
+                ("30", "Over 30 days ago"),
+                ("60", "Over 60 days ago"),
+                ("90", "Over 90 days ago")
+            ]
+        ),
+        esc(&q.user_type),
+        esc(&q.branch),
+        esc(&q.group),
+    );
+    let bulk = format!(
+        "<form method=\"post\" action=\"/admin/users/bulk\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}\
+         <table><thead><tr><th scope=\"col\">Select</th><th scope=\"col\">Username</th><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Last login</th></tr></thead><tbody>{rows}</tbody></table>{next}\
+         <fieldset><legend>With the selected users</legend>\
+         <p><label><input type=\"checkbox\" name=\"all_matching\" value=\"1\"> Every user matching the filter, not only those selected</label></p>\
+         {actions}\
+         <p><button type=\"submit\">Apply</button></p></fieldset></form>",
+        csrf = esc(&info.csrf_token),
+        hidden = q.hidden_fields(),
+        actions = select(
+            "action",
+            "Action",
+            "",
+            &[
+                ("deactivate", "Deactivate"),
+                ("activate", "Activate"),
+                ("delete", "Delete")
+            ]
+        ),
+    );
+    let body = format!("<h1>Users</h1>{filters}{bulk}");
+    layout(&info, &areas, "Users", &body)
+}
+
+/// A form body with repeated keys (`ids=1&ids=2`).
+fn form_pairs(body: &str) -> HashMap<String, Vec<String>> {
+    let mut pairs: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body.as_bytes()) {
+        pairs.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    pairs
+}
+
+async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let pairs = form_pairs(&body);
+    let first = |k: &str| pairs.get(k).and_then(|v| v.first()).map(String::as_str).unwrap_or("");
+    if !same(&info.csrf_token, first("csrf")) {
+        return forbidden_page();
+    }
+    let action = match first("action") {
+        "deactivate" => BulkAction::Deactivate,
+        "activate" => BulkAction::Activate,
+        "delete" => BulkAction::Delete,
+        other => return error_page(Error::invalid("action", format!("unknown action '{other}'"))),
+    };
+    let targets = if first("all_matching") == "1" {
+        let mut filter = try_page!(UsersQuery::from_pairs(&pairs).filter());
+        filter.limit = None;
+        BulkTargets::Filter(filter)
+    } else {
+        let ids: Result<Vec<i64>, _> = pairs
+            .get("ids")
+            .into_iter()
+            .flatten()
+            .map(|s| s.parse::<i64>())
+            .collect();
+        match ids {
+            Ok(ids) if !ids.is_empty() => BulkTargets::Ids(ids),
+            Ok(_) => return error_page(Error::invalid("ids", "select at least one user")),
+            Err(_) => return error_page(Error::invalid("ids", "not a user id")),
+        }
+    };
+    let ctx = &info.context;
+    // Deleting is confirmed on a page that names how many; the core checks that count.
+    let confirm = match (&action, first("confirm_count")) {
+        (BulkAction::Delete, "") => {
+            let ids = try_page!(
+                state
+                    .service
+                    .bulk_targets(ctx, &BulkAction::Deactivate, &targets, None)
+                    .await
+            );
+            let fields: String = pairs
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k, v)))
+                .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
+                .collect();
+            let body = format!(
+                "<h1>Delete {n} users?</h1><p role=\"alert\">Deleting moves {n} users to the trash; when the trash is purged their \
+                 enrollments, progress, grades and certificates are erased. Deactivating keeps every record.</p>\
+                 <form method=\"post\" action=\"/admin/users/bulk\">{fields}<input type=\"hidden\" name=\"confirm_count\" value=\"{n}\">\
+                 <p><button type=\"submit\">Delete {n} users</button> <a href=\"/admin/users\">Cancel</a></p></form>",
+                n = ids.len()
+            );
+            return layout(&info, &areas, "Confirm deletion", &body);
+        }
+        (BulkAction::Delete, n) => match n.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => return error_page(Error::invalid("confirm_count", "not a number")),
+        },
+        _ => None,
+    };
+    let ids = match state.service.bulk_targets(ctx, &action, &targets, confirm).await {
+        Ok(ids) => ids,
+        Err(e) => return error_page(e),
+    };
+    let outcomes = state.service.bulk_apply(ctx, &action, &ids).await;
+    let done = outcomes.iter().filter(|o| o.ok).count();
+    let rows: String = outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                o.id,
+                if o.ok { "done" } else { "refused" },
+                esc(o.message.as_deref().or(o.status.as_deref()).unwrap_or(""))
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>Bulk {}</h1><p role=\"status\">{done} of {} users changed.</p>\
+         <table><thead><tr><th scope=\"col\">User id</th><th scope=\"col\">Outcome</th><th scope=\"col\">Detail</th></tr></thead><tbody>{rows}</tbody></table>\
+         <p><a href=\"/admin/users\">Back to users</a></p>",
+        action.name(),
+        outcomes.len(),
+    );
+    layout(&info, &areas, "Bulk action", &body)
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewUserForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    user_type: String,
+    #[serde(default)]
+    branch: String,
+    #[serde(default)]
+    send_welcome: Option<String>,
+}
+
+fn new_user_form(
+    info: &SessionInfo,
+    areas: &[Area],
+    input: &NewUserForm,
+    errors: &HashMap<&str, String>,
+    status: StatusCode,
+) -> Response {
+    let field = |name: &str, label: &str, value: &str, kind: &str| {
+        let error = errors
+            .get(name)
+            .map(|e| {
+                format!(
+                    "<span class=\"error\" id=\"{name}-error\" role=\"alert\">{}</span>",
+                    esc(e)
+                )
+            })
+            .unwrap_or_default();
+        let described = if errors.contains_key(name) {
+            format!(" aria-invalid=\"true\" aria-describedby=\"{name}-error\"")
+        } else {
+            String::new()
+        };
+        format!(
+            "<p><label for=\"{name}\">{label}</label><input id=\"{name}\" name=\"{name}\" type=\"{kind}\" value=\"{}\"{described}> {error}</p>",
+            esc(value)
+        )
+    };
+    let general = errors
+        .get("")
+        .map(|e| format!("<p role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Add user</h1>{general}<form method=\"post\" action=\"/admin/users/new\" novalidate><input type=\"hidden\" name=\"csrf\" value=\"{}\">{}{}{}{}{}{}\
+         <p><label><input type=\"checkbox\" name=\"send_welcome\" value=\"1\"{}> Send a welcome email with a set-password link</label></p>\
+         <p><button type=\"submit\">Add user</button></p></form>",
+        esc(&info.csrf_token),
+        field("username", "Username", &input.username, "text"),
+        field("email", "Email", &input.email, "email"),
+        field("first_name", "First name", &input.first_name, "text"),
+        field("last_name", "Last name", &input.last_name, "text"),
+        field(
+            "user_type",
+            "User type (blank for the default)",
+            &input.user_type,
+            "text"
+        ),
+        field("branch", "Branch (optional)", &input.branch, "text"),
+        if input.send_welcome.is_some() { " checked" } else { "" },
+    );
+    let mut resp = layout(info, areas, "Add user", &body);
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn new_user_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/users/new").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !areas.contains(&Area::UsersManage) {
+        return error_page(Error::forbidden("this needs the 'users.manage' permission"));
+    }
+    let input = NewUserForm {
+        send_welcome: Some("1".into()),
+        ..NewUserForm::default()
+    };
+    new_user_form(&info, &areas, &input, &HashMap::new(), StatusCode::OK)
+}
+
+async fn new_user_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<NewUserForm>,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/users/new").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let input = NewUser {
+        username: f.username.trim().to_owned(),
+        email: f.email.trim().to_owned(),
+        first_name: f.first_name.trim().to_owned(),
+        last_name: f.last_name.trim().to_owned(),
+        user_type: (!f.user_type.trim().is_empty()).then(|| f.user_type.trim().to_owned()),
+        branches: (!f.branch.trim().is_empty())
+            .then(|| f.branch.trim().to_owned())
+            .into_iter()
+            .collect(),
+        active: true,
+        send_welcome: Some(f.send_welcome.is_some()),
+        ..NewUser::default()
+    };
+    match state.service.create_user(&info.context, input).await {
+        Ok(user) => Redirect::to(&format!(
+            "/admin/users?search={}",
+            form_urlencoded::byte_serialize(user.username.as_bytes()).collect::<String>()
+        ))
+        .into_response(),
+        Err(e @ (Error::Internal(_) | Error::Forbidden(_) | Error::Unauthenticated)) => error_page(e),
+        Err(e) => {
+            // Each error next to its field; the input stays in the form.
+            let mut errors = HashMap::new();
+            let key = match &e {
+                Error::InvalidInput { field, .. } => match field.as_str() {
+                    "username" => "username",
+                    "email" => "email",
+                    "first_name" => "first_name",
+                    "last_name" => "last_name",
+                    "user_type" => "user_type",
+                    "branch" | "branches" => "branch",
+                    _ => "",
+                },
+                Error::UsernameTaken(_) => "username",
+                Error::EmailTaken(_) => "email",
+                Error::NotFound { kind: "user type", .. } => "user_type",
+                Error::NotFound { kind: "branch", .. } => "branch",
+                _ => "",
+            };
+            let message = match &e {
+                Error::InvalidInput { message, .. } if !key.is_empty() => message.clone(),
+                other => other.to_string(),
+            };
+            errors.insert(key, message);
+            new_user_form(&info, &areas, &f, &errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+async fn learn(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/learn").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let courses = try_page!(state.service.my_courses(&info.context).await);
+    let items: String = courses
+        .iter()
+        .map(|c| {
+            format!(
+                "<li><strong>{}</strong> ({}) — <label for=\"p-{code}\">progress</label> <progress id=\"p-{code}\" max=\"100\" value=\"{pct}\">{pct}%</progress> {pct}%{}</li>",
+                esc(&c.course_name),
+                esc(c.role),
+                c.completed_at.as_ref().map(|_| " · completed").unwrap_or(""),
+                code = esc(&c.course),
+                pct = c.progress_pct,
+            )
+        })
+        .collect();
+    let list = if items.is_empty() {
+        "<p>You are not enrolled in any course yet.</p>".to_owned()
+    } else {
+        format!("<ul>{items}</ul>")
+    };
+    layout(&info, &areas, "My courses", &format!("<h1>My courses</h1>{list}"))
+}

@@ -1,0 +1,320 @@
+//! The web console in a real browser: Debian's Chromium, headless, driven through
+//! chromedriver (WebDriver) against the real server. Screenshots of each page visited go to
+//! `target/screenshots/`. Without Chromium the test is skipped, except under `CI=true`,
+//! where it fails.
+
+use super::signin::{login, with_password};
+use super::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use rollcall_core::domain::CourseRole;
+use rollcall_core::service::NewCourse;
+use tokio::io::AsyncBufReadExt;
+
+/// chromedriver and a headless Chromium session; both end when this is dropped.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Option<Browser> {
+        let present = |p: &str| std::path::Path::new(p).exists();
+        if !present("/usr/bin/chromedriver") || !present("/usr/bin/chromium") {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI=true but chromium / chromedriver are not installed (.ci/run installs them)"
+            );
+            eprintln!("skipping the browser test: install chromium and chromium-driver");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut driver = tokio::process::Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        // Ready when it says so: no sleeping.
+        let mut lines = tokio::io::BufReader::new(driver.stdout.take().unwrap()).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("started successfully") {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,1000", format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+        Some(Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Clicks what submits a form or follows a link, and returns once the next page has
+    /// replaced this one (the old document's root goes stale), polling that condition.
+    async fn click_and_load(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while old.tag_name().await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "no new page after clicking {css}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn fill(&self, id: &str, value: &str) {
+        let input = self.client.find(Locator::Id(id)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+
+    async fn sign_in(&self, base: &str, name: &str, password: &str) {
+        self.client.delete_all_cookies().await.unwrap();
+        self.client.goto(&format!("{base}/login")).await.unwrap();
+        self.fill("login", name).await;
+        self.fill("password", password).await;
+        self.click_and_load("form[action='/login'] button").await;
+        assert!(self.text().await.contains(name), "signed in as {name}");
+    }
+}
+
+both_backends!(
+    an_administrator_and_a_learner_use_the_console_in_a_browser,
+    |db: TestDb| async move {
+        let Some(browser) = Browser::start().await else { return };
+        let app = TestApp::start(db).await;
+        let b = &browser;
+        let base = app.base.clone();
+        with_password(&app, "boss", "administrator", "correct horse battery").await;
+        let learner = with_password(&app, "lea", "learner", "learner horse battery").await;
+        // The learner signed in recently, so is not idle; these three never have.
+        assert_eq!(
+            login(&app, "lea", "learner horse battery", None)
+                .await
+                .status()
+                .as_u16(),
+            200
+        );
+        for name in ["idle1", "idle2", "idle3"] {
+            app.user(name, "learner", &[]).await;
+        }
+        app.service
+            .create_course(
+                &Context::cli(),
+                NewCourse {
+                    code: "SAFETY".into(),
+                    name: "Fire safety".into(),
+                    units: 3,
+                    owner: Some("boss".into()),
+                    ..NewCourse::default()
+                },
+            )
+            .await
+            .unwrap();
+        app.service
+            .enroll(
+                &Context::cli(),
+                &UserKey::Id(UserId(learner)),
+                "SAFETY",
+                CourseRole::Learner,
+            )
+            .await
+            .unwrap();
+
+        // The administrator signs in and sees the dashboard.
+        b.sign_in(&base, "boss", "correct horse battery").await;
+        b.client.goto(&format!("{base}/admin")).await.unwrap();
+        let dashboard = b.text().await;
+        assert!(
+            dashboard.contains("Seats used") && dashboard.contains("Idle 30 days"),
+            "{dashboard}"
+        );
+        b.screenshot("dashboard").await;
+
+        // Add a user: a bad email is shown next to its field, with the input kept.
+        b.client.goto(&format!("{base}/admin/users/new")).await.unwrap();
+        b.fill("username", "newbie").await;
+        b.fill("email", "not-an-email").await;
+        b.fill("first_name", "New").await;
+        b.fill("last_name", "Person").await;
+        b.click_and_load("form[action='/admin/users/new'] button").await;
+        let error = b
+            .client
+            .find(Locator::Id("email-error"))
+            .await
+            .expect("the error beside the email field");
+        assert!(!error.text().await.unwrap().is_empty());
+        assert_eq!(
+            b.client
+                .find(Locator::Id("username"))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("newbie")
+        );
+        b.screenshot("add-user-error").await;
+        b.fill("email", "newbie@example.org").await;
+        b.click_and_load("form[action='/admin/users/new'] button").await;
+        assert!(b.text().await.contains("newbie@example.org"));
+        let newbie = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("newbie".into()))
+            .await
+            .unwrap();
+        assert_eq!(newbie.status, "active");
+
+        // Find the idle users by last login and deactivate every match.
+        b.client.goto(&format!("{base}/admin/users")).await.unwrap();
+        b.client
+            .find(Locator::Id("last_login"))
+            .await
+            .unwrap()
+            .select_by_value("30")
+            .await
+            .unwrap();
+        b.click_and_load("form.filters button").await;
+        let list = b.text().await;
+        for name in ["idle1", "idle2", "idle3", "newbie"] {
+            assert!(list.contains(name), "{name} is idle: {list}");
+        }
+        assert!(
+            !list.contains("lea@example.org") && !list.contains("boss@example.org"),
+            "{list}"
+        );
+        b.screenshot("users-idle").await;
+        b.client
+            .find(Locator::Css("input[name=all_matching]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Id("action"))
+            .await
+            .unwrap()
+            .select_by_value("deactivate")
+            .await
+            .unwrap();
+        b.click_and_load("form[action='/admin/users/bulk'] fieldset button")
+            .await;
+        assert!(b.text().await.contains("4 of 4 users changed"), "{}", b.text().await);
+        b.screenshot("bulk-outcome").await;
+        for name in ["idle1", "idle2", "idle3", "newbie"] {
+            let u = app
+                .service
+                .get_user(&Context::cli(), &UserKey::Username(name.into()))
+                .await
+                .unwrap();
+            assert_eq!(u.status, "deactivated", "{name}");
+        }
+        for name in ["boss", "lea"] {
+            let u = app
+                .service
+                .get_user(&Context::cli(), &UserKey::Username(name.into()))
+                .await
+                .unwrap();
+            assert_eq!(u.status, "active", "{name}");
+        }
+
+        // A form posted without its CSRF token is refused, and nothing is created.
+        b.client.goto(&format!("{base}/admin/users/new")).await.unwrap();
+        b.fill("username", "forged").await;
+        b.fill("email", "forged@example.org").await;
+        b.fill("first_name", "For").await;
+        b.fill("last_name", "Ged").await;
+        b.client
+            .execute(
+                "document.querySelector(\"form[action='/admin/users/new'] input[name=csrf]\").remove()",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.click_and_load("form[action='/admin/users/new'] button").await;
+        assert!(b.text().await.contains("Refused"));
+        assert!(
+            app.service
+                .get_user(&Context::cli(), &UserKey::Username("forged".into()))
+                .await
+                .is_err()
+        );
+
+        // The learner: no admin links, 403 on an admin page, their own courses.
+        b.sign_in(&base, "lea", "learner horse battery").await;
+        b.client.goto(&format!("{base}/learn")).await.unwrap();
+        let courses = b.text().await;
+        assert!(courses.contains("Fire safety"), "{courses}");
+        assert!(
+            !courses.contains("Users") && !courses.contains("Dashboard"),
+            "no links to what a learner can't use: {courses}"
+        );
+        b.screenshot("learner-courses").await;
+        b.client.goto(&format!("{base}/admin/users")).await.unwrap();
+        assert!(b.text().await.contains("Forbidden"));
+        let status = app
+            .http
+            .get(format!("{base}/admin/users"))
+            .header("cookie", learner_cookie(&app).await)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 403);
+
+        browser.client.clone().close().await.unwrap();
+    }
+);
+
+/// A learner's session cookie, for checking status codes the browser doesn't expose.
+async fn learner_cookie(app: &TestApp) -> String {
+    let resp = login(app, "lea", "learner horse battery", None).await;
+    super::signin::session_cookie(&resp).unwrap()
+}
