@@ -3,13 +3,14 @@
 //! the core's `Forbidden`, shown as a 403 page; links appear only for the areas the core
 //! says the user holds.
 
+use crate::rest::imports::ImportResult;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Router, routing::get};
 use rollcall_core::Error;
-use rollcall_core::domain::{Area, UserStatus};
-use rollcall_core::service::{AuditFilter, BulkAction, BulkTargets, NewUser, SessionInfo, UserFilter};
+use rollcall_core::domain::{Area, BaseRole, UserStatus};
+use rollcall_core::service::{AuditFilter, BulkAction, BulkTargets, ImportOptions, NewUser, SessionInfo, UserFilter};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -23,6 +24,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(users))
         .route("/admin/users/bulk", axum::routing::post(bulk))
         .route("/admin/users/new", get(new_user_page).post(new_user_submit))
+        .route("/admin/import", get(import_page))
+        .route("/admin/import/preview", axum::routing::post(import_preview))
+        .route("/admin/import/commit", axum::routing::post(import_commit))
+        .route("/admin/types", get(types_page).post(type_create))
+        .route("/admin/types/{name}", get(type_page).post(type_edit))
         .route("/learn", get(learn))
 }
 
@@ -54,6 +60,12 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
     }
     if areas.contains(&Area::UsersManage) {
         nav.push_str("<a href=\"/admin/users\">Users</a><a href=\"/admin/users/new\">Add user</a>");
+    }
+    if areas.contains(&Area::UserTypesManage) {
+        nav.push_str("<a href=\"/admin/types\">User types</a>");
+    }
+    if areas.contains(&Area::ImportRun) {
+        nav.push_str("<a href=\"/admin/import\">Import</a>");
     }
     if areas.contains(&Area::CoursesTake) {
         nav.push_str("<a href=\"/learn\">My courses</a>");
@@ -652,4 +664,380 @@ async fn learn(State(state): State<AppState>, headers: HeaderMap) -> Response {
         format!("<ul>{items}</ul>")
     };
     layout(&info, &areas, "My courses", &format!("<h1>My courses</h1>{list}"))
+}
+
+/// Import options as form fields, carried from the upload to the commit.
+#[derive(Deserialize, Default)]
+pub struct ImportFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    csv: String,
+    partial: Option<String>,
+    update_existing: Option<String>,
+    send_welcome: Option<String>,
+}
+
+impl ImportFields {
+    fn options(&self, dry_run: bool) -> ImportOptions {
+        ImportOptions {
+            partial: self.partial.is_some(),
+            update_existing: self.update_existing.is_some(),
+            dry_run,
+            send_welcome: Some(self.send_welcome.is_some()),
+        }
+    }
+
+    fn hidden(&self) -> String {
+        let flag = |name: &str, on: &Option<String>| {
+            on.as_ref()
+                .map(|_| format!("<input type=\"hidden\" name=\"{name}\" value=\"1\">"))
+                .unwrap_or_default()
+        };
+        format!(
+            "{}{}{}<textarea name=\"csv\" hidden aria-hidden=\"true\">{}</textarea>",
+            flag("partial", &self.partial),
+            flag("update_existing", &self.update_existing),
+            flag("send_welcome", &self.send_welcome),
+            esc(&self.csv)
+        )
+    }
+}
+
+async fn import_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/import").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !areas.contains(&Area::ImportRun) {
+        return error_page(Error::forbidden("this needs the 'import.run' permission"));
+    }
+    let body = format!(
+        "<h1>Import users</h1><p>Step 1 of 3: choose a CSV file (rollcall's columns or TalentLMS's export). Nothing is written until you confirm.</p>\
+         <form method=\"post\" action=\"/admin/import/preview\" enctype=\"multipart/form-data\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <p><label for=\"file\">CSV file</label><input id=\"file\" name=\"file\" type=\"file\" accept=\".csv,text/csv\" required></p>\
+         <p><label><input type=\"checkbox\" name=\"update_existing\" value=\"1\"> Update users that already exist</label></p>\
+         <p><label><input type=\"checkbox\" name=\"partial\" value=\"1\"> Import the good rows even if some are refused</label></p>\
+         <p><label><input type=\"checkbox\" name=\"send_welcome\" value=\"1\" checked> Send welcome emails</label></p>\
+         <p><button type=\"submit\">Preview</button></p></form>",
+        esc(&info.csrf_token)
+    );
+    layout(&info, &areas, "Import users", &body)
+}
+
+/// Runs the import (or its dry run) on the CSV text through the same code as the API.
+async fn run_import(
+    state: &AppState,
+    info: &SessionInfo,
+    fields: &ImportFields,
+    dry_run: bool,
+) -> Result<ImportResult, Error> {
+    let mut file = tempfile::NamedTempFile::new().map_err(Error::internal)?;
+    std::io::Write::write_all(&mut file, fields.csv.as_bytes()).map_err(Error::internal)?;
+    drop(
+        rollcall_csv::read(std::fs::File::open(file.path()).map_err(Error::internal)?)
+            .map_err(|e| Error::invalid("file", e.to_string()))?,
+    );
+    crate::rest::imports::import_file(&state.service, &info.context, file.path(), fields.options(dry_run)).await
+}
+
+fn import_report(result: &ImportResult) -> String {
+    let rows: String = result
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+                r.line,
+                esc(&r.username),
+                r.outcome,
+                esc(&[r.column.as_deref(), r.reason.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": "))
+            )
+        })
+        .collect();
+    let s = &result.summary;
+    format!(
+        "<p role=\"status\">{} rows: {} created, {} updated, {} unchanged, {} refused.</p>\
+         <table><thead><tr><th scope=\"col\">Line</th><th scope=\"col\">Username</th><th scope=\"col\">Outcome</th><th scope=\"col\">Reason</th></tr></thead><tbody>{rows}</tbody></table>",
+        s.rows, s.created, s.updated, s.unchanged, s.refused
+    )
+}
+
+async fn import_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/import").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut fields = ImportFields::default();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return error_page(Error::invalid("file", e.body_text())),
+        };
+        let name = field.name().unwrap_or("").to_owned();
+        let text = match field.text().await {
+            Ok(t) => t,
+            Err(e) => return error_page(Error::invalid("file", e.body_text())),
+        };
+        match name.as_str() {
+            "csrf" => fields.csrf = text,
+            "file" => fields.csv = text,
+            "partial" => fields.partial = Some(text),
+            "update_existing" => fields.update_existing = Some(text),
+            "send_welcome" => fields.send_welcome = Some(text),
+            _ => {}
+        }
+    }
+    if !same(&info.csrf_token, &fields.csrf) {
+        return forbidden_page();
+    }
+    let result = try_page!(run_import(&state, &info, &fields, true).await);
+    let s = &result.summary;
+    let shortfall = if s.seats_needed > s.seats_free {
+        format!(
+            "<p role=\"alert\">This import needs {} seats and {} are free: free seats or move to a larger plan first.</p>",
+            s.seats_needed, s.seats_free
+        )
+    } else {
+        format!("<p>Seats needed: {} of {} free.</p>", s.seats_needed, s.seats_free)
+    };
+    let can_commit =
+        s.seats_needed <= s.seats_free && (s.refused == 0 || fields.partial.is_some()) && s.created + s.updated > 0;
+    let commit = if can_commit {
+        format!(
+            "<form method=\"post\" action=\"/admin/import/commit\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{}<p><button type=\"submit\">Import {} users</button> <a href=\"/admin/import\">Start again</a></p></form>",
+            esc(&info.csrf_token),
+            fields.hidden(),
+            s.created + s.updated
+        )
+    } else {
+        "<p>Nothing can be imported as it stands: correct the file (or allow a partial import) and <a href=\"/admin/import\">start again</a>.</p>".to_owned()
+    };
+    let body = format!(
+        "<h1>Import preview</h1><p>Step 2 of 3: what the import would do. Nothing has been written yet.</p>{shortfall}{}{commit}",
+        import_report(&result)
+    );
+    layout(&info, &areas, "Import preview", &body)
+}
+
+async fn import_commit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(fields): axum::Form<ImportFields>,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/import").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &fields.csrf) {
+        return forbidden_page();
+    }
+    let result = try_page!(run_import(&state, &info, &fields, false).await);
+    let written = if result.summary.written {
+        "The import is done."
+    } else {
+        "Nothing was written."
+    };
+    let body = format!(
+        "<h1>Import report</h1><p>Step 3 of 3. {written}</p>{}<p><a href=\"/admin/users\">Users</a></p>",
+        import_report(&result)
+    );
+    layout(&info, &areas, "Import report", &body)
+}
+
+async fn types_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/types").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let types = try_page!(state.service.list_types(&info.context).await);
+    let rows: String = types
+        .iter()
+        .map(|t| {
+            format!(
+                "<tr><td><a href=\"/admin/types/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                form_urlencoded::byte_serialize(t.name.as_bytes()).collect::<String>(),
+                esc(&t.name),
+                esc(t.base),
+                if t.builtin { "built-in" } else { "custom" },
+                t.areas.len()
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>User types</h1><table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Based on</th><th scope=\"col\">Kind</th><th scope=\"col\">Areas</th></tr></thead><tbody>{rows}</tbody></table>\
+         <h2>New custom type</h2><form method=\"post\" action=\"/admin/types\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <p><label for=\"name\">Name</label><input id=\"name\" name=\"name\" required></p>{}\
+         <p><button type=\"submit\">Create</button></p></form>",
+        esc(&info.csrf_token),
+        select(
+            "base",
+            "Clone from",
+            "learner",
+            &[("learner", "Learner"), ("instructor", "Instructor")]
+        ),
+    );
+    layout(&info, &areas, "User types", &body)
+}
+
+#[derive(Deserialize)]
+pub struct NewTypeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    base: String,
+}
+
+async fn type_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<NewTypeForm>,
+) -> Response {
+    let (info, _) = match signed_in(&state, &headers, "/admin/types").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let created = try_page!(
+        state
+            .service
+            .create_type(&info.context, f.name.trim(), &f.base, &[])
+            .await
+    );
+    Redirect::to(&format!(
+        "/admin/types/{}",
+        form_urlencoded::byte_serialize(created.name.as_bytes()).collect::<String>()
+    ))
+    .into_response()
+}
+
+/// One type's feature areas as checkboxes; areas its base lacks are shown but can't be
+/// switched on (and the core refuses them if a browser sends them anyway).
+fn type_form(
+    info: &SessionInfo,
+    areas: &[Area],
+    t: &rollcall_core::service::TypeView,
+    error: Option<&str>,
+) -> Response {
+    let base = BaseRole::ALL
+        .iter()
+        .copied()
+        .find(|b| b.key() == t.base)
+        .map(|b| b.areas());
+    let boxes: String = Area::ALL
+        .iter()
+        .map(|a| {
+            let allowed = base.is_some_and(|set| set.contains(*a));
+            let checked = if t.areas.contains(&a.name()) { " checked" } else { "" };
+            let disabled = if allowed && !t.builtin { "" } else { " disabled" };
+            let note = if allowed { "" } else { " <small>(not available to this base type)</small>" };
+            format!(
+                "<li><label><input type=\"checkbox\" name=\"area\" value=\"{name}\" id=\"area-{name}\"{checked}{disabled}> {name}</label>{note}</li>",
+                name = a.name()
+            )
+        })
+        .collect();
+    let error = error
+        .map(|e| format!("<p role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let save = if t.builtin {
+        "<p>Built-in types can't be changed; clone one instead.</p>".to_owned()
+    } else {
+        "<p><button type=\"submit\">Save</button></p>".to_owned()
+    };
+    let body = format!(
+        "<h1>{}</h1><p>Based on {}.</p>{error}<form method=\"post\" action=\"/admin/types/{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <fieldset><legend>Feature areas</legend><ul style=\"list-style:none;padding:0\">{boxes}</ul></fieldset>{save}</form>",
+        esc(&t.name),
+        esc(t.base),
+        form_urlencoded::byte_serialize(t.name.as_bytes()).collect::<String>(),
+        esc(&info.csrf_token),
+    );
+    let mut resp = layout(info, areas, &t.name, &body);
+    if error.is_empty() {
+        resp
+    } else {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        resp
+    }
+}
+
+async fn find_type(
+    state: &AppState,
+    info: &SessionInfo,
+    name: &str,
+) -> Result<rollcall_core::service::TypeView, Error> {
+    state
+        .service
+        .list_types(&info.context)
+        .await?
+        .into_iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| Error::NotFound {
+            kind: "user type",
+            key: name.to_owned(),
+        })
+}
+
+async fn type_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/types").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let t = try_page!(find_type(&state, &info, &name).await);
+    type_form(&info, &areas, &t, None)
+}
+
+async fn type_edit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: String,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/types").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let pairs = form_pairs(&body);
+    if !same(
+        &info.csrf_token,
+        pairs
+            .get("csrf")
+            .and_then(|v| v.first())
+            .map(String::as_str)
+            .unwrap_or(""),
+    ) {
+        return forbidden_page();
+    }
+    let t = try_page!(find_type(&state, &info, &name).await);
+    let wanted: Result<Vec<Area>, Error> = pairs
+        .get("area")
+        .into_iter()
+        .flatten()
+        .map(|a| Area::parse(a))
+        .collect();
+    let wanted = try_page!(wanted);
+    let deny: Vec<Area> = Area::ALL.iter().copied().filter(|a| !wanted.contains(a)).collect();
+    match state.service.edit_type(&info.context, &t.name, &wanted, &deny).await {
+        Ok(updated) => type_form(&info, &areas, &updated, None),
+        Err(e @ (Error::Internal(_) | Error::Forbidden(_) | Error::Unauthenticated)) => error_page(e),
+        Err(e) => type_form(&info, &areas, &t, Some(&e.to_string())),
+    }
 }

@@ -105,32 +105,41 @@ pub async fn import(c: Caller, ApiQuery(q): ApiQuery<ImportQuery>, request: Requ
         .require_area(&c.ctx, rollcall_core::domain::Area::ImportRun)
         .await?;
     let file = spool(request).await?;
-    let path = file.path().to_owned();
     // A bad header is a bad request, reported before any row.
     drop(
-        rollcall_csv::read(std::fs::File::open(&path).map_err(Error::internal)?)
+        rollcall_csv::read(std::fs::File::open(file.path()).map_err(Error::internal)?)
             .map_err(|e| ApiError::bad_request(e.to_string()))?,
     );
-    let mut source = || -> rollcall_core::Result<Box<dyn Iterator<Item = Parsed> + Send>> {
-        let f = std::fs::File::open(&path).map_err(Error::internal)?;
-        Ok(Box::new(
-            rollcall_csv::read(f).map_err(|e| Error::invalid("file", e.to_string()))?,
-        ))
-    };
     let opts = ImportOptions {
         partial: q.partial.unwrap_or(false),
         update_existing: q.update_existing.unwrap_or(false),
         dry_run: q.dry_run.unwrap_or(false),
         send_welcome: q.send_welcome,
     };
-    let mut ctx = c.ctx.clone();
+    Ok(axum::Json(import_file(&c.service, &c.ctx, file.path(), opts).await?))
+}
+
+/// Imports the CSV file at `path` through the CSV channel: every row's outcome and the
+/// summary. Shared by the API and the console's import wizard.
+pub(crate) async fn import_file(
+    service: &rollcall_core::Service,
+    ctx: &rollcall_core::Context,
+    path: &std::path::Path,
+    opts: ImportOptions,
+) -> rollcall_core::Result<ImportResult> {
+    let mut source = || -> rollcall_core::Result<Box<dyn Iterator<Item = Parsed> + Send>> {
+        let f = std::fs::File::open(path).map_err(Error::internal)?;
+        Ok(Box::new(
+            rollcall_csv::read(f).map_err(|e| Error::invalid("file", e.to_string()))?,
+        ))
+    };
+    let mut ctx = ctx.clone();
     ctx.channel = rollcall_core::Channel::Csv;
     let mut rows = vec![];
-    let summary = c
-        .service
+    let summary = service
         .import_users(&ctx, &mut source, opts, &mut |r| rows.push(r))
         .await?;
-    Ok(axum::Json(ImportResult { summary, rows }))
+    Ok(ImportResult { summary, rows })
 }
 
 type Json = axum::Json<ImportResult>;

@@ -165,6 +165,33 @@ both_backends!(
             )
             .await
             .unwrap();
+        app.branch("north").await;
+        app.branch("south").await;
+        app.user("nora", "learner", &["north"]).await;
+        app.user("sam", "learner", &["south"]).await;
+        let bran = NewUser {
+            username: "bran".into(),
+            email: "bran@example.org".into(),
+            first_name: "Bran".into(),
+            last_name: "Admin".into(),
+            user_type: Some("branch-administrator".into()),
+            branches: vec!["north".into()],
+            password: Some("branch horse battery".into()),
+            active: true,
+            send_welcome: Some(false),
+            ..NewUser::default()
+        };
+        app.service.create_user(&Context::cli(), bran).await.unwrap();
+
+        // A branch administrator sees their branch only.
+        b.sign_in(&base, "bran", "branch horse battery").await;
+        b.client.goto(&format!("{base}/admin/users")).await.unwrap();
+        let listed = b.text().await;
+        assert!(
+            listed.contains("nora@example.org") && !listed.contains("sam@example.org"),
+            "{listed}"
+        );
+        b.screenshot("branch-admin-users").await;
 
         // The administrator signs in and sees the dashboard.
         b.sign_in(&base, "boss", "correct horse battery").await;
@@ -222,7 +249,7 @@ both_backends!(
             .unwrap();
         b.click_and_load("form.filters button").await;
         let list = b.text().await;
-        for name in ["idle1", "idle2", "idle3", "newbie"] {
+        for name in ["idle1", "idle2", "idle3", "newbie", "nora", "sam"] {
             assert!(list.contains(name), "{name} is idle: {list}");
         }
         assert!(
@@ -246,9 +273,9 @@ both_backends!(
             .unwrap();
         b.click_and_load("form[action='/admin/users/bulk'] fieldset button")
             .await;
-        assert!(b.text().await.contains("4 of 4 users changed"), "{}", b.text().await);
+        assert!(b.text().await.contains("6 of 6 users changed"), "{}", b.text().await);
         b.screenshot("bulk-outcome").await;
-        for name in ["idle1", "idle2", "idle3", "newbie"] {
+        for name in ["idle1", "idle2", "idle3", "newbie", "nora", "sam"] {
             let u = app
                 .service
                 .get_user(&Context::cli(), &UserKey::Username(name.into()))
@@ -256,7 +283,7 @@ both_backends!(
                 .unwrap();
             assert_eq!(u.status, "deactivated", "{name}");
         }
-        for name in ["boss", "lea"] {
+        for name in ["boss", "lea", "bran"] {
             let u = app
                 .service
                 .get_user(&Context::cli(), &UserKey::Username(name.into()))
@@ -286,6 +313,89 @@ both_backends!(
                 .await
                 .is_err()
         );
+
+        // Import through the wizard: a dry-run preview first, then the commit and its report.
+        let csv = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        std::fs::write(
+            csv.path(),
+            "username,email,first_name,last_name\nimp1,imp1@example.org,Imp,One\nimp2,imp2@example.org,Imp,Two\n",
+        )
+        .unwrap();
+        b.client.goto(&format!("{base}/admin/import")).await.unwrap();
+        b.client
+            .find(Locator::Id("file"))
+            .await
+            .unwrap()
+            .send_keys(&csv.path().display().to_string())
+            .await
+            .unwrap();
+        b.click_and_load("form[action='/admin/import/preview'] button").await;
+        let preview = b.text().await;
+        assert!(preview.contains("2 created") && preview.contains("imp2"), "{preview}");
+        assert!(
+            app.service
+                .get_user(&Context::cli(), &UserKey::Username("imp1".into()))
+                .await
+                .is_err(),
+            "the preview writes nothing"
+        );
+        b.screenshot("import-preview").await;
+        b.click_and_load("form[action='/admin/import/commit'] button").await;
+        assert!(b.text().await.contains("The import is done"));
+        b.screenshot("import-report").await;
+        for name in ["imp1", "imp2"] {
+            assert_eq!(
+                app.service
+                    .get_user(&Context::cli(), &UserKey::Username(name.into()))
+                    .await
+                    .unwrap()
+                    .status,
+                "active"
+            );
+        }
+
+        // A custom type cloned from Learner can't be given an area Learner lacks.
+        b.client.goto(&format!("{base}/admin/types")).await.unwrap();
+        b.fill("name", "Mentor").await;
+        b.client
+            .find(Locator::Id("base"))
+            .await
+            .unwrap()
+            .select_by_value("learner")
+            .await
+            .unwrap();
+        b.click_and_load("form[action='/admin/types'] button").await;
+        let manage = b.client.find(Locator::Id("area-users.manage")).await.unwrap();
+        assert_eq!(
+            manage.prop("disabled").await.unwrap().as_deref(),
+            Some("true"),
+            "an area above the base is disabled"
+        );
+        let take = b.client.find(Locator::Id("area-courses.take")).await.unwrap();
+        assert_eq!(take.prop("disabled").await.unwrap().as_deref(), Some("false"));
+        b.screenshot("user-type").await;
+        // Forced on in the page anyway, the server still refuses it.
+        b.client
+            .execute(
+                "const c = document.getElementById('area-users.manage'); c.disabled = false; c.checked = true;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.click_and_load("form[action^='/admin/types/'] button").await;
+        assert!(
+            b.client.find(Locator::Css("[role=alert]")).await.is_ok(),
+            "the refusal is shown"
+        );
+        let mentor = app
+            .service
+            .list_types(&Context::cli())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "Mentor")
+            .unwrap();
+        assert!(!mentor.areas.contains(&"users.manage"), "{:?}", mentor.areas);
 
         // The learner: no admin links, 403 on an admin page, their own courses.
         b.sign_in(&base, "lea", "learner horse battery").await;
