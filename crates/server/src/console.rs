@@ -9,8 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Router, routing::get};
 use rollcall_core::Error;
-use rollcall_core::domain::{Area, BaseRole, UserStatus};
-use rollcall_core::service::{AuditFilter, BulkAction, BulkTargets, ImportOptions, NewUser, SessionInfo, UserFilter};
+use rollcall_core::domain::{Area, BaseRole, UserId, UserStatus};
+use rollcall_core::service::{
+    AuditFilter, BulkAction, BulkTargets, ImportOptions, NewUser, SessionInfo, UserFilter, UserKey,
+};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -29,6 +31,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/import/commit", axum::routing::post(import_commit))
         .route("/admin/types", get(types_page).post(type_create))
         .route("/admin/types/{name}", get(type_page).post(type_edit))
+        .route("/admin/users/{id}", get(user_page))
+        .route("/admin/users/{id}/status", axum::routing::post(user_status))
+        .route("/admin/users/{id}/delete", axum::routing::post(user_delete))
+        .route("/admin/audit", get(audit_page))
         .route("/learn", get(learn))
 }
 
@@ -39,7 +45,7 @@ header{background:#0b3d6e;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:w
 header a{color:#fff}main{padding:1rem;max-width:72rem}\
 a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f5a623;outline-offset:2px}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ccc}\
-.error{color:var(--bad)}[role=alert]{color:var(--bad);font-weight:600}\
+td code{word-break:break-all}main{overflow-wrap:anywhere}.error{color:var(--bad)}[role=alert]{color:var(--bad);font-weight:600}\
 .cards{display:flex;flex-wrap:wrap;gap:1rem}.card{border:1px solid #ccc;border-radius:.4rem;padding:.75rem 1rem;min-width:12rem}\
 form.filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}label{display:block;font-weight:600}\
 @media (max-width:40rem){table{font-size:.9rem}th:nth-child(n+5),td:nth-child(n+5){display:none}}";
@@ -66,6 +72,12 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
     }
     if areas.contains(&Area::ImportRun) {
         nav.push_str("<a href=\"/admin/import\">Import</a>");
+    }
+    if areas.contains(&Area::UsersManage) {
+        nav.push_str("<a href=\"/admin/users?status=trash\">Trash</a>");
+    }
+    if areas.contains(&Area::AuditView) {
+        nav.push_str("<a href=\"/admin/audit\">Audit log</a>");
     }
     if areas.contains(&Area::CoursesTake) {
         nav.push_str("<a href=\"/learn\">My courses</a>");
@@ -312,7 +324,7 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
         .map(|u| {
             format!(
                 "<tr><td><input type=\"checkbox\" name=\"ids\" value=\"{id}\" id=\"u{id}\" aria-label=\"Select {name}\"></td>\
-                 <td>{name}</td><td>{first} {last}</td><td>{email}</td><td>{kind}</td><td>{status}</td><td>{login}</td></tr>",
+                 <td><a href=\"/admin/users/{id}\">{name}</a></td><td>{first} {last}</td><td>{email}</td><td>{kind}</td><td>{status}</td><td>{login}</td></tr>",
                 id = u.id,
                 name = esc(&u.username),
                 first = esc(&u.first_name),
@@ -347,7 +359,12 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
             "status",
             "Status",
             &q.status,
-            &[("", "Any"), ("active", "Active"), ("deactivated", "Deactivated")]
+            &[
+                ("", "Any"),
+                ("active", "Active"),
+                ("deactivated", "Deactivated"),
+                ("trash", "Trash")
+            ]
         ),
         select(
             "last_login",
@@ -1040,4 +1057,192 @@ async fn type_edit(
         Err(e @ (Error::Internal(_) | Error::Forbidden(_) | Error::Unauthenticated)) => error_page(e),
         Err(e) => type_form(&info, &areas, &t, Some(&e.to_string())),
     }
+}
+
+fn audit_table(entries: &[rollcall_core::service::AuditEntryView]) -> String {
+    let rows: String = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&e.at),
+                esc(e.actor.as_deref().unwrap_or(&e.actor_kind)),
+                esc(&e.channel),
+                esc(&e.action),
+                esc(e.target.as_deref().unwrap_or("")),
+                esc(&e.changes.to_string())
+            )
+        })
+        .collect();
+    format!(
+        "<table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">Channel</th><th scope=\"col\">What</th><th scope=\"col\">Target</th><th scope=\"col\">Changes</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
+async fn user_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let u = try_page!(state.service.get_user(&info.context, &UserKey::Id(UserId(id))).await);
+    let trail = if areas.contains(&Area::AuditView) {
+        let filter = AuditFilter {
+            target: Some(u.username.clone()),
+            limit: Some(50),
+            ..AuditFilter::default()
+        };
+        audit_table(&try_page!(state.service.list_audit(&info.context, &filter).await))
+    } else {
+        String::new()
+    };
+    let csrf = esc(&info.csrf_token);
+    let status_action = match u.status {
+        "active" => "deactivate",
+        "deactivated" => "activate",
+        _ => "restore",
+    };
+    let status_form = format!(
+        "<form method=\"post\" action=\"/admin/users/{id}/status\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"action\" value=\"{status_action}\">\
+         <button type=\"submit\">{}</button></form>",
+        match status_action {
+            "deactivate" => "Deactivate (frees the seat, keeps every record)",
+            "activate" => "Activate (takes a seat)",
+            _ => "Restore from the trash",
+        }
+    );
+    let delete_form = if u.status == "trash" {
+        String::new()
+    } else {
+        format!(
+            "<h2>Delete</h2><form method=\"post\" action=\"/admin/users/{id}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <p>Deleting moves the account to the trash; when the trash is purged, its enrollments, progress, grades and certificates are erased.</p>\
+             <p><label for=\"confirm\">Type the username, {}, to confirm</label><input id=\"confirm\" name=\"confirm\" autocomplete=\"off\"></p>\
+             <p><label for=\"reassign\">Give the courses they own to (username, optional)</label><input id=\"reassign\" name=\"reassign\"></p>\
+             <p><button type=\"submit\">Delete</button></p></form>",
+            esc(&u.username)
+        )
+    };
+    let body = format!(
+        "<h1>{name}</h1><dl><dt>Name</dt><dd>{first} {last}</dd><dt>Email</dt><dd>{email}</dd><dt>Type</dt><dd>{kind}</dd>\
+         <dt>Branches</dt><dd>{branches}</dd><dt>Groups</dt><dd>{groups}</dd><dt>Status</dt><dd>{status}</dd><dt>Last login</dt><dd>{login}</dd></dl>\
+         <h2>Status</h2>{status_form}{delete_form}<h2>Audit trail</h2>{trail}",
+        name = esc(&u.username),
+        first = esc(&u.first_name),
+        last = esc(&u.last_name),
+        email = esc(&u.email),
+        kind = esc(&u.user_type),
+        branches = esc(&u.branches.join(", ")),
+        groups = esc(&u.groups.join(", ")),
+        status = esc(u.status),
+        login = esc(u.last_login_at.as_deref().unwrap_or("never")),
+    );
+    layout(&info, &areas, &u.username, &body)
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+}
+
+async fn user_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    axum::Form(f): axum::Form<StatusForm>,
+) -> Response {
+    let (info, _) = match signed_in(&state, &headers, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let key = UserKey::Id(UserId(id));
+    let ctx = &info.context;
+    try_page!(match f.action.as_str() {
+        "deactivate" => state.service.deactivate_user(ctx, &key).await,
+        "activate" => state.service.activate_user(ctx, &key).await,
+        "restore" => state.service.restore_user(ctx, &key).await,
+        other => Err(Error::invalid("action", format!("unknown action '{other}'"))),
+    });
+    Redirect::to(&format!("/admin/users/{id}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    reassign: String,
+}
+
+async fn user_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    axum::Form(f): axum::Form<DeleteForm>,
+) -> Response {
+    let (info, _) = match signed_in(&state, &headers, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let reassign = (!f.reassign.trim().is_empty()).then(|| UserKey::Username(f.reassign.trim().to_owned()));
+    try_page!(
+        state
+            .service
+            .delete_user(
+                &info.context,
+                &UserKey::Id(UserId(id)),
+                Some(&f.confirm),
+                false,
+                reassign.as_ref()
+            )
+            .await
+    );
+    Redirect::to(&format!("/admin/users/{id}")).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    target: String,
+}
+
+async fn audit_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<AuditQuery>) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/audit").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    let filter = AuditFilter {
+        actor: some(&q.actor),
+        target: some(&q.target),
+        limit: Some(200),
+        ..AuditFilter::default()
+    };
+    let entries = try_page!(state.service.list_audit(&info.context, &filter).await);
+    let body = format!(
+        "<h1>Audit log</h1><form class=\"filters\" method=\"get\" action=\"/admin/audit\">\
+         <p><label for=\"actor\">Actor</label><input id=\"actor\" name=\"actor\" value=\"{}\"></p>\
+         <p><label for=\"target\">Target</label><input id=\"target\" name=\"target\" value=\"{}\"></p>\
+         <p><button type=\"submit\">Filter</button></p></form>{}",
+        esc(&q.actor),
+        esc(&q.target),
+        audit_table(&entries)
+    );
+    layout(&info, &areas, "Audit log", &body)
 }

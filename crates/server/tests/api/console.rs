@@ -397,6 +397,50 @@ both_backends!(
             .unwrap();
         assert!(!mentor.areas.contains(&"users.manage"), "{:?}", mentor.areas);
 
+        // A user's page: reactivate, delete only with the username typed, restore from the trash.
+        let idle1 = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("idle1".into()))
+            .await
+            .unwrap()
+            .id;
+        let status = || async {
+            app.service
+                .get_user(&Context::cli(), &UserKey::Id(UserId(idle1)))
+                .await
+                .unwrap()
+                .status
+        };
+        b.client.goto(&format!("{base}/admin/users/{idle1}")).await.unwrap();
+        b.click_and_load("form[action$='/status'] button").await;
+        assert_eq!(status().await, "active");
+        b.fill("confirm", "someone-else").await;
+        b.click_and_load("form[action$='/delete'] button").await;
+        assert_eq!(status().await, "active", "a wrong confirmation deletes nothing");
+        b.client.goto(&format!("{base}/admin/users/{idle1}")).await.unwrap();
+        b.screenshot("user-page").await;
+        b.fill("confirm", "idle1").await;
+        b.click_and_load("form[action$='/delete'] button").await;
+        assert_eq!(status().await, "trash");
+        b.client
+            .goto(&format!("{base}/admin/users?status=trash"))
+            .await
+            .unwrap();
+        assert!(b.text().await.contains("idle1"));
+        b.screenshot("trash").await;
+        b.client.goto(&format!("{base}/admin/users/{idle1}")).await.unwrap();
+        b.click_and_load("form[action$='/status'] button").await;
+        assert_ne!(status().await, "trash", "restored");
+
+        // The audit log records what was done here, through the console.
+        b.client
+            .goto(&format!("{base}/admin/audit?target=idle1"))
+            .await
+            .unwrap();
+        let audit = b.text().await;
+        assert!(audit.contains("boss") && audit.contains("idle1"), "{audit}");
+        b.screenshot("audit").await;
+
         // The learner: no admin links, 403 on an admin page, their own courses.
         b.sign_in(&base, "lea", "learner horse battery").await;
         b.client.goto(&format!("{base}/learn")).await.unwrap();
