@@ -36,6 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/delete", axum::routing::post(user_delete))
         .route("/admin/audit", get(audit_page))
         .route("/learn", get(learn))
+        .route("/learn/complete", axum::routing::post(complete_unit))
+        .route("/teach", get(teach))
+        .route("/teach/grade", axum::routing::post(grade))
 }
 
 const STYLESHEET: &str = "\
@@ -81,6 +84,9 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
     }
     if areas.contains(&Area::CoursesTake) {
         nav.push_str("<a href=\"/learn\">My courses</a>");
+    }
+    if areas.contains(&Area::Grading) {
+        nav.push_str("<a href=\"/teach\">Teaching</a>");
     }
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -662,14 +668,27 @@ async fn learn(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Err(r) => return r,
     };
     let courses = try_page!(state.service.my_courses(&info.context).await);
+    let csrf = esc(&info.csrf_token);
     let items: String = courses
         .iter()
         .map(|c| {
+            let next = if c.role == "learner" && c.completed_at.is_none() && c.units_completed < c.units {
+                format!(
+                    " <form method=\"post\" action=\"/learn/complete\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <input type=\"hidden\" name=\"course\" value=\"{}\"><input type=\"hidden\" name=\"unit\" value=\"{}\">\
+                     <button type=\"submit\">Complete unit {}</button></form>",
+                    esc(&c.course),
+                    c.units_completed + 1,
+                    c.units_completed + 1
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "<li><strong>{}</strong> ({}) — <label for=\"p-{code}\">progress</label> <progress id=\"p-{code}\" max=\"100\" value=\"{pct}\">{pct}%</progress> {pct}%{}</li>",
+                "<li><strong>{}</strong> ({}) — <label for=\"p-{code}\">progress</label> <progress id=\"p-{code}\" max=\"100\" value=\"{pct}\">{pct}%</progress> {pct}%{}{next}</li>",
                 esc(&c.course_name),
                 esc(c.role),
-                c.completed_at.as_ref().map(|_| " · completed").unwrap_or(""),
+                c.completed_at.as_ref().map(|_| " · completed, certificate issued").unwrap_or(""),
                 code = esc(&c.course),
                 pct = c.progress_pct,
             )
@@ -1245,4 +1264,130 @@ async fn audit_page(State(state): State<AppState>, headers: HeaderMap, Query(q):
         audit_table(&entries)
     );
     layout(&info, &areas, "Audit log", &body)
+}
+
+#[derive(Deserialize)]
+pub struct CompleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    course: String,
+    #[serde(default)]
+    unit: i64,
+}
+
+async fn complete_unit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<CompleteForm>,
+) -> Response {
+    let (info, _) = match signed_in(&state, &headers, "/learn").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let me = UserKey::Id(UserId(info.user.id));
+    try_page!(state.service.complete_unit(&info.context, &me, &f.course, f.unit).await);
+    Redirect::to("/learn").into_response()
+}
+
+/// An instructor's courses, their learners' progress, and grading.
+async fn teach(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/teach").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !areas.contains(&Area::Grading) {
+        return error_page(Error::forbidden("this needs the 'grading' permission"));
+    }
+    let courses = try_page!(
+        state
+            .service
+            .list_courses(&info.context, Some(&info.user.username), false)
+            .await
+    );
+    let csrf = esc(&info.csrf_token);
+    let mut body = String::from("<h1>Teaching</h1>");
+    if courses.is_empty() {
+        body.push_str("<p>You don't own any course yet.</p>");
+    }
+    for c in &courses {
+        let enrollments = try_page!(state.service.course_enrollments(&info.context, &c.code).await);
+        let rows: String = enrollments
+            .iter()
+            .filter(|e| e.role == "learner")
+            .map(|e| {
+                format!(
+                    "<tr><td>{name}</td><td>{pct}%</td><td>{grade}</td><td><form method=\"post\" action=\"/teach/grade\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"course\" value=\"{code}\"><input type=\"hidden\" name=\"user_id\" value=\"{id}\">\
+                     <label for=\"g-{code}-{id}\">Grade for {name}</label> <input id=\"g-{code}-{id}\" name=\"grade\" type=\"number\" min=\"0\" max=\"100\" required> <button type=\"submit\">Save</button></form></td></tr>",
+                    name = esc(&e.username),
+                    pct = e.progress_pct,
+                    grade = e.grade.map(|g| g.to_string()).unwrap_or_else(|| "—".into()),
+                    code = esc(&c.code),
+                    id = e.user_id,
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            "<h2>{} ({})</h2><table><thead><tr><th scope=\"col\">Learner</th><th scope=\"col\">Progress</th><th scope=\"col\">Grade</th><th scope=\"col\">Grade it</th></tr></thead><tbody>{rows}</tbody></table>",
+            esc(&c.name),
+            esc(&c.code)
+        ));
+    }
+    layout(&info, &areas, "Teaching", &body)
+}
+
+#[derive(Deserialize)]
+pub struct GradeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    course: String,
+    #[serde(default)]
+    user_id: i64,
+    grade: Option<i64>,
+}
+
+async fn grade(State(state): State<AppState>, headers: HeaderMap, axum::Form(f): axum::Form<GradeForm>) -> Response {
+    let (info, _) = match signed_in(&state, &headers, "/teach").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let Some(grade) = f.grade else {
+        return error_page(Error::invalid("grade", "enter a grade from 0 to 100"));
+    };
+    try_page!(
+        state
+            .service
+            .grade(&info.context, &UserKey::Id(UserId(f.user_id)), &f.course, grade)
+            .await
+    );
+    Redirect::to("/teach").into_response()
+}
+
+/// The start page: who is signed in, and the console's sections they may use.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let start = if areas.contains(&Area::ReportsAll) {
+        "<p><a href=\"/admin\">Open the dashboard</a></p>"
+    } else if areas.contains(&Area::CoursesTake) {
+        "<p><a href=\"/learn\">Go to your courses</a></p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<h1>Welcome</h1><p>Signed in as <strong>{}</strong> ({}).</p>{start}",
+        esc(&info.user.username),
+        esc(&info.user.user_type)
+    );
+    layout(&info, &areas, "Home", &body)
 }

@@ -245,23 +245,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): 
     resp
 }
 
-/// The start page: who is signed in, and a way out. The console builds its pages from here.
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some((_, info)) = session_of(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
-    };
-    let u = &info.user;
-    page(
-        "Home",
-        &format!(
-            "<h1>rollcall</h1><p>Signed in as <strong>{}</strong> ({}).</p>\
-             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-            esc(&u.username),
-            esc(&u.user_type),
-            info.csrf_token
-        ),
-    )
-    .into_response()
+/// The start page: who is signed in, and where to go in the console.
+pub async fn home(state: State<AppState>, headers: HeaderMap) -> Response {
+    crate::console::home(state, headers).await
 }
 
 #[derive(Deserialize)]

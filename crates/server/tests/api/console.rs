@@ -441,6 +441,17 @@ both_backends!(
         assert!(audit.contains("boss") && audit.contains("idle1"), "{audit}");
         b.screenshot("audit").await;
 
+        // Teaching: the owner of a course grades its learners.
+        b.client.goto(&format!("{base}/teach")).await.unwrap();
+        b.fill(&format!("g-SAFETY-{learner}"), "88").await;
+        b.click_and_load(&format!(
+            "form[action='/teach/grade'] input[value='{learner}'] ~ button"
+        ))
+        .await;
+        let graded = app.service.course_enrollments(&Context::cli(), "SAFETY").await.unwrap();
+        assert_eq!(graded.iter().find(|e| e.user_id == learner).unwrap().grade, Some(88));
+        b.screenshot("teaching").await;
+
         // The learner: no admin links, 403 on an admin page, their own courses.
         b.sign_in(&base, "lea", "learner horse battery").await;
         b.client.goto(&format!("{base}/learn")).await.unwrap();
@@ -450,6 +461,8 @@ both_backends!(
             !courses.contains("Users") && !courses.contains("Dashboard"),
             "no links to what a learner can't use: {courses}"
         );
+        b.click_and_load("form[action='/learn/complete'] button").await;
+        assert!(b.text().await.contains("33%"), "{}", b.text().await);
         b.screenshot("learner-courses").await;
         b.client.goto(&format!("{base}/admin/users")).await.unwrap();
         assert!(b.text().await.contains("Forbidden"));
