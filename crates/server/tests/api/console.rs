@@ -17,6 +17,17 @@ struct Browser {
     _profile: tempfile::TempDir,
 }
 
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id() {
+            // Also when the test failed before closing its session.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
+}
+
 impl Browser {
     async fn start() -> Option<Browser> {
         let present = |p: &str| std::path::Path::new(p).exists();
@@ -37,6 +48,11 @@ impl Browser {
         let mut driver = tokio::process::Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::piped())
+            // Chromium inherits these: it must not hold the test runner's pipes open.
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Its own process group, so Drop can end chromedriver and every Chromium process.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("start chromedriver");
