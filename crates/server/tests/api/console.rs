@@ -457,6 +457,57 @@ both_backends!(
         assert!(audit.contains("boss") && audit.contains("idle1"), "{audit}");
         b.screenshot("audit").await;
 
+        // Branches, groups, courses, the plan and tokens.
+        b.client.goto(&format!("{base}/admin/branches")).await.unwrap();
+        b.fill("name", "east").await;
+        b.fill("seat_cap", "5").await;
+        b.click_and_load("form[action='/admin/branches'] button").await;
+        assert!(b.text().await.contains("east"));
+        b.screenshot("branches").await;
+        b.client.goto(&format!("{base}/admin/groups")).await.unwrap();
+        b.fill("name", "Pilots").await;
+        b.click_and_load("form[action='/admin/groups'] button").await;
+        b.fill("group", "Pilots").await;
+        b.fill("username", "lea").await;
+        b.click_and_load("form[action='/admin/groups/members'] button").await;
+        let lea = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("lea".into()))
+            .await
+            .unwrap();
+        assert_eq!(lea.groups, ["Pilots"]);
+        b.screenshot("groups").await;
+        b.client.goto(&format!("{base}/admin/courses")).await.unwrap();
+        b.fill("code", "FIRST").await;
+        b.fill("name", "First aid").await;
+        b.fill("units", "2").await;
+        b.click_and_load("form[action='/admin/courses'] button").await;
+        assert!(b.text().await.contains("First aid"));
+        b.screenshot("courses").await;
+        b.client.goto(&format!("{base}/admin/plan")).await.unwrap();
+        assert!(b.text().await.contains("seats used"));
+        b.screenshot("plan").await;
+        b.client.goto(&format!("{base}/admin/tokens")).await.unwrap();
+        b.fill("name", "script").await;
+        b.fill("username", "boss").await;
+        b.click_and_load("form[action='/admin/tokens'] button").await;
+        let token = b
+            .client
+            .find(Locator::Id("new-token"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(token.starts_with("rc_api_"), "{token}");
+        let (status, _) = app.call("GET", "/api/v1/users", Some(&token), None).await;
+        assert_eq!(status, 200, "the token shown works");
+        b.click_and_load("form[action='/admin/tokens/revoke'] button").await;
+        assert!(!b.text().await.contains(&token), "shown only once");
+        let (status, _) = app.call("GET", "/api/v1/users", Some(&token), None).await;
+        assert_eq!(status, 401, "revoked");
+        b.screenshot("tokens").await;
+
         // Teaching: the owner of a course grades its learners.
         b.client.goto(&format!("{base}/teach")).await.unwrap();
         b.fill(&format!("g-SAFETY-{learner}"), "88").await;

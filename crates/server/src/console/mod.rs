@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/status", axum::routing::post(user_status))
         .route("/admin/users/{id}/delete", axum::routing::post(user_delete))
         .route("/admin/audit", get(audit_page))
+        .merge(catalog::router())
         .route("/learn", get(learn))
         .route("/learn/complete", axum::routing::post(complete_unit))
         .route("/teach", get(teach))
@@ -72,6 +73,21 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
     }
     if areas.contains(&Area::UserTypesManage) {
         nav.push_str("<a href=\"/admin/types\">User types</a>");
+    }
+    if areas.contains(&Area::BranchesManage) {
+        nav.push_str("<a href=\"/admin/branches\">Branches</a>");
+    }
+    if areas.contains(&Area::GroupsManage) {
+        nav.push_str("<a href=\"/admin/groups\">Groups</a>");
+    }
+    if areas.contains(&Area::CoursesManageAll) {
+        nav.push_str("<a href=\"/admin/courses\">Courses</a>");
+    }
+    if areas.contains(&Area::PlanManage) {
+        nav.push_str("<a href=\"/admin/plan\">Plan</a>");
+    }
+    if areas.contains(&Area::IntegrationsManage) {
+        nav.push_str("<a href=\"/admin/tokens\">Tokens</a>");
     }
     if areas.contains(&Area::ImportRun) {
         nav.push_str("<a href=\"/admin/import\">Import</a>");
@@ -155,6 +171,8 @@ macro_rules! try_page {
         }
     };
 }
+
+mod catalog;
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (info, areas) = match signed_in(&state, &headers, "/admin").await {
