@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/delete", axum::routing::post(user_delete))
         .route("/admin/audit", get(audit_page))
         .merge(catalog::router())
+        .merge(settings::router())
         .route("/learn", get(learn))
         .route("/learn/complete", axum::routing::post(complete_unit))
         .route("/teach", get(teach))
@@ -88,6 +89,9 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
     }
     if areas.contains(&Area::IntegrationsManage) {
         nav.push_str("<a href=\"/admin/tokens\">Tokens</a>");
+    }
+    if areas.contains(&Area::SettingsManage) {
+        nav.push_str("<a href=\"/admin/settings\">Settings</a>");
     }
     if areas.contains(&Area::ImportRun) {
         nav.push_str("<a href=\"/admin/import\">Import</a>");
@@ -173,6 +177,7 @@ macro_rules! try_page {
 }
 
 mod catalog;
+mod settings;
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (info, areas) = match signed_in(&state, &headers, "/admin").await {

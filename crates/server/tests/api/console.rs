@@ -508,6 +508,35 @@ both_backends!(
         assert_eq!(status, 401, "revoked");
         b.screenshot("tokens").await;
 
+        // Settings: a platform setting, and single sign-on from the IdP's metadata.
+        b.client.goto(&format!("{base}/admin/settings")).await.unwrap();
+        b.fill("s-deletion_retention_days", "45").await;
+        b.click_and_load("form:has(#s-deletion_retention_days) button").await;
+        let settings = app.service.settings(&Context::cli()).await.unwrap();
+        assert_eq!(
+            settings
+                .iter()
+                .find(|s| s.key == "deletion_retention_days")
+                .unwrap()
+                .value,
+            "45"
+        );
+        b.fill("metadata", &rollcall_saml::test_idp::TestIdp::new().metadata())
+            .await;
+        b.fill("mappings", "mail=email").await;
+        b.click_and_load("form[action='/admin/settings/sso'] button").await;
+        let sso = app
+            .service
+            .sso_config()
+            .await
+            .unwrap()
+            .expect("single sign-on configured");
+        assert_eq!(sso.idp_entity_id, "https://idp.test.example/metadata");
+        assert!(sso.jit);
+        assert_eq!(sso.mappings.get("mail").map(String::as_str), Some("email"));
+        assert!(b.text().await.contains("idp.test.example"));
+        b.screenshot("settings").await;
+
         // Teaching: the owner of a course grades its learners.
         b.client.goto(&format!("{base}/teach")).await.unwrap();
         b.fill(&format!("g-SAFETY-{learner}"), "88").await;
