@@ -394,6 +394,10 @@ pub trait Tx: Send {
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
     async fn sso_subject(&mut self, user: UserId) -> Result<Option<String>>;
     async fn set_sso_subject(&mut self, user: UserId, subject: &str) -> Result<()>;
+    /// Sets the day's count of active accounts (days since the epoch, UTC).
+    async fn record_seat_day(&mut self, day: i64, active: i64) -> Result<()>;
+    /// Days from `since_day` on with their counts, oldest first.
+    async fn seat_history(&mut self, since_day: i64) -> Result<Vec<(i64, i64)>>;
     /// Remembers an AuthnRequest id until `expires_at` (and forgets expired ones).
     async fn insert_sso_request(&mut self, id: &str, expires_at: Millis, now: Millis) -> Result<()>;
     /// Consumes an outstanding, unexpired AuthnRequest id; false when there is none.

@@ -28,6 +28,9 @@ pub async fn run_once(service: &Service) {
         Ok(n) => tracing::info!(users = n, "purged users past the trash retention period"),
         Err(e) => tracing::error!(error = %e, "trash retention job failed"),
     }
+    if let Err(e) = service.record_seat_history().await {
+        tracing::error!(error = %e, "recording today's active accounts failed");
+    }
     if let Err(e) = service.seal_audit().await {
         tracing::error!(error = %e, "audit sealing failed");
     }

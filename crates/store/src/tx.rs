@@ -1295,6 +1295,24 @@ impl Tx for SqlTx {
             .await
     }
 
+    async fn record_seat_day(&mut self, day: i64, active: i64) -> Result<()> {
+        self.execute(
+            "INSERT INTO seat_history (day, active) VALUES ($1, $2) \
+             ON CONFLICT (day) DO UPDATE SET active = excluded.active",
+            &[Arg::I64(day), Arg::I64(active)],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn seat_history(&mut self, since_day: i64) -> Result<Vec<(i64, i64)>> {
+        on_conn!(self, c => sqlx::query_as("SELECT day, active FROM seat_history WHERE day >= $1 ORDER BY day")
+            .bind(since_day)
+            .fetch_all(c)
+            .await)
+        .map_err(db_err)
+    }
+
     async fn insert_sso_request(&mut self, id: &str, expires_at: Millis, now: Millis) -> Result<()> {
         self.execute("DELETE FROM sso_requests WHERE expires_at <= $1", &[Arg::I64(now)])
             .await?;

@@ -23,6 +23,9 @@ pub use user::{Origin, User, UserId, UserStatus};
 /// both backends compare and index it the same way.
 pub type Millis = i64;
 
+/// One day in milliseconds.
+pub const DAY_MS: Millis = 86_400_000;
+
 pub fn now_millis() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }

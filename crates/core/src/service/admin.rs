@@ -187,6 +187,29 @@ impl Service {
         Ok(after)
     }
 
+    /// Writes today's count of active accounts (the minute job keeps it current).
+    pub async fn record_seat_history(&self) -> Result<()> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let used = tx.plan().await?.seats_used;
+        tx.record_seat_day(now_millis().div_euclid(DAY_MS), used).await?;
+        self.commit(txb).await
+    }
+
+    /// Active accounts per day over the last `days` days, oldest first (days since the
+    /// epoch, UTC). Platform-wide, so for those who see every report.
+    pub async fn seat_history(&self, ctx: &Context, days: i64) -> Result<Vec<(i64, i64)>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::ReportsAll)?;
+        if who.branch_ids().is_some() {
+            return Err(Error::forbidden("the platform's history is for administrators"));
+        }
+        tx.seat_history(now_millis().div_euclid(DAY_MS) - days.clamp(1, 3650) + 1)
+            .await
+    }
+
     /// The feature areas the caller holds right now: what a console offers them.
     pub async fn my_areas(&self, ctx: &Context) -> Result<Vec<Area>> {
         let mut txb = self.store.begin_read().await?;

@@ -428,7 +428,7 @@ impl Service {
             if !(0..=36_500).contains(&days) {
                 return Err(Error::invalid("idle_days", "must be between 0 and 36500"));
             }
-            q.idle_before = Some(now_millis() - days * 86_400_000);
+            q.idle_before = Some(now_millis() - days * DAY_MS);
         }
         if let Some(t) = f.last_login_before {
             q.idle_before = Some(q.idle_before.map_or(t, |d| d.min(t)));
@@ -865,7 +865,7 @@ impl Service {
         };
         let due = {
             let mut tx = self.store.begin_read().await?;
-            tx.trash_due_for_purge(now_millis() - days * 86_400_000, 1000).await?
+            tx.trash_due_for_purge(now_millis() - days * DAY_MS, 1000).await?
         };
         let mut done = 0;
         for id in due {

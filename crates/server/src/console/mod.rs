@@ -199,6 +199,11 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         )
         .await
         .unwrap_or_default();
+    let history = state.service.seat_history(ctx, 90).await.unwrap_or_default();
+    let chart = active_chart(
+        &history,
+        rollcall_core::domain::now_millis().div_euclid(rollcall_core::domain::DAY_MS),
+    );
     let gauge = match seats.limit {
         Some(limit) => format!(
             "<p><label for=\"seats\">Seats used</label><meter id=\"seats\" min=\"0\" max=\"{limit}\" value=\"{used}\" high=\"{high}\">{used} of {limit}</meter> {used} of {limit}</p><p>Free seats: <strong>{free}</strong></p>",
@@ -224,7 +229,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         "<h1>Dashboard</h1><div class=\"cards\"><section class=\"card\"><h2>Seats</h2>{gauge}</section>\
          <section class=\"card\"><h2>Idle accounts</h2><p><a href=\"/admin/users?last_login=30\">Idle 30 days</a>: {} (holding {} seats)</p>\
          <p><a href=\"/admin/users?last_login=90\">Idle 90 days</a>: {} (holding {} seats)</p></section></div>\
-         <h2>Recent changes</h2><table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\">Target</th></tr></thead><tbody>{rows}</tbody></table>",
+         <h2>Active accounts, last 90 days</h2>{chart}<h2>Recent changes</h2><table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\">Target</th></tr></thead><tbody>{rows}</tbody></table>",
         idle30.users.len(),
         idle30.seats_held,
         idle90.users.len(),
@@ -1413,4 +1418,41 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
         esc(&info.user.user_type)
     );
     layout(&info, &areas, "Home", &body)
+}
+
+/// Active accounts per day over 90 days as an inline SVG line (no script, no library).
+fn active_chart(points: &[(i64, i64)], today: i64) -> String {
+    let Some(&(_, latest)) = points.last() else {
+        return "<p>No history yet: the count is recorded every minute from now on.</p>".to_owned();
+    };
+    let (width, height, days) = (600.0_f64, 150.0_f64, 90.0_f64);
+    let max = points.iter().map(|p| p.1).max().unwrap_or(1).max(1) as f64;
+    let first_day = today - 89;
+    let coords: Vec<String> = points
+        .iter()
+        .map(|&(day, active)| {
+            let x = (day - first_day) as f64 / (days - 1.0) * width;
+            let y = height - active as f64 / max * (height - 10.0);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    let lowest = points.iter().map(|p| p.1).min().unwrap_or(0);
+    format!(
+        "<svg viewBox=\"-5 -5 {} {}\" width=\"100%\" style=\"max-width:{width}px\" role=\"img\" aria-labelledby=\"chart-title\">\
+         <title id=\"chart-title\">Active accounts over the last 90 days: now {latest}, lowest {lowest}, highest {max}</title>\
+         <line x1=\"0\" y1=\"{height}\" x2=\"{width}\" y2=\"{height}\" stroke=\"#888\"/>\
+         <polyline fill=\"none\" stroke=\"#0b5cad\" stroke-width=\"2\" points=\"{}\"/>{}</svg>",
+        width + 10.0,
+        height + 10.0,
+        coords.join(" "),
+        // A single day is a dot, not an invisible line.
+        if points.len() == 1 {
+            format!(
+                "<circle cx=\"{}\" r=\"3\" fill=\"#0b5cad\"/>",
+                coords[0].replace(',', "\" cy=\"")
+            )
+        } else {
+            String::new()
+        },
+    )
 }

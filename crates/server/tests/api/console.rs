@@ -211,7 +211,22 @@ both_backends!(
 
         // The administrator signs in and sees the dashboard.
         b.sign_in(&base, "boss", "correct horse battery").await;
+        app.service.record_seat_history().await.unwrap();
         b.client.goto(&format!("{base}/admin")).await.unwrap();
+        let chart = b
+            .client
+            .find(Locator::Css("svg[role=img] title"))
+            .await
+            .expect("the 90-day chart");
+        let active = app.service.plan(&Context::cli()).await.unwrap().seats_used;
+        assert!(
+            chart
+                .prop("textContent")
+                .await
+                .unwrap()
+                .unwrap()
+                .contains(&format!("now {active}"))
+        );
         let dashboard = b.text().await;
         assert!(
             dashboard.contains("Seats used") && dashboard.contains("Idle 30 days"),

@@ -133,3 +133,31 @@ both_backends!(branch_seat_caps_hold, |db: TestDb| async move {
     let err = s.set_branch(&cli(), "North", None, Some(Some(1))).await;
     assert!(err.is_ok());
 });
+
+both_backends!(
+    the_daily_count_of_active_accounts_is_kept_per_day,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        assert!(s.seat_history(&cli(), 90).await.unwrap().is_empty());
+        add(&s, "ada", "learner").await;
+        s.record_seat_history().await.unwrap();
+        let first = s.seat_history(&cli(), 90).await.unwrap();
+        assert_eq!(first.len(), 1);
+        let today = first[0].0;
+        assert_eq!(
+            today,
+            rollcall_core::domain::now_millis() / rollcall_core::domain::DAY_MS
+        );
+        // Rewritten, not appended, as the day goes on.
+        add(&s, "grace", "learner").await;
+        s.record_seat_history().await.unwrap();
+        let second = s.seat_history(&cli(), 90).await.unwrap();
+        assert_eq!(second, vec![(today, first[0].1 + 1)]);
+        // Not for learners.
+        let learner = s.get_user(&cli(), &key("ada")).await.unwrap().id;
+        assert_eq!(
+            s.seat_history(&as_user(learner), 90).await.unwrap_err().code(),
+            "forbidden"
+        );
+    }
+);
