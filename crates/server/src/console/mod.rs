@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit_page))
         .merge(catalog::router())
         .merge(settings::router())
+        .merge(people::router())
         .route("/learn", get(learn))
         .route("/learn/complete", axum::routing::post(complete_unit))
         .route("/teach", get(teach))
@@ -177,6 +178,7 @@ macro_rules! try_page {
 }
 
 mod catalog;
+mod people;
 mod settings;
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -1176,7 +1178,12 @@ async fn user_page(
     let body = format!(
         "<h1>{name}</h1><dl><dt>Name</dt><dd>{first} {last}</dd><dt>Email</dt><dd>{email}</dd><dt>Type</dt><dd>{kind}</dd>\
          <dt>Branches</dt><dd>{branches}</dd><dt>Groups</dt><dd>{groups}</dd><dt>Status</dt><dd>{status}</dd><dt>Last login</dt><dd>{login}</dd></dl>\
-         <h2>Status</h2>{status_form}{delete_form}<h2>Audit trail</h2>{trail}",
+         <h2>Status</h2>{status_form}{edit}{delete_form}<h2>Audit trail</h2>{trail}",
+        edit = if u.status == "trash" {
+            String::new()
+        } else {
+            people::forms(&u, &info.csrf_token)
+        },
         name = esc(&u.username),
         first = esc(&u.first_name),
         last = esc(&u.last_name),

@@ -385,6 +385,37 @@ both_backends!(
             );
         }
 
+        // Edit a profile (name and a branch), then offboard.
+        let imp1 = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("imp1".into()))
+            .await
+            .unwrap()
+            .id;
+        b.client.goto(&format!("{base}/admin/users/{imp1}")).await.unwrap();
+        b.fill("e-first_name", "Imogen").await;
+        b.fill("e-branches", "north").await;
+        b.click_and_load("form[action$='/edit'] button").await;
+        let edited = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Id(UserId(imp1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            (edited.first_name.as_str(), edited.branches.clone()),
+            ("Imogen", vec!["north".to_owned()])
+        );
+        b.fill("reassign_to", "boss").await;
+        b.click_and_load("form[action$='/offboard'] button").await;
+        assert!(b.text().await.contains("offboarded"));
+        let offboarded = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Id(UserId(imp1)))
+            .await
+            .unwrap();
+        assert_eq!(offboarded.status, "deactivated");
+        assert_eq!(offboarded.branches, ["north"], "records and memberships are kept");
+
         // A custom type cloned from Learner can't be given an area Learner lacks.
         b.client.goto(&format!("{base}/admin/types")).await.unwrap();
         b.fill("name", "Mentor").await;

@@ -1,0 +1,148 @@
+//! Changing one user from their console page: profile, type, branches and groups, and
+//! offboarding (deactivate and hand their courses to someone else in one step).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_core::domain::UserId;
+use rollcall_core::service::{UserKey, UserUpdate, UserView};
+use serde::Deserialize;
+
+use super::{error_page, layout, signed_in};
+use crate::AppState;
+use crate::web::{esc, forbidden_page, same};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users/{id}/edit", axum::routing::post(edit))
+        .route("/admin/users/{id}/offboard", axum::routing::post(offboard))
+}
+
+/// The edit and offboard forms for a user's page.
+pub fn forms(u: &UserView, csrf: &str) -> String {
+    let csrf = esc(csrf);
+    let field = |name: &str, label: &str, value: &str| {
+        format!(
+            "<p><label for=\"e-{name}\">{label}</label><input id=\"e-{name}\" name=\"{name}\" value=\"{}\"></p>",
+            esc(value)
+        )
+    };
+    format!(
+        "<h2>Edit</h2><form method=\"post\" action=\"/admin/users/{id}/edit\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{}{}{}{}{}{}\
+         <p><button type=\"submit\">Save changes</button></p></form>\
+         <h2>Offboard</h2><form method=\"post\" action=\"/admin/users/{id}/offboard\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p>Deactivates the account (its records stay) and gives the courses it owns to someone else, in one step.</p>\
+         <p><label for=\"reassign_to\">New owner of their courses (username)</label><input id=\"reassign_to\" name=\"reassign_to\"></p>\
+         <p><button type=\"submit\">Offboard</button></p></form>",
+        field("email", "Email", &u.email),
+        field("first_name", "First name", &u.first_name),
+        field("last_name", "Last name", &u.last_name),
+        field("user_type", "User type", &u.user_type),
+        field("branches", "Branches (comma-separated)", &u.branches.join(", ")),
+        field("groups", "Groups (comma-separated)", &u.groups.join(", ")),
+        id = u.id,
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    user_type: String,
+    #[serde(default)]
+    branches: String,
+    #[serde(default)]
+    groups: String,
+    #[serde(default)]
+    reassign_to: String,
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What to add and what to remove to go from `now` to `wanted` (names compared without case).
+fn diff(now: &[String], wanted: &[String]) -> (Vec<String>, Vec<String>) {
+    let has = |set: &[String], x: &String| set.iter().any(|y| y.eq_ignore_ascii_case(x));
+    let add = wanted.iter().filter(|w| !has(now, w)).cloned().collect();
+    let remove = now.iter().filter(|n| !has(wanted, n)).cloned().collect();
+    (add, remove)
+}
+
+fn changed(now: &str, wanted: &str) -> Option<String> {
+    (wanted.trim() != now).then(|| wanted.trim().to_owned())
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    axum::Form(f): axum::Form<EditForm>,
+) -> Response {
+    let (info, _) = match signed_in(&state, &headers, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let key = UserKey::Id(UserId(id));
+    let u = try_page!(state.service.get_user(&info.context, &key).await);
+    let (add_branches, remove_branches) = diff(&u.branches, &list(&f.branches));
+    let (add_groups, remove_groups) = diff(&u.groups, &list(&f.groups));
+    let update = UserUpdate {
+        email: changed(&u.email, &f.email),
+        first_name: changed(&u.first_name, &f.first_name),
+        last_name: changed(&u.last_name, &f.last_name),
+        user_type: (!f.user_type.trim().eq_ignore_ascii_case(&u.user_type)).then(|| f.user_type.trim().to_owned()),
+        add_branches,
+        remove_branches,
+        add_groups,
+        remove_groups,
+        ..UserUpdate::default()
+    };
+    try_page!(state.service.update_user(&info.context, &key, update).await);
+    Redirect::to(&format!("/admin/users/{id}")).into_response()
+}
+
+async fn offboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    axum::Form(f): axum::Form<EditForm>,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !same(&info.csrf_token, &f.csrf) {
+        return forbidden_page();
+    }
+    let to = (!f.reassign_to.trim().is_empty()).then(|| UserKey::Username(f.reassign_to.trim().to_owned()));
+    let report = try_page!(
+        state
+            .service
+            .offboard(&info.context, &UserKey::Id(UserId(id)), to.as_ref())
+            .await
+    );
+    let body = format!(
+        "<h1>{} offboarded</h1><p role=\"status\">The account is {}; {} course(s) now belong to {}.</p><p><a href=\"/admin/users/{id}\">Back to the user</a></p>",
+        esc(&report.user.username),
+        esc(report.user.status),
+        report.courses_reassigned,
+        esc(report.new_owner.as_deref().unwrap_or("nobody"))
+    );
+    layout(&info, &areas, "Offboarded", &body)
+}
