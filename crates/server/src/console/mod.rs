@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/status", axum::routing::post(user_status))
         .route("/admin/users/{id}/delete", axum::routing::post(user_delete))
         .route("/admin/audit", get(audit_page))
+        .route("/admin/audit.csv", get(audit_csv))
         .merge(catalog::router())
         .merge(settings::router())
         .merge(people::router())
@@ -1274,6 +1275,73 @@ pub struct AuditQuery {
     actor: String,
     #[serde(default)]
     target: String,
+    /// A date (or RFC 3339 time): entries from then on.
+    #[serde(default)]
+    since: String,
+}
+
+impl AuditQuery {
+    fn filter(&self, limit: i64) -> Result<AuditFilter, Error> {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let since = match some(&self.since) {
+            Some(s) => Some(rollcall_core::domain::parse_time("since", &s)?),
+            None => None,
+        };
+        Ok(AuditFilter {
+            actor: some(&self.actor),
+            target: some(&self.target),
+            since,
+            limit: Some(limit),
+            ..AuditFilter::default()
+        })
+    }
+
+    fn query_string(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("actor", &self.actor)
+            .append_pair("target", &self.target)
+            .append_pair("since", &self.since);
+        q.finish()
+    }
+}
+
+/// The filtered audit log as CSV (formula-safe cells), for spreadsheets and auditors.
+async fn audit_csv(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<AuditQuery>) -> Response {
+    let (info, _) = match signed_in(&state, &headers, "/admin/audit").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let filter = try_page!(q.filter(10_000));
+    let entries = try_page!(state.service.list_audit(&info.context, &filter).await);
+    let mut out = String::from("at,actor,channel,action,target,changes,source\n");
+    for e in &entries {
+        let cells = [
+            e.at.clone(),
+            e.actor.clone().unwrap_or_else(|| e.actor_kind.clone()),
+            e.channel.clone(),
+            e.action.clone(),
+            e.target.clone().unwrap_or_default(),
+            e.changes.to_string(),
+            e.source.clone().unwrap_or_default(),
+        ];
+        let line: Vec<String> = cells
+            .iter()
+            .map(|c| format!("\"{}\"", rollcall_csv::formula_safe(c).replace('"', "\"\"")))
+            .collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response()
 }
 
 async fn audit_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<AuditQuery>) -> Response {
@@ -1281,21 +1349,18 @@ async fn audit_page(State(state): State<AppState>, headers: HeaderMap, Query(q):
         Ok(v) => v,
         Err(r) => return r,
     };
-    let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-    let filter = AuditFilter {
-        actor: some(&q.actor),
-        target: some(&q.target),
-        limit: Some(200),
-        ..AuditFilter::default()
-    };
+    let filter = try_page!(q.filter(200));
     let entries = try_page!(state.service.list_audit(&info.context, &filter).await);
     let body = format!(
         "<h1>Audit log</h1><form class=\"filters\" method=\"get\" action=\"/admin/audit\">\
          <p><label for=\"actor\">Actor</label><input id=\"actor\" name=\"actor\" value=\"{}\"></p>\
          <p><label for=\"target\">Target</label><input id=\"target\" name=\"target\" value=\"{}\"></p>\
-         <p><button type=\"submit\">Filter</button></p></form>{}",
+         <p><label for=\"since\">Since (date)</label><input id=\"since\" name=\"since\" type=\"date\" value=\"{}\"></p>\
+         <p><button type=\"submit\">Filter</button></p></form><p><a href=\"/admin/audit.csv?{}\">Export these entries as CSV</a></p>{}",
         esc(&q.actor),
         esc(&q.target),
+        esc(&q.since),
+        esc(&q.query_string()),
         audit_table(&entries)
     );
     layout(&info, &areas, "Audit log", &body)

@@ -502,6 +502,25 @@ both_backends!(
         let audit = b.text().await;
         assert!(audit.contains("boss") && audit.contains("idle1"), "{audit}");
         b.screenshot("audit").await;
+        let boss = super::signin::session_cookie(&login(&app, "boss", "correct horse battery", None).await).unwrap();
+        let today = chrono::Utc::now().format("%Y-%m-%d");
+        let csv = app
+            .http
+            .get(format!("{base}/admin/audit.csv?target=idle1&since={today}"))
+            .header("cookie", &boss)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+        let csv = csv.text().await.unwrap();
+        assert!(
+            csv.starts_with("at,actor,channel,action,target,changes,source\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.lines().skip(1).all(|l| l.contains("\"idle1\"")) && csv.lines().count() > 3,
+            "{csv}"
+        );
 
         // Branches, groups, courses, the plan and tokens.
         b.client.goto(&format!("{base}/admin/branches")).await.unwrap();
