@@ -428,15 +428,23 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
          <p><button type=\"submit\">Apply</button></p></fieldset></form>",
         csrf = esc(&info.csrf_token),
         hidden = q.hidden_fields(),
-        actions = select(
-            "action",
-            "Action",
-            "",
-            &[
-                ("deactivate", "Deactivate"),
-                ("activate", "Activate"),
-                ("delete", "Delete")
-            ]
+        actions = format!(
+            "{}<p><label for=\"value\">Group, branch or type (for those actions)</label><input id=\"value\" name=\"value\"></p>",
+            select(
+                "action",
+                "Action",
+                "",
+                &[
+                    ("deactivate", "Deactivate"),
+                    ("activate", "Activate"),
+                    ("delete", "Delete"),
+                    ("add_to_group", "Add to group"),
+                    ("remove_from_group", "Remove from group"),
+                    ("add_to_branch", "Add to branch"),
+                    ("remove_from_branch", "Remove from branch"),
+                    ("change_type", "Change type to"),
+                ]
+            )
         ),
     );
     let body = format!("<h1>Users</h1>{filters}{bulk}");
@@ -462,10 +470,19 @@ async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: String) -
     if !same(&info.csrf_token, first("csrf")) {
         return forbidden_page();
     }
+    let value = first("value").trim().to_owned();
+    if first("action").contains('_') && value.is_empty() {
+        return error_page(Error::invalid("value", "name the group, branch or type"));
+    }
     let action = match first("action") {
         "deactivate" => BulkAction::Deactivate,
         "activate" => BulkAction::Activate,
         "delete" => BulkAction::Delete,
+        "add_to_group" => BulkAction::AddToGroup(value),
+        "remove_from_group" => BulkAction::RemoveFromGroup(value),
+        "add_to_branch" => BulkAction::AddToBranch(value),
+        "remove_from_branch" => BulkAction::RemoveFromBranch(value),
+        "change_type" => BulkAction::ChangeType(value),
         other => return error_page(Error::invalid("action", format!("unknown action '{other}'"))),
     };
     let targets = if first("all_matching") == "1" {
@@ -559,6 +576,8 @@ pub struct NewUserForm {
     #[serde(default)]
     branch: String,
     #[serde(default)]
+    groups: String,
+    #[serde(default)]
     send_welcome: Option<String>,
 }
 
@@ -594,7 +613,7 @@ fn new_user_form(
         .map(|e| format!("<p role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
     let body = format!(
-        "<h1>Add user</h1>{general}<form method=\"post\" action=\"/admin/users/new\" novalidate><input type=\"hidden\" name=\"csrf\" value=\"{}\">{}{}{}{}{}{}\
+        "<h1>Add user</h1>{general}<form method=\"post\" action=\"/admin/users/new\" novalidate><input type=\"hidden\" name=\"csrf\" value=\"{}\">{}{}{}{}{}{}{}\
          <p><label><input type=\"checkbox\" name=\"send_welcome\" value=\"1\"{}> Send a welcome email with a set-password link</label></p>\
          <p><button type=\"submit\">Add user</button></p></form>",
         esc(&info.csrf_token),
@@ -609,6 +628,7 @@ fn new_user_form(
             "text"
         ),
         field("branch", "Branch (optional)", &input.branch, "text"),
+        field("groups", "Groups (optional, comma-separated)", &input.groups, "text"),
         if input.send_welcome.is_some() { " checked" } else { "" },
     );
     let mut resp = layout(info, areas, "Add user", &body);
@@ -653,6 +673,13 @@ async fn new_user_submit(
             .then(|| f.branch.trim().to_owned())
             .into_iter()
             .collect(),
+        groups: f
+            .groups
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect(),
         active: true,
         send_welcome: Some(f.send_welcome.is_some()),
         ..NewUser::default()
@@ -675,12 +702,14 @@ async fn new_user_submit(
                     "last_name" => "last_name",
                     "user_type" => "user_type",
                     "branch" | "branches" => "branch",
+                    "group" | "groups" => "groups",
                     _ => "",
                 },
                 Error::UsernameTaken(_) => "username",
                 Error::EmailTaken(_) => "email",
                 Error::NotFound { kind: "user type", .. } => "user_type",
                 Error::NotFound { kind: "branch", .. } => "branch",
+                Error::NotFound { kind: "group", .. } => "groups",
                 _ => "",
             };
             let message = match &e {

@@ -240,12 +240,14 @@ both_backends!(
         b.fill("email", "not-an-email").await;
         b.fill("first_name", "New").await;
         b.fill("last_name", "Person").await;
+        b.fill("groups", "no-such-group").await;
         b.click_and_load("form[action='/admin/users/new'] button").await;
         let error = b
             .client
             .find(Locator::Id("email-error"))
             .await
             .expect("the error beside the email field");
+        b.fill("groups", "").await;
         assert!(!error.text().await.unwrap().is_empty());
         assert_eq!(
             b.client
@@ -314,6 +316,38 @@ both_backends!(
                 .unwrap();
             assert_eq!(u.status, "deactivated", "{name}");
         }
+        // Selected rows only: add one user to a branch.
+        let idle2 = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("idle2".into()))
+            .await
+            .unwrap()
+            .id;
+        b.client.goto(&format!("{base}/admin/users?search=idle")).await.unwrap();
+        b.client
+            .find(Locator::Id(&format!("u{idle2}")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Id("action"))
+            .await
+            .unwrap()
+            .select_by_value("add_to_branch")
+            .await
+            .unwrap();
+        b.fill("value", "south").await;
+        b.click_and_load("form[action='/admin/users/bulk'] fieldset button")
+            .await;
+        assert!(b.text().await.contains("1 of 1 users changed"), "{}", b.text().await);
+        let moved = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Id(UserId(idle2)))
+            .await
+            .unwrap();
+        assert_eq!(moved.branches, ["south"]);
         for name in ["boss", "lea", "bran"] {
             let u = app
                 .service
