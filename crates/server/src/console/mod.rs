@@ -419,6 +419,24 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
         esc(&q.branch),
         esc(&q.group),
     );
+    let actions = format!(
+        "{}<p><label for=\"value\">Group, branch or type (for those actions)</label><input id=\"value\" name=\"value\"></p>",
+        select(
+            "action",
+            "Action",
+            "",
+            &[
+                ("deactivate", "Deactivate"),
+                ("activate", "Activate"),
+                ("delete", "Delete"),
+                ("add_to_group", "Add to group"),
+                ("remove_from_group", "Remove from group"),
+                ("add_to_branch", "Add to branch"),
+                ("remove_from_branch", "Remove from branch"),
+                ("change_type", "Change type to"),
+            ]
+        )
+    );
     let bulk = format!(
         "<form method=\"post\" action=\"/admin/users/bulk\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}\
          <table><thead><tr><th scope=\"col\">Select</th><th scope=\"col\">Username</th><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Last login</th></tr></thead><tbody>{rows}</tbody></table>{next}\
@@ -428,24 +446,6 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
          <p><button type=\"submit\">Apply</button></p></fieldset></form>",
         csrf = esc(&info.csrf_token),
         hidden = q.hidden_fields(),
-        actions = format!(
-            "{}<p><label for=\"value\">Group, branch or type (for those actions)</label><input id=\"value\" name=\"value\"></p>",
-            select(
-                "action",
-                "Action",
-                "",
-                &[
-                    ("deactivate", "Deactivate"),
-                    ("activate", "Activate"),
-                    ("delete", "Delete"),
-                    ("add_to_group", "Add to group"),
-                    ("remove_from_group", "Remove from group"),
-                    ("add_to_branch", "Add to branch"),
-                    ("remove_from_branch", "Remove from branch"),
-                    ("change_type", "Change type to"),
-                ]
-            )
-        ),
     );
     let body = format!("<h1>Users</h1>{filters}{bulk}");
     layout(&info, &areas, "Users", &body)
