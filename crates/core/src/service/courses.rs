@@ -654,6 +654,43 @@ impl Service {
         })
     }
 
+    /// A user's courses and certificates: one's own (with the own-progress area), or a user
+    /// within reach for those who manage users.
+    pub async fn learning_record(
+        &self,
+        ctx: &Context,
+        key: &UserKey,
+    ) -> Result<(Vec<EnrollmentView>, Vec<CertificateView>)> {
+        let id = {
+            let mut txb = self.store.begin_read().await?;
+            let who = self.principal(txb.as_mut(), ctx).await?;
+            match (key, who.user_id) {
+                (UserKey::Id(id), Some(me)) if *id == me => {
+                    who.require(Area::ProgressViewOwn)?;
+                    me
+                }
+                _ => {
+                    who.require(Area::UsersManage)?;
+                    // Reached through get_user: out of scope reads as not found.
+                    UserId(self.get_user(ctx, key).await?.id)
+                }
+            }
+        };
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let mut enrollments = vec![];
+        for e in tx.enrollments_of_user(id).await? {
+            if let Some(c) = tx.course_by_id(e.course_id).await? {
+                enrollments.push(self.enrollment_view(tx, &e, &c).await?);
+            }
+        }
+        let mut certificates = vec![];
+        for cert in tx.certificates_of_user(id).await? {
+            certificates.push(self.certificate_view(tx, &cert).await?);
+        }
+        Ok((enrollments, certificates))
+    }
+
     /// Everything held about a user, as one document (for whoever may read the audit log).
     pub async fn export_subject(&self, ctx: &Context, key: &UserKey) -> Result<SubjectExport> {
         {

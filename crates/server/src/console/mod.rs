@@ -759,7 +759,17 @@ async fn learn(State(state): State<AppState>, headers: HeaderMap) -> Response {
     } else {
         format!("<ul>{items}</ul>")
     };
-    layout(&info, &areas, "My courses", &format!("<h1>My courses</h1>{list}"))
+    let me = UserKey::Id(UserId(info.user.id));
+    let (_, certificates) = try_page!(state.service.learning_record(&info.context, &me).await);
+    layout(
+        &info,
+        &areas,
+        "My courses",
+        &format!(
+            "<h1>My courses</h1>{list}<h2>My certificates</h2>{}",
+            certificates_html(&certificates)
+        ),
+    )
 }
 
 /// Import options as form fields, carried from the upload to the commit.
@@ -1208,7 +1218,13 @@ async fn user_page(
     let body = format!(
         "<h1>{name}</h1><dl><dt>Name</dt><dd>{first} {last}</dd><dt>Email</dt><dd>{email}</dd><dt>Type</dt><dd>{kind}</dd>\
          <dt>Branches</dt><dd>{branches}</dd><dt>Groups</dt><dd>{groups}</dd><dt>Status</dt><dd>{status}</dd><dt>Last login</dt><dd>{login}</dd></dl>\
-         <h2>Status</h2>{status_form}{edit}{delete_form}<h2>Audit trail</h2>{trail}",
+         <h2>Courses</h2>{record}<h2>Status</h2>{status_form}{edit}{delete_form}<h2>Audit trail</h2>{trail}",
+        record = learning_html(&try_page!(
+            state
+                .service
+                .learning_record(&info.context, &UserKey::Id(UserId(u.id)))
+                .await
+        )),
         edit = if u.status == "trash" {
             String::new()
         } else {
@@ -1555,5 +1571,48 @@ fn active_chart(points: &[(i64, i64)], today: i64) -> String {
         } else {
             String::new()
         },
+    )
+}
+
+fn certificates_html(certificates: &[rollcall_core::service::CertificateView]) -> String {
+    if certificates.is_empty() {
+        return "<p>No certificates yet.</p>".to_owned();
+    }
+    let items: String = certificates
+        .iter()
+        .map(|c| {
+            format!(
+                "<li>{} — issued {} — code <code>{}</code></li>",
+                esc(&c.course_name),
+                esc(&c.issued_at),
+                esc(&c.code)
+            )
+        })
+        .collect();
+    format!("<ul>{items}</ul>")
+}
+
+/// A user's courses with progress and grade, then their certificates.
+fn learning_html(
+    (courses, certificates): &(
+        Vec<rollcall_core::service::EnrollmentView>,
+        Vec<rollcall_core::service::CertificateView>,
+    ),
+) -> String {
+    let rows: String = courses
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}%</td><td>{}</td></tr>",
+                esc(&e.course_name),
+                esc(e.role),
+                e.progress_pct,
+                e.grade.map(|g| g.to_string()).unwrap_or_else(|| "—".into())
+            )
+        })
+        .collect();
+    format!(
+        "<table><thead><tr><th scope=\"col\">Course</th><th scope=\"col\">Role</th><th scope=\"col\">Progress</th><th scope=\"col\">Grade</th></tr></thead><tbody>{rows}</tbody></table><h3>Certificates</h3>{}",
+        certificates_html(certificates)
     )
 }

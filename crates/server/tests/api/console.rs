@@ -646,6 +646,12 @@ both_backends!(
         let graded = app.service.course_enrollments(&Context::cli(), "SAFETY").await.unwrap();
         assert_eq!(graded.iter().find(|e| e.user_id == learner).unwrap().grade, Some(88));
         b.screenshot("teaching").await;
+        b.client.goto(&format!("{base}/admin/users/{learner}")).await.unwrap();
+        let record = b.text().await;
+        assert!(
+            record.contains("Fire safety") && record.contains("88"),
+            "the user page shows courses and grades: {record}"
+        );
 
         // The learner: no admin links, 403 on an admin page, their own courses.
         b.sign_in(&base, "lea", "learner horse battery").await;
@@ -658,6 +664,7 @@ both_backends!(
         );
         b.click_and_load("form[action='/learn/complete'] button").await;
         assert!(b.text().await.contains("33%"), "{}", b.text().await);
+        assert!(b.text().await.contains("My certificates"));
         b.screenshot("learner-courses").await;
         b.client.goto(&format!("{base}/admin/users")).await.unwrap();
         assert!(b.text().await.contains("Forbidden"));

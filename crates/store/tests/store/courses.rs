@@ -275,3 +275,36 @@ both_backends!(groups_carry_courses, |db: TestDb| async move {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].course, "SAFE");
 });
+
+both_backends!(
+    a_learning_record_is_shown_to_its_owner_and_to_user_managers_only,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add(&s, "owner", "instructor").await;
+        let ada = add(&s, "ada", "learner").await.id;
+        let bob = add(&s, "bob", "learner").await.id;
+        let course = NewCourse {
+            code: "ONE".into(),
+            name: "One".into(),
+            units: 1,
+            owner: Some("owner".into()),
+            ..NewCourse::default()
+        };
+        s.create_course(&cli(), course).await.unwrap();
+        s.enroll(&cli(), &key("ada"), "ONE", CourseRole::Learner).await.unwrap();
+        s.complete_unit(&cli(), &key("ada"), "ONE", 1).await.unwrap();
+
+        let (courses, certificates) = s
+            .learning_record(&as_user(ada), &UserKey::Id(UserId(ada)))
+            .await
+            .unwrap();
+        assert_eq!((courses.len(), courses[0].progress_pct), (1, 100));
+        assert_eq!(certificates.len(), 1, "completing the course issues a certificate");
+        let (_, seen) = s.learning_record(&cli(), &key("ada")).await.unwrap();
+        assert_eq!(seen, certificates);
+        assert_eq!(
+            s.learning_record(&as_user(bob), &key("ada")).await.unwrap_err().code(),
+            "forbidden"
+        );
+    }
+);
