@@ -19,6 +19,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups", get(groups).post(group_create))
         .route("/admin/groups/members", axum::routing::post(group_member_add))
         .route("/admin/courses", get(courses).post(course_create))
+        .route("/admin/courses/enroll", axum::routing::post(course_enroll))
+        .route("/admin/groups/courses", axum::routing::post(group_course_add))
         .route("/admin/plan", get(plan))
         .route("/admin/tokens", get(tokens).post(token_create))
         .route("/admin/tokens/revoke", axum::routing::post(token_revoke))
@@ -69,6 +71,10 @@ pub struct Fields {
     username: String,
     #[serde(default)]
     scope: String,
+    #[serde(default)]
+    course_code: String,
+    #[serde(default)]
+    course_group: String,
 }
 
 /// The signed-in caller of a form post whose CSRF token matches, or the response to send.
@@ -171,11 +177,17 @@ async fn groups(State(state): State<AppState>, headers: HeaderMap) -> Response {
         input("group", "Group", "text"),
         input("username", "Username", "text")
     );
+    let course = format!(
+        "{}{}",
+        input("course_group", "Group", "text"),
+        input("course_code", "Course code", "text")
+    );
     let body = format!(
-        "<h1>Groups</h1>{}<h2>New group</h2>{}<h2>Add a member</h2>{}",
+        "<h1>Groups</h1>{}<h2>New group</h2>{}<h2>Add a member</h2>{}<h2>Give a group a course</h2><p>Its members, present and future, are enrolled.</p>{}",
         table(&["Name", "Branch", "Key", "Members"], rows),
         form("/admin/groups", &info.csrf_token, &new, "Create"),
-        form("/admin/groups/members", &info.csrf_token, &member, "Add")
+        form("/admin/groups/members", &info.csrf_token, &member, "Add"),
+        form("/admin/groups/courses", &info.csrf_token, &course, "Give course")
     );
     layout(&info, &areas, "Groups", &body)
 }
@@ -244,10 +256,16 @@ async fn courses(State(state): State<AppState>, headers: HeaderMap) -> Response 
         input("units", "Units", "number"),
         input("owner", "Owner (username; blank for you)", "text")
     );
+    let enroll = format!(
+        "{}{}",
+        input("course_code", "Course code", "text"),
+        input("username", "Username", "text")
+    );
     let body = format!(
-        "<h1>Courses</h1>{}<h2>New course</h2>{}",
+        "<h1>Courses</h1>{}<h2>New course</h2>{}<h2>Enroll a learner</h2>{}",
         table(&["Code", "Name", "Owner", "Units", "Status"], rows),
-        form("/admin/courses", &info.csrf_token, &fields, "Create")
+        form("/admin/courses", &info.csrf_token, &fields, "Create"),
+        form("/admin/courses/enroll", &info.csrf_token, &enroll, "Enroll")
     );
     layout(&info, &areas, "Courses", &body)
 }
@@ -400,4 +418,46 @@ async fn token_revoke(
     };
     try_page!(state.service.revoke_token(&info.context, f.name.trim()).await);
     Redirect::to("/admin/tokens").into_response()
+}
+
+async fn course_enroll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<Fields>,
+) -> Response {
+    let info = match posted(&state, &headers, &f, "/admin/courses").await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let user = UserKey::Username(f.username.trim().to_owned());
+    try_page!(
+        state
+            .service
+            .enroll(
+                &info.context,
+                &user,
+                f.course_code.trim(),
+                rollcall_core::domain::CourseRole::Learner
+            )
+            .await
+    );
+    Redirect::to("/admin/courses").into_response()
+}
+
+async fn group_course_add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<Fields>,
+) -> Response {
+    let info = match posted(&state, &headers, &f, "/admin/groups").await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    try_page!(
+        state
+            .service
+            .add_group_course(&info.context, f.course_group.trim(), f.course_code.trim())
+            .await
+    );
+    Redirect::to("/admin/groups").into_response()
 }

@@ -582,7 +582,19 @@ both_backends!(
         b.fill("units", "2").await;
         b.click_and_load("form[action='/admin/courses'] button").await;
         assert!(b.text().await.contains("First aid"));
+        b.fill("course_code", "FIRST").await;
+        b.fill("username", "bran").await;
+        b.click_and_load("form[action='/admin/courses/enroll'] button").await;
+        let enrolled = app.service.course_enrollments(&Context::cli(), "FIRST").await.unwrap();
+        assert!(enrolled.iter().any(|e| e.username == "bran"), "{enrolled:?}");
         b.screenshot("courses").await;
+        // A course given to a group reaches its members.
+        b.client.goto(&format!("{base}/admin/groups")).await.unwrap();
+        b.fill("course_group", "Pilots").await;
+        b.fill("course_code", "FIRST").await;
+        b.click_and_load("form[action='/admin/groups/courses'] button").await;
+        let enrolled = app.service.course_enrollments(&Context::cli(), "FIRST").await.unwrap();
+        assert!(enrolled.iter().any(|e| e.username == "lea"), "{enrolled:?}");
         b.client.goto(&format!("{base}/admin/plan")).await.unwrap();
         assert!(b.text().await.contains("seats used"));
         b.screenshot("plan").await;
@@ -639,10 +651,7 @@ both_backends!(
         // Teaching: the owner of a course grades its learners.
         b.client.goto(&format!("{base}/teach")).await.unwrap();
         b.fill(&format!("g-SAFETY-{learner}"), "88").await;
-        b.click_and_load(&format!(
-            "form[action='/teach/grade'] input[value='{learner}'] ~ button"
-        ))
-        .await;
+        b.click_and_load(&format!("form:has(#g-SAFETY-{learner}) button")).await;
         let graded = app.service.course_enrollments(&Context::cli(), "SAFETY").await.unwrap();
         assert_eq!(graded.iter().find(|e| e.user_id == learner).unwrap().grade, Some(88));
         b.screenshot("teaching").await;
