@@ -129,6 +129,8 @@ pub struct AuditQuery {
     pub since: Option<Millis>,
     pub actor_user: Option<UserId>,
     pub target_user: Option<UserId>,
+    /// Exactly this action (`user.deactivate` …).
+    pub action: Option<String>,
     /// Entries with a smaller id (newest first).
     pub before: Option<i64>,
     pub limit: i64,

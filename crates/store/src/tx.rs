@@ -1592,6 +1592,10 @@ impl Tx for SqlTx {
             let p = f.arg(Arg::I64(u.0));
             f.push(format!("a.target_kind = 'user' AND a.target_id = {p}"));
         }
+        if let Some(action) = &q.action {
+            let p = f.arg(Arg::Text(action.clone()));
+            f.push(format!("a.action = {p}"));
+        }
         if let Some(b) = q.before {
             let p = f.arg(Arg::I64(b));
             f.push(format!("a.id < {p}"));

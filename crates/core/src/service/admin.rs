@@ -138,6 +138,8 @@ impl AuditEntryView {
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     pub since: Option<Millis>,
+    /// Exactly this action (`user.deactivate` …).
+    pub action: Option<String>,
     pub actor: Option<String>,
     pub target: Option<String>,
     pub before: Option<i64>,
@@ -372,6 +374,7 @@ impl Service {
         who.require(Area::AuditView)?;
         let mut q = AuditQuery {
             since: filter.since,
+            action: filter.action.as_ref().map(|a| a.trim().to_ascii_lowercase()),
             before: filter.before,
             limit: filter.limit.unwrap_or(100).clamp(1, 1000),
             ..AuditQuery::default()

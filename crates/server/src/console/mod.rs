@@ -1323,6 +1323,8 @@ pub struct AuditQuery {
     /// A date (or RFC 3339 time): entries from then on.
     #[serde(default)]
     since: String,
+    #[serde(default)]
+    action: String,
 }
 
 impl AuditQuery {
@@ -1335,6 +1337,7 @@ impl AuditQuery {
         Ok(AuditFilter {
             actor: some(&self.actor),
             target: some(&self.target),
+            action: some(&self.action),
             since,
             limit: Some(limit),
             ..AuditFilter::default()
@@ -1345,6 +1348,7 @@ impl AuditQuery {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("actor", &self.actor)
             .append_pair("target", &self.target)
+            .append_pair("action", &self.action)
             .append_pair("since", &self.since);
         q.finish()
     }
@@ -1400,10 +1404,12 @@ async fn audit_page(State(state): State<AppState>, headers: HeaderMap, Query(q):
         "<h1>Audit log</h1><form class=\"filters\" method=\"get\" action=\"/admin/audit\">\
          <p><label for=\"actor\">Actor</label><input id=\"actor\" name=\"actor\" value=\"{}\"></p>\
          <p><label for=\"target\">Target</label><input id=\"target\" name=\"target\" value=\"{}\"></p>\
+         <p><label for=\"action\">Action</label><input id=\"action\" name=\"action\" value=\"{}\" placeholder=\"user.deactivate\"></p>\
          <p><label for=\"since\">Since (date)</label><input id=\"since\" name=\"since\" type=\"date\" value=\"{}\"></p>\
          <p><button type=\"submit\">Filter</button></p></form><p><a href=\"/admin/audit.csv?{}\">Export these entries as CSV</a></p>{}",
         esc(&q.actor),
         esc(&q.target),
+        esc(&q.action),
         esc(&q.since),
         esc(&q.query_string()),
         audit_table(&entries)

@@ -66,6 +66,8 @@ pub struct AuditListQuery {
     pub actor: Option<String>,
     /// Username of the user acted on.
     pub target: Option<String>,
+    /// Exactly this action, such as `user.deactivate`.
+    pub action: Option<String>,
     /// Entries older than this entry id (for paging back).
     pub before: Option<i64>,
     /// 1 to 1,000 (default 100).
@@ -80,6 +82,7 @@ pub async fn list_audit(c: Caller, ApiQuery(q): ApiQuery<AuditListQuery>) -> Api
         since: parse_opt_time("since", q.since.as_deref())?,
         actor: q.actor,
         target: q.target,
+        action: q.action,
         before: q.before,
         limit: q.limit,
     };

@@ -94,3 +94,23 @@ both_backends!(concurrent_writers_never_fork_the_chain, |db: TestDb| async move 
     assert!(r.problem.is_none(), "{:?}", r.problem);
     assert_eq!(r.sealed, 24);
 });
+
+both_backends!(the_audit_log_filters_by_action, |db: TestDb| async move {
+    let s = service(&db).await;
+    add(&s, "ada", "learner").await;
+    add(&s, "bob", "learner").await;
+    s.deactivate_user(&cli(), &key("ada")).await.unwrap();
+    let only = |action: &str| AuditFilter {
+        action: Some(action.into()),
+        ..AuditFilter::default()
+    };
+    let deactivations = s.list_audit(&cli(), &only("user.deactivate")).await.unwrap();
+    assert_eq!(deactivations.len(), 1);
+    assert_eq!(deactivations[0].target.as_deref(), Some("ada"));
+    let created = s.list_audit(&cli(), &only("User.Create")).await.unwrap();
+    assert!(
+        created.len() >= 2 && created.iter().all(|e| e.action == "user.create"),
+        "{created:?}"
+    );
+    assert!(s.list_audit(&cli(), &only("no.such.action")).await.unwrap().is_empty());
+});
