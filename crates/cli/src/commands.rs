@@ -722,6 +722,8 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
                 since: since.as_deref().map(|s| parse_time("since", s)).transpose()?,
                 actor,
                 target,
+                // The CLI's `audit list` flags are CONTRACT.md's; the action filter is the API's and the console's.
+                action: None,
                 before: None,
                 limit: Some(limit),
             };
