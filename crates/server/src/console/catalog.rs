@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups/members", axum::routing::post(group_member_add))
         .route("/admin/courses", get(courses).post(course_create))
         .route("/admin/courses/enroll", axum::routing::post(course_enroll))
+        .route("/admin/courses/{code}", get(course_page))
         .route("/admin/groups/courses", axum::routing::post(group_course_add))
         .route("/admin/plan", get(plan))
         .route("/admin/tokens", get(tokens).post(token_create))
@@ -240,7 +241,8 @@ async fn courses(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .iter()
         .map(|c| {
             format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><a href=\"/admin/courses/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                form_urlencoded::byte_serialize(c.code.as_bytes()).collect::<String>(),
                 esc(&c.code),
                 esc(&c.name),
                 esc(&c.owner),
@@ -460,4 +462,50 @@ async fn group_course_add(
             .await
     );
     Redirect::to("/admin/groups").into_response()
+}
+
+/// One course: its owner and units, and everyone enrolled with their progress and grade.
+async fn course_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/admin/courses").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let course = try_page!(state.service.list_courses(&info.context, None, false).await)
+        .into_iter()
+        .find(|c| c.code.eq_ignore_ascii_case(&code));
+    let Some(course) = course else {
+        return error_page(rollcall_core::Error::NotFound {
+            kind: "course",
+            key: code,
+        });
+    };
+    let enrollments = try_page!(state.service.course_enrollments(&info.context, &course.code).await);
+    let rows: String = enrollments
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td><a href=\"/admin/users/{}\">{}</a></td><td>{}</td><td>{}%</td><td>{}</td><td>{}</td></tr>",
+                e.user_id,
+                esc(&e.username),
+                esc(e.role),
+                e.progress_pct,
+                e.grade.map(|g| g.to_string()).unwrap_or_else(|| "—".into()),
+                esc(e.completed_at.as_deref().unwrap_or("—"))
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>{} ({})</h1><p>Owner: {}. {} units. Status: {}.</p><h2>Enrollments</h2>{}",
+        esc(&course.name),
+        esc(&course.code),
+        esc(&course.owner),
+        course.units,
+        esc(course.status),
+        table(&["User", "Role", "Progress", "Grade", "Completed"], rows)
+    );
+    layout(&info, &areas, &course.name, &body)
 }

@@ -599,6 +599,12 @@ both_backends!(
         b.click_and_load("form[action='/admin/groups/courses'] button").await;
         let enrolled = app.service.course_enrollments(&Context::cli(), "FIRST").await.unwrap();
         assert!(enrolled.iter().any(|e| e.username == "lea"), "{enrolled:?}");
+        b.client.goto(&format!("{base}/admin/courses/FIRST")).await.unwrap();
+        let page = b.text().await;
+        assert!(
+            page.contains("bran") && page.contains("lea"),
+            "the course lists its enrollments: {page}"
+        );
         b.client.goto(&format!("{base}/admin/plan")).await.unwrap();
         assert!(b.text().await.contains("seats used"));
         b.screenshot("plan").await;
