@@ -101,7 +101,7 @@ pub fn acs_url(base_url: &str) -> String {
     format!("{}/saml/acs", base_url.trim_end_matches('/'))
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -6,6 +6,8 @@ use bergshamra::core::algorithm;
 use bergshamra::{DsigContext, KeysManager};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
+use crate::xml_escape;
+
 const IDP_KEY: &str = include_str!("../testdata/idp.key.pem");
 const IDP_CERT: &str = include_str!("../testdata/idp.cert.pem");
 const ATTACKER_KEY: &str = include_str!("../testdata/attacker.key.pem");
@@ -65,13 +67,6 @@ fn unique() -> String {
     )
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -103,7 +98,7 @@ impl TestIdp {
     pub fn metadata(&self) -> String {
         format!(
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
-            esc(&self.entity_id),
+            xml_escape(&self.entity_id),
             self.cert_b64()
         )
     }
@@ -114,7 +109,7 @@ impl TestIdp {
         let irt = spec
             .in_response_to
             .as_deref()
-            .map(|v| format!(r#" InResponseTo="{}""#, esc(v)))
+            .map(|v| format!(r#" InResponseTo="{}""#, xml_escape(v)))
             .unwrap_or_default();
         let attributes: String = spec
             .attributes
@@ -122,8 +117,8 @@ impl TestIdp {
             .map(|(name, value)| {
                 format!(
                     r#"<saml:Attribute Name="{}"><saml:AttributeValue>{}</saml:AttributeValue></saml:Attribute>"#,
-                    esc(name),
-                    esc(value)
+                    xml_escape(name),
+                    xml_escape(value)
                 )
             })
             .collect();
@@ -134,15 +129,15 @@ impl TestIdp {
         };
         format!(
             r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{aid}" Version="2.0" IssueInstant="{now}"><saml:Issuer>{issuer}</saml:Issuer>{signature}<saml:Subject><saml:NameID Format="{format}">{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData{irt} NotOnOrAfter="{end}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{start}" NotOnOrAfter="{end}"><saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{now}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attributes}</saml:AttributeStatement></saml:Assertion>"#,
-            aid = esc(&spec.assertion_id),
+            aid = xml_escape(&spec.assertion_id),
             now = instant(spec.not_before),
-            issuer = esc(&spec.issuer),
-            format = esc(&spec.name_id_format),
-            name_id = esc(&spec.name_id),
+            issuer = xml_escape(&spec.issuer),
+            format = xml_escape(&spec.name_id_format),
+            name_id = xml_escape(&spec.name_id),
             end = instant(spec.not_on_or_after),
             start = instant(spec.not_before),
-            recipient = esc(&spec.recipient),
-            audience = esc(&spec.audience),
+            recipient = xml_escape(&spec.recipient),
+            audience = xml_escape(&spec.audience),
         )
     }
 
@@ -153,7 +148,7 @@ impl TestIdp {
             method = algorithm::RSA_SHA256,
             enveloped = algorithm::ENVELOPED_SIGNATURE,
             digest = algorithm::SHA256,
-            id = esc(id),
+            id = xml_escape(id),
             cert = self.cert_b64(),
         )
     }
@@ -163,15 +158,15 @@ impl TestIdp {
         let irt = spec
             .in_response_to
             .as_deref()
-            .map(|v| format!(r#" InResponseTo="{}""#, esc(v)))
+            .map(|v| format!(r#" InResponseTo="{}""#, xml_escape(v)))
             .unwrap_or_default();
         format!(
             r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{rid}" Version="2.0" IssueInstant="{now}" Destination="{destination}"{irt}><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status>{assertion}</samlp:Response>"#,
-            rid = esc(&spec.response_id),
+            rid = xml_escape(&spec.response_id),
             now = instant(spec.not_before),
-            destination = esc(&spec.destination),
-            issuer = esc(&spec.issuer),
-            status = esc(&spec.status),
+            destination = xml_escape(&spec.destination),
+            issuer = xml_escape(&spec.issuer),
+            status = xml_escape(&spec.status),
         )
     }
 

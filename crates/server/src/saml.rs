@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Router, routing::get, routing::post};
 use chrono::Utc;
 use rollcall_core::Error;
-use rollcall_core::service::{SESSION_ABSOLUTE_MS, SsoIdentity};
+use rollcall_core::service::SsoIdentity;
 use rollcall_saml::response::{Expected, MAX_RESPONSE};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
 use crate::AppState;
-use crate::web::{cookie_name, esc, local_path, page, set_cookie};
+use crate::web::{esc, local_path, page, with_session_cookie};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -119,13 +119,8 @@ async fn acs(
     };
     match state.service.sso_sign_in(&identity, Some(&addr.ip().to_string())).await {
         Ok(signed) => {
-            let mut resp = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
-            let name = cookie_name(&state, "rollcall_session");
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&state, &name, &signed.session_id, SESSION_ABSOLUTE_MS / 1000),
-            );
-            resp
+            let to = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
+            with_session_cookie(&state, to, &signed.session_id)
         }
         Err(e) => {
             tracing::warn!(reason = %e, source = %addr.ip(), "SAML sign-in refused");

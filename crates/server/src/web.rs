@@ -25,6 +25,16 @@ pub(crate) fn cookie_name(state: &AppState, base: &str) -> String {
     }
 }
 
+/// Puts a new session's cookie on the response that ends a sign-in (password or SSO).
+pub(crate) fn with_session_cookie(state: &AppState, mut resp: Response, session_id: &str) -> Response {
+    let name = cookie_name(state, "rollcall_session");
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, &name, session_id, SESSION_ABSOLUTE_MS / 1000),
+    );
+    resp
+}
+
 pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
     let secure = if state.base_url.starts_with("https://") {
         "; Secure"
@@ -184,15 +194,7 @@ pub async fn login_submit(
         .sign_in_password(&f.login, &f.password, Some(&addr.ip().to_string()))
         .await
     {
-        Ok(signed) => {
-            let mut resp = Redirect::to(&next).into_response();
-            let name = cookie_name(&state, "rollcall_session");
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&state, &name, &signed.session_id, SESSION_ABSOLUTE_MS / 1000),
-            );
-            resp
-        }
+        Ok(signed) => with_session_cookie(&state, Redirect::to(&next).into_response(), &signed.session_id),
         Err(Error::RateLimited { retry_after_secs }) => {
             let mut resp = (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -410,17 +412,12 @@ pub async fn json_login(
                 "wrong username or password",
             ),
         })?;
-    let mut resp = axum::Json(LoginResult {
+    let resp = axum::Json(LoginResult {
         user: signed.user,
         csrf_token: signed.csrf_token,
     })
     .into_response();
-    let name = cookie_name(&state, "rollcall_session");
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, &name, &signed.session_id, SESSION_ABSOLUTE_MS / 1000),
-    );
-    Ok(resp)
+    Ok(with_session_cookie(&state, resp, &signed.session_id))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -677,7 +677,11 @@ impl Service {
             }
         };
         let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
+        self.records_of(txb.as_mut(), id).await
+    }
+
+    /// A user's enrollments and certificates, unchecked: callers decide who may see them.
+    async fn records_of(&self, tx: &mut dyn Tx, id: UserId) -> Result<(Vec<EnrollmentView>, Vec<CertificateView>)> {
         let mut enrollments = vec![];
         for e in tx.enrollments_of_user(id).await? {
             if let Some(c) = tx.course_by_id(e.course_id).await? {
@@ -700,17 +704,7 @@ impl Service {
         let profile = self.get_user(ctx, key).await?;
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
-        let id = UserId(profile.id);
-        let mut enrollments = vec![];
-        for e in tx.enrollments_of_user(id).await? {
-            if let Some(c) = tx.course_by_id(e.course_id).await? {
-                enrollments.push(self.enrollment_view(tx, &e, &c).await?);
-            }
-        }
-        let mut certificates = vec![];
-        for cert in tx.certificates_of_user(id).await? {
-            certificates.push(self.certificate_view(tx, &cert).await?);
-        }
+        let (enrollments, certificates) = self.records_of(tx, UserId(profile.id)).await?;
         drop(txb);
         let mut audit = vec![];
         let mut filter = AuditFilter {

@@ -9,9 +9,9 @@ use rollcall_core::domain::TokenScope;
 use rollcall_core::service::{NewBranch, NewCourse, NewGroup, UserKey};
 use serde::Deserialize;
 
-use super::{error_page, layout, signed_in};
+use super::{error_page, layout, non_empty as some, posted, signed_in, url_part};
 use crate::AppState;
-use crate::web::{esc, forbidden_page, same};
+use crate::web::esc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,10 +41,6 @@ fn form(action: &str, csrf: &str, fields: &str, button: &str) -> String {
         "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{fields}<p><button type=\"submit\">{button}</button></p></form>",
         esc(csrf)
     )
-}
-
-fn some(s: &str) -> Option<String> {
-    (!s.trim().is_empty()).then(|| s.trim().to_owned())
 }
 
 /// Every form on these pages: the CSRF token and a few named text fields.
@@ -78,20 +74,6 @@ pub struct Fields {
     course_group: String,
 }
 
-/// The signed-in caller of a form post whose CSRF token matches, or the response to send.
-async fn posted(
-    state: &AppState,
-    headers: &HeaderMap,
-    f: &Fields,
-    here: &str,
-) -> Result<rollcall_core::service::SessionInfo, Response> {
-    let (info, _) = signed_in(state, headers, here).await?;
-    if !same(&info.csrf_token, &f.csrf) {
-        return Err(forbidden_page());
-    }
-    Ok(info)
-}
-
 async fn branches(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (info, areas) = match signed_in(&state, &headers, "/admin/branches").await {
         Ok(v) => v,
@@ -103,7 +85,7 @@ async fn branches(State(state): State<AppState>, headers: HeaderMap) -> Response
         .map(|b| {
             format!(
                 "<tr><td><a href=\"/admin/users?branch={}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                form_urlencoded::byte_serialize(b.name.as_bytes()).collect::<String>(),
+                url_part(&b.name),
                 esc(&b.name),
                 b.active_users,
                 b.seat_cap.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
@@ -129,7 +111,7 @@ async fn branch_create(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/branches").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/branches").await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -159,7 +141,7 @@ async fn groups(State(state): State<AppState>, headers: HeaderMap) -> Response {
         .map(|g| {
             format!(
                 "<tr><td><a href=\"/admin/users?group={}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                form_urlencoded::byte_serialize(g.name.as_bytes()).collect::<String>(),
+                url_part(&g.name),
                 esc(&g.name),
                 esc(g.branch.as_deref().unwrap_or("—")),
                 esc(g.key.as_deref().unwrap_or("—")),
@@ -198,7 +180,7 @@ async fn group_create(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/groups").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/groups").await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -217,7 +199,7 @@ async fn group_member_add(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/groups").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/groups").await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -242,7 +224,7 @@ async fn courses(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .map(|c| {
             format!(
                 "<tr><td><a href=\"/admin/courses/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                form_urlencoded::byte_serialize(c.code.as_bytes()).collect::<String>(),
+                url_part(&c.code),
                 esc(&c.code),
                 esc(&c.name),
                 esc(&c.owner),
@@ -277,7 +259,7 @@ async fn course_create(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/courses").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/courses").await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -394,7 +376,7 @@ async fn token_create(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/tokens").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/tokens").await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -414,7 +396,7 @@ async fn token_revoke(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/tokens").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/tokens").await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -427,7 +409,7 @@ async fn course_enroll(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/courses").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/courses").await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -451,7 +433,7 @@ async fn group_course_add(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Fields>,
 ) -> Response {
-    let info = match posted(&state, &headers, &f, "/admin/groups").await {
+    let info = match posted(&state, &headers, &f.csrf, "/admin/groups").await {
         Ok(i) => i,
         Err(r) => return r,
     };

@@ -123,6 +123,31 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
     axum::response::Html(html).into_response()
 }
 
+/// A form field's trimmed text, or `None` when it was left blank.
+pub(crate) fn non_empty(s: &str) -> Option<String> {
+    (!s.trim().is_empty()).then(|| s.trim().to_owned())
+}
+
+/// The signed-in caller of a form post whose CSRF token matches, or the response to send.
+async fn posted(state: &AppState, headers: &HeaderMap, csrf: &str, here: &str) -> Result<SessionInfo, Response> {
+    posted_with_areas(state, headers, csrf, here)
+        .await
+        .map(|(info, _)| info)
+}
+
+async fn posted_with_areas(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+    here: &str,
+) -> Result<(SessionInfo, Vec<Area>), Response> {
+    let (info, areas) = signed_in(state, headers, here).await?;
+    if !same(&info.csrf_token, csrf) {
+        return Err(forbidden_page());
+    }
+    Ok((info, areas))
+}
+
 /// The signed-in user and their areas, or the response to send instead.
 async fn signed_in(state: &AppState, headers: &HeaderMap, here: &str) -> Result<(SessionInfo, Vec<Area>), Response> {
     let Some((_, info)) = session_of(state, headers).await else {
@@ -275,7 +300,7 @@ impl UsersQuery {
     }
 
     fn filter(&self) -> Result<UserFilter, Error> {
-        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let some = non_empty;
         let status = match self.status.as_str() {
             "" => None,
             s => Some(UserStatus::parse(s)?),
@@ -656,13 +681,10 @@ async fn new_user_submit(
     headers: HeaderMap,
     axum::Form(f): axum::Form<NewUserForm>,
 ) -> Response {
-    let (info, areas) = match signed_in(&state, &headers, "/admin/users/new").await {
+    let (info, areas) = match posted_with_areas(&state, &headers, &f.csrf, "/admin/users/new").await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let input = NewUser {
         username: f.username.trim().to_owned(),
         email: f.email.trim().to_owned(),
@@ -685,11 +707,7 @@ async fn new_user_submit(
         ..NewUser::default()
     };
     match state.service.create_user(&info.context, input).await {
-        Ok(user) => Redirect::to(&format!(
-            "/admin/users?search={}",
-            form_urlencoded::byte_serialize(user.username.as_bytes()).collect::<String>()
-        ))
-        .into_response(),
+        Ok(user) => Redirect::to(&format!("/admin/users?search={}", url_part(&user.username))).into_response(),
         Err(e @ (Error::Internal(_) | Error::Forbidden(_) | Error::Unauthenticated)) => error_page(e),
         Err(e) => {
             // Each error next to its field; the input stays in the form.
@@ -940,13 +958,10 @@ async fn import_commit(
     headers: HeaderMap,
     axum::Form(fields): axum::Form<ImportFields>,
 ) -> Response {
-    let (info, areas) = match signed_in(&state, &headers, "/admin/import").await {
+    let (info, areas) = match posted_with_areas(&state, &headers, &fields.csrf, "/admin/import").await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &fields.csrf) {
-        return forbidden_page();
-    }
     let result = try_page!(run_import(&state, &info, &fields, false).await);
     let written = if result.summary.written {
         "The import is done."
@@ -971,7 +986,7 @@ async fn types_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
         .map(|t| {
             format!(
                 "<tr><td><a href=\"/admin/types/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                form_urlencoded::byte_serialize(t.name.as_bytes()).collect::<String>(),
+                url_part(&t.name),
                 esc(&t.name),
                 esc(t.base),
                 if t.builtin { "built-in" } else { "custom" },
@@ -1010,24 +1025,17 @@ async fn type_create(
     headers: HeaderMap,
     axum::Form(f): axum::Form<NewTypeForm>,
 ) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/admin/types").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/admin/types").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let created = try_page!(
         state
             .service
             .create_type(&info.context, f.name.trim(), &f.base, &[])
             .await
     );
-    Redirect::to(&format!(
-        "/admin/types/{}",
-        form_urlencoded::byte_serialize(created.name.as_bytes()).collect::<String>()
-    ))
-    .into_response()
+    Redirect::to(&format!("/admin/types/{}", url_part(&created.name))).into_response()
 }
 
 /// One type's feature areas as checkboxes; areas its base lacks are shown but can't be
@@ -1069,7 +1077,7 @@ fn type_form(
          <fieldset><legend>Feature areas</legend><ul style=\"list-style:none;padding:0\">{boxes}</ul></fieldset>{save}</form>",
         esc(&t.name),
         esc(t.base),
-        form_urlencoded::byte_serialize(t.name.as_bytes()).collect::<String>(),
+        url_part(&t.name),
         esc(&info.csrf_token),
     );
     let mut resp = layout(info, areas, &t.name, &body);
@@ -1257,13 +1265,10 @@ async fn user_status(
     axum::extract::Path(id): axum::extract::Path<i64>,
     axum::Form(f): axum::Form<StatusForm>,
 ) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/admin/users").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/admin/users").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let key = UserKey::Id(UserId(id));
     let ctx = &info.context;
     try_page!(match f.action.as_str() {
@@ -1291,13 +1296,10 @@ async fn user_delete(
     axum::extract::Path(id): axum::extract::Path<i64>,
     axum::Form(f): axum::Form<DeleteForm>,
 ) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/admin/users").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/admin/users").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let reassign = (!f.reassign.trim().is_empty()).then(|| UserKey::Username(f.reassign.trim().to_owned()));
     try_page!(
         state
@@ -1329,7 +1331,7 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     fn filter(&self, limit: i64) -> Result<AuditFilter, Error> {
-        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let some = non_empty;
         let since = match some(&self.since) {
             Some(s) => Some(rollcall_core::domain::parse_time("since", &s)?),
             None => None,
@@ -1432,13 +1434,10 @@ async fn complete_unit(
     headers: HeaderMap,
     axum::Form(f): axum::Form<CompleteForm>,
 ) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/learn").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/learn").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let me = UserKey::Id(UserId(info.user.id));
     try_page!(state.service.complete_unit(&info.context, &me, &f.course, f.unit).await);
     Redirect::to("/learn").into_response()
@@ -1503,13 +1502,10 @@ pub struct GradeForm {
 }
 
 async fn grade(State(state): State<AppState>, headers: HeaderMap, axum::Form(f): axum::Form<GradeForm>) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/teach").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/teach").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let Some(grade) = f.grade else {
         return error_page(Error::invalid("grade", "enter a grade from 0 to 100"));
     };
@@ -1621,4 +1617,9 @@ fn learning_html(
         "<table><thead><tr><th scope=\"col\">Course</th><th scope=\"col\">Role</th><th scope=\"col\">Progress</th><th scope=\"col\">Grade</th></tr></thead><tbody>{rows}</tbody></table><h3>Certificates</h3>{}",
         certificates_html(certificates)
     )
+}
+
+/// Text made safe for one part of a URL (a path segment or a query value).
+fn url_part(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -9,9 +9,9 @@ use rollcall_core::domain::UserId;
 use rollcall_core::service::{UserKey, UserUpdate, UserView};
 use serde::Deserialize;
 
-use super::{error_page, layout, signed_in};
+use super::{error_page, layout, posted, posted_with_areas};
 use crate::AppState;
-use crate::web::{esc, forbidden_page, same};
+use crate::web::esc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,13 +91,10 @@ async fn edit(
     Path(id): Path<i64>,
     axum::Form(f): axum::Form<EditForm>,
 ) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/admin/users").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/admin/users").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let key = UserKey::Id(UserId(id));
     let u = try_page!(state.service.get_user(&info.context, &key).await);
     let (add_branches, remove_branches) = diff(&u.branches, &list(&f.branches));
@@ -123,13 +120,10 @@ async fn offboard(
     Path(id): Path<i64>,
     axum::Form(f): axum::Form<EditForm>,
 ) -> Response {
-    let (info, areas) = match signed_in(&state, &headers, "/admin/users").await {
+    let (info, areas) = match posted_with_areas(&state, &headers, &f.csrf, "/admin/users").await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let to = (!f.reassign_to.trim().is_empty()).then(|| UserKey::Username(f.reassign_to.trim().to_owned()));
     let report = try_page!(
         state

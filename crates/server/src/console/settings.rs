@@ -10,9 +10,9 @@ use rollcall_core::service::SsoConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use super::{error_page, layout, signed_in};
+use super::{error_page, layout, posted, signed_in};
 use crate::AppState;
-use crate::web::{esc, forbidden_page, same};
+use crate::web::esc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -99,13 +99,10 @@ async fn setting_save(
     headers: HeaderMap,
     axum::Form(f): axum::Form<SettingForm>,
 ) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/admin/settings").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/admin/settings").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     try_page!(state.service.set_setting(&info.context, &f.key, &f.value).await);
     Redirect::to("/admin/settings").into_response()
 }
@@ -127,13 +124,10 @@ pub struct SsoForm {
 }
 
 async fn sso_save(State(state): State<AppState>, headers: HeaderMap, axum::Form(f): axum::Form<SsoForm>) -> Response {
-    let (info, _) = match signed_in(&state, &headers, "/admin/settings").await {
-        Ok(v) => v,
+    let info = match posted(&state, &headers, &f.csrf, "/admin/settings").await {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    if !same(&info.csrf_token, &f.csrf) {
-        return forbidden_page();
-    }
     let metadata = match rollcall_saml::parse_idp_metadata(&f.metadata) {
         Ok(m) => m,
         Err(e) => return error_page(Error::invalid("metadata", e.to_string())),

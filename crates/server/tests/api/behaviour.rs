@@ -80,8 +80,8 @@ both_backends!(
 both_backends!(errors_are_json_with_stable_codes, |db: TestDb| async move {
     let app = TestApp::start(db).await;
     let root = app.user("root", "administrator", &[]).await;
-    let t = app.token("t", root).await;
-    let t = Some(t.as_str());
+    let token = app.token("t", root).await;
+    let t = Some(token.as_str());
     let user = |name: &str| json!({"username": name, "email": format!("{name}@example.org"), "first_name": "A", "last_name": "B"});
 
     for smuggled in [
@@ -157,7 +157,7 @@ both_backends!(errors_are_json_with_stable_codes, |db: TestDb| async move {
     let resp = app
         .http
         .post(format!("{}/api/v1/users", app.base))
-        .bearer_auth(t.unwrap())
+        .bearer_auth(&token)
         .header("content-type", "application/json")
         .body(format!("{{\"username\":\"{big}\"}}"))
         .send()
@@ -167,7 +167,7 @@ both_backends!(errors_are_json_with_stable_codes, |db: TestDb| async move {
     let resp = app
         .http
         .post(format!("{}/api/v1/users", app.base))
-        .bearer_auth(t.unwrap())
+        .bearer_auth(&token)
         .body("username=x")
         .send()
         .await
