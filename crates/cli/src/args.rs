@@ -345,6 +345,9 @@ pub struct UserList {
     /// Part of a username, email, first or last name
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
+    /// Order by username, name, email, last_login or created (default); -COLUMN descends
+    #[arg(long, value_name = "COLUMN", allow_hyphen_values = true)]
+    pub sort: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

@@ -384,6 +384,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 idle_days: l.idle_days,
                 never_logged_in: l.never_logged_in,
                 search: l.search,
+                sort: l.sort,
                 limit: Some(MAX_PAGE),
                 ..UserFilter::default()
             };

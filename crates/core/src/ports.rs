@@ -34,8 +34,10 @@ pub struct UserQuery {
     pub search: Option<String>,
     /// Branch scope of a branch administrator: only users in one of these.
     pub scope: Option<Vec<BranchId>>,
-    /// Keyset pagination: users with a larger id.
-    pub after: Option<UserId>,
+    /// The order of the list; every order ends with the id.
+    pub order: UserOrder,
+    /// Keyset pagination: users after this one in `order`.
+    pub after: Option<UserCursor>,
     pub limit: i64,
     /// Offset pagination (SCIM's `startIndex`), applied after `after`.
     pub offset: Option<i64>,

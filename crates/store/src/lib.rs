@@ -134,10 +134,20 @@ impl SqlStore {
             Pool::Sqlite(p) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(|e| failed(&e))?;
                 SQLITE_MIGRATIONS.run(&mut tx).await.map_err(|e| failed(&e))?;
-                tx.commit().await.map_err(|e| failed(&e))
+                tx.commit().await.map_err(|e| failed(&e))?;
             }
-            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await.map_err(|e| failed(&e)),
+            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await.map_err(|e| failed(&e))?,
         }
+        // Keys the SQL of a migration can't compute the way rollcall does.
+        let mut tx = Box::new(tx::SqlTx {
+            inner: self.begin_inner().await?,
+        });
+        let filled = tx.fill_name_keys().await?;
+        tx.commit().await?;
+        if filled > 0 {
+            tracing::info!(filled, "filled the name sort key of existing users");
+        }
+        Ok(())
     }
 
     /// Writes a consistent copy of a SQLite database to `path` (which must not exist), while
@@ -184,6 +194,16 @@ impl SqlStore {
         m.iter().map(|m| (m.version, m.description.to_string())).collect()
     }
 
+    /// A write transaction.
+    async fn begin_inner(&self) -> Result<tx::Inner> {
+        Ok(match &self.pool {
+            // IMMEDIATE takes the write lock now; a deferred transaction that reads first
+            // could fail when upgrading, which the busy timeout can't wait out.
+            Pool::Sqlite(p) => tx::Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?),
+            Pool::Postgres(p) => tx::Inner::Postgres(p.begin().await.map_err(db_err)?),
+        })
+    }
+
     pub async fn close(&self) {
         match &self.pool {
             Pool::Sqlite(p) => p.close().await,
@@ -195,13 +215,9 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        let inner = match &self.pool {
-            // IMMEDIATE takes the write lock now; a deferred transaction that reads first
-            // could fail when upgrading, which the busy timeout can't wait out.
-            Pool::Sqlite(p) => tx::Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?),
-            Pool::Postgres(p) => tx::Inner::Postgres(p.begin().await.map_err(db_err)?),
-        };
-        Ok(Box::new(tx::SqlTx { inner }))
+        Ok(Box::new(tx::SqlTx {
+            inner: self.begin_inner().await?,
+        }))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Tx>> {

@@ -139,9 +139,19 @@ fn user_filter(q: &UserQuery, paged: bool) -> Filter {
             ));
         }
     }
-    if let (true, Some(after)) = (paged, q.after) {
-        let p = f.arg(Arg::I64(after.0));
-        f.push(format!("u.id > {p}"));
+    if let (true, Some(after)) = (paged, &q.after) {
+        let cmp = if q.order.descending { "<" } else { ">" };
+        let id = f.arg(Arg::I64(after.id.0));
+        let value = match &after.value {
+            SortValue::None => None,
+            SortValue::Text(v) => Some(f.arg(Arg::Text(v.clone()))),
+            SortValue::Int(v) => Some(f.arg(Arg::I64(*v))),
+        };
+        f.push(match (sort_column(q.order.by), value) {
+            (Some((col, true)), Some(v)) => format!("{col} {cmp} {v}"),
+            (Some((col, false)), Some(v)) => format!("({col}, u.id) {cmp} ({v}, {id})"),
+            _ => format!("u.id {cmp} {id}"),
+        });
     }
     if let Some(linked) = q.scim_linked {
         f.push(format!("u.scim_linked = {}", if linked { "TRUE" } else { "FALSE" }));
@@ -151,6 +161,37 @@ fn user_filter(q: &UserQuery, paged: bool) -> Filter {
         f.push(clause);
     }
     f
+}
+
+/// The expression a sorted user list is ordered by, and whether it is unique. A unique
+/// one orders alone (its unique index gives the order); any other is followed by the id,
+/// with an index on both (migration 0011), so a page reads only its own rows.
+fn sort_column(by: UserSort) -> Option<(&'static str, bool)> {
+    match by {
+        UserSort::Created => None,
+        UserSort::Username => Some(("u.username_key", true)),
+        UserSort::Name => Some(("u.name_key", false)),
+        UserSort::Email => Some(("u.email_key", true)),
+        UserSort::LastLogin => Some(("COALESCE(u.last_login_at, 0)", false)),
+    }
+}
+
+/// The page query of a user list and its arguments.
+fn list_users_sql(q: &UserQuery) -> (String, Vec<Arg>) {
+    let mut f = user_filter(q, true);
+    let lim = f.arg(Arg::I64(q.limit));
+    let off = f.arg(Arg::I64(q.offset.unwrap_or(0)));
+    let dir = if q.order.descending { "DESC" } else { "ASC" };
+    let order = match sort_column(q.order.by) {
+        Some((col, true)) => format!("{col} {dir}"),
+        Some((col, false)) => format!("{col} {dir}, u.id {dir}"),
+        None => format!("u.id {dir}"),
+    };
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u{} ORDER BY {order} LIMIT {lim} OFFSET {off}",
+        f.sql()
+    );
+    (sql, f.args)
 }
 
 fn group_filter(q: &GroupQuery) -> Filter {
@@ -362,6 +403,27 @@ fn unique_conflict(e: sqlx::Error, code: &'static str, message: String) -> Error
 }
 
 impl SqlTx {
+    /// Fills `name_key` of rows written before migration 0011, in Rust so it matches what
+    /// `insert_user` writes. Returns how many rows it filled.
+    pub(crate) async fn fill_name_keys(&mut self) -> Result<u64> {
+        let mut filled = 0;
+        loop {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.name_key IS NULL LIMIT 1000");
+            let rows: Vec<UserRow> =
+                on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await).map_err(db_err)?;
+            if rows.is_empty() {
+                return Ok(filled);
+            }
+            for row in rows {
+                let user = row.into_user()?;
+                let args = [Arg::I64(user.id.0), Arg::Text(user.name_key())];
+                filled += self
+                    .execute("UPDATE users SET name_key = $2 WHERE id = $1", &args)
+                    .await?;
+            }
+        }
+    }
+
     async fn user_where(&mut self, clause: &str, arg: Arg) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
         let args = [arg];
@@ -500,8 +562,8 @@ impl Tx for SqlTx {
     async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<UserId> {
         const SQL: &str = "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
              status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
-             deactivated_at, deleted_at, deactivate_at, scim_linked) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id";
+             deactivated_at, deleted_at, deactivate_at, scim_linked, name_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id";
         let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
             .bind(u.username.as_str())
             .bind(u.username.key())
@@ -522,6 +584,7 @@ impl Tx for SqlTx {
             .bind(u.deleted_at)
             .bind(u.deactivate_at)
             .bind(u.scim_linked)
+            .bind(u.name_key())
             .fetch_one(c)
             .await)
         .map_err(|e| user_conflict(e, u))?;
@@ -553,7 +616,7 @@ impl Tx for SqlTx {
         const SQL: &str = "UPDATE users SET email = $2, email_key = $3, first_name = $4, last_name = $5, user_type_id = $6, \
              status = $7, external_id = $8, exclude_from_emails = $9, updated_at = $10, last_login_at = $11, \
              deactivated_at = $12, deleted_at = $13, deactivate_at = $14, scim_linked = $15, username = $16, \
-             username_key = $17 WHERE id = $1";
+             username_key = $17, name_key = $18 WHERE id = $1";
         on_conn!(self, c => sqlx::query(SQL)
             .bind(u.id.0)
             .bind(u.email.as_str())
@@ -572,6 +635,7 @@ impl Tx for SqlTx {
             .bind(u.scim_linked)
             .bind(u.username.as_str())
             .bind(u.username.key())
+            .bind(u.name_key())
             .execute(c)
             .await
             .map(drop))
@@ -608,15 +672,9 @@ impl Tx for SqlTx {
     }
 
     async fn list_users(&mut self, q: &UserQuery) -> Result<Vec<User>> {
-        let mut f = user_filter(q, true);
-        let lim = f.arg(Arg::I64(q.limit));
-        let off = f.arg(Arg::I64(q.offset.unwrap_or(0)));
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u{} ORDER BY u.id LIMIT {lim} OFFSET {off}",
-            f.sql()
-        );
+        let (sql, args) = list_users_sql(q);
         let rows: Vec<UserRow> =
-            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_all(c).await)
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &args).fetch_all(c).await)
                 .map_err(db_err)?;
         rows.into_iter().map(UserRow::into_user).collect()
     }
@@ -1665,4 +1723,81 @@ impl Tx for SqlTx {
         f.push(format!("a.chain_seq > {p}"));
         self.audit_where(f, "a.chain_seq", limit).await
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqlStore;
+    use rollcall_testkit::{TestDb, both_backends};
+
+    /// The plan of a user-list page, one line per step.
+    async fn plan(tx: &mut SqlTx, q: &UserQuery) -> String {
+        let (sql, args) = list_users_sql(q);
+        match &mut tx.inner {
+            Inner::Sqlite(c) => {
+                let rows: Vec<(i64, i64, i64, String)> = bind_args!(
+                    sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))),
+                    &args
+                )
+                .fetch_all(&mut **c)
+                .await
+                .unwrap();
+                rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+            }
+            Inner::Postgres(c) => {
+                // With sorting priced out, a plan still sorts only if no index gives the order.
+                for set in ["SET LOCAL enable_sort = off", "SET LOCAL enable_incremental_sort = off"] {
+                    sqlx::query(set).execute(&mut **c).await.unwrap();
+                }
+                let rows: Vec<(String,)> = bind_args!(sqlx::query_as(AssertSqlSafe(format!("EXPLAIN {sql}"))), &args)
+                    .fetch_all(&mut **c)
+                    .await
+                    .unwrap();
+                rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+            }
+        }
+    }
+
+    // A page of a sorted list must read its rows from an index in order, never sort the
+    // table: that is what keeps a page cheap at a million users.
+    both_backends!(every_user_list_order_reads_an_index_in_order, |db: TestDb| async move {
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut tx = SqlTx {
+            inner: store.begin_inner().await.unwrap(),
+        };
+        for by in UserSort::ALL {
+            for descending in [false, true] {
+                let order = UserOrder { by, descending };
+                let value = match by {
+                    UserSort::Created => SortValue::None,
+                    UserSort::LastLogin => SortValue::Int(5),
+                    _ => SortValue::Text("m".into()),
+                };
+                for status in [None, Some(UserStatus::Active)] {
+                    for after in [
+                        None,
+                        Some(UserCursor {
+                            value: value.clone(),
+                            id: UserId(7),
+                        }),
+                    ] {
+                        let q = UserQuery {
+                            order,
+                            status,
+                            after,
+                            limit: 50,
+                            ..UserQuery::default()
+                        };
+                        let plan = plan(&mut tx, &q).await;
+                        assert!(
+                            !plan.contains("TEMP B-TREE") && !plan.contains("Sort"),
+                            "{order:?} {status:?} sorts instead of reading an index:\n{plan}"
+                        );
+                    }
+                }
+            }
+        }
+    });
 }

@@ -63,6 +63,9 @@ pub struct UserFilter {
     pub last_login_before: Option<Millis>,
     pub never_logged_in: bool,
     pub search: Option<String>,
+    /// `username`, `name`, `email`, `last_login` or `created` (the default); a leading
+    /// `-` for descending.
+    pub sort: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -442,11 +445,11 @@ impl Service {
             }
             q.search = Some(s.to_lowercase());
         }
+        if let Some(s) = f.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            q.order = UserOrder::parse(s)?;
+        }
         if let Some(c) = &f.cursor {
-            let id = c
-                .parse::<i64>()
-                .map_err(|_| Error::invalid("cursor", "not a cursor this server issued"))?;
-            q.after = Some(UserId(id));
+            q.after = Some(UserCursor::decode(c, q.order)?);
         }
         Ok(q)
     }
@@ -476,7 +479,7 @@ impl Service {
             })
             .collect();
         let next_cursor = (users.len() as i64 == q.limit)
-            .then(|| users.last().map(|u| u.id.0.to_string()))
+            .then(|| users.last().map(|u| UserCursor::after(u, q.order).encode(q.order)))
             .flatten();
         Ok(UserPage { items, next_cursor })
     }

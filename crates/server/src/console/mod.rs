@@ -282,6 +282,9 @@ pub struct UsersQuery {
     branch: String,
     #[serde(default)]
     group: String,
+    /// A column, `-` first for descending (the core's `UserOrder`); empty: creation order.
+    #[serde(default)]
+    sort: String,
     cursor: Option<String>,
 }
 
@@ -295,6 +298,7 @@ impl UsersQuery {
             user_type: one("user_type"),
             branch: one("branch"),
             group: one("group"),
+            sort: String::new(),
             cursor: None,
         }
     }
@@ -324,6 +328,7 @@ impl UsersQuery {
             idle_days,
             never_logged_in,
             search: some(&self.search),
+            sort: some(&self.sort),
             cursor: self.cursor.clone(),
             limit: Some(50),
             ..UserFilter::default()
@@ -344,21 +349,40 @@ impl UsersQuery {
         .collect()
     }
 
-    fn query_string(&self) -> String {
+    /// The filters and this sort as a query string (no cursor: a new sort starts at the top).
+    fn query_string(&self, sort: &str) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
-            ("search", &self.search),
+            ("search", self.search.as_str()),
             ("status", &self.status),
             ("last_login", &self.last_login),
             ("user_type", &self.user_type),
             ("branch", &self.branch),
             ("group", &self.group),
+            ("sort", sort),
         ] {
             if !v.is_empty() {
                 q.append_pair(k, v);
             }
         }
         q.finish()
+    }
+
+    /// A column heading that sorts by `column`: ascending first, then it toggles. The
+    /// current order is announced with `aria-sort` and shown with an arrow.
+    fn sort_heading(&self, label: &str, column: &str) -> String {
+        let descending = format!("-{column}");
+        let (aria, arrow, next) = if self.sort == column {
+            ("ascending", " ▲", descending.as_str())
+        } else if self.sort == descending {
+            ("descending", " ▼", column)
+        } else {
+            ("none", "", column)
+        };
+        format!(
+            "<th scope=\"col\" aria-sort=\"{aria}\"><a href=\"/admin/users?{}\" title=\"Sort by {label}\">{label}<span aria-hidden=\"true\">{arrow}</span></a></th>",
+            esc(&self.query_string(next)),
+        )
     }
 }
 
@@ -401,7 +425,7 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
     let next = page
         .next_cursor
         .map(|c| {
-            let qs = q.query_string();
+            let qs = q.query_string(&q.sort);
             let sep = if qs.is_empty() { "" } else { "&" };
             format!(
                 "<p><a href=\"/admin/users?{qs}{sep}cursor={}\">Next page</a></p>",
@@ -415,7 +439,7 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
          <p><label for=\"user_type\">Type</label><input id=\"user_type\" name=\"user_type\" value=\"{}\"></p>\
          <p><label for=\"branch\">Branch</label><input id=\"branch\" name=\"branch\" value=\"{}\"></p>\
          <p><label for=\"group\">Group</label><input id=\"group\" name=\"group\" value=\"{}\"></p>\
-         <p><button type=\"submit\">Filter</button></p></form>",
+         <input type=\"hidden\" name=\"sort\" value=\"{}\"><p><button type=\"submit\">Filter</button></p></form>",
         esc(&q.search),
         select(
             "status",
@@ -443,6 +467,7 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
         esc(&q.user_type),
         esc(&q.branch),
         esc(&q.group),
+        esc(&q.sort),
     );
     let actions = format!(
         "{}<p><label for=\"value\">Group, branch or type (for those actions)</label><input id=\"value\" name=\"value\"></p>",
@@ -464,13 +489,17 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
     );
     let bulk = format!(
         "<form method=\"post\" action=\"/admin/users/bulk\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}\
-         <table><thead><tr><th scope=\"col\">Select</th><th scope=\"col\">Username</th><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Last login</th></tr></thead><tbody>{rows}</tbody></table>{next}\
+         <table><thead><tr><th scope=\"col\">Select</th>{by_username}{by_name}{by_email}<th scope=\"col\">Type</th><th scope=\"col\">Status</th>{by_login}</tr></thead><tbody>{rows}</tbody></table>{next}\
          <fieldset><legend>With the selected users</legend>\
          <p><label><input type=\"checkbox\" name=\"all_matching\" value=\"1\"> Every user matching the filter, not only those selected</label></p>\
          {actions}\
          <p><button type=\"submit\">Apply</button></p></fieldset></form>",
         csrf = esc(&info.csrf_token),
         hidden = q.hidden_fields(),
+        by_username = q.sort_heading("Username", "username"),
+        by_name = q.sort_heading("Name", "name"),
+        by_email = q.sort_heading("Email", "email"),
+        by_login = q.sort_heading("Last login", "last_login"),
     );
     let body = format!("<h1>Users</h1>{filters}{bulk}");
     layout(&info, &areas, "Users", &body)

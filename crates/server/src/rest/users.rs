@@ -31,6 +31,10 @@ pub struct ListUsersQuery {
     /// Never signed in, or not in this many days.
     pub idle_days: Option<i64>,
     pub never_logged_in: Option<bool>,
+    /// Order: `username`, `name` (last, then first), `email`, `last_login` (never signed
+    /// in counts as oldest) or `created` (default); a leading `-` for descending. Pages stay
+    /// in this order: pass the same `sort` with each `cursor`.
+    pub sort: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 100).
@@ -48,6 +52,7 @@ impl ListUsersQuery {
             last_login_before: parse_opt_time("last_login_before", self.last_login_before.as_deref())?,
             never_logged_in: self.never_logged_in.unwrap_or(false),
             search: self.q,
+            sort: self.sort,
             cursor: self.cursor,
             limit: self.limit,
         })

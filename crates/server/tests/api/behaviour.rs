@@ -207,27 +207,55 @@ both_backends!(lists_filter_and_paginate, |db: TestDb| async move {
     let app = TestApp::start(db).await;
     let root = app.user("root", "administrator", &[]).await;
     let t = app.token("t", root).await;
-    for i in 0..7 {
+    // Created in the reverse of their names' order, so the two orders differ.
+    for i in (0..7).rev() {
         app.user(&format!("user{i}"), "learner", &[]).await;
     }
-    let mut seen = vec![];
-    let mut path = "/api/v1/users?limit=3".to_owned();
-    loop {
-        let (status, page) = app.call("GET", &path, Some(&t), None).await;
-        assert_eq!(status, 200);
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["username"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(c) => path = format!("/api/v1/users?limit=3&cursor={c}"),
-            None => break,
+    let walk = async |sort: &str| {
+        let mut seen = vec![];
+        let mut path = format!("/api/v1/users?limit=3&sort={sort}");
+        loop {
+            let (status, page) = app.call("GET", &path, Some(&t), None).await;
+            assert_eq!(status, 200, "{page}");
+            seen.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| u["username"].as_str().unwrap().to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => path = format!("/api/v1/users?limit=3&sort={sort}&cursor={c}"),
+                None => return seen,
+            }
         }
-    }
-    assert_eq!(seen.len(), 8);
+    };
+    let created = walk("created").await;
+    assert_eq!(created[0], "root");
+    assert_eq!(created.len(), 8);
+    let mut by_username = created.clone();
+    by_username.sort();
+    assert_ne!(by_username, created);
+    assert_eq!(walk("username").await, by_username);
+    by_username.reverse();
+    assert_eq!(walk("-username").await, by_username);
+    let (status, body) = app.call("GET", "/api/v1/users?sort=secret", Some(&t), None).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("last_login"),
+        "{body}"
+    );
+    let (_, page) = app.call("GET", "/api/v1/users?limit=3&sort=name", Some(&t), None).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (status, _) = app
+        .call(
+            "GET",
+            &format!("/api/v1/users?sort=email&cursor={cursor}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "a cursor continues only the order it came from");
     let (_, page) = app.call("GET", "/api/v1/users?q=USER3", Some(&t), None).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let (_, page) = app

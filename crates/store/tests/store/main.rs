@@ -3,6 +3,7 @@
 mod audit;
 mod courses;
 mod lifecycle;
+mod listing;
 mod org;
 mod seats;
 mod sso;

@@ -1,0 +1,220 @@
+//! Sorted, keyset-paged user lists.
+
+use super::*;
+
+/// (username, first name, last name, last sign-in): keys chosen so every collation orders
+/// them the same way (no key is a prefix of another, ties only where meant).
+const PEOPLE: [(&str, &str, &str, Option<i64>); 9] = [
+    ("Carol", "Carol", "Smith", Some(3_000)),
+    ("alice", "Zoe", "Smith", None),
+    ("bob", "adam", "Smith", Some(1_000)),
+    ("dave", "Dave", "Kowalski", Some(3_000)),
+    ("erin", "Erin", "Baker", None),
+    ("frank", "Frank", "Young", Some(2_000)),
+    ("grace", "Grace", "Hopper", Some(9_000)),
+    ("heidi", "Heidi", "Nakamura", Some(3_000)),
+    ("ivan", "Ivan", "Petrov", Some(500)),
+];
+
+async fn add_people(s: &Service, db: &TestDb) -> Vec<UserView> {
+    s.set_plan(&cli(), PlanTier::Enterprise, Some(1_000)).await.unwrap();
+    let mut added = vec![];
+    for (username, first, last, login) in PEOPLE {
+        let u = NewUser {
+            first_name: first.into(),
+            last_name: last.into(),
+            ..new_user(username, "learner")
+        };
+        added.push(s.create_user(&cli(), u).await.unwrap());
+        if let Some(at) = login {
+            db.execute(&format!(
+                "UPDATE users SET last_login_at = {at} WHERE username = '{username}'"
+            ))
+            .await;
+        }
+    }
+    added
+}
+
+/// Every page of a list in `sort`, `per_page` at a time, following the cursors.
+async fn walk(s: &Service, base: &UserFilter, sort: &str, per_page: i64) -> Vec<String> {
+    let mut filter = UserFilter {
+        sort: Some(sort.into()),
+        limit: Some(per_page),
+        ..base.clone()
+    };
+    let mut seen = vec![];
+    loop {
+        let page = s.list_users(&cli(), &filter).await.unwrap();
+        assert!(page.items.len() as i64 <= per_page);
+        seen.extend(page.items.into_iter().map(|u| u.username));
+        match page.next_cursor {
+            Some(c) => filter.cursor = Some(c),
+            None => return seen,
+        }
+    }
+}
+
+/// The usernames of `people` in the order a key gives, ties broken by creation.
+fn expected<K: Ord>(people: &[(usize, &str)], key: impl Fn(usize) -> K, descending: bool) -> Vec<String> {
+    let mut order: Vec<(usize, &str)> = people.to_vec();
+    order.sort_by_key(|(i, _)| (key(*i), *i));
+    if descending {
+        order.reverse();
+    }
+    order.into_iter().map(|(_, name)| name.to_owned()).collect()
+}
+
+both_backends!(each_column_sorts_every_page_in_order, |db: TestDb| async move {
+    let s = service(&db).await;
+    add_people(&s, &db).await;
+    let all: Vec<(usize, &str)> = PEOPLE.iter().enumerate().map(|(i, p)| (i, p.0)).collect();
+    for descending in [false, true] {
+        let dir = if descending { "-" } else { "" };
+        let cases: [(&str, Vec<String>); 5] = [
+            ("created", expected(&all, |i| i, descending)),
+            ("username", expected(&all, |i| PEOPLE[i].0.to_lowercase(), descending)),
+            ("email", expected(&all, |i| PEOPLE[i].0.to_lowercase(), descending)),
+            (
+                "name",
+                expected(
+                    &all,
+                    |i| (PEOPLE[i].2.to_lowercase(), PEOPLE[i].1.to_lowercase()),
+                    descending,
+                ),
+            ),
+            ("last_login", expected(&all, |i| PEOPLE[i].3.unwrap_or(0), descending)),
+        ];
+        for (column, want) in cases {
+            let sort = format!("{dir}{column}");
+            for per_page in [1, 2, 4, 100] {
+                assert_eq!(
+                    walk(&s, &UserFilter::default(), &sort, per_page).await,
+                    want,
+                    "sort={sort}, {per_page} per page"
+                );
+            }
+        }
+    }
+    // A status filter takes the status's own index; the order and the pages still hold.
+    s.deactivate_user(&cli(), &key("grace")).await.unwrap();
+    s.deactivate_user(&cli(), &key("Carol")).await.unwrap();
+    let active: Vec<(usize, &str)> = all
+        .iter()
+        .copied()
+        .filter(|(_, n)| !["grace", "Carol"].contains(n))
+        .collect();
+    let only_active = UserFilter {
+        status: Some(UserStatus::Active),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        walk(&s, &only_active, "-last_login", 3).await,
+        expected(&active, |i| PEOPLE[i].3.unwrap_or(0), true)
+    );
+    assert_eq!(
+        walk(&s, &only_active, "name", 2).await,
+        expected(
+            &active,
+            |i| (PEOPLE[i].2.to_lowercase(), PEOPLE[i].1.to_lowercase()),
+            false
+        )
+    );
+});
+
+both_backends!(renames_and_unicode_keep_pages_whole, |db: TestDb| async move {
+    let s = service(&db).await;
+    add_people(&s, &db).await;
+    for (username, first, last) in [
+        ("émile", "Émile", "Zola"),
+        ("øyvind", "Øyvind", "Ærø"),
+        ("İpek", "İpek", "Şahin"),
+    ] {
+        let u = NewUser {
+            first_name: first.into(),
+            last_name: last.into(),
+            ..new_user(username, "learner")
+        };
+        s.create_user(&cli(), u).await.unwrap();
+    }
+    // A rename moves the user in the name order at once (the stored key follows it).
+    let rename = UserUpdate {
+        last_name: Some("Aaronson".into()),
+        ..UserUpdate::default()
+    };
+    s.update_user(&cli(), &key("ivan"), rename).await.unwrap();
+    for sort in ["name", "-name", "username", "-email", "last_login"] {
+        let one_page = walk(&s, &UserFilter::default(), sort, 500).await;
+        assert_eq!(one_page.len(), PEOPLE.len() + 3);
+        for per_page in [1, 3] {
+            assert_eq!(
+                walk(&s, &UserFilter::default(), sort, per_page).await,
+                one_page,
+                "sort={sort}: the pages, joined, are the list"
+            );
+        }
+    }
+    assert_eq!(walk(&s, &UserFilter::default(), "name", 1).await[0], "ivan");
+});
+
+both_backends!(a_cursor_only_continues_its_own_order, |db: TestDb| async move {
+    let s = service(&db).await;
+    add_people(&s, &db).await;
+    let first = s
+        .list_users(
+            &cli(),
+            &UserFilter {
+                sort: Some("name".into()),
+                limit: Some(2),
+                ..UserFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.expect("more than one page");
+    for (sort, c) in [
+        (Some("-name"), cursor.clone()),
+        (None, cursor.clone()),
+        (Some("name"), "name.1.zz".into()),
+    ] {
+        let f = UserFilter {
+            sort: sort.map(Into::into),
+            cursor: Some(c),
+            ..UserFilter::default()
+        };
+        let e = s.list_users(&cli(), &f).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_input", "{sort:?}");
+    }
+    let bad = UserFilter {
+        sort: Some("password_hash".into()),
+        ..UserFilter::default()
+    };
+    let e = s.list_users(&cli(), &bad).await.unwrap_err();
+    assert!(e.to_string().contains("last_login"), "the error names the sorts: {e}");
+});
+
+both_backends!(
+    users_from_before_the_name_key_get_one_when_migrating,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add_people(&s, &db).await;
+        // As an installation that ran before migration 0011 holds them.
+        db.execute("UPDATE users SET name_key = NULL").await;
+        SqlStore::connect(&db.url).await.unwrap().migrate().await.unwrap();
+        assert_eq!(
+            db.fetch_text("SELECT name_key FROM users WHERE username = 'bob'")
+                .await
+                .as_deref(),
+            Some("smith\tadam")
+        );
+        let all: Vec<(usize, &str)> = PEOPLE.iter().enumerate().map(|(i, p)| (i, p.0)).collect();
+        assert_eq!(
+            walk(&s, &UserFilter::default(), "name", 2).await,
+            expected(
+                &all,
+                |i| (PEOPLE[i].2.to_lowercase(), PEOPLE[i].1.to_lowercase()),
+                false
+            )
+        );
+    }
+);
