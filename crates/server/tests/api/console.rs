@@ -290,6 +290,37 @@ both_backends!(
             "{list}"
         );
         b.screenshot("users-idle").await;
+        // A column heading sorts the list, a second click reverses it; the filter stays.
+        let listed = async || -> Vec<String> {
+            let mut names = vec![];
+            for cell in b
+                .client
+                .find_all(Locator::Css("tbody td:nth-child(2) a"))
+                .await
+                .unwrap()
+            {
+                names.push(cell.text().await.unwrap());
+            }
+            names
+        };
+        let aria_sort = async || {
+            let th = b
+                .client
+                .find(Locator::XPath("//th[a[@title='Sort by Username']]"))
+                .await
+                .unwrap();
+            th.attr("aria-sort").await.unwrap().unwrap_or_default()
+        };
+        assert_eq!(aria_sort().await, "none");
+        b.click_and_load("th a[title='Sort by Username']").await;
+        let mut want = vec!["idle1", "idle2", "idle3", "newbie", "nora", "sam"];
+        assert_eq!(listed().await, want);
+        assert_eq!(aria_sort().await, "ascending");
+        b.click_and_load("th a[title='Sort by Username']").await;
+        want.reverse();
+        assert_eq!(listed().await, want, "descending, still only the idle users");
+        assert_eq!(aria_sort().await, "descending");
+        b.screenshot("users-sorted").await;
         b.client
             .find(Locator::Css("input[name=all_matching]"))
             .await
