@@ -49,7 +49,7 @@ const STYLESHEET: &str = "\
 :root{--fg:#1b1b1b;--bg:#fff;--accent:#0b5cad;--muted:#555;--bad:#a4161a}\
 body{font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg);margin:0}\
 header{background:#0b3d6e;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}\
-header a{color:#fff}main{padding:1rem;max-width:72rem}\
+header a{color:#fff}nav{display:flex;flex-wrap:wrap;gap:.25rem 1rem}.sign-out{margin-left:auto}main{padding:1rem;max-width:72rem}\
 a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f5a623;outline-offset:2px}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ccc}\
 td code{word-break:break-all}main{overflow-wrap:anywhere}.error{color:var(--bad)}[role=alert]{color:var(--bad);font-weight:600}\
@@ -113,8 +113,8 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · rollcall</title><link rel=\"stylesheet\" href=\"/console.css\"></head><body>\
-         <header><strong>rollcall</strong><nav aria-label=\"Main\" style=\"display:flex;gap:1rem\">{nav}</nav>\
-         <form method=\"post\" action=\"/logout\" style=\"margin-left:auto\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <header><strong>rollcall</strong><nav aria-label=\"Main\">{nav}</nav>\
+         <form method=\"post\" action=\"/logout\" class=\"sign-out\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <span>{}</span> <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>\n",
         esc(title),
         esc(&info.csrf_token),
@@ -214,8 +214,23 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     };
     let ctx = &info.context;
     let seats = try_page!(state.service.seat_report(ctx).await);
-    let idle30 = try_page!(state.service.idle_report(ctx, Some(30)).await);
-    let idle90 = try_page!(state.service.idle_report(ctx, Some(90)).await);
+    // Idle active accounts, counted (not listed): each holds a seat deactivation would free.
+    let idle = async |days| {
+        let filter = UserFilter {
+            status: Some(UserStatus::Active),
+            idle_days: Some(days),
+            ..UserFilter::default()
+        };
+        state.service.count_users(ctx, &filter).await.map(|n| {
+            let seats = if n == 1 { "seat" } else { "seats" };
+            format!(
+                "<p><a href=\"/admin/users?status=active&amp;last_login={days}\">Idle {days} days</a>: \
+                 <strong>{n}</strong> active, holding {n} {seats}</p>"
+            )
+        })
+    };
+    let idle30 = try_page!(idle(30).await);
+    let idle90 = try_page!(idle(90).await);
     let audit = state
         .service
         .list_audit(
@@ -255,13 +270,8 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         .collect();
     let body = format!(
         "<h1>Dashboard</h1><div class=\"cards\"><section class=\"card\"><h2>Seats</h2>{gauge}</section>\
-         <section class=\"card\"><h2>Idle accounts</h2><p><a href=\"/admin/users?last_login=30\">Idle 30 days</a>: {} (holding {} seats)</p>\
-         <p><a href=\"/admin/users?last_login=90\">Idle 90 days</a>: {} (holding {} seats)</p></section></div>\
+         <section class=\"card\"><h2>Idle accounts</h2>{idle30}{idle90}</section></div>\
          <h2>Active accounts, last 90 days</h2>{chart}<h2>Recent changes</h2><table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\">Target</th></tr></thead><tbody>{rows}</tbody></table>",
-        idle30.users.len(),
-        idle30.seats_held,
-        idle90.users.len(),
-        idle90.seats_held,
     );
     layout(&info, &areas, "Dashboard", &body)
 }

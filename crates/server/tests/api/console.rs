@@ -1,6 +1,7 @@
 //! The web console in a real browser: Debian's Chromium, headless, driven through
 //! chromedriver (WebDriver) against the real server. Screenshots of each page visited go to
-//! `target/screenshots/`. Without Chromium the test is skipped, except under `CI=true`,
+//! `target/screenshots/`, and each of those pages is checked by axe-core (the WCAG 2.1 A
+//! and AA rules). Without Chromium or axe-core the test is skipped, except under `CI=true`,
 //! where it fails.
 
 use super::signin::{login, with_password};
@@ -13,6 +14,8 @@ use tokio::io::AsyncBufReadExt;
 /// chromedriver and a headless Chromium session; both end when this is dropped.
 struct Browser {
     client: Client,
+    /// axe-core's source, injected into each page checked.
+    axe: String,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -24,6 +27,34 @@ impl Drop for Browser {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", "--", &format!("-{pid}")])
                 .status();
+        }
+    }
+}
+
+/// axe-core's `axe.min.js`, from the Python venv `.ci/run` makes (PyPI
+/// `axe-playwright-python` bundles it), or from `ROLLCALL_AXE_JS`.
+fn axe_source() -> Option<String> {
+    let path = std::env::var("ROLLCALL_AXE_JS")
+        .map(std::path::PathBuf::from)
+        .ok()
+        .or_else(|| {
+            let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/lib");
+            std::fs::read_dir(lib)
+                .ok()?
+                .flatten()
+                .map(|python| python.path().join("site-packages/axe_playwright_python/axe.min.js"))
+                .find(|p| p.exists())
+        });
+    match path.and_then(|p| std::fs::read_to_string(p).ok()) {
+        Some(source) => Some(source),
+        None => {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI=true but axe-core is missing from .venv (.ci/run installs it)"
+            );
+            eprintln!("skipping the browser test: no axe-core (run .ci/run once to make the venv)");
+            None
         }
     }
 }
@@ -40,6 +71,7 @@ impl Browser {
             eprintln!("skipping the browser test: install chromium and chromium-driver");
             return None;
         }
+        let axe = axe_source()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -83,6 +115,7 @@ impl Browser {
             .expect("a WebDriver session");
         Some(Browser {
             client,
+            axe,
             _driver: driver,
             _profile: profile,
         })
@@ -93,6 +126,25 @@ impl Browser {
         std::fs::create_dir_all(&dir).unwrap();
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        self.check_accessibility(name).await;
+    }
+
+    /// Runs axe-core's WCAG 2.1 A/AA rules on this page; any violation fails the test,
+    /// naming the rule and the elements.
+    async fn check_accessibility(&self, page: &str) {
+        self.client.execute(&self.axe, vec![]).await.unwrap();
+        const RUN: &str = "const done = arguments[arguments.length - 1];
+            axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+              .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at '
+                  + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+              .catch(e => done(['axe failed: ' + e]));";
+        let violations = self.client.execute_async(RUN, vec![]).await.unwrap();
+        let violations: Vec<String> = serde_json::from_value(violations).unwrap();
+        assert!(
+            violations.is_empty(),
+            "accessibility of {page}:\n{}",
+            violations.join("\n")
+        );
     }
 
     /// Clicks what submits a form or follows a link, and returns once the next page has
@@ -210,6 +262,9 @@ both_backends!(
         b.screenshot("branch-admin-users").await;
 
         // The administrator signs in and sees the dashboard.
+        b.client.delete_all_cookies().await.unwrap();
+        b.client.goto(&format!("{base}/login")).await.unwrap();
+        b.screenshot("sign-in").await;
         b.sign_in(&base, "boss", "correct horse battery").await;
         app.service.record_seat_history().await.unwrap();
         b.client.goto(&format!("{base}/admin")).await.unwrap();
@@ -228,8 +283,17 @@ both_backends!(
                 .contains(&format!("now {active}"))
         );
         let dashboard = b.text().await;
+        let idle = app
+            .service
+            .idle_report(&Context::cli(), Some(30))
+            .await
+            .unwrap()
+            .users
+            .len();
+        assert!(idle >= 3, "idle1, idle2 and idle3 never signed in");
         assert!(
-            dashboard.contains("Seats used") && dashboard.contains("Idle 30 days"),
+            dashboard.contains("Seats used")
+                && dashboard.contains(&format!("Idle 30 days: {idle} active, holding {idle} seats")),
             "{dashboard}"
         );
         b.screenshot("dashboard").await;
@@ -660,6 +724,25 @@ both_backends!(
         assert_eq!(status, 401, "revoked");
         b.screenshot("tokens").await;
 
+        // On a phone-width screen the pages fit: nothing scrolls sideways.
+        b.client.set_window_size(390, 844).await.unwrap();
+        for (path, name) in [
+            ("/admin", "dashboard-phone"),
+            ("/admin/users", "users-phone"),
+            ("/admin/users/new", "add-user-phone"),
+        ] {
+            b.client.goto(&format!("{base}{path}")).await.unwrap();
+            // The elements reaching past the right edge, outermost first.
+            const WIDE: &str = "const w = document.documentElement.clientWidth;
+                return [...document.querySelectorAll('body *')]
+                  .filter(e => e.getBoundingClientRect().right > w + 1)
+                  .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));";
+            let wide = b.client.execute(WIDE, vec![]).await.unwrap();
+            assert_eq!(wide, json!([]), "{path} scrolls sideways on a phone");
+            b.screenshot(name).await;
+        }
+        b.client.set_window_size(1280, 1000).await.unwrap();
+
         // Settings: a platform setting, and single sign-on from the IdP's metadata.
         b.client.goto(&format!("{base}/admin/settings")).await.unwrap();
         b.fill("s-deletion_retention_days", "45").await;
@@ -718,6 +801,7 @@ both_backends!(
         b.screenshot("learner-courses").await;
         b.client.goto(&format!("{base}/admin/users")).await.unwrap();
         assert!(b.text().await.contains("Forbidden"));
+        b.screenshot("forbidden").await;
         let status = app
             .http
             .get(format!("{base}/admin/users"))
