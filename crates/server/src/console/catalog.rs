@@ -456,15 +456,7 @@ async fn course_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let course = try_page!(state.service.list_courses(&info.context, None, false).await)
-        .into_iter()
-        .find(|c| c.code.eq_ignore_ascii_case(&code));
-    let Some(course) = course else {
-        return error_page(rollcall_core::Error::NotFound {
-            kind: "course",
-            key: code,
-        });
-    };
+    let course = try_page!(state.service.get_course(&info.context, &code).await);
     let enrollments = try_page!(state.service.course_enrollments(&info.context, &course.code).await);
     let rows: String = enrollments
         .iter()

@@ -108,6 +108,14 @@ pub async fn create_course(c: Caller, ApiJson(b): ApiJson<CreateCourse>) -> ApiR
     Ok((StatusCode::CREATED, Json(c.service.create_course(&c.ctx, input).await?)))
 }
 
+#[utoipa::path(get, path = "/courses/{code}", tag = "courses", params(("code" = String, Path)),
+    responses((status = 200, body = CourseView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+/// A course its managers or its enrolled users may see; 404 to anyone else.
+pub async fn get_course(c: Caller, ApiPath(code): ApiPath<String>) -> ApiResult<Json<CourseView>> {
+    Ok(Json(c.service.get_course(&c.ctx, &code).await?))
+}
+
 #[utoipa::path(get, path = "/courses/{code}/enrollments", tag = "courses", params(("code" = String, Path)),
     responses((status = 200, body = Vec<EnrollmentView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

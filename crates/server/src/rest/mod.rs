@@ -113,6 +113,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(courses::list_courses, courses::create_course))
+        .routes(routes!(courses::get_course))
         .routes(routes!(courses::list_enrollments, courses::enroll))
         .routes(routes!(courses::complete_unit))
         .routes(routes!(courses::grade))

@@ -278,6 +278,15 @@ pub fn rows() -> Vec<Row> {
             Some(r#"{"code":"C-{actor}","name":"Course {actor}","units":2}"#),
             [201, 201, 201, 403, 403, 401, 401, 401]
         ),
+        // A course is seen by its managers and its learners (learn is enrolled in TCH);
+        // to others it doesn't exist.
+        row!(
+            "GET",
+            "/api/v1/courses/{code}",
+            "/api/v1/courses/TCH",
+            None,
+            [200, 404, 200, 200, 404, 401, 401, 401]
+        ),
         row!(
             "GET",
             "/api/v1/courses/{code}/enrollments",
