@@ -74,7 +74,7 @@ pub fn esc(s: &str) -> String {
 pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · rollcall</title></head><body><main>{body}</main></body></html>\n",
+         <title>{} · rollcall</title><link rel=\"stylesheet\" href=\"/console.css\"></head><body><main>{body}</main></body></html>\n",
         esc(title)
     ))
 }

@@ -6,6 +6,7 @@
 
 use super::signin::{login, with_password};
 use super::*;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use rollcall_core::domain::CourseRole;
 use rollcall_core::service::NewCourse;
@@ -158,9 +159,14 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        Self::await_new_page(old, &format!("clicking {css}")).await;
+    }
+
+    /// Returns once `old` (the previous document's root) has gone stale.
+    async fn await_new_page(old: fantoccini::elements::Element, after: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while old.tag_name().await.is_ok() {
-            assert!(std::time::Instant::now() < deadline, "no new page after clicking {css}");
+            assert!(std::time::Instant::now() < deadline, "no new page after {after}");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -265,7 +271,47 @@ both_backends!(
         b.client.delete_all_cookies().await.unwrap();
         b.client.goto(&format!("{base}/login")).await.unwrap();
         b.screenshot("sign-in").await;
-        b.sign_in(&base, "boss", "correct horse battery").await;
+        // By keyboard alone: Tab reaches the fields, the focused one shows a visible
+        // outline, and Enter submits.
+        let key = |k: Key| String::from(char::from(k));
+        let body = b.client.find(Locator::Css("body")).await.unwrap();
+        let mut tabs = 0;
+        while b
+            .client
+            .active_element()
+            .await
+            .unwrap()
+            .attr("id")
+            .await
+            .unwrap()
+            .as_deref()
+            != Some("login")
+        {
+            tabs += 1;
+            assert!(tabs <= 5, "Tab never reaches the sign-in name");
+            body.send_keys(&key(Key::Tab)).await.unwrap();
+        }
+        let outline = b
+            .client
+            .execute("return getComputedStyle(document.activeElement).outlineStyle", vec![])
+            .await
+            .unwrap();
+        assert_eq!(outline, json!("solid"), "the focused field is outlined");
+        let focused = b.client.active_element().await.unwrap();
+        focused
+            .send_keys(&format!("boss{}correct horse battery", key(Key::Tab)))
+            .await
+            .unwrap();
+        let old = b.client.find(Locator::Css("html")).await.unwrap();
+        b.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&key(Key::Enter))
+            .await
+            .unwrap();
+        Browser::await_new_page(old, "pressing Enter").await;
+        assert!(b.text().await.contains("boss"), "signed in by keyboard");
         app.service.record_seat_history().await.unwrap();
         b.client.goto(&format!("{base}/admin")).await.unwrap();
         let chart = b
