@@ -7,11 +7,14 @@
 //!   against a bare `INSERT` in its own transaction;
 //! - a filtered first page of the user list at USERS users (default 200,000) against the
 //!   bare indexed `SELECT` it needs, to show the page cost does not grow with the table;
+//! - a page half-way down the list sorted by name, and by last sign-in descending, and one
+//!   deep inside the tie of everyone who never signed in, each reached by the previous
+//!   page's cursor, against a bare indexed `SELECT` of the same rows;
 //! - the seat check against the bare counter update;
 //! - importing 100,000 CSV rows (no passwords) through the service, against inserting the
 //!   same rows into an empty SQLite table with the users table's indexes.
 
-use rollcall_core::domain::UserStatus;
+use rollcall_core::domain::{SortValue, UserCursor, UserOrder, UserStatus};
 use rollcall_core::service::{NewUser, UserFilter};
 use rollcall_core::{Context, Service};
 use rollcall_store::SqlStore;
@@ -91,16 +94,25 @@ async fn main() {
         let login = if i % 3 == 0 { None } else { Some(1_700_000_000_000 + i) };
         sqlx::query(
             "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, status, origin, \
-             created_at, updated_at, last_login_at) VALUES ($1, $1, $2, $2, 'Bulk', 'User', 4, $3, 'cli', 0, 0, $4)",
+             created_at, updated_at, last_login_at) VALUES ($1, $1, $2, $2, 'Bulk', $5, 4, $3, 'cli', 0, 0, $4)",
         )
         .bind(format!("bulk{i}"))
         .bind(format!("bulk{i}@example.org"))
         .bind(if i % 10 == 0 { "deactivated" } else { "active" })
         .bind(login)
+        .bind(format!("User{}", i % 1000))
         .execute(&mut *tx)
         .await
         .unwrap();
     }
+    // The sort keys rollcall writes (`User::name_key`, `login_key`), here for ASCII names.
+    sqlx::query(
+        "UPDATE users SET name_key = lower(last_name) || char(9) || lower(first_name) || char(9) || printf('%020d', id), \
+         login_key = printf('%020d%020d', COALESCE(last_login_at, 0), id) WHERE name_key IS NULL",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     sqlx::query("ANALYZE").execute(&mut raw).await.unwrap();
 
@@ -125,6 +137,55 @@ async fn main() {
         measured,
         baseline,
     );
+
+    // A page deep in a sorted list costs what the first page does: the cursor seeks.
+    // (A third of the users never signed in: a sixth of the way into `last_login` is deep
+    // inside that one tie.)
+    for (sort, depth) in [
+        ("name", users / 2),
+        ("-last_login", users / 2),
+        ("last_login", users / 6),
+    ] {
+        let mut filter = UserFilter {
+            sort: Some(sort.into()),
+            limit: Some(100),
+            ..UserFilter::default()
+        };
+        // Walk to the middle once, 500 at a time, keeping the cursor there.
+        let mut walk = UserFilter {
+            limit: Some(500),
+            ..filter.clone()
+        };
+        for _ in 0..depth / 500 {
+            walk.cursor = service.list_users(&ctx, &walk).await.unwrap().next_cursor;
+        }
+        filter.cursor = walk.cursor;
+        // The bare query: the same index, seeking past the same stored key.
+        let order = UserOrder::parse(sort).unwrap();
+        let token = filter.cursor.clone().expect("a cursor half-way down");
+        let SortValue::Text(key) = UserCursor::decode(&token, order).unwrap().value else {
+            unreachable!("every sort but creation order has a key")
+        };
+        let (column, dir, beyond) = match sort {
+            "name" => ("name_key", "ASC", ">"),
+            "-last_login" => ("login_key", "DESC", "<"),
+            _ => ("login_key", "ASC", ">"),
+        };
+        let bare = format!(
+            "SELECT id FROM users WHERE status <> 'trash' AND {column} {beyond} $1 ORDER BY {column} {dir} LIMIT 100"
+        );
+        let baseline = timed!(50, |_i| {
+            sqlx::query(sqlx::AssertSqlSafe(bare.clone()))
+                .bind(&key)
+                .fetch_all(&mut raw)
+                .await
+                .unwrap();
+        });
+        let measured = timed!(50, |_i| {
+            assert_eq!(service.list_users(&ctx, &filter).await.unwrap().items.len(), 100);
+        });
+        report(&format!("a page {depth} deep sorted by {sort}"), measured, baseline);
+    }
 
     // 3. The seat check and write: deactivate + activate (two seat moves) per round.
     let baseline = timed!(CREATES, |_i| {

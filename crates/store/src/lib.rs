@@ -142,10 +142,10 @@ impl SqlStore {
         let mut tx = Box::new(tx::SqlTx {
             inner: self.begin_inner().await?,
         });
-        let filled = tx.fill_name_keys().await?;
+        let filled = tx.fill_sort_keys().await?;
         tx.commit().await?;
         if filled > 0 {
-            tracing::info!(filled, "filled the name sort key of existing users");
+            tracing::info!(filled, "filled the sort keys of existing users");
         }
         Ok(())
     }

@@ -149,22 +149,36 @@ pub struct User {
     pub scim_linked: bool,
 }
 
+/// The stored key a list sorted by last sign-in is ordered by: the time, then the id, as
+/// fixed-width digits, so the key is unique and orders the same in any collation. Never
+/// signed in sorts as the oldest sign-in.
+pub fn login_key(last_login_at: Option<Millis>, id: UserId) -> String {
+    format!("{:020}{:020}", last_login_at.unwrap_or(0).max(0), id.0)
+}
+
 impl User {
     /// The stored key a list sorted by name is ordered by: last name, then first name,
-    /// ignoring case. A tab separates them because names can't contain one.
+    /// ignoring case, then the id, so it is unique. Tabs separate the parts because names
+    /// can't contain one.
     pub fn name_key(&self) -> String {
-        super::name_key(&format!("{}\t{}", self.last_name.as_str(), self.first_name.as_str()))
+        let names = super::name_key(&format!("{}\t{}", self.last_name.as_str(), self.first_name.as_str()));
+        format!("{names}\t{:020}", self.id.0)
     }
 
-    /// This user's value of a sort column, as the store compares it.
+    pub fn login_key(&self) -> String {
+        login_key(self.last_login_at, self.id)
+    }
+
+    /// This user's value of a sort column, as the store compares it. Every sort key is
+    /// unique (username, email, or a key ending in the id), so a page after a cursor is one
+    /// index seek: no ties to walk through.
     pub fn sort_value(&self, by: UserSort) -> SortValue {
         match by {
             UserSort::Created => SortValue::None,
             UserSort::Username => SortValue::Text(self.username.key()),
             UserSort::Name => SortValue::Text(self.name_key()),
             UserSort::Email => SortValue::Text(self.email.key()),
-            // Never signed in sorts as the oldest sign-in.
-            UserSort::LastLogin => SortValue::Int(self.last_login_at.unwrap_or(0)),
+            UserSort::LastLogin => SortValue::Text(self.login_key()),
         }
     }
 }
@@ -236,7 +250,6 @@ impl UserOrder {
 pub enum SortValue {
     None,
     Text(String),
-    Int(i64),
 }
 
 /// Where the next page of a sorted list starts: after this user, at this value.
@@ -266,7 +279,6 @@ impl UserCursor {
                 },
             ) => self.id.0.to_string(),
             (SortValue::None, _) => format!("{}.{}", order.as_param(), self.id.0),
-            (SortValue::Int(v), _) => format!("{}.{}.{v}", order.as_param(), self.id.0),
             (SortValue::Text(v), _) => format!("{}.{}.{}", order.as_param(), self.id.0, hex::encode(v)),
         }
     }
@@ -288,8 +300,7 @@ impl UserCursor {
         let rest = parts.next();
         let value = match (order.by, rest) {
             (UserSort::Created, None) => SortValue::None,
-            (UserSort::LastLogin, Some(v)) => SortValue::Int(v.parse().map_err(|_| bad())?),
-            (UserSort::Username | UserSort::Name | UserSort::Email, Some(v)) => {
+            (UserSort::Username | UserSort::Name | UserSort::Email | UserSort::LastLogin, Some(v)) => {
                 let bytes = hex::decode(v).map_err(|_| bad())?;
                 SortValue::Text(String::from_utf8(bytes).map_err(|_| bad())?)
             }
@@ -362,7 +373,16 @@ mod tests {
         );
         assert!(UserOrder::parse("password").is_err());
         assert!(UserCursor::decode("username.1.zz", UserOrder::parse("username").unwrap()).is_err());
-        assert_eq!(u.name_key(), "lovelace\tada");
+        assert_eq!(u.name_key(), "lovelace\tada\t00000000000000000042");
+        assert_eq!(
+            u.login_key(),
+            "00000001700000000000".to_owned() + "00000000000000000042"
+        );
+        u.last_login_at = None;
+        assert!(
+            u.login_key() < login_key(Some(1), UserId(1)),
+            "never signed in sorts first"
+        );
     }
 
     #[test]

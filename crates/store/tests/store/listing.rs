@@ -33,6 +33,10 @@ async fn add_people(s: &Service, db: &TestDb) -> Vec<UserView> {
             .await;
         }
     }
+    // Sign-in times are set by hand (no sign-in can choose its time), so their sort keys
+    // are refilled the way `migrate` fills those of older rows.
+    db.execute("UPDATE users SET login_key = NULL").await;
+    SqlStore::connect(&db.url).await.unwrap().migrate().await.unwrap();
     added
 }
 
@@ -197,15 +201,17 @@ both_backends!(
     users_from_before_the_name_key_get_one_when_migrating,
     |db: TestDb| async move {
         let s = service(&db).await;
-        add_people(&s, &db).await;
+        let people = add_people(&s, &db).await;
+        let bob = &people[2];
+        assert_eq!(bob.username, "bob");
         // As an installation that ran before migration 0011 holds them.
-        db.execute("UPDATE users SET name_key = NULL").await;
+        db.execute("UPDATE users SET name_key = NULL, login_key = NULL").await;
         SqlStore::connect(&db.url).await.unwrap().migrate().await.unwrap();
         assert_eq!(
             db.fetch_text("SELECT name_key FROM users WHERE username = 'bob'")
                 .await
                 .as_deref(),
-            Some("smith\tadam")
+            Some(format!("smith\tadam\t{:020}", bob.id).as_str())
         );
         let all: Vec<(usize, &str)> = PEOPLE.iter().enumerate().map(|(i, p)| (i, p.0)).collect();
         assert_eq!(
@@ -216,5 +222,26 @@ both_backends!(
                 false
             )
         );
+    }
+);
+
+both_backends!(
+    a_sign_in_moves_the_user_to_the_end_of_last_login_order,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add_people(&s, &db).await;
+        let with_password = NewUser {
+            password: Some("correct horse battery".into()),
+            ..new_user("judy", "learner")
+        };
+        s.create_user(&cli(), with_password).await.unwrap();
+        assert_eq!(
+            walk(&s, &UserFilter::default(), "last_login", 4).await[..3],
+            ["alice", "erin", "judy"],
+            "never signed in: first, oldest account first"
+        );
+        s.sign_in_password("judy", "correct horse battery", None).await.unwrap();
+        let order = walk(&s, &UserFilter::default(), "-last_login", 4).await;
+        assert_eq!(order[0], "judy", "the latest sign-in comes first: {order:?}");
     }
 );
