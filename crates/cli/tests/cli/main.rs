@@ -226,6 +226,31 @@ both_backends!(lists_print_as_table_csv_and_json, |db: TestDb| async move {
     assert_eq!(users[0]["username"], "eve");
     assert_eq!(users[1]["status"], "deactivated");
     assert!(users[0]["last_login_at"].is_null());
+    // Sorted by name (Jones before Smith), and descending by username (eve before bob).
+    let names = |out: String| -> Vec<String> {
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(rc.ok(&["user", "list", "--sort", "name", "--format", "json"]).await),
+        ["bob", "eve"]
+    );
+    assert_eq!(
+        names(
+            rc.ok(&["user", "list", "--sort", "-username", "--format", "json"])
+                .await
+        ),
+        ["eve", "bob"]
+    );
+    assert!(
+        rc.fails(&["user", "list", "--sort", "shoe-size"])
+            .await
+            .contains("not a sort")
+    );
     let csv = rc.ok(&["user", "list", "--format", "csv", "--status", "active"]).await;
     assert!(csv.starts_with("id,username,email,first_name"));
     assert!(csv.contains("'=HYPERLINK"), "formula cells are escaped: {csv}");
