@@ -49,7 +49,7 @@ const STYLESHEET: &str = "\
 :root{--fg:#1b1b1b;--bg:#fff;--accent:#0b5cad;--muted:#555;--bad:#a4161a}\
 body{font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg);margin:0}\
 header{background:#0b3d6e;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}\
-header a{color:#fff}nav{display:flex;flex-wrap:wrap;gap:.25rem 1rem}.sign-out{margin-left:auto}main{padding:1rem;max-width:72rem}\
+header a{color:#fff}nav{display:flex;flex-wrap:wrap;gap:.25rem 1rem}.pages{margin:.75rem 0}.sign-out{margin-left:auto}main{padding:1rem;max-width:72rem}\
 a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f5a623;outline-offset:2px}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ccc}\
 td code{word-break:break-all}main{overflow-wrap:anywhere}.error{color:var(--bad)}[role=alert]{color:var(--bad);font-weight:600}\
@@ -432,17 +432,22 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
             )
         })
         .collect();
-    let next = page
-        .next_cursor
-        .map(|c| {
-            let qs = q.query_string(&q.sort);
-            let sep = if qs.is_empty() { "" } else { "&" };
-            format!(
-                "<p><a href=\"/admin/users?{qs}{sep}cursor={}\">Next page</a></p>",
-                esc(&c)
-            )
-        })
-        .unwrap_or_default();
+    // Keyset pages go forward; the first page is always one link away.
+    let qs = q.query_string(&q.sort);
+    let mut pages = vec![];
+    if q.cursor.is_some() {
+        pages.push(format!("<a href=\"/admin/users?{}\">First page</a>", esc(&qs)));
+    }
+    if let Some(c) = &page.next_cursor {
+        let sep = if qs.is_empty() { "" } else { "&" };
+        let href = format!("/admin/users?{qs}{sep}cursor={c}");
+        pages.push(format!("<a href=\"{}\">Next page</a>", esc(&href)));
+    }
+    let next = if pages.is_empty() {
+        String::new()
+    } else {
+        format!("<nav aria-label=\"Pages\" class=\"pages\">{}</nav>", pages.join(" "))
+    };
     let filters = format!(
         "<form class=\"filters\" method=\"get\" action=\"/admin/users\" role=\"search\">\
          <p><label for=\"search\">Search</label><input id=\"search\" name=\"search\" value=\"{}\" placeholder=\"name, username or email\"></p>{}{}\

@@ -9,7 +9,7 @@ use super::*;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use rollcall_core::domain::CourseRole;
-use rollcall_core::service::NewCourse;
+use rollcall_core::service::{NewCourse, UserFilter};
 use tokio::io::AsyncBufReadExt;
 
 /// chromedriver and a headless Chromium session; both end when this is dropped.
@@ -788,6 +788,46 @@ both_backends!(
             b.screenshot(name).await;
         }
         b.client.set_window_size(1280, 1000).await.unwrap();
+
+        // Pages: sixty more accounts (deactivated: they hold no seat), listed 50 at a time in
+        // username order; Next page continues exactly where the first ended.
+        for i in 0..60 {
+            let extra = NewUser {
+                username: format!("page{i:02}"),
+                email: format!("page{i:02}@example.org"),
+                first_name: "Paged".into(),
+                last_name: "Account".into(),
+                active: false,
+                ..NewUser::default()
+            };
+            app.service.create_user(&Context::cli(), extra).await.unwrap();
+        }
+        let deactivated = UserFilter {
+            status: Some(rollcall_core::domain::UserStatus::Deactivated),
+            limit: Some(500),
+            ..UserFilter::default()
+        };
+        let mut want: Vec<String> = app
+            .service
+            .list_users(&Context::cli(), &deactivated)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        want.sort_by_key(|n| n.to_lowercase());
+        b.client
+            .goto(&format!("{base}/admin/users?status=deactivated&sort=username"))
+            .await
+            .unwrap();
+        let first = listed().await;
+        assert_eq!(first, want[..50]);
+        b.click_and_load("nav.pages a:last-child").await;
+        assert_eq!(listed().await, want[50..], "the second page is the rest, in order");
+        b.screenshot("users-page-2").await;
+        b.click_and_load("nav.pages a:first-child").await;
+        assert_eq!(listed().await, first, "First page goes back to the top");
 
         // Settings: a platform setting, and single sign-on from the IdP's metadata.
         b.client.goto(&format!("{base}/admin/settings")).await.unwrap();
