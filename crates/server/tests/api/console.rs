@@ -346,6 +346,7 @@ both_backends!(
 
         // Add a user: a bad email is shown next to its field, with the input kept.
         b.client.goto(&format!("{base}/admin/users/new")).await.unwrap();
+        b.screenshot("add-user").await;
         b.fill("username", "newbie").await;
         b.fill("email", "not-an-email").await;
         b.fill("first_name", "New").await;
@@ -528,6 +529,7 @@ both_backends!(
         )
         .unwrap();
         b.client.goto(&format!("{base}/admin/import")).await.unwrap();
+        b.screenshot("import-upload").await;
         b.client
             .find(Locator::Id("file"))
             .await
@@ -746,6 +748,7 @@ both_backends!(
             page.contains("bran") && page.contains("lea"),
             "the course lists its enrollments: {page}"
         );
+        b.screenshot("course-page").await;
         b.client.goto(&format!("{base}/admin/plan")).await.unwrap();
         assert!(b.text().await.contains("seats used"));
         b.screenshot("plan").await;
@@ -828,6 +831,45 @@ both_backends!(
         b.screenshot("users-page-2").await;
         b.click_and_load("nav.pages a:first-child").await;
         assert_eq!(listed().await, first, "First page goes back to the top");
+
+        // Deleting every match is confirmed on a page naming how many, warning that
+        // records go; only then are they moved to the trash.
+        b.client.goto(&format!("{base}/admin/users?search=page")).await.unwrap();
+        b.client
+            .find(Locator::Css("input[name=all_matching]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Id("action"))
+            .await
+            .unwrap()
+            .select_by_value("delete")
+            .await
+            .unwrap();
+        b.click_and_load("form[action='/admin/users/bulk'] fieldset button")
+            .await;
+        let confirm = b.text().await;
+        assert!(
+            confirm.contains("Delete 60 users?") && confirm.contains("grades and certificates are erased"),
+            "{confirm}"
+        );
+        let trash = UserFilter {
+            status: Some(rollcall_core::domain::UserStatus::Trash),
+            search: Some("page".into()),
+            ..UserFilter::default()
+        };
+        assert_eq!(
+            app.service.count_users(&Context::cli(), &trash).await.unwrap(),
+            0,
+            "nothing yet"
+        );
+        b.screenshot("bulk-delete-confirm").await;
+        b.click_and_load("form:has(input[name=confirm_count]) button").await;
+        assert!(b.text().await.contains("60 of 60 users changed"), "{}", b.text().await);
+        assert_eq!(app.service.count_users(&Context::cli(), &trash).await.unwrap(), 60);
 
         // Settings: a platform setting, and single sign-on from the IdP's metadata.
         b.client.goto(&format!("{base}/admin/settings")).await.unwrap();
