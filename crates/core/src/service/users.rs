@@ -758,6 +758,38 @@ impl Service {
         Ok(view)
     }
 
+    /// Signs the user out of every console session (a lost laptop, a shared computer). Anyone
+    /// may do it for themselves; for others it takes the right to change that user. API
+    /// tokens are not sessions: they are revoked on their own.
+    pub async fn end_sessions(&self, ctx: &Context, key: &UserKey) -> Result<u64> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        let own = match (who.user_id, key) {
+            (Some(me), UserKey::Id(id)) => me == *id,
+            (Some(me), UserKey::Username(name)) => {
+                tx.user_by_username(&name_key(name.trim())).await?.map(|u| u.id) == Some(me)
+            }
+            (None, _) => false,
+        };
+        let user = if own {
+            let me = who.user_id.ok_or(Error::Unauthenticated)?;
+            tx.user_by_id(me).await?.ok_or(Error::Unauthenticated)?
+        } else {
+            self.reach_user(tx, &who, key).await?
+        };
+        let ended = tx.delete_user_sessions(user.id).await?;
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::user("user.sessions_end", &user, json!({ "sessions": ended })),
+        )
+        .await?;
+        self.commit(txb).await?;
+        Ok(ended)
+    }
+
     /// Frees the seat and keeps every record; the user can no longer sign in or use tokens.
     pub async fn deactivate_user(&self, ctx: &Context, key: &UserKey) -> Result<UserView> {
         self.lifecycle(ctx, key, LifecycleAction::Deactivate).await

@@ -115,7 +115,7 @@ fn layout(info: &SessionInfo, areas: &[Area], title: &str, body: &str) -> Respon
          <title>{} · rollcall</title><link rel=\"stylesheet\" href=\"/console.css\"></head><body>\
          <header><strong>rollcall</strong><nav aria-label=\"Main\">{nav}</nav>\
          <form method=\"post\" action=\"/logout\" class=\"sign-out\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <span>{}</span> <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>\n",
+         <a href=\"/account\">{}</a> <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>\n",
         esc(title),
         esc(&info.csrf_token),
         esc(&info.user.username),

@@ -1,5 +1,6 @@
-//! Changing one user from their console page: profile, type, branches and groups, and
-//! offboarding (deactivate and hand their courses to someone else in one step).
+//! Changing one user from their console page: profile, type, branches and groups,
+//! offboarding (deactivate and hand their courses to someone else in one step), and ending
+//! their sessions; and the signed-in user's own account page.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -9,7 +10,7 @@ use rollcall_core::domain::UserId;
 use rollcall_core::service::{UserKey, UserUpdate, UserView};
 use serde::Deserialize;
 
-use super::{error_page, layout, posted, posted_with_areas};
+use super::{error_page, layout, posted, posted_with_areas, signed_in};
 use crate::AppState;
 use crate::web::esc;
 
@@ -17,6 +18,74 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/users/{id}/edit", axum::routing::post(edit))
         .route("/admin/users/{id}/offboard", axum::routing::post(offboard))
+        .route("/admin/users/{id}/sessions", axum::routing::post(end_sessions))
+        .route("/account", axum::routing::get(account))
+        .route("/account/sessions", axum::routing::post(end_own_sessions))
+}
+
+#[derive(Deserialize, Default)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Signs a user out everywhere (an administrator acting for them).
+async fn end_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    axum::Form(f): axum::Form<CsrfForm>,
+) -> Response {
+    let (info, areas) = match posted_with_areas(&state, &headers, &f.csrf, "/admin/users").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let ended = try_page!(
+        state
+            .service
+            .end_sessions(&info.context, &UserKey::Id(UserId(id)))
+            .await
+    );
+    let body = format!(
+        "<h1>Signed out</h1><p role=\"status\">{ended} session(s) ended.</p><p><a href=\"/admin/users/{id}\">Back to the user</a></p>"
+    );
+    layout(&info, &areas, "Signed out", &body)
+}
+
+/// The signed-in user's own account: who they are, and signing out everywhere.
+async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (info, areas) = match signed_in(&state, &headers, "/account").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let u = &info.user;
+    let body = format!(
+        "<h1>Your account</h1><p>{first} {last} ({username}, {email}), {kind}.</p>\
+         <h2>Sessions</h2><form method=\"post\" action=\"/account/sessions\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p>Signs you out of rollcall on every browser and device, this one included — for a lost laptop or a shared computer.</p>\
+         <p><button type=\"submit\">Sign out everywhere</button></p></form>",
+        first = esc(&u.first_name),
+        last = esc(&u.last_name),
+        username = esc(&u.username),
+        email = esc(&u.email),
+        kind = esc(&u.user_type),
+        csrf = esc(&info.csrf_token),
+    );
+    layout(&info, &areas, "Your account", &body)
+}
+
+async fn end_own_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<CsrfForm>,
+) -> Response {
+    let info = match posted(&state, &headers, &f.csrf, "/account").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let me = UserKey::Id(UserId(info.user.id));
+    try_page!(state.service.end_sessions(&info.context, &me).await);
+    Redirect::to("/login").into_response()
 }
 
 /// The edit and offboard forms for a user's page.
@@ -34,7 +103,10 @@ pub fn forms(u: &UserView, csrf: &str) -> String {
          <h2>Offboard</h2><form method=\"post\" action=\"/admin/users/{id}/offboard\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <p>Deactivates the account (its records stay) and gives the courses it owns to someone else, in one step.</p>\
          <p><label for=\"reassign_to\">New owner of their courses (username)</label><input id=\"reassign_to\" name=\"reassign_to\"></p>\
-         <p><button type=\"submit\">Offboard</button></p></form>",
+         <p><button type=\"submit\">Offboard</button></p></form>\
+         <h2>Sessions</h2><form method=\"post\" action=\"/admin/users/{id}/sessions\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p>Signs the user out of the console on every device (their API tokens are separate).</p>\
+         <p><button type=\"submit\">Sign out everywhere</button></p></form>",
         field("email", "Email", &u.email),
         field("first_name", "First name", &u.first_name),
         field("last_name", "Last name", &u.last_name),

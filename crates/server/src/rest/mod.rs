@@ -86,6 +86,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::get_user, users::update_user, users::delete_user))
         .routes(routes!(users::deactivate_user))
+        .routes(routes!(users::end_sessions))
         .routes(routes!(users::activate_user))
         .routes(routes!(users::restore_user))
         .routes(routes!(users::bulk))

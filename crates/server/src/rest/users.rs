@@ -283,6 +283,22 @@ pub async fn delete_user(
     )
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    /// How many console sessions ended.
+    pub ended: u64,
+}
+
+/// Signs the user out of every console session (their API tokens stay). Anyone may do it
+/// for themselves; for others it takes the right to change that user.
+#[utoipa::path(delete, path = "/users/{id}/sessions", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = SessionsEnded), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn end_sessions(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<SessionsEnded>> {
+    let ended = c.service.end_sessions(&c.ctx, &key(id)).await?;
+    Ok(Json(SessionsEnded { ended }))
+}
+
 macro_rules! lifecycle_route {
     ($name:ident, $path:literal, $method:ident, $doc:literal) => {
         #[doc = $doc]

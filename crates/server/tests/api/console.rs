@@ -927,6 +927,10 @@ both_backends!(
         assert!(b.text().await.contains("33%"), "{}", b.text().await);
         assert!(b.text().await.contains("My certificates"));
         b.screenshot("learner-courses").await;
+        // Their own account, reached from their name in the header.
+        b.click_and_load("header a[href='/account']").await;
+        assert!(b.text().await.contains("Sign out everywhere"));
+        b.screenshot("account").await;
         b.client.goto(&format!("{base}/admin/users")).await.unwrap();
         assert!(b.text().await.contains("Forbidden"));
         b.screenshot("forbidden").await;

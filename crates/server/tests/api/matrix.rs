@@ -119,6 +119,13 @@ pub fn rows() -> Vec<Row> {
             admins(200)
         ),
         row!(
+            "DELETE",
+            "/api/v1/users/{id}/sessions",
+            "/api/v1/users/{v}/sessions",
+            None,
+            admins(200)
+        ),
+        row!(
             "POST",
             "/api/v1/users/{id}/activate",
             "/api/v1/users/{w}/activate",

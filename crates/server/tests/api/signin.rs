@@ -361,3 +361,52 @@ both_backends!(weaker_hashes_are_upgraded_at_sign_in, |db: TestDb| async move {
     );
     assert_eq!(login(&app, "ada", "a rarely used phrase", None).await.status(), 200);
 });
+
+both_backends!(signing_out_everywhere_ends_every_session, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    let laptop = session_cookie(&login(&app, "ada", "a rarely used phrase", None).await).unwrap();
+    let phone = session_cookie(&login(&app, "ada", "a rarely used phrase", None).await).unwrap();
+    let account = app
+        .http
+        .get(format!("{}/account", app.base))
+        .header("cookie", &laptop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), 200);
+    let page = account.text().await.unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(2)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let end = |csrf: String| {
+        app.http
+            .post(format!("{}/account/sessions", app.base))
+            .header("cookie", laptop.clone())
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+    assert_eq!(end("forged".into()).await.unwrap().status(), 403);
+    assert_eq!(home(&app, &phone).await.0, 200, "a forged form ends nothing");
+    let done = end(csrf).await.unwrap();
+    assert_eq!(
+        (done.status().as_u16(), done.headers()["location"].to_str().unwrap()),
+        (303, "/login")
+    );
+    assert_eq!(home(&app, &laptop).await.0, 303, "this session ended");
+    assert_eq!(home(&app, &phone).await.0, 303, "and the one on the other device");
+    let (_, audit) = app
+        .call(
+            "GET",
+            "/api/v1/audit?target=ada&action=user.sessions_end",
+            Some(&app.token("t", app.user("root", "administrator", &[]).await).await),
+            None,
+        )
+        .await;
+    assert_eq!(audit[0]["changes"]["sessions"], 2, "{audit}");
+});

@@ -427,3 +427,46 @@ both_backends!(lists_filter_and_page, |db: TestDb| async move {
         "invalid_input"
     );
 });
+
+both_backends!(
+    only_the_user_or_who_may_change_them_ends_their_sessions,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        let root = add(&s, "root", "administrator").await;
+        let ada = s
+            .create_user(
+                &cli(),
+                NewUser {
+                    password: Some("a rarely used phrase".into()),
+                    ..new_user("ada", "learner")
+                },
+            )
+            .await
+            .unwrap();
+        let bob = add(&s, "bob", "learner").await;
+        let session = s
+            .sign_in_password("ada", "a rarely used phrase", None)
+            .await
+            .unwrap()
+            .session_id;
+        assert_eq!(
+            s.end_sessions(&as_user(bob.id), &key("ada")).await.unwrap_err().code(),
+            "forbidden",
+            "another learner can't"
+        );
+        assert!(s.session(&session).await.is_ok());
+        assert_eq!(s.end_sessions(&as_user(root.id), &key("ada")).await.unwrap(), 1);
+        assert!(s.session(&session).await.is_err(), "signed out");
+        let again = s
+            .sign_in_password("ada", "a rarely used phrase", None)
+            .await
+            .unwrap()
+            .session_id;
+        assert_eq!(
+            s.end_sessions(&as_user(ada.id), &key("ada")).await.unwrap(),
+            1,
+            "herself"
+        );
+        assert!(s.session(&again).await.is_err());
+    }
+);
