@@ -24,6 +24,38 @@ pub enum Actor {
     System { job: &'static str },
 }
 
+impl Actor {
+    /// The actor as stored with work that outlives the request (a background job), so it
+    /// can act again later with whatever permissions it has then. A system job has no
+    /// stored form: it is not resumed on someone's behalf.
+    pub fn stored(&self) -> Option<String> {
+        match self {
+            Actor::Operator => Some("operator".into()),
+            Actor::User(u) => Some(format!("user:{}", u.0)),
+            Actor::ApiToken { token_id, user_id } => Some(format!("token:{token_id}:{}", user_id.0)),
+            Actor::ScimClient { token_id } => Some(format!("scim:{token_id}")),
+            Actor::Sso => Some("sso".into()),
+            Actor::System { .. } => None,
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Actor> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |i: usize| parts.get(i)?.parse::<i64>().ok();
+        match parts[0] {
+            "operator" if parts.len() == 1 => Some(Actor::Operator),
+            "sso" if parts.len() == 1 => Some(Actor::Sso),
+            "user" if parts.len() == 2 => Some(Actor::User(UserId(num(1)?))),
+            "token" if parts.len() == 3 => Some(Actor::ApiToken {
+                token_id: num(1)?,
+                user_id: UserId(num(2)?),
+            }),
+            "scim" if parts.len() == 2 => Some(Actor::ScimClient { token_id: num(1)? }),
+            _ => None,
+        }
+    }
+}
+
 /// The channel a change arrived through (recorded in the audit log and as a user's origin).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
@@ -37,6 +69,18 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 7] = [
+        Channel::Console,
+        Channel::Api,
+        Channel::Cli,
+        Channel::Csv,
+        Channel::Scim,
+        Channel::Sso,
+        Channel::System,
+    ];
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Console => "console",
@@ -205,6 +249,30 @@ mod tests {
             user_type_id: BaseRole::BranchAdministrator.builtin_id(),
             status,
             ..crate::domain::user::sample_user("bob")
+        }
+    }
+
+    #[test]
+    fn actors_are_stored_and_read_back() {
+        let actors = [
+            Actor::Operator,
+            Actor::User(UserId(3)),
+            Actor::ApiToken {
+                token_id: 9,
+                user_id: UserId(3),
+            },
+            Actor::ScimClient { token_id: 4 },
+            Actor::Sso,
+        ];
+        for a in actors {
+            assert_eq!(Actor::from_stored(&a.stored().unwrap()), Some(a));
+        }
+        assert_eq!(Actor::System { job: "x" }.stored(), None);
+        for bad in ["", "user", "user:x", "token:1", "operator:1", "root"] {
+            assert_eq!(Actor::from_stored(bad), None, "{bad}");
+        }
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()), Some(c));
         }
     }
 

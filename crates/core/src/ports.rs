@@ -249,6 +249,13 @@ pub struct JobRecord {
     pub results: String,
     pub created_at: Millis,
     pub finished_at: Option<Millis>,
+    /// What resuming it needs: the action (JSON), who asked and through which channel.
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub channel: Option<String>,
+    pub request_id: Option<String>,
+    /// The instance running the job renews this; past it, another instance takes it over.
+    pub lease_until: Option<Millis>,
 }
 
 /// The sealed end of the audit chain.
@@ -439,6 +446,20 @@ pub trait Tx: Send {
     async fn insert_job(&mut self, job: &JobRecord) -> Result<i64>;
     async fn job(&mut self, id: i64) -> Result<Option<JobRecord>>;
     async fn update_job(&mut self, job: &JobRecord) -> Result<()>;
+    /// The job's users, in order (`seq` from 0).
+    async fn insert_job_items(&mut self, job: i64, users: &[UserId]) -> Result<()>;
+    /// Users of the job not done yet, in order, with their `seq`.
+    async fn pending_job_items(&mut self, job: i64, limit: i64) -> Result<Vec<(i64, UserId)>>;
+    /// Records outcomes (whether it succeeded, and the JSON) by `seq`; an item keeps the
+    /// first outcome recorded for it.
+    async fn finish_job_items(&mut self, job: i64, outcomes: &[(i64, bool, String)]) -> Result<()>;
+    /// How many of the job's users are done, and how many of those failed.
+    async fn job_progress(&mut self, job: i64) -> Result<(i64, i64)>;
+    /// The outcomes recorded so far, in order.
+    async fn job_outcomes(&mut self, job: i64) -> Result<Vec<String>>;
+    /// Takes over one running job whose lease ended before `now`, leasing it until
+    /// `lease_until`; `None` when there is none. Two instances never take the same job.
+    async fn claim_abandoned_job(&mut self, now: Millis, lease_until: Millis) -> Result<Option<JobRecord>>;
 
     // --- audit ---
     async fn insert_audit(&mut self, entry: &NewAuditEntry) -> Result<i64>;

@@ -1,6 +1,7 @@
-//! Background jobs of `rollcall serve`: scheduled deactivations, trash retention and audit
-//! sealing. Each job is safe to run on several instances at once: every user is changed by
-//! a conditional update inside the service, and sealing queues on the chain head.
+//! Background jobs of `rollcall serve`: scheduled deactivations, trash retention, audit
+//! sealing, and taking over bulk jobs whose instance stopped. Each is safe to run on
+//! several instances at once: every user is changed by a conditional update inside the
+//! service, sealing queues on the chain head, and a bulk job is claimed by one instance.
 
 use rollcall_core::Service;
 use std::time::Duration;
@@ -33,5 +34,29 @@ pub async fn run_once(service: &Service) {
     }
     if let Err(e) = service.seal_audit().await {
         tracing::error!(error = %e, "audit sealing failed");
+    }
+    resume_abandoned_bulk_jobs(service).await;
+}
+
+/// Takes over every bulk job whose instance stopped, each run in its own task so the
+/// minute's other jobs aren't held up by a large one.
+async fn resume_abandoned_bulk_jobs(service: &Service) {
+    loop {
+        match service.claim_abandoned_job().await {
+            Ok(Some((ctx, job_id, action))) => {
+                tracing::info!(job = job_id, "taking over a bulk job whose instance stopped");
+                let service = service.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = service.run_bulk_job(&ctx, job_id, &action).await {
+                        tracing::error!(job = job_id, error = %e, "bulk job failed");
+                    }
+                });
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "looking for abandoned bulk jobs failed");
+                return;
+            }
+        }
     }
 }

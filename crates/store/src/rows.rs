@@ -246,8 +246,8 @@ impl TokenRow {
     }
 }
 
-pub(crate) const JOB_COLUMNS: &str =
-    "id, kind, status, created_by, total, done, failed, results, created_at, finished_at";
+pub(crate) const JOB_COLUMNS: &str = "id, kind, status, created_by, total, done, failed, results, created_at, finished_at, \
+     action, actor, channel, request_id, lease_until";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct JobRow {
@@ -261,6 +261,11 @@ pub(crate) struct JobRow {
     results: String,
     created_at: i64,
     finished_at: Option<i64>,
+    action: Option<String>,
+    actor: Option<String>,
+    channel: Option<String>,
+    request_id: Option<String>,
+    lease_until: Option<i64>,
 }
 
 impl From<JobRow> for rollcall_core::ports::JobRecord {
@@ -276,6 +281,11 @@ impl From<JobRow> for rollcall_core::ports::JobRecord {
             results: r.results,
             created_at: r.created_at,
             finished_at: r.finished_at,
+            action: r.action,
+            actor: r.actor,
+            channel: r.channel,
+            request_id: r.request_id,
+            lease_until: r.lease_until,
         }
     }
 }

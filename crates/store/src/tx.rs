@@ -1573,8 +1573,9 @@ impl Tx for SqlTx {
     }
 
     async fn insert_job(&mut self, j: &JobRecord) -> Result<i64> {
-        const SQL: &str = "INSERT INTO jobs (kind, status, created_by, total, done, failed, results, created_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+        const SQL: &str = "INSERT INTO jobs (kind, status, created_by, total, done, failed, results, created_at, finished_at, \
+             action, actor, channel, request_id, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
         let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
             .bind(j.kind.as_str())
             .bind(j.status.as_str())
@@ -1585,6 +1586,11 @@ impl Tx for SqlTx {
             .bind(j.results.as_str())
             .bind(j.created_at)
             .bind(j.finished_at)
+            .bind(j.action.as_deref())
+            .bind(j.actor.as_deref())
+            .bind(j.channel.as_deref())
+            .bind(j.request_id.as_deref())
+            .bind(j.lease_until)
             .fetch_one(c)
             .await)
         .map_err(db_err)?;
@@ -1599,8 +1605,8 @@ impl Tx for SqlTx {
     }
 
     async fn update_job(&mut self, j: &JobRecord) -> Result<()> {
-        const SQL: &str =
-            "UPDATE jobs SET status = $2, done = $3, failed = $4, results = $5, finished_at = $6 WHERE id = $1";
+        const SQL: &str = "UPDATE jobs SET status = $2, done = $3, failed = $4, results = $5, finished_at = $6, \
+             lease_until = $7 WHERE id = $1";
         on_conn!(self, c => sqlx::query(SQL)
             .bind(j.id)
             .bind(j.status.as_str())
@@ -1608,10 +1614,86 @@ impl Tx for SqlTx {
             .bind(j.failed)
             .bind(j.results.as_str())
             .bind(j.finished_at)
+            .bind(j.lease_until)
             .execute(c)
             .await
             .map(drop))
         .map_err(db_err)
+    }
+
+    async fn insert_job_items(&mut self, job: i64, users: &[UserId]) -> Result<()> {
+        // Many rows per statement: a million-user job is written in seconds.
+        const ROWS: usize = 300;
+        for (n, chunk) in users.chunks(ROWS).enumerate() {
+            let mut args = vec![Arg::I64(job)];
+            let mut values = Vec::with_capacity(chunk.len());
+            for (i, user) in chunk.iter().enumerate() {
+                args.push(Arg::I64((n * ROWS + i) as i64));
+                args.push(Arg::I64(user.0));
+                values.push(format!("($1, ${}, ${})", args.len() - 1, args.len()));
+            }
+            let sql = format!(
+                "INSERT INTO job_items (job_id, seq, user_id) VALUES {}",
+                values.join(", ")
+            );
+            on_conn!(self, c => bind_args!(sqlx::query(AssertSqlSafe(sql)), &args).execute(c).await.map(drop))
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn pending_job_items(&mut self, job: i64, limit: i64) -> Result<Vec<(i64, UserId)>> {
+        const SQL: &str =
+            "SELECT seq, user_id FROM job_items WHERE job_id = $1 AND outcome IS NULL ORDER BY seq LIMIT $2";
+        let rows: Vec<(i64, i64)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(job).bind(limit).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(|(seq, user)| (seq, UserId(user))).collect())
+    }
+
+    async fn finish_job_items(&mut self, job: i64, outcomes: &[(i64, bool, String)]) -> Result<()> {
+        const SQL: &str =
+            "UPDATE job_items SET outcome = $3, ok = $4 WHERE job_id = $1 AND seq = $2 AND outcome IS NULL";
+        for (seq, ok, outcome) in outcomes {
+            on_conn!(self, c => sqlx::query(SQL)
+                .bind(job)
+                .bind(*seq)
+                .bind(outcome.as_str())
+                .bind(*ok)
+                .execute(c)
+                .await
+                .map(drop))
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn job_progress(&mut self, job: i64) -> Result<(i64, i64)> {
+        const SQL: &str = "SELECT COUNT(outcome), COUNT(CASE WHEN ok THEN NULL ELSE outcome END) \
+             FROM job_items WHERE job_id = $1";
+        on_conn!(self, c => sqlx::query_as(SQL).bind(job).fetch_one(c).await).map_err(db_err)
+    }
+
+    async fn job_outcomes(&mut self, job: i64) -> Result<Vec<String>> {
+        const SQL: &str = "SELECT outcome FROM job_items WHERE job_id = $1 AND outcome IS NOT NULL ORDER BY seq";
+        let rows: Vec<(String,)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(job).fetch_all(c).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(|(o,)| o).collect())
+    }
+
+    async fn claim_abandoned_job(&mut self, now: Millis, lease_until: Millis) -> Result<Option<JobRecord>> {
+        // The outer condition is checked again on the row itself, so of two instances
+        // racing for one job only the first changes it; the other changes nothing.
+        let sql = format!(
+            "UPDATE jobs SET lease_until = $2 WHERE id = (SELECT id FROM jobs WHERE status = 'running' \
+             AND lease_until < $1 ORDER BY id LIMIT 1) AND status = 'running' AND lease_until < $1 RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(lease_until)
+            .fetch_optional(c)
+            .await)
+        .map_err(db_err)?;
+        Ok(row.map(JobRecord::from))
     }
 
     async fn insert_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {

@@ -4,13 +4,20 @@
 
 use super::Service;
 use super::users::{UserFilter, UserKey, UserUpdate};
-use crate::actor::Context;
+use crate::actor::{Actor, Channel, Context};
 use crate::domain::*;
 use crate::ports::{JobRecord, UserQuery};
 use crate::{Error, Result};
 use serde::Serialize;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How long a job stays with the instance running it without news: it saves a chunk's
+/// outcomes (and renews this) far more often.
+const JOB_LEASE_MS: Millis = 2 * 60 * 1000;
+/// Users done between saves of a job's progress.
+const JOB_CHUNK: i64 = 250;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "action", content = "value", rename_all = "snake_case")]
 pub enum BulkAction {
     Deactivate,
     Activate,
@@ -209,33 +216,44 @@ impl Service {
         out
     }
 
-    /// Records a background job for a large bulk action.
-    pub async fn start_bulk_job(&self, ctx: &Context, action: &BulkAction, total: usize) -> Result<JobView> {
+    /// Records a background job for a large bulk action: the action, who asked, and every
+    /// user it is for, so any instance can finish it (see `claim_abandoned_job`). The
+    /// caller then runs it with `run_bulk_job`.
+    pub async fn start_bulk_job(&self, ctx: &Context, action: &BulkAction, ids: &[UserId]) -> Result<JobView> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::UsersManage)?;
+        let now = now_millis();
         let mut job = JobRecord {
             id: 0,
             kind: format!("bulk.{}", action.name()),
             status: "running".into(),
             created_by: who.user_id,
-            total: total as i64,
+            total: ids.len() as i64,
             done: 0,
             failed: 0,
             results: "[]".into(),
-            created_at: now_millis(),
+            created_at: now,
             finished_at: None,
+            action: Some(serde_json::to_string(action).map_err(Error::internal)?),
+            actor: ctx.actor.stored(),
+            channel: Some(ctx.channel.as_str().into()),
+            request_id: ctx.request_id.clone(),
+            lease_until: Some(now + JOB_LEASE_MS),
         };
         job.id = tx.insert_job(&job).await?;
+        tx.insert_job_items(job.id, ids).await?;
         txb.commit().await?;
         Ok(job.into())
     }
 
-    /// Runs a job's bulk action, saving progress every few hundred users. A job that fails
+    /// Runs a job's users not done yet, a chunk at a time; each chunk's outcomes are saved
+    /// with the job's lease renewed, so an instance that stops loses at most one chunk's
+    /// progress (redone, harmlessly, by whoever takes the job over). A job that fails
     /// midway is marked `failed` with the outcomes it reached.
-    pub async fn run_bulk_job(&self, ctx: &Context, job_id: i64, action: &BulkAction, ids: &[UserId]) -> Result<()> {
-        let result = self.run_bulk_job_steps(ctx, job_id, action, ids).await;
+    pub async fn run_bulk_job(&self, ctx: &Context, job_id: i64, action: &BulkAction) -> Result<()> {
+        let result = self.run_bulk_job_steps(ctx, job_id, action).await;
         if result.is_err() {
             let mut tx = self.store.begin().await?;
             if let Some(mut job) = tx.job(job_id).await? {
@@ -248,33 +266,68 @@ impl Service {
         result
     }
 
-    async fn run_bulk_job_steps(&self, ctx: &Context, job_id: i64, action: &BulkAction, ids: &[UserId]) -> Result<()> {
-        let mut results: Vec<BulkOutcome> = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(250) {
-            results.extend(self.bulk_apply(ctx, action, chunk).await);
-            self.save_job(job_id, &results, results.len() == ids.len()).await?;
+    async fn run_bulk_job_steps(&self, ctx: &Context, job_id: i64, action: &BulkAction) -> Result<()> {
+        loop {
+            let pending = {
+                let mut tx = self.store.begin_read().await?;
+                tx.pending_job_items(job_id, JOB_CHUNK).await?
+            };
+            let ids: Vec<UserId> = pending.iter().map(|(_, id)| *id).collect();
+            let outcomes = self.bulk_apply(ctx, action, &ids).await;
+            let mut saved = Vec::with_capacity(outcomes.len());
+            for ((seq, _), outcome) in pending.iter().zip(&outcomes) {
+                saved.push((
+                    *seq,
+                    outcome.ok,
+                    serde_json::to_string(outcome).map_err(Error::internal)?,
+                ));
+            }
+            let mut tx = self.store.begin().await?;
+            let mut job = tx
+                .job(job_id)
+                .await?
+                .ok_or_else(|| Error::internal(format!("job {job_id} vanished")))?;
+            tx.finish_job_items(job_id, &saved).await?;
+            (job.done, job.failed) = tx.job_progress(job_id).await?;
+            job.lease_until = Some(now_millis() + JOB_LEASE_MS);
+            let finished = (pending.len() as i64) < JOB_CHUNK;
+            if finished {
+                job.status = "done".into();
+                job.finished_at = Some(now_millis());
+            }
+            tx.update_job(&job).await?;
+            tx.commit().await?;
+            if finished {
+                return Ok(());
+            }
         }
-        if ids.is_empty() {
-            self.save_job(job_id, &results, true).await?;
-        }
-        Ok(())
     }
 
-    async fn save_job(&self, id: i64, results: &[BulkOutcome], finished: bool) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        let mut job = tx
-            .job(id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("job {id} vanished")))?;
-        job.done = results.len() as i64;
-        job.failed = results.iter().filter(|r| !r.ok).count() as i64;
-        job.results = serde_json::to_string(results).map_err(Error::internal)?;
-        if finished {
-            job.status = "done".into();
-            job.finished_at = Some(now_millis());
+    /// Takes over one bulk job whose instance stopped (its lease ran out), to be finished
+    /// with `run_bulk_job` as the party that started it — with their permissions as they
+    /// are now. A job that can't be resumed is marked failed.
+    pub async fn claim_abandoned_job(&self) -> Result<Option<(Context, i64, BulkAction)>> {
+        loop {
+            let now = now_millis();
+            let mut tx = self.store.begin().await?;
+            let Some(mut job) = tx.claim_abandoned_job(now, now + JOB_LEASE_MS).await? else {
+                return Ok(None);
+            };
+            let action: Option<BulkAction> = job.action.as_deref().and_then(|a| serde_json::from_str(a).ok());
+            let actor = job.actor.as_deref().and_then(Actor::from_stored);
+            let channel = job.channel.as_deref().and_then(Channel::parse);
+            if let (Some(action), Some(actor), Some(channel)) = (action, actor, channel) {
+                tx.commit().await?;
+                let mut ctx = Context::new(actor, channel);
+                ctx.request_id = job.request_id.clone();
+                return Ok(Some((ctx, job.id, action)));
+            }
+            // Started before jobs kept what resuming needs.
+            job.status = "failed".into();
+            job.finished_at = Some(now);
+            tx.update_job(&job).await?;
+            tx.commit().await?;
         }
-        tx.update_job(&job).await?;
-        tx.commit().await
     }
 
     /// A job's progress, for whoever started it (or any full administrator).
@@ -288,6 +341,14 @@ impl Service {
         if !mine && who.branch_ids().is_some() {
             return Err(Error::not_found("job", id));
         }
-        Ok(job.into())
+        let outcomes = tx.job_outcomes(id).await?;
+        let mut view = JobView::from(job);
+        if !outcomes.is_empty() {
+            view.results = outcomes
+                .iter()
+                .map(|o| serde_json::from_str(o).map_err(Error::internal))
+                .collect::<Result<_>>()?;
+        }
+        Ok(view)
     }
 }

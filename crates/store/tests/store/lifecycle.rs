@@ -470,3 +470,90 @@ both_backends!(
         assert!(s.session(&again).await.is_err());
     }
 );
+
+both_backends!(
+    a_bulk_job_whose_instance_stopped_is_taken_over_where_it_stopped,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_plan(&cli(), PlanTier::Enterprise, Some(1_000)).await.unwrap();
+        let root = add(&s, "root", "administrator").await;
+        let mut ids = vec![];
+        for i in 0..600 {
+            ids.push(UserId(add(&s, &format!("u{i:03}"), "learner").await.id));
+        }
+        let by_root = as_user(root.id);
+        let job = s.start_bulk_job(&by_root, &BulkAction::Deactivate, &ids).await.unwrap();
+        assert!(s.claim_abandoned_job().await.unwrap().is_none(), "its lease holds");
+        // The instance that started it recorded the first 250 outcomes, then stopped.
+        db.execute(&format!(
+        "UPDATE job_items SET ok = TRUE, outcome = '{{\"id\": 0, \"ok\": true, \"status\": \"before the stop\", \"code\": null, \"message\": null}}' \
+         WHERE job_id = {} AND seq < 250",
+        job.id
+    ))
+    .await;
+        db.execute(&format!("UPDATE jobs SET lease_until = 0 WHERE id = {}", job.id))
+            .await;
+
+        // Two instances look at once; one takes it.
+        let (a, b) = tokio::join!(s.claim_abandoned_job(), s.claim_abandoned_job());
+        let claims: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+        assert_eq!(claims.len(), 1, "one instance takes the job");
+        let (ctx, job_id, action) = claims.into_iter().next().unwrap();
+        assert_eq!(
+            (job_id, &action, ctx.actor.clone()),
+            (job.id, &BulkAction::Deactivate, by_root.actor.clone())
+        );
+        s.run_bulk_job(&ctx, job_id, &action).await.unwrap();
+
+        let done = s.job(&by_root, job.id).await.unwrap();
+        assert_eq!((done.status.as_str(), done.done, done.failed), ("done", 600, 0));
+        assert_eq!(done.results.len(), 600);
+        assert_eq!(done.results[249].status.as_deref(), Some("before the stop"));
+        assert_eq!(done.results[250].id, ids[250].0);
+        for (i, id) in ids.iter().enumerate() {
+            let u = s.get_user(&cli(), &UserKey::Id(*id)).await.unwrap();
+            let want = if i < 250 { "active" } else { "deactivated" };
+            assert_eq!(
+                u.status, want,
+                "u{i:03}: only what the stopped instance hadn't done is done"
+            );
+        }
+        // The changes are the starter's, through their channel.
+        let audit = s
+            .list_audit(
+                &cli(),
+                &AuditFilter {
+                    target: Some("u599".into()),
+                    action: Some("user.deactivate".into()),
+                    ..AuditFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(audit[0].actor.as_deref(), Some("root"));
+        assert_eq!(audit[0].channel, "console");
+        assert!(
+            s.claim_abandoned_job().await.unwrap().is_none(),
+            "a finished job isn't taken again"
+        );
+    }
+);
+
+both_backends!(a_job_that_cannot_be_resumed_is_marked_failed, |db: TestDb| async move {
+    let s = service(&db).await;
+    let root = add(&s, "root", "administrator").await;
+    let ada = add(&s, "ada", "learner").await;
+    let job = s
+        .start_bulk_job(&as_user(root.id), &BulkAction::Deactivate, &[UserId(ada.id)])
+        .await
+        .unwrap();
+    // As a job from before jobs kept who started them.
+    db.execute(&format!(
+        "UPDATE jobs SET actor = NULL, lease_until = 0 WHERE id = {}",
+        job.id
+    ))
+    .await;
+    assert!(s.claim_abandoned_job().await.unwrap().is_none());
+    assert_eq!(s.job(&as_user(root.id), job.id).await.unwrap().status, "failed");
+    assert_eq!(s.get_user(&cli(), &key("ada")).await.unwrap().status, "active");
+});
