@@ -2,9 +2,16 @@
 //! `/saml/acs` (HTTP-POST). The response is verified by `rollcall_saml`; what a verified
 //! sign-in may do (request consumed once, replay, IdP-initiated, linking, JIT) is decided by
 //! the core.
+//!
+//! Over https, an SP-initiated sign-in is bound to the browser that started it: `/saml/login`
+//! leaves the request id in a short-lived cookie, and `/saml/acs` accepts an answer to that
+//! request only from a browser holding it. Without this, someone could start a sign-in
+//! themselves and have a victim's browser post the answer (login CSRF), signing the victim
+//! in as them. The cookie has to cross the IdP's cross-site POST, so it is `SameSite=None`,
+//! which browsers accept only with `Secure`: over plain http the binding can't be kept.
 
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Router, routing::get, routing::post};
 use chrono::Utc;
@@ -13,9 +20,32 @@ use rollcall_core::service::SsoIdentity;
 use rollcall_saml::response::{Expected, MAX_RESPONSE};
 use serde::Deserialize;
 use std::net::SocketAddr;
+use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::web::{esc, local_path, page, with_session_cookie};
+use crate::web::{cookie, cookie_name, esc, local_path, page, with_session_cookie};
+
+/// The cookie naming the SAML request a browser started.
+const REQUEST_COOKIE: &str = "rollcall_saml_request";
+/// As long as the core keeps a request open.
+const REQUEST_COOKIE_SECS: i64 = 10 * 60;
+
+fn bound_to_browser(state: &AppState) -> bool {
+    state.base_url.starts_with("https://")
+}
+
+fn request_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let same_site = if bound_to_browser(state) {
+        "SameSite=None; Secure"
+    } else {
+        "SameSite=Lax"
+    };
+    let name = cookie_name(state, REQUEST_COOKIE);
+    HeaderValue::from_str(&format!(
+        "{name}={value}; HttpOnly; Path=/; Max-Age={max_age}; {same_site}"
+    ))
+    .expect("request ids are hex")
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,7 +93,12 @@ async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Re
                 Utc::now(),
                 Some(&relay),
             );
-            Redirect::to(&url).into_response()
+            let mut resp = Redirect::to(&url).into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                request_cookie(&state, &request_id, REQUEST_COOKIE_SECS),
+            );
+            resp
         }
         Err(e) => sign_in_error(e),
     }
@@ -80,6 +115,7 @@ pub struct AcsForm {
 async fn acs(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(f): Form<AcsForm>,
 ) -> Response {
     let config = match state.service.sso_config().await {
@@ -109,6 +145,21 @@ async fn acs(
             );
         }
     };
+    if let Some(request) = &verified.in_response_to {
+        let started_here = cookie(&headers, &cookie_name(&state, REQUEST_COOKIE))
+            .is_some_and(|held| bool::from(held.as_bytes().ct_eq(request.as_bytes())));
+        if bound_to_browser(&state) && !started_here {
+            tracing::warn!(
+                reason = "the response answers a sign-in this browser did not start",
+                source = %addr.ip(),
+                "SAML response refused"
+            );
+            return refused(
+                StatusCode::FORBIDDEN,
+                "This sign-in was started in another browser. Start it again here.",
+            );
+        }
+    }
     let identity = SsoIdentity {
         name_id: verified.name_id,
         name_id_is_email: verified.name_id_is_email,
@@ -119,7 +170,9 @@ async fn acs(
     };
     match state.service.sso_sign_in(&identity, Some(&addr.ip().to_string())).await {
         Ok(signed) => {
-            let to = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
+            let mut to = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
+            to.headers_mut()
+                .append(header::SET_COOKIE, request_cookie(&state, "", 0));
             with_session_cookie(&state, to, &signed.session_id)
         }
         Err(e) => {

@@ -47,7 +47,7 @@ pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs
     .expect("cookie values are hex")
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

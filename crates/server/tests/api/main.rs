@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// A running server and a service on the same database for setting up fixtures.
 pub struct TestApp {
     pub base: String,
+    /// The address the server is told it is reached at (`base_url`): `base`, unless the
+    /// test puts it behind a TLS-terminating proxy.
+    pub public_base: String,
     pub service: Service,
     pub http: reqwest::Client,
     pub db: TestDb,
@@ -36,14 +39,25 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn start(db: TestDb) -> TestApp {
+        Self::start_at(db, None).await
+    }
+
+    /// As deployed behind a proxy that terminates TLS: the server's public address is
+    /// `https://rollcall.test` while the test talks plain HTTP to it.
+    pub async fn start_behind_tls(db: TestDb) -> TestApp {
+        Self::start_at(db, Some("https://rollcall.test".into())).await
+    }
+
+    async fn start_at(db: TestDb, public: Option<String>) -> TestApp {
         let store = SqlStore::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
         let service = Service::new(Arc::new(store));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let public_base = public.unwrap_or_else(|| base.clone());
         let server = tokio::spawn({
             let service = service.clone();
-            let base_url = base.clone();
+            let base_url = public_base.clone();
             async move {
                 rollcall_server::serve(listener, service, &base_url, std::future::pending())
                     .await
@@ -56,6 +70,7 @@ impl TestApp {
             .unwrap();
         TestApp {
             base,
+            public_base,
             service,
             http,
             db,

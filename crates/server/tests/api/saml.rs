@@ -27,6 +27,12 @@ async fn configure(app: &TestApp, jit: bool) {
 
 /// Starts an SP-initiated sign-in and returns the AuthnRequest's id.
 async fn begin(app: &TestApp) -> String {
+    begin_in_browser(app).await.0
+}
+
+/// Starts an SP-initiated sign-in; returns the AuthnRequest's id and the cookie binding
+/// it to this browser, as `name=value`, with its attributes.
+async fn begin_in_browser(app: &TestApp) -> (String, String, String) {
     let resp = app
         .http
         .get(format!("{}/saml/login?RelayState=/courses", app.base))
@@ -34,6 +40,14 @@ async fn begin(app: &TestApp) -> String {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
+    let set_cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.contains("rollcall_saml_request="))
+        .expect("the request's cookie");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     assert!(
         location.starts_with("https://idp.test.example/sso?SAMLRequest="),
@@ -54,17 +68,18 @@ async fn begin(app: &TestApp) -> String {
     flate2::read::DeflateDecoder::new(&compressed[..])
         .read_to_string(&mut xml)
         .unwrap();
-    assert!(xml.contains(&format!("AssertionConsumerServiceURL=\"{}/saml/acs\"", app.base)));
+    assert!(xml.contains(&format!("AssertionConsumerServiceURL=\"{}/saml/acs\"", app.public_base)));
     let start = xml.find(" ID=\"").unwrap() + 5;
-    xml[start..start + xml[start..].find('"').unwrap()].to_owned()
+    let id = xml[start..start + xml[start..].find('"').unwrap()].to_owned();
+    (id, cookie, set_cookie)
 }
 
 fn spec(app: &TestApp, name_id: &str, request: Option<String>) -> ResponseSpec {
     let idp = TestIdp::new();
     let mut spec = ResponseSpec::new(
         &idp,
-        &format!("{}/saml/metadata", app.base),
-        &format!("{}/saml/acs", app.base),
+        &format!("{}/saml/metadata", app.public_base),
+        &format!("{}/saml/acs", app.public_base),
         name_id,
         Utc::now(),
     );
@@ -79,14 +94,21 @@ fn spec(app: &TestApp, name_id: &str, request: Option<String>) -> ResponseSpec {
 }
 
 async fn post(app: &TestApp, xml: &str) -> reqwest::Response {
+    post_from(app, xml, None).await
+}
+
+/// Posts an answer from a browser holding `cookie`, if any.
+async fn post_from(app: &TestApp, xml: &str, cookie: Option<&str>) -> reqwest::Response {
     use base64::Engine as _;
     let body = base64::engine::general_purpose::STANDARD.encode(xml);
-    app.http
+    let mut req = app
+        .http
         .post(format!("{}/saml/acs", app.base))
-        .form(&[("SAMLResponse", body.as_str()), ("RelayState", "/courses")])
-        .send()
-        .await
-        .unwrap()
+        .form(&[("SAMLResponse", body.as_str()), ("RelayState", "/courses")]);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    req.send().await.unwrap()
 }
 
 /// Everything the server logs, captured. nextest runs each test in its own process, so the
@@ -369,5 +391,60 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(user.status, "deactivated");
+    }
+);
+
+both_backends!(
+    over_https_an_answer_signs_in_only_the_browser_that_asked,
+    |db: TestDb| async move {
+        let log = Log::capture();
+        let app = TestApp::start_behind_tls(db).await;
+        configure(&app, true).await;
+        let idp = TestIdp::new();
+        let (request, cookie, set_cookie) = begin_in_browser(&app).await;
+        for attribute in [
+            "__Host-rollcall_saml_request=",
+            "HttpOnly",
+            "Secure",
+            "SameSite=None",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(set_cookie.contains(attribute), "{attribute} in {set_cookie}");
+        }
+        let answer = idp.response(&spec(&app, "ada", Some(request.clone())));
+        // Login CSRF: the answer to someone's own sign-in, posted from another browser
+        // (one with no request, or with a request of its own).
+        assert_refused(
+            &post_from(&app, &answer, None).await,
+            "posted from a browser that asked nothing",
+        );
+        let (_, other_cookie, _) = begin_in_browser(&app).await;
+        assert_refused(
+            &post_from(&app, &answer, Some(&other_cookie)).await,
+            "posted from a browser that asked something else",
+        );
+        let refusals = log.refusals();
+        assert_eq!(refusals.len(), 2, "{refusals:?}");
+        assert!(refusals.iter().all(|l| l.contains("did not start")), "{refusals:?}");
+        // The browser that asked signs in, and its request cookie is cleared.
+        let resp = post_from(&app, &answer, Some(&cookie)).await;
+        assert_eq!(resp.status().as_u16(), 303, "{}", resp.status());
+        assert!(
+            session_cookie(&resp).is_none(),
+            "over https the session cookie is __Host- prefixed"
+        );
+        let cleared = resp.headers().get_all("set-cookie").iter().any(|v| {
+            v.to_str().unwrap().starts_with("__Host-rollcall_saml_request=;")
+                && v.to_str().unwrap().contains("Max-Age=0")
+        });
+        assert!(cleared, "{:?}", resp.headers());
+        assert!(
+            resp.headers()
+                .get_all("set-cookie")
+                .iter()
+                .any(|v| v.to_str().unwrap().starts_with("__Host-rollcall_session=")),
+            "signed in"
+        );
     }
 );
