@@ -410,3 +410,29 @@ both_backends!(signing_out_everywhere_ends_every_session, |db: TestDb| async mov
         .await;
     assert_eq!(audit[0]["changes"]["sessions"], 2, "{audit}");
 });
+
+both_backends!(an_instructor_opens_their_teaching_page, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let teach = with_password(&app, "teach", "instructor", "a rarely used phrase").await;
+    let course = rollcall_core::service::NewCourse {
+        code: "CHEM-101".into(),
+        name: "Chemistry".into(),
+        units: 2,
+        ..Default::default()
+    };
+    let as_teach = Context::new(
+        rollcall_core::Actor::User(rollcall_core::domain::UserId(teach)),
+        rollcall_core::Channel::Console,
+    );
+    app.service.create_course(&as_teach, course).await.unwrap();
+    let cookie = session_cookie(&login(&app, "teach", "a rarely used phrase", None).await).unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/teach", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("Chemistry (CHEM-101)"));
+});

@@ -308,3 +308,32 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    an_instructor_sees_their_own_courses_and_learners_to_grade,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add(&s, "root", "administrator").await;
+        let teach = as_user(add(&s, "teach", "instructor").await.id);
+        let other = as_user(add(&s, "other", "instructor").await.id);
+        let ada = as_user(add(&s, "ada", "learner").await.id);
+        s.create_course(&teach, course("CHEM-101", 2)).await.unwrap();
+        s.create_course(&other, course("BIO-101", 2)).await.unwrap();
+        s.enroll(&teach, &key("ada"), "CHEM-101", CourseRole::Learner)
+            .await
+            .unwrap();
+        let mine = s.teaching(&teach).await.unwrap();
+        assert_eq!(mine.len(), 1, "only their own course");
+        assert_eq!(mine[0].0.code, "CHEM-101");
+        assert_eq!(
+            mine[0].1.iter().map(|e| e.username.as_str()).collect::<Vec<_>>(),
+            ["ada"]
+        );
+        assert!(s.teaching(&other).await.unwrap()[0].1.is_empty());
+        assert_eq!(
+            s.teaching(&ada).await.unwrap_err().code(),
+            "forbidden",
+            "learners don't grade"
+        );
+    }
+);
