@@ -436,3 +436,64 @@ both_backends!(an_instructor_opens_their_teaching_page, |db: TestDb| async move 
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("Chemistry (CHEM-101)"));
 });
+
+both_backends!(every_link_a_user_is_shown_opens, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    app.branch("North").await;
+    for (name, user_type) in [
+        ("root", "administrator"),
+        ("boss", "branch-administrator"),
+        ("teach", "instructor"),
+        ("lea", "learner"),
+    ] {
+        let id = with_password(&app, name, user_type, "a rarely used phrase").await;
+        if name == "boss" {
+            let ctx = Context::cli();
+            let add = rollcall_core::service::UserUpdate {
+                add_branches: vec!["North".into()],
+                ..Default::default()
+            };
+            app.service
+                .update_user(&ctx, &UserKey::Id(rollcall_core::domain::UserId(id)), add)
+                .await
+                .unwrap();
+        }
+        let cookie = session_cookie(&login(&app, name, "a rarely used phrase", None).await).unwrap();
+        let (status, page) = home(&app, &cookie).await;
+        let page = if status == 303 {
+            let resp = app
+                .http
+                .get(format!("{}/admin", app.base))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            resp.text().await.unwrap()
+        } else {
+            page
+        };
+        let nav = page
+            .split("<nav aria-label=\"Main\">")
+            .nth(1)
+            .expect("the main navigation")
+            .split("</nav>")
+            .next()
+            .unwrap();
+        let links: Vec<String> = nav
+            .split("href=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().replace("&amp;", "&"))
+            .collect();
+        assert!(!links.is_empty(), "{name} sees some links");
+        for link in links {
+            let resp = app
+                .http
+                .get(format!("{}{link}", app.base))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{name} ({user_type}) opening {link}");
+        }
+    }
+});
