@@ -14,7 +14,7 @@
 //! - importing 100,000 CSV rows (no passwords) through the service, against inserting the
 //!   same rows into an empty SQLite table with the users table's indexes.
 
-use rollcall_core::domain::{SortValue, UserCursor, UserOrder, UserStatus};
+use rollcall_core::domain::{UserCursor, UserOrder, UserStatus};
 use rollcall_core::service::{NewUser, UserFilter};
 use rollcall_core::{Context, Service};
 use rollcall_store::SqlStore;
@@ -163,14 +163,18 @@ async fn main() {
         // The bare query: the same index, seeking past the same stored key.
         let order = UserOrder::parse(sort).unwrap();
         let token = filter.cursor.clone().expect("a cursor half-way down");
-        let SortValue::Text(key) = UserCursor::decode(&token, order).unwrap().value else {
-            unreachable!("every sort but creation order has a key")
-        };
+        let after = UserCursor::decode(&token, order).unwrap().id;
         let (column, dir, beyond) = match sort {
             "name" => ("name_key", "ASC", ">"),
             "-last_login" => ("login_key", "DESC", "<"),
             _ => ("login_key", "ASC", ">"),
         };
+        let (key,): (String,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {column} FROM users WHERE id = $1")))
+                .bind(after.0)
+                .fetch_one(&mut raw)
+                .await
+                .unwrap();
         let bare = format!(
             "SELECT id FROM users WHERE status <> 'trash' AND {column} {beyond} $1 ORDER BY {column} {dir} LIMIT 100"
         );

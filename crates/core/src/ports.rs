@@ -36,7 +36,8 @@ pub struct UserQuery {
     pub scope: Option<Vec<BranchId>>,
     /// The order of the list; every order ends with the id.
     pub order: UserOrder,
-    /// Keyset pagination: users after this one in `order`.
+    /// Keyset pagination: users after this one in `order`. The store answers
+    /// `InvalidInput` on `cursor` when that user no longer exists (erased from the trash).
     pub after: Option<UserCursor>,
     pub limit: i64,
     /// Offset pagination (SCIM's `startIndex`), applied after `after`.

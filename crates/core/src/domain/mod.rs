@@ -17,7 +17,7 @@ pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};
 pub use settings::{Setting, SettingValue};
 pub use token::{Token, TokenScope};
-pub use user::{Origin, SortValue, User, UserCursor, UserId, UserOrder, UserSort, UserStatus, login_key};
+pub use user::{Origin, User, UserCursor, UserId, UserOrder, UserSort, UserStatus, login_key};
 
 /// Milliseconds since the Unix epoch, UTC: the one time representation in storage, so that
 /// both backends compare and index it the same way.

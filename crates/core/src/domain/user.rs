@@ -168,19 +168,6 @@ impl User {
     pub fn login_key(&self) -> String {
         login_key(self.last_login_at, self.id)
     }
-
-    /// This user's value of a sort column, as the store compares it. Every sort key is
-    /// unique (username, email, or a key ending in the id), so a page after a cursor is one
-    /// index seek: no ties to walk through.
-    pub fn sort_value(&self, by: UserSort) -> SortValue {
-        match by {
-            UserSort::Created => SortValue::None,
-            UserSort::Username => SortValue::Text(self.username.key()),
-            UserSort::Name => SortValue::Text(self.name_key()),
-            UserSort::Email => SortValue::Text(self.email.key()),
-            UserSort::LastLogin => SortValue::Text(self.login_key()),
-        }
-    }
 }
 
 /// A column a user list can be ordered by; every order ends with the id, so it is total.
@@ -245,68 +232,38 @@ impl UserOrder {
     }
 }
 
-/// The value of a sort column for one user (see [`User::sort_value`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SortValue {
-    None,
-    Text(String),
-}
-
-/// Where the next page of a sorted list starts: after this user, at this value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the next page of a sorted list starts: after this user, wherever the order puts
+/// them. The cursor names the user, not their key, so it carries no personal data (no
+/// email or name in URLs) and can't disagree with what is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UserCursor {
-    pub value: SortValue,
     pub id: UserId,
 }
 
 impl UserCursor {
-    pub fn after(user: &User, order: UserOrder) -> UserCursor {
-        UserCursor {
-            value: user.sort_value(order.by),
-            id: user.id,
-        }
-    }
-
-    /// An opaque, URL-safe token naming the order too, so a token can't be replayed
-    /// against another order. Creation order keeps the plain id older clients hold.
+    /// A URL-safe token naming the order too, so a token can't be replayed against
+    /// another order. Creation order keeps the plain id older clients hold.
     pub fn encode(&self, order: UserOrder) -> String {
-        match (&self.value, order) {
-            (
-                SortValue::None,
-                UserOrder {
-                    by: UserSort::Created,
-                    descending: false,
-                },
-            ) => self.id.0.to_string(),
-            (SortValue::None, _) => format!("{}.{}", order.as_param(), self.id.0),
-            (SortValue::Text(v), _) => format!("{}.{}.{}", order.as_param(), self.id.0, hex::encode(v)),
+        if order == UserOrder::default() {
+            self.id.0.to_string()
+        } else {
+            format!("{}.{}", order.as_param(), self.id.0)
         }
     }
 
     pub fn decode(token: &str, order: UserOrder) -> Result<UserCursor> {
         let bad = || Error::invalid("cursor", "not a cursor this server issued for this sort");
-        let id_of = |s: &str| s.parse::<i64>().map(UserId).map_err(|_| bad());
-        if order == UserOrder::default() {
-            return Ok(UserCursor {
-                value: SortValue::None,
-                id: id_of(token)?,
-            });
-        }
-        let mut parts = token.splitn(3, '.');
-        if parts.next() != Some(order.as_param().as_str()) {
-            return Err(bad());
-        }
-        let id = id_of(parts.next().ok_or_else(bad)?)?;
-        let rest = parts.next();
-        let value = match (order.by, rest) {
-            (UserSort::Created, None) => SortValue::None,
-            (UserSort::Username | UserSort::Name | UserSort::Email | UserSort::LastLogin, Some(v)) => {
-                let bytes = hex::decode(v).map_err(|_| bad())?;
-                SortValue::Text(String::from_utf8(bytes).map_err(|_| bad())?)
+        let id = if order == UserOrder::default() {
+            token
+        } else {
+            match token.split_once('.') {
+                Some((o, id)) if o == order.as_param() => id,
+                _ => return Err(bad()),
             }
-            _ => return Err(bad()),
         };
-        Ok(UserCursor { value, id })
+        Ok(UserCursor {
+            id: UserId(id.parse().map_err(|_| bad())?),
+        })
     }
 }
 
@@ -351,12 +308,14 @@ mod tests {
             for descending in [false, true] {
                 let order = UserOrder { by, descending };
                 assert_eq!(UserOrder::parse(&order.as_param()).unwrap(), order);
-                let token = UserCursor::after(&u, order).encode(order);
+                let cursor = UserCursor { id: u.id };
+                let token = cursor.encode(order);
                 assert!(
                     token.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)),
                     "{token}"
                 );
-                assert_eq!(UserCursor::decode(&token, order).unwrap(), UserCursor::after(&u, order));
+                assert!(!token.contains("ada"), "no personal data in {token}");
+                assert_eq!(UserCursor::decode(&token, order).unwrap(), cursor);
                 let other = UserOrder {
                     by,
                     descending: !descending,
@@ -367,12 +326,9 @@ mod tests {
                 );
             }
         }
-        assert_eq!(
-            UserCursor::after(&u, UserOrder::default()).encode(UserOrder::default()),
-            "42"
-        );
+        assert_eq!(UserCursor { id: u.id }.encode(UserOrder::default()), "42");
         assert!(UserOrder::parse("password").is_err());
-        assert!(UserCursor::decode("username.1.zz", UserOrder::parse("username").unwrap()).is_err());
+        assert!(UserCursor::decode("username.x", UserOrder::parse("username").unwrap()).is_err());
         assert_eq!(u.name_key(), "lovelace\tada\t00000000000000000042");
         assert_eq!(
             u.login_key(),

@@ -130,7 +130,7 @@ impl Service {
                 loop {
                     let page = tx.list_users(&q).await?;
                     let full = page.len() as i64 == q.limit;
-                    q.after = page.last().map(|u| crate::domain::UserCursor::after(u, q.order));
+                    q.after = page.last().map(|u| crate::domain::UserCursor { id: u.id });
                     ids.extend(page.into_iter().map(|u| u.id));
                     if ids.len() > MAX_BULK {
                         return Err(Error::invalid(

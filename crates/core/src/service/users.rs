@@ -479,7 +479,7 @@ impl Service {
             })
             .collect();
         let next_cursor = (users.len() as i64 == q.limit)
-            .then(|| users.last().map(|u| UserCursor::after(u, q.order).encode(q.order)))
+            .then(|| users.last().map(|u| UserCursor { id: u.id }.encode(q.order)))
             .flatten();
         Ok(UserPage { items, next_cursor })
     }

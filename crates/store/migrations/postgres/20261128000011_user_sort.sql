@@ -3,8 +3,10 @@
 -- seek. The keys are computed by rollcall (User::name_key, login_key), not by SQL, whose
 -- lower() differs between backends, so a cursor matches the stored key exactly; rows
 -- written before this migration get theirs from SqlStore::migrate.
-ALTER TABLE users ADD COLUMN name_key TEXT;
-ALTER TABLE users ADD COLUMN login_key TEXT;
+-- Compared byte by byte, as SQLite does, so both backends list names in one order (a
+-- linguistic collation would ignore the tabs and put Smithers before Smith).
+ALTER TABLE users ADD COLUMN name_key TEXT COLLATE "C";
+ALTER TABLE users ADD COLUMN login_key TEXT COLLATE "C";
 -- Each order has an index of its own and one after the status, so a page of every user
 -- or of one status reads its rows in order instead of sorting the table.
 CREATE INDEX users_status_username ON users (status, username_key);

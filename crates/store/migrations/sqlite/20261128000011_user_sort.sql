@@ -3,6 +3,8 @@
 -- seek. The keys are computed by rollcall (User::name_key, login_key), not by SQL, whose
 -- lower() differs between backends, so a cursor matches the stored key exactly; rows
 -- written before this migration get theirs from SqlStore::migrate.
+-- Compared byte by byte (SQLite's BINARY; PostgreSQL's columns say COLLATE "C"), so both
+-- backends list names in one order.
 ALTER TABLE users ADD COLUMN name_key TEXT;
 ALTER TABLE users ADD COLUMN login_key TEXT;
 -- Each order has an index of its own and one after the status, so a page of every user

@@ -2,9 +2,8 @@
 
 use super::*;
 
-/// (username, first name, last name, last sign-in): keys chosen so every collation orders
-/// them the same way (no key is a prefix of another, ties only where meant).
-const PEOPLE: [(&str, &str, &str, Option<i64>); 9] = [
+/// (username, first name, last name, last sign-in).
+const PEOPLE: [(&str, &str, &str, Option<i64>); 10] = [
     ("Carol", "Carol", "Smith", Some(3_000)),
     ("alice", "Zoe", "Smith", None),
     ("bob", "adam", "Smith", Some(1_000)),
@@ -14,6 +13,8 @@ const PEOPLE: [(&str, &str, &str, Option<i64>); 9] = [
     ("grace", "Grace", "Hopper", Some(9_000)),
     ("heidi", "Heidi", "Nakamura", Some(3_000)),
     ("ivan", "Ivan", "Petrov", Some(500)),
+    // A last name another begins with: Smith, Zoe comes before Smithers, Kim.
+    ("kim", "Kim", "Smithers", Some(700)),
 ];
 
 async fn add_people(s: &Service, db: &TestDb) -> Vec<UserView> {
@@ -245,3 +246,50 @@ both_backends!(
         assert_eq!(order[0], "judy", "the latest sign-in comes first: {order:?}");
     }
 );
+
+/// SQLite compares text byte by byte (BINARY); PostgreSQL's default collation may be
+/// linguistic and ignore the tabs in name keys (putting Smithers before Smith), so there
+/// the columns say "C" themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_compares_sort_keys_byte_by_byte() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let _ = service(&db).await;
+    let sql = "SELECT string_agg(column_name || '=' || collation_name, ',' ORDER BY column_name) \
+         FROM information_schema.columns WHERE table_name = 'users' AND column_name IN ('login_key', 'name_key')";
+    assert_eq!(db.fetch_text(sql).await.as_deref(), Some("login_key=C,name_key=C"));
+}
+
+both_backends!(a_cursor_names_a_user_and_follows_them, |db: TestDb| async move {
+    let s = service(&db).await;
+    add_people(&s, &db).await;
+    let by_name = |cursor: Option<String>| UserFilter {
+        sort: Some("name".into()),
+        limit: Some(3),
+        cursor,
+        ..UserFilter::default()
+    };
+    // Baker, Hopper, Kowalski | Nakamura, …
+    let first = s.list_users(&cli(), &by_name(None)).await.unwrap();
+    assert_eq!(first.items.last().unwrap().username, "dave");
+    let cursor = first.next_cursor.unwrap();
+    assert!(
+        !cursor.contains("kowalski") && !cursor.contains("dave"),
+        "no personal data: {cursor}"
+    );
+    // Renamed between pages, the next page continues from where dave is now.
+    let rename = UserUpdate {
+        last_name: Some("Young".into()),
+        first_name: Some("Zed".into()),
+        ..UserUpdate::default()
+    };
+    s.update_user(&cli(), &key("dave"), rename).await.unwrap();
+    let next = s.list_users(&cli(), &by_name(Some(cursor.clone()))).await.unwrap();
+    assert!(next.items.is_empty(), "nobody sorts after Young, Zed: {:?}", next.items);
+    // Erased between pages: the cursor says so rather than answering an empty page.
+    s.delete_user(&cli(), &key("dave"), Some("dave"), true, None)
+        .await
+        .unwrap();
+    let e = s.list_users(&cli(), &by_name(Some(cursor))).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_input");
+    assert!(e.to_string().contains("first page"), "{e}");
+});
