@@ -449,13 +449,25 @@ pub trait Tx: Send {
     async fn update_job(&mut self, job: &JobRecord) -> Result<()>;
     /// The job's users, in order (`seq` from 0).
     async fn insert_job_items(&mut self, job: i64, users: &[UserId]) -> Result<()>;
-    /// Users of the job not done yet, in order, with their `seq`.
-    async fn pending_job_items(&mut self, job: i64, limit: i64) -> Result<Vec<(i64, UserId)>>;
+    /// Users of the job not done yet with a `seq` above `after`, in order.
+    async fn pending_job_items(&mut self, job: i64, after: i64, limit: i64) -> Result<Vec<(i64, UserId)>>;
     /// Records outcomes (whether it succeeded, and the JSON) by `seq`; an item keeps the
-    /// first outcome recorded for it.
-    async fn finish_job_items(&mut self, job: i64, outcomes: &[(i64, bool, String)]) -> Result<()>;
-    /// How many of the job's users are done, and how many of those failed.
-    async fn job_progress(&mut self, job: i64) -> Result<(i64, i64)>;
+    /// first outcome recorded for it. Returns how many were recorded, and how many of
+    /// those failed.
+    async fn finish_job_items(&mut self, job: i64, outcomes: &[(i64, bool, String)]) -> Result<(i64, i64)>;
+    /// Adds progress to a running job and moves its lease from `held` to `lease_until`
+    /// (finishing it at `finished_at`) — only if its lease is still `held`: `false` when
+    /// another instance has taken the job over.
+    async fn advance_job(
+        &mut self,
+        job: i64,
+        held: Millis,
+        progress: (i64, i64),
+        lease_until: Millis,
+        finished_at: Option<Millis>,
+    ) -> Result<bool>;
+    /// Marks a running job failed, if its lease is still `held`.
+    async fn fail_job(&mut self, job: i64, held: Millis, at: Millis) -> Result<bool>;
     /// The outcomes recorded so far, in order.
     async fn job_outcomes(&mut self, job: i64) -> Result<Vec<String>>;
     /// Takes over one running job whose lease ended before `now`, leasing it until

@@ -43,11 +43,12 @@ pub async fn run_once(service: &Service) {
 async fn resume_abandoned_bulk_jobs(service: &Service) {
     loop {
         match service.claim_abandoned_job().await {
-            Ok(Some((ctx, job_id, action))) => {
+            Ok(Some(run)) => {
+                let job_id = run.job_id;
                 tracing::info!(job = job_id, "taking over a bulk job whose instance stopped");
                 let service = service.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = service.run_bulk_job(&ctx, job_id, &action).await {
+                    if let Err(e) = service.run_bulk_job(run).await {
                         tracing::error!(job = job_id, error = %e, "bulk job failed");
                     }
                 });

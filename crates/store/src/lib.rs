@@ -138,12 +138,20 @@ impl SqlStore {
             }
             Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await.map_err(|e| failed(&e))?,
         }
-        // Keys the SQL of a migration can't compute the way rollcall does.
-        let mut tx = Box::new(tx::SqlTx {
-            inner: self.begin_inner().await?,
-        });
-        let filled = tx.fill_sort_keys().await?;
-        tx.commit().await?;
+        // Keys the SQL of a migration can't compute the way rollcall does, a batch per
+        // transaction so sign-ins aren't held up for long.
+        let mut filled = 0;
+        loop {
+            let mut tx = Box::new(tx::SqlTx {
+                inner: self.begin_inner().await?,
+            });
+            let batch = tx.fill_sort_keys().await?;
+            tx.commit().await?;
+            if batch == 0 {
+                break;
+            }
+            filled += batch;
+        }
         if filled > 0 {
             tracing::info!(filled, "filled the sort keys of existing users");
         }

@@ -405,23 +405,22 @@ impl SqlTx {
             .await
     }
 
-    /// Fills the sort keys of rows written before migration 0011, in Rust so they match
-    /// what `insert_user` writes. Returns how many rows it filled.
+    /// Fills the sort keys of up to 1,000 rows written before migration 0011, in Rust so
+    /// they match what `insert_user` writes; returns how many it filled (0: none left).
+    /// The rows are found through the keys' indexes, in id order, so instances filling at
+    /// once wait for each other instead of deadlocking.
     pub(crate) async fn fill_sort_keys(&mut self) -> Result<u64> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN (SELECT id FROM users WHERE name_key IS NULL \
+             UNION SELECT id FROM users WHERE login_key IS NULL) ORDER BY u.id LIMIT 1000"
+        );
+        let rows: Vec<UserRow> =
+            on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await).map_err(db_err)?;
         let mut filled = 0;
-        loop {
-            let sql = format!(
-                "SELECT {USER_COLUMNS} FROM users u WHERE u.name_key IS NULL OR u.login_key IS NULL LIMIT 1000"
-            );
-            let rows: Vec<UserRow> =
-                on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await).map_err(db_err)?;
-            if rows.is_empty() {
-                return Ok(filled);
-            }
-            for row in rows {
-                filled += self.write_sort_keys(&row.into_user()?).await?;
-            }
+        for row in rows {
+            filled += self.write_sort_keys(&row.into_user()?).await?;
         }
+        Ok(filled)
     }
 
     async fn user_where(&mut self, clause: &str, arg: Arg) -> Result<Option<User>> {
@@ -1656,35 +1655,66 @@ impl Tx for SqlTx {
         Ok(())
     }
 
-    async fn pending_job_items(&mut self, job: i64, limit: i64) -> Result<Vec<(i64, UserId)>> {
-        const SQL: &str =
-            "SELECT seq, user_id FROM job_items WHERE job_id = $1 AND outcome IS NULL ORDER BY seq LIMIT $2";
+    async fn pending_job_items(&mut self, job: i64, after: i64, limit: i64) -> Result<Vec<(i64, UserId)>> {
+        const SQL: &str = "SELECT seq, user_id FROM job_items WHERE job_id = $1 AND seq > $2 AND outcome IS NULL \
+             ORDER BY seq LIMIT $3";
         let rows: Vec<(i64, i64)> =
-            on_conn!(self, c => sqlx::query_as(SQL).bind(job).bind(limit).fetch_all(c).await).map_err(db_err)?;
+            on_conn!(self, c => sqlx::query_as(SQL).bind(job).bind(after).bind(limit).fetch_all(c).await)
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(|(seq, user)| (seq, UserId(user))).collect())
     }
 
-    async fn finish_job_items(&mut self, job: i64, outcomes: &[(i64, bool, String)]) -> Result<()> {
+    async fn finish_job_items(&mut self, job: i64, outcomes: &[(i64, bool, String)]) -> Result<(i64, i64)> {
         const SQL: &str =
             "UPDATE job_items SET outcome = $3, ok = $4 WHERE job_id = $1 AND seq = $2 AND outcome IS NULL";
+        let (mut done, mut failed) = (0, 0);
         for (seq, ok, outcome) in outcomes {
-            on_conn!(self, c => sqlx::query(SQL)
+            let n = on_conn!(self, c => sqlx::query(SQL)
                 .bind(job)
                 .bind(*seq)
                 .bind(outcome.as_str())
                 .bind(*ok)
                 .execute(c)
                 .await
-                .map(drop))
+                .map(|r| r.rows_affected() as i64))
             .map_err(db_err)?;
+            done += n;
+            if !ok {
+                failed += n;
+            }
         }
-        Ok(())
+        Ok((done, failed))
     }
 
-    async fn job_progress(&mut self, job: i64) -> Result<(i64, i64)> {
-        const SQL: &str = "SELECT COUNT(outcome), COUNT(CASE WHEN ok THEN NULL ELSE outcome END) \
-             FROM job_items WHERE job_id = $1";
-        on_conn!(self, c => sqlx::query_as(SQL).bind(job).fetch_one(c).await).map_err(db_err)
+    async fn advance_job(
+        &mut self,
+        job: i64,
+        held: Millis,
+        (done, failed): (i64, i64),
+        lease_until: Millis,
+        finished_at: Option<Millis>,
+    ) -> Result<bool> {
+        const SQL: &str = "UPDATE jobs SET done = done + $3, failed = failed + $4, lease_until = $5, \
+             status = CASE WHEN $6 > 0 THEN 'done' ELSE status END, \
+             finished_at = CASE WHEN $6 > 0 THEN $6 ELSE finished_at END \
+             WHERE id = $1 AND lease_until = $2 AND status = 'running'";
+        let args = [
+            Arg::I64(job),
+            Arg::I64(held),
+            Arg::I64(done),
+            Arg::I64(failed),
+            Arg::I64(lease_until),
+            Arg::I64(finished_at.unwrap_or(0)),
+        ];
+        Ok(self.execute(SQL, &args).await? == 1)
+    }
+
+    async fn fail_job(&mut self, job: i64, held: Millis, at: Millis) -> Result<bool> {
+        const SQL: &str = "UPDATE jobs SET status = 'failed', finished_at = $3 WHERE id = $1 AND lease_until = $2 AND status = 'running'";
+        Ok(self
+            .execute(SQL, &[Arg::I64(job), Arg::I64(held), Arg::I64(at)])
+            .await?
+            == 1)
     }
 
     async fn job_outcomes(&mut self, job: i64) -> Result<Vec<String>> {
@@ -1699,7 +1729,8 @@ impl Tx for SqlTx {
         // racing for one job only the first changes it; the other changes nothing.
         let sql = format!(
             "UPDATE jobs SET lease_until = $2 WHERE id = (SELECT id FROM jobs WHERE status = 'running' \
-             AND lease_until < $1 ORDER BY id LIMIT 1) AND status = 'running' AND lease_until < $1 RETURNING {JOB_COLUMNS}"
+             AND (lease_until IS NULL OR lease_until < $1) ORDER BY id LIMIT 1) \
+             AND status = 'running' AND (lease_until IS NULL OR lease_until < $1) RETURNING {JOB_COLUMNS}"
         );
         let row: Option<JobRow> = on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql))
             .bind(now)

@@ -13,8 +13,17 @@ use serde::Serialize;
 /// How long a job stays with the instance running it without news: it saves a chunk's
 /// outcomes (and renews this) far more often.
 const JOB_LEASE_MS: Millis = 2 * 60 * 1000;
-/// Users done between saves of a job's progress.
-const JOB_CHUNK: i64 = 250;
+/// Users done between saves of a job's progress (and renewals of its lease).
+const JOB_CHUNK: i64 = 100;
+
+/// A bulk job in the hands of one runner: what to do, as whom, and the lease it holds.
+#[derive(Debug)]
+pub struct BulkRun {
+    pub ctx: Context,
+    pub job_id: i64,
+    pub action: BulkAction,
+    lease: Millis,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "action", content = "value", rename_all = "snake_case")]
@@ -218,8 +227,13 @@ impl Service {
 
     /// Records a background job for a large bulk action: the action, who asked, and every
     /// user it is for, so any instance can finish it (see `claim_abandoned_job`). The
-    /// caller then runs it with `run_bulk_job`.
-    pub async fn start_bulk_job(&self, ctx: &Context, action: &BulkAction, ids: &[UserId]) -> Result<JobView> {
+    /// caller runs it with `run_bulk_job`, holding its lease.
+    pub async fn start_bulk_job(
+        &self,
+        ctx: &Context,
+        action: &BulkAction,
+        ids: &[UserId],
+    ) -> Result<(JobView, BulkRun)> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -245,35 +259,40 @@ impl Service {
         job.id = tx.insert_job(&job).await?;
         tx.insert_job_items(job.id, ids).await?;
         txb.commit().await?;
-        Ok(job.into())
+        let run = BulkRun {
+            ctx: ctx.clone(),
+            job_id: job.id,
+            action: action.clone(),
+            lease: now + JOB_LEASE_MS,
+        };
+        Ok((job.into(), run))
     }
 
-    /// Runs a job's users not done yet, a chunk at a time; each chunk's outcomes are saved
-    /// with the job's lease renewed, so an instance that stops loses at most one chunk's
-    /// progress (redone, harmlessly, by whoever takes the job over). A job that fails
-    /// midway is marked `failed` with the outcomes it reached.
-    pub async fn run_bulk_job(&self, ctx: &Context, job_id: i64, action: &BulkAction) -> Result<()> {
-        let result = self.run_bulk_job_steps(ctx, job_id, action).await;
+    /// Runs a job's users not done yet, a chunk at a time. Each chunk's outcomes are saved
+    /// with the job's lease renewed — only while this runner still holds it, so if another
+    /// instance has taken the job over (this one stalled past its lease) this one stops.
+    /// An instance that stops loses at most one chunk's progress, which whoever takes the
+    /// job over redoes. A job that fails midway is marked `failed` with what it reached.
+    pub async fn run_bulk_job(&self, run: BulkRun) -> Result<()> {
+        let mut held = run.lease;
+        let result = self.run_bulk_job_steps(&run, &mut held).await;
         if result.is_err() {
             let mut tx = self.store.begin().await?;
-            if let Some(mut job) = tx.job(job_id).await? {
-                job.status = "failed".into();
-                job.finished_at = Some(now_millis());
-                tx.update_job(&job).await?;
-            }
+            tx.fail_job(run.job_id, held, now_millis()).await?;
             tx.commit().await?;
         }
         result
     }
 
-    async fn run_bulk_job_steps(&self, ctx: &Context, job_id: i64, action: &BulkAction) -> Result<()> {
+    async fn run_bulk_job_steps(&self, run: &BulkRun, held: &mut Millis) -> Result<()> {
+        let mut after = -1;
         loop {
             let pending = {
                 let mut tx = self.store.begin_read().await?;
-                tx.pending_job_items(job_id, JOB_CHUNK).await?
+                tx.pending_job_items(run.job_id, after, JOB_CHUNK).await?
             };
             let ids: Vec<UserId> = pending.iter().map(|(_, id)| *id).collect();
-            let outcomes = self.bulk_apply(ctx, action, &ids).await;
+            let outcomes = self.bulk_apply(&run.ctx, &run.action, &ids).await;
             let mut saved = Vec::with_capacity(outcomes.len());
             for ((seq, _), outcome) in pending.iter().zip(&outcomes) {
                 saved.push((
@@ -282,35 +301,40 @@ impl Service {
                     serde_json::to_string(outcome).map_err(Error::internal)?,
                 ));
             }
-            let mut tx = self.store.begin().await?;
-            let mut job = tx
-                .job(job_id)
-                .await?
-                .ok_or_else(|| Error::internal(format!("job {job_id} vanished")))?;
-            tx.finish_job_items(job_id, &saved).await?;
-            (job.done, job.failed) = tx.job_progress(job_id).await?;
-            job.lease_until = Some(now_millis() + JOB_LEASE_MS);
+            let now = now_millis();
             let finished = (pending.len() as i64) < JOB_CHUNK;
-            if finished {
-                job.status = "done".into();
-                job.finished_at = Some(now_millis());
+            let mut tx = self.store.begin().await?;
+            let progress = tx.finish_job_items(run.job_id, &saved).await?;
+            let lease = now + JOB_LEASE_MS;
+            if !tx
+                .advance_job(run.job_id, *held, progress, lease, finished.then_some(now))
+                .await?
+            {
+                // Taken over: the new runner redoes this chunk's unsaved outcomes.
+                tracing::warn!(
+                    job = run.job_id,
+                    "bulk job taken over by another instance; stopping here"
+                );
+                return Ok(());
             }
-            tx.update_job(&job).await?;
             tx.commit().await?;
+            *held = lease;
             if finished {
                 return Ok(());
             }
+            after = pending.last().map_or(after, |(seq, _)| *seq);
         }
     }
 
     /// Takes over one bulk job whose instance stopped (its lease ran out), to be finished
     /// with `run_bulk_job` as the party that started it — with their permissions as they
     /// are now. A job that can't be resumed is marked failed.
-    pub async fn claim_abandoned_job(&self) -> Result<Option<(Context, i64, BulkAction)>> {
+    pub async fn claim_abandoned_job(&self) -> Result<Option<BulkRun>> {
         loop {
             let now = now_millis();
+            let lease = now + JOB_LEASE_MS;
             let mut tx = self.store.begin().await?;
-            let Some(mut job) = tx.claim_abandoned_job(now, now + JOB_LEASE_MS).await? else {
+            let Some(mut job) = tx.claim_abandoned_job(now, lease).await? else {
                 return Ok(None);
             };
             let action: Option<BulkAction> = job.action.as_deref().and_then(|a| serde_json::from_str(a).ok());
@@ -320,7 +344,12 @@ impl Service {
                 tx.commit().await?;
                 let mut ctx = Context::new(actor, channel);
                 ctx.request_id = job.request_id.clone();
-                return Ok(Some((ctx, job.id, action)));
+                return Ok(Some(BulkRun {
+                    ctx,
+                    job_id: job.id,
+                    action,
+                    lease,
+                }));
             }
             // Started before jobs kept what resuming needs.
             job.status = "failed".into();
@@ -330,7 +359,8 @@ impl Service {
         }
     }
 
-    /// A job's progress, for whoever started it (or any full administrator).
+    /// A job's progress, for whoever started it, or anyone who manages users without a
+    /// branch restriction.
     pub async fn job(&self, ctx: &Context, id: i64) -> Result<JobView> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();

@@ -377,11 +377,11 @@ pub async fn bulk(c: Caller, ApiJson(b): ApiJson<BulkRequest>) -> ApiResult<Resp
         })
         .into_response());
     }
-    let job = c.service.start_bulk_job(&c.ctx, &action, &ids).await?;
-    let (service, ctx, job_id, total) = (c.service.clone(), c.ctx.clone(), job.id, ids.len());
+    let (job, run) = c.service.start_bulk_job(&c.ctx, &action, &ids).await?;
+    let (service, job_id, total) = (c.service.clone(), job.id, ids.len());
     // Run here; should this instance stop, another takes the job over (see jobs.rs).
     tokio::spawn(async move {
-        if let Err(e) = service.run_bulk_job(&ctx, job_id, &action).await {
+        if let Err(e) = service.run_bulk_job(run).await {
             tracing::error!(job = job_id, error = %e, "bulk job failed");
         }
     });

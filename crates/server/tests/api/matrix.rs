@@ -468,7 +468,7 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
     };
     s.create_user(&cli, pw).await.unwrap();
     let as_root = Context::new(Actor::User(UserId(root)), Channel::Api);
-    let job = s.start_bulk_job(&as_root, &BulkAction::Deactivate, &[]).await.unwrap();
+    let (job, _) = s.start_bulk_job(&as_root, &BulkAction::Deactivate, &[]).await.unwrap();
     vars.insert("job".into(), job.id.to_string());
 
     let mut tokens = HashMap::new();

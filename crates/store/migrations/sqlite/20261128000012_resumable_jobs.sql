@@ -17,3 +17,5 @@ CREATE TABLE job_items (
     ok BOOLEAN,
     PRIMARY KEY (job_id, seq)
 );
+-- The users still to do, in order: a runner finds the next chunk without walking the done.
+CREATE INDEX job_items_pending ON job_items (job_id, seq) WHERE outcome IS NULL;

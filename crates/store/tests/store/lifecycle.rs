@@ -482,7 +482,7 @@ both_backends!(
             ids.push(UserId(add(&s, &format!("u{i:03}"), "learner").await.id));
         }
         let by_root = as_user(root.id);
-        let job = s.start_bulk_job(&by_root, &BulkAction::Deactivate, &ids).await.unwrap();
+        let (job, stalled) = s.start_bulk_job(&by_root, &BulkAction::Deactivate, &ids).await.unwrap();
         assert!(s.claim_abandoned_job().await.unwrap().is_none(), "its lease holds");
         // The instance that started it recorded the first 250 outcomes, then stopped.
         db.execute(&format!(
@@ -491,19 +491,27 @@ both_backends!(
         job.id
     ))
     .await;
-        db.execute(&format!("UPDATE jobs SET lease_until = 0 WHERE id = {}", job.id))
-            .await;
+        db.execute(&format!(
+            "UPDATE jobs SET done = 250, lease_until = 0 WHERE id = {}",
+            job.id
+        ))
+        .await;
 
         // Two instances look at once; one takes it.
         let (a, b) = tokio::join!(s.claim_abandoned_job(), s.claim_abandoned_job());
         let claims: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
         assert_eq!(claims.len(), 1, "one instance takes the job");
-        let (ctx, job_id, action) = claims.into_iter().next().unwrap();
+        let run = claims.into_iter().next().unwrap();
         assert_eq!(
-            (job_id, &action, ctx.actor.clone()),
+            (run.job_id, &run.action, run.ctx.actor.clone()),
             (job.id, &BulkAction::Deactivate, by_root.actor.clone())
         );
-        s.run_bulk_job(&ctx, job_id, &action).await.unwrap();
+        // The first instance wakes up: it does one more chunk, finds its lease gone when
+        // saving, and stops without recording anything.
+        s.run_bulk_job(stalled).await.unwrap();
+        let after_stall = s.job(&by_root, job.id).await.unwrap();
+        assert_eq!((after_stall.status.as_str(), after_stall.done), ("running", 250));
+        s.run_bulk_job(run).await.unwrap();
 
         let done = s.job(&by_root, job.id).await.unwrap();
         assert_eq!((done.status.as_str(), done.done, done.failed), ("done", 600, 0));
@@ -546,10 +554,11 @@ both_backends!(a_job_that_cannot_be_resumed_is_marked_failed, |db: TestDb| async
     let job = s
         .start_bulk_job(&as_user(root.id), &BulkAction::Deactivate, &[UserId(ada.id)])
         .await
-        .unwrap();
-    // As a job from before jobs kept who started them.
+        .unwrap()
+        .0;
+    // As a job from before jobs kept who started them (or held a lease).
     db.execute(&format!(
-        "UPDATE jobs SET actor = NULL, lease_until = 0 WHERE id = {}",
+        "UPDATE jobs SET actor = NULL, lease_until = NULL WHERE id = {}",
         job.id
     ))
     .await;
