@@ -288,6 +288,9 @@ pub trait Tx: Send {
     /// Erases the row and everything that hangs off it (memberships).
     async fn purge_user(&mut self, id: UserId) -> Result<()>;
     async fn list_users(&mut self, query: &UserQuery) -> Result<Vec<User>>;
+    /// Writes the sort keys of up to 1,000 users stored without them (by a version from
+    /// before they existed, during a rolling upgrade); returns how many (0: none left).
+    async fn fill_missing_sort_keys(&mut self) -> Result<u64>;
     async fn count_users(&mut self, query: &UserQuery) -> Result<i64>;
     /// Active users of one type (the last-administrator guard).
     async fn count_active_of_type(&mut self, type_id: UserTypeId) -> Result<i64>;

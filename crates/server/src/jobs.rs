@@ -1,5 +1,6 @@
 //! Background jobs of `rollcall serve`: scheduled deactivations, trash retention, audit
-//! sealing, and taking over bulk jobs whose instance stopped. Each is safe to run on
+//! sealing, sort keys of users an older version stored, and taking over bulk jobs whose
+//! instance stopped. Each is safe to run on
 //! several instances at once: every user is changed by a conditional update inside the
 //! service, sealing queues on the chain head, and a bulk job is claimed by one instance.
 
@@ -28,6 +29,11 @@ pub async fn run_once(service: &Service) {
         Ok(0) => {}
         Ok(n) => tracing::info!(users = n, "purged users past the trash retention period"),
         Err(e) => tracing::error!(error = %e, "trash retention job failed"),
+    }
+    match service.fill_missing_sort_keys().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(users = n, "wrote the sort keys of users stored without them"),
+        Err(e) => tracing::error!(error = %e, "writing missing sort keys failed"),
     }
     if let Err(e) = service.record_seat_history().await {
         tracing::error!(error = %e, "recording today's active accounts failed");

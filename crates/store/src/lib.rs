@@ -145,7 +145,7 @@ impl SqlStore {
             let mut tx = Box::new(tx::SqlTx {
                 inner: self.begin_inner().await?,
             });
-            let batch = tx.fill_sort_keys().await?;
+            let batch = tx.fill_missing_sort_keys().await?;
             tx.commit().await?;
             if batch == 0 {
                 break;

@@ -405,24 +405,6 @@ impl SqlTx {
             .await
     }
 
-    /// Fills the sort keys of up to 1,000 rows written before migration 0011, in Rust so
-    /// they match what `insert_user` writes; returns how many it filled (0: none left).
-    /// The rows are found through the keys' indexes, in id order, so instances filling at
-    /// once wait for each other instead of deadlocking.
-    pub(crate) async fn fill_sort_keys(&mut self) -> Result<u64> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN (SELECT id FROM users WHERE name_key IS NULL \
-             UNION SELECT id FROM users WHERE login_key IS NULL) ORDER BY u.id LIMIT 1000"
-        );
-        let rows: Vec<UserRow> =
-            on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await).map_err(db_err)?;
-        let mut filled = 0;
-        for row in rows {
-            filled += self.write_sort_keys(&row.into_user()?).await?;
-        }
-        Ok(filled)
-    }
-
     async fn user_where(&mut self, clause: &str, arg: Arg) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
         let args = [arg];
@@ -694,6 +676,23 @@ impl Tx for SqlTx {
             on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &args).fetch_all(c).await)
                 .map_err(db_err)?;
         rows.into_iter().map(UserRow::into_user).collect()
+    }
+
+    // In Rust, so the keys match what `insert_user` writes. The rows are found through the
+    // keys' indexes, in id order, so instances filling at once wait for each other instead
+    // of deadlocking.
+    async fn fill_missing_sort_keys(&mut self) -> Result<u64> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN (SELECT id FROM users WHERE name_key IS NULL \
+             UNION SELECT id FROM users WHERE login_key IS NULL) ORDER BY u.id LIMIT 1000"
+        );
+        let rows: Vec<UserRow> =
+            on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await).map_err(db_err)?;
+        let mut filled = 0;
+        for row in rows {
+            filled += self.write_sort_keys(&row.into_user()?).await?;
+        }
+        Ok(filled)
     }
 
     async fn count_users(&mut self, q: &UserQuery) -> Result<i64> {

@@ -189,6 +189,22 @@ impl Service {
         Ok(after)
     }
 
+    /// Writes the sort keys of users stored without them (by an older version still
+    /// running during a rolling upgrade), so sorted lists include them; the minute job
+    /// runs it. Returns how many.
+    pub async fn fill_missing_sort_keys(&self) -> Result<u64> {
+        let mut filled = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let batch = tx.fill_missing_sort_keys().await?;
+            tx.commit().await?;
+            if batch == 0 {
+                return Ok(filled);
+            }
+            filled += batch;
+        }
+    }
+
     /// Writes today's count of active accounts (the minute job keeps it current).
     pub async fn record_seat_history(&self) -> Result<()> {
         let mut txb = self.store.begin().await?;

@@ -293,3 +293,24 @@ both_backends!(a_cursor_names_a_user_and_follows_them, |db: TestDb| async move {
     assert_eq!(e.code(), "invalid_input");
     assert!(e.to_string().contains("first page"), "{e}");
 });
+
+both_backends!(
+    users_stored_without_sort_keys_get_them_from_the_minute_job,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        add_people(&s, &db).await;
+        // As an older version still running during a rolling upgrade writes them.
+        db.execute("UPDATE users SET name_key = NULL, login_key = NULL WHERE username = 'bob'")
+            .await;
+        let all: Vec<(usize, &str)> = PEOPLE.iter().enumerate().map(|(i, p)| (i, p.0)).collect();
+        let want = expected(&all, |i| (PEOPLE[i].2.to_lowercase(), PEOPLE[i].1.to_lowercase()), true);
+        assert_ne!(
+            walk(&s, &UserFilter::default(), "-name", 3).await,
+            want,
+            "without keys bob is out of place, or missing"
+        );
+        assert_eq!(s.fill_missing_sort_keys().await.unwrap(), 1);
+        assert_eq!(s.fill_missing_sort_keys().await.unwrap(), 0, "nothing left");
+        assert_eq!(walk(&s, &UserFilter::default(), "-name", 3).await, want);
+    }
+);
