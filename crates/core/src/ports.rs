@@ -471,8 +471,8 @@ pub trait Tx: Send {
     ) -> Result<bool>;
     /// Marks a running job failed, if its lease is still `held`.
     async fn fail_job(&mut self, job: i64, held: Millis, at: Millis) -> Result<bool>;
-    /// The outcomes recorded so far, in order.
-    async fn job_outcomes(&mut self, job: i64) -> Result<Vec<String>>;
+    /// Outcomes recorded so far with a `seq` above `after`, in order, with their `seq`.
+    async fn job_outcomes(&mut self, job: i64, after: i64, limit: i64) -> Result<Vec<(i64, String)>>;
     /// Takes over one running job whose lease ended before `now`, leasing it until
     /// `lease_until`; `None` when there is none. Two instances never take the same job.
     async fn claim_abandoned_job(&mut self, now: Millis, lease_until: Millis) -> Result<Option<JobRecord>>;

@@ -1716,11 +1716,10 @@ impl Tx for SqlTx {
             == 1)
     }
 
-    async fn job_outcomes(&mut self, job: i64) -> Result<Vec<String>> {
-        const SQL: &str = "SELECT outcome FROM job_items WHERE job_id = $1 AND outcome IS NOT NULL ORDER BY seq";
-        let rows: Vec<(String,)> =
-            on_conn!(self, c => sqlx::query_as(SQL).bind(job).fetch_all(c).await).map_err(db_err)?;
-        Ok(rows.into_iter().map(|(o,)| o).collect())
+    async fn job_outcomes(&mut self, job: i64, after: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+        const SQL: &str = "SELECT seq, outcome FROM job_items WHERE job_id = $1 AND seq > $2 AND outcome IS NOT NULL \
+             ORDER BY seq LIMIT $3";
+        on_conn!(self, c => sqlx::query_as(SQL).bind(job).bind(after).bind(limit).fetch_all(c).await).map_err(db_err)
     }
 
     async fn claim_abandoned_job(&mut self, now: Millis, lease_until: Millis) -> Result<Option<JobRecord>> {

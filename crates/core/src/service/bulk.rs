@@ -83,7 +83,19 @@ pub struct JobView {
     pub failed: i64,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// Per-user outcomes so far, in the order the users were named, a page at a time.
     pub results: Vec<BulkOutcome>,
+    /// Pass as `results_after` for the next page of results; absent on the last.
+    pub results_next: Option<i64>,
+}
+
+/// Which page of a job's per-user outcomes to show.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResultsPage {
+    /// Outcomes after this position (`results_next` of the previous page).
+    pub after: Option<i64>,
+    /// At most this many (default 1,000, at most 10,000).
+    pub limit: Option<i64>,
 }
 
 impl From<JobRecord> for JobView {
@@ -98,6 +110,7 @@ impl From<JobRecord> for JobView {
             created_at: format_millis(j.created_at),
             finished_at: j.finished_at.map(format_millis),
             results: serde_json::from_str(&j.results).unwrap_or_default(),
+            results_next: None,
         }
     }
 }
@@ -361,7 +374,7 @@ impl Service {
 
     /// A job's progress, for whoever started it, or anyone who manages users without a
     /// branch restriction.
-    pub async fn job(&self, ctx: &Context, id: i64) -> Result<JobView> {
+    pub async fn job(&self, ctx: &Context, id: i64, page: ResultsPage) -> Result<JobView> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
@@ -371,14 +384,25 @@ impl Service {
         if !mine && who.branch_ids().is_some() {
             return Err(Error::not_found("job", id));
         }
-        let outcomes = tx.job_outcomes(id).await?;
-        let mut view = JobView::from(job);
-        if !outcomes.is_empty() {
-            view.results = outcomes
-                .iter()
-                .map(|o| serde_json::from_str(o).map_err(Error::internal))
-                .collect::<Result<_>>()?;
+        let limit = page.limit.unwrap_or(1_000);
+        if !(1..=10_000).contains(&limit) {
+            return Err(Error::invalid("results_limit", "must be between 1 and 10000"));
         }
+        let after = page.after.unwrap_or(-1);
+        let outcomes = tx.job_outcomes(id, after, limit).await?;
+        let legacy = job.action.is_none();
+        let mut view = JobView::from(job);
+        if legacy {
+            // Jobs from before migration 0012 keep their outcomes in one list.
+            return Ok(view);
+        }
+        view.results_next = (outcomes.len() as i64 == limit)
+            .then(|| outcomes.last().map(|(seq, _)| *seq))
+            .flatten();
+        view.results = outcomes
+            .iter()
+            .map(|(_, o)| serde_json::from_str(o).map_err(Error::internal))
+            .collect::<Result<_>>()?;
         Ok(view)
     }
 }

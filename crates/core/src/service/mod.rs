@@ -21,7 +21,7 @@ pub use admin::{
     AuditEntryView, AuditFilter, BranchSeats, IdleReport, MetricsSnapshot, PlanView, SeatReport, SettingView, TypeSeats,
 };
 pub use auth::{SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SessionInfo, SignedIn};
-pub use bulk::{BulkAction, BulkOutcome, BulkRun, BulkTargets, JobView, MAX_BULK};
+pub use bulk::{BulkAction, BulkOutcome, BulkRun, BulkTargets, JobView, MAX_BULK, ResultsPage};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};
 pub use import::{ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RowError, RowReport, Source};

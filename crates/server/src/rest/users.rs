@@ -393,9 +393,27 @@ pub async fn bulk(c: Caller, ApiJson(b): ApiJson<BulkRequest>) -> ApiResult<Resp
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
-#[utoipa::path(get, path = "/jobs/{id}", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    /// `results_next` of the previous response: the next page of per-user outcomes.
+    pub results_after: Option<i64>,
+    /// Outcomes per page, 1 to 10,000 (default 1,000).
+    pub results_limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/jobs/{id}", tag = "users", params(("id" = i64, Path), JobQuery),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get_job(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<JobView>> {
-    Ok(Json(c.service.job(&c.ctx, id).await?))
+pub async fn get_job(
+    c: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<JobQuery>,
+) -> ApiResult<Json<JobView>> {
+    let page = ResultsPage {
+        after: q.results_after,
+        limit: q.results_limit,
+    };
+    Ok(Json(c.service.job(&c.ctx, id, page).await?))
 }

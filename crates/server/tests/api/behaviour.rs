@@ -299,6 +299,38 @@ both_backends!(large_bulk_actions_run_as_jobs, |db: TestDb| async move {
     };
     assert_eq!((job["done"].as_i64(), job["failed"].as_i64()), (Some(120), Some(0)));
     assert_eq!(job["results"].as_array().unwrap().len(), 120);
+    assert!(job["results_next"].is_null());
+    // The outcomes a page at a time, in the order of the users: 50, 50, 20.
+    let mut paged = vec![];
+    let mut after: Option<i64> = None;
+    loop {
+        let page_url = match after {
+            Some(a) => format!("{url}?results_limit=50&results_after={a}"),
+            None => format!("{url}?results_limit=50"),
+        };
+        let (status, page) = app.call("GET", &page_url, Some(&t), None).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap()),
+        );
+        match page["results_next"].as_i64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let all: Vec<i64> = job["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(paged, all);
+    let (status, _) = app.call("GET", &format!("{url}?results_limit=0"), Some(&t), None).await;
+    assert_eq!(status, 400);
     let (_, plan) = app.call("GET", "/api/v1/plan", Some(&t), None).await;
     assert_eq!(plan["seats_used"], 1);
 

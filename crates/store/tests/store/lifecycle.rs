@@ -509,11 +509,11 @@ both_backends!(
         // The first instance wakes up: it does one more chunk, finds its lease gone when
         // saving, and stops without recording anything.
         s.run_bulk_job(stalled).await.unwrap();
-        let after_stall = s.job(&by_root, job.id).await.unwrap();
+        let after_stall = s.job(&by_root, job.id, ResultsPage::default()).await.unwrap();
         assert_eq!((after_stall.status.as_str(), after_stall.done), ("running", 250));
         s.run_bulk_job(run).await.unwrap();
 
-        let done = s.job(&by_root, job.id).await.unwrap();
+        let done = s.job(&by_root, job.id, ResultsPage::default()).await.unwrap();
         assert_eq!((done.status.as_str(), done.done, done.failed), ("done", 600, 0));
         assert_eq!(done.results.len(), 600);
         assert_eq!(done.results[249].status.as_deref(), Some("before the stop"));
@@ -563,6 +563,12 @@ both_backends!(a_job_that_cannot_be_resumed_is_marked_failed, |db: TestDb| async
     ))
     .await;
     assert!(s.claim_abandoned_job().await.unwrap().is_none());
-    assert_eq!(s.job(&as_user(root.id), job.id).await.unwrap().status, "failed");
+    assert_eq!(
+        s.job(&as_user(root.id), job.id, ResultsPage::default())
+            .await
+            .unwrap()
+            .status,
+        "failed"
+    );
     assert_eq!(s.get_user(&cli(), &key("ada")).await.unwrap().status, "active");
 });
