@@ -66,7 +66,10 @@ pub struct UserFilter {
     /// `username`, `name`, `email`, `last_login` or `created` (the default); a leading
     /// `-` for descending.
     pub sort: Option<String>,
+    /// The page after this cursor (`next_cursor` of a page).
     pub cursor: Option<String>,
+    /// The page before this cursor (`prev_cursor` of a page); not with `cursor`.
+    pub before: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -97,7 +100,10 @@ pub struct UserView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserPage {
     pub items: Vec<UserView>,
+    /// Pass as `cursor` for the page after this one; absent on the last.
     pub next_cursor: Option<String>,
+    /// Pass as `before` for the page before this one; absent on the first.
+    pub prev_cursor: Option<String>,
 }
 
 pub const MAX_PAGE: i64 = 500;
@@ -459,8 +465,29 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::UsersManage)?;
-        let q = self.user_query(tx, &who, filter).await?;
-        let users = tx.list_users(&q).await?;
+        let mut q = self.user_query(tx, &who, filter).await?;
+        let order = q.order;
+        // A page backwards is the page after the cursor in the reverse order, turned round.
+        let backwards = match &filter.before {
+            Some(_) if filter.cursor.is_some() => {
+                return Err(Error::invalid("before", "give either a cursor or before, not both"));
+            }
+            Some(token) => {
+                q.after = Some(UserCursor::decode(token, order)?);
+                q.order.descending = !order.descending;
+                true
+            }
+            None => false,
+        };
+        // One more than a page tells whether another page follows in that direction.
+        let limit = q.limit;
+        q.limit += 1;
+        let mut users = tx.list_users(&q).await?;
+        let more = users.len() as i64 > limit;
+        users.truncate(limit as usize);
+        if backwards {
+            users.reverse();
+        }
         let types = tx.user_types().await?;
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
         let branches = tx.branch_names_of(&ids).await?;
@@ -478,10 +505,19 @@ impl Service {
                 UserView::new(u, type_name, of(&branches, u.id), of(&groups, u.id))
             })
             .collect();
-        let next_cursor = (users.len() as i64 == q.limit)
-            .then(|| users.last().map(|u| UserCursor { id: u.id }.encode(q.order)))
-            .flatten();
-        Ok(UserPage { items, next_cursor })
+        let cursor_at = |u: Option<&User>| u.map(|u| UserCursor { id: u.id }.encode(order));
+        // Forwards, there is a page before unless this is the first; backwards, there is
+        // the page we came from after this one.
+        let (more_after, more_before) = if backwards {
+            (true, more)
+        } else {
+            (more, filter.cursor.is_some())
+        };
+        Ok(UserPage {
+            items,
+            next_cursor: more_after.then(|| cursor_at(users.last())).flatten(),
+            prev_cursor: more_before.then(|| cursor_at(users.first())).flatten(),
+        })
     }
 
     pub async fn count_users(&self, ctx: &Context, filter: &UserFilter) -> Result<i64> {

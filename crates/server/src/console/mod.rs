@@ -296,6 +296,7 @@ pub struct UsersQuery {
     #[serde(default)]
     sort: String,
     cursor: Option<String>,
+    before: Option<String>,
 }
 
 impl UsersQuery {
@@ -310,6 +311,7 @@ impl UsersQuery {
             group: one("group"),
             sort: String::new(),
             cursor: None,
+            before: None,
         }
     }
 
@@ -340,6 +342,7 @@ impl UsersQuery {
             search: some(&self.search),
             sort: some(&self.sort),
             cursor: self.cursor.clone(),
+            before: self.before.clone(),
             limit: Some(50),
             ..UserFilter::default()
         })
@@ -432,16 +435,22 @@ async fn users(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
             )
         })
         .collect();
-    // Keyset pages go forward; the first page is always one link away.
     let qs = q.query_string(&q.sort);
+    let sep = if qs.is_empty() { "" } else { "&" };
     let mut pages = vec![];
-    if q.cursor.is_some() {
-        pages.push(format!("<a href=\"/admin/users?{}\">First page</a>", esc(&qs)));
+    if q.cursor.is_some() || q.before.is_some() {
+        pages.push(format!(
+            "<a href=\"/admin/users?{}\" class=\"first\">First page</a>",
+            esc(&qs)
+        ));
+    }
+    if let Some(c) = &page.prev_cursor {
+        let href = format!("/admin/users?{qs}{sep}before={c}");
+        pages.push(format!("<a href=\"{}\" class=\"prev\">Previous page</a>", esc(&href)));
     }
     if let Some(c) = &page.next_cursor {
-        let sep = if qs.is_empty() { "" } else { "&" };
         let href = format!("/admin/users?{qs}{sep}cursor={c}");
-        pages.push(format!("<a href=\"{}\">Next page</a>", esc(&href)));
+        pages.push(format!("<a href=\"{}\" class=\"next\">Next page</a>", esc(&href)));
     }
     let next = if pages.is_empty() {
         String::new()

@@ -37,6 +37,8 @@ pub struct ListUsersQuery {
     pub sort: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `prev_cursor` of a page: the page before it (not with `cursor`).
+    pub before: Option<String>,
     /// Page size, 1 to 500 (default 100).
     pub limit: Option<i64>,
 }
@@ -54,6 +56,7 @@ impl ListUsersQuery {
             search: self.q,
             sort: self.sort,
             cursor: self.cursor,
+            before: self.before,
             limit: self.limit,
         })
     }

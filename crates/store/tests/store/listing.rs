@@ -314,3 +314,40 @@ both_backends!(
         assert_eq!(walk(&s, &UserFilter::default(), "-name", 3).await, want);
     }
 );
+
+both_backends!(pages_go_back_as_well_as_forward, |db: TestDb| async move {
+    let s = service(&db).await;
+    add_people(&s, &db).await;
+    for sort in ["name", "-last_login", "created"] {
+        let page = |cursor: Option<String>, before: Option<String>| UserFilter {
+            sort: Some(sort.into()),
+            limit: Some(3),
+            cursor,
+            before,
+            ..UserFilter::default()
+        };
+        let names = |p: &UserPage| p.items.iter().map(|u| u.username.clone()).collect::<Vec<_>>();
+        // Forwards: 3, 3, 3, 1.
+        let mut forward = vec![s.list_users(&cli(), &page(None, None)).await.unwrap()];
+        assert_eq!(forward[0].prev_cursor, None, "{sort}: nothing before the first page");
+        while let Some(c) = forward.last().unwrap().next_cursor.clone() {
+            forward.push(s.list_users(&cli(), &page(Some(c), None)).await.unwrap());
+        }
+        assert_eq!(forward.len(), 4, "{sort}");
+        // Backwards from the last, each page is the one seen going forwards.
+        let mut at = forward.last().unwrap().prev_cursor.clone();
+        for expected_page in forward[..3].iter().rev() {
+            let back = s.list_users(&cli(), &page(None, at.clone())).await.unwrap();
+            assert_eq!(names(&back), names(expected_page), "{sort}");
+            assert!(back.next_cursor.is_some(), "{sort}: a page after it");
+            at = back.prev_cursor;
+        }
+        assert_eq!(at, None, "{sort}: back at the first page");
+    }
+    let both = UserFilter {
+        cursor: Some("1".into()),
+        before: Some("2".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(s.list_users(&cli(), &both).await.unwrap_err().code(), "invalid_input");
+});
