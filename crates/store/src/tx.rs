@@ -124,9 +124,13 @@ fn user_filter(q: &UserQuery) -> Filter {
     }
     if let Some(s) = &q.search {
         let p = f.arg(Arg::Text(like_pattern(s)));
+        // Names through `name_key` (last, tab, first, tab, id — lowercased by rollcall, so
+        // any script matches on both backends, where SQLite's lower() folds ASCII only);
+        // the match must end before a tab, so it lies within a name, never in the id.
+        let names = f.arg(Arg::Text(format!("%{}%\t%", like_escape(s))));
         f.push(format!(
             "(u.username_key LIKE {p} ESCAPE '\\' OR u.email_key LIKE {p} ESCAPE '\\' \
-             OR lower(u.first_name) LIKE {p} ESCAPE '\\' OR lower(u.last_name) LIKE {p} ESCAPE '\\')"
+             OR u.name_key LIKE {names} ESCAPE '\\')"
         ));
     }
     if let Some(scope) = &q.scope {

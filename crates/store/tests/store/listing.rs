@@ -351,3 +351,27 @@ both_backends!(pages_go_back_as_well_as_forward, |db: TestDb| async move {
     };
     assert_eq!(s.list_users(&cli(), &both).await.unwrap_err().code(), "invalid_input");
 });
+
+both_backends!(names_are_found_ignoring_case_in_any_script, |db: TestDb| async move {
+    let s = service(&db).await;
+    add_people(&s, &db).await;
+    let emile = NewUser {
+        first_name: "Émile".into(),
+        last_name: "Zola".into(),
+        ..new_user("ez", "learner")
+    };
+    let id = s.create_user(&cli(), emile).await.unwrap().id;
+    let search = |q: &str| UserFilter {
+        search: Some(q.into()),
+        ..UserFilter::default()
+    };
+    for q in ["émile", "ÉMILE", "zola", "MILE Z"] {
+        let found = names(&s, &cli(), search(q)).await;
+        let want: &[&str] = if q == "MILE Z" { &[] } else { &["ez"] };
+        assert_eq!(found, want, "searching {q:?}");
+    }
+    // Last and first names both match; the id inside the key never does.
+    assert_eq!(names(&s, &cli(), search("kowalski")).await, ["dave"]);
+    assert_eq!(names(&s, &cli(), search("Heidi")).await, ["heidi"]);
+    assert!(names(&s, &cli(), search(&format!("{id:020}"))).await.is_empty());
+});
