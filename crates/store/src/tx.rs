@@ -264,6 +264,44 @@ fn text_cmp(expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue) -> S
     format!("{expr} {sql_op} {p}{escape}")
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NamePart {
+    First,
+    Last,
+}
+
+/// A first- or last-name comparison through `name_key` (last, tab, first, tab, id,
+/// lowercased by rollcall), so case is ignored in every script on both backends, where
+/// SQLite's lower() folds ASCII only. Names hold no tabs, so the tabs around a part pin a
+/// pattern to it: the first name lies between the two tabs, the last name before both.
+/// Ordering operators compare the column itself.
+fn name_part_cmp(part: NamePart, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+    let value = like_escape(&value_text(v).to_lowercase());
+    let inner = match op {
+        CmpOp::Eq | CmpOp::Ne => value,
+        CmpOp::Co => format!("%{value}%"),
+        CmpOp::Sw => format!("{value}%"),
+        CmpOp::Ew => format!("%{value}"),
+        CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le => {
+            let column = match part {
+                NamePart::First => "lower(u.first_name)",
+                NamePart::Last => "lower(u.last_name)",
+            };
+            return text_cmp(column, true, f, op, v);
+        }
+    };
+    let pattern = match part {
+        NamePart::First => format!("%\t{inner}\t%"),
+        NamePart::Last => format!("{inner}\t%\t%"),
+    };
+    let like = format!("u.name_key LIKE {} ESCAPE '\\'", f.arg(Arg::Text(pattern)));
+    if op == CmpOp::Ne {
+        format!("(u.name_key IS NULL OR NOT ({like}))")
+    } else {
+        like
+    }
+}
+
 /// A numeric comparison; substring operators never match a number.
 fn int_cmp(expr: &str, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
     let n = match v {
@@ -312,8 +350,8 @@ impl FieldSql for UserField {
             UserField::Id => int_cmp("u.id", f, op, v),
             UserField::UserName => text_cmp("u.username_key", true, f, op, v),
             UserField::Email => text_cmp("u.email_key", true, f, op, v),
-            UserField::GivenName => text_cmp("lower(u.first_name)", true, f, op, v),
-            UserField::FamilyName => text_cmp("lower(u.last_name)", true, f, op, v),
+            UserField::GivenName => name_part_cmp(NamePart::First, f, op, v),
+            UserField::FamilyName => name_part_cmp(NamePart::Last, f, op, v),
             UserField::ExternalId => text_cmp("u.external_id", false, f, op, v),
             UserField::UserType => text_cmp(
                 "(SELECT lower(t.name) FROM user_types t WHERE t.id = u.user_type_id)",

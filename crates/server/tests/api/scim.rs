@@ -648,6 +648,31 @@ both_backends!(filter_operators_and_invalid_filters, |db: TestDb| async move {
         [grace]
     );
     assert_eq!(users(r#"name.familyName eq "hopper""#).await, [grace]);
+    // Each operator on first and last names, which never match each other's part.
+    assert_eq!(users(r#"name.givenName eq "GRACE""#).await, [grace]);
+    assert_eq!(users(r#"name.givenName sw "a""#).await, [ada]);
+    assert_eq!(users(r#"name.givenName ew "t""#).await, ["linus"]);
+    assert_eq!(users(r#"name.givenName ne "Ada""#).await, [grace, "linus"]);
+    assert!(
+        users(r#"name.givenName co "lin""#).await.is_empty(),
+        "linus is a family name"
+    );
+    assert_eq!(users(r#"name.familyName co "OPP""#).await, [grace]);
+    assert_eq!(users(r#"name.familyName ew "us""#).await, ["linus"]);
+    assert!(
+        users(r#"name.familyName sw "test""#).await.is_empty(),
+        "Test is a given name"
+    );
+    // Case is ignored in any script, on SQLite too.
+    create_user(
+        &app,
+        &t,
+        "emile",
+        json!({"name": {"givenName": "Émile", "familyName": "Zola"}}),
+    )
+    .await;
+    assert_eq!(users(r#"name.givenName eq "émile""#).await, ["emile"]);
+    assert_eq!(users(r#"name.givenName sw "ÉM""#).await, ["emile"]);
     assert_eq!(
         users(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "North""#).await,
         [grace]
