@@ -133,17 +133,7 @@ fn user_filter(q: &UserQuery) -> Filter {
              OR u.name_key LIKE {names} ESCAPE '\\')"
         ));
     }
-    if let Some(scope) = &q.scope {
-        if scope.is_empty() {
-            f.push("1 = 0".into());
-        } else {
-            let ps: Vec<String> = scope.iter().map(|b| f.arg(Arg::I64(b.0))).collect();
-            f.push(format!(
-                "u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id IN ({}))",
-                ps.join(", ")
-            ));
-        }
-    }
+    push_scope(&mut f, q.scope.as_deref());
     if let Some(linked) = q.scim_linked {
         f.push(format!("u.scim_linked = {}", if linked { "TRUE" } else { "FALSE" }));
     }
@@ -152,6 +142,21 @@ fn user_filter(q: &UserQuery) -> Filter {
         f.push(clause);
     }
     f
+}
+
+/// Only users in one of these branches (a branch administrator's reach), when given.
+fn push_scope(f: &mut Filter, scope: Option<&[BranchId]>) {
+    match scope {
+        None => {}
+        Some([]) => f.push("1 = 0".into()),
+        Some(branches) => {
+            let ps: Vec<String> = branches.iter().map(|b| f.arg(Arg::I64(b.0))).collect();
+            f.push(format!(
+                "u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id IN ({}))",
+                ps.join(", ")
+            ));
+        }
+    }
 }
 
 /// The stored, unique key a sorted user list is ordered by (`User::name_key` …); each has
@@ -701,15 +706,22 @@ impl Tx for SqlTx {
     }
 
     async fn list_users(&mut self, q: &UserQuery) -> Result<Vec<User>> {
-        if let (Some(after), Some(_)) = (q.after, sort_column(q.order.by)) {
-            // Without its row the cursor has no key to continue from.
-            let found = self
-                .ids("SELECT id FROM users WHERE id = $1", &[Arg::I64(after.id.0)])
-                .await?;
-            if found.is_empty() {
+        if let (Some(after), Some(column)) = (q.after, sort_column(q.order.by)) {
+            // The seek reads the cursor's user's key, so that user must be one the caller
+            // may see: otherwise a hand-made cursor would tell where an unseen user's email
+            // or name sorts. Gone, out of reach or keyless, the answer is the same.
+            let mut f = Filter::default();
+            let p = f.arg(Arg::I64(after.id.0));
+            f.push(format!("u.id = {p} AND {column} IS NOT NULL"));
+            push_scope(&mut f, q.scope.as_deref());
+            let sql = format!("SELECT u.id FROM users u{}", f.sql());
+            let found: Option<(i64,)> =
+                on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &f.args).fetch_optional(c).await)
+                    .map_err(db_err)?;
+            if found.is_none() {
                 return Err(Error::invalid(
                     "cursor",
-                    "the user this page continued from has been erased; start again from the first page",
+                    "this page can't be continued (its users changed); start again from the first page",
                 ));
             }
         }
@@ -730,9 +742,24 @@ impl Tx for SqlTx {
         );
         let rows: Vec<UserRow> =
             on_conn!(self, c => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await).map_err(db_err)?;
+        // Only if the row still holds what the keys were computed from: a sign-in or a
+        // rename committed meanwhile wrote its own keys, which must not be overwritten.
+        const SQL: &str = "UPDATE users SET name_key = $2, login_key = $3 WHERE id = $1 \
+             AND first_name = $4 AND last_name = $5 AND last_login_at IS NOT DISTINCT FROM $6";
         let mut filled = 0;
         for row in rows {
-            filled += self.write_sort_keys(&row.into_user()?).await?;
+            let u = row.into_user()?;
+            filled += on_conn!(self, c => sqlx::query(SQL)
+                .bind(u.id.0)
+                .bind(u.name_key())
+                .bind(u.login_key())
+                .bind(u.first_name.as_str())
+                .bind(u.last_name.as_str())
+                .bind(u.last_login_at)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))
+            .map_err(db_err)?;
         }
         Ok(filled)
     }

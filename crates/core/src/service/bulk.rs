@@ -300,6 +300,19 @@ impl Service {
     async fn run_bulk_job_steps(&self, run: &BulkRun, held: &mut Millis) -> Result<()> {
         let mut after = -1;
         loop {
+            // Renew the lease before acting, so a runner that stalled past it doesn't act
+            // on a chunk alongside the one that took the job over.
+            let lease = now_millis() + JOB_LEASE_MS;
+            let mut tx = self.store.begin().await?;
+            if !tx.advance_job(run.job_id, *held, (0, 0), lease, None).await? {
+                tracing::warn!(
+                    job = run.job_id,
+                    "bulk job taken over by another instance; stopping here"
+                );
+                return Ok(());
+            }
+            tx.commit().await?;
+            *held = lease;
             let pending = {
                 let mut tx = self.store.begin_read().await?;
                 tx.pending_job_items(run.job_id, after, JOB_CHUNK).await?

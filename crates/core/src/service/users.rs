@@ -479,14 +479,17 @@ impl Service {
             }
             None => false,
         };
-        // One more than a page tells whether another page follows in that direction.
-        let limit = q.limit;
-        q.limit += 1;
-        let mut users = tx.list_users(&q).await?;
-        let more = users.len() as i64 > limit;
-        users.truncate(limit as usize);
-        if backwards {
-            users.reverse();
+        let (mut users, mut more) = page_of(tx, &q, backwards).await?;
+        // Nobody left past the cursor (they were deleted meanwhile): show the nearest end
+        // of the list instead of an empty page with nowhere to go.
+        let mut at_end = false;
+        let mut backwards = backwards;
+        if users.is_empty() && q.after.is_some() {
+            q.after = None;
+            backwards = !backwards;
+            q.order.descending = order.descending != backwards;
+            (users, more) = page_of(tx, &q, backwards).await?;
+            at_end = true;
         }
         let types = tx.user_types().await?;
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
@@ -507,11 +510,11 @@ impl Service {
             .collect();
         let cursor_at = |u: Option<&User>| u.map(|u| UserCursor { id: u.id }.encode(order));
         // Forwards, there is a page before unless this is the first; backwards, there is
-        // the page we came from after this one.
+        // the page we came from after this one — except at either end of the list.
         let (more_after, more_before) = if backwards {
-            (true, more)
+            (!at_end, more)
         } else {
-            (more, filter.cursor.is_some())
+            (more, filter.cursor.is_some() && !at_end)
         };
         Ok(UserPage {
             items,
@@ -519,7 +522,24 @@ impl Service {
             prev_cursor: more_before.then(|| cursor_at(users.first())).flatten(),
         })
     }
+}
 
+/// A page of users in list order (read backwards from the query's order when `backwards`),
+/// and whether more follow in the direction read: one row past the page tells.
+async fn page_of(tx: &mut dyn Tx, q: &UserQuery, backwards: bool) -> Result<(Vec<User>, bool)> {
+    let mut q = q.clone();
+    let limit = q.limit;
+    q.limit += 1;
+    let mut users = tx.list_users(&q).await?;
+    let more = users.len() as i64 > limit;
+    users.truncate(limit as usize);
+    if backwards {
+        users.reverse();
+    }
+    Ok((users, more))
+}
+
+impl Service {
     pub async fn count_users(&self, ctx: &Context, filter: &UserFilter) -> Result<i64> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();

@@ -506,9 +506,13 @@ both_backends!(
             (run.job_id, &run.action, run.ctx.actor.clone()),
             (job.id, &BulkAction::Deactivate, by_root.actor.clone())
         );
-        // The first instance wakes up: it does one more chunk, finds its lease gone when
-        // saving, and stops without recording anything.
+        // The first instance wakes up, finds its lease gone before acting, and stops
+        // without changing or recording anything.
         s.run_bulk_job(stalled).await.unwrap();
+        assert_eq!(
+            s.get_user(&cli(), &UserKey::Id(ids[250])).await.unwrap().status,
+            "active"
+        );
         let after_stall = s.job(&by_root, job.id, ResultsPage::default()).await.unwrap();
         assert_eq!((after_stall.status.as_str(), after_stall.done), ("running", 250));
         s.run_bulk_job(run).await.unwrap();

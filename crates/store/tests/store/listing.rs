@@ -284,7 +284,10 @@ both_backends!(a_cursor_names_a_user_and_follows_them, |db: TestDb| async move {
     };
     s.update_user(&cli(), &key("dave"), rename).await.unwrap();
     let next = s.list_users(&cli(), &by_name(Some(cursor.clone()))).await.unwrap();
-    assert!(next.items.is_empty(), "nobody sorts after Young, Zed: {:?}", next.items);
+    // Nobody sorts after Young, Zed: the list's last page, which ends with dave.
+    let last: Vec<&str> = next.items.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(last, ["kim", "frank", "dave"]);
+    assert_eq!(next.next_cursor, None);
     // Erased between pages: the cursor says so rather than answering an empty page.
     s.delete_user(&cli(), &key("dave"), Some("dave"), true, None)
         .await
@@ -374,4 +377,56 @@ both_backends!(names_are_found_ignoring_case_in_any_script, |db: TestDb| async m
     assert_eq!(names(&s, &cli(), search("kowalski")).await, ["dave"]);
     assert_eq!(names(&s, &cli(), search("Heidi")).await, ["heidi"]);
     assert!(names(&s, &cli(), search(&format!("{id:020}"))).await.is_empty());
+});
+
+both_backends!(an_emptied_page_shows_the_nearest_end_instead, |db: TestDb| async move {
+    let s = service(&db).await;
+    add_people(&s, &db).await;
+    let page = |cursor: Option<String>, before: Option<String>| UserFilter {
+        limit: Some(3),
+        cursor,
+        before,
+        ..UserFilter::default()
+    };
+    let usernames = |p: &UserPage| p.items.iter().map(|u| u.username.clone()).collect::<Vec<_>>();
+    let erase = |p: UserPage| {
+        let s = s.clone();
+        async move {
+            for u in &p.items {
+                s.delete_user(&cli(), &UserKey::Id(UserId(u.id)), Some(&u.username), true, None)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let first = s.list_users(&cli(), &page(None, None)).await.unwrap();
+    let second = s
+        .list_users(&cli(), &page(first.next_cursor.clone(), None))
+        .await
+        .unwrap();
+    // Everyone before the second page is erased: Previous page shows the list's start,
+    // which is now the second page.
+    erase(first).await;
+    let back = s
+        .list_users(&cli(), &page(None, second.prev_cursor.clone()))
+        .await
+        .unwrap();
+    assert_eq!(usernames(&back), usernames(&second));
+    assert_eq!(back.prev_cursor, None, "nothing before the start");
+    assert!(back.next_cursor.is_some());
+    // Everyone after the second page is erased: Next page shows the list's end.
+    let after_second = second.next_cursor.clone();
+    let mut rest = s.list_users(&cli(), &page(after_second.clone(), None)).await.unwrap();
+    while !rest.items.is_empty() {
+        let next = rest.next_cursor.clone();
+        erase(rest).await;
+        rest = match next {
+            Some(c) => s.list_users(&cli(), &page(Some(c), None)).await.unwrap(),
+            None => break,
+        };
+    }
+    let onwards = s.list_users(&cli(), &page(after_second, None)).await.unwrap();
+    assert_eq!(usernames(&onwards), usernames(&second));
+    assert_eq!(onwards.next_cursor, None, "nothing after the end");
+    assert_eq!(onwards.prev_cursor, None, "and, here, nothing before it either");
 });

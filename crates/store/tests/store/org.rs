@@ -426,3 +426,41 @@ both_backends!(settings_are_validated_and_audited, |db: TestDb| async move {
     let log = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
     assert_eq!(log[0].action, "settings.set");
 });
+
+both_backends!(
+    a_hand_made_cursor_reveals_nothing_about_users_out_of_reach,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        let boss = two_branches(&s).await;
+        let id_of = |name: &'static str| {
+            let s = s.clone();
+            async move { s.get_user(&cli(), &key(name)).await.unwrap().id }
+        };
+        let (n1, s1) = (id_of("n1").await, id_of("s1").await);
+        for sort in ["email", "name", "-last_login", "username"] {
+            let from = |id: i64| UserFilter {
+                sort: Some(sort.into()),
+                cursor: Some(format!("{sort}.{id}")),
+                ..UserFilter::default()
+            };
+            assert!(
+                s.list_users(&boss, &from(n1)).await.is_ok(),
+                "{sort}: from a user in reach"
+            );
+            // A user in another branch, and one that doesn't exist: the same refusal, so
+            // neither where s1 sorts nor whether an id exists can be learned.
+            let out_of_reach = s.list_users(&boss, &from(s1)).await.unwrap_err();
+            let missing = s.list_users(&boss, &from(999_999)).await.unwrap_err();
+            assert_eq!(out_of_reach.code(), "invalid_input", "{sort}");
+            assert_eq!(out_of_reach.to_string(), missing.to_string(), "{sort}");
+            let before = UserFilter {
+                cursor: None,
+                before: Some(format!("{sort}.{s1}")),
+                ..from(s1)
+            };
+            assert_eq!(s.list_users(&boss, &before).await.unwrap_err().code(), "invalid_input");
+            // An administrator reaches everyone.
+            assert!(s.list_users(&cli(), &from(s1)).await.is_ok());
+        }
+    }
+);
