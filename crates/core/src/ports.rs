@@ -390,6 +390,8 @@ pub trait Tx: Send {
     async fn enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>>;
     async fn enrollments_of_user(&mut self, user: UserId) -> Result<Vec<Enrollment>>;
     async fn enrollments_of_course(&mut self, course: CourseId) -> Result<Vec<Enrollment>>;
+    /// The usernames of these users (those that exist), in one read however many.
+    async fn usernames_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>>;
     /// Records a completed unit; false if it already was.
     async fn complete_unit(&mut self, user: UserId, course: CourseId, unit: i64, at: Millis) -> Result<bool>;
     async fn insert_certificate(&mut self, c: &Certificate) -> Result<()>;

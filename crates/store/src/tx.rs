@@ -1328,6 +1328,18 @@ impl Tx for SqlTx {
         self.enrollments_where("WHERE user_id = $1", &[Arg::I64(user.0)]).await
     }
 
+    async fn usernames_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>> {
+        // Chunks keep each statement well under the backends' bind-parameter limits.
+        let mut out = Vec::with_capacity(users.len());
+        for chunk in users.chunks(1000) {
+            out.extend(
+                self.names_of("SELECT u.id, u.username FROM users u", "u.id", "u.id", chunk)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
     async fn enrollments_of_course(&mut self, course: CourseId) -> Result<Vec<Enrollment>> {
         self.enrollments_where("WHERE course_id = $1", &[Arg::I64(course.0)])
             .await

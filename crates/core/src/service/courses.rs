@@ -264,10 +264,7 @@ impl Service {
             .ok_or_else(|| Error::forbidden("only a user owns courses"))?;
         let mut out = vec![];
         for c in tx.list_courses(Some(me), false).await? {
-            let mut enrollments = vec![];
-            for e in tx.enrollments_of_course(c.id).await? {
-                enrollments.push(self.enrollment_view(tx, &e, &c).await?);
-            }
+            let enrollments = self.course_enrollment_views(tx, &c).await?;
             out.push((self.course_view(tx, &c).await?, enrollments));
         }
         Ok(out)
@@ -296,7 +293,13 @@ impl Service {
             .await?
             .map(|u| u.username.to_string())
             .unwrap_or_default();
-        Ok(EnrollmentView {
+        Ok(EnrollmentView::new(e, c, username))
+    }
+}
+
+impl EnrollmentView {
+    fn new(e: &Enrollment, c: &Course, username: String) -> EnrollmentView {
+        EnrollmentView {
             user_id: e.user_id.0,
             username,
             course: c.code.clone(),
@@ -308,9 +311,11 @@ impl Service {
             progress_pct: e.progress_pct(c.units),
             completed_at: e.completed_at.map(format_millis),
             grade: e.grade,
-        })
+        }
     }
+}
 
+impl Service {
     /// Enrolls inside `tx` (no permission check: the caller decided). Returns whether new.
     pub(crate) async fn enroll_in(
         &self,
@@ -392,11 +397,18 @@ impl Service {
         {
             return Err(Error::forbidden(format!("course '{}' is not one you manage", c.code)));
         }
-        let mut out = vec![];
-        for e in tx.enrollments_of_course(c.id).await? {
-            out.push(self.enrollment_view(tx, &e, &c).await?);
-        }
-        Ok(out)
+        self.course_enrollment_views(tx, &c).await
+    }
+
+    /// A course's enrollments with their usernames, looked up in one read.
+    async fn course_enrollment_views(&self, tx: &mut dyn Tx, c: &Course) -> Result<Vec<EnrollmentView>> {
+        let enrollments = tx.enrollments_of_course(c.id).await?;
+        let ids: Vec<UserId> = enrollments.iter().map(|e| e.user_id).collect();
+        let names: std::collections::HashMap<UserId, String> = tx.usernames_of(&ids).await?.into_iter().collect();
+        Ok(enrollments
+            .iter()
+            .map(|e| EnrollmentView::new(e, c, names.get(&e.user_id).cloned().unwrap_or_default()))
+            .collect())
     }
 
     /// Records unit `unit` done. Learners complete their own units, in order; course managers
