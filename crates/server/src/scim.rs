@@ -268,14 +268,14 @@ async fn users_page(c: &ScimCaller, req: ListRequest) -> ScimResult {
     let predicate = req.filter.as_deref().map(query::user_filter).transpose()?;
     let (start, count) = query::paging(req.start_index, req.count);
     let (total, users) = c.service.scim_list_users(&c.ctx, predicate, start - 1, count).await?;
-    let mut resources = vec![];
-    for u in &users {
-        resources.push(projected(
-            user::to_json(u, &c.base),
-            req.attributes.as_deref(),
-            req.excluded.as_deref(),
-        )?);
-    }
+    list_response(&req, total, start, users.iter().map(|u| user::to_json(u, &c.base)))
+}
+
+/// A list response of these resources, each projected as the request asks.
+fn list_response(req: &ListRequest, total: i64, start: i64, resources: impl Iterator<Item = Value>) -> ScimResult {
+    let resources = resources
+        .map(|r| projected(r, req.attributes.as_deref(), req.excluded.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ScimJson(StatusCode::OK, schema::list_response(total, start, resources)))
 }
 
@@ -399,15 +399,7 @@ async fn groups_page(c: &ScimCaller, req: ListRequest) -> ScimResult {
     let predicate = req.filter.as_deref().map(query::group_filter).transpose()?;
     let (start, count) = query::paging(req.start_index, req.count);
     let (total, groups) = c.service.scim_list_groups(&c.ctx, predicate, start - 1, count).await?;
-    let mut resources = vec![];
-    for g in &groups {
-        resources.push(projected(
-            group::to_json(g, &c.base),
-            req.attributes.as_deref(),
-            req.excluded.as_deref(),
-        )?);
-    }
-    Ok(ScimJson(StatusCode::OK, schema::list_response(total, start, resources)))
+    list_response(&req, total, start, groups.iter().map(|g| group::to_json(g, &c.base)))
 }
 
 async fn list_groups(c: ScimCaller, Query(raw): Query<HashMap<String, String>>) -> ScimResult {

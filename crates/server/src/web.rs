@@ -225,9 +225,11 @@ pub async fn login_submit(
     }
 }
 
-#[derive(Deserialize)]
+/// A form that carries only its CSRF token (a missing one is refused like a wrong one).
+#[derive(Deserialize, Default)]
 pub struct CsrfForm {
-    csrf: String,
+    #[serde(default)]
+    pub(crate) csrf: String,
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {

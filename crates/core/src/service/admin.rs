@@ -189,6 +189,11 @@ impl Service {
         Ok(after)
     }
 
+    /// How many accounts `idle_report` would list: each holds a seat. Counted, not loaded.
+    pub async fn idle_count(&self, ctx: &Context, days: Option<i64>) -> Result<i64> {
+        self.count_users(ctx, &idle_filter(days)).await
+    }
+
     /// Writes the sort keys of users stored without them (by an older version still
     /// running during a rolling upgrade), so sorted lists include them; the minute job
     /// runs it. Returns how many.
@@ -300,11 +305,8 @@ impl Service {
     pub async fn idle_report(&self, ctx: &Context, days: Option<i64>) -> Result<IdleReport> {
         let mut users = vec![];
         let mut filter = UserFilter {
-            status: Some(UserStatus::Active),
-            idle_days: days,
-            never_logged_in: days.is_none(),
             limit: Some(super::users::MAX_PAGE),
-            ..UserFilter::default()
+            ..idle_filter(days)
         };
         loop {
             let page = self.list_users(ctx, &filter).await?;
@@ -531,5 +533,16 @@ impl Service {
             deactivated,
             trash,
         })
+    }
+}
+
+/// Idle accounts: active (holding a seat) and never signed in (`days` = None) or not in
+/// `days` days.
+fn idle_filter(days: Option<i64>) -> UserFilter {
+    UserFilter {
+        status: Some(UserStatus::Active),
+        idle_days: days,
+        never_logged_in: days.is_none(),
+        ..UserFilter::default()
     }
 }

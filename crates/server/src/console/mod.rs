@@ -216,12 +216,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let seats = try_page!(state.service.seat_report(ctx).await);
     // Idle active accounts, counted (not listed): each holds a seat deactivation would free.
     let idle = async |days| {
-        let filter = UserFilter {
-            status: Some(UserStatus::Active),
-            idle_days: Some(days),
-            ..UserFilter::default()
-        };
-        state.service.count_users(ctx, &filter).await.map(|n| {
+        state.service.idle_count(ctx, Some(days)).await.map(|n| {
             let seats = if n == 1 { "seat" } else { "seats" };
             format!(
                 "<p><a href=\"/admin/users?status=active&amp;last_login={days}\">Idle {days} days</a>: \

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{error_page, layout, posted, posted_with_areas, signed_in};
 use crate::AppState;
-use crate::web::esc;
+use crate::web::{CsrfForm, esc};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -21,12 +21,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/sessions", axum::routing::post(end_sessions))
         .route("/account", axum::routing::get(account))
         .route("/account/sessions", axum::routing::post(end_own_sessions))
-}
-
-#[derive(Deserialize, Default)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Signs a user out everywhere (an administrator acting for them).

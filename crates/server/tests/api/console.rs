@@ -171,6 +171,26 @@ impl Browser {
         }
     }
 
+    /// On the user list: applies `action` to every user the filter matches.
+    async fn bulk_on_every_match(&self, action: &str) {
+        self.client
+            .find(Locator::Css("input[name=all_matching]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.client
+            .find(Locator::Id("action"))
+            .await
+            .unwrap()
+            .select_by_value(action)
+            .await
+            .unwrap();
+        self.click_and_load("form[action='/admin/users/bulk'] fieldset button")
+            .await;
+    }
+
     async fn text(&self) -> String {
         self.client
             .find(Locator::Css("body"))
@@ -432,22 +452,7 @@ both_backends!(
         assert_eq!(listed().await, want, "descending, still only the idle users");
         assert_eq!(aria_sort().await, "descending");
         b.screenshot("users-sorted").await;
-        b.client
-            .find(Locator::Css("input[name=all_matching]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        b.client
-            .find(Locator::Id("action"))
-            .await
-            .unwrap()
-            .select_by_value("deactivate")
-            .await
-            .unwrap();
-        b.click_and_load("form[action='/admin/users/bulk'] fieldset button")
-            .await;
+        b.bulk_on_every_match("deactivate").await;
         assert!(b.text().await.contains("6 of 6 users changed"), "{}", b.text().await);
         b.screenshot("bulk-outcome").await;
         for name in ["idle1", "idle2", "idle3", "newbie", "nora", "sam"] {
@@ -838,22 +843,7 @@ both_backends!(
         // Deleting every match is confirmed on a page naming how many, warning that
         // records go; only then are they moved to the trash.
         b.client.goto(&format!("{base}/admin/users?search=page")).await.unwrap();
-        b.client
-            .find(Locator::Css("input[name=all_matching]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        b.client
-            .find(Locator::Id("action"))
-            .await
-            .unwrap()
-            .select_by_value("delete")
-            .await
-            .unwrap();
-        b.click_and_load("form[action='/admin/users/bulk'] fieldset button")
-            .await;
+        b.bulk_on_every_match("delete").await;
         let confirm = b.text().await;
         assert!(
             confirm.contains("Delete 60 users?") && confirm.contains("grades and certificates are erased"),
