@@ -821,18 +821,18 @@ impl Service {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
-        let own = match (who.user_id, key) {
-            (Some(me), UserKey::Id(id)) => me == *id,
-            (Some(me), UserKey::Username(name)) => {
-                tx.user_by_username(&name_key(name.trim())).await?.map(|u| u.id) == Some(me)
-            }
-            (None, _) => false,
+        // Oneself needs no right over users; anyone else is reached as for any change.
+        let me = match who.user_id {
+            Some(id) => tx.user_by_id(id).await?,
+            None => None,
         };
-        let user = if own {
-            let me = who.user_id.ok_or(Error::Unauthenticated)?;
-            tx.user_by_id(me).await?.ok_or(Error::Unauthenticated)?
-        } else {
-            self.reach_user(tx, &who, key).await?
+        let names_me = |me: &User| match key {
+            UserKey::Id(id) => *id == me.id,
+            UserKey::Username(name) => name_key(name.trim()) == me.username.key(),
+        };
+        let user = match me {
+            Some(me) if names_me(&me) => me,
+            _ => self.reach_user(tx, &who, key).await?,
         };
         let ended = tx.delete_user_sessions(user.id).await?;
         self.record(
