@@ -224,15 +224,70 @@ impl Principal {
         }
     }
 
-    /// Nobody can grant a type above their own, nor act on someone of a higher type.
+    /// Whether every branch of a user in `branches` is one the caller manages: what a
+    /// *change* to that user needs. Seeing a user takes one shared branch ([`sees`]);
+    /// changing them takes all of theirs, so a branch administrator can't reach into
+    /// another branch through a user who belongs to both.
+    ///
+    /// [`sees`]: Principal::sees
+    pub fn manages_all(&self, branches: &[BranchId]) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Branches(mine) => !branches.is_empty() && branches.iter().all(|b| mine.contains(b)),
+        }
+    }
+
+    /// Nobody can grant a type above their own, nor act on someone of a higher type. A
+    /// branch administrator's authority is strictly below their own rank: they never grant
+    /// Branch Administrator (or a type based on it) nor act on another branch administrator.
     pub fn require_rank(&self, base: BaseRole, what: &str) -> Result<()> {
-        if base <= self.rank {
+        let allowed = match self.scope {
+            Scope::All => base <= self.rank,
+            Scope::Branches(_) => base < self.rank,
+        };
+        if allowed {
             Ok(())
+        } else if base == self.rank {
+            Err(Error::forbidden(format!(
+                "only an {} can {what} a {}",
+                BaseRole::Administrator.display_name(),
+                base.display_name()
+            )))
         } else {
             Err(Error::forbidden(format!(
                 "only an {} can {what} an {}",
                 BaseRole::Administrator.display_name(),
                 base.display_name()
+            )))
+        }
+    }
+
+    /// What a change to another user needs once they are found within sight: every branch
+    /// they belong to is the caller's, and their type ranks below what the caller may act on.
+    pub fn require_change(&self, target: &User, base: BaseRole, branches: &[BranchId]) -> Result<()> {
+        if self.user_id == Some(target.id) {
+            // One's own account: the use case decides (nobody changes their own type or
+            // deactivates themselves), and one's own branches are all one's own.
+            return Ok(());
+        }
+        if !self.manages_all(branches) {
+            return Err(Error::forbidden(format!(
+                "'{}' also belongs to branches you don't manage; only an administrator of all of them can change this user",
+                target.username
+            )));
+        }
+        self.require_rank(base, "change")
+    }
+
+    /// Erasing records at once is for platform administrators: never a branch administrator
+    /// or an identity provider.
+    pub fn require_platform_admin(&self, what: &str) -> Result<()> {
+        if self.scope == Scope::All && self.rank == BaseRole::Administrator {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "only a platform {} can {what}",
+                BaseRole::Administrator.display_name()
             )))
         }
     }
@@ -296,7 +351,11 @@ mod tests {
         let t = UserType::builtin(BaseRole::BranchAdministrator);
         let p = Principal::for_user(&user(UserStatus::Active), &t, vec![]).unwrap();
         assert!(p.require_rank(BaseRole::Administrator, "create").is_err());
-        assert!(p.require_rank(BaseRole::BranchAdministrator, "create").is_ok());
+        assert!(
+            p.require_rank(BaseRole::BranchAdministrator, "create").is_err(),
+            "a branch administrator never grants their own rank"
+        );
+        assert!(p.require_rank(BaseRole::Instructor, "create").is_ok());
         let idp = Principal::identity_provider("scim");
         assert!(idp.require_rank(BaseRole::BranchAdministrator, "create").is_err());
         assert!(idp.require_rank(BaseRole::Instructor, "create").is_ok());
@@ -305,6 +364,35 @@ mod tests {
                 .require_rank(BaseRole::Administrator, "create")
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn changing_a_user_takes_every_one_of_their_branches() {
+        let t = UserType::builtin(BaseRole::BranchAdministrator);
+        let p = Principal::for_user(&user(UserStatus::Active), &t, vec![BranchId(1), BranchId(3)]).unwrap();
+        let target = User {
+            id: UserId(8),
+            ..crate::domain::user::sample_user("carol")
+        };
+        assert!(p.require_change(&target, BaseRole::Learner, &[BranchId(1)]).is_ok());
+        assert!(p.require_change(&target, BaseRole::Learner, &[BranchId(1), BranchId(3)]).is_ok());
+        let e = p
+            .require_change(&target, BaseRole::Learner, &[BranchId(1), BranchId(2)])
+            .unwrap_err();
+        assert_eq!(e.code(), "forbidden");
+        assert!(p.require_change(&target, BaseRole::Learner, &[]).is_err());
+        assert!(
+            p.require_change(&target, BaseRole::BranchAdministrator, &[BranchId(1)])
+                .is_err(),
+            "a peer branch administrator is out of reach"
+        );
+        let me = user(UserStatus::Active);
+        assert!(p.require_change(&me, BaseRole::BranchAdministrator, &[BranchId(1)]).is_ok());
+        assert!(p.require_platform_admin("purge").is_err());
+        assert!(Principal::identity_provider("scim").require_platform_admin("purge").is_err());
+        assert!(Principal::superuser().require_platform_admin("purge").is_ok());
+        let all = Principal::superuser();
+        assert!(all.require_change(&target, BaseRole::Administrator, &[BranchId(2)]).is_ok());
     }
 
     #[test]

@@ -104,9 +104,8 @@ impl Service {
             .ok_or_else(|| Error::not_found("course", code))
     }
 
-    /// A user within the caller's branch scope (instructors reach any user: they act only on
-    /// their own courses, which the caller checks separately).
-    async fn course_member(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
+    /// A user within the caller's branch scope (a course owner, or an owner asked for).
+    async fn seen_user(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
         let found = match key {
             UserKey::Id(id) => tx.user_by_id(*id).await?,
             UserKey::Username(n) => tx.user_by_username(&name_key(n.trim())).await?,
@@ -119,6 +118,50 @@ impl Service {
             return Err(Error::not_found("user", key));
         }
         Ok(user)
+    }
+
+    /// The user a course action names, within the caller's reach. Those who manage users
+    /// reach them as for any change (a branch administrator: only users all of whose
+    /// branches are theirs). Everyone else — an instructor acting on their own course —
+    /// learns nothing about accounts they couldn't otherwise see: they enroll active
+    /// learners named by username, and record progress or grades only for users enrolled in
+    /// the course; anything else is "not found", whether the account exists or not.
+    async fn course_member(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey, purpose: MemberFor) -> Result<User> {
+        let not_found = || Error::not_found("user", key);
+        let own = matches!(key, UserKey::Id(id) if who.user_id == Some(*id));
+        let manages_users = who.areas.contains(Area::UsersManage);
+        if !manages_users && !own && matches!((key, purpose), (UserKey::Id(_), MemberFor::Enroll)) {
+            return Err(Error::invalid("username", "name the learner to enroll by username"));
+        }
+        let found = match key {
+            UserKey::Id(id) => tx.user_by_id(*id).await?,
+            UserKey::Username(n) => tx.user_by_username(&name_key(n.trim())).await?,
+        };
+        let user = found.filter(|u| u.status != UserStatus::Trash).ok_or_else(not_found)?;
+        if who.user_id == Some(user.id) {
+            return Ok(user);
+        }
+        if manages_users {
+            let branches: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+            if !who.sees(&branches) {
+                return Err(not_found());
+            }
+            if !who.manages_all(&branches) {
+                return Err(Error::forbidden(format!(
+                    "'{}' also belongs to branches you don't manage; only an administrator of all of them can change their records",
+                    user.username
+                )));
+            }
+            return Ok(user);
+        }
+        let reachable = match purpose {
+            MemberFor::Enroll => {
+                user.status == UserStatus::Active
+                    && self.type_by_id(tx, user.user_type_id).await?.base == BaseRole::Learner
+            }
+            MemberFor::Enrolled(course) => tx.enrollment(user.id, course).await?.is_some(),
+        };
+        if reachable { Ok(user) } else { Err(not_found()) }
     }
 
     /// Whether the caller manages `c`: all courses (administrators; branch administrators for
@@ -141,7 +184,7 @@ impl Service {
 
     /// A user who can own courses: active, of a type that creates or manages courses.
     async fn course_owner(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
-        let owner = self.course_member(tx, who, key).await?;
+        let owner = self.seen_user(tx, who, key).await?;
         let t = self.type_by_id(tx, owner.user_type_id).await?;
         if !owner.status.holds_seat()
             || !(t.areas.contains(Area::CoursesCreate) || t.areas.contains(Area::CoursesManageAll))
@@ -229,7 +272,7 @@ impl Service {
                         "listing courses by owner needs the 'courses.manage_all' permission",
                     ));
                 }
-                Some(self.course_member(tx, &who, &UserKey::from(o)).await?.id)
+                Some(self.seen_user(tx, &who, &UserKey::from(o)).await?.id)
             }
             None => None,
         };
@@ -315,6 +358,15 @@ impl EnrollmentView {
     }
 }
 
+/// What a course action wants of the user it names.
+#[derive(Clone, Copy)]
+enum MemberFor {
+    /// Enrolling them.
+    Enroll,
+    /// Recording progress or a grade in this course, where they must be enrolled.
+    Enrolled(CourseId),
+}
+
 impl Service {
     /// Enrolls inside `tx` (no permission check: the caller decided). Returns whether new.
     pub(crate) async fn enroll_in(
@@ -376,7 +428,7 @@ impl Service {
         if role == CourseRole::Instructor {
             who.require(Area::CoursesManageAll)?;
         }
-        let user = self.course_member(tx, &who, user).await?;
+        let user = self.course_member(tx, &who, user, MemberFor::Enroll).await?;
         self.enroll_in(tx, ctx, &who, &user, &c, role).await?;
         let e = tx
             .enrollment(user.id, c.id)
@@ -397,7 +449,28 @@ impl Service {
         {
             return Err(Error::forbidden(format!("course '{}' is not one you manage", c.code)));
         }
-        self.course_enrollment_views(tx, &c).await
+        let mut views = self.course_enrollment_views(tx, &c).await?;
+        // A branch administrator manages courses whose owner is in their branches, but
+        // sees only the learners of their branches among those enrolled.
+        if let Some(mine) = who.branch_ids() {
+            let my_names: std::collections::HashSet<String> = tx
+                .branches()
+                .await?
+                .into_iter()
+                .filter(|b| mine.contains(&b.id))
+                .map(|b| b.name)
+                .collect();
+            let ids: Vec<UserId> = views.iter().map(|v| UserId(v.user_id)).collect();
+            let seen: std::collections::HashSet<i64> = tx
+                .branch_names_of(&ids)
+                .await?
+                .into_iter()
+                .filter(|(_, name)| my_names.contains(name))
+                .map(|(u, _)| u.0)
+                .collect();
+            views.retain(|v| seen.contains(&v.user_id));
+        }
+        Ok(views)
     }
 
     /// A course's enrollments with their usernames, looked up in one read.
@@ -427,7 +500,7 @@ impl Service {
         if !names_self {
             self.require_manages(tx, &who, &c).await?;
         }
-        let target = self.course_member(tx, &who, user).await?;
+        let target = self.course_member(tx, &who, user, MemberFor::Enrolled(c.id)).await?;
         let own = who.user_id == Some(target.id);
         if own {
             who.require(Area::CoursesTake)?;
@@ -490,7 +563,7 @@ impl Service {
         who.require(Area::Grading)?;
         let c = self.course(tx, code).await?;
         self.require_manages(tx, &who, &c).await?;
-        let target = self.course_member(tx, &who, user).await?;
+        let target = self.course_member(tx, &who, user, MemberFor::Enrolled(c.id)).await?;
         if who.user_id == Some(target.id) {
             return Err(Error::forbidden("nobody grades themselves"));
         }

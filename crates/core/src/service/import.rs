@@ -369,6 +369,12 @@ impl Service {
         let Some(user) = existing else {
             return Ok(Ok((Plan::Create, i64::from(active))));
         };
+        // An account the importer can't see is only "not available": the report doesn't
+        // tell a branch administrator that it lies in another branch.
+        let branch_ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+        if !who.sees(&branch_ids) {
+            return refuse("username", format!("the username '{username}' is not available"));
+        }
         // A file without a status leaves an existing account's status as it is.
         let active = row.active.unwrap_or(user.status.holds_seat());
         if !opts.update_existing {
@@ -377,15 +383,11 @@ impl Service {
                 format!("'{username}' already exists (use --update-existing to update it)"),
             );
         }
-        let branch_ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
-        if !who.sees(&branch_ids) {
-            return refuse("username", format!("'{username}' already exists outside your branches"));
-        }
         if user.status == UserStatus::Trash {
             return refuse("username", format!("'{username}' is in the trash; restore it first"));
         }
         let current_type = self.type_by_id(tx, user.user_type_id).await?;
-        if let Err(e) = who.require_rank(current_type.base, "change") {
+        if let Err(e) = who.require_change(&user, current_type.base, &branch_ids) {
             return refuse("username", e.to_string());
         }
         let groups: HashSet<String> = tx

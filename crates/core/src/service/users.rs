@@ -194,7 +194,8 @@ impl Service {
     pub(crate) async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
         who.require(Area::UsersManage)?;
         let r = self.reach(tx, who, key, true).await?;
-        who.require_rank(r.user_type.base, "change")?;
+        let branches: Vec<BranchId> = r.branches.iter().map(|b| b.id).collect();
+        who.require_change(&r.user, r.user_type.base, &branches)?;
         Ok(r)
     }
 
@@ -874,6 +875,9 @@ impl Service {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
+        if purge {
+            who.require_platform_admin("erase a user's records now")?;
+        }
         let reached = self.reach_to_change(tx, &who, key).await?;
         let username = reached.user.username.clone();
         if confirm.map(|c| name_key(c.trim())) != Some(username.key()) {

@@ -45,7 +45,10 @@ pub struct CreateCourse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enroll {
-    pub user_id: i64,
+    /// The learner by id (for those who manage users) …
+    pub user_id: Option<i64>,
+    /// … or by username (instructors name learners by username).
+    pub username: Option<String>,
     /// learner (default) or instructor.
     pub role: Option<String>,
 }
@@ -137,7 +140,14 @@ pub async fn enroll(
         .map(CourseRole::parse)
         .transpose()?
         .unwrap_or(CourseRole::Learner);
-    Ok(Json(c.service.enroll(&c.ctx, &key(b.user_id), &code, role).await?))
+    let user = match (b.user_id, b.username) {
+        (Some(id), None) => key(id),
+        (None, Some(name)) => UserKey::Username(name),
+        _ => {
+            return Err(rollcall_core::Error::invalid("user_id", "give either user_id or username").into());
+        }
+    };
+    Ok(Json(c.service.enroll(&c.ctx, &user, &code, role).await?))
 }
 
 #[utoipa::path(post, path = "/courses/{code}/enrollments/{user_id}/units/{unit}", tag = "courses",

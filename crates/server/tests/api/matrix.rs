@@ -6,9 +6,11 @@ use rollcall_core::{Actor, Channel};
 use std::collections::HashMap;
 
 /// Columns of the matrix, in order.
-pub const ACTORS: [&str; 8] = [
+pub const ACTORS: [&str; 9] = [
     "admin",
     "branch_admin",
+    // A branch administrator of both A and B.
+    "branches_admin",
     "instructor",
     "learner",
     "custom",
@@ -24,29 +26,34 @@ pub struct Row {
     pub route: &'static str,
     pub path: &'static str,
     pub body: Option<&'static str>,
-    pub expect: [u16; 8],
+    pub expect: [u16; 9],
 }
 
-const fn admins(s: u16) -> [u16; 8] {
-    [s, s, 403, 403, 403, 401, 401, 401]
+const fn admins(s: u16) -> [u16; 9] {
+    [s, s, s, 403, 403, 403, 401, 401, 401]
 }
-const fn admin_only(s: u16) -> [u16; 8] {
-    [s, 403, 403, 403, 403, 401, 401, 401]
+const fn admin_only(s: u16) -> [u16; 9] {
+    [s, 403, 403, 403, 403, 403, 401, 401, 401]
 }
-const fn signed_in(s: u16) -> [u16; 8] {
-    [s, s, s, s, s, 401, 401, 401]
+const fn signed_in(s: u16) -> [u16; 9] {
+    [s, s, s, s, s, s, 401, 401, 401]
 }
 /// The administrator and teach (the instructor who owns TCH); not a branch administrator of
 /// another branch.
-const fn owner_of_tch(s: u16) -> [u16; 8] {
-    [s, 403, s, 403, 403, 401, 401, 401]
+const fn owner_of_tch(s: u16) -> [u16; 9] {
+    [s, 403, 403, s, 403, 403, 401, 401, 401]
 }
 /// As `owner_of_tch`, plus the learner acting on their own enrollment.
-const fn owner_of_tch_or_self(s: u16) -> [u16; 8] {
-    [s, 403, s, s, 403, 401, 401, 401]
+const fn owner_of_tch_or_self(s: u16) -> [u16; 9] {
+    [s, 403, 403, s, s, 403, 401, 401, 401]
 }
-const fn split(admin: u16, branch_admin: u16) -> [u16; 8] {
-    [admin, branch_admin, 403, 403, 403, 401, 401, 401]
+/// The administrator, and both branch administrators alike.
+const fn split(admin: u16, branch_admin: u16) -> [u16; 9] {
+    split3(admin, branch_admin, branch_admin)
+}
+/// The administrator, the branch-A administrator, the administrator of branches A and B.
+const fn split3(admin: u16, branch_a: u16, branches_ab: u16) -> [u16; 9] {
+    [admin, branch_a, branches_ab, 403, 403, 403, 401, 401, 401]
 }
 
 macro_rules! row {
@@ -69,7 +76,8 @@ pub fn rows() -> Vec<Row> {
             "/api/v1/users",
             "/api/v1/users",
             Some(r#"{"username":"new_{actor}","email":"new_{actor}@example.org","first_name":"N","last_name":"N"}"#),
-            admins(201)
+            // An administrator of two branches names the one the user joins.
+            split3(201, 201, 400)
         ),
         // Nobody below Administrator creates, promotes to, or acts on an Administrator.
         row!(
@@ -79,7 +87,7 @@ pub fn rows() -> Vec<Row> {
             Some(
                 r#"{"username":"adm_{actor}","email":"adm_{actor}@example.org","first_name":"N","last_name":"N","user_type":"administrator"}"#
             ),
-            split(201, 403)
+            split3(201, 403, 400)
         ),
         row!("GET", "/api/v1/users/{id}", "/api/v1/users/{userA}", None, admins(200)),
         // A branch-A administrator asking for a branch-B user: 404.
@@ -88,7 +96,7 @@ pub fn rows() -> Vec<Row> {
             "/api/v1/users/{id}",
             "/api/v1/users/{userB}",
             None,
-            split(200, 404)
+            split3(200, 404, 200)
         ),
         row!(
             "POST",
@@ -146,6 +154,91 @@ pub fn rows() -> Vec<Row> {
             None,
             admins(200)
         ),
+        // A user in branches A and B: seen by the branch-A administrator, changed only by
+        // someone who manages both.
+        row!("GET", "/api/v1/users/{id}", "/api/v1/users/{userAB}", None, admins(200)),
+        row!(
+            "PATCH",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{userAB}",
+            Some(r#"{"email":"ab_{actor}@example.org"}"#),
+            split3(200, 403, 200)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{userAB}",
+            Some(r#"{"password":"taken over {actor} phrase"}"#),
+            split3(200, 403, 200)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{m}",
+            Some(r#"{"remove_branches":["B"]}"#),
+            split3(200, 403, 200)
+        ),
+        row!(
+            "DELETE",
+            "/api/v1/users/{id}/sessions",
+            "/api/v1/users/{m}/sessions",
+            None,
+            split3(200, 403, 200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/groups/{name}/members",
+            "/api/v1/groups/GA/members",
+            Some(r#"{"user_ids":[{userAB2}]}"#),
+            split3(200, 403, 200)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/{id}/offboard",
+            "/api/v1/users/{userAB2}/offboard",
+            Some("{}"),
+            split3(200, 403, 200)
+        ),
+        // A peer branch administrator is out of every branch administrator's reach, and
+        // nobody but an administrator grants Branch Administrator.
+        row!(
+            "PATCH",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{peerA}",
+            Some(r#"{"first_name":"Changed"}"#),
+            split(200, 403)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users/{id}/deactivate",
+            "/api/v1/users/{peerA}/deactivate",
+            None,
+            split(200, 403)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{v}",
+            Some(r#"{"user_type":"branch-administrator"}"#),
+            split(200, 403)
+        ),
+        row!(
+            "POST",
+            "/api/v1/users",
+            "/api/v1/users",
+            Some(
+                r#"{"username":"ba_{actor}","email":"ba_{actor}@example.org","first_name":"N","last_name":"N","user_type":"branch-administrator","branches":["A"]}"#
+            ),
+            split(201, 403)
+        ),
+        // Erasing records at once is for platform administrators only.
+        row!(
+            "DELETE",
+            "/api/v1/users/{id}",
+            "/api/v1/users/{p}?confirm=p_{actor}&purge=true",
+            None,
+            split(204, 403)
+        ),
         row!(
             "POST",
             "/api/v1/users/bulk",
@@ -160,7 +253,7 @@ pub fn rows() -> Vec<Row> {
             "/api/v1/imports",
             "/api/v1/imports",
             Some("CSV:username,email,first_name,last_name\nimp_{actor},imp_{actor}@example.org,I,M\n"),
-            admins(200)
+            split3(200, 200, 400)
         ),
         row!(
             "GET",
@@ -203,7 +296,7 @@ pub fn rows() -> Vec<Row> {
             "PATCH",
             "/api/v1/branches/{name}",
             "/api/v1/branches/A",
-            Some(r#"{"seat_cap":50}"#),
+            Some(r#"{"seat_cap":500}"#),
             admin_only(200)
         ),
         row!("GET", "/api/v1/groups", "/api/v1/groups", None, admins(200)),
@@ -283,7 +376,7 @@ pub fn rows() -> Vec<Row> {
             "/api/v1/courses",
             "/api/v1/courses",
             Some(r#"{"code":"C-{actor}","name":"Course {actor}","units":2}"#),
-            [201, 201, 201, 403, 403, 401, 401, 401]
+            [201, 201, 201, 201, 403, 403, 401, 401, 401]
         ),
         // A course is seen by its managers and its learners (learn is enrolled in TCH);
         // to others it doesn't exist.
@@ -292,7 +385,7 @@ pub fn rows() -> Vec<Row> {
             "/api/v1/courses/{code}",
             "/api/v1/courses/TCH",
             None,
-            [200, 404, 200, 200, 404, 401, 401, 401]
+            [200, 404, 404, 200, 200, 404, 401, 401, 401]
         ),
         row!(
             "GET",
@@ -305,8 +398,26 @@ pub fn rows() -> Vec<Row> {
             "POST",
             "/api/v1/courses/{code}/enrollments",
             "/api/v1/courses/TCH/enrollments",
-            Some(r#"{"user_id":{x}}"#),
+            Some(r#"{"username":"x_{actor}"}"#),
             owner_of_tch(200)
+        ),
+        // An instructor names learners by username, never by id: an id would tell them
+        // the username of any account.
+        row!(
+            "POST",
+            "/api/v1/courses/{code}/enrollments",
+            "/api/v1/courses/TCH/enrollments",
+            Some(r#"{"user_id":{x}}"#),
+            [200, 403, 403, 400, 403, 403, 401, 401, 401]
+        ),
+        // An instructor enrolls active learners only, and an administrator looks like
+        // nobody at all.
+        row!(
+            "POST",
+            "/api/v1/courses/{code}/enrollments",
+            "/api/v1/courses/TCH/enrollments",
+            Some(r#"{"username":"adminA"}"#),
+            [200, 403, 403, 404, 403, 403, 401, 401, 401]
         ),
         // A learner completes their own units; the course's managers may record them too.
         // Permission comes before the user lookup, so nobody learns who exists.
@@ -332,7 +443,7 @@ pub fn rows() -> Vec<Row> {
             "/api/v1/certificates/{code}",
             "/api/v1/certificates/{cert}",
             None,
-            [200; 8]
+            [200; 9]
         ),
         row!(
             "POST",
@@ -376,16 +487,16 @@ pub fn rows() -> Vec<Row> {
             "/api/v1/auth/login",
             "/api/v1/auth/login",
             Some(r#"{"login":"pw","password":"matrix rare phrase"}"#),
-            [200; 8]
+            [200; 9]
         ),
         row!(
             "POST",
             "/api/v1/auth/password-reset",
             "/api/v1/auth/password-reset",
             Some(r#"{"login":"pw"}"#),
-            [202; 8]
+            [202; 9]
         ),
-        row!("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, [200; 8]),
+        row!("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, [200; 9]),
     ]
 }
 
@@ -408,6 +519,7 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
     .unwrap();
     let root = app.user("root", "administrator", &[]).await;
     let boss = app.user("boss", "branch-administrator", &["A"]).await;
+    let multi = app.user("multi", "branch-administrator", &["A", "B"]).await;
     let teach = app.user("teach", "instructor", &[]).await;
     let learn = app.user("learn", "learner", &[]).await;
     let cust = app.user("cust", "Contractor", &[]).await;
@@ -420,12 +532,21 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
         "adminA".into(),
         app.user("adminA", "administrator", &["A"]).await.to_string(),
     );
+    for (name, branches) in [("userAB", &["A", "B"]), ("userAB2", &["A", "B"])] {
+        vars.insert(name.into(), app.user(name, "learner", branches).await.to_string());
+    }
+    vars.insert(
+        "peerA".into(),
+        app.user("peerA", "branch-administrator", &["A"]).await.to_string(),
+    );
     vars.insert("learn".into(), learn.to_string());
     for actor in ACTORS {
-        for v in ["v", "w", "x", "o"] {
+        for v in ["v", "w", "x", "o", "p"] {
             let id = app.user(&format!("{v}_{actor}"), "learner", &["A"]).await;
             vars.insert(format!("{v}:{actor}"), id.to_string());
         }
+        let id = app.user(&format!("m_{actor}"), "learner", &["A", "B"]).await;
+        vars.insert(format!("m:{actor}"), id.to_string());
         s.create_type(&cli, &format!("T_{actor}"), "learner", &[])
             .await
             .unwrap();
@@ -442,7 +563,7 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
             ..Default::default()
         };
         s.create_course(&as_teach, c).await.unwrap();
-        s.enroll(&as_teach, &learn_key, code, rollcall_core::domain::CourseRole::Learner)
+        s.enroll(&as_teach, &UserKey::from("learn"), code, rollcall_core::domain::CourseRole::Learner)
             .await
             .unwrap();
     }
@@ -474,6 +595,7 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
     let mut tokens = HashMap::new();
     tokens.insert("admin", Some(app.token("t-admin", root).await));
     tokens.insert("branch_admin", Some(app.token("t-boss", boss).await));
+    tokens.insert("branches_admin", Some(app.token("t-multi", multi).await));
     tokens.insert("instructor", Some(app.token("t-teach", teach).await));
     tokens.insert("learner", Some(app.token("t-learn", learn).await));
     tokens.insert("custom", Some(app.token("t-cust", cust).await));
@@ -489,7 +611,7 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
 
 fn fill(template: &str, actor: &str, vars: &HashMap<String, String>) -> String {
     let mut out = template.replace("{actor}", actor);
-    for v in ["v", "w", "x", "o"] {
+    for v in ["v", "w", "x", "o", "p", "m"] {
         out = out.replace(&format!("{{{v}}}"), &vars[&format!("{v}:{actor}")]);
     }
     for (k, val) in vars {
