@@ -375,7 +375,10 @@ mod tests {
             ..crate::domain::user::sample_user("carol")
         };
         assert!(p.require_change(&target, BaseRole::Learner, &[BranchId(1)]).is_ok());
-        assert!(p.require_change(&target, BaseRole::Learner, &[BranchId(1), BranchId(3)]).is_ok());
+        assert!(
+            p.require_change(&target, BaseRole::Learner, &[BranchId(1), BranchId(3)])
+                .is_ok()
+        );
         let e = p
             .require_change(&target, BaseRole::Learner, &[BranchId(1), BranchId(2)])
             .unwrap_err();
@@ -387,12 +390,22 @@ mod tests {
             "a peer branch administrator is out of reach"
         );
         let me = user(UserStatus::Active);
-        assert!(p.require_change(&me, BaseRole::BranchAdministrator, &[BranchId(1)]).is_ok());
+        assert!(
+            p.require_change(&me, BaseRole::BranchAdministrator, &[BranchId(1)])
+                .is_ok()
+        );
         assert!(p.require_platform_admin("purge").is_err());
-        assert!(Principal::identity_provider("scim").require_platform_admin("purge").is_err());
+        assert!(
+            Principal::identity_provider("scim")
+                .require_platform_admin("purge")
+                .is_err()
+        );
         assert!(Principal::superuser().require_platform_admin("purge").is_ok());
         let all = Principal::superuser();
-        assert!(all.require_change(&target, BaseRole::Administrator, &[BranchId(2)]).is_ok());
+        assert!(
+            all.require_change(&target, BaseRole::Administrator, &[BranchId(2)])
+                .is_ok()
+        );
     }
 
     #[test]

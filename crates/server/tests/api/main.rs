@@ -6,6 +6,7 @@ mod console;
 mod imports;
 mod matrix;
 mod openapi;
+mod reach;
 mod saml;
 mod scim;
 mod scim_tester;

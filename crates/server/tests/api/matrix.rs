@@ -563,9 +563,14 @@ async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashM
             ..Default::default()
         };
         s.create_course(&as_teach, c).await.unwrap();
-        s.enroll(&as_teach, &UserKey::from("learn"), code, rollcall_core::domain::CourseRole::Learner)
-            .await
-            .unwrap();
+        s.enroll(
+            &as_teach,
+            &UserKey::from("learn"),
+            code,
+            rollcall_core::domain::CourseRole::Learner,
+        )
+        .await
+        .unwrap();
     }
     s.complete_unit(&as_teach, &learn_key, "CERT", 1).await.unwrap();
     let cert = s.export_subject(&cli, &learn_key).await.unwrap().certificates[0]
