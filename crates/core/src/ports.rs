@@ -222,6 +222,8 @@ pub struct OutboxMail {
     pub last_error: Option<String>,
     pub created_at: Millis,
     pub sent_at: Option<Millis>,
+    /// `set` or `reset`: the body holds a link of this purpose, minted when it is sent.
+    pub link_purpose: Option<String>,
 }
 
 /// A set-password or reset link, stored as the SHA-256 of its token.
@@ -432,6 +434,12 @@ pub trait Tx: Send {
     async fn recent_password_token(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool>;
     /// Marks every unused token of this purpose used (a new one replaces them).
     async fn retire_password_tokens(&mut self, user: UserId, purpose: &str, at: Millis) -> Result<()>;
+    /// Ends every unused link of the user (their address changed).
+    async fn retire_all_password_tokens(&mut self, user: UserId, at: Millis) -> Result<()>;
+    /// Whether a message carrying a link of `purpose` was queued for the user since then.
+    async fn recent_link_mail(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool>;
+    /// Empties a message's body once it is sent or given up.
+    async fn drop_mail_body(&mut self, id: i64) -> Result<()>;
     /// The enrollment, its row locked until the transaction ends (PostgreSQL).
     async fn lock_enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>>;
     async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()>;

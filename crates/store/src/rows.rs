@@ -291,7 +291,7 @@ impl From<JobRow> for rollcall_core::ports::JobRecord {
 }
 
 pub(crate) const MAIL_COLUMNS: &str = "id, user_id, to_address, template, subject, body, status, attempts, next_attempt_at, \
-     last_error, created_at, sent_at";
+     last_error, created_at, sent_at, link_purpose";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct MailRow {
@@ -307,6 +307,7 @@ pub(crate) struct MailRow {
     last_error: Option<String>,
     created_at: i64,
     sent_at: Option<i64>,
+    link_purpose: Option<String>,
 }
 
 impl From<MailRow> for rollcall_core::ports::OutboxMail {
@@ -324,6 +325,7 @@ impl From<MailRow> for rollcall_core::ports::OutboxMail {
             last_error: r.last_error,
             created_at: r.created_at,
             sent_at: r.sent_at,
+            link_purpose: r.link_purpose,
         }
     }
 }

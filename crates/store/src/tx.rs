@@ -1566,6 +1566,29 @@ impl Tx for SqlTx {
             > 0)
     }
 
+    async fn recent_link_mail(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool> {
+        const SQL: &str =
+            "SELECT COUNT(*) FROM mail_outbox WHERE user_id = $1 AND link_purpose = $2 AND created_at >= $3";
+        Ok(self
+            .fetch_i64(
+                SQL.into(),
+                &[Arg::I64(user.0), Arg::Text(purpose.into()), Arg::I64(since)],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn drop_mail_body(&mut self, id: i64) -> Result<()> {
+        self.execute("UPDATE mail_outbox SET body = '' WHERE id = $1", &[Arg::I64(id)])
+            .await
+            .map(drop)
+    }
+
+    async fn retire_all_password_tokens(&mut self, user: UserId, at: Millis) -> Result<()> {
+        const SQL: &str = "UPDATE password_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL";
+        self.execute(SQL, &[Arg::I64(user.0), Arg::I64(at)]).await.map(drop)
+    }
+
     async fn retire_password_tokens(&mut self, user: UserId, purpose: &str, at: Millis) -> Result<()> {
         const SQL: &str =
             "UPDATE password_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
@@ -1594,7 +1617,7 @@ impl Tx for SqlTx {
 
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64> {
         const SQL: &str = "INSERT INTO mail_outbox (user_id, to_address, template, subject, body, status, attempts, \
-             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) RETURNING id";
+             next_attempt_at, created_at, link_purpose) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8) RETURNING id";
         let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
             .bind(m.user_id.map(|u| u.0))
             .bind(m.to_address.as_str())
@@ -1603,6 +1626,7 @@ impl Tx for SqlTx {
             .bind(m.body.as_str())
             .bind(m.next_attempt_at)
             .bind(m.created_at)
+            .bind(m.link_purpose.as_deref())
             .fetch_one(c)
             .await)
         .map_err(db_err)?;

@@ -22,6 +22,15 @@ impl Template {
     }
 }
 
+/// Where a single-use link goes in a queued message. The outbox never holds a live link:
+/// the token is minted when the message is handed to the mail server, and only its digest
+/// is kept. Control characters can't appear in any value a template prints, so the marker
+/// can't be forged by a name.
+pub const LINK_PLACEHOLDER: &str = "\u{1}single-use link\u{1}";
+
+/// How a queued message shows its link to whoever reads the outbox.
+pub const LINK_REDACTED: &str = "[a single-use link, made when the message is sent]";
+
 /// A rendered message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {

@@ -244,11 +244,13 @@ impl Service {
         if let Some(u) = user.filter(|u| u.status.holds_seat()) {
             // At most one link every few minutes, and the newest replaces the older ones, so
             // nobody can flood an inbox or collect live links.
-            if !tx.recent_password_token(u.id, "reset", now - RESET_INTERVAL_MS).await? {
+            let since = now - RESET_INTERVAL_MS;
+            if !tx.recent_password_token(u.id, "reset", since).await?
+                && !tx.recent_link_mail(u.id, "reset", since).await?
+            {
                 tx.retire_password_tokens(u.id, "reset", now).await?;
-                let link = self.password_link(tx, &u, "reset").await?;
-                self.queue_mail(tx, &u, crate::domain::mail::password_reset(&u, &link))
-                    .await?;
+                let msg = crate::domain::mail::password_reset(&u, crate::domain::mail::LINK_PLACEHOLDER);
+                self.queue_mail_with_link(tx, &u, msg, "reset").await?;
                 let ctx = Context::new(Actor::User(u.id), Channel::Console);
                 let who = Principal {
                     user_id: Some(u.id),

@@ -38,7 +38,7 @@ impl From<OutboxMail> for MailView {
             to: m.to_address,
             template: m.template,
             subject: m.subject,
-            body: m.body,
+            body: m.body.replace(mail::LINK_PLACEHOLDER, mail::LINK_REDACTED),
             status: m.status,
             attempts: m.attempts,
             last_error: m.last_error,
@@ -56,6 +56,23 @@ impl Service {
     /// Queues `msg` for `user` in `tx` — unless the user is excluded from emails, which stops
     /// all mail to them. Returns whether it was queued.
     pub(crate) async fn queue_mail(&self, tx: &mut dyn Tx, user: &User, msg: Message) -> Result<bool> {
+        self.queue(tx, user, msg, None).await
+    }
+
+    /// Queues `msg`, whose body holds [`mail::LINK_PLACEHOLDER`] where a single-use link of
+    /// `purpose` (`set` or `reset`) goes. The link is minted when the message is sent.
+    pub(crate) async fn queue_mail_with_link(
+        &self,
+        tx: &mut dyn Tx,
+        user: &User,
+        msg: Message,
+        purpose: &str,
+    ) -> Result<bool> {
+        debug_assert!(msg.body.contains(mail::LINK_PLACEHOLDER));
+        self.queue(tx, user, msg, Some(purpose)).await
+    }
+
+    async fn queue(&self, tx: &mut dyn Tx, user: &User, msg: Message, link: Option<&str>) -> Result<bool> {
         if user.exclude_from_emails {
             return Ok(false);
         }
@@ -73,25 +90,42 @@ impl Service {
             last_error: None,
             created_at: now,
             sent_at: None,
+            link_purpose: link.map(str::to_owned),
         };
         tx.enqueue_mail(&m).await?;
         Ok(true)
     }
 
-    /// A single-use link (256 random bits, one hour) built from the configured base URL —
-    /// never from a request's Host header. Only its SHA-256 is stored.
-    pub(crate) async fn password_link(&self, tx: &mut dyn Tx, user: &User, purpose: &str) -> Result<String> {
+    /// Mints the single-use link (256 random bits, one hour) a message carries, as it is
+    /// sent: built from the configured base URL — never from a request's Host header — with
+    /// only its SHA-256 stored, replacing any unused link of the same purpose. `false` when
+    /// the message must not go: its recipient is gone, no longer active, or has another
+    /// address now (a link must never reach an address the account no longer has).
+    async fn mint_link(&self, tx: &mut dyn Tx, m: &mut OutboxMail) -> Result<bool> {
+        let Some(purpose) = m.link_purpose.clone() else {
+            return Ok(true);
+        };
+        let user = match m.user_id {
+            Some(id) => tx.user_by_id(id).await?,
+            None => None,
+        };
+        let Some(user) = user.filter(|u| u.status.holds_seat() && u.email.key() == name_key(&m.to_address)) else {
+            return Ok(false);
+        };
         let token = hex::encode(rand::random::<[u8; 32]>());
         let now = now_millis();
+        tx.retire_password_tokens(user.id, &purpose, now).await?;
         let t = PasswordToken {
             user_id: user.id,
-            purpose: purpose.into(),
+            purpose,
             token_hash: hex::encode(Sha256::digest(token.as_bytes())),
             created_at: now,
             expires_at: now + LINK_LIFETIME_MS,
         };
         tx.insert_password_token(&t).await?;
-        Ok(format!("{}/set-password?token={token}", self.base_url))
+        let link = format!("{}/set-password?token={token}", self.base_url);
+        m.body = m.body.replace(mail::LINK_PLACEHOLDER, &link);
+        Ok(true)
     }
 
     /// The welcome email of a new account, unless the request said no, the `welcome_email`
@@ -103,16 +137,18 @@ impl Service {
         if tx.setting(Setting::WelcomeEmail.key()).await?.as_deref() == Some("off") {
             return Ok(());
         }
-        let link = match user.has_password {
-            true => None,
-            false => Some(self.password_link(tx, user, "set").await?),
-        };
-        self.queue_mail(tx, user, mail::welcome(user, &self.base_url, link.as_deref()))
-            .await?;
+        if user.has_password {
+            self.queue_mail(tx, user, mail::welcome(user, &self.base_url, None))
+                .await?;
+        } else {
+            let msg = mail::welcome(user, &self.base_url, Some(mail::LINK_PLACEHOLDER));
+            self.queue_mail_with_link(tx, user, msg, "set").await?;
+        }
         Ok(())
     }
 
-    /// The outbox, newest first (for the operator: bodies may hold set-password links).
+    /// The outbox, newest first. Queued messages show where their link goes, never a live
+    /// link (none exists before sending); sent messages keep no body.
     pub async fn list_mail(&self, ctx: &Context, limit: i64) -> Result<Vec<MailView>> {
         let mut txb = self.store.begin_read().await?;
         let tx = txb.as_mut();
@@ -125,21 +161,33 @@ impl Service {
             .collect())
     }
 
-    /// Due messages, each leased to this sender so another instance doesn't send it too.
+    /// Due messages, each leased to this sender so another instance doesn't send it too,
+    /// ready to send: links are minted now (see `mint_link`), in the returned copies only.
+    /// A message that must not go any more is given up at once.
     pub async fn claim_due_mail(&self, limit: i64) -> Result<Vec<OutboxMail>> {
         let now = now_millis();
         let mut tx = self.store.begin().await?;
         let mut claimed = vec![];
         for mut m in tx.due_mail(now, limit).await? {
-            if tx.claim_mail(m.id, m.next_attempt_at, now + LEASE_MS).await? {
-                m.next_attempt_at = now + LEASE_MS;
+            if !tx.claim_mail(m.id, m.next_attempt_at, now + LEASE_MS).await? {
+                continue;
+            }
+            m.next_attempt_at = now + LEASE_MS;
+            if self.mint_link(tx.as_mut(), &mut m).await? {
                 claimed.push(m);
+            } else {
+                m.status = "dead".into();
+                m.last_error = Some("not sent: the account is no longer active at this address".into());
+                tx.update_mail(&m, m.next_attempt_at).await?;
+                tx.drop_mail_body(m.id).await?;
             }
         }
         tx.commit().await?;
         Ok(claimed)
     }
 
+    /// Records a delivery and drops the body: a sent message's link is in the recipient's
+    /// mailbox and nowhere else.
     pub async fn mail_delivered(&self, mut m: OutboxMail) -> Result<()> {
         let lease = m.next_attempt_at;
         m.status = "sent".into();
@@ -172,6 +220,8 @@ impl Service {
         let mut tx = self.store.begin().await?;
         if !tx.update_mail(m, lease).await? {
             tracing::warn!(mail = m.id, "a mail's lease ran out before its outcome was saved");
+        } else if m.status != "pending" {
+            tx.drop_mail_body(m.id).await?;
         }
         tx.commit().await
     }

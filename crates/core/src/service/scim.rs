@@ -371,6 +371,7 @@ impl Service {
         let mut user = self.update_in(tx, ctx, &who, reached, &upd, new_hash).await?;
         if password == PasswordChange::Clear {
             tx.set_password_hash(user.id, None).await?;
+            tx.delete_user_sessions(user.id).await?;
             self.record(
                 tx,
                 ctx,

@@ -707,9 +707,15 @@ impl Service {
         if changes.is_empty() {
             return Ok(user);
         }
-        if user.user_type_id != before.user_type_id {
-            // A new type means new permissions: sessions signed in under the old ones end.
+        if user.user_type_id != before.user_type_id || password_hash.is_some() {
+            // A new type means new permissions, a new password new credentials: sessions
+            // signed in under the old ones end.
             tx.delete_user_sessions(user.id).await?;
+        }
+        if user.email.key() != before.email.key() {
+            // Links already sent went to the old address: none of them works any more (and
+            // queued mail to it is given up when its turn comes).
+            tx.retire_all_password_tokens(user.id, now_millis()).await?;
         }
         let was_admin = active && before.user_type_id == BaseRole::Administrator.builtin_id();
         if was_admin && user.user_type_id != before.user_type_id {

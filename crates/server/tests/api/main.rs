@@ -4,6 +4,7 @@
 mod behaviour;
 mod console;
 mod imports;
+mod links;
 mod matrix;
 mod openapi;
 mod reach;
@@ -159,6 +160,22 @@ impl TestApp {
             status,
             serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null),
         )
+    }
+
+    /// Delivers every due message as `rollcall serve`'s sender would (links are minted
+    /// now) and returns what went out, as (recipient, body).
+    pub async fn deliver_mail(&self) -> Vec<(String, String)> {
+        let mut sent = vec![];
+        loop {
+            let batch = self.service.claim_due_mail(50).await.unwrap();
+            if batch.is_empty() {
+                return sent;
+            }
+            for m in batch {
+                sent.push((m.to_address.clone(), m.body.clone()));
+                self.service.mail_delivered(m).await.unwrap();
+            }
+        }
     }
 
     /// GETs `path` without a token; returns status and body text.

@@ -269,8 +269,8 @@ both_backends!(deactivation_and_demotion_end_sessions, |db: TestDb| async move {
 both_backends!(set_password_links_work_once, |db: TestDb| async move {
     let app = TestApp::start(db).await;
     app.user("ada", "learner", &[]).await;
-    let mail = app.service.list_mail(&Context::cli(), 10).await.unwrap();
-    let body = &mail.iter().find(|m| m.to == "ada@example.org").unwrap().body;
+    let mail = app.deliver_mail().await;
+    let body = &mail.iter().find(|(to, _)| to == "ada@example.org").unwrap().1;
     let link = body
         .lines()
         .find(|l| l.contains("/set-password?token="))
