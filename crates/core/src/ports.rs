@@ -438,6 +438,16 @@ pub trait Tx: Send {
     async fn retire_all_password_tokens(&mut self, user: UserId, at: Millis) -> Result<()>;
     /// Whether a message carrying a link of `purpose` was queued for the user since then.
     async fn recent_link_mail(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool>;
+    /// The console's import wizard keeps an upload between preview and commit.
+    async fn insert_import_upload(&mut self, id_hash: &str, user: UserId, at: Millis, body: &[u8]) -> Result<()>;
+    async fn import_upload(&mut self, id_hash: &str) -> Result<Option<(UserId, Millis, Vec<u8>)>>;
+    /// Deletes uploads older than `before`: all of them, or only this one, or only this user's.
+    async fn delete_import_uploads(
+        &mut self,
+        id_hash: Option<&str>,
+        user: Option<UserId>,
+        before: Millis,
+    ) -> Result<u64>;
     /// Empties a message's body once it is sent or given up.
     async fn drop_mail_body(&mut self, id: i64) -> Result<()>;
     /// The enrollment, its row locked until the transaction ends (PostgreSQL).

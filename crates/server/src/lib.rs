@@ -67,6 +67,7 @@ pub fn app(service: Service, base_url: &str) -> Router {
         .merge(console::router())
         .nest("/scim/v2", scim::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(page_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(refuse_token_in_query))
         .layer(
@@ -123,6 +124,32 @@ async fn refuse_token_in_query(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// What every HTML page is sent with. Pages show personal data, so no cache keeps them
+/// (`no-store`); no other site may frame them (clickjacking); and the policy allows only
+/// rollcall's own stylesheet and forms — no script at all, no inline style.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+async fn page_headers(req: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut resp = next.run(req).await;
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.entry(header::REFERRER_POLICY)
+            .or_insert(HeaderValue::from_static("same-origin"));
+    }
+    resp
 }
 
 /// Liveness: the process answers.

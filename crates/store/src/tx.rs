@@ -1578,6 +1578,38 @@ impl Tx for SqlTx {
             > 0)
     }
 
+    async fn insert_import_upload(&mut self, id_hash: &str, user: UserId, at: Millis, body: &[u8]) -> Result<()> {
+        const SQL: &str = "INSERT INTO import_uploads (id_hash, user_id, created_at, body) VALUES ($1, $2, $3, $4)";
+        on_conn!(self, c => sqlx::query(SQL).bind(id_hash).bind(user.0).bind(at).bind(body).execute(c).await.map(drop))
+            .map_err(db_err)
+    }
+
+    async fn import_upload(&mut self, id_hash: &str) -> Result<Option<(UserId, Millis, Vec<u8>)>> {
+        const SQL: &str = "SELECT user_id, created_at, body FROM import_uploads WHERE id_hash = $1";
+        let row: Option<(i64, i64, Vec<u8>)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(id_hash).fetch_optional(c).await).map_err(db_err)?;
+        Ok(row.map(|(u, at, body)| (UserId(u), at, body)))
+    }
+
+    async fn delete_import_uploads(
+        &mut self,
+        id_hash: Option<&str>,
+        user: Option<UserId>,
+        before: Millis,
+    ) -> Result<u64> {
+        // One id, or a user's older uploads, or every upload older than `before`.
+        const SQL: &str = "DELETE FROM import_uploads WHERE ($1 IS NULL OR id_hash = $1) \
+             AND ($2 IS NULL OR user_id = $2) AND created_at < $3";
+        on_conn!(self, c => sqlx::query(SQL)
+            .bind(id_hash)
+            .bind(user.map(|u| u.0))
+            .bind(before)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)
+    }
+
     async fn drop_mail_body(&mut self, id: i64) -> Result<()> {
         self.execute("UPDATE mail_outbox SET body = '' WHERE id = $1", &[Arg::I64(id)])
             .await

@@ -101,7 +101,61 @@ enum Plan {
 /// The rows of the file, read afresh for each pass (the file is never held in memory).
 pub type Source<'a> = &'a mut (dyn FnMut() -> Result<Box<dyn Iterator<Item = Parsed> + Send + 'a>> + Send);
 
+/// How long an upload waits between the console's preview and its commit.
+pub const UPLOAD_LIFETIME_MS: Millis = 60 * 60 * 1000;
+
 impl Service {
+    /// Keeps an import file for the console's wizard under a random id (only its digest
+    /// stored), so the file — passwords included — never travels in a page. Only its
+    /// uploader gets it back, within the hour.
+    pub async fn stash_import_upload(&self, ctx: &Context, body: &[u8]) -> Result<String> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::ImportRun)?;
+        let owner = who
+            .user_id
+            .ok_or_else(|| Error::forbidden("only a signed-in user keeps an upload"))?;
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        // One upload waits per user: a new one replaces it, so storage stays bounded.
+        tx.delete_import_uploads(None, Some(owner), i64::MAX).await?;
+        tx.insert_import_upload(&upload_key(&id), owner, now_millis(), body)
+            .await?;
+        txb.commit().await?;
+        Ok(id)
+    }
+
+    /// The upload kept under `id`, for its uploader; `not_found` when it is someone else's,
+    /// expired or unknown alike.
+    pub async fn import_upload(&self, ctx: &Context, id: &str) -> Result<Vec<u8>> {
+        let mut txb = self.store.begin_read().await?;
+        let tx = txb.as_mut();
+        let who = self.principal(tx, ctx).await?;
+        who.require(Area::ImportRun)?;
+        match tx.import_upload(&upload_key(id)).await? {
+            Some((owner, at, body)) if Some(owner) == who.user_id && at > now_millis() - UPLOAD_LIFETIME_MS => Ok(body),
+            _ => Err(Error::not_found("upload", "this upload (start the import again)")),
+        }
+    }
+
+    /// Drops an upload once its import has run.
+    pub async fn discard_import_upload(&self, ctx: &Context, id: &str) -> Result<()> {
+        self.import_upload(ctx, id).await?;
+        let mut txb = self.store.begin().await?;
+        txb.delete_import_uploads(Some(&upload_key(id)), None, i64::MAX).await?;
+        txb.commit().await
+    }
+
+    /// Drops uploads left waiting past their hour (the minute job).
+    pub async fn prune_import_uploads(&self) -> Result<u64> {
+        let mut txb = self.store.begin().await?;
+        let n = txb
+            .delete_import_uploads(None, None, now_millis() - UPLOAD_LIFETIME_MS)
+            .await?;
+        txb.commit().await?;
+        Ok(n)
+    }
+
     /// Imports users. `report` receives every row's outcome, in file order; the summary
     /// comes back at the end. Errors that stop the whole import (no seats, no permission,
     /// the database) are returned as errors.
@@ -587,4 +641,9 @@ async fn hash_all(batch: &[ImportRow]) -> Result<Vec<Option<String>>> {
         }
     }
     Ok(out)
+}
+
+fn upload_key(id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(id.trim().as_bytes()))
 }

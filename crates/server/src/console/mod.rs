@@ -55,6 +55,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .
 td code{word-break:break-all}main{overflow-wrap:anywhere}.error{color:var(--bad)}[role=alert]{color:var(--bad);font-weight:600}\
 .cards{display:flex;flex-wrap:wrap;gap:1rem}.card{border:1px solid #ccc;border-radius:.4rem;padding:.75rem 1rem;min-width:12rem}\
 form.filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}label{display:block;font-weight:600}\
+form.inline{display:inline}ul.plain{list-style:none;padding:0}svg.chart{max-width:600px}\
 @media (max-width:40rem){table{font-size:.9rem}th:nth-child(n+5),td:nth-child(n+5){display:none}}";
 
 async fn stylesheet() -> Response {
@@ -800,7 +801,7 @@ async fn learn(State(state): State<AppState>, headers: HeaderMap) -> Response {
         .map(|c| {
             let next = if c.role == "learner" && c.completed_at.is_none() && c.units_completed < c.units {
                 format!(
-                    " <form method=\"post\" action=\"/learn/complete\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                    " <form method=\"post\" action=\"/learn/complete\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                      <input type=\"hidden\" name=\"course\" value=\"{}\"><input type=\"hidden\" name=\"unit\" value=\"{}\">\
                      <button type=\"submit\">Complete unit {}</button></form>",
                     esc(&c.course),
@@ -843,8 +844,10 @@ async fn learn(State(state): State<AppState>, headers: HeaderMap) -> Response {
 pub struct ImportFields {
     #[serde(default)]
     csrf: String,
+    /// The id under which the service keeps the uploaded file (never the file itself:
+    /// it may hold passwords, and the page would keep them in the browser).
     #[serde(default)]
-    csv: String,
+    upload: String,
     partial: Option<String>,
     update_existing: Option<String>,
     send_welcome: Option<String>,
@@ -867,11 +870,11 @@ impl ImportFields {
                 .unwrap_or_default()
         };
         format!(
-            "{}{}{}<textarea name=\"csv\" hidden aria-hidden=\"true\">{}</textarea>",
+            "{}{}{}<input type=\"hidden\" name=\"upload\" value=\"{}\">",
             flag("partial", &self.partial),
             flag("update_existing", &self.update_existing),
             flag("send_welcome", &self.send_welcome),
-            esc(&self.csv)
+            esc(&self.upload)
         )
     }
 }
@@ -897,15 +900,16 @@ async fn import_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
     layout(&info, &areas, "Import users", &body)
 }
 
-/// Runs the import (or its dry run) on the CSV text through the same code as the API.
+/// Runs the import (or its dry run) on the kept upload through the same code as the API.
 async fn run_import(
     state: &AppState,
     info: &SessionInfo,
     fields: &ImportFields,
     dry_run: bool,
 ) -> Result<ImportResult, Error> {
+    let csv = state.service.import_upload(&info.context, &fields.upload).await?;
     let mut file = tempfile::NamedTempFile::new().map_err(Error::internal)?;
-    std::io::Write::write_all(&mut file, fields.csv.as_bytes()).map_err(Error::internal)?;
+    std::io::Write::write_all(&mut file, &csv).map_err(Error::internal)?;
     drop(
         rollcall_csv::read(std::fs::File::open(file.path()).map_err(Error::internal)?)
             .map_err(|e| Error::invalid("file", e.to_string()))?,
@@ -949,6 +953,7 @@ async fn import_preview(
         Err(r) => return r,
     };
     let mut fields = ImportFields::default();
+    let mut csv = None;
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -956,13 +961,17 @@ async fn import_preview(
             Err(e) => return error_page(Error::invalid("file", e.body_text())),
         };
         let name = field.name().unwrap_or("").to_owned();
-        let text = match field.text().await {
-            Ok(t) => t,
+        let bytes = match field.bytes().await {
+            Ok(b) => b,
             Err(e) => return error_page(Error::invalid("file", e.body_text())),
         };
+        if name == "file" {
+            csv = Some(bytes);
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         match name.as_str() {
             "csrf" => fields.csrf = text,
-            "file" => fields.csv = text,
             "partial" => fields.partial = Some(text),
             "update_existing" => fields.update_existing = Some(text),
             "send_welcome" => fields.send_welcome = Some(text),
@@ -972,6 +981,10 @@ async fn import_preview(
     if !same(&info.csrf_token, &fields.csrf) {
         return forbidden_page();
     }
+    let Some(csv) = csv else {
+        return error_page(Error::invalid("file", "choose a CSV file"));
+    };
+    fields.upload = try_page!(state.service.stash_import_upload(&info.context, &csv).await);
     let result = try_page!(run_import(&state, &info, &fields, true).await);
     let s = &result.summary;
     let shortfall = if s.seats_needed > s.seats_free {
@@ -1011,6 +1024,9 @@ async fn import_commit(
         Err(r) => return r,
     };
     let result = try_page!(run_import(&state, &info, &fields, false).await);
+    if result.summary.written {
+        try_page!(state.service.discard_import_upload(&info.context, &fields.upload).await);
+    }
     let written = if result.summary.written {
         "The import is done."
     } else {
@@ -1122,7 +1138,7 @@ fn type_form(
     };
     let body = format!(
         "<h1>{}</h1><p>Based on {}.</p>{error}<form method=\"post\" action=\"/admin/types/{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <fieldset><legend>Feature areas</legend><ul style=\"list-style:none;padding:0\">{boxes}</ul></fieldset>{save}</form>",
+         <fieldset><legend>Feature areas</legend><ul class=\"plain\">{boxes}</ul></fieldset>{save}</form>",
         esc(&t.name),
         esc(t.base),
         url_part(&t.name),
@@ -1596,7 +1612,7 @@ fn active_chart(points: &[(i64, i64)], today: i64) -> String {
         .collect();
     let lowest = points.iter().map(|p| p.1).min().unwrap_or(0);
     format!(
-        "<svg viewBox=\"-5 -5 {} {}\" width=\"100%\" style=\"max-width:{width}px\" role=\"img\" aria-labelledby=\"chart-title\">\
+        "<svg viewBox=\"-5 -5 {} {}\" width=\"100%\" class=\"chart\" role=\"img\" aria-labelledby=\"chart-title\">\
          <title id=\"chart-title\">Active accounts over the last 90 days: now {latest}, lowest {lowest}, highest {max}</title>\
          <line x1=\"0\" y1=\"{height}\" x2=\"{width}\" y2=\"{height}\" stroke=\"#888\"/>\
          <polyline fill=\"none\" stroke=\"#0b5cad\" stroke-width=\"2\" points=\"{}\"/>{}</svg>",

@@ -212,3 +212,130 @@ both_backends!(a_new_password_ends_the_users_sessions, |db: TestDb| async move {
     assert_eq!(status, 200, "{body}");
     assert_eq!(home(&app, &cookie).await.0, 303);
 });
+
+/// A multipart/form-data body for the import wizard's upload form.
+fn upload_form(csrf: &str, csv: &str) -> (String, String) {
+    let boundary = "rollcall-test-boundary-7d1f";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"send_welcome\"\r\n\r\n1\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"people.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n\
+         --{boundary}--\r\n"
+    );
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn console_session(app: &TestApp, name: &str, password: &str) -> (String, String) {
+    let resp = login(app, name, password, None).await;
+    assert_eq!(resp.status(), 200);
+    let cookie = session_cookie(&resp).unwrap();
+    let page = app
+        .http
+        .get(format!("{}/admin/import", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let page = page.text().await.unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+both_backends!(
+    the_import_preview_keeps_the_file_on_the_server_and_pages_are_not_cached_or_framed,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        with_password(&app, "root", "administrator", "root's rare phrase").await;
+        with_password(&app, "other", "administrator", "other's rare phrase").await;
+        let (cookie, csrf) = console_session(&app, "root", "root's rare phrase").await;
+        let csv =
+            "username,email,first_name,last_name,password\ngrace,grace@example.org,Grace,Hopper,secret cobol phrase\n";
+        let (content_type, body) = upload_form(&csrf, csv);
+        let preview = app
+            .http
+            .post(format!("{}/admin/import/preview", app.base))
+            .header("cookie", &cookie)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preview.status(), 200);
+        let h = preview.headers().clone();
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-frame-options"], "DENY");
+        let policy = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("frame-ancestors 'none'") && policy.contains("default-src 'none'"),
+            "{policy}"
+        );
+        let page = preview.text().await.unwrap();
+        assert!(
+            !page.contains("secret cobol phrase"),
+            "the password never reaches the page"
+        );
+        assert!(!page.contains("grace@example.org"), "nor does the file");
+        let upload = page
+            .split("name=\"upload\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        assert_eq!(upload.len(), 64, "a random id");
+        // Another administrator can't commit someone else's upload.
+        let (other_cookie, other_csrf) = console_session(&app, "other", "other's rare phrase").await;
+        let commit = |cookie: String, csrf: String| {
+            let upload = upload.clone();
+            let app = &app;
+            async move {
+                app.http
+                    .post(format!("{}/admin/import/commit", app.base))
+                    .header("cookie", cookie)
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("upload", upload.as_str()),
+                        ("send_welcome", "1"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(commit(other_cookie, other_csrf).await.status(), 404);
+        let done = commit(cookie.clone(), csrf.clone()).await;
+        assert_eq!(done.status(), 200);
+        assert!(done.text().await.unwrap().contains("The import is done"));
+        assert_eq!(login(&app, "grace", "secret cobol phrase", None).await.status(), 200);
+        // Used once: the upload is gone.
+        assert_eq!(commit(cookie.clone(), csrf).await.status(), 404);
+        assert_eq!(
+            app.db
+                .fetch_text("SELECT CAST(COUNT(*) AS TEXT) FROM import_uploads")
+                .await
+                .as_deref(),
+            Some("0")
+        );
+        // Every page gets the same headers; the stylesheet stays cacheable.
+        for path in ["/login", "/admin/users", "/account"] {
+            let resp = app
+                .http
+                .get(format!("{}{path}", app.base))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.headers()["cache-control"], "no-store", "{path}");
+            assert_eq!(resp.headers()["x-frame-options"], "DENY", "{path}");
+        }
+        let css = app.http.get(format!("{}/console.css", app.base)).send().await.unwrap();
+        assert_ne!(
+            css.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store")
+        );
+    }
+);
