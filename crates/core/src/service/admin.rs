@@ -165,6 +165,9 @@ impl Service {
         let who = self.principal(tx, ctx).await?;
         who.require(Area::PlanManage)?;
         let before = tx.plan().await?;
+        if before.tier == tier && before.seat_limit == limit {
+            return Ok(before);
+        }
         if !tx.set_plan(tier, limit).await? {
             let used = tx.plan().await?.seats_used;
             return Err(Error::conflict(
@@ -359,15 +362,18 @@ impl Service {
             .setting(setting.key())
             .await?
             .unwrap_or_else(|| setting.default_value().to_string());
-        tx.set_setting(setting.key(), &value).await?;
-        let changes = json!({ setting.key(): [before, value] });
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("settings.set", "setting", None, setting.key(), changes),
-        )
-        .await?;
+        // Setting what is already set changes nothing, and the audit log says nothing.
+        if before != value {
+            tx.set_setting(setting.key(), &value).await?;
+            let changes = json!({ setting.key(): [before, value] });
+            self.record(
+                tx,
+                ctx,
+                &who,
+                Change::other("settings.set", "setting", None, setting.key(), changes),
+            )
+            .await?;
+        }
         self.commit(txb).await?;
         Ok(SettingView {
             key: setting.key(),

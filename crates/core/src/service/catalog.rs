@@ -277,13 +277,22 @@ impl Service {
                 Some(t) => Some(self.type_by_name(tx, t).await?.id),
                 None => None,
             };
-            changes.insert("default_type".into(), json!(t));
-            b.default_type_id = id;
+            if id != b.default_type_id {
+                changes.insert("default_type".into(), json!(t));
+                b.default_type_id = id;
+            }
         }
         if let Some(cap) = seat_cap {
             check_seat_cap(cap)?;
-            changes.insert("seat_cap".into(), json!([b.seat_cap, cap]));
-            b.seat_cap = cap;
+            if cap != b.seat_cap {
+                changes.insert("seat_cap".into(), json!([b.seat_cap, cap]));
+                b.seat_cap = cap;
+            }
+        }
+        if changes.is_empty() {
+            let view = self.branch_view(tx, &b).await?;
+            txb.commit().await?;
+            return Ok(view);
         }
         // The cap is checked against the active users in the same statement that sets it.
         if !tx.update_branch(&b).await? {

@@ -842,13 +842,15 @@ impl Service {
             _ => self.reach_user(tx, &who, key).await?,
         };
         let ended = tx.delete_user_sessions(user.id).await?;
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::user("user.sessions_end", &user, json!({ "sessions": ended })),
-        )
-        .await?;
+        if ended > 0 {
+            self.record(
+                tx,
+                ctx,
+                &who,
+                Change::user("user.sessions_end", &user, json!({ "sessions": ended })),
+            )
+            .await?;
+        }
         self.commit(txb).await?;
         Ok(ended)
     }

@@ -4,6 +4,7 @@ mod audit;
 mod courses;
 mod lifecycle;
 mod listing;
+mod noop;
 mod org;
 mod seats;
 mod sso;
