@@ -319,6 +319,16 @@ pub trait Tx: Send {
     /// On PostgreSQL this also locks the plan row until commit: the serialisation point
     /// of every change to who is active.
     async fn try_take_seats(&mut self, n: i64) -> Result<bool>;
+    /// Takes `n` seats for a writer that will use them over several transactions (an
+    /// import's batches); false when they aren't free.
+    async fn reserve_seats(&mut self, id: &str, n: i64, lease_until: Millis) -> Result<bool>;
+    /// Gives `n` of a reservation's seats back to the plan, for the transaction's own
+    /// writes to take again, and renews its lease; false when it doesn't hold that many.
+    async fn draw_reserved_seats(&mut self, id: &str, n: i64, lease_until: Millis) -> Result<bool>;
+    /// Ends a reservation, giving back the seats it still holds (returned).
+    async fn end_seat_reservation(&mut self, id: &str) -> Result<i64>;
+    /// Ends reservations whose lease ran out (their writer died), giving their seats back.
+    async fn end_lapsed_seat_reservations(&mut self, now: Millis) -> Result<i64>;
     async fn release_seats(&mut self, n: i64) -> Result<()>;
     /// Takes the plan-row lock without changing seats (for changes that must be
     /// serialised with activations, such as demoting an administrator).

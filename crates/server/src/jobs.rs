@@ -38,6 +38,9 @@ pub async fn run_once(service: &Service) {
     if let Err(e) = service.record_seat_history().await {
         tracing::error!(error = %e, "recording today's active accounts failed");
     }
+    if let Err(e) = service.end_lapsed_seat_reservations().await {
+        tracing::warn!(error = %e, "giving back the seats of stopped imports failed");
+    }
     if let Err(e) = service.prune_import_uploads().await {
         tracing::warn!(error = %e, "pruning import uploads failed");
     }

@@ -870,6 +870,62 @@ impl Tx for SqlTx {
         Ok(self.execute(SQL, &[Arg::I64(n)]).await? == 1)
     }
 
+    async fn reserve_seats(&mut self, id: &str, n: i64, lease_until: Millis) -> Result<bool> {
+        if !self.try_take_seats(n).await? {
+            return Ok(false);
+        }
+        const SQL: &str = "INSERT INTO seat_reservations (id, seats, lease_until) VALUES ($1, $2, $3)";
+        self.execute(SQL, &[Arg::Text(id.into()), Arg::I64(n), Arg::I64(lease_until)])
+            .await?;
+        Ok(true)
+    }
+
+    async fn draw_reserved_seats(&mut self, id: &str, n: i64, lease_until: Millis) -> Result<bool> {
+        const SQL: &str =
+            "UPDATE seat_reservations SET seats = seats - $2, lease_until = $3 WHERE id = $1 AND seats >= $2";
+        if self
+            .execute(SQL, &[Arg::Text(id.into()), Arg::I64(n), Arg::I64(lease_until)])
+            .await?
+            != 1
+        {
+            return Ok(false);
+        }
+        self.release_seats(n).await?;
+        Ok(true)
+    }
+
+    async fn end_seat_reservation(&mut self, id: &str) -> Result<i64> {
+        let args = [Arg::Text(id.into())];
+        let seats = self
+            .fetch_i64(
+                "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE id = $1".into(),
+                &args,
+            )
+            .await?;
+        self.execute("DELETE FROM seat_reservations WHERE id = $1", &args)
+            .await?;
+        if seats > 0 {
+            self.release_seats(seats).await?;
+        }
+        Ok(seats)
+    }
+
+    async fn end_lapsed_seat_reservations(&mut self, now: Millis) -> Result<i64> {
+        let args = [Arg::I64(now)];
+        let seats = self
+            .fetch_i64(
+                "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE lease_until < $1".into(),
+                &args,
+            )
+            .await?;
+        self.execute("DELETE FROM seat_reservations WHERE lease_until < $1", &args)
+            .await?;
+        if seats > 0 {
+            self.release_seats(seats).await?;
+        }
+        Ok(seats)
+    }
+
     async fn release_seats(&mut self, n: i64) -> Result<()> {
         self.execute(
             "UPDATE plan SET seats_used = seats_used - $1 WHERE id = 1",

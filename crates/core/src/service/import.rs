@@ -146,6 +146,14 @@ impl Service {
         txb.commit().await
     }
 
+    /// Gives back the seats of imports that died while writing (the minute job).
+    pub async fn end_lapsed_seat_reservations(&self) -> Result<i64> {
+        let mut txb = self.store.begin().await?;
+        let n = txb.end_lapsed_seat_reservations(now_millis()).await?;
+        txb.commit().await?;
+        Ok(n)
+    }
+
     /// Drops uploads left waiting past their hour (the minute job).
     pub async fn prune_import_uploads(&self) -> Result<u64> {
         let mut txb = self.store.begin().await?;
@@ -172,6 +180,7 @@ impl Service {
             ..ImportSummary::default()
         };
         let mut plans: HashMap<u64, Plan> = HashMap::new();
+        let mut row_seats: HashMap<u64, i64> = HashMap::new();
         let mut refused: Vec<RowReport> = vec![];
         {
             let mut txb = self.store.begin_read().await?;
@@ -204,6 +213,9 @@ impl Service {
                 {
                     Ok((p, seats)) => {
                         summary.seats_needed += seats;
+                        if seats > 0 {
+                            row_seats.insert(row.line, seats);
+                        }
                         plans.insert(row.line, p);
                     }
                     Err((column, reason)) => refused.push(RowReport {
@@ -251,14 +263,10 @@ impl Service {
             }
             return Ok(summary);
         }
+        // Refused early, from the snapshot, before any hashing; the reservation below
+        // decides for good.
         if summary.seats_needed > summary.seats_free {
-            return Err(Error::rule(
-                "seat_limit_reached",
-                format!(
-                    "this import needs {} seats but only {} are free; nothing was written — deactivate accounts or move to a larger plan first",
-                    summary.seats_needed, summary.seats_free
-                ),
-            ));
+            return Err(seats_refused(summary.seats_needed, summary.seats_free));
         }
 
         // Hash the passwords of the rows to write, in parallel, before taking the write lock.
@@ -277,10 +285,62 @@ impl Service {
         }
         hash_into(&mut hashes, &mut pending).await?;
 
-        // Pass 2: write the good rows in one transaction.
+        // Pass 2: write the good rows, a batch per transaction, so other writers (sign-ins,
+        // SCIM, the console) get the write lock between batches. The seats the file needs
+        // are reserved first, in one step: a full plan refuses the import before anything
+        // is written, and nobody takes those seats while it writes. Each batch hands its
+        // rows' seats back from the reservation and takes them again in its own
+        // transaction. A writer that dies leaves the reservation to lapse (the minute job
+        // gives the seats back).
+        let reservation = hex::encode(rand::random::<[u8; 16]>());
+        {
+            let mut txb = self.store.begin().await?;
+            let lease = now_millis() + RESERVATION_LEASE_MS;
+            if !txb.reserve_seats(&reservation, summary.seats_needed, lease).await? {
+                let free = txb.plan().await?.seats_free();
+                return Err(seats_refused(summary.seats_needed, free));
+            }
+            txb.commit().await?;
+        }
+        let written = self
+            .write_batches(
+                ctx,
+                source,
+                opts,
+                &plans,
+                &row_seats,
+                &mut hashes,
+                refused,
+                &reservation,
+                &mut summary,
+                report,
+            )
+            .await;
+        // Whatever happened, the seats no row took go back.
         let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
+        txb.end_seat_reservation(&reservation).await?;
+        txb.commit().await?;
+        written?;
+        summary.written = true;
+        Ok(summary)
+    }
+
+    /// The write pass of an import: the planned rows in batches of [`BATCH`], each batch in
+    /// its own transaction, drawing its seats from `reservation`.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_batches(
+        &self,
+        ctx: &Context,
+        source: Source<'_>,
+        opts: ImportOptions,
+        plans: &HashMap<u64, Plan>,
+        row_seats: &HashMap<u64, i64>,
+        hashes: &mut HashMap<u64, String>,
+        refused: Vec<RowReport>,
+        reservation: &str,
+        summary: &mut ImportSummary,
+        report: &mut (dyn FnMut(RowReport) + Send),
+    ) -> Result<()> {
         let mut refused = refused.into_iter().peekable();
         let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH);
         let mut rows = source()?;
@@ -299,6 +359,15 @@ impl Service {
             if batch.is_empty() {
                 break;
             }
+            let mut txb = self.store.begin().await?;
+            let tx = txb.as_mut();
+            let who = self.principal(tx, ctx).await?;
+            let seats: i64 = batch.iter().filter_map(|r| row_seats.get(&r.line)).sum();
+            let lease = now_millis() + RESERVATION_LEASE_MS;
+            if !tx.draw_reserved_seats(reservation, seats, lease).await? {
+                return Err(Error::internal("an import's seat reservation ran out"));
+            }
+            let mut outcomes = Vec::with_capacity(batch.len());
             for row in batch.drain(..) {
                 let hash = hashes.remove(&row.line);
                 let outcome = match plans[&row.line] {
@@ -314,10 +383,15 @@ impl Service {
                     }
                     Plan::Unchanged => Outcome::Unchanged,
                 };
-                count(&mut summary, outcome);
+                outcomes.push((row.line, row.username, outcome));
+            }
+            self.commit(txb).await?;
+            // Rows are reported once their batch is committed, never before.
+            for (line, username, outcome) in outcomes {
+                count(summary, outcome);
                 report(RowReport {
-                    line: row.line,
-                    username: row.username,
+                    line,
+                    username,
                     outcome,
                     column: None,
                     reason: None,
@@ -327,9 +401,7 @@ impl Service {
         for rest in refused {
             report(rest);
         }
-        summary.written = true;
-        self.commit(txb).await?;
-        Ok(summary)
+        Ok(())
     }
 
     /// Decides what a row would do: create, update or nothing, and how many seats it takes —
@@ -586,8 +658,10 @@ impl Service {
     }
 }
 
-/// Rows per batch (of hashing, and of writing).
+/// Rows per batch (of hashing, and of writing: one transaction each).
 const BATCH: usize = 256;
+/// How long an import's seat reservation outlives its last batch; each batch renews it.
+const RESERVATION_LEASE_MS: Millis = 5 * 60 * 1000;
 
 fn count(summary: &mut ImportSummary, outcome: Outcome) {
     match outcome {
@@ -646,4 +720,13 @@ async fn hash_all(batch: &[ImportRow]) -> Result<Vec<Option<String>>> {
 fn upload_key(id: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(id.trim().as_bytes()))
+}
+
+fn seats_refused(needed: i64, free: i64) -> Error {
+    Error::rule(
+        "seat_limit_reached",
+        format!(
+            "this import needs {needed} seats but only {free} are free; nothing was written — deactivate accounts or move to a larger plan first"
+        ),
+    )
 }

@@ -13,3 +13,12 @@ CREATE TABLE import_uploads (
     body BLOB NOT NULL
 );
 CREATE INDEX import_uploads_created ON import_uploads (created_at);
+
+-- Seats an import's write pass holds while it writes its rows batch by batch (counted in
+-- plan.seats_used). A writer that dies leaves its reservation to lapse: the minute job
+-- gives the seats back once the lease has run out.
+CREATE TABLE seat_reservations (
+    id TEXT PRIMARY KEY,
+    seats BIGINT NOT NULL CHECK (seats >= 0),
+    lease_until BIGINT NOT NULL
+);

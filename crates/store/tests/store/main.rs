@@ -2,6 +2,7 @@
 
 mod audit;
 mod courses;
+mod import_batches;
 mod lifecycle;
 mod listing;
 mod noop;
