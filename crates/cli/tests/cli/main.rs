@@ -31,6 +31,7 @@ impl Rollcall {
             .env_remove("ROLLCALL_DATABASE_URL")
             .env_remove("ROLLCALL_LISTEN")
             .env_remove("ROLLCALL_ADMIN_PASSWORD")
+            .env_remove("ROLLCALL_AUDIT_KEY_FILE")
             .kill_on_drop(true);
         c
     }
