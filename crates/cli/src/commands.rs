@@ -52,12 +52,30 @@ fn database_url(cli: &Cli, file: &FileConfig) -> String {
 }
 
 async fn open(url: &str, base_url: &str, audit_key: &std::path::Path) -> Result<Service> {
-    let key = config::audit_key(audit_key)?;
+    open_with(url, base_url, audit_key, true).await
+}
+
+/// Opens the service with the audit key. A missing key file is created only while the audit
+/// log holds no entry sealed under a key; with `check_key`, a key that isn't the one the
+/// log was sealed with is refused (`audit` commands go on regardless, to report it).
+async fn open_with(url: &str, base_url: &str, audit_key: &std::path::Path, check_key: bool) -> Result<Service> {
     let store = SqlStore::connect(url).await?;
     store.migrate().await?;
-    Ok(Service::new(Arc::new(store))
-        .with_base_url(base_url)
-        .with_audit_key(key))
+    let service = Service::new(Arc::new(store)).with_base_url(base_url);
+    if !audit_key.exists() && service.audit_key_matches().await?.is_some() {
+        return Err(anyhow!(
+            "the audit key file {} is missing, but this database's audit log was written with a key: restore the file from your backup, or point --audit-key-file at it",
+            audit_key.display()
+        ));
+    }
+    let service = service.with_audit_key(config::audit_key(audit_key)?);
+    if check_key && service.audit_key_matches().await? == Some(false) {
+        return Err(anyhow!(
+            "the audit key in {} is not the one this database's audit log was sealed with: point --audit-key-file at the right file (rollcall audit verify shows what is wrong)",
+            audit_key.display()
+        ));
+    }
+    Ok(service)
 }
 
 /// `--audit-key-file`/ROLLCALL_AUDIT_KEY_FILE, else `audit_key_file` in rollcall.toml, else
@@ -146,7 +164,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(cmd) => report(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Audit(cmd) => audit(&open(&url, &base, &key).await?, &ctx, cmd).await,
+        Command::Audit(cmd) => audit(&open_with(&url, &base, &key, false).await?, &ctx, cmd).await,
         Command::Settings(cmd) => settings(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -776,11 +794,20 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
             };
             let r = service.verify_audit_against(ctx, expect).await?;
             let head = format!("{}:{}", r.head_seq, r.head_hash);
-            for refused in &r.refused {
-                eprintln!("audit entry {} refused: {}", refused.entry_id, refused.reason);
-            }
-            match &r.problem {
-                None if r.refused.is_empty() => {
+            let refused = (!r.refused.is_empty()).then(|| {
+                let each: Vec<String> = r
+                    .refused
+                    .iter()
+                    .map(|x| format!("entry {} ({})", x.entry_id, x.reason))
+                    .collect();
+                format!(
+                    "{} audit rows were refused by the sealer and kept out of the chain: {}",
+                    r.refused.len(),
+                    each.join("; ")
+                )
+            });
+            match (&r.problem, refused) {
+                (None, None) => {
                     println!(
                         "audit chain intact: {} entries verified ({} with personal data erased by purges), {} not yet sealed",
                         r.sealed, r.erased, r.unsealed
@@ -797,22 +824,22 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
                     println!("sealed head: {head}  (keep it elsewhere; check against it later with --expect-head {head})");
                     Ok(ExitCode::SUCCESS)
                 }
-                None => {
+                (None, Some(refused)) => {
                     eprintln!(
-                        "error: {} audit entries were refused by the sealer (not written by rollcall) and are not in the chain; the chain itself verifies ({} entries, sealed head {head})",
-                        r.refused.len(),
+                        "error: {refused}; the chain itself verifies ({} entries, sealed head {head}) — find out who wrote those rows, then delete them",
                         r.sealed
                     );
                     Ok(ExitCode::FAILURE)
                 }
-                Some(p) => {
+                (Some(p), refused) => {
                     let at = p
                         .entry_id
                         .map_or(format!("after chain position {}", p.position - 1), |id| {
                             format!("at entry {id} (chain position {})", p.position)
                         });
+                    let also = refused.map(|r| format!("; also, {r}")).unwrap_or_default();
                     eprintln!(
-                        "error: audit chain broken {at}: {}; {} entries before it verified",
+                        "error: audit chain broken {at}: {}; {} entries before it verified{also}",
                         p.reason, r.sealed
                     );
                     Ok(ExitCode::FAILURE)

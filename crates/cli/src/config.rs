@@ -50,9 +50,10 @@ pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
         })();
         let _ = std::fs::remove_file(&tmp);
         written.with_context(|| format!("can't create the audit key file {}", path.display()))?;
-        eprintln!(
-            "created the audit key {} (back it up with the database; every rollcall process on this database needs it)",
-            path.display()
+        // Logged by `serve`; quiet for one-off commands, whose stderr is for errors.
+        tracing::info!(
+            path = %path.display(),
+            "created the audit key file: back it up with the database; every rollcall process on this database needs it"
         );
     }
     let text = std::fs::read_to_string(path)

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `rollcall` binary: real processes against a fresh database,
 //! each on SQLite and on PostgreSQL.
 
+mod audit;
 mod import;
 mod serve;
 mod walkthrough;

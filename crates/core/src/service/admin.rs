@@ -441,6 +441,19 @@ impl Service {
             .collect())
     }
 
+    /// Whether this service's audit key is the one the chain head was last sealed with;
+    /// `None` while nothing has been sealed under a key. Channels check it at start-up so a
+    /// process with a missing or wrong key file doesn't write entries that can't be checked
+    /// against the others.
+    pub async fn audit_key_matches(&self) -> Result<Option<bool>> {
+        let mut tx = self.store.begin_read().await?;
+        let head = tx.audit_head().await?;
+        if head.seq < head.keyed_from {
+            return Ok(None);
+        }
+        Ok(Some(self.audit_key.as_ref().is_some_and(|k| k.head_tag_valid(&head))))
+    }
+
     /// Seals every committed, unsealed audit entry into the chain, in batches. Concurrent
     /// sealers queue on the chain head, so the chain never forks. A row without a valid tag
     /// (not written by this service: inserted or edited by hand) is refused — marked, logged

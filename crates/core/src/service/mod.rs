@@ -45,7 +45,7 @@ pub struct Service {
     base_url: Arc<str>,
     /// Authenticates audit entries; from the configuration, never from the database. Without
     /// it the service writes no audit entry (so no change) and verifies nothing.
-    audit_key: Option<Arc<audit::AuditKey>>,
+    pub(crate) audit_key: Option<Arc<audit::AuditKey>>,
 }
 
 /// One audit entry's content, before the actor and time are added.
