@@ -821,7 +821,9 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
                             r.keyed_from
                         );
                     }
-                    println!("sealed head: {head}  (keep it elsewhere; check against it later with --expect-head {head})");
+                    println!(
+                        "sealed head: {head}  (keep it elsewhere; check against it later with --expect-head {head})"
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 (None, Some(refused)) => {

@@ -26,7 +26,8 @@ impl FileConfig {
             return Ok(FileConfig::default());
         }
         let text = std::fs::read_to_string(path).context("can't read rollcall.toml")?;
-        toml::from_str(&text).context("rollcall.toml is not valid (keys: database, listen, base_url, log, audit_key_file)")
+        toml::from_str(&text)
+            .context("rollcall.toml is not valid (keys: database, listen, base_url, log, audit_key_file)")
     }
 }
 
@@ -36,7 +37,10 @@ impl FileConfig {
 pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
     use std::io::Write as _;
     if !path.exists() {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
         let tmp = dir.join(format!(".rollcall.audit-key.{}", std::process::id()));
         let written = (|| -> std::io::Result<()> {
             let mut f = open_private(&tmp)?;
@@ -56,8 +60,8 @@ pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
             "created the audit key file: back it up with the database; every rollcall process on this database needs it"
         );
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("can't read the audit key file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("can't read the audit key file {}", path.display()))?;
     hex::decode(text.trim())
         .ok()
         .and_then(|b| AuditKey::from_bytes(&b))
@@ -67,7 +71,11 @@ pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
 #[cfg(unix)]
 fn open_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(not(unix))]

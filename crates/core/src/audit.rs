@@ -190,11 +190,19 @@ impl AuditKey {
     /// The tag written with an entry: it proves rollcall's service wrote the entry (its id,
     /// fields and personal digest) and nobody changed it since.
     pub fn entry_tag(&self, entry_digest: &str) -> String {
-        hex::encode(self.mac("rollcall audit entry", &[entry_digest.as_bytes()]).finalize().into_bytes())
+        hex::encode(
+            self.mac("rollcall audit entry", &[entry_digest.as_bytes()])
+                .finalize()
+                .into_bytes(),
+        )
     }
 
     pub fn entry_tag_valid(&self, row: &AuditRow) -> bool {
-        self.check("rollcall audit entry", &[entry_digest(row).as_bytes()], row.tag.as_deref())
+        self.check(
+            "rollcall audit entry",
+            &[entry_digest(row).as_bytes()],
+            row.tag.as_deref(),
+        )
     }
 
     /// The link of a sealed entry to the one before it.
@@ -456,7 +464,8 @@ impl<'k> ChainVerifier<'k> {
             return Err(Problem {
                 entry_id: None,
                 position: self.expected_seq,
-                reason: "the chain head was not written by rollcall's sealer: the end of the chain was moved by hand".into(),
+                reason: "the chain head was not written by rollcall's sealer: the end of the chain was moved by hand"
+                    .into(),
             });
         }
         Ok(())

@@ -490,7 +490,8 @@ pub trait Tx: Send {
 
     // --- audit ---
     /// Inserts the entry and its personal data, then stores `tag(id)` as its tag.
-    async fn insert_audit(&mut self, entry: &NewAuditEntry, tag: &(dyn Fn(i64) -> String + Send + Sync)) -> Result<i64>;
+    async fn insert_audit(&mut self, entry: &NewAuditEntry, tag: &(dyn Fn(i64) -> String + Send + Sync))
+    -> Result<i64>;
     async fn list_audit(&mut self, query: &AuditQuery) -> Result<Vec<AuditRow>>;
     /// Erases the personal data of every entry by or about the user (purge).
     async fn erase_audit_personal(&mut self, user: UserId, at: Millis) -> Result<u64>;

@@ -435,10 +435,7 @@ impl Service {
             .into_iter()
             .map(|(id, n)| (id.0, n))
             .collect();
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditEntryView::from_row(r, &names))
-            .collect())
+        Ok(rows.into_iter().map(|r| AuditEntryView::from_row(r, &names)).collect())
     }
 
     /// Whether this service's audit key is the one the chain head was last sealed with;

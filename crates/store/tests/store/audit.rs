@@ -185,7 +185,10 @@ both_backends!(
             .find(|e| e.action == "course.reassign" && e.target_id == Some(teach))
             .unwrap();
         assert_eq!(reassign.target.as_deref(), Some("teach_x"));
-        assert_eq!(reassign.changes["to"], serde_json::json!({ "user_id": heir, "erased": true }));
+        assert_eq!(
+            reassign.changes["to"],
+            serde_json::json!({ "user_id": heir, "erased": true })
+        );
         let offboard = log.iter().find(|e| e.action == "user.offboard").unwrap();
         assert_eq!(offboard.changes["new_owner"]["erased"], true);
         let created = log
@@ -210,7 +213,12 @@ both_backends!(a_faked_erasure_is_refused, |db: TestDb| async move {
     // would, without a purge.
     db.execute("UPDATE audit_personal SET salt = NULL, data = NULL, erased_at = 1 WHERE entry_id = 2")
         .await;
-    let p = s.verify_audit(&cli()).await.unwrap().problem.expect("the faked erasure is found");
+    let p = s
+        .verify_audit(&cli())
+        .await
+        .unwrap()
+        .problem
+        .expect("the faked erasure is found");
     assert_eq!(p.entry_id, Some(2));
     assert!(p.reason.contains("no purge"), "{}", p.reason);
 });
@@ -240,7 +248,11 @@ both_backends!(
         add(&s, "u1", "learner").await;
         add(&s, "u2", "learner").await;
         assert_eq!(
-            count(&db, "audit_log WHERE action = 'user.forged' AND chain_seq IS NULL AND refused_at IS NOT NULL").await,
+            count(
+                &db,
+                "audit_log WHERE action = 'user.forged' AND chain_seq IS NULL AND refused_at IS NOT NULL"
+            )
+            .await,
             1
         );
         assert_eq!(count(&db, "audit_log WHERE chain_seq IS NOT NULL").await, 3);
@@ -256,22 +268,19 @@ both_backends!(
     }
 );
 
-both_backends!(
-    entries_written_without_the_key_are_refused,
-    |db: TestDb| async move {
-        let s = service(&db).await;
-        add(&s, "u0", "learner").await;
-        // A process with another key (or a copy of rollcall pointed at the database by
-        // someone without the key) writes an entry; this installation's sealer refuses it.
-        let store = rollcall_store::SqlStore::connect(&db.url).await.unwrap();
-        let other = Service::new(Arc::new(store)).with_audit_key(rollcall_core::audit::AuditKey::generate());
-        other.create_user(&cli(), new_user("u1", "learner")).await.unwrap();
-        let r = s.verify_audit(&cli()).await.unwrap();
-        assert!(!r.intact());
-        // The other process sealed its own entry under its key: this key names it.
-        assert_eq!(r.problem.map(|p| p.entry_id), Some(Some(2)));
-    }
-);
+both_backends!(entries_written_without_the_key_are_refused, |db: TestDb| async move {
+    let s = service(&db).await;
+    add(&s, "u0", "learner").await;
+    // A process with another key (or a copy of rollcall pointed at the database by
+    // someone without the key) writes an entry; this installation's sealer refuses it.
+    let store = rollcall_store::SqlStore::connect(&db.url).await.unwrap();
+    let other = Service::new(Arc::new(store)).with_audit_key(rollcall_core::audit::AuditKey::generate());
+    other.create_user(&cli(), new_user("u1", "learner")).await.unwrap();
+    let r = s.verify_audit(&cli()).await.unwrap();
+    assert!(!r.intact());
+    // The other process sealed its own entry under its key: this key names it.
+    assert_eq!(r.problem.map(|p| p.entry_id), Some(Some(2)));
+});
 
 both_backends!(a_cut_off_tail_is_found, |db: TestDb| async move {
     let s = service(&db).await;
