@@ -944,7 +944,9 @@ impl Service {
                 Ok(_) => done += 1,
                 Err(e) if e.code() == "last_administrator" => {
                     tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused; the date is cleared");
-                    self.refuse_scheduled_deactivation(&ctx, id, &e).await?;
+                    if let Err(e) = self.refuse_scheduled_deactivation(&ctx, id, &e).await {
+                        tracing::error!(user = id.0, error = %e, "recording a refused scheduled deactivation failed");
+                    }
                 }
                 Err(e) => tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused"),
             }

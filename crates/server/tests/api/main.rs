@@ -1,6 +1,7 @@
 //! The REST API over a real server (bound to 127.0.0.1:0, fresh database per test), on
 //! SQLite and PostgreSQL.
 
+mod audit;
 mod behaviour;
 mod console;
 mod imports;
