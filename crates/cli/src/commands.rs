@@ -842,7 +842,8 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
                     let also = refused.map(|r| format!("; also, {r}")).unwrap_or_default();
                     eprintln!(
                         "error: audit chain broken {at}: {}; {} entries before it verified{also}",
-                        p.reason, r.sealed
+                        p.reason,
+                        p.position - 1
                     );
                     Ok(ExitCode::FAILURE)
                 }

@@ -106,3 +106,31 @@ both_backends!(
         assert!(err.contains("authentication tag"), "{err}");
     }
 );
+
+both_backends!(audit_verify_names_rows_written_by_hand, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    assert!(rc.add("ada", "learner").await.status.success());
+    rc.db
+        .execute(
+            "INSERT INTO audit_log (at, actor_kind, channel, action, target_kind, target_id, personal_digest) \
+                 VALUES (1, 'operator', 'cli', 'user.activate', 'user', 1, 'x')",
+        )
+        .await;
+    let id = rc
+        .db
+        .fetch_text("SELECT CAST(id AS TEXT) FROM audit_log WHERE personal_digest = 'x'")
+        .await
+        .unwrap();
+    // The next command's sealer refuses it and seals its own entry past it.
+    assert!(rc.add("bob", "learner").await.status.success());
+    let err = rc.fails(&["audit", "verify"]).await;
+    assert!(
+        err.contains(&format!("entry {id} (it has no valid authentication tag")),
+        "{err}"
+    );
+    assert!(err.contains("the chain itself verifies (2 entries"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Once the row is removed, the log verifies again.
+    rc.db.execute(&format!("DELETE FROM audit_log WHERE id = {id}")).await;
+    assert!(rc.ok(&["audit", "verify"]).await.contains("audit chain intact"));
+});
