@@ -51,7 +51,7 @@ async fn main() {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let service = Service::new(Arc::new(store));
+    let service = Service::new(Arc::new(store)).with_audit_key(rollcall_core::audit::AuditKey::generate());
     let ctx = Context::cli();
     service
         .set_plan(&ctx, rollcall_core::domain::PlanTier::Enterprise, Some(10_000_000))
@@ -250,7 +250,7 @@ async fn import_benchmark() {
     let url = format!("sqlite://{}", dir.path().join("import.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let service = Service::new(Arc::new(store));
+    let service = Service::new(Arc::new(store)).with_audit_key(rollcall_core::audit::AuditKey::generate());
     let ctx = Context::cli();
     service
         .set_plan(&ctx, rollcall_core::domain::PlanTier::Enterprise, Some(10_000_000))

@@ -14,6 +14,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "ROLLCALL_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
 
+    /// The file holding the key audit entries are authenticated with; created (mode 0600)
+    /// when missing. Every process on one database needs the same one: back it up with it
+    /// [default: ./rollcall.audit-key, or `audit_key_file` in ./rollcall.toml]
+    #[arg(long, global = true, env = "ROLLCALL_AUDIT_KEY_FILE", value_name = "PATH")]
+    pub audit_key_file: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -522,8 +528,14 @@ pub enum AuditCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Check the hash chain; names the first entry edited, removed or reordered
-    Verify,
+    /// Check the hash chain; names the first entry edited, removed or reordered, and rows the
+    /// sealer refused. Prints the sealed head (SEQ:HASH): keep it elsewhere
+    Verify {
+        /// A head printed earlier: fails when the chain no longer reaches it (cut off) or
+        /// holds another entry there (rewritten)
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -51,10 +51,40 @@ fn database_url(cli: &Cli, file: &FileConfig) -> String {
         .unwrap_or_else(|| config::DEFAULT_DATABASE.into())
 }
 
-async fn open(url: &str, base_url: &str) -> Result<Service> {
+async fn open(url: &str, base_url: &str, audit_key: &std::path::Path) -> Result<Service> {
+    open_with(url, base_url, audit_key, true).await
+}
+
+/// Opens the service with the audit key. A missing key file is created only while the audit
+/// log holds no entry sealed under a key; with `check_key`, a key that isn't the one the
+/// log was sealed with is refused (`audit` commands go on regardless, to report it).
+async fn open_with(url: &str, base_url: &str, audit_key: &std::path::Path, check_key: bool) -> Result<Service> {
     let store = SqlStore::connect(url).await?;
     store.migrate().await?;
-    Ok(Service::new(Arc::new(store)).with_base_url(base_url))
+    let service = Service::new(Arc::new(store)).with_base_url(base_url);
+    if !audit_key.exists() && service.audit_key_matches().await?.is_some() {
+        return Err(anyhow!(
+            "the audit key file {} is missing, but this database's audit log was written with a key: restore the file from your backup, or point --audit-key-file at it",
+            audit_key.display()
+        ));
+    }
+    let service = service.with_audit_key(config::audit_key(audit_key)?);
+    if check_key && service.audit_key_matches().await? == Some(false) {
+        return Err(anyhow!(
+            "the audit key in {} is not the one this database's audit log was sealed with: point --audit-key-file at the right file (rollcall audit verify shows what is wrong)",
+            audit_key.display()
+        ));
+    }
+    Ok(service)
+}
+
+/// `--audit-key-file`/ROLLCALL_AUDIT_KEY_FILE, else `audit_key_file` in rollcall.toml, else
+/// ./rollcall.audit-key.
+fn audit_key_path(cli: &Cli, file: &FileConfig) -> std::path::PathBuf {
+    cli.audit_key_file
+        .clone()
+        .or_else(|| file.audit_key_file.clone().map(Into::into))
+        .unwrap_or_else(|| config::DEFAULT_AUDIT_KEY_FILE.into())
 }
 
 /// The public base URL for links in mail: ROLLCALL_BASE_URL, else `base_url` in
@@ -99,10 +129,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let file = FileConfig::load()?;
     let url = database_url(&cli, &file);
     let base = base_url(&file);
+    let key = audit_key_path(&cli, &file);
     let ctx = Context::cli();
     match cli.command {
-        Command::Serve(args) => serve(args, &file, &url).await,
-        Command::Sso(cmd) => sso(&open(&url, &base).await?, &ctx, cmd)
+        Command::Serve(args) => serve(args, &file, &url, &key).await,
+        Command::Sso(cmd) => sso(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Backup { path } => {
@@ -117,35 +148,35 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("database is up to date");
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(cmd) => user(&open(&url, &base).await?, &ctx, cmd).await,
-        Command::Type(cmd) => user_type(&open(&url, &base).await?, &ctx, cmd)
+        Command::User(cmd) => user(&open(&url, &base, &key).await?, &ctx, cmd).await,
+        Command::Type(cmd) => user_type(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Branch(cmd) => branch(&open(&url, &base).await?, &ctx, cmd)
+        Command::Branch(cmd) => branch(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Group(cmd) => group(&open(&url, &base).await?, &ctx, cmd)
+        Command::Group(cmd) => group(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Plan(cmd) => plan(&open(&url, &base).await?, &ctx, cmd)
+        Command::Plan(cmd) => plan(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Report(cmd) => report(&open(&url, &base).await?, &ctx, cmd)
+        Command::Report(cmd) => report(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Audit(cmd) => audit(&open(&url, &base).await?, &ctx, cmd).await,
-        Command::Settings(cmd) => settings(&open(&url, &base).await?, &ctx, cmd)
+        Command::Audit(cmd) => audit(&open_with(&url, &base, &key, false).await?, &ctx, cmd).await,
+        Command::Settings(cmd) => settings(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Token(cmd) => token(&open(&url, &base).await?, &ctx, cmd)
+        Command::Token(cmd) => token(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Course(cmd) => course(&open(&url, &base).await?, &ctx, cmd)
+        Command::Course(cmd) => course(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Enroll { username, code, role } => {
             let role = rollcall_core::domain::CourseRole::parse(&role)?;
-            let e = open(&url, &base)
+            let e = open(&url, &base, &key)
                 .await?
                 .enroll(&ctx, &UserKey::from(username.as_str()), &code, role)
                 .await?;
@@ -157,7 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             code,
             complete_unit,
         } => {
-            let e = open(&url, &base)
+            let e = open(&url, &base, &key)
                 .await?
                 .complete_unit(&ctx, &UserKey::from(username.as_str()), &code, complete_unit)
                 .await?;
@@ -172,12 +203,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(args) => crate::import::import(&open(&url, &base).await?, args).await,
-        Command::Export(cmd) => crate::import::export(&open(&url, &base).await?, &ctx, cmd)
+        Command::Import(args) => crate::import::import(&open(&url, &base, &key).await?, args).await,
+        Command::Export(cmd) => crate::import::export(&open(&url, &base, &key).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Mail(MailCmd::List { limit, format }) => {
-            let mails = open(&url, &base).await?.list_mail(&ctx, limit).await?;
+            let mails = open(&url, &base, &key).await?.list_mail(&ctx, limit).await?;
             let mut t = Table::new(&[
                 "id",
                 "created_at",
@@ -206,7 +237,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> Result<ExitCode> {
+async fn serve(args: ServeArgs, file: &FileConfig, url: &str, key: &std::path::Path) -> Result<ExitCode> {
     let filter = std::env::var("ROLLCALL_LOG")
         .ok()
         .or_else(|| file.log.clone())
@@ -215,7 +246,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> Result<ExitCode
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("ROLLCALL_LOG is not a valid filter")?)
         .with_writer(std::io::stderr)
         .init();
-    let service = open(url, "").await?;
+    let service = open(url, "", key).await?;
     let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     if let Some((username, generated)) = service.ensure_first_admin(admin_password).await? {
         match generated {
@@ -750,25 +781,69 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
             emit(format, &t, &entries)?;
             Ok(ExitCode::SUCCESS)
         }
-        AuditCmd::Verify => {
-            let r = service.verify_audit(ctx).await?;
-            match &r.problem {
-                None => {
+        AuditCmd::Verify { expect_head } => {
+            let expect = match &expect_head {
+                None => None,
+                Some(h) => {
+                    let (seq, hash) = h
+                        .split_once(':')
+                        .and_then(|(s, h)| Some((s.trim().parse::<i64>().ok()?, h.trim())))
+                        .ok_or_else(|| anyhow!("--expect-head takes SEQ:HASH, as `audit verify` printed it"))?;
+                    Some((seq, hash))
+                }
+            };
+            let r = service.verify_audit_against(ctx, expect).await?;
+            let head = format!("{}:{}", r.head_seq, r.head_hash);
+            let refused = (!r.refused.is_empty()).then(|| {
+                let each: Vec<String> = r
+                    .refused
+                    .iter()
+                    .map(|x| format!("entry {} ({})", x.entry_id, x.reason))
+                    .collect();
+                format!(
+                    "{} audit rows were refused by the sealer and kept out of the chain: {}",
+                    r.refused.len(),
+                    each.join("; ")
+                )
+            });
+            match (&r.problem, refused) {
+                (None, None) => {
                     println!(
                         "audit chain intact: {} entries verified ({} with personal data erased by purges), {} not yet sealed",
                         r.sealed, r.erased, r.unsealed
                     );
+                    if let Some((seq, _)) = expect {
+                        println!("the chain still reaches the kept head at position {seq}, unchanged");
+                    }
+                    if r.keyed_from > 1 {
+                        println!(
+                            "entries before position {} were sealed before audit entries were authenticated (an upgrade); they are checked by their hashes only",
+                            r.keyed_from
+                        );
+                    }
+                    println!(
+                        "sealed head: {head}  (keep it elsewhere; check against it later with --expect-head {head})"
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
-                Some(p) => {
+                (None, Some(refused)) => {
+                    eprintln!(
+                        "error: {refused}; the chain itself verifies ({} entries, sealed head {head}) — find out who wrote those rows, then delete them",
+                        r.sealed
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+                (Some(p), refused) => {
                     let at = p
                         .entry_id
                         .map_or(format!("after chain position {}", p.position - 1), |id| {
                             format!("at entry {id} (chain position {})", p.position)
                         });
+                    let also = refused.map(|r| format!("; also, {r}")).unwrap_or_default();
                     eprintln!(
-                        "error: audit chain broken {at}: {}; {} entries before it verified",
-                        p.reason, r.sealed
+                        "error: audit chain broken {at}: {}; {} entries before it verified{also}",
+                        p.reason,
+                        p.position - 1
                     );
                     Ok(ExitCode::FAILURE)
                 }

@@ -2,10 +2,12 @@
 //! override `rollcall.toml` in the working directory, which overrides the defaults.
 
 use anyhow::{Context as _, Result};
+use rollcall_core::audit::AuditKey;
 use serde::Deserialize;
 
 pub const DEFAULT_DATABASE: &str = "sqlite://rollcall.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_AUDIT_KEY_FILE: &str = "rollcall.audit-key";
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -14,6 +16,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub base_url: Option<String>,
     pub log: Option<String>,
+    pub audit_key_file: Option<String>,
 }
 
 impl FileConfig {
@@ -23,6 +26,59 @@ impl FileConfig {
             return Ok(FileConfig::default());
         }
         let text = std::fs::read_to_string(path).context("can't read rollcall.toml")?;
-        toml::from_str(&text).context("rollcall.toml is not valid (keys: database, listen, base_url, log)")
+        toml::from_str(&text)
+            .context("rollcall.toml is not valid (keys: database, listen, base_url, log, audit_key_file)")
     }
+}
+
+/// Reads the audit key from `path` (64 hex digits), creating it — 32 random bytes, mode
+/// 0600 — when it doesn't exist yet. Two processes starting at once end up with the same
+/// key: the file appears whole or not at all (written aside, then linked into place).
+pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
+    use std::io::Write as _;
+    if !path.exists() {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let tmp = dir.join(format!(".rollcall.audit-key.{}", std::process::id()));
+        let written = (|| -> std::io::Result<()> {
+            let mut f = open_private(&tmp)?;
+            f.write_all(hex::encode(AuditKey::generate().to_bytes()).as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+            match std::fs::hard_link(&tmp, path) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+                _ => Ok(()),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        written.with_context(|| format!("can't create the audit key file {}", path.display()))?;
+        // Logged by `serve`; quiet for one-off commands, whose stderr is for errors.
+        tracing::info!(
+            path = %path.display(),
+            "created the audit key file: back it up with the database; every rollcall process on this database needs it"
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("can't read the audit key file {}", path.display()))?;
+    hex::decode(text.trim())
+        .ok()
+        .and_then(|b| AuditKey::from_bytes(&b))
+        .ok_or_else(|| anyhow::anyhow!("{} is not a rollcall audit key (64 hex digits)", path.display()))
+}
+
+#[cfg(unix)]
+fn open_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }

@@ -172,6 +172,10 @@ pub struct AuditRow {
     pub target_id: Option<i64>,
     pub request_id: Option<String>,
     pub personal_digest: String,
+    /// HMAC under the audit key, written with the entry (see `audit::AuditKey`).
+    pub tag: Option<String>,
+    /// Set when the sealer refused the row (no valid tag); it is never sealed.
+    pub refused_at: Option<Millis>,
     pub chain_seq: Option<i64>,
     pub prev_hash: Option<String>,
     pub hash: Option<String>,
@@ -266,6 +270,11 @@ pub struct JobRecord {
 pub struct AuditHead {
     pub seq: i64,
     pub hash: String,
+    /// Positions from here on are keyed (authenticated); below it, sealed by a version of
+    /// rollcall that had no audit key. Set by the migration, never by the service.
+    pub keyed_from: i64,
+    /// The sealer's HMAC over the head (see `audit::AuditKey::head_tag`).
+    pub tag: Option<String>,
 }
 
 #[async_trait]
@@ -508,7 +517,9 @@ pub trait Tx: Send {
     async fn claim_abandoned_job(&mut self, now: Millis, lease_until: Millis) -> Result<Option<JobRecord>>;
 
     // --- audit ---
-    async fn insert_audit(&mut self, entry: &NewAuditEntry) -> Result<i64>;
+    /// Inserts the entry and its personal data, then stores `tag(id)` as its tag.
+    async fn insert_audit(&mut self, entry: &NewAuditEntry, tag: &(dyn Fn(i64) -> String + Send + Sync))
+    -> Result<i64>;
     async fn list_audit(&mut self, query: &AuditQuery) -> Result<Vec<AuditRow>>;
     /// Erases the personal data of every entry by or about the user (purge).
     async fn erase_audit_personal(&mut self, user: UserId, at: Millis) -> Result<u64>;
@@ -517,8 +528,13 @@ pub trait Tx: Send {
     /// Reads the chain head without locking it (verification).
     async fn audit_head(&mut self) -> Result<AuditHead>;
     async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()>;
+    /// Unsealed entries not refused, oldest first.
     async fn unsealed_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>>;
     async fn count_unsealed_audit(&mut self) -> Result<i64>;
+    /// Marks an unsealed row refused: the sealer passes over it from then on.
+    async fn refuse_audit(&mut self, id: i64, at: Millis) -> Result<()>;
+    /// Rows the sealer refused, oldest first.
+    async fn refused_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>>;
     async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()>;
     /// Sealed entries in chain order, from chain position `after_seq + 1`.
     async fn audit_chain(&mut self, after_seq: i64, limit: i64) -> Result<Vec<AuditRow>>;

@@ -163,7 +163,7 @@ impl PlanRow {
 }
 
 pub(crate) const AUDIT_COLUMNS: &str = "a.id, a.at, a.actor_kind, a.actor_user_id, a.actor_ref, a.channel, a.action, \
-     a.target_kind, a.target_id, a.request_id, a.personal_digest, a.chain_seq, a.prev_hash, a.hash, \
+     a.target_kind, a.target_id, a.request_id, a.personal_digest, a.tag, a.refused_at, a.chain_seq, a.prev_hash, a.hash, \
      p.entry_id AS personal_entry, p.salt, p.data, p.erased_at";
 
 #[derive(sqlx::FromRow)]
@@ -179,6 +179,8 @@ pub(crate) struct AuditRowRaw {
     target_id: Option<i64>,
     request_id: Option<String>,
     personal_digest: String,
+    tag: Option<String>,
+    refused_at: Option<i64>,
     chain_seq: Option<i64>,
     prev_hash: Option<String>,
     hash: Option<String>,
@@ -202,6 +204,8 @@ impl From<AuditRowRaw> for AuditRow {
             target_id: r.target_id,
             request_id: r.request_id,
             personal_digest: r.personal_digest,
+            tag: r.tag,
+            refused_at: r.refused_at,
             chain_seq: r.chain_seq,
             prev_hash: r.prev_hash,
             hash: r.hash,

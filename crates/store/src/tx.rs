@@ -570,10 +570,15 @@ impl SqlTx {
     }
 
     async fn head(&mut self) -> Result<AuditHead> {
-        let (seq, hash): (i64, String) =
-            on_conn!(self, c => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await)
-                .map_err(db_err)?;
-        Ok(AuditHead { seq, hash })
+        const SQL: &str = "SELECT seq, hash, keyed_from, tag FROM audit_head WHERE id = 1";
+        let (seq, hash, keyed_from, tag): (i64, String, i64, Option<String>) =
+            on_conn!(self, c => sqlx::query_as(SQL).fetch_one(c).await).map_err(db_err)?;
+        Ok(AuditHead {
+            seq,
+            hash,
+            keyed_from,
+            tag,
+        })
     }
 }
 
@@ -1932,7 +1937,7 @@ impl Tx for SqlTx {
         Ok(row.map(JobRecord::from))
     }
 
-    async fn insert_audit(&mut self, e: &NewAuditEntry) -> Result<i64> {
+    async fn insert_audit(&mut self, e: &NewAuditEntry, tag: &(dyn Fn(i64) -> String + Send + Sync)) -> Result<i64> {
         const SQL: &str = "INSERT INTO audit_log (at, actor_kind, actor_user_id, actor_ref, channel, action, target_kind, \
              target_id, request_id, personal_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
         let (id,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL)
@@ -1953,6 +1958,12 @@ impl Tx for SqlTx {
         self.execute(
             PERSONAL,
             &[Arg::I64(id), Arg::Text(e.salt.clone()), Arg::Text(e.personal.clone())],
+        )
+        .await?;
+        // The tag covers the id, which the database has only just given.
+        self.execute(
+            "UPDATE audit_log SET tag = $2 WHERE id = $1",
+            &[Arg::I64(id), Arg::Text(tag(id))],
         )
         .await?;
         Ok(id)
@@ -2002,21 +2013,34 @@ impl Tx for SqlTx {
     }
 
     async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()> {
-        const SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
-        self.execute(SQL, &[Arg::I64(head.seq), Arg::Text(head.hash.clone())])
+        // keyed_from is the migration's to set; the sealer writes position, hash and tag.
+        const SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2, tag = $3 WHERE id = 1";
+        let tag = Arg::Text(head.tag.clone().unwrap_or_default());
+        self.execute(SQL, &[Arg::I64(head.seq), Arg::Text(head.hash.clone()), tag])
             .await
             .map(drop)
     }
 
     async fn unsealed_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>> {
         let mut f = Filter::default();
-        f.push("a.chain_seq IS NULL".into());
+        f.push("a.chain_seq IS NULL AND a.refused_at IS NULL".into());
         self.audit_where(f, "a.id", limit).await
     }
 
     async fn count_unsealed_audit(&mut self) -> Result<i64> {
-        self.fetch_i64("SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL".into(), &[])
-            .await
+        const SQL: &str = "SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL AND refused_at IS NULL";
+        self.fetch_i64(SQL.into(), &[]).await
+    }
+
+    async fn refuse_audit(&mut self, id: i64, at: Millis) -> Result<()> {
+        const SQL: &str = "UPDATE audit_log SET refused_at = $2 WHERE id = $1 AND chain_seq IS NULL";
+        self.execute(SQL, &[Arg::I64(id), Arg::I64(at)]).await.map(drop)
+    }
+
+    async fn refused_audit(&mut self, limit: i64) -> Result<Vec<AuditRow>> {
+        let mut f = Filter::default();
+        f.push("a.chain_seq IS NULL AND a.refused_at IS NOT NULL".into());
+        self.audit_where(f, "a.id", limit).await
     }
 
     async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()> {

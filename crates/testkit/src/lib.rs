@@ -9,6 +9,10 @@ use sqlx::Connection;
 
 pub const POSTGRES_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
 
+/// The audit key every in-process test service uses (`Service::with_audit_key`), so entries
+/// written by one test service verify under another on the same database.
+pub const TEST_AUDIT_KEY: [u8; 32] = *b"rollcall-test-audit-key-32-bytes";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

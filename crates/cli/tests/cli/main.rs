@@ -1,6 +1,7 @@
 //! End-to-end tests of the `rollcall` binary: real processes against a fresh database,
 //! each on SQLite and on PostgreSQL.
 
+mod audit;
 mod import;
 mod serve;
 mod walkthrough;
@@ -31,6 +32,7 @@ impl Rollcall {
             .env_remove("ROLLCALL_DATABASE_URL")
             .env_remove("ROLLCALL_LISTEN")
             .env_remove("ROLLCALL_ADMIN_PASSWORD")
+            .env_remove("ROLLCALL_AUDIT_KEY_FILE")
             .kill_on_drop(true);
         c
     }

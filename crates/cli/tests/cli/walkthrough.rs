@@ -215,6 +215,9 @@ both_backends!(
             rc.ok(&["backup", &copy_arg]).await;
             let from_copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
                 .args(["--database", &format!("sqlite://{copy_arg}"), "user", "show", "ada"])
+                // The copy goes with the audit key file beside it.
+                .current_dir(rc.dir.path())
+                .env_remove("ROLLCALL_AUDIT_KEY_FILE")
                 .output()
                 .await
                 .unwrap();

@@ -9,6 +9,7 @@ pub enum Template {
     SetPassword,
     PasswordReset,
     IdleWarning,
+    DeactivationRefused,
 }
 
 impl Template {
@@ -18,6 +19,7 @@ impl Template {
             Template::SetPassword => "set_password",
             Template::PasswordReset => "password_reset",
             Template::IdleWarning => "idle_warning",
+            Template::DeactivationRefused => "deactivation_refused",
         }
     }
 }
@@ -94,6 +96,21 @@ pub fn idle_warning(user: &User, base_url: &str, deactivate_on: Millis) -> Messa
             greeting(user),
             user.username,
             format_millis(deactivate_on)
+        ),
+    }
+}
+
+/// To an administrator: a scheduled deactivation was refused because `user` is the last
+/// active administrator; the date was cleared, so it won't be tried again.
+pub fn deactivation_refused(admin: &User, user: &User, base_url: &str, scheduled_for: Millis) -> Message {
+    Message {
+        template: Template::DeactivationRefused,
+        subject: "A scheduled deactivation was refused".into(),
+        body: format!(
+            "{}\n\n{} was scheduled to be deactivated on {}, but is the last active administrator, so rollcall refused and cleared the date. Make another user an administrator, then schedule it again if it is still wanted:\n{base_url}/admin\n",
+            greeting(admin),
+            user.username,
+            format_millis(scheduled_for)
         ),
     }
 }

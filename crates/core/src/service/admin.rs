@@ -107,7 +107,8 @@ pub struct AuditEntryView {
 }
 
 impl AuditEntryView {
-    fn from_row(r: AuditRow) -> AuditEntryView {
+    /// `names`: the current usernames of the people the entries reference by id.
+    fn from_row(r: AuditRow, names: &std::collections::HashMap<i64, String>) -> AuditEntryView {
         let data: serde_json::Value = r
             .personal
             .as_ref()
@@ -125,7 +126,11 @@ impl AuditEntryView {
             target_kind: r.target_kind,
             target_id: r.target_id,
             target: text("target"),
-            changes: data.get("changes").cloned().unwrap_or(json!({})),
+            changes: {
+                let mut c = data.get("changes").cloned().unwrap_or(json!({}));
+                audit::resolve_people(&mut c, &|id| names.get(&id).cloned());
+                c
+            },
             source: text("source"),
             request_id: r.request_id,
             sealed: r.chain_seq.is_some(),
@@ -414,17 +419,50 @@ impl Service {
                 *slot = Some(u.id);
             }
         }
-        Ok(tx
-            .list_audit(&q)
+        let rows = tx.list_audit(&q).await?;
+        // Other people are stored by id; their names are today's, and a purged user's gone.
+        let mut ids = vec![];
+        for r in &rows {
+            if let Some(v) = r
+                .personal
+                .as_ref()
+                .and_then(|p| p.data.as_deref())
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            {
+                audit::people_in(&v, &mut ids);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let ids: Vec<UserId> = ids.into_iter().map(UserId).collect();
+        let names: std::collections::HashMap<i64, String> = tx
+            .usernames_of(&ids)
             .await?
             .into_iter()
-            .map(AuditEntryView::from_row)
-            .collect())
+            .map(|(id, n)| (id.0, n))
+            .collect();
+        Ok(rows.into_iter().map(|r| AuditEntryView::from_row(r, &names)).collect())
+    }
+
+    /// Whether this service's audit key is the one the chain head was last sealed with;
+    /// `None` while nothing has been sealed under a key. Channels check it at start-up so a
+    /// process with a missing or wrong key file doesn't write entries that can't be checked
+    /// against the others.
+    pub async fn audit_key_matches(&self) -> Result<Option<bool>> {
+        let mut tx = self.store.begin_read().await?;
+        let head = tx.audit_head().await?;
+        if head.seq < head.keyed_from {
+            return Ok(None);
+        }
+        Ok(Some(self.audit_key.as_ref().is_some_and(|k| k.head_tag_valid(&head))))
     }
 
     /// Seals every committed, unsealed audit entry into the chain, in batches. Concurrent
-    /// sealers queue on the chain head, so the chain never forks.
+    /// sealers queue on the chain head, so the chain never forks. A row without a valid tag
+    /// (not written by this service: inserted or edited by hand) is refused — marked, logged
+    /// and left out of the chain, which continues past it — and `verify_audit` reports it.
     pub async fn seal_audit(&self) -> Result<i64> {
+        let key = self.audit_key()?;
         let mut sealed = 0;
         loop {
             let mut tx = self.store.begin().await?;
@@ -433,31 +471,63 @@ impl Service {
             if rows.is_empty() {
                 return Ok(sealed);
             }
+            let before = head.seq;
             for row in &rows {
+                if !key.entry_tag_valid(row) {
+                    tracing::error!(
+                        entry = row.id,
+                        action = %row.action,
+                        "audit entry refused: it has no valid authentication tag (written into the database by hand?); it is not sealed into the chain"
+                    );
+                    tx.refuse_audit(row.id, now_millis()).await?;
+                    continue;
+                }
                 let seq = head.seq + 1;
-                let hash = audit::chain_hash(&head.hash, seq, &audit::entry_digest(row));
+                let hash = key.link(&head, seq, &audit::entry_digest(row));
                 tx.seal_audit(row.id, seq, &head.hash, &hash).await?;
-                head = crate::ports::AuditHead { seq, hash };
+                head.seq = seq;
+                head.hash = hash;
             }
-            tx.set_audit_head(&head).await?;
+            if head.seq != before {
+                head.tag = Some(key.head_tag(&head));
+                tx.set_audit_head(&head).await?;
+            }
             tx.commit().await?;
-            sealed += rows.len() as i64;
+            sealed += head.seq - before;
         }
     }
 
     /// Seals what is committed, then walks the whole chain. Names the first entry that was
-    /// edited, removed or reordered.
+    /// edited, removed or reordered, and every row the sealer refused.
     pub async fn verify_audit(&self, ctx: &Context) -> Result<VerifyReport> {
+        self.verify_audit_against(ctx, None).await
+    }
+
+    /// As [`Service::verify_audit`], and checks the chain still reaches a head kept earlier
+    /// (`(seq, hash)`) with the same hash there: a cut-off or rewritten chain is named.
+    pub async fn verify_audit_against(&self, ctx: &Context, expect: Option<(i64, &str)>) -> Result<VerifyReport> {
         {
             let mut txb = self.store.begin_read().await?;
             let tx = txb.as_mut();
             self.principal(tx, ctx).await?.require(Area::AuditView)?;
         }
+        let key = self.audit_key()?;
+        if let Some((seq, hash)) = expect
+            && (seq < 1 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(Error::invalid(
+                "expect_head",
+                "a kept head is SEQ:HASH, as `audit verify` printed it (a position from 1 and a 64-digit hex hash)",
+            ));
+        }
         self.seal_audit().await?;
         let mut tx = self.store.begin_read().await?;
         let head = tx.audit_head().await?;
         let unsealed = tx.count_unsealed_audit().await?;
-        let mut v = ChainVerifier::default();
+        let mut v = ChainVerifier::new(key, head.keyed_from);
+        if let Some((seq, hash)) = expect {
+            v = v.expecting(seq, hash);
+        }
         let mut problem: Option<Problem> = None;
         'pages: loop {
             let rows = tx.audit_chain(v.verified(), 1000).await?;
@@ -474,12 +544,69 @@ impl Service {
         if problem.is_none() {
             problem = v.finish(&head).err();
         }
+        let refused = tx
+            .refused_audit(1000)
+            .await?
+            .iter()
+            .map(|r| audit::Refused {
+                entry_id: r.id,
+                reason: audit::refusal_reason(key, r),
+            })
+            .collect();
         Ok(VerifyReport {
             sealed: v.verified(),
             unsealed,
             erased: v.erased,
+            head_seq: head.seq,
+            head_hash: head.hash,
+            keyed_from: head.keyed_from,
             problem,
+            refused,
         })
+    }
+
+    /// A scheduled deactivation the rules refused (the last administrator): clears the date
+    /// so the minute job doesn't retry it, audits the refusal and mails every active
+    /// administrator — once, even when several instances run the job.
+    pub(crate) async fn refuse_scheduled_deactivation(&self, ctx: &Context, id: UserId, why: &Error) -> Result<()> {
+        let mut txb = self.store.begin().await?;
+        let tx = txb.as_mut();
+        let Some(mut user) = tx.lock_user(id).await? else {
+            return Ok(());
+        };
+        let now = now_millis();
+        let Some(scheduled) = user.deactivate_at.filter(|d| *d <= now) else {
+            // Another instance refused it already, or someone rescheduled it meanwhile.
+            return Ok(());
+        };
+        user.deactivate_at = None;
+        user.updated_at = now;
+        tx.update_user(&user).await?;
+        let who = crate::actor::Principal::superuser();
+        let changes = json!({
+            "deactivate_at": [Some(format_millis(scheduled)), None::<String>],
+            "refused": why.code(),
+        });
+        self.record(
+            tx,
+            ctx,
+            &who,
+            Change::user("user.scheduled_deactivation_refused", &user, changes),
+        )
+        .await?;
+        let admins = tx
+            .list_users(&UserQuery {
+                status: Some(UserStatus::Active),
+                type_id: Some(BaseRole::Administrator.builtin_id()),
+                limit: 1000,
+                ..UserQuery::default()
+            })
+            .await?;
+        for admin in &admins {
+            let msg = mail::deactivation_refused(admin, &user, self.base_url(), scheduled);
+            self.queue_mail(tx, admin, msg).await?;
+        }
+        self.commit(txb).await
     }
 
     /// First start: when no active administrator exists, creates `admin`. Returns the

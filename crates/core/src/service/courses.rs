@@ -5,6 +5,7 @@ use super::admin::AuditEntryView;
 use super::users::{UserKey, UserView};
 use super::{AuditFilter, Change, Service};
 use crate::actor::{Context, Principal};
+use crate::audit;
 use crate::domain::course::{self, new_certificate_code};
 use crate::domain::*;
 use crate::ports::Tx;
@@ -242,7 +243,7 @@ impl Service {
             updated_at: now,
         };
         c.id = tx.insert_course(&c).await?;
-        let changes = json!({ "code": c.code, "name": c.name, "owner": owner.username.as_str(), "units": units });
+        let changes = json!({ "code": c.code, "name": c.name, "owner": audit::person(owner.id), "units": units });
         self.record(
             tx,
             ctx,
@@ -716,7 +717,7 @@ impl Service {
         who: &Principal,
         user: &User,
         to: Option<&UserKey>,
-    ) -> Result<(u64, Option<String>)> {
+    ) -> Result<(u64, Option<User>)> {
         if tx.count_owned_courses(user.id).await? == 0 {
             return Ok((0, None));
         }
@@ -741,10 +742,10 @@ impl Service {
             ));
         }
         let n = tx.reassign_courses(user.id, new_owner.id).await?;
-        let change = json!({ "courses_reassigned": n, "to": new_owner.username.as_str() });
+        let change = json!({ "courses_reassigned": n, "to": audit::person(new_owner.id) });
         self.record(tx, ctx, who, Change::user("course.reassign", user, change))
             .await?;
-        Ok((n, Some(new_owner.username.to_string())))
+        Ok((n, Some(new_owner)))
     }
 
     /// Deactivates, reassigns owned courses, and revokes tokens — one transaction.
@@ -765,7 +766,8 @@ impl Service {
             .unwrap_or(unchanged);
         let (n, new_owner) = self.reassign_owned_courses(tx, ctx, &who, &user, reassign_to).await?;
         tx.revoke_user_tokens(user.id, now_millis()).await?;
-        let change = json!({ "courses_reassigned": n, "new_owner": new_owner });
+        let change = json!({ "courses_reassigned": n, "new_owner": new_owner.as_ref().map(|o| audit::person(o.id)) });
+        let new_owner = new_owner.map(|o| o.username.to_string());
         self.record(tx, ctx, &who, Change::user("user.offboard", &user, change))
             .await?;
         let view = self.view_of(tx, &user).await?;

@@ -43,6 +43,9 @@ pub struct Service {
     store: Arc<dyn Store>,
     /// The public base URL, for links in mail (never taken from a request's Host header).
     base_url: Arc<str>,
+    /// Authenticates audit entries; from the configuration, never from the database. Without
+    /// it the service writes no audit entry (so no change) and verifies nothing.
+    pub(crate) audit_key: Option<Arc<audit::AuditKey>>,
 }
 
 /// One audit entry's content, before the actor and time are added.
@@ -86,7 +89,21 @@ impl Service {
         Service {
             store,
             base_url: "http://127.0.0.1:8080".into(),
+            audit_key: None,
         }
+    }
+
+    /// The key audit entries are authenticated with. Every process writing to one database
+    /// must use the same key.
+    pub fn with_audit_key(mut self, key: audit::AuditKey) -> Service {
+        self.audit_key = Some(Arc::new(key));
+        self
+    }
+
+    pub(crate) fn audit_key(&self) -> Result<&audit::AuditKey> {
+        self.audit_key
+            .as_deref()
+            .ok_or_else(|| Error::internal("no audit key configured: the service can't write or check audit entries"))
     }
 
     /// Sets the public base URL used in links.
@@ -140,8 +157,12 @@ impl Service {
         Principal::for_user(&user, &user_type, branches)
     }
 
-    /// Writes one audit entry inside the caller's transaction.
+    /// Writes one audit entry inside the caller's transaction, tagged with the audit key.
+    /// Anyone else the entry concerns, besides its actor and target, goes into `changes` as
+    /// [`audit::person`] (an id), never by name: a purge erases names only from entries by
+    /// or about the purged user.
     pub(crate) async fn record(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, change: Change) -> Result<()> {
+        let key = self.audit_key()?.clone();
         let (actor_kind, actor_user_id, actor_ref) = match &ctx.actor {
             Actor::Operator => ("operator", None, None),
             Actor::User(id) => ("user", Some(*id), None),
@@ -172,7 +193,8 @@ impl Service {
             salt,
             personal,
         };
-        tx.insert_audit(&entry).await?;
+        let tag = |id: i64| key.entry_tag(&audit::new_entry_digest(id, &entry));
+        tx.insert_audit(&entry, &tag).await?;
         Ok(())
     }
 

@@ -941,7 +941,9 @@ impl Service {
     }
 
     /// Deactivates users whose scheduled date has come. Each in its own transaction, so one
-    /// refusal (the last administrator) doesn't hold back the others.
+    /// refusal doesn't hold back the others. The last administrator's is refused once and
+    /// visibly: the date is cleared, the refusal audited and the administrators mailed, so
+    /// the job doesn't try again every minute.
     pub async fn run_scheduled_deactivations(&self) -> Result<usize> {
         let ctx = Context::system("scheduled_deactivation");
         let due = {
@@ -952,6 +954,12 @@ impl Service {
         for id in due {
             match self.deactivate_user(&ctx, &UserKey::Id(id)).await {
                 Ok(_) => done += 1,
+                Err(e) if e.code() == "last_administrator" => {
+                    tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused; the date is cleared");
+                    if let Err(e) = self.refuse_scheduled_deactivation(&ctx, id, &e).await {
+                        tracing::error!(user = id.0, error = %e, "recording a refused scheduled deactivation failed");
+                    }
+                }
                 Err(e) => tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused"),
             }
         }

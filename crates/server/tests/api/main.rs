@@ -1,6 +1,7 @@
 //! The REST API over a real server (bound to 127.0.0.1:0, fresh database per test), on
 //! SQLite and PostgreSQL.
 
+mod audit;
 mod behaviour;
 mod console;
 mod imports;
@@ -53,7 +54,8 @@ impl TestApp {
     async fn start_at(db: TestDb, public: Option<String>) -> TestApp {
         let store = SqlStore::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
-        let service = Service::new(Arc::new(store));
+        let key = rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap();
+        let service = Service::new(Arc::new(store)).with_audit_key(key);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let public_base = public.unwrap_or_else(|| base.clone());

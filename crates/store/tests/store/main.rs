@@ -20,7 +20,11 @@ use std::sync::Arc;
 pub async fn service(db: &TestDb) -> Service {
     let store = SqlStore::connect(&db.url).await.expect("connect");
     store.migrate().await.expect("migrate");
-    Service::new(Arc::new(store))
+    Service::new(Arc::new(store)).with_audit_key(test_key())
+}
+
+pub fn test_key() -> rollcall_core::audit::AuditKey {
+    rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap()
 }
 
 pub fn cli() -> Context {
