@@ -426,6 +426,11 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 external_id: s.external_id.as_deref().map(|e| clearable(e).map(str::to_owned)),
                 exclude_from_emails: s.exclude_from_emails.map(|x| matches!(x, YesNo::Yes)),
                 deactivate_at,
+                sso_subject: match (s.no_sso_subject, s.sso_subject) {
+                    (true, _) => Some(None),
+                    (false, Some(n)) if n.trim().is_empty() => Some(None),
+                    (false, n) => n.map(Some),
+                },
             };
             let u = service
                 .update_user(ctx, &UserKey::from(s.username.as_str()), upd)
