@@ -293,6 +293,16 @@ fn user_rows(users: &[UserView]) -> Table {
     t
 }
 
+/// The single sign-on subject a user is linked to, as one more line of `show_user`.
+async fn show_sso_link(service: &Service, ctx: &Context, id: i64) -> Result<()> {
+    let link = service
+        .sso_link_of(ctx, &UserKey::Id(rollcall_core::domain::UserId(id)))
+        .await?;
+    let shown = link.map_or_else(|| "not linked".to_owned(), |l| format!("{} at {}", l.subject, l.idp));
+    fields(&[("single sign-on", shown)]);
+    Ok(())
+}
+
 fn show_user(u: &UserView) {
     fields(&[
         ("id", u.id.to_string()),
@@ -403,7 +413,10 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             let u = service.get_user(ctx, &UserKey::from(username.as_str())).await?;
             match format {
                 ShowFormat::Json => output::json(&u)?,
-                ShowFormat::Table => show_user(&u),
+                ShowFormat::Table => {
+                    show_user(&u);
+                    show_sso_link(service, ctx, u.id).await?;
+                }
             }
         }
         UserCmd::Set(s) => {
@@ -437,6 +450,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 .await?;
             println!("updated {}", u.username);
             show_user(&u);
+            show_sso_link(service, ctx, u.id).await?;
         }
         UserCmd::Deactivate { usernames } => {
             return each(&usernames, "deactivated", |k| async move {
