@@ -701,7 +701,7 @@ impl Service {
     /// SCIM-linked gets the same error. Membership adds access, so a user above the identity
     /// provider's rank is refused.
     async fn group_member(&self, tx: &mut dyn Tx, who: &Principal, id: i64) -> Result<User> {
-        let unknown = || Error::invalid("members", format!("no SCIM user with id {id}"));
+        let unknown = || Error::invalid("members", "a member is not a user this identity provider manages");
         let user = tx
             .user_by_id(UserId(id))
             .await?
