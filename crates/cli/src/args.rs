@@ -255,7 +255,7 @@ pub enum UserCmd {
         format: ShowFormat,
     },
     /// Change a user's type, branches, groups, names, email or schedule
-    Set(UserSet),
+    Set(Box<UserSet>),
     /// Deactivate users: frees their seats, keeps every record
     Deactivate {
         #[arg(required = true)]

@@ -229,11 +229,10 @@ impl Service {
             && state.email.trim().eq_ignore_ascii_case(&current.email)
             && (state.external_id.is_none() || state.external_id == current.external_id)
             && (state.user_type.is_none()
-                || state.user_type.as_deref().map(access::type_key)
-                    == Some(access::type_key(&reached.user_type.name)))
+                || state.user_type.as_deref().map(access::type_key) == Some(access::type_key(&reached.user_type.name)))
             && same_name(&state.department, &current.department)
             && *password == PasswordChange::Keep
-            && !(state.active && !current.active);
+            && (!state.active || current.active);
         if !unchanged {
             who.require_rank(reached.user_type.base, "change")?;
         }

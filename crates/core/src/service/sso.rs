@@ -273,9 +273,7 @@ impl Service {
         if subject.is_empty() {
             return Err(Error::forbidden("the identity provider sent an empty NameID"));
         }
-        let username = config
-            .field(identity, "username")
-            .unwrap_or_else(|| subject.to_owned());
+        let username = config.field(identity, "username").unwrap_or_else(|| subject.to_owned());
         // The email the identity provider asserted (an attribute, or an emailAddress NameID)
         // in the signed assertion: what `sso_link_existing = email` counts as verified.
         let email = config
@@ -314,7 +312,10 @@ impl Service {
                         let user = tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?;
                         let t = self.type_by_id(tx, user.user_type_id).await?;
                         if tx.sso_link(user.id).await?.is_some() {
-                            return Err(refuse(&user, "the matching account is linked to another identity-provider subject"));
+                            return Err(refuse(
+                                &user,
+                                "the matching account is linked to another identity-provider subject",
+                            ));
                         }
                         if t.base > BaseRole::Instructor {
                             return Err(refuse(
@@ -407,8 +408,13 @@ impl Service {
                 return Ok(false);
             };
             tx.set_sso_link(user.id, None).await?;
-            self.record(tx, ctx, who, Change::user("user.sso_unlink", user, json!({ "idp": issuer })))
-                .await?;
+            self.record(
+                tx,
+                ctx,
+                who,
+                Change::user("user.sso_unlink", user, json!({ "idp": issuer })),
+            )
+            .await?;
             return Ok(true);
         };
         if subject.len() > 1024 || subject.chars().any(char::is_control) {

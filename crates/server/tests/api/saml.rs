@@ -476,7 +476,10 @@ both_backends!(
         let mut by_email = spec(&app, "newcomer", Some(begin(&app).await));
         by_email.attributes[0].1 = "carol@example.org".into();
         let cases = [
-            ("NameID of the administrator", spec(&app, "root", Some(begin(&app).await))),
+            (
+                "NameID of the administrator",
+                spec(&app, "root", Some(begin(&app).await)),
+            ),
             ("username attribute of the administrator", by_attribute),
             ("NameID of a learner", spec(&app, "carol", Some(begin(&app).await))),
             ("email of an unlinked account", by_email),
@@ -518,7 +521,8 @@ both_backends!(
         assert!(home_page.contains("root"), "{home_page}");
         let mail = app.service.list_mail(&Context::cli(), 100).await.unwrap();
         assert!(
-            mail.iter().any(|m| m.template == "sso_admin_linked" && m.to == "root@example.org"),
+            mail.iter()
+                .any(|m| m.template == "sso_admin_linked" && m.to == "root@example.org"),
             "administrators are told: {mail:?}"
         );
         let (status, body) = app
@@ -616,14 +620,25 @@ both_backends!(the_console_links_and_unlinks_a_user, |db: TestDb| async move {
             .to_owned()
     };
     let shown = page().await;
-    assert!(shown.contains("id=\"e-sso_subject\" name=\"sso_subject\" value=\"\""), "{shown}");
+    assert!(
+        shown.contains("id=\"e-sso_subject\" name=\"sso_subject\" value=\"\""),
+        "{shown}"
+    );
     assert_eq!(edit("lea@corp", csrf_of(&shown)).await, 303);
     let shown = page().await;
     assert!(shown.contains("name=\"sso_subject\" value=\"lea@corp\""), "{shown}");
     assert!(shown.contains("NameID at https://idp.test.example"), "{shown}");
-    let resp = post(&app, &TestIdp::new().response(&spec(&app, "lea@corp", Some(begin(&app).await)))).await;
+    let resp = post(
+        &app,
+        &TestIdp::new().response(&spec(&app, "lea@corp", Some(begin(&app).await))),
+    )
+    .await;
     assert_eq!(resp.status().as_u16(), 303, "linked from the console");
     assert_eq!(edit("", csrf_of(&shown)).await, 303);
-    let resp = post(&app, &TestIdp::new().response(&spec(&app, "lea@corp", Some(begin(&app).await)))).await;
+    let resp = post(
+        &app,
+        &TestIdp::new().response(&spec(&app, "lea@corp", Some(begin(&app).await))),
+    )
+    .await;
     assert_refused(&resp, "unlinked from the console");
 });

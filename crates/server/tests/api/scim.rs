@@ -1344,12 +1344,19 @@ both_backends!(
         for (what, patch) in [
             ("a name", patch_op("replace", "name.familyName", json!("Byron"))),
             ("the type", patch_op("replace", "userType", json!("Learner"))),
-            ("the email", patch_op("replace", "emails[type eq \"work\"].value", json!("x@example.org"))),
+            (
+                "the email",
+                patch_op("replace", "emails[type eq \"work\"].value", json!("x@example.org")),
+            ),
         ] {
             let (status, resp) = app.scim("PATCH", &path, &t, Some(patch)).await;
             assert_error(status, &resp, 403, None);
             let view = user_view(&app, &ada).await;
-            assert_eq!((view.user_type.as_str(), view.last_name.as_str()), ("Administrator", "ada"), "{what}");
+            assert_eq!(
+                (view.user_type.as_str(), view.last_name.as_str()),
+                ("Administrator", "ada"),
+                "{what}"
+            );
         }
         // Taking access away needs no rank.
         let (status, resp) = app
@@ -1384,7 +1391,12 @@ both_backends!(
         let eve = create_user(&app, &t, "eve", json!({})).await;
         retype(&app, &eve, "administrator").await;
         let (status, resp) = app
-            .scim("PATCH", &format!("/Users/{eve}"), &t, Some(body("entra-disable-string-bool.json", &[])))
+            .scim(
+                "PATCH",
+                &format!("/Users/{eve}"),
+                &t,
+                Some(body("entra-disable-string-bool.json", &[])),
+            )
             .await;
         assert_eq!(status, 200, "{resp}");
         assert_eq!(user_view(&app, &eve).await.status, "deactivated");
@@ -1406,7 +1418,12 @@ both_backends!(
             .await
             .unwrap();
         let (status, resp) = app
-            .scim("PATCH", &format!("/Users/{dee}"), &t, Some(patch_op("replace", "active", json!(false))))
+            .scim(
+                "PATCH",
+                &format!("/Users/{dee}"),
+                &t,
+                Some(patch_op("replace", "active", json!(false))),
+            )
             .await;
         assert_error(status, &resp, 400, Some("invalidValue"));
         let (status, resp) = app.scim("DELETE", &format!("/Users/{dee}"), &t, None).await;
@@ -1479,12 +1496,17 @@ both_backends!(
                 answers[0].0
             );
         }
-        assert!(get_ok(&app, &t, &gpath).await.get("members").is_none_or(|m| m == &json!([])));
+        assert!(
+            get_ok(&app, &t, &gpath)
+                .await
+                .get("members")
+                .is_none_or(|m| m == &json!([]))
+        );
         assert!(user_view(&app, &local).await.groups.is_empty());
 
         let (status, resp) = app.scim("PATCH", &gpath, &t, Some(add(&sue))).await;
         assert_eq!(status, 200, "{resp}");
-        assert_eq!(members(&get_ok(&app, &t, &gpath).await), [sue.clone()]);
+        assert_eq!(members(&get_ok(&app, &t, &gpath).await), vec![sue]);
         // Membership adds access: not for a user above the identity provider's rank.
         let (status, resp) = app.scim("PATCH", &gpath, &t, Some(add(&pam))).await;
         assert_error(status, &resp, 403, None);
@@ -1504,9 +1526,7 @@ both_backends!(
         app.user("root", "administrator", &[]).await;
         app.user("boss", "branch-administrator", &[]).await;
         let teach = app.user("teach", "instructor", &[]).await;
-        let post = |name: &str| {
-            json!({"userName": name, "name": {"givenName": "G", "familyName": "F"}, "emails": [{"value": format!("{name}@example.org")}]})
-        };
+        let post = |name: &str| json!({"userName": name, "name": {"givenName": "G", "familyName": "F"}, "emails": [{"value": format!("{name}@example.org")}]});
         for name in ["root", "boss"] {
             let (status, resp) = app.scim("POST", "/Users", &t, Some(post(name))).await;
             assert_error(status, &resp, 409, Some("uniqueness"));

@@ -268,7 +268,10 @@ both_backends!(
         add(&s, "carol", "learner").await;
         let refused = |r: rollcall_core::Result<SignedIn>| r.err().map(|e| e.code());
         for (case, id) in [
-            ("NameID of the administrator", identity("admin", "admin-at-idp@example.org")),
+            (
+                "NameID of the administrator",
+                identity("admin", "admin-at-idp@example.org"),
+            ),
             (
                 "username attribute of the administrator",
                 with_username(identity("someone", "someone@example.org"), "ADMIN"),
@@ -435,7 +438,11 @@ both_backends!(
             .collect();
         let mut to: Vec<&str> = mail.iter().map(|m| m.to.as_str()).collect();
         to.sort();
-        assert_eq!(to, ["root@example.org", "second@example.org"], "every active administrator");
+        assert_eq!(
+            to,
+            ["root@example.org", "second@example.org"],
+            "every active administrator"
+        );
         assert!(mail[0].body.contains("root") && mail[0].body.contains("https://idp.example.org"));
         let signed = s.sso_sign_in(&identity("root@idp", "r@x.example"), None).await.unwrap();
         assert_eq!(signed.user.username, "root");
@@ -500,13 +507,13 @@ both_backends!(linking_needs_the_right_to_change_the_user, |db: TestDb| async mo
     add(&s, "root", "administrator").await;
     let boss = as_user(boss.id);
     assert_eq!(
-        link(&s, &as_user(teacher.id), "n1", Some("n1")).await.unwrap_err().code(),
+        link(&s, &as_user(teacher.id), "n1", Some("n1"))
+            .await
+            .unwrap_err()
+            .code(),
         "forbidden"
     );
-    assert_eq!(
-        link(&s, &boss, "s1", Some("s1")).await.unwrap_err().code(),
-        "not_found"
-    );
+    assert_eq!(link(&s, &boss, "s1", Some("s1")).await.unwrap_err().code(), "not_found");
     assert_eq!(
         link(&s, &boss, "root", Some("root")).await.unwrap_err().code(),
         "not_found",
@@ -517,5 +524,12 @@ both_backends!(linking_needs_the_right_to_change_the_user, |db: TestDb| async mo
         assert_eq!(subject_of(&s, name).await, None);
     }
     assert_eq!(subject_of(&s, "n1").await.as_deref(), Some("n1"));
-    assert_eq!(s.sso_sign_in(&identity("n1", "x@x.example"), None).await.unwrap().user.username, "n1");
+    assert_eq!(
+        s.sso_sign_in(&identity("n1", "x@x.example"), None)
+            .await
+            .unwrap()
+            .user
+            .username,
+        "n1"
+    );
 });
