@@ -198,7 +198,16 @@ fn sign_in_error(e: Error) -> Response {
         Error::Forbidden(message) => refused(StatusCode::FORBIDDEN, &message),
         // Anything else (a taken username or email, a bad attribute) is logged by the caller
         // and never shown: the browser learns only that the sign-in failed.
-        _ => refused(
+        Error::InvalidInput { .. }
+        | Error::NotFound { .. }
+        | Error::Unauthenticated
+        | Error::UsernameTaken(_)
+        | Error::EmailTaken(_)
+        | Error::PlanFeatureUnavailable { .. }
+        | Error::ConfirmationRequired(_)
+        | Error::RuleViolated { .. }
+        | Error::RateLimited { .. }
+        | Error::Conflict { .. } => refused(
             StatusCode::FORBIDDEN,
             "Single sign-on could not sign you in; ask your administrator.",
         ),
