@@ -261,7 +261,7 @@ pub enum UserCmd {
         format: ShowFormat,
     },
     /// Change a user's type, branches, groups, names, email or schedule
-    Set(UserSet),
+    Set(Box<UserSet>),
     /// Deactivate users: frees their seats, keeps every record
     Deactivate {
         #[arg(required = true)]
@@ -391,6 +391,13 @@ pub struct UserSet {
     /// `none` clears it
     #[arg(long, value_name = "ID")]
     pub external_id: Option<String>,
+    /// Link the account to this NameID at the configured SAML identity provider, so single
+    /// sign-on finds it (`''` unlinks)
+    #[arg(long, value_name = "NAMEID", conflicts_with = "no_sso_subject")]
+    pub sso_subject: Option<String>,
+    /// Unlink the account from single sign-on
+    #[arg(long)]
+    pub no_sso_subject: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -324,6 +324,16 @@ fn user_rows(users: &[UserView]) -> Table {
     t
 }
 
+/// The single sign-on subject a user is linked to, as one more line of `show_user`.
+async fn show_sso_link(service: &Service, ctx: &Context, id: i64) -> Result<()> {
+    let link = service
+        .sso_link_of(ctx, &UserKey::Id(rollcall_core::domain::UserId(id)))
+        .await?;
+    let shown = link.map_or_else(|| "not linked".to_owned(), |l| format!("{} at {}", l.subject, l.idp));
+    fields(&[("single sign-on", shown)]);
+    Ok(())
+}
+
 fn show_user(u: &UserView) {
     fields(&[
         ("id", u.id.to_string()),
@@ -434,7 +444,10 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             let u = service.get_user(ctx, &UserKey::from(username.as_str())).await?;
             match format {
                 ShowFormat::Json => output::json(&u)?,
-                ShowFormat::Table => show_user(&u),
+                ShowFormat::Table => {
+                    show_user(&u);
+                    show_sso_link(service, ctx, u.id).await?;
+                }
             }
         }
         UserCmd::Set(s) => {
@@ -457,12 +470,18 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 external_id: s.external_id.as_deref().map(|e| clearable(e).map(str::to_owned)),
                 exclude_from_emails: s.exclude_from_emails.map(|x| matches!(x, YesNo::Yes)),
                 deactivate_at,
+                sso_subject: match (s.no_sso_subject, s.sso_subject) {
+                    (true, _) => Some(None),
+                    (false, Some(n)) if n.trim().is_empty() => Some(None),
+                    (false, n) => n.map(Some),
+                },
             };
             let u = service
                 .update_user(ctx, &UserKey::from(s.username.as_str()), upd)
                 .await?;
             println!("updated {}", u.username);
             show_user(&u);
+            show_sso_link(service, ctx, u.id).await?;
         }
         UserCmd::Deactivate { usernames } => {
             return each(&usernames, "deactivated", |k| async move {

@@ -430,8 +430,12 @@ pub trait Tx: Send {
     /// Ends every session of the user; returns how many.
     async fn delete_user_sessions(&mut self, user: UserId) -> Result<u64>;
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
-    async fn sso_subject(&mut self, user: UserId) -> Result<Option<String>>;
-    async fn set_sso_subject(&mut self, user: UserId, subject: &str) -> Result<()>;
+    /// The identity-provider link of a user: (IdP entity id, NameID).
+    async fn sso_link(&mut self, user: UserId) -> Result<Option<(String, String)>>;
+    /// Links a user to (IdP entity id, NameID), or unlinks with `None`.
+    async fn set_sso_link(&mut self, user: UserId, link: Option<(&str, &str)>) -> Result<()>;
+    /// The user linked to (IdP entity id, NameID), whatever their username.
+    async fn user_by_sso_link(&mut self, issuer: &str, subject: &str) -> Result<Option<User>>;
     /// Sets the day's count of active accounts (days since the epoch, UTC).
     async fn record_seat_day(&mut self, day: i64, active: i64) -> Result<()>;
     /// Days from `since_day` on with their counts, oldest first.

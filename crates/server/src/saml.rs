@@ -196,6 +196,20 @@ fn sign_in_error(e: Error) -> Response {
             "Every seat is taken, so no account can be created for you. Ask your administrator.",
         ),
         Error::Forbidden(message) => refused(StatusCode::FORBIDDEN, &message),
-        other => refused(StatusCode::FORBIDDEN, &other.to_string()),
+        // Anything else (a taken username or email, a bad attribute) is logged by the caller
+        // and never shown: the browser learns only that the sign-in failed.
+        Error::InvalidInput { .. }
+        | Error::NotFound { .. }
+        | Error::Unauthenticated
+        | Error::UsernameTaken(_)
+        | Error::EmailTaken(_)
+        | Error::PlanFeatureUnavailable { .. }
+        | Error::ConfirmationRequired(_)
+        | Error::RuleViolated { .. }
+        | Error::RateLimited { .. }
+        | Error::Conflict { .. } => refused(
+            StatusCode::FORBIDDEN,
+            "Single sign-on could not sign you in; ask your administrator.",
+        ),
     }
 }

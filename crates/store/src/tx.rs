@@ -1561,20 +1561,36 @@ impl Tx for SqlTx {
         .map(|n| n == 1)
     }
 
-    async fn sso_subject(&mut self, user: UserId) -> Result<Option<String>> {
-        let row: Option<(Option<String>,)> =
-            on_conn!(self, c => sqlx::query_as("SELECT sso_subject FROM users WHERE id = $1").bind(user.0).fetch_optional(c).await)
-                .map_err(db_err)?;
-        Ok(row.and_then(|(s,)| s))
+    async fn sso_link(&mut self, user: UserId) -> Result<Option<(String, String)>> {
+        let row: Option<(Option<String>, Option<String>)> = on_conn!(self, c => sqlx::query_as(
+            "SELECT sso_issuer, sso_subject FROM users WHERE id = $1"
+        ).bind(user.0).fetch_optional(c).await)
+        .map_err(db_err)?;
+        Ok(match row {
+            Some((Some(issuer), Some(subject))) => Some((issuer, subject)),
+            _ => None,
+        })
     }
 
-    async fn set_sso_subject(&mut self, user: UserId, subject: &str) -> Result<()> {
-        self.execute(
-            "UPDATE users SET sso_subject = $2 WHERE id = $1",
-            &[Arg::I64(user.0), Arg::Text(subject.into())],
-        )
-        .await
-        .map(drop)
+    async fn set_sso_link(&mut self, user: UserId, link: Option<(&str, &str)>) -> Result<()> {
+        let (issuer, subject) = link.map_or((None, None), |(i, s)| (Some(i.to_owned()), Some(s.to_owned())));
+        on_conn!(self, c => sqlx::query("UPDATE users SET sso_issuer = $2, sso_subject = $3 WHERE id = $1")
+            .bind(user.0)
+            .bind(issuer)
+            .bind(subject)
+            .execute(c)
+            .await
+            .map(drop))
+        .map_err(db_err)
+    }
+
+    async fn user_by_sso_link(&mut self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.sso_issuer = $1 AND u.sso_subject = $2");
+        let args = [Arg::Text(issuer.into()), Arg::Text(subject.into())];
+        let row: Option<UserRow> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), &args).fetch_optional(c).await)
+                .map_err(db_err)?;
+        row.map(UserRow::into_user).transpose()
     }
 
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()> {

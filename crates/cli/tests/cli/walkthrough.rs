@@ -272,3 +272,54 @@ both_backends!(sso_is_configured_from_idp_metadata, |db: TestDb| async move {
     assert!(rc.ok(&["sso", "show"]).await.contains("not configured"));
     assert!(rc.ok(&["audit", "list"]).await.contains("sso.set"));
 });
+
+both_backends!(user_set_links_and_unlinks_single_sign_on, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    let file = rc.dir.path().join("idp.xml");
+    std::fs::write(&file, IDP_METADATA).unwrap();
+    rc.add("ada", "learner").await;
+    rc.add("root", "administrator").await;
+    let err = rc.fails(&["user", "set", "ada", "--sso-subject", "ada@corp"]).await;
+    assert!(err.contains("not configured"), "{err}");
+    rc.ok(&["sso", "set", "--idp-metadata", &file.display().to_string()])
+        .await;
+
+    let out = rc.ok(&["user", "set", "ada", "--sso-subject", "ada@corp"]).await;
+    assert!(out.contains("ada@corp at https://idp.example.org/metadata"), "{out}");
+    let out = rc.ok(&["user", "show", "ada"]).await;
+    assert!(out.contains("ada@corp at https://idp.example.org/metadata"), "{out}");
+    assert!(
+        rc.fails(&["user", "set", "root", "--sso-subject", "ada@corp"])
+            .await
+            .contains("another account")
+    );
+    rc.ok(&["user", "set", "root", "--sso-subject", "root@corp"]).await;
+    let mail = rc.ok(&["mail", "list"]).await;
+    assert!(
+        mail.contains("sso_admin_linked") || mail.contains("linked to single sign-on"),
+        "{mail}"
+    );
+
+    let out = rc.ok(&["user", "set", "ada", "--no-sso-subject"]).await;
+    assert!(out.contains("not linked"), "{out}");
+    let out = rc.ok(&["user", "set", "root", "--sso-subject", ""]).await;
+    assert!(out.contains("not linked"), "{out}");
+    let audit = rc.ok(&["audit", "list"]).await;
+    assert!(
+        audit.contains("user.sso_link") && audit.contains("user.sso_unlink"),
+        "{audit}"
+    );
+    let both = rc
+        .run(&["user", "set", "ada", "--sso-subject", "x", "--no-sso-subject"])
+        .await;
+    assert_eq!(both.status.code(), Some(2), "contradictory flags are bad usage");
+
+    assert!(rc.ok(&["settings", "show"]).await.contains("sso_link_existing"));
+    rc.ok(&["settings", "set", "sso_link_existing", "email"]).await;
+    assert!(rc.ok(&["settings", "show"]).await.contains("email"));
+    assert!(
+        rc.fails(&["settings", "set", "sso_link_existing", "on"])
+            .await
+            .contains("off, username or email")
+    );
+});

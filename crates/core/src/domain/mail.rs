@@ -10,6 +10,7 @@ pub enum Template {
     PasswordReset,
     IdleWarning,
     DeactivationRefused,
+    SsoAdminLinked,
 }
 
 impl Template {
@@ -20,6 +21,7 @@ impl Template {
             Template::PasswordReset => "password_reset",
             Template::IdleWarning => "idle_warning",
             Template::DeactivationRefused => "deactivation_refused",
+            Template::SsoAdminLinked => "sso_admin_linked",
         }
     }
 }
@@ -115,6 +117,21 @@ pub fn deactivation_refused(admin: &User, user: &User, base_url: &str, scheduled
     }
 }
 
+/// To every active administrator: an account of administrator rank can now be signed in to
+/// through the identity provider.
+pub fn sso_admin_linked(admin: &User, linked: &User, user_type: &str, idp: &str, by: &str) -> Message {
+    Message {
+        template: Template::SsoAdminLinked,
+        subject: "An administrator account was linked to single sign-on".into(),
+        body: format!(
+            "{}\n\nThe {user_type} account {} can now be signed in to through the identity provider {idp} (linked by {by}).\n\nIf nobody meant to do this, unlink it at once: rollcall user set {} --no-sso-subject\n",
+            greeting(admin),
+            linked.username,
+            linked.username
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +160,7 @@ mod tests {
             set_password(&ada(), "L"),
             password_reset(&ada(), "L"),
             idle_warning(&ada(), "https://x", 86_400_000),
+            sso_admin_linked(&ada(), &ada(), "Administrator", "https://idp", "root"),
         ] {
             assert!(m.body.starts_with("Hello Ada,"), "{:?}", m.template);
             assert!(!m.subject.is_empty());

@@ -17,6 +17,10 @@ pub enum Setting {
     /// What the enterprise `department` does: `create` (the branch of that name, created
     /// if missing), `existing` (only branches that exist), `off` (ignored).
     ScimDepartment,
+    /// Whether a single sign-on may link an existing account nobody linked: `off`
+    /// (default), `username` (the asserted username) or `email` (the email the identity
+    /// provider asserted). Never accounts above the Instructor rank.
+    SsoLinkExisting,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,13 +43,14 @@ impl std::fmt::Display for SettingValue {
 }
 
 impl Setting {
-    pub const ALL: [Setting; 6] = [
+    pub const ALL: [Setting; 7] = [
         Setting::WelcomeEmail,
         Setting::ScimDelete,
         Setting::DeletionRetentionDays,
         Setting::ScimLinkExisting,
         Setting::ScimDefaultType,
         Setting::ScimDepartment,
+        Setting::SsoLinkExisting,
     ];
 
     pub fn key(self) -> &'static str {
@@ -56,6 +61,7 @@ impl Setting {
             Setting::ScimLinkExisting => "scim_link_existing",
             Setting::ScimDefaultType => "scim_default_type",
             Setting::ScimDepartment => "scim_department",
+            Setting::SsoLinkExisting => "sso_link_existing",
         }
     }
     pub fn parse_key(s: &str) -> Result<Setting> {
@@ -73,6 +79,7 @@ impl Setting {
             Setting::ScimLinkExisting => SettingValue::Bool(false),
             Setting::ScimDefaultType => SettingValue::Text("learner".into()),
             Setting::ScimDepartment => SettingValue::Choice("create"),
+            Setting::SsoLinkExisting => SettingValue::Choice("off"),
         }
     }
     pub fn parse_value(self, s: &str) -> Result<SettingValue> {
@@ -102,6 +109,12 @@ impl Setting {
                 "off" => Ok(SettingValue::Choice("off")),
                 _ => Err(bad("create, existing or off")),
             },
+            Setting::SsoLinkExisting => match v.as_str() {
+                "off" => Ok(SettingValue::Choice("off")),
+                "username" => Ok(SettingValue::Choice("username")),
+                "email" => Ok(SettingValue::Choice("email")),
+                _ => Err(bad("off, username or email")),
+            },
             Setting::DeletionRetentionDays => match v.parse::<i64>() {
                 Ok(d) if (1..=3650).contains(&d) => Ok(SettingValue::Days(d)),
                 _ => Err(bad("a number of days from 1 to 3650")),
@@ -127,5 +140,11 @@ mod tests {
         assert!(Setting::ScimDelete.parse_value("purge").is_err());
         assert!(Setting::DeletionRetentionDays.parse_value("0").is_err());
         assert_eq!(Setting::DeletionRetentionDays.default_value(), SettingValue::Days(30));
+        assert_eq!(Setting::SsoLinkExisting.default_value().to_string(), "off");
+        assert_eq!(
+            Setting::SsoLinkExisting.parse_value("Email").unwrap(),
+            SettingValue::Choice("email")
+        );
+        assert!(Setting::SsoLinkExisting.parse_value("on").is_err());
     }
 }

@@ -27,7 +27,7 @@ pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, Offboa
 pub use import::{ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RowError, RowReport, Source};
 pub use mail::{MAX_ATTEMPTS, MailView, Welcome};
 pub use scim::{GroupChange, PasswordChange, SCIM_MAX_RESULTS, ScimGroupView, ScimUserState, ScimUserView};
-pub use sso::{SsoConfig, SsoIdentity};
+pub use sso::{SsoConfig, SsoIdentity, SsoLink};
 pub use tokens::{IssuedToken, TokenView};
 pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, UserView};
 

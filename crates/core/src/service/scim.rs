@@ -179,13 +179,71 @@ impl Service {
         })
     }
 
-    /// A user SCIM may see: linked to the identity provider and not in the trash.
+    /// A user SCIM may act on: linked to the identity provider, not in the trash, within
+    /// scope — read under a lock, whatever their type. Anything else is "not found", alike.
+    /// What SCIM may then do to a user above its rank is decided by the caller: only take
+    /// access away.
     async fn scim_reach(&self, tx: &mut dyn Tx, who: &Principal, id: i64) -> Result<Reached> {
-        let r = self.reach_to_change(tx, who, &UserKey::Id(UserId(id))).await?;
-        if !r.user.scim_linked || r.user.status == UserStatus::Trash {
+        who.require(Area::UsersManage)?;
+        let found = match tx.user_by_id(UserId(id)).await? {
+            Some(u) => tx.lock_user(u.id).await?,
+            None => None,
+        };
+        let user = found
+            .filter(|u| u.scim_linked && u.status != UserStatus::Trash)
+            .ok_or_else(|| Error::not_found("user", id))?;
+        let branches = tx.user_branches(user.id).await?;
+        let ids: Vec<BranchId> = branches.iter().map(|b| b.id).collect();
+        if !who.sees(&ids) {
             return Err(Error::not_found("user", id));
         }
-        Ok(r)
+        let user_type = self.type_by_id(tx, user.user_type_id).await?;
+        Ok(Reached {
+            user,
+            user_type,
+            branches,
+        })
+    }
+
+    /// A write to a user an administrator has given a type above the identity provider's
+    /// rank: taking access away (deactivation) needs no rank, anything that would add or
+    /// change access is refused. Attributes the request leaves out (`userType`,
+    /// `department`, `externalId`) count as unchanged.
+    async fn scim_take_away(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        reached: Reached,
+        state: &ScimUserState,
+        password: &PasswordChange,
+    ) -> Result<User> {
+        let current = self.scim_view(tx, &reached.user).await?.state;
+        let same_name = |a: &Option<String>, b: &Option<String>| match a {
+            None => true,
+            Some(a) => b.as_deref().is_some_and(|b| name_key(a.trim()) == name_key(b.trim())),
+        };
+        let unchanged = name_key(state.user_name.trim()) == name_key(current.user_name.trim())
+            && state.given_name.trim() == current.given_name
+            && state.family_name.trim() == current.family_name
+            && state.email.trim().eq_ignore_ascii_case(&current.email)
+            && (state.external_id.is_none() || state.external_id == current.external_id)
+            && (state.user_type.is_none()
+                || state.user_type.as_deref().map(access::type_key) == Some(access::type_key(&reached.user_type.name)))
+            && same_name(&state.department, &current.department)
+            && *password == PasswordChange::Keep
+            && (!state.active || current.active);
+        if !unchanged {
+            who.require_rank(reached.user_type.base, "change")?;
+        }
+        let unchanged_user = reached.user.clone();
+        if !state.active && current.active {
+            return Ok(self
+                .transition(tx, ctx, who, reached, LifecycleAction::Deactivate)
+                .await?
+                .unwrap_or(unchanged_user));
+        }
+        Ok(unchanged_user)
     }
 
     pub async fn scim_get_user(&self, ctx: &Context, id: i64) -> Result<ScimUserView> {
@@ -256,7 +314,18 @@ impl Service {
                 Some(u) if u.scim_linked || u.status == UserStatus::Trash => {
                     return Err(Error::UsernameTaken(username.to_string()));
                 }
-                Some(u) if u.origin == Origin::Scim || link_existing => Some(u.id),
+                // An account SCIM provisioned (and a DELETE unlinked) comes back; another
+                // only when linking is on — and never one above the identity provider's
+                // rank, whichever channel made it: an administrator's account is not the
+                // identity provider's to take.
+                Some(u) if u.origin == Origin::Scim || link_existing => {
+                    let t = self.type_by_id(tx, u.user_type_id).await?;
+                    if t.base > BaseRole::Instructor {
+                        tracing::warn!(user = u.id.0, "SCIM may not link an account above the Instructor rank");
+                        return Err(Error::UsernameTaken(username.to_string()));
+                    }
+                    Some(u.id)
+                }
                 Some(_) => return Err(Error::UsernameTaken(username.to_string())),
             }
         };
@@ -334,7 +403,14 @@ impl Service {
                 .await?;
             r
         } else {
-            self.scim_reach(tx, &who, id).await?
+            let r = self.scim_reach(tx, &who, id).await?;
+            if who.require_rank(r.user_type.base, "change").is_err() {
+                let user = self.scim_take_away(tx, ctx, &who, r, &state, &password).await?;
+                let view = self.scim_view(tx, &user).await?;
+                self.commit(txb).await?;
+                return Ok(view);
+            }
+            r
         };
         if state.active
             && !reached.user.status.holds_seat()
@@ -620,17 +696,23 @@ impl Service {
         Ok(())
     }
 
-    /// A user who can be made a member: exists, is not in the trash, is within reach.
+    /// A user who can be made a member: one the identity provider manages (SCIM-linked, not
+    /// in the trash, within reach). An id that doesn't exist, is out of scope or isn't
+    /// SCIM-linked gets the same error. Membership adds access, so a user above the identity
+    /// provider's rank is refused.
     async fn group_member(&self, tx: &mut dyn Tx, who: &Principal, id: i64) -> Result<User> {
+        let unknown = || Error::invalid("members", "a member is not a user this identity provider manages");
         let user = tx
             .user_by_id(UserId(id))
             .await?
-            .filter(|u| u.status != UserStatus::Trash);
-        let user = user.ok_or_else(|| Error::invalid("members", format!("no user with id {id}")))?;
+            .filter(|u| u.scim_linked && u.status != UserStatus::Trash)
+            .ok_or_else(unknown)?;
         let branches: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
         if !who.sees(&branches) {
-            return Err(Error::invalid("members", format!("no user with id {id}")));
+            return Err(unknown());
         }
+        let t = self.type_by_id(tx, user.user_type_id).await?;
+        who.require_rank(t.base, "change the groups of")?;
         Ok(user)
     }
 

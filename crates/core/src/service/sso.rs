@@ -1,5 +1,6 @@
 //! Single sign-on: the identity provider's configuration and what a verified sign-in does —
-//! link to an account by the configured key, or create it just in time. Verifying the SAML
+//! find the account linked to the IdP subject, link one only as the rules allow, or create
+//! it just in time; and an administrator's linking and unlinking. Verifying the SAML
 //! response itself (signatures, audience, times, replay) is the SAML channel's job; this
 //! receives only an identity it has verified.
 
@@ -8,6 +9,7 @@ use super::users::{NewUser, UserKey};
 use super::{Change, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::domain::*;
+use crate::ports::{Tx, UserQuery};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,6 +32,15 @@ pub struct SsoConfig {
     pub allow_idp_initiated: bool,
     /// SAML attribute name → rollcall field (`email`, `first_name`, `last_name`, `username`).
     pub mappings: BTreeMap<String, String>,
+}
+
+/// The identity-provider subject an account is linked to.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SsoLink {
+    /// The identity provider's entity id.
+    pub idp: String,
+    /// The NameID it asserts for this account.
+    pub subject: String,
 }
 
 /// An identity the SAML channel has verified.
@@ -196,9 +207,6 @@ impl Service {
         self.commit(txb).await
     }
 
-    /// Signs in a verified identity: the linked account, an account matched by username
-    /// (linked now, unless another IdP subject holds it), or a new one when just-in-time
-    /// provisioning is on. Deactivated and trashed accounts are refused, never reactivated.
     /// Starts an SP-initiated sign-in: a fresh AuthnRequest id, remembered in the database
     /// so whichever instance receives the answer can consume it once.
     pub async fn sso_begin(&self) -> Result<(SsoConfig, String)> {
@@ -247,19 +255,30 @@ impl Service {
         self.commit(txb).await
     }
 
+    /// Signs in a verified identity. The account is found by its stored link — the IdP's
+    /// entity id and the NameID — never by its name. An account nobody linked is linked only
+    /// when `sso_link_existing` allows it (by the asserted username or email) and it ranks no
+    /// higher than Instructor; otherwise, if the asserted username or email belongs to an
+    /// unlinked account, the sign-in is refused (never merged). Unknown identities get an
+    /// account when just-in-time provisioning is on, linked at creation. Deactivated and
+    /// trashed accounts are refused, never reactivated.
     pub async fn sso_sign_in(&self, identity: &SsoIdentity, source: Option<&str>) -> Result<SignedIn> {
         let config = self
             .sso_config()
             .await?
             .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
         self.accept_assertion(&config, identity).await?;
-        let subject = format!("{}|{}", config.idp_entity_id, identity.name_id);
-        let username = config
-            .field(identity, "username")
-            .unwrap_or_else(|| identity.name_id.clone());
+        let issuer = config.idp_entity_id.as_str();
+        let subject = identity.name_id.trim();
+        if subject.is_empty() {
+            return Err(Error::forbidden("the identity provider sent an empty NameID"));
+        }
+        let username = config.field(identity, "username").unwrap_or_else(|| subject.to_owned());
+        // The email the identity provider asserted (an attribute, or an emailAddress NameID)
+        // in the signed assertion: what `sso_link_existing = email` counts as verified.
         let email = config
             .field(identity, "email")
-            .or_else(|| identity.name_id_is_email.then(|| identity.name_id.clone()));
+            .or_else(|| identity.name_id_is_email.then(|| subject.to_owned()));
         let ctx = Context {
             actor: Actor::Sso,
             channel: Channel::Sso,
@@ -271,57 +290,85 @@ impl Service {
         let tx = txb.as_mut();
         tx.plan().await?.require(Feature::IdentityIntegration)?;
         let who = Principal::identity_provider("sso");
-        let existing = tx.user_by_username(&name_key(username.trim())).await?;
-        let user = match existing {
-            Some(u) => {
-                let user = tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?;
-                if !user.status.holds_seat() {
-                    return Err(Error::forbidden("this account is deactivated; ask an administrator"));
-                }
-                match tx.sso_subject(user.id).await? {
-                    Some(s) if s == subject => {}
-                    Some(_) => return Err(Error::forbidden("this account is linked to another sign-in")),
-                    None => {
-                        tx.set_sso_subject(user.id, &subject).await?;
-                        self.record(
-                            tx,
-                            &ctx,
-                            &who,
-                            Change::user("user.sso_link", &user, json!({ "idp": config.idp_entity_id })),
-                        )
-                        .await?;
+        let user = match tx.user_by_sso_link(issuer, subject).await? {
+            Some(u) => tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?,
+            None => {
+                let by_username = tx.user_by_username(&name_key(username.trim())).await?;
+                let by_email = match email.as_deref().map(Email::parse) {
+                    Some(Ok(e)) => tx.user_by_email(&e.key()).await?,
+                    _ => None,
+                };
+                let mode = tx
+                    .setting(Setting::SsoLinkExisting.key())
+                    .await?
+                    .unwrap_or_else(|| "off".into());
+                let candidate = match mode.as_str() {
+                    "username" => by_username.clone().map(|u| (u, "username")),
+                    "email" => by_email.clone().map(|u| (u, "email")),
+                    _ => None,
+                };
+                match (candidate, by_username.or(by_email)) {
+                    (Some((u, by)), _) => {
+                        let user = tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?;
+                        let t = self.type_by_id(tx, user.user_type_id).await?;
+                        if tx.sso_link(user.id).await?.is_some() {
+                            return Err(refuse(
+                                &user,
+                                "the matching account is linked to another identity-provider subject",
+                            ));
+                        }
+                        if t.base > BaseRole::Instructor {
+                            return Err(refuse(
+                                &user,
+                                "the matching account ranks above Instructor; only an administrator can link it (rollcall user set U --sso-subject NAMEID)",
+                            ));
+                        }
+                        if user.status.holds_seat() {
+                            tx.set_sso_link(user.id, Some((issuer, subject))).await?;
+                            let changes = json!({ "idp": issuer, "subject": subject, "by": by });
+                            self.record(tx, &ctx, &who, Change::user("user.sso_link", &user, changes))
+                                .await?;
+                        }
+                        user
+                    }
+                    (None, Some(taken)) => {
+                        return Err(refuse(
+                            &taken,
+                            "the asserted username or email belongs to an account not linked to this subject; an administrator can link it, or sso_link_existing allow it",
+                        ));
+                    }
+                    (None, None) if !config.jit => {
+                        return Err(Error::forbidden(
+                            "no account for this sign-in, and accounts aren't created at sign-in",
+                        ));
+                    }
+                    (None, None) => {
+                        let email = email
+                            .ok_or_else(|| Error::invalid("email", "the identity provider sent no email address"))?;
+                        let input = NewUser {
+                            username: username.clone(),
+                            email,
+                            first_name: config.field(identity, "first_name").unwrap_or_else(|| username.clone()),
+                            last_name: config.field(identity, "last_name").unwrap_or_else(|| "-".into()),
+                            user_type: Some(config.default_type.clone()),
+                            branches: config.default_branch.iter().cloned().collect(),
+                            active: true,
+                            // Signed in through the IdP: no password, so no set-password mail either.
+                            send_welcome: Some(false),
+                            ..NewUser::default()
+                        };
+                        let view = self.create_in(tx, &ctx, &who, input, None).await?;
+                        let id = UserId(view.id);
+                        tx.set_sso_link(id, Some((issuer, subject))).await?;
+                        tx.lock_user(id).await?.ok_or(Error::Unauthenticated)?
                     }
                 }
-                user
-            }
-            None if !config.jit => {
-                return Err(Error::forbidden(
-                    "no account for this sign-in, and accounts aren't created at sign-in",
-                ));
-            }
-            None => {
-                let email =
-                    email.ok_or_else(|| Error::invalid("email", "the identity provider sent no email address"))?;
-                let input = NewUser {
-                    username: username.clone(),
-                    email,
-                    first_name: config.field(identity, "first_name").unwrap_or_else(|| username.clone()),
-                    last_name: config.field(identity, "last_name").unwrap_or_else(|| "-".into()),
-                    user_type: Some(config.default_type.clone()),
-                    branches: config.default_branch.iter().cloned().collect(),
-                    active: true,
-                    // Signed in through the IdP: no password, so no set-password mail either.
-                    send_welcome: Some(false),
-                    ..NewUser::default()
-                };
-                let view = self.create_in(tx, &ctx, &who, input, None).await?;
-                let id = UserId(view.id);
-                tx.set_sso_subject(id, &subject).await?;
-                let created = self.reach_to_change(tx, &who, &UserKey::Id(id)).await?;
-                created.user
             }
         };
-        let changes = json!({ "method": "saml", "idp": config.idp_entity_id });
+        if !user.status.holds_seat() {
+            return Err(Error::forbidden("this account is deactivated; ask an administrator"));
+        }
+        let changes = json!({ "method": "saml", "idp": issuer });
         let (session_id, csrf_token, view) = self.start_session(tx, &user, source, Channel::Sso, changes).await?;
         self.commit(txb).await?;
         Ok(SignedIn {
@@ -330,6 +377,111 @@ impl Service {
             user: view,
         })
     }
+
+    /// The subject a user is linked to, for whoever may see that user.
+    pub async fn sso_link_of(&self, ctx: &Context, key: &UserKey) -> Result<Option<SsoLink>> {
+        // Seeing the user is seeing their link: the same permission and reach.
+        let user = self.get_user(ctx, key).await?;
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx
+            .sso_link(UserId(user.id))
+            .await?
+            .map(|(idp, subject)| SsoLink { idp, subject }))
+    }
+
+    /// Links `user` to the configured identity provider's `subject` (a NameID), or unlinks
+    /// them (`None`), as an administrator's change: the caller has reached the user to
+    /// change them (`users.manage` and the reach rules). Audited; linking an account of
+    /// administrator rank mails every active administrator. Returns whether it changed.
+    pub(crate) async fn set_sso_subject_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        user: &User,
+        user_type: &UserType,
+        subject: Option<&str>,
+    ) -> Result<bool> {
+        let current = tx.sso_link(user.id).await?;
+        let Some(subject) = subject.map(str::trim).filter(|s| !s.is_empty()) else {
+            let Some((issuer, _)) = current else {
+                return Ok(false);
+            };
+            tx.set_sso_link(user.id, None).await?;
+            self.record(
+                tx,
+                ctx,
+                who,
+                Change::user("user.sso_unlink", user, json!({ "idp": issuer })),
+            )
+            .await?;
+            return Ok(true);
+        };
+        if subject.len() > 1024 || subject.chars().any(char::is_control) {
+            return Err(Error::invalid("sso_subject", "1 to 1024 bytes, no control characters"));
+        }
+        let config = match tx.setting(SSO_SETTING).await? {
+            Some(s) if !s.is_empty() => serde_json::from_str::<SsoConfig>(&s).map_err(Error::internal)?,
+            _ => {
+                return Err(Error::invalid(
+                    "sso_subject",
+                    "single sign-on is not configured; set it up first (rollcall sso set)",
+                ));
+            }
+        };
+        let issuer = config.idp_entity_id.as_str();
+        if current.as_ref().is_some_and(|(i, s)| i == issuer && s == subject) {
+            return Ok(false);
+        }
+        if tx
+            .user_by_sso_link(issuer, subject)
+            .await?
+            .is_some_and(|other| other.id != user.id)
+        {
+            return Err(Error::conflict(
+                "sso_subject_taken",
+                "another account is linked to this sign-in; unlink it first",
+            ));
+        }
+        tx.set_sso_link(user.id, Some((issuer, subject))).await?;
+        let changes = json!({ "idp": issuer, "subject": subject, "by": "administrator" });
+        self.record(tx, ctx, who, Change::user("user.sso_link", user, changes))
+            .await?;
+        if user_type.base >= BaseRole::BranchAdministrator {
+            self.mail_administrators_of_link(tx, user, user_type, issuer, &who.label)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Tells every active administrator that an account of administrator rank was linked.
+    async fn mail_administrators_of_link(
+        &self,
+        tx: &mut dyn Tx,
+        linked: &User,
+        user_type: &UserType,
+        issuer: &str,
+        by: &str,
+    ) -> Result<()> {
+        let q = UserQuery {
+            status: Some(UserStatus::Active),
+            type_id: Some(BaseRole::Administrator.builtin_id()),
+            limit: super::MAX_PAGE,
+            ..UserQuery::default()
+        };
+        for admin in tx.list_users(&q).await? {
+            let msg = crate::domain::mail::sso_admin_linked(&admin, linked, &user_type.name, issuer, by);
+            self.queue_mail(tx, &admin, msg).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A refused sign-in about an existing account: the reason is logged for the operator; the
+/// browser learns only that single sign-on failed.
+fn refuse(user: &User, reason: &'static str) -> Error {
+    tracing::warn!(user = user.id.0, reason, "single sign-on refused");
+    Error::forbidden("single sign-on could not sign you in; ask your administrator")
 }
 
 #[cfg(test)]

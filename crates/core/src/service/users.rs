@@ -49,6 +49,9 @@ pub struct UserUpdate {
     pub exclude_from_emails: Option<bool>,
     /// `Some(None)` clears a scheduled deactivation.
     pub deactivate_at: Option<Option<Millis>>,
+    /// Links the account to this NameID at the configured identity provider; `Some(None)`
+    /// (or an empty string) unlinks it.
+    pub sso_subject: Option<Option<String>>,
 }
 
 /// List filters by name, as channels receive them.
@@ -702,6 +705,12 @@ impl Service {
             if tx.remove_group_member(g.id, user.id).await? {
                 changes.insert(format!("group:{}", g.name), json!("removed"));
             }
+        }
+
+        if let Some(subject) = &upd.sso_subject {
+            let t = self.type_by_id(tx, user.user_type_id).await?;
+            self.set_sso_subject_in(tx, ctx, who, &user, &t, subject.as_deref())
+                .await?;
         }
 
         if changes.is_empty() {

@@ -1300,7 +1300,13 @@ async fn user_page(
         edit = if u.status == "trash" {
             String::new()
         } else {
-            people::forms(&u, &info.csrf_token)
+            let sso = try_page!(
+                state
+                    .service
+                    .sso_link_of(&info.context, &UserKey::Id(UserId(u.id)))
+                    .await
+            );
+            people::forms(&u, sso.as_ref(), &info.csrf_token)
         },
         name = esc(&u.username),
         first = esc(&u.first_name),

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_core::domain::UserId;
-use rollcall_core::service::{UserKey, UserUpdate, UserView};
+use rollcall_core::service::{SsoLink, UserKey, UserUpdate, UserView};
 use serde::Deserialize;
 
 use super::{error_page, layout, posted, posted_with_areas, signed_in};
@@ -82,8 +82,9 @@ async fn end_own_sessions(
     Redirect::to("/login").into_response()
 }
 
-/// The edit and offboard forms for a user's page.
-pub fn forms(u: &UserView, csrf: &str) -> String {
+/// The edit and offboard forms for a user's page; `sso` is the identity-provider subject
+/// the account is linked to.
+pub fn forms(u: &UserView, sso: Option<&SsoLink>, csrf: &str) -> String {
     let csrf = esc(csrf);
     let field = |name: &str, label: &str, value: &str| {
         format!(
@@ -92,7 +93,7 @@ pub fn forms(u: &UserView, csrf: &str) -> String {
         )
     };
     format!(
-        "<h2>Edit</h2><form method=\"post\" action=\"/admin/users/{id}/edit\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{}{}{}{}{}{}\
+        "<h2>Edit</h2><form method=\"post\" action=\"/admin/users/{id}/edit\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{}{}{}{}{}{}{}\
          <p><button type=\"submit\">Save changes</button></p></form>\
          <h2>Offboard</h2><form method=\"post\" action=\"/admin/users/{id}/offboard\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <p>Deactivates the account (its records stay) and gives the courses it owns to someone else, in one step.</p>\
@@ -107,6 +108,14 @@ pub fn forms(u: &UserView, csrf: &str) -> String {
         field("user_type", "User type", &u.user_type),
         field("branches", "Branches (comma-separated)", &u.branches.join(", ")),
         field("groups", "Groups (comma-separated)", &u.groups.join(", ")),
+        field(
+            "sso_subject",
+            &match sso {
+                Some(l) => format!("Single sign-on subject (NameID at {}; empty unlinks)", esc(&l.idp)),
+                None => "Single sign-on subject (NameID at the identity provider; empty: not linked)".to_owned(),
+            },
+            sso.map_or("", |l| l.subject.as_str())
+        ),
         id = u.id,
     )
 }
@@ -127,6 +136,8 @@ pub struct EditForm {
     branches: String,
     #[serde(default)]
     groups: String,
+    /// Absent from forms that don't show it (offboarding): then left as it is.
+    sso_subject: Option<String>,
     #[serde(default)]
     reassign_to: String,
 }
@@ -165,6 +176,13 @@ async fn edit(
     let u = try_page!(state.service.get_user(&info.context, &key).await);
     let (add_branches, remove_branches) = diff(&u.branches, &list(&f.branches));
     let (add_groups, remove_groups) = diff(&u.groups, &list(&f.groups));
+    let linked = try_page!(state.service.sso_link_of(&info.context, &key).await);
+    let sso_subject = match f.sso_subject.as_deref().map(str::trim) {
+        Some(wanted) if wanted != linked.as_ref().map_or("", |l| l.subject.as_str()) => {
+            Some((!wanted.is_empty()).then(|| wanted.to_owned()))
+        }
+        _ => None,
+    };
     let update = UserUpdate {
         email: changed(&u.email, &f.email),
         first_name: changed(&u.first_name, &f.first_name),
@@ -174,6 +192,7 @@ async fn edit(
         remove_branches,
         add_groups,
         remove_groups,
+        sso_subject,
         ..UserUpdate::default()
     };
     try_page!(state.service.update_user(&info.context, &key, update).await);

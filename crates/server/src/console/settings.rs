@@ -51,13 +51,22 @@ async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Response
         ),
         None => "<p>Single sign-on is not configured.</p>".to_owned(),
     };
+    let link_existing = list
+        .iter()
+        .find(|s| s.key == "sso_link_existing")
+        .map_or("off", |s| s.value.as_str());
+    let linking = format!(
+        "<p>A sign-in reaches only the account linked to its NameID: accounts it creates, and those an administrator links on the user's page. \
+         Existing accounts nobody linked are linked at sign-in by: <strong>{}</strong> (setting <code>sso_link_existing</code>: off, username or email; never accounts above Instructor).</p>",
+        esc(link_existing)
+    );
     let mappings: String = sso
         .as_ref()
         .map(|c| c.mappings.iter().map(|(k, v)| format!("{k}={v}\n")).collect())
         .unwrap_or_default();
     let body = format!(
         "<h1>Settings</h1><table><thead><tr><th scope=\"col\">Setting</th><th scope=\"col\">Value</th><th scope=\"col\">Default</th></tr></thead><tbody>{rows}</tbody></table>\
-         <h2>Single sign-on (SAML)</h2>{current}<p>Give your identity provider rollcall's metadata: <a href=\"/saml/metadata\">{base}/saml/metadata</a>.</p>\
+         <h2>Single sign-on (SAML)</h2>{current}{linking}<p>Give your identity provider rollcall's metadata: <a href=\"/saml/metadata\">{base}/saml/metadata</a>.</p>\
          <form method=\"post\" action=\"/admin/settings/sso\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <p><label for=\"metadata\">Identity provider metadata (XML)</label><textarea id=\"metadata\" name=\"metadata\" rows=\"6\" cols=\"70\" required></textarea></p>\
          <p><label><input type=\"checkbox\" name=\"jit\" value=\"1\"{jit}> Create accounts at first sign-in</label></p>\

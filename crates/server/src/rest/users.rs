@@ -114,6 +114,11 @@ pub struct UpdateUser {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub deactivate_at: Option<Option<String>>,
+    /// Links the account to this NameID at the configured SAML identity provider, so
+    /// single sign-on finds it; `null` or `""` unlinks it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub sso_subject: Option<Option<String>>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -255,6 +260,7 @@ pub async fn update_user(
         external_id: b.external_id,
         exclude_from_emails: b.exclude_from_emails,
         deactivate_at,
+        sso_subject: b.sso_subject,
     };
     Ok(Json(c.service.update_user(&c.ctx, &key(id), upd).await?))
 }

@@ -376,7 +376,18 @@ both_backends!(
         assert_ne!(signed, tampered);
         assert_refused(&post(&app, &tampered).await, "NameID with a comment");
 
-        // The existing account links and signs in; deactivated, it is refused and stays so.
+        // The existing account signs in once an administrator has linked it; deactivated, it
+        // is refused and stays so.
+        let resp = post(&app, &idp.response(&spec(&app, "ada", Some(begin(&app).await)))).await;
+        assert_refused(&resp, "not linked");
+        let upd = rollcall_core::service::UserUpdate {
+            sso_subject: Some(Some("ada".into())),
+            ..Default::default()
+        };
+        app.service
+            .update_user(&Context::cli(), &UserKey::Id(UserId(ada)), upd)
+            .await
+            .unwrap();
         let resp = post(&app, &idp.response(&spec(&app, "ada", Some(begin(&app).await)))).await;
         assert_eq!(resp.status().as_u16(), 303);
         app.service
@@ -448,3 +459,186 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_signed_answer_never_signs_in_as_an_account_it_merely_names,
+    |db: TestDb| async move {
+        let log = Log::capture();
+        let app = TestApp::start(db).await;
+        configure(&app, true).await;
+        let idp = TestIdp::new();
+        let root = app.user("root", "administrator", &[]).await;
+        let token = app.token("root-token", root).await;
+        app.user("carol", "learner", &[]).await;
+
+        let mut by_attribute = spec(&app, "someone-else", Some(begin(&app).await));
+        by_attribute.attributes.push(("username".into(), "root".into()));
+        let mut by_email = spec(&app, "newcomer", Some(begin(&app).await));
+        by_email.attributes[0].1 = "carol@example.org".into();
+        let cases = [
+            (
+                "NameID of the administrator",
+                spec(&app, "root", Some(begin(&app).await)),
+            ),
+            ("username attribute of the administrator", by_attribute),
+            ("NameID of a learner", spec(&app, "carol", Some(begin(&app).await))),
+            ("email of an unlinked account", by_email),
+        ];
+        for (case, s) in &cases {
+            let resp = post(&app, &idp.response(s)).await;
+            assert_refused(&resp, case);
+            let page = resp.text().await.unwrap();
+            for leak in ["root", "carol", "taken", "linked"] {
+                assert!(!page.contains(leak), "{case}: the page tells {leak:?}: {page}");
+            }
+        }
+        let refusals = log.refusals().join("\n");
+        assert!(
+            refusals.contains("single sign-on refused") && refusals.contains("not linked to this subject"),
+            "the reason is logged: {refusals}"
+        );
+        for name in ["someone-else", "newcomer"] {
+            assert!(
+                app.service
+                    .get_user(&Context::cli(), &UserKey::Username(name.into()))
+                    .await
+                    .is_err(),
+                "nothing created or merged for {name}"
+            );
+        }
+
+        // An administrator links the account over the REST API: then, and only then, that
+        // subject signs in as root — and unlinked, no longer.
+        let path = format!("/api/v1/users/{root}");
+        let (status, body) = app
+            .call("PATCH", &path, Some(&token), Some(json!({"sso_subject": "root.corp"})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let resp = post(&app, &idp.response(&spec(&app, "root.corp", Some(begin(&app).await)))).await;
+        assert_eq!(resp.status().as_u16(), 303, "linked");
+        let (status, home_page) = home(&app, &session_cookie(&resp).unwrap()).await;
+        assert_eq!(status, 200);
+        assert!(home_page.contains("root"), "{home_page}");
+        let mail = app.service.list_mail(&Context::cli(), 100).await.unwrap();
+        assert!(
+            mail.iter()
+                .any(|m| m.template == "sso_admin_linked" && m.to == "root@example.org"),
+            "administrators are told: {mail:?}"
+        );
+        let (status, body) = app
+            .call("PATCH", &path, Some(&token), Some(json!({"sso_subject": null})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        // Unlinked, the subject is a stranger again: just-in-time provisioning gives it a
+        // new account of its own, never root.
+        let resp = post(&app, &idp.response(&spec(&app, "root.corp", Some(begin(&app).await)))).await;
+        assert_eq!(resp.status().as_u16(), 303);
+        let stranger = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("root.corp".into()))
+            .await
+            .unwrap();
+        assert_ne!(stranger.id, root);
+        assert_eq!(stranger.user_type, "Learner");
+    }
+);
+
+both_backends!(
+    a_just_in_time_account_signs_in_by_its_subject_after_a_rename,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        configure(&app, true).await;
+        let idp = TestIdp::new();
+        let resp = post(&app, &idp.response(&spec(&app, "u-42", Some(begin(&app).await)))).await;
+        assert_eq!(resp.status().as_u16(), 303);
+        let created = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("u-42".into()))
+            .await
+            .unwrap();
+        let rename = rollcall_core::service::UserUpdate {
+            username: Some("ada".into()),
+            ..Default::default()
+        };
+        app.service
+            .update_user(&Context::cli(), &UserKey::Id(UserId(created.id)), rename)
+            .await
+            .unwrap();
+        let resp = post(&app, &idp.response(&spec(&app, "u-42", Some(begin(&app).await)))).await;
+        assert_eq!(resp.status().as_u16(), 303, "found by its subject");
+        let (_, page) = home(&app, &session_cookie(&resp).unwrap()).await;
+        assert!(page.contains("ada"), "{page}");
+    }
+);
+
+both_backends!(the_console_links_and_unlinks_a_user, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    configure(&app, false).await;
+    super::signin::with_password(&app, "boss", "administrator", "correct horse battery").await;
+    let lea = app.user("lea", "learner", &[]).await;
+    let cookie = session_cookie(&super::signin::login(&app, "boss", "correct horse battery", None).await).unwrap();
+    let page = || async {
+        app.http
+            .get(format!("{}/admin/users/{lea}", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let edit = |subject: &'static str, csrf: String| {
+        let cookie = cookie.clone();
+        let url = format!("{}/admin/users/{lea}/edit", app.base);
+        let http = app.http.clone();
+        async move {
+            http.post(url)
+                .header("cookie", cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", "lea@example.org"),
+                    ("first_name", "Test"),
+                    ("last_name", "lea"),
+                    ("user_type", "Learner"),
+                    ("branches", ""),
+                    ("groups", ""),
+                    ("sso_subject", subject),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let csrf_of = |page: &str| {
+        page.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let shown = page().await;
+    assert!(
+        shown.contains("id=\"e-sso_subject\" name=\"sso_subject\" value=\"\""),
+        "{shown}"
+    );
+    assert_eq!(edit("lea@corp", csrf_of(&shown)).await, 303);
+    let shown = page().await;
+    assert!(shown.contains("name=\"sso_subject\" value=\"lea@corp\""), "{shown}");
+    assert!(shown.contains("NameID at https://idp.test.example"), "{shown}");
+    let resp = post(
+        &app,
+        &TestIdp::new().response(&spec(&app, "lea@corp", Some(begin(&app).await))),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 303, "linked from the console");
+    assert_eq!(edit("", csrf_of(&shown)).await, 303);
+    let resp = post(
+        &app,
+        &TestIdp::new().response(&spec(&app, "lea@corp", Some(begin(&app).await))),
+    )
+    .await;
+    assert_refused(&resp, "unlinked from the console");
+});

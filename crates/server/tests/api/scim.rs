@@ -1313,3 +1313,238 @@ both_backends!(content_types, |db: TestDb| async move {
     let b: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
     assert_error(status, &b, 400, Some("invalidSyntax"));
 });
+
+/// Gives a user another type, as an administrator would (through the service, as the CLI).
+async fn retype(app: &TestApp, id: &str, user_type: &str) {
+    let upd = rollcall_core::service::UserUpdate {
+        user_type: Some(user_type.into()),
+        ..Default::default()
+    };
+    app.service
+        .update_user(&Context::cli(), &UserKey::Id(UserId(id.parse().unwrap())), upd)
+        .await
+        .unwrap();
+}
+
+fn patch_op(op: &str, path: &str, value: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": op, "path": path, "value": value}]})
+}
+
+both_backends!(
+    the_identity_provider_takes_access_away_whatever_the_type,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let t = app.scim_token("idp").await;
+        app.user("root", "administrator", &[]).await;
+        let ada = create_user(&app, &t, "ada", json!({})).await;
+        retype(&app, &ada, "administrator").await;
+        let path = format!("/Users/{ada}");
+
+        // Anything that adds or changes access stays beyond the identity provider's rank.
+        for (what, patch) in [
+            ("a name", patch_op("replace", "name.familyName", json!("Byron"))),
+            ("the type", patch_op("replace", "userType", json!("Learner"))),
+            (
+                "the email",
+                patch_op("replace", "emails[type eq \"work\"].value", json!("x@example.org")),
+            ),
+        ] {
+            let (status, resp) = app.scim("PATCH", &path, &t, Some(patch)).await;
+            assert_error(status, &resp, 403, None);
+            let view = user_view(&app, &ada).await;
+            assert_eq!(
+                (view.user_type.as_str(), view.last_name.as_str()),
+                ("Administrator", "ada"),
+                "{what}"
+            );
+        }
+        // Taking access away needs no rank.
+        let (status, resp) = app
+            .scim("PATCH", &path, &t, Some(patch_op("replace", "active", json!(false))))
+            .await;
+        assert_eq!((status, &resp["active"]), (200, &json!(false)), "{resp}");
+        assert_eq!(user_view(&app, &ada).await.status, "deactivated");
+        let (status, resp) = app
+            .scim("PATCH", &path, &t, Some(patch_op("replace", "active", json!(false))))
+            .await;
+        assert_eq!(status, 200, "again: {resp}");
+        let (status, resp) = app
+            .scim("PATCH", &path, &t, Some(body("okta-reactivate-pathless.json", &[])))
+            .await;
+        assert_error(status, &resp, 403, None);
+        assert_eq!(user_view(&app, &ada).await.status, "deactivated");
+
+        // PUT of the whole user with active false, from a type above the IdP's (Entra's
+        // string boolean too).
+        let bea = create_user(&app, &t, "bea", json!({})).await;
+        retype(&app, &bea, "branch-administrator").await;
+        let put = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "bea",
+            "name": {"givenName": "Test", "familyName": "bea"},
+            "emails": [{"value": "bea@example.org", "primary": true}],
+            "active": false,
+        });
+        let (status, resp) = app.scim("PUT", &format!("/Users/{bea}"), &t, Some(put)).await;
+        assert_eq!((status, &resp["active"]), (200, &json!(false)), "{resp}");
+        assert_eq!(user_view(&app, &bea).await.status, "deactivated");
+        let eve = create_user(&app, &t, "eve", json!({})).await;
+        retype(&app, &eve, "administrator").await;
+        let (status, resp) = app
+            .scim(
+                "PATCH",
+                &format!("/Users/{eve}"),
+                &t,
+                Some(body("entra-disable-string-bool.json", &[])),
+            )
+            .await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(user_view(&app, &eve).await.status, "deactivated");
+
+        // DELETE deactivates and unlinks.
+        let cid = create_user(&app, &t, "cid", json!({})).await;
+        retype(&app, &cid, "administrator").await;
+        let (status, resp) = app.scim("DELETE", &format!("/Users/{cid}"), &t, None).await;
+        assert_eq!(status, 204, "{resp}");
+        let (status, resp) = app.scim("GET", &format!("/Users/{cid}"), &t, None).await;
+        assert_error(status, &resp, 404, None);
+        assert_eq!(user_view(&app, &cid).await.status, "deactivated");
+
+        // The last administrator stays: a SCIM error, never a 5xx, and nothing changes.
+        let dee = create_user(&app, &t, "dee", json!({})).await;
+        retype(&app, &dee, "administrator").await;
+        app.service
+            .deactivate_user(&Context::cli(), &UserKey::Username("root".into()))
+            .await
+            .unwrap();
+        let (status, resp) = app
+            .scim(
+                "PATCH",
+                &format!("/Users/{dee}"),
+                &t,
+                Some(patch_op("replace", "active", json!(false))),
+            )
+            .await;
+        assert_error(status, &resp, 400, Some("invalidValue"));
+        let (status, resp) = app.scim("DELETE", &format!("/Users/{dee}"), &t, None).await;
+        assert_error(status, &resp, 400, Some("invalidValue"));
+        assert_eq!(user_view(&app, &dee).await.status, "active");
+        assert_eq!(get_ok(&app, &t, &format!("/Users/{dee}")).await["active"], true);
+    }
+);
+
+both_backends!(
+    group_members_are_scim_users_and_strangers_get_one_error,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let t = app.scim_token("idp").await;
+        let sue = create_user(&app, &t, "sue", json!({})).await;
+        let pam = create_user(&app, &t, "pam", json!({})).await;
+        retype(&app, &pam, "administrator").await;
+        let local = app.user("local", "learner", &[]).await.to_string();
+        let gone = create_user(&app, &t, "gone", json!({})).await;
+        app.service
+            .set_setting(&Context::cli(), "scim_delete", "delete")
+            .await
+            .unwrap();
+        let (status, _) = app.scim("DELETE", &format!("/Users/{gone}"), &t, None).await;
+        assert_eq!(status, 204);
+        let unlinked = create_user(&app, &t, "unlinked", json!({})).await;
+        app.service
+            .set_setting(&Context::cli(), "scim_delete", "deactivate")
+            .await
+            .unwrap();
+        let (status, _) = app.scim("DELETE", &format!("/Users/{unlinked}"), &t, None).await;
+        assert_eq!(status, 204);
+
+        let (status, group) = app
+            .scim(
+                "POST",
+                "/Groups",
+                &t,
+                Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Crew"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{group}");
+        let gpath = format!("/Groups/{}", group["id"].as_str().unwrap());
+        let add = |id: &str| patch_op("add", "members", json!([{"value": id}]));
+        let mut answers = vec![];
+        for (case, id) in [
+            ("no such user", "987654"),
+            ("made outside SCIM", local.as_str()),
+            ("in the trash", gone.as_str()),
+            ("unlinked by a DELETE", unlinked.as_str()),
+        ] {
+            let (status, resp) = app.scim("PATCH", &gpath, &t, Some(add(id))).await;
+            assert_error(status, &resp, 400, Some("invalidValue"));
+            answers.push((case, status, resp));
+        }
+        let (status, resp) = app
+            .scim(
+                "POST",
+                "/Groups",
+                &t,
+                Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Other", "members": [{"value": local}]})),
+            )
+            .await;
+        answers.push(("created with a member made outside SCIM", status, resp));
+        for (case, status, resp) in &answers[1..] {
+            assert_eq!(
+                (status, resp),
+                (&answers[0].1, &answers[0].2),
+                "{case} answers differently from {}",
+                answers[0].0
+            );
+        }
+        assert!(
+            get_ok(&app, &t, &gpath)
+                .await
+                .get("members")
+                .is_none_or(|m| m == &json!([]))
+        );
+        assert!(user_view(&app, &local).await.groups.is_empty());
+
+        let (status, resp) = app.scim("PATCH", &gpath, &t, Some(add(&sue))).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(members(&get_ok(&app, &t, &gpath).await), vec![sue]);
+        // Membership adds access: not for a user above the identity provider's rank.
+        let (status, resp) = app.scim("PATCH", &gpath, &t, Some(add(&pam))).await;
+        assert_error(status, &resp, 403, None);
+        assert!(user_view(&app, &pam).await.groups.is_empty());
+    }
+);
+
+both_backends!(
+    scim_link_existing_never_links_an_account_above_instructor,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let t = app.scim_token("idp").await;
+        app.service
+            .set_setting(&Context::cli(), "scim_link_existing", "on")
+            .await
+            .unwrap();
+        app.user("root", "administrator", &[]).await;
+        app.user("boss", "branch-administrator", &[]).await;
+        let teach = app.user("teach", "instructor", &[]).await;
+        let post = |name: &str| json!({"userName": name, "name": {"givenName": "G", "familyName": "F"}, "emails": [{"value": format!("{name}@example.org")}]});
+        for name in ["root", "boss"] {
+            let (status, resp) = app.scim("POST", "/Users", &t, Some(post(name))).await;
+            assert_error(status, &resp, 409, Some("uniqueness"));
+            let (_, found) = filtered(&app, &t, "Users", &format!("userName eq \"{name}\"")).await;
+            assert_eq!(found["totalResults"], 0, "{name} was linked: {found}");
+        }
+        let (status, resp) = app.scim("POST", "/Users", &t, Some(post("teach"))).await;
+        assert_eq!((status, &resp["id"]), (201, &json!(teach.to_string())), "{resp}");
+
+        // An account SCIM made, promoted by an administrator and then unlinked by a DELETE,
+        // doesn't come back to the identity provider either.
+        let zed = create_user(&app, &t, "zed", json!({})).await;
+        retype(&app, &zed, "administrator").await;
+        let (status, _) = app.scim("DELETE", &format!("/Users/{zed}"), &t, None).await;
+        assert_eq!(status, 204);
+        let (status, resp) = app.scim("POST", "/Users", &t, Some(post("zed"))).await;
+        assert_error(status, &resp, 409, Some("uniqueness"));
+        let view = user_view(&app, &zed).await;
+        assert_eq!((view.status, view.user_type.as_str()), ("deactivated", "Administrator"));
+    }
+);

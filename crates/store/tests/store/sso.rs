@@ -34,6 +34,38 @@ fn identity(name_id: &str, email: &str) -> SsoIdentity {
     }
 }
 
+/// Links (or unlinks, `None`) a user to a NameID at the configured IdP, as `ctx`.
+async fn link(s: &Service, ctx: &Context, name: &str, subject: Option<&str>) -> rollcall_core::Result<UserView> {
+    let upd = UserUpdate {
+        sso_subject: Some(subject.map(str::to_owned)),
+        ..UserUpdate::default()
+    };
+    s.update_user(ctx, &key(name), upd).await
+}
+
+fn with_username(mut id: SsoIdentity, username: &str) -> SsoIdentity {
+    id.attributes.insert("username".into(), vec![username.into()]);
+    id
+}
+
+async fn audit_actions(s: &Service, target: &str) -> Vec<String> {
+    let filter = AuditFilter {
+        target: Some(target.into()),
+        limit: Some(1000),
+        ..AuditFilter::default()
+    };
+    s.list_audit(&cli(), &filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+async fn subject_of(s: &Service, name: &str) -> Option<String> {
+    s.sso_link_of(&cli(), &key(name)).await.unwrap().map(|l| l.subject)
+}
+
 both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     let s = service(&db).await;
     assert_eq!(
@@ -98,8 +130,17 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     );
     assert_eq!(s.get_user(&cli(), &key("ada")).await.unwrap().status, "deactivated");
 
-    // An account made elsewhere links by username; another IdP subject can't take it over.
+    // An account made elsewhere is not taken over by name; once an administrator links it,
+    // it signs in — and another IdP's same NameID can't take it over.
     add(&s, "grace", "instructor").await;
+    assert_eq!(
+        s.sso_sign_in(&identity("grace", "grace@example.org"), None)
+            .await
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    link(&s, &cli(), "grace", Some("grace")).await.unwrap();
     let linked = s
         .sso_sign_in(&identity("grace", "grace@example.org"), None)
         .await
@@ -217,3 +258,278 @@ both_backends!(
         s.sso_sign_in(&identity("ada", "ada@example.org"), None).await.unwrap();
     }
 );
+
+both_backends!(
+    a_signed_identity_never_takes_over_an_account_by_name,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_sso(&cli(), config(true)).await.unwrap();
+        add(&s, "admin", "administrator").await;
+        add(&s, "carol", "learner").await;
+        let refused = |r: rollcall_core::Result<SignedIn>| r.err().map(|e| e.code());
+        for (case, id) in [
+            (
+                "NameID of the administrator",
+                identity("admin", "admin-at-idp@example.org"),
+            ),
+            (
+                "username attribute of the administrator",
+                with_username(identity("someone", "someone@example.org"), "ADMIN"),
+            ),
+            ("NameID of a learner", identity("carol", "carol-at-idp@example.org")),
+            (
+                "JIT with the email of an unlinked account",
+                identity("newcomer", "carol@example.org"),
+            ),
+        ] {
+            assert_eq!(refused(s.sso_sign_in(&id, None).await), Some("forbidden"), "{case}");
+        }
+        for name in ["admin", "carol"] {
+            assert_eq!(subject_of(&s, name).await, None, "{name} was linked");
+            assert!(!audit_actions(&s, name).await.contains(&"user.sso_link".to_owned()));
+            assert!(s.get_user(&cli(), &key(name)).await.unwrap().last_login_at.is_none());
+        }
+        for name in ["someone", "newcomer"] {
+            assert_eq!(
+                s.get_user(&cli(), &key(name)).await.unwrap_err().code(),
+                "not_found",
+                "nothing was merged or created for {name}"
+            );
+        }
+        assert_eq!(
+            s.sso_sign_in(&identity("carol", "x@example.org"), None)
+                .await
+                .unwrap_err()
+                .to_string(),
+            "single sign-on could not sign you in; ask your administrator",
+            "the refusal says nothing about the account"
+        );
+    }
+);
+
+both_backends!(
+    a_just_in_time_account_is_found_by_its_subject_after_a_rename,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_sso(&cli(), config(true)).await.unwrap();
+        let first = s
+            .sso_sign_in(&identity("u-4711", "ada@example.org"), None)
+            .await
+            .unwrap();
+        assert_eq!(first.user.username, "u-4711");
+        assert_eq!(subject_of(&s, "u-4711").await.as_deref(), Some("u-4711"));
+        s.update_user(
+            &cli(),
+            &key("u-4711"),
+            UserUpdate {
+                username: Some("ada".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        // Someone else now holds the old username: the subject still leads to Ada.
+        add(&s, "u-4711", "learner").await;
+        let again = s
+            .sso_sign_in(&identity("u-4711", "ada@example.org"), None)
+            .await
+            .unwrap();
+        assert_eq!((again.user.id, again.user.username.as_str()), (first.user.id, "ada"));
+        assert_eq!(subject_of(&s, "u-4711").await, None);
+    }
+);
+
+both_backends!(
+    sso_link_existing_links_by_username_or_email_up_to_instructor,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_sso(&cli(), config(false)).await.unwrap();
+        add(&s, "grace", "instructor").await;
+        add(&s, "boss", "branch-administrator").await;
+        add(&s, "admin", "administrator").await;
+        let mut dan = new_user("dan", "learner");
+        dan.email = "daniel@corp.example".into();
+        s.create_user(&cli(), dan).await.unwrap();
+
+        assert!(s.sso_sign_in(&identity("grace", "g@x.example"), None).await.is_err());
+        s.set_setting(&cli(), "sso_link_existing", "username").await.unwrap();
+        assert!(
+            s.settings(&cli())
+                .await
+                .unwrap()
+                .iter()
+                .any(|v| v.key == "sso_link_existing" && v.value == "username" && v.default == "off")
+        );
+        let grace = s.sso_sign_in(&identity("grace", "g@x.example"), None).await.unwrap();
+        assert_eq!(grace.user.username, "grace");
+        assert_eq!(subject_of(&s, "grace").await.as_deref(), Some("grace"));
+        assert!(audit_actions(&s, "grace").await.contains(&"user.sso_link".to_owned()));
+        // Above Instructor: only an administrator's explicit link.
+        for name in ["boss", "admin"] {
+            assert_eq!(
+                s.sso_sign_in(&identity(name, &format!("{name}@example.org")), None)
+                    .await
+                    .unwrap_err()
+                    .code(),
+                "forbidden",
+                "{name}"
+            );
+            assert_eq!(subject_of(&s, name).await, None);
+        }
+        // By the email the identity provider asserted.
+        assert!(
+            s.sso_sign_in(&identity("d.smith", "daniel@corp.example"), None)
+                .await
+                .is_err()
+        );
+        s.set_setting(&cli(), "sso_link_existing", "email").await.unwrap();
+        let dan = s
+            .sso_sign_in(&identity("d.smith", "Daniel@corp.example"), None)
+            .await
+            .unwrap();
+        assert_eq!(dan.user.username, "dan");
+        assert_eq!(subject_of(&s, "dan").await.as_deref(), Some("d.smith"));
+        // A linked account is never re-linked to another subject automatically.
+        assert!(
+            s.sso_sign_in(&identity("intruder", "daniel@corp.example"), None)
+                .await
+                .is_err()
+        );
+        assert_eq!(subject_of(&s, "dan").await.as_deref(), Some("d.smith"));
+        for name in ["boss", "admin"] {
+            assert!(
+                s.sso_sign_in(&identity("x", &format!("{name}@example.org")), None)
+                    .await
+                    .is_err()
+            );
+            assert_eq!(subject_of(&s, name).await, None);
+        }
+        assert!(s.set_setting(&cli(), "sso_link_existing", "on").await.is_err());
+    }
+);
+
+async fn announcements(s: &Service) -> usize {
+    let mail = s.list_mail(&cli(), 1000).await.unwrap();
+    mail.iter().filter(|m| m.template == "sso_admin_linked").count()
+}
+
+both_backends!(
+    administrators_link_and_unlink_audited_and_announced,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        // Linking before single sign-on is configured says so.
+        add(&s, "root", "administrator").await;
+        add(&s, "second", "administrator").await;
+        assert_eq!(
+            link(&s, &cli(), "root", Some("root@idp")).await.unwrap_err().code(),
+            "invalid_input"
+        );
+        s.set_sso(&cli(), config(false)).await.unwrap();
+        link(&s, &cli(), "root", Some(" root@idp ")).await.unwrap();
+        assert_eq!(subject_of(&s, "root").await.as_deref(), Some("root@idp"));
+        let link_of = s.sso_link_of(&cli(), &key("root")).await.unwrap().unwrap();
+        assert_eq!(link_of.idp, "https://idp.example.org");
+        let mail: Vec<MailView> = s
+            .list_mail(&cli(), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.template == "sso_admin_linked")
+            .collect();
+        let mut to: Vec<&str> = mail.iter().map(|m| m.to.as_str()).collect();
+        to.sort();
+        assert_eq!(
+            to,
+            ["root@example.org", "second@example.org"],
+            "every active administrator"
+        );
+        assert!(mail[0].body.contains("root") && mail[0].body.contains("https://idp.example.org"));
+        let signed = s.sso_sign_in(&identity("root@idp", "r@x.example"), None).await.unwrap();
+        assert_eq!(signed.user.username, "root");
+        // Linking again changes nothing and announces nothing.
+        link(&s, &cli(), "root", Some("root@idp")).await.unwrap();
+        assert_eq!(announcements(&s).await, 2);
+        // A learner's link is no news to the administrators; one subject, one account.
+        add(&s, "lea", "learner").await;
+        link(&s, &cli(), "lea", Some("lea@idp")).await.unwrap();
+        assert_eq!(announcements(&s).await, 2);
+        assert_eq!(
+            link(&s, &cli(), "lea", Some("root@idp")).await.unwrap_err().code(),
+            "sso_subject_taken"
+        );
+
+        // Unlinking: the subject no longer signs in (and doesn't JIT a new account either).
+        link(&s, &cli(), "root", None).await.unwrap();
+        assert_eq!(subject_of(&s, "root").await, None);
+        assert!(s.sso_sign_in(&identity("root@idp", "r@x.example"), None).await.is_err());
+        let actions = audit_actions(&s, "root").await;
+        assert!(actions.contains(&"user.sso_link".to_owned()), "{actions:?}");
+        assert!(actions.contains(&"user.sso_unlink".to_owned()), "{actions:?}");
+    }
+);
+
+both_backends!(linking_needs_the_right_to_change_the_user, |db: TestDb| async move {
+    let s = service(&db).await;
+    s.set_sso(&cli(), config(false)).await.unwrap();
+    for b in ["North", "South"] {
+        s.add_branch(
+            &cli(),
+            NewBranch {
+                name: b.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let boss = s
+        .create_user(
+            &cli(),
+            NewUser {
+                branches: vec!["North".into()],
+                ..new_user("boss", "branch-administrator")
+            },
+        )
+        .await
+        .unwrap();
+    for (name, branch) in [("n1", "North"), ("s1", "South")] {
+        s.create_user(
+            &cli(),
+            NewUser {
+                branches: vec![branch.into()],
+                ..new_user(name, "learner")
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let teacher = add(&s, "teacher", "instructor").await;
+    add(&s, "root", "administrator").await;
+    let boss = as_user(boss.id);
+    assert_eq!(
+        link(&s, &as_user(teacher.id), "n1", Some("n1"))
+            .await
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(link(&s, &boss, "s1", Some("s1")).await.unwrap_err().code(), "not_found");
+    assert_eq!(
+        link(&s, &boss, "root", Some("root")).await.unwrap_err().code(),
+        "not_found",
+        "outside the branch administrator's branches"
+    );
+    link(&s, &boss, "n1", Some("n1")).await.unwrap();
+    for name in ["s1", "root"] {
+        assert_eq!(subject_of(&s, name).await, None);
+    }
+    assert_eq!(subject_of(&s, "n1").await.as_deref(), Some("n1"));
+    assert_eq!(
+        s.sso_sign_in(&identity("n1", "x@x.example"), None)
+            .await
+            .unwrap()
+            .user
+            .username,
+        "n1"
+    );
+});
