@@ -10,7 +10,7 @@
 //! in as them. The cookie has to cross the IdP's cross-site POST, so it is `SameSite=None`,
 //! which browsers accept only with `Secure`: over plain http the binding can't be kept.
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Router, routing::get, routing::post};
@@ -19,11 +19,10 @@ use rollcall_core::Error;
 use rollcall_core::service::SsoIdentity;
 use rollcall_saml::response::{Expected, MAX_RESPONSE};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
 use crate::web::{cookie, cookie_name, esc, local_path, page, with_session_cookie};
+use crate::{AppState, ClientAddr};
 
 /// The cookie naming the SAML request a browser started.
 const REQUEST_COOKIE: &str = "rollcall_saml_request";
@@ -114,7 +113,7 @@ pub struct AcsForm {
 
 async fn acs(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(f): Form<AcsForm>,
 ) -> Response {
@@ -138,7 +137,7 @@ async fn acs(
         Ok(v) => v,
         Err(refusal) => {
             // The reason is for the operator; the browser learns only that it failed.
-            tracing::warn!(reason = %refusal, source = %addr.ip(), "SAML response refused");
+            tracing::warn!(reason = %refusal, source = ?client.0, "SAML response refused");
             return refused(
                 StatusCode::FORBIDDEN,
                 "The identity provider's answer could not be accepted.",
@@ -151,7 +150,7 @@ async fn acs(
         if bound_to_browser(&state) && !started_here {
             tracing::warn!(
                 reason = "the response answers a sign-in this browser did not start",
-                source = %addr.ip(),
+                source = ?client.0,
                 "SAML response refused"
             );
             return refused(
@@ -168,7 +167,7 @@ async fn acs(
         in_response_to: verified.in_response_to,
         expires_at: verified.expires_at.timestamp_millis(),
     };
-    match state.service.sso_sign_in(&identity, Some(&addr.ip().to_string())).await {
+    match state.service.sso_sign_in(&identity, client.text().as_deref()).await {
         Ok(signed) => {
             let mut to = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
             to.headers_mut()
@@ -176,7 +175,7 @@ async fn acs(
             with_session_cookie(&state, to, &signed.session_id)
         }
         Err(e) => {
-            tracing::warn!(reason = %e, source = %addr.ip(), "SAML sign-in refused");
+            tracing::warn!(reason = %e, source = ?client.0, "SAML sign-in refused");
             sign_in_error(e)
         }
     }
