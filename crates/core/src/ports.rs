@@ -452,6 +452,8 @@ pub trait Tx: Send {
     /// The enrollment, its row locked until the transaction ends (PostgreSQL).
     async fn lock_enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>>;
     async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()>;
+    /// Takes back one attempt counted under `key` (it turned out to succeed).
+    async fn release_sign_in_attempt(&mut self, key: &str) -> Result<()>;
 
     // --- mail ---
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64>;

@@ -1644,6 +1644,15 @@ impl Tx for SqlTx {
             .map(drop)
     }
 
+    async fn release_sign_in_attempt(&mut self, key: &str) -> Result<()> {
+        self.execute(
+            "UPDATE sign_in_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+            &[Arg::Text(key.into())],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64> {
         const SQL: &str = "INSERT INTO mail_outbox (user_id, to_address, template, subject, body, status, attempts, \
              next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) RETURNING id";

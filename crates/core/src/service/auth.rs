@@ -212,10 +212,15 @@ impl Service {
         };
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
-        // The account's and this address's allowance for it start afresh; the address's
-        // own allowance doesn't (signing in to one's own account mustn't reset spraying).
-        for (k, _) in keys.iter().filter(|(k, _)| !k.starts_with("addr:")) {
-            tx.clear_sign_in_failures(k).await?;
+        // The account's and this address's allowance for it start afresh. The address's own
+        // allowance only takes this attempt back: signing in to one's own account mustn't
+        // wipe out the failures of a sprayer sharing the address, nor count as one.
+        for (k, _) in &keys {
+            if k.starts_with("addr:") {
+                tx.release_sign_in_attempt(k).await?;
+            } else {
+                tx.clear_sign_in_failures(k).await?;
+            }
         }
         if let Some(h) = &rehash {
             tx.set_password_hash(user.id, Some(h)).await?;

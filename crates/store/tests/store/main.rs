@@ -7,6 +7,7 @@ mod listing;
 mod org;
 mod seats;
 mod sso;
+mod throttling;
 
 use rollcall_core::domain::*;
 use rollcall_core::service::*;
