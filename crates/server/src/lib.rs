@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod rest;
 pub mod saml;
 pub mod scim;
+pub mod throttle;
 pub mod web;
 
 use axum::Router;
@@ -40,6 +41,10 @@ pub struct AppState {
     /// The public base URL (no trailing slash): SCIM locations are built from it, never
     /// from the Host header.
     pub base_url: Arc<str>,
+    /// SAML responses validated at once (off the async workers); beyond it, 503.
+    pub saml_validations: Arc<tokio::sync::Semaphore>,
+    /// Requests per client address to `/saml/login` and `/saml/acs`.
+    pub saml_rate: Arc<throttle::RateLimiter>,
 }
 
 /// The whole application: health, readiness, metrics, and `/api/v1`.
@@ -49,6 +54,8 @@ pub fn app(service: Service, base_url: &str) -> Router {
         service,
         metrics: Arc::new(metrics::Metrics::default()),
         base_url,
+        saml_validations: Arc::new(tokio::sync::Semaphore::new(saml::MAX_VALIDATIONS)),
+        saml_rate: Arc::new(throttle::RateLimiter::new(saml::RATE_BURST, saml::RATE_PER_SECOND)),
     };
     let (api, _doc) = rest::router();
     let request_id = HeaderName::from_static("x-request-id");
@@ -65,7 +72,7 @@ pub fn app(service: Service, base_url: &str) -> Router {
         )
         .route("/forgot-password", get(web::forgot_page).post(web::forgot_submit))
         .merge(api)
-        .merge(saml::router())
+        .merge(saml::router(state.clone()))
         .merge(console::router())
         .nest("/scim/v2", scim::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
