@@ -2,6 +2,7 @@
 //! each on SQLite and on PostgreSQL.
 
 mod import;
+mod proxies;
 mod serve;
 mod walkthrough;
 
