@@ -1,4 +1,4 @@
-//! `cargo run --release -p rollcall-bench [-- USERS]`
+//! `cargo run --release -p rollcall-bench [-- USERS]`, or `-- saml` for the SAML part only
 //!
 //! Measures rollcall's hot paths on SQLite and prints each as a ratio against a raw-SQL
 //! baseline run in the same process on the same machine, so the numbers mean something on
@@ -12,7 +12,9 @@
 //!   page's cursor, against a bare indexed `SELECT` of the same rows;
 //! - the seat check against the bare counter update;
 //! - importing 100,000 CSV rows (no passwords) through the service, against inserting the
-//!   same rows into an empty SQLite table with the users table's indexes.
+//!   same rows into an empty SQLite table with the users table's indexes;
+//! - refusing a 256 KiB SAML response stuffed with signatures (the shape check, before any
+//!   cryptography) against the full validation of a valid signed response.
 
 use rollcall_core::domain::{UserCursor, UserOrder, UserStatus};
 use rollcall_core::service::{NewUser, UserFilter};
@@ -46,6 +48,10 @@ fn report(what: &str, measured: Duration, baseline: Duration) {
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("saml") {
+        saml_benchmark();
+        return;
+    }
     let users: i64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
@@ -212,6 +218,48 @@ async fn main() {
     report("deactivate + activate (service vs bare seat moves)", measured, baseline);
 
     import_benchmark().await;
+    saml_benchmark();
+}
+
+/// The price of a refusal that must be cheap: a response stuffed with copies of a
+/// signature that would verify, refused by the shape check, against the full validation
+/// (signature included) of a valid response — the work an honest sign-in costs.
+fn saml_benchmark() {
+    use rollcall_saml::response::{Expected, MAX_RESPONSE, validate};
+    use rollcall_saml::test_idp::{ResponseSpec, TestIdp};
+    const RUNS: usize = 200;
+    let sp = "https://lms.example.org/saml/metadata";
+    let acs = "https://lms.example.org/saml/acs";
+    let now = chrono::Utc::now();
+    let idp = TestIdp::new();
+    let valid = idp.response(&ResponseSpec::new(&idp, sp, acs, "ada@example.org", now));
+    let end = valid.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let signature = &valid[valid.find("<ds:Signature").unwrap()..end];
+    let copies = (MAX_RESPONSE - valid.len()) / signature.len();
+    let stuffed = format!("{}{}{}", &valid[..end], signature.repeat(copies), &valid[end..]);
+    let certs = [idp.cert_b64()];
+    let expected = Expected {
+        idp_entity_id: &idp.entity_id,
+        signing_certs: &certs,
+        sp_entity_id: sp,
+        acs_url: acs,
+        now,
+    };
+    let baseline = timed!(RUNS, |_i| {
+        validate(&valid, &expected).expect("the valid response validates");
+    });
+    let measured = timed!(RUNS, |_i| {
+        let refusal = validate(&stuffed, &expected).unwrap_err();
+        assert!(refusal.0.contains("shape check"), "{refusal}");
+    });
+    report(
+        &format!(
+            "refuse {} KiB stuffed SAML ({copies} sigs) vs valid",
+            stuffed.len() / 1024
+        ),
+        measured,
+        baseline,
+    );
 }
 
 /// Rows per second: the service's CSV import against bare inserts with the same indexes.

@@ -429,6 +429,16 @@ pub trait Tx: Send {
     async fn delete_session(&mut self, id_hash: &str) -> Result<()>;
     /// Ends every session of the user; returns how many.
     async fn delete_user_sessions(&mut self, user: UserId) -> Result<u64>;
+    /// Ends all but the user's `keep` newest sessions; returns how many ended.
+    async fn trim_user_sessions(&mut self, user: UserId, keep: i64) -> Result<u64>;
+    /// Deletes sessions past their absolute end (`expires_at <= now`) or unused since
+    /// `idle_since`; returns how many.
+    async fn prune_sessions(&mut self, now: Millis, idle_since: Millis) -> Result<u64>;
+    /// Deletes sign-in failure rows whose window began at or before `window_started_by`
+    /// and that block nothing at `now`; returns how many.
+    async fn prune_sign_in_failures(&mut self, window_started_by: Millis, now: Millis) -> Result<u64>;
+    /// Deletes expired SAML request and assertion ids; returns how many.
+    async fn prune_sso_state(&mut self, now: Millis) -> Result<u64>;
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
     /// The identity-provider link of a user: (IdP entity id, NameID).
     async fn sso_link(&mut self, user: UserId) -> Result<Option<(String, String)>>;
@@ -450,8 +460,15 @@ pub trait Tx: Send {
     /// user and purpose.
     async fn use_password_token(&mut self, token_hash: &str, now: Millis) -> Result<Option<(UserId, String)>>;
     /// Counts one more attempt under `key` in a single statement (so concurrent attempts
-    /// all count) and returns the record after it.
-    async fn reserve_sign_in_attempt(&mut self, key: &str, now: Millis) -> Result<SignInFailures>;
+    /// all count) and returns the record after it. A key blocked at `now` is left as it is
+    /// (a refused attempt doesn't count); one whose window began at or before
+    /// `window_started_by` starts a new window with this attempt.
+    async fn reserve_sign_in_attempt(
+        &mut self,
+        key: &str,
+        now: Millis,
+        window_started_by: Millis,
+    ) -> Result<SignInFailures>;
     async fn block_sign_in(&mut self, key: &str, until: Millis) -> Result<()>;
     /// Whether a password token of this purpose was issued to the user since `since`.
     async fn recent_password_token(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool>;
@@ -476,6 +493,8 @@ pub trait Tx: Send {
     /// The enrollment, its row locked until the transaction ends (PostgreSQL).
     async fn lock_enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>>;
     async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()>;
+    /// Takes back one attempt counted under `key` (it turned out to succeed).
+    async fn release_sign_in_attempt(&mut self, key: &str) -> Result<()>;
 
     // --- mail ---
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64>;

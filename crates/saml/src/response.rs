@@ -122,6 +122,8 @@ pub fn validate(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertion,
     if doc.parent(assertion) != Some(root) {
         return refuse("the assertion is not a direct child of the Response");
     }
+    // Before any cryptographic work: a response stuffed with signatures stops here.
+    check_signature_shape(&doc, root, assertion)?;
 
     verify_signature(&doc, root, assertion, expected)?;
 
@@ -245,6 +247,70 @@ pub fn validate(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertion,
         attributes,
         expires_at,
     })
+}
+
+/// The signatures a response may carry, checked on the parsed tree before any digest or
+/// signature is computed: at most one directly inside the Response and one directly
+/// inside the Assertion, none anywhere else, each with one SignedInfo holding exactly one
+/// Reference that names the element the signature sits in, with at most two transforms.
+/// So a response stuffed with signatures (or references, or transforms) costs one walk
+/// over the tree, never a verification per signature.
+fn check_signature_shape(doc: &Document<'_>, root: NodeId, assertion: NodeId) -> Result<(), Refusal> {
+    let mut on_response = 0usize;
+    let mut on_assertion = 0usize;
+    let mut elsewhere = 0usize;
+    for node in doc.descendants(root) {
+        if !is(doc, node, DSIG_NS, "Signature") {
+            continue;
+        }
+        match doc.parent(node) {
+            Some(p) if p == root => on_response += 1,
+            Some(p) if p == assertion => on_assertion += 1,
+            _ => elsewhere += 1,
+        }
+    }
+    if elsewhere > 0 {
+        return refuse(format!(
+            "the response carries {elsewhere} signature(s) outside the Response and the Assertion (shape check, before verification)"
+        ));
+    }
+    if on_response > 1 || on_assertion > 1 {
+        return refuse(format!(
+            "the response carries {on_response} signature(s) on the Response and {on_assertion} on the Assertion; at most one each (shape check, before verification)"
+        ));
+    }
+    for signed in [root, assertion] {
+        let Some(signature) = child(doc, signed, DSIG_NS, "Signature") else {
+            continue;
+        };
+        let Some(info) = child(doc, signature, DSIG_NS, "SignedInfo") else {
+            return refuse("a signature must hold exactly one SignedInfo (shape check, before verification)");
+        };
+        let references = children(doc, info, DSIG_NS, "Reference");
+        let [reference] = references[..] else {
+            return refuse(format!(
+                "a signature holds {} References, not exactly one (shape check, before verification)",
+                references.len()
+            ));
+        };
+        let id = doc.get_attribute(signed, "ID").unwrap_or_default();
+        let uri = doc.get_attribute(reference, "URI").unwrap_or_default();
+        if id.is_empty() || uri.strip_prefix('#') != Some(id) {
+            return refuse("a signature does not name the element it sits in (shape check, before verification)");
+        }
+        let transforms = child(doc, reference, DSIG_NS, "Transforms").map_or(0, |t| {
+            doc.children(t)
+                .into_iter()
+                .filter(|&c| doc.element(c).is_some())
+                .count()
+        });
+        if transforms > TRANSFORMS.len() {
+            return refuse(format!(
+                "a reference holds {transforms} transforms (shape check, before verification)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Accepts only a signature by a pinned certificate, with allowed algorithms, sitting
@@ -630,6 +696,66 @@ mod tests {
         refused(&dup, "appears twice");
         assert!(decode_post(&"A".repeat(MAX_RESPONSE * 2)).is_err());
         assert_eq!(decode_post(&idp.post_body(&signed)).unwrap(), signed);
+    }
+
+    /// A valid response with `extra` inserted right after the assertion's signature.
+    fn with_after_assertion_signature(signed: &str, extra: &str) -> String {
+        let end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        format!("{}{extra}{}", &signed[..end], &signed[end..])
+    }
+
+    fn signature_of(signed: &str) -> String {
+        let start = signed.find("<ds:Signature").unwrap();
+        let end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        signed[start..end].to_owned()
+    }
+
+    /// A valid response padded to just under the size limit with copies of its own
+    /// signature: the amplification a stuffed response would buy.
+    fn stuffed(signed: &str) -> String {
+        let sig = signature_of(signed);
+        let copies = (MAX_RESPONSE - signed.len()) / sig.len();
+        let stuffed = with_after_assertion_signature(signed, &sig.repeat(copies));
+        assert!(stuffed.len() > 200 * 1024 && stuffed.len() <= MAX_RESPONSE);
+        stuffed
+    }
+
+    #[test]
+    fn a_response_stuffed_with_signatures_is_refused_before_verification() {
+        let idp = TestIdp::new();
+        let signed = idp.response(&spec(&idp));
+        let sig = signature_of(&signed);
+        // Hundreds of copies of a signature that would verify, in a 256 KiB response.
+        let stuffed = stuffed(&signed);
+        refused(&stuffed, "shape check, before verification");
+        refused(&stuffed, "on the Assertion; at most one each");
+        // Refused with no certificate configured too: no key was ever needed.
+        let none: [String; 0] = [];
+        let reason = validate(
+            &stuffed,
+            &Expected {
+                idp_entity_id: &idp.entity_id,
+                signing_certs: &none,
+                sp_entity_id: SP,
+                acs_url: ACS,
+                now: now(),
+            },
+        )
+        .unwrap_err();
+        assert!(reason.0.contains("shape check"), "{reason}");
+        // Two on the Assertion; one hidden deeper (in the Subject), or in the Status.
+        refused(&with_after_assertion_signature(&signed, &sig), "at most one each");
+        let in_subject = signed.replacen("<saml:Subject>", &format!("<saml:Subject>{sig}"), 1);
+        refused(&in_subject, "outside the Response and the Assertion");
+        let in_status = signed.replacen("<samlp:Status>", &format!("<samlp:Status>{sig}"), 1);
+        refused(&in_status, "outside the Response and the Assertion");
+        // One signature with many references.
+        let start = sig.find("<ds:Reference").unwrap();
+        let end = sig.find("</ds:Reference>").unwrap() + "</ds:Reference>".len();
+        let many = signed.replacen(&sig[start..end], &sig[start..end].repeat(50), 1);
+        refused(&many, "50 References");
+        // The valid one still passes the shape check and everything after it.
+        assert!(check(&signed).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Background jobs of `rollcall serve`: scheduled deactivations, trash retention, audit
-//! sealing, sort keys of users an older version stored, and taking over bulk jobs whose
-//! instance stopped. Each is safe to run on
+//! sealing, sort keys of users an older version stored, pruning expired sessions, sign-in
+//! failures and SAML state, and taking over bulk jobs whose instance stopped. Each is safe to run on
 //! several instances at once: every user is changed by a conditional update inside the
 //! service, sealing queues on the chain head, and a bulk job is claimed by one instance.
 
@@ -43,6 +43,16 @@ pub async fn run_once(service: &Service) {
     }
     if let Err(e) = service.prune_import_uploads().await {
         tracing::warn!(error = %e, "pruning import uploads failed");
+    }
+    match service.prune_expired().await {
+        Ok(p) if p == rollcall_core::service::Pruned::default() => {}
+        Ok(p) => tracing::debug!(
+            sessions = p.sessions,
+            sign_in_failures = p.sign_in_failures,
+            sso_state = p.sso_state,
+            "pruned expired state"
+        ),
+        Err(e) => tracing::error!(error = %e, "pruning expired state failed"),
     }
     if let Err(e) = service.seal_audit().await {
         tracing::error!(error = %e, "audit sealing failed");

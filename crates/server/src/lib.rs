@@ -9,18 +9,21 @@ pub mod metrics;
 pub mod rest;
 pub mod saml;
 pub mod scim;
+pub mod throttle;
 pub mod web;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rollcall_core::Service;
+use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -38,6 +41,10 @@ pub struct AppState {
     /// The public base URL (no trailing slash): SCIM locations are built from it, never
     /// from the Host header.
     pub base_url: Arc<str>,
+    /// SAML responses validated at once (off the async workers); beyond it, 503.
+    pub saml_validations: Arc<tokio::sync::Semaphore>,
+    /// Requests per client address to `/saml/login` and `/saml/acs`.
+    pub saml_rate: Arc<throttle::RateLimiter>,
 }
 
 /// The whole application: health, readiness, metrics, and `/api/v1`.
@@ -47,6 +54,8 @@ pub fn app(service: Service, base_url: &str) -> Router {
         service,
         metrics: Arc::new(metrics::Metrics::default()),
         base_url,
+        saml_validations: Arc::new(tokio::sync::Semaphore::new(saml::MAX_VALIDATIONS)),
+        saml_rate: Arc::new(throttle::RateLimiter::new(saml::RATE_BURST, saml::RATE_PER_SECOND)),
     };
     let (api, _doc) = rest::router();
     let request_id = HeaderName::from_static("x-request-id");
@@ -63,11 +72,12 @@ pub fn app(service: Service, base_url: &str) -> Router {
         )
         .route("/forgot-password", get(web::forgot_page).post(web::forgot_submit))
         .merge(api)
-        .merge(saml::router())
+        .merge(saml::router(state.clone()))
         .merge(console::router())
         .nest("/scim/v2", scim::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(page_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), client_address))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(refuse_token_in_query))
         .layer(
@@ -110,6 +120,76 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .metrics
         .observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64());
     resp
+}
+
+/// The client's address, as throttling, rate limits, the audit log and the logs see it:
+/// the TCP peer, or — only when the peer is one of the `trusted_proxies` — the right-most
+/// address in `X-Forwarded-For` that isn't itself a trusted proxy. `None` when the server
+/// runs without connection info (in-process tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl ClientAddr {
+    /// The address as text, for the service calls that take a source.
+    pub fn text(self) -> Option<String> {
+        self.0.map(|ip| ip.to_string())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Infallible> {
+        Ok(client_addr_of(parts))
+    }
+}
+
+/// The address [`client_address`] decided for this request.
+pub fn client_addr_of(parts: &Parts) -> ClientAddr {
+    parts
+        .extensions
+        .get::<ClientAddr>()
+        .copied()
+        .unwrap_or(ClientAddr(None))
+}
+
+/// Decides the client address once per request. The setting is read from the database
+/// only when the request carries `X-Forwarded-For` — per request, so a change made on any
+/// instance holds at once everywhere; a request without the header costs nothing.
+async fn client_address(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical());
+    let client = match peer {
+        None => None,
+        Some(peer) => {
+            let forwarded: Vec<String> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect();
+            if forwarded.is_empty() {
+                Some(peer)
+            } else {
+                match state.service.trusted_proxies().await {
+                    Ok(trusted) => {
+                        let hops: Vec<&str> = forwarded.iter().map(String::as_str).collect();
+                        Some(trusted.client(peer, &hops))
+                    }
+                    Err(e) => {
+                        // Believe no header rather than fail the request.
+                        tracing::error!(error = %e, "can't read trusted_proxies; using the peer address");
+                        Some(peer)
+                    }
+                }
+            }
+        }
+    };
+    req.extensions_mut().insert(ClientAddr(client));
+    next.run(req).await
 }
 
 /// Tokens belong in the Authorization header; one in a URL ends up in logs and histories.

@@ -10,7 +10,7 @@
 //! in as them. The cookie has to cross the IdP's cross-site POST, so it is `SameSite=None`,
 //! which browsers accept only with `Secure`: over plain http the binding can't be kept.
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Router, routing::get, routing::post};
@@ -19,11 +19,10 @@ use rollcall_core::Error;
 use rollcall_core::service::SsoIdentity;
 use rollcall_saml::response::{Expected, MAX_RESPONSE};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
 use crate::web::{cookie, cookie_name, esc, local_path, page, with_session_cookie};
+use crate::{AppState, ClientAddr};
 
 /// The cookie naming the SAML request a browser started.
 const REQUEST_COOKIE: &str = "rollcall_saml_request";
@@ -47,15 +46,55 @@ fn request_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     .expect("request ids are hex")
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/saml/metadata", get(metadata))
+/// SAML responses validated at once on one instance; more wait for nobody (503).
+pub const MAX_VALIDATIONS: usize = 4;
+/// Requests to `/saml/login` and `/saml/acs` per client address: this many at once…
+pub const RATE_BURST: u32 = 30;
+/// …then this many a second.
+pub const RATE_PER_SECOND: f64 = 2.0;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let limited = Router::new()
         .route("/saml/login", get(login))
         // The decoded response may be 256 KiB; base64 makes it a third larger.
         .route(
             "/saml/acs",
             post(acs).layer(axum::extract::DefaultBodyLimit::max(MAX_RESPONSE * 4 / 3 + 8 * 1024)),
         )
+        .route_layer(axum::middleware::from_fn_with_state(state, rate_limited));
+    Router::new().route("/saml/metadata", get(metadata)).merge(limited)
+}
+
+/// Per client address, before any work: 429 with Retry-After past the burst.
+async fn rate_limited(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(addr) = client.0
+        && let Err(wait) = state.saml_rate.check(addr)
+    {
+        let secs = wait.as_secs().max(1);
+        tracing::warn!(source = %addr, "SAML request rate-limited");
+        let mut resp = refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts from your address; try again in a moment.",
+        );
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
+    }
+    next.run(req).await
+}
+
+fn busy() -> Response {
+    let mut resp = refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many sign-ins are being checked right now; try again in a moment.",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// rollcall's SAML service-provider metadata, from the configured base URL.
@@ -114,7 +153,7 @@ pub struct AcsForm {
 
 async fn acs(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(f): Form<AcsForm>,
 ) -> Response {
@@ -123,25 +162,43 @@ async fn acs(
         Ok(None) => return refused(StatusCode::NOT_FOUND, "Single sign-on is not configured."),
         Err(e) => return sign_in_error(e),
     };
+    // Validation is CPU work: off the async workers, a few at a time, and a full house
+    // answers at once rather than queueing.
+    let Ok(permit) = state.saml_validations.clone().try_acquire_owned() else {
+        tracing::warn!(source = ?client.0, "SAML response refused: too many validations in flight");
+        return busy();
+    };
     let sp_entity_id = rollcall_saml::sp_entity_id(&state.base_url);
     let acs_url = rollcall_saml::acs_url(&state.base_url);
-    let expected = Expected {
-        idp_entity_id: &config.idp_entity_id,
-        signing_certs: &config.signing_certs,
-        sp_entity_id: &sp_entity_id,
-        acs_url: &acs_url,
-        now: Utc::now(),
-    };
-    let verified = match rollcall_saml::response::decode_post(&f.saml_response)
-        .and_then(|xml| rollcall_saml::response::validate(&xml, &expected))
-    {
-        Ok(v) => v,
-        Err(refusal) => {
+    let saml_response = f.saml_response;
+    let checked = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let expected = Expected {
+            idp_entity_id: &config.idp_entity_id,
+            signing_certs: &config.signing_certs,
+            sp_entity_id: &sp_entity_id,
+            acs_url: &acs_url,
+            now: Utc::now(),
+        };
+        rollcall_saml::response::decode_post(&saml_response)
+            .and_then(|xml| rollcall_saml::response::validate(&xml, &expected))
+    })
+    .await;
+    let verified = match checked {
+        Ok(Ok(v)) => v,
+        Ok(Err(refusal)) => {
             // The reason is for the operator; the browser learns only that it failed.
-            tracing::warn!(reason = %refusal, source = %addr.ip(), "SAML response refused");
+            tracing::warn!(reason = %refusal, source = ?client.0, "SAML response refused");
             return refused(
                 StatusCode::FORBIDDEN,
                 "The identity provider's answer could not be accepted.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SAML validation task failed");
+            return refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; please try again.",
             );
         }
     };
@@ -151,7 +208,7 @@ async fn acs(
         if bound_to_browser(&state) && !started_here {
             tracing::warn!(
                 reason = "the response answers a sign-in this browser did not start",
-                source = %addr.ip(),
+                source = ?client.0,
                 "SAML response refused"
             );
             return refused(
@@ -168,7 +225,7 @@ async fn acs(
         in_response_to: verified.in_response_to,
         expires_at: verified.expires_at.timestamp_millis(),
     };
-    match state.service.sso_sign_in(&identity, Some(&addr.ip().to_string())).await {
+    match state.service.sso_sign_in(&identity, client.text().as_deref()).await {
         Ok(signed) => {
             let mut to = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
             to.headers_mut()
@@ -176,7 +233,7 @@ async fn acs(
             with_session_cookie(&state, to, &signed.session_id)
         }
         Err(e) => {
-            tracing::warn!(reason = %e, source = %addr.ip(), "SAML sign-in refused");
+            tracing::warn!(reason = %e, source = ?client.0, "SAML sign-in refused");
             sign_in_error(e)
         }
     }

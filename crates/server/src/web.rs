@@ -2,16 +2,15 @@
 //! Plain HTML forms that work without JavaScript; the console builds on them. The JSON
 //! equivalents are `POST /api/v1/auth/login` and `POST /api/v1/auth/password-reset`.
 
-use crate::AppState;
 use crate::rest::error::{ApiError, ApiResult, ErrorBody};
 use crate::rest::extract::ApiJson;
-use axum::extract::{ConnectInfo, Form, Query, State};
+use crate::{AppState, ClientAddr};
+use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use rollcall_core::Error;
 use rollcall_core::service::{SESSION_ABSOLUTE_MS, SessionInfo, UserView};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
@@ -181,7 +180,7 @@ pub(crate) fn forbidden_page() -> Response {
 
 pub async fn login_submit(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -191,7 +190,7 @@ pub async fn login_submit(
     let next = local_path(f.next.as_deref());
     match state
         .service
-        .sign_in_password(&f.login, &f.password, Some(&addr.ip().to_string()))
+        .sign_in_password(&f.login, &f.password, client.text().as_deref())
         .await
     {
         Ok(signed) => with_session_cookie(&state, Redirect::to(&next).into_response(), &signed.session_id),
@@ -209,6 +208,11 @@ pub async fn login_submit(
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             resp
         }
+        Err(Error::InvalidInput { .. }) => (
+            StatusCode::BAD_REQUEST,
+            login_form(&f.csrf, &next, Some("That is not a username or email.")),
+        )
+            .into_response(),
         Err(Error::Internal(e)) => {
             tracing::error!(error = %e, "sign-in failed");
             (
@@ -394,26 +398,35 @@ pub struct LoginResult {
     security(()))]
 pub async fn json_login(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     ApiJson(b): ApiJson<JsonLogin>,
 ) -> ApiResult<Response> {
-    let signed = state
+    let signed = match state
         .service
-        .sign_in_password(&b.login, &b.password, Some(&addr.ip().to_string()))
+        .sign_in_password(&b.login, &b.password, client.text().as_deref())
         .await
-        .map_err(|e| match e {
-            Error::RateLimited { retry_after_secs } => ApiError::new(
+    {
+        Ok(signed) => signed,
+        Err(Error::RateLimited { retry_after_secs }) => {
+            let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("too many attempts; try again in {retry_after_secs} seconds"),
-            ),
-            Error::Internal(_) => ApiError::from(e),
-            _ => ApiError::new(
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return Ok(resp);
+        }
+        Err(e @ (Error::Internal(_) | Error::InvalidInput { .. })) => return Err(ApiError::from(e)),
+        Err(_) => {
+            return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "wrong username or password",
-            ),
-        })?;
+            ));
+        }
+    };
     let resp = axum::Json(LoginResult {
         user: signed.user,
         csrf_token: signed.csrf_token,

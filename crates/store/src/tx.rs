@@ -1511,6 +1511,38 @@ impl Tx for SqlTx {
             .await
     }
 
+    async fn trim_user_sessions(&mut self, user: UserId, keep: i64) -> Result<u64> {
+        const SQL: &str = "DELETE FROM sessions WHERE user_id = $1 AND id_hash NOT IN \
+             (SELECT id_hash FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash DESC LIMIT $2)";
+        self.execute(SQL, &[Arg::I64(user.0), Arg::I64(keep)]).await
+    }
+
+    async fn prune_sessions(&mut self, now: Millis, idle_since: Millis) -> Result<u64> {
+        self.execute(
+            "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+            &[Arg::I64(now), Arg::I64(idle_since)],
+        )
+        .await
+    }
+
+    async fn prune_sign_in_failures(&mut self, window_started_by: Millis, now: Millis) -> Result<u64> {
+        self.execute(
+            "DELETE FROM sign_in_failures WHERE window_start <= $1 AND blocked_until <= $2",
+            &[Arg::I64(window_started_by), Arg::I64(now)],
+        )
+        .await
+    }
+
+    async fn prune_sso_state(&mut self, now: Millis) -> Result<u64> {
+        let requests = self
+            .execute("DELETE FROM sso_requests WHERE expires_at <= $1", &[Arg::I64(now)])
+            .await?;
+        let assertions = self
+            .execute("DELETE FROM sso_assertions WHERE expires_at <= $1", &[Arg::I64(now)])
+            .await?;
+        Ok(requests + assertions)
+    }
+
     async fn record_seat_day(&mut self, day: i64, active: i64) -> Result<()> {
         self.execute(
             "INSERT INTO seat_history (day, active) VALUES ($1, $2) \
@@ -1611,12 +1643,32 @@ impl Tx for SqlTx {
         Ok(row.map(|(u, p)| (UserId(u), p)))
     }
 
-    async fn reserve_sign_in_attempt(&mut self, key: &str, now: Millis) -> Result<SignInFailures> {
-        const SQL: &str = "INSERT INTO sign_in_failures (key, failures, last_failure_at, blocked_until) VALUES ($1, 1, $2, 0) \
-             ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, last_failure_at = $2 \
+    async fn reserve_sign_in_attempt(
+        &mut self,
+        key: &str,
+        now: Millis,
+        window_started_by: Millis,
+    ) -> Result<SignInFailures> {
+        // One statement: blocked rows stay as they are, expired windows restart.
+        const SQL: &str = "INSERT INTO sign_in_failures (key, failures, window_start, last_failure_at, blocked_until) \
+             VALUES ($1, 1, $2, $2, 0) \
+             ON CONFLICT (key) DO UPDATE SET \
+             failures = CASE WHEN sign_in_failures.blocked_until > $2 THEN sign_in_failures.failures \
+                 WHEN sign_in_failures.window_start <= $3 THEN 1 ELSE sign_in_failures.failures + 1 END, \
+             window_start = CASE WHEN sign_in_failures.blocked_until > $2 THEN sign_in_failures.window_start \
+                 WHEN sign_in_failures.window_start <= $3 THEN $2 ELSE sign_in_failures.window_start END, \
+             last_failure_at = CASE WHEN sign_in_failures.blocked_until > $2 THEN sign_in_failures.last_failure_at \
+                 ELSE $2 END, \
+             blocked_until = CASE WHEN sign_in_failures.blocked_until > $2 THEN sign_in_failures.blocked_until \
+                 WHEN sign_in_failures.window_start <= $3 THEN 0 ELSE sign_in_failures.blocked_until END \
              RETURNING failures, last_failure_at, blocked_until";
-        let (failures, last_failure_at, blocked_until): (i64, i64, i64) =
-            on_conn!(self, c => sqlx::query_as(SQL).bind(key).bind(now).fetch_one(c).await).map_err(db_err)?;
+        let (failures, last_failure_at, blocked_until): (i64, i64, i64) = on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(key)
+            .bind(now)
+            .bind(window_started_by)
+            .fetch_one(c)
+            .await)
+        .map_err(db_err)?;
         Ok(SignInFailures {
             failures,
             last_failure_at,
@@ -1722,6 +1774,15 @@ impl Tx for SqlTx {
         self.execute("DELETE FROM sign_in_failures WHERE key = $1", &[Arg::Text(key.into())])
             .await
             .map(drop)
+    }
+
+    async fn release_sign_in_attempt(&mut self, key: &str) -> Result<()> {
+        self.execute(
+            "UPDATE sign_in_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+            &[Arg::Text(key.into())],
+        )
+        .await
+        .map(drop)
     }
 
     async fn enqueue_mail(&mut self, m: &OutboxMail) -> Result<i64> {

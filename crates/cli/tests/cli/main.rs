@@ -3,6 +3,7 @@
 
 mod audit;
 mod import;
+mod proxies;
 mod serve;
 mod walkthrough;
 

@@ -15,7 +15,7 @@ pub use course::{Certificate, Course, CourseId, CourseRole, CourseStatus, Enroll
 pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};
-pub use settings::{Setting, SettingValue};
+pub use settings::{Setting, SettingValue, TrustedProxies};
 pub use token::{Token, TokenScope};
 pub use user::{Origin, User, UserCursor, UserId, UserOrder, UserSort, UserStatus, login_key};
 

@@ -1,6 +1,8 @@
 //! The settings catalogue: each key, its allowed values and its default.
 
 use crate::{Error, Result};
+use ipnet::IpNet;
+use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setting {
@@ -21,6 +23,9 @@ pub enum Setting {
     /// (default), `username` (the asserted username) or `email` (the email the identity
     /// provider asserted). Never accounts above the Instructor rank.
     SsoLinkExisting,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated CIDRs (a bare
+    /// address is its own /32 or /128); empty (the default) believes no header.
+    TrustedProxies,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +48,7 @@ impl std::fmt::Display for SettingValue {
 }
 
 impl Setting {
-    pub const ALL: [Setting; 7] = [
+    pub const ALL: [Setting; 8] = [
         Setting::WelcomeEmail,
         Setting::ScimDelete,
         Setting::DeletionRetentionDays,
@@ -51,6 +56,7 @@ impl Setting {
         Setting::ScimDefaultType,
         Setting::ScimDepartment,
         Setting::SsoLinkExisting,
+        Setting::TrustedProxies,
     ];
 
     pub fn key(self) -> &'static str {
@@ -62,6 +68,7 @@ impl Setting {
             Setting::ScimDefaultType => "scim_default_type",
             Setting::ScimDepartment => "scim_department",
             Setting::SsoLinkExisting => "sso_link_existing",
+            Setting::TrustedProxies => "trusted_proxies",
         }
     }
     pub fn parse_key(s: &str) -> Result<Setting> {
@@ -80,6 +87,7 @@ impl Setting {
             Setting::ScimDefaultType => SettingValue::Text("learner".into()),
             Setting::ScimDepartment => SettingValue::Choice("create"),
             Setting::SsoLinkExisting => SettingValue::Choice("off"),
+            Setting::TrustedProxies => SettingValue::Text(String::new()),
         }
     }
     pub fn parse_value(self, s: &str) -> Result<SettingValue> {
@@ -115,11 +123,91 @@ impl Setting {
                 "email" => Ok(SettingValue::Choice("email")),
                 _ => Err(bad("off, username or email")),
             },
+            Setting::TrustedProxies => Ok(SettingValue::Text(TrustedProxies::parse(s)?.to_string())),
             Setting::DeletionRetentionDays => match v.parse::<i64>() {
                 Ok(d) if (1..=3650).contains(&d) => Ok(SettingValue::Days(d)),
                 _ => Err(bad("a number of days from 1 to 3650")),
             },
         }
+    }
+}
+
+/// The `trusted_proxies` setting: the networks whose connections may name the client in
+/// `X-Forwarded-For`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+/// Entries read from `X-Forwarded-For` at most: a longer chain is cut at its right end.
+const MAX_FORWARDED_HOPS: usize = 32;
+
+impl TrustedProxies {
+    /// Parses comma-separated CIDRs (or bare addresses); empty means none. A bad entry is
+    /// refused naming the setting and the entry.
+    pub fn parse(s: &str) -> Result<TrustedProxies> {
+        let mut nets = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let net = part
+                .parse::<IpNet>()
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    Error::invalid(
+                        Setting::TrustedProxies.key(),
+                        format!("'{part}' is not a network in CIDR notation (like 10.0.0.0/8 or fd00::/8)"),
+                    )
+                })?;
+            let net = net.trunc();
+            if !nets.contains(&net) {
+                nets.push(net);
+            }
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn trusts(&self, addr: IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        self.0.iter().any(|n| n.contains(&addr))
+    }
+
+    /// The client behind a connection from `peer` that sent these `X-Forwarded-For`
+    /// values (in header order): the peer itself unless it is a trusted proxy; otherwise
+    /// the right-most forwarded address that is not itself a trusted proxy. An entry that
+    /// isn't an address ends the walk at the hop that forwarded it.
+    pub fn client(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = forwarded_for.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
+        let mut client = peer;
+        for hop in hops.iter().rev().take(MAX_FORWARDED_HOPS) {
+            let Some(addr) = parse_hop(hop) else {
+                return client;
+            };
+            client = addr.to_canonical();
+            if !self.trusts(client) {
+                return client;
+            }
+        }
+        client
+    }
+}
+
+/// An address as proxies write it: `192.0.2.1`, `2001:db8::1`, `192.0.2.1:4711`,
+/// `[2001:db8::1]:4711`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+}
+
+impl std::fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(IpNet::to_string).collect();
+        f.write_str(&parts.join(","))
     }
 }
 
@@ -146,5 +234,38 @@ mod tests {
             SettingValue::Choice("email")
         );
         assert!(Setting::SsoLinkExisting.parse_value("on").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_parse_and_pick_the_client() {
+        let t = TrustedProxies::parse(" 10.0.0.0/8, 192.168.1.7 ,fd00::/8,").unwrap();
+        assert_eq!(t.to_string(), "10.0.0.0/8,192.168.1.7/32,fd00::/8");
+        assert_eq!(
+            Setting::TrustedProxies.parse_value("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        let err = Setting::TrustedProxies
+            .parse_value("10.0.0.0/8,10.0.0.0/33")
+            .unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
+        assert!(TrustedProxies::parse("").unwrap().is_empty());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // An untrusted peer is the client, whatever it claims.
+        assert_eq!(t.client(ip("203.0.113.9"), &["198.51.100.1"]), ip("203.0.113.9"));
+        // Through trusted proxies: the right-most address that isn't one.
+        assert_eq!(
+            t.client(ip("10.0.0.1"), &["1.1.1.1, 198.51.100.1", "192.168.1.7"]),
+            ip("198.51.100.1")
+        );
+        assert_eq!(t.client(ip("10.0.0.1"), &["[2001:db8::1]:4711"]), ip("2001:db8::1"));
+        assert_eq!(t.client(ip("::ffff:10.0.0.1"), &["198.51.100.2"]), ip("198.51.100.2"));
+        // Garbage stops the walk at the proxy that forwarded it; no header: the peer.
+        assert_eq!(t.client(ip("10.0.0.1"), &["nonsense"]), ip("10.0.0.1"));
+        assert_eq!(t.client(ip("10.0.0.1"), &[]), ip("10.0.0.1"));
+        assert_eq!(
+            TrustedProxies::default().client(ip("10.0.0.1"), &["1.2.3.4"]),
+            ip("10.0.0.1")
+        );
     }
 }

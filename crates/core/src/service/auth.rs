@@ -17,10 +17,11 @@ use sha2::{Digest, Sha256};
 pub const SESSION_IDLE_MS: Millis = 30 * 60 * 1000;
 /// …and this long after sign-in, whatever the use.
 pub const SESSION_ABSOLUTE_MS: Millis = 12 * 60 * 60 * 1000;
-/// Failures allowed before backoff starts.
-const FREE_FAILURES: i64 = 5;
-/// The longest a key is blocked.
-const MAX_BLOCK_MS: Millis = 15 * 60 * 1000;
+/// Failures count within this window from a key's first failure; after it they are
+/// forgotten (and the row may be pruned).
+pub const FAILURE_WINDOW_MS: Millis = 15 * 60 * 1000;
+/// Sessions kept per user: signing in beyond this ends the oldest.
+pub const MAX_SESSIONS_PER_USER: i64 = 20;
 /// At most one reset link per account in this long.
 const RESET_INTERVAL_MS: Millis = 5 * 60 * 1000;
 /// How often a session's last use is written (not on every request).
@@ -32,6 +33,14 @@ pub struct SignedIn {
     pub session_id: String,
     pub csrf_token: String,
     pub user: UserView,
+}
+
+/// What [`Service::prune_expired`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: u64,
+    pub sign_in_failures: u64,
+    pub sso_state: u64,
 }
 
 /// The user behind a valid session.
@@ -54,36 +63,101 @@ fn wrong() -> Error {
     Error::Unauthenticated
 }
 
+/// How many failures a throttling key allows in its window before backing off, and how
+/// long the backoff grows (doubling from `first_block_ms` up to `max_block_ms`).
+#[derive(Clone, Copy, Debug)]
+struct Allowance {
+    free: i64,
+    first_block_ms: Millis,
+    max_block_ms: Millis,
+}
+
+impl Allowance {
+    fn backoff(self, failures: i64) -> Millis {
+        let doublings = (failures - self.free).clamp(0, 30);
+        self.first_block_ms
+            .saturating_mul(1 << doublings)
+            .min(self.max_block_ms)
+    }
+}
+
+/// One account from one address: the long backoff, so a guesser is slowed to a crawl.
+const PAIR: Allowance = Allowance {
+    free: 5,
+    first_block_ms: 15 * 1000,
+    max_block_ms: 15 * 60 * 1000,
+};
+/// One account from anywhere: a short backoff, so nobody hammering an account from other
+/// addresses can keep its owner out for more than a few seconds at a time.
+const ACCOUNT: Allowance = Allowance {
+    free: 10,
+    first_block_ms: 1000,
+    max_block_ms: 10 * 1000,
+};
+/// One address across accounts (password spraying): generous, and short, since many
+/// people can share an address.
+const ADDRESS: Allowance = Allowance {
+    free: 30,
+    first_block_ms: 1000,
+    max_block_ms: 30 * 1000,
+};
+
+/// The longest login that could name an account: no username (128 characters) or email
+/// (254 bytes) is longer.
+pub const LOGIN_MAX_CHARS: usize = 254;
+
 impl Service {
     /// Counts this attempt under every key before the password is checked, in one statement
-    /// per key, so parallel guesses all count. Refuses while a key is blocked; from the
-    /// free failures on, blocks the key for the backoff before checking, so guesses sent
-    /// alongside this one wait.
-    async fn reserve_attempt(&self, keys: &[String], now: Millis) -> Result<()> {
+    /// per key (serialised on the key's row), so parallel guesses all count. An attempt
+    /// refused because a key is blocked counts under none of them (the transaction is
+    /// dropped). From a key's free failures on, it is blocked for the backoff before the
+    /// check, so guesses sent alongside this one wait.
+    async fn reserve_attempt(&self, keys: &[(String, Allowance)], now: Millis) -> Result<()> {
         let mut tx = self.store.begin().await?;
         let mut blocked_until = 0;
-        for k in keys {
-            let f = tx.reserve_sign_in_attempt(k, now).await?;
+        let mut to_block = Vec::new();
+        for (k, allowance) in keys {
+            let f = tx.reserve_sign_in_attempt(k, now, now - FAILURE_WINDOW_MS).await?;
             if f.blocked_until > now {
                 blocked_until = blocked_until.max(f.blocked_until);
-            } else if f.failures >= FREE_FAILURES {
-                let backoff = (1000i64 << (f.failures - FREE_FAILURES).min(20)).min(MAX_BLOCK_MS);
-                tx.block_sign_in(k, now + backoff).await?;
+            } else if f.failures >= allowance.free {
+                to_block.push((k, now + allowance.backoff(f.failures)));
             }
         }
-        tx.commit().await?;
         if blocked_until > now {
+            // Dropped, not committed: a refused attempt counts nowhere.
+            drop(tx);
             return Err(Error::RateLimited {
                 retry_after_secs: (blocked_until - now + 999) / 1000,
             });
         }
-        Ok(())
+        for (k, until) in to_block {
+            tx.block_sign_in(k, until).await?;
+        }
+        tx.commit().await
+    }
+
+    /// The `trusted_proxies` setting as it is now (read per use, so a change made on any
+    /// instance holds everywhere at once).
+    pub async fn trusted_proxies(&self) -> Result<TrustedProxies> {
+        let mut tx = self.store.begin_read().await?;
+        match tx.setting(Setting::TrustedProxies.key()).await? {
+            Some(v) => TrustedProxies::parse(&v),
+            None => Ok(TrustedProxies::default()),
+        }
     }
 
     /// Signs in with a username (or email) and password. A new session id is made at every
     /// sign-in, so a session id planted before sign-in is never the one that ends up
     /// authenticated.
     pub async fn sign_in_password(&self, login: &str, given: &str, source: Option<&str>) -> Result<SignedIn> {
+        // Before any database work: nothing longer can name an account.
+        if login.trim().chars().count() > LOGIN_MAX_CHARS {
+            return Err(Error::invalid(
+                "login",
+                format!("must be at most {LOGIN_MAX_CHARS} characters"),
+            ));
+        }
         let now = now_millis();
         let login_key = name_key(login.trim());
         let (user, stored) = {
@@ -98,14 +172,19 @@ impl Service {
             };
             (user, stored)
         };
-        // One allowance per account (named by username or by email alike), one per address.
-        let mut keys = vec![match &user {
+        // One allowance per account (named by username or by email alike; an unknown login
+        // by its digest, never the attacker's text), one per account and address, one per
+        // address. Sorted, so concurrent attempts lock rows in one order.
+        let account = match &user {
             Some(u) => format!("user:{}", u.id),
-            None => format!("login:{login_key}"),
-        }];
+            None => format!("login:{}", sha256_hex(&login_key)),
+        };
+        let mut keys = vec![(format!("acct:{account}"), ACCOUNT)];
         if let Some(addr) = source {
-            keys.push(format!("addr:{addr}"));
+            keys.push((format!("pair:{account}@{addr}"), PAIR));
+            keys.push((format!("addr:{addr}"), ADDRESS));
         }
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
         self.reserve_attempt(&keys, now).await?;
         let given_owned = given.to_owned();
         let verified = match stored.clone() {
@@ -133,8 +212,15 @@ impl Service {
         };
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
-        for k in &keys {
-            tx.clear_sign_in_failures(k).await?;
+        // The account's and this address's allowance for it start afresh. The address's own
+        // allowance only takes this attempt back: signing in to one's own account mustn't
+        // wipe out the failures of a sprayer sharing the address, nor count as one.
+        for (k, _) in &keys {
+            if k.starts_with("addr:") {
+                tx.release_sign_in_attempt(k).await?;
+            } else {
+                tx.clear_sign_in_failures(k).await?;
+            }
         }
         if let Some(h) = &rehash {
             tx.set_password_hash(user.id, Some(h)).await?;
@@ -172,6 +258,8 @@ impl Service {
             expires_at: now + SESSION_ABSOLUTE_MS,
         };
         tx.insert_session(&record).await?;
+        // A user's sessions are bounded: the newest are kept, the oldest end.
+        tx.trim_user_sessions(user.id, MAX_SESSIONS_PER_USER).await?;
         let ctx = Context {
             actor: Actor::User(user.id),
             channel,
@@ -222,6 +310,21 @@ impl Service {
             csrf_token: record.csrf_token,
             user: view,
         })
+    }
+
+    /// Forgets what has expired: sessions past their idle or absolute end, sign-in
+    /// failures older than their window (and no longer blocking), and SAML request and
+    /// assertion ids past their expiry. The minute job runs this on every instance.
+    pub async fn prune_expired(&self) -> Result<Pruned> {
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let pruned = Pruned {
+            sessions: tx.prune_sessions(now, now - SESSION_IDLE_MS).await?,
+            sign_in_failures: tx.prune_sign_in_failures(now - FAILURE_WINDOW_MS, now).await?,
+            sso_state: tx.prune_sso_state(now).await?,
+        };
+        tx.commit().await?;
+        Ok(pruned)
     }
 
     pub async fn sign_out(&self, session_id: &str) -> Result<()> {

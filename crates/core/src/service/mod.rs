@@ -20,7 +20,10 @@ mod users;
 pub use admin::{
     AuditEntryView, AuditFilter, BranchSeats, IdleReport, MetricsSnapshot, PlanView, SeatReport, SettingView, TypeSeats,
 };
-pub use auth::{SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SessionInfo, SignedIn};
+pub use auth::{
+    FAILURE_WINDOW_MS, LOGIN_MAX_CHARS, MAX_SESSIONS_PER_USER, Pruned, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS,
+    SessionInfo, SignedIn,
+};
 pub use bulk::{BulkAction, BulkOutcome, BulkRun, BulkTargets, JobView, MAX_BULK, ResultsPage};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};

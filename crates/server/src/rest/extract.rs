@@ -2,12 +2,11 @@
 
 use super::error::ApiError;
 use crate::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use rollcall_core::domain::TokenScope;
 use rollcall_core::{Channel, Context, Error, Service};
-use std::net::SocketAddr;
 
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
@@ -21,7 +20,8 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
-/// The request id (set or kept by the request-id layer) and the peer address.
+/// The request id (set or kept by the request-id layer) and the client address (see
+/// [`crate::ClientAddr`]).
 pub fn request_context(parts: &Parts, ctx: &mut Context) {
     ctx.request_id = parts
         .headers
@@ -29,10 +29,7 @@ pub fn request_context(parts: &Parts, ctx: &mut Context) {
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 128)
         .map(str::to_owned);
-    ctx.source = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    ctx.source = crate::client_addr_of(parts).text();
 }
 
 /// The bearer token of a request, if any.

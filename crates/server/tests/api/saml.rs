@@ -642,3 +642,76 @@ both_backends!(the_console_links_and_unlinks_a_user, |db: TestDb| async move {
     .await;
     assert_refused(&resp, "unlinked from the console");
 });
+
+both_backends!(
+    a_response_stuffed_with_signatures_is_refused_before_verification,
+    |db: TestDb| async move {
+        let log = Log::capture();
+        let app = TestApp::start(db).await;
+        configure(&app, true).await;
+        let request = begin(&app).await;
+        let signed = TestIdp::new().response(&spec(&app, "ada", Some(request)));
+        // Copies of a signature that verifies, right beside it, up to the 256 KiB limit.
+        let start = signed.find("<ds:Signature").unwrap();
+        let end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        let signature = &signed[start..end];
+        let copies = (rollcall_saml::response::MAX_RESPONSE - signed.len()) / signature.len();
+        let stuffed = format!("{}{}{}", &signed[..end], signature.repeat(copies), &signed[end..]);
+        assert!(stuffed.len() > 200 * 1024, "{}", stuffed.len());
+        let resp = post(&app, &stuffed).await;
+        assert_refused(&resp, "stuffed with signatures");
+        let refusals = log.refusals();
+        assert_eq!(refusals.len(), 1, "{refusals:#?}");
+        assert!(
+            refusals[0].contains("shape check, before verification"),
+            "{}",
+            refusals[0]
+        );
+        // The answer it was built from still signs in.
+        let request = begin(&app).await;
+        let resp = post(&app, &TestIdp::new().response(&spec(&app, "ada", Some(request)))).await;
+        assert_eq!(resp.status().as_u16(), 303);
+    }
+);
+
+both_backends!(saml_endpoints_are_rate_limited_per_address, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    configure(&app, true).await;
+    // The test connects from 127.0.0.1; trusting it lets requests speak for other clients.
+    app.service
+        .set_setting(&Context::cli(), "trusted_proxies", "127.0.0.1")
+        .await
+        .unwrap();
+    let from = |client: &'static str| {
+        app.http
+            .get(format!("{}/saml/login", app.base))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    let burst = rollcall_server::saml::RATE_BURST as usize;
+    let mut limited = None;
+    for i in 0..burst * 3 {
+        let resp = from("203.0.113.5").await.unwrap();
+        if resp.status() == 429 {
+            limited = Some((i, resp));
+            break;
+        }
+        assert_eq!(resp.status(), 303, "request {i}");
+    }
+    let (i, resp) = limited.expect("the burst runs out");
+    assert!(i >= burst, "not before the burst: {i}");
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    // The assertion consumer shares the address's allowance.
+    let acs = app
+        .http
+        .post(format!("{}/saml/acs", app.base))
+        .header("x-forwarded-for", "203.0.113.5")
+        .form(&[("SAMLResponse", "PHg+")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acs.status(), 429);
+    // Another address is not held up.
+    assert_eq!(from("198.51.100.7").await.unwrap().status(), 303);
+});

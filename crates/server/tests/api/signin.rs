@@ -139,9 +139,10 @@ both_backends!(failures_back_off_without_locking_out, |db: TestDb| async move {
     assert_eq!(blocked.status(), 429, "even the right password waits out the backoff");
     let body: Value = blocked.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
-    // The address is throttled too: another account from the same address waits.
+    // The long backoff is per account and address: another account from the same
+    // address is not held up by these few failures.
     with_password(&app, "bob", "learner", "another rare phrase").await;
-    assert_eq!(login(&app, "bob", "another rare phrase", None).await.status(), 429);
+    assert_eq!(login(&app, "bob", "another rare phrase", None).await.status(), 200);
     // No permanent lockout: once the backoff has passed, the right password works.
     app.db.execute("UPDATE sign_in_failures SET blocked_until = 0").await;
     assert_eq!(login(&app, "ada", "a rarely used phrase", None).await.status(), 200);
@@ -496,4 +497,254 @@ both_backends!(every_link_a_user_is_shown_opens, |db: TestDb| async move {
             assert_eq!(resp.status(), 200, "{name} ({user_type}) opening {link}");
         }
     }
+});
+
+/// A sign-in through a proxy that says the client is `client` (believed only when the
+/// connection comes from a trusted proxy).
+async fn login_from(app: &TestApp, client: &str, login: &str, password: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .header("x-forwarded-for", client)
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn retry_after(resp: &reqwest::Response) -> i64 {
+    resp.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+/// The `source` of the newest sign-in of `name` in the audit log.
+async fn sign_in_source(app: &TestApp, name: &str) -> Option<String> {
+    let filter = rollcall_core::service::AuditFilter {
+        action: Some("user.sign_in".into()),
+        target: Some(name.into()),
+        ..Default::default()
+    };
+    app.service
+        .list_audit(&Context::cli(), &filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .and_then(|e| e.source)
+}
+
+both_backends!(
+    an_attacker_elsewhere_cannot_keep_the_owner_out,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        // The test connects from 127.0.0.1: a trusted proxy for this test.
+        app.service
+            .set_setting(&Context::cli(), "trusted_proxies", "127.0.0.1")
+            .await
+            .unwrap();
+        with_password(&app, "ada", "learner", "a rarely used phrase").await;
+        // One address hammering the account: its own guesses back off for long…
+        let mut refused = None;
+        for _ in 0..20 {
+            let resp = login_from(&app, "203.0.113.5", "ada", "guess").await;
+            match resp.status().as_u16() {
+                401 => {}
+                429 => refused = refused.max(Some(retry_after(&resp))),
+                other => panic!("{other}"),
+            }
+        }
+        // (15 s from its fifth failure: longer than the account's longest backoff, 10 s.)
+        assert!(refused.is_some_and(|s| s > 10), "the attacker waits long: {refused:?}");
+        // …while the owner, elsewhere, signs in at once.
+        assert_eq!(
+            login_from(&app, "198.51.100.7", "ada", "a rarely used phrase")
+                .await
+                .status(),
+            200
+        );
+        // Many addresses hammering it: the whole account backs off, but only for seconds.
+        for i in 1..=6 {
+            for _ in 0..6 {
+                let status = login_from(&app, &format!("203.0.113.{}", 10 + i), "ada", "guess")
+                    .await
+                    .status();
+                assert!([401, 429].contains(&status.as_u16()), "{status}");
+            }
+        }
+        let owner = login_from(&app, "198.51.100.7", "ada", "a rarely used phrase").await;
+        if owner.status() == 429 {
+            assert!(retry_after(&owner) <= 10, "a short delay: {}", retry_after(&owner));
+        } else {
+            assert_eq!(owner.status(), 200);
+        }
+        // Once that short backoff has passed (moved on by hand), the owner is in; the attackers'
+        // own backoff still holds.
+        app.db
+            .execute("UPDATE sign_in_failures SET blocked_until = 0 WHERE key LIKE 'acct:%'")
+            .await;
+        assert_eq!(
+            login_from(&app, "198.51.100.7", "ada", "a rarely used phrase")
+                .await
+                .status(),
+            200
+        );
+        let attacker = login_from(&app, "203.0.113.5", "ada", "a rarely used phrase").await;
+        assert_eq!(attacker.status(), 429, "the attacker's address is still held off");
+    }
+);
+
+both_backends!(
+    forwarded_for_is_believed_only_from_trusted_proxies,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        with_password(&app, "ada", "learner", "a rarely used phrase").await;
+        // No trusted proxies (the default): the header is ignored.
+        let ok = login_from(&app, "198.51.100.7", "ada", "a rarely used phrase").await;
+        assert_eq!(ok.status(), 200);
+        assert_eq!(sign_in_source(&app, "ada").await.as_deref(), Some("127.0.0.1"));
+        // Another instance (a second service on the same database) trusts the test's
+        // address: this running server believes the header from the next request on.
+        let other = {
+            let store = rollcall_store::SqlStore::connect(&app.db.url).await.unwrap();
+            Service::new(Arc::new(store))
+        };
+        other
+            .set_setting(&Context::cli(), "trusted_proxies", "10.0.0.0/8, 127.0.0.0/8")
+            .await
+            .unwrap();
+        // The right-most address that isn't a trusted proxy is the client; what sits to
+        // its left (anyone can write it) is not believed.
+        let ok = login_from(
+            &app,
+            "192.0.2.66, 198.51.100.7, 10.1.2.3",
+            "ada",
+            "a rarely used phrase",
+        )
+        .await;
+        assert_eq!(ok.status(), 200);
+        assert_eq!(sign_in_source(&app, "ada").await.as_deref(), Some("198.51.100.7"));
+        // The same address goes into the audit entries of API calls.
+        let root = app.user("root", "administrator", &[]).await;
+        let token = app.token("t", root).await;
+        let created = app
+            .http
+            .post(format!("{}/api/v1/users", app.base))
+            .bearer_auth(&token)
+            .header("x-forwarded-for", "198.51.100.9")
+            .json(&json!({"username": "bob", "email": "bob@example.org", "first_name": "B", "last_name": "B"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let filter = rollcall_core::service::AuditFilter {
+            action: Some("user.create".into()),
+            target: Some("bob".into()),
+            ..Default::default()
+        };
+        let entries = app.service.list_audit(&Context::cli(), &filter).await.unwrap();
+        assert_eq!(entries[0].source.as_deref(), Some("198.51.100.9"));
+        // Trusting nobody again takes effect at once too.
+        other.set_setting(&Context::cli(), "trusted_proxies", "").await.unwrap();
+        assert_eq!(
+            login_from(&app, "198.51.100.7", "ada", "a rarely used phrase")
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(sign_in_source(&app, "ada").await.as_deref(), Some("127.0.0.1"));
+        // A bad network is refused, naming the setting.
+        let err = other
+            .set_setting(&Context::cli(), "trusted_proxies", "10.0.0.0/8,10.0.0.300/8")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+    }
+);
+
+both_backends!(
+    over_long_logins_are_refused_before_any_lookup,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let long = "a".repeat(rollcall_core::service::LOGIN_MAX_CHARS + 1);
+        let resp = login(&app, &long, "whatever it is", None).await;
+        assert_eq!(resp.status(), 400);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_input", "{body}");
+        // The form says so too.
+        let page = app.http.get(format!("{}/login", app.base)).send().await.unwrap();
+        let form_cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let token = form_cookie.split('=').nth(1).unwrap().to_owned();
+        let form = app
+            .http
+            .post(format!("{}/login", app.base))
+            .header("cookie", &form_cookie)
+            .form(&[
+                ("login", long.as_str()),
+                ("password", "x"),
+                ("csrf", &token),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 400);
+        assert_eq!(
+            app.db
+                .fetch_text("SELECT CAST(COUNT(*) AS TEXT) FROM sign_in_failures")
+                .await
+                .as_deref(),
+            Some("0"),
+            "nothing was counted or stored"
+        );
+        // An unknown login is counted under a digest, never its text.
+        let resp = login(&app, "someone-unknown@example.org", "a wrong guess", None).await;
+        assert_eq!(resp.status(), 401);
+        let stored = app
+            .db
+            .fetch_text("SELECT key FROM sign_in_failures WHERE key LIKE 'acct:%'")
+            .await
+            .unwrap();
+        assert!(!stored.contains("someone-unknown"), "{stored}");
+        assert_eq!(stored.len(), "acct:login:".len() + 64, "{stored}");
+    }
+);
+
+both_backends!(both_login_routes_answer_429_with_retry_after, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    for _ in 0..5 {
+        assert_eq!(login(&app, "ada", "guess", None).await.status(), 401);
+    }
+    let json = login(&app, "ada", "guess", None).await;
+    assert_eq!(json.status(), 429);
+    assert!(retry_after(&json) > 0);
+    let page = app.http.get(format!("{}/login", app.base)).send().await.unwrap();
+    let form_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = form_cookie.split('=').nth(1).unwrap().to_owned();
+    let form = app
+        .http
+        .post(format!("{}/login", app.base))
+        .header("cookie", &form_cookie)
+        .form(&[
+            ("login", "ada"),
+            ("password", "guess"),
+            ("csrf", token.as_str()),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429);
+    assert!(retry_after(&form) > 0);
+    assert!(form.text().await.unwrap().contains("Too many attempts"));
 });

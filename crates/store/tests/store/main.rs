@@ -9,6 +9,7 @@ mod noop;
 mod org;
 mod seats;
 mod sso;
+mod throttling;
 
 use rollcall_core::domain::*;
 use rollcall_core::service::*;

@@ -1,0 +1,172 @@
+//! Sign-in throttling and bounded sign-in state, through the service on both backends:
+//! failures decay, refused attempts don't count, sessions are capped per user, and the
+//! minute job's pruning forgets what has expired.
+
+use super::*;
+use rollcall_core::Error;
+
+const PHRASE: &str = "a rarely used phrase";
+const FROM: Option<&str> = Some("198.51.100.1");
+
+async fn with_password(s: &Service, name: &str) -> UserView {
+    let input = NewUser {
+        password: Some(PHRASE.into()),
+        send_welcome: Some(false),
+        ..new_user(name, "learner")
+    };
+    s.create_user(&cli(), input).await.unwrap()
+}
+
+#[track_caller]
+fn refused_as_wrong(r: Result<SignedIn, Error>) {
+    assert!(matches!(r, Err(Error::Unauthenticated)), "{r:?}");
+}
+
+async fn failures(db: &TestDb, like: &str) -> String {
+    db.fetch_text(&format!(
+        "SELECT CAST(failures AS TEXT) FROM sign_in_failures WHERE key LIKE '{like}'"
+    ))
+    .await
+    .unwrap_or_default()
+}
+
+async fn count(db: &TestDb, table: &str) -> String {
+    db.fetch_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}"))
+        .await
+        .unwrap()
+}
+
+both_backends!(sign_in_failures_decay_after_their_window, |db: TestDb| async move {
+    let s = service(&db).await;
+    with_password(&s, "ada").await;
+    for _ in 0..4 {
+        refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
+    }
+    // The window (15 minutes) passes: those four no longer count.
+    let moved = FAILURE_WINDOW_MS + 60_000;
+    db.execute(&format!(
+        "UPDATE sign_in_failures SET window_start = window_start - {moved}, last_failure_at = last_failure_at - {moved}"
+    ))
+    .await;
+    for _ in 0..4 {
+        refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
+    }
+    assert_eq!(failures(&db, "pair:%").await, "4", "a fresh window");
+    s.sign_in_password("ada", PHRASE, FROM)
+        .await
+        .expect("eight failures in two windows block nobody");
+});
+
+both_backends!(attempts_refused_while_blocked_do_not_count, |db: TestDb| async move {
+    let s = service(&db).await;
+    with_password(&s, "ada").await;
+    for _ in 0..5 {
+        refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
+    }
+    for _ in 0..10 {
+        let r = s.sign_in_password("ada", PHRASE, FROM).await;
+        assert!(matches!(r, Err(Error::RateLimited { .. })), "{r:?}");
+    }
+    assert_eq!(failures(&db, "pair:%").await, "5");
+    assert_eq!(failures(&db, "acct:%").await, "5");
+    assert_eq!(failures(&db, "addr:%").await, "5");
+    // Once the backoff has passed, the next failure backs off one step further — not
+    // as if the refused attempts had been guesses.
+    db.execute("UPDATE sign_in_failures SET blocked_until = 0").await;
+    refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
+    match s.sign_in_password("ada", PHRASE, FROM).await {
+        Err(Error::RateLimited { retry_after_secs }) => {
+            assert!((1..=30).contains(&retry_after_secs), "{retry_after_secs}")
+        }
+        other => panic!("{other:?}"),
+    }
+});
+
+both_backends!(sessions_per_user_are_capped, |db: TestDb| async move {
+    let s = service(&db).await;
+    let ada = with_password(&s, "ada").await;
+    let now = now_millis();
+    for i in 0..25 {
+        db.execute(&format!(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
+             VALUES ('old{i:02}', {}, 'x', {}, {now}, {})",
+            ada.id,
+            now - 100_000 + i,
+            now + 3_600_000
+        ))
+        .await;
+    }
+    let signed = s.sign_in_password("ada", PHRASE, FROM).await.unwrap();
+    assert_eq!(count(&db, "sessions").await, MAX_SESSIONS_PER_USER.to_string());
+    s.session(&signed.session_id).await.expect("the new session is kept");
+    let oldest_left = db
+        .fetch_text("SELECT MIN(id_hash) FROM sessions WHERE id_hash LIKE 'old%'")
+        .await
+        .unwrap();
+    assert_eq!(oldest_left, "old06", "the six oldest ended");
+});
+
+both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
+    let s = service(&db).await;
+    let ada = with_password(&s, "ada").await;
+    let live = s.sign_in_password("ada", PHRASE, FROM).await.unwrap();
+    let now = now_millis();
+    let id = ada.id;
+    let hour = 3_600_000;
+    for (name, created, seen, expires) in [
+        ("ended", now - 13 * hour, now - 60_000, now - 1),
+        ("idle", now - hour, now - SESSION_IDLE_MS - 1, now + hour),
+        ("fresh", now - hour, now - 60_000, now + hour),
+    ] {
+        db.execute(&format!(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
+             VALUES ('{name}', {id}, 'x', {created}, {seen}, {expires})"
+        ))
+        .await;
+    }
+    let old = now - FAILURE_WINDOW_MS - 1;
+    for (key, window_start, blocked_until) in [
+        ("addr:old", old, 0),
+        ("addr:old-but-blocked", old, now + hour),
+        ("addr:recent", now - 60_000, 0),
+    ] {
+        db.execute(&format!(
+            "INSERT INTO sign_in_failures (key, failures, window_start, last_failure_at, blocked_until) \
+             VALUES ('{key}', 3, {window_start}, {window_start}, {blocked_until})"
+        ))
+        .await;
+    }
+    for table in ["sso_requests", "sso_assertions"] {
+        db.execute(&format!(
+            "INSERT INTO {table} (id, expires_at) VALUES ('_expired', {}), ('_live', {})",
+            now - 1,
+            now + hour
+        ))
+        .await;
+    }
+    let pruned = s.prune_expired().await.unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            sessions: 2,
+            sign_in_failures: 1,
+            sso_state: 2
+        }
+    );
+    assert_eq!(count(&db, "sessions").await, "2", "the live and the fresh session");
+    s.session(&live.session_id)
+        .await
+        .expect("a live session survives pruning");
+    // The successful sign-in left a row for its address, with its attempt taken back.
+    assert_eq!(failures(&db, "addr:198.51.100.1").await, "0");
+    assert_eq!(count(&db, "sign_in_failures").await, "3");
+    assert_eq!(
+        db.fetch_text("SELECT id FROM sso_requests").await.as_deref(),
+        Some("_live")
+    );
+    assert_eq!(
+        db.fetch_text("SELECT id FROM sso_assertions").await.as_deref(),
+        Some("_live")
+    );
+    assert_eq!(s.prune_expired().await.unwrap(), Pruned::default(), "nothing twice");
+});
