@@ -605,6 +605,7 @@ both_backends!(
         let other = {
             let store = rollcall_store::SqlStore::connect(&app.db.url).await.unwrap();
             Service::new(Arc::new(store))
+                .with_audit_key(rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap())
         };
         other
             .set_setting(&Context::cli(), "trusted_proxies", "10.0.0.0/8, 127.0.0.0/8")
