@@ -715,3 +715,41 @@ both_backends!(saml_endpoints_are_rate_limited_per_address, |db: TestDb| async m
     // Another address is not held up.
     assert_eq!(from("198.51.100.7").await.unwrap().status(), 303);
 });
+
+both_backends!(
+    the_api_answers_while_clients_send_stuffed_responses,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        configure(&app, true).await;
+        let root = app.user("root", "administrator", &[]).await;
+        let token = app.token("root-token", root).await;
+        let signed = TestIdp::new().response(&spec(&app, "ada", Some(begin(&app).await)));
+        let start = signed.find("<ds:Signature").unwrap();
+        let end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        let signature = &signed[start..end];
+        let copies = (rollcall_saml::response::MAX_RESPONSE - signed.len()) / signature.len();
+        let stuffed = format!("{}{}{}", &signed[..end], signature.repeat(copies), &signed[end..]);
+        // Six clients post stuffed responses at once while an administrator uses the API:
+        // every stuffed one is refused without a server error, and the API call is answered.
+        let s = stuffed.as_str();
+        let (a, b, c, d, e, f, (status, body)) = tokio::join!(
+            post(&app, s),
+            post(&app, s),
+            post(&app, s),
+            post(&app, s),
+            post(&app, s),
+            post(&app, s),
+            app.call("GET", "/api/v1/users?limit=5", Some(&token), None)
+        );
+        assert_eq!(status, 200, "{body}");
+        for a in [a, b, c, d, e, f] {
+            let s = a.status().as_u16();
+            assert!(s < 500 || s == 503, "a stuffed response answered {s}");
+            assert!(
+                a.headers()
+                    .get("set-cookie")
+                    .is_none_or(|c| !c.to_str().unwrap().contains("rollcall_session="))
+            );
+        }
+    }
+);

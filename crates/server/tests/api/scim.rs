@@ -1549,30 +1549,33 @@ both_backends!(
     }
 );
 
-both_backends!(requests_that_change_nothing_write_no_audit_entry, |db: TestDb| async move {
-    let app = TestApp::start(db).await;
-    let token = app.scim_token("idp").await;
-    let id = create_user(&app, &token, "ada", json!({"active": true})).await;
-    let count = || async {
-        let filter = AuditFilter {
-            limit: Some(10_000),
-            ..AuditFilter::default()
+both_backends!(
+    requests_that_change_nothing_write_no_audit_entry,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let token = app.scim_token("idp").await;
+        let id = create_user(&app, &token, "ada", json!({"active": true})).await;
+        let count = || async {
+            let filter = AuditFilter {
+                limit: Some(10_000),
+                ..AuditFilter::default()
+            };
+            app.service.list_audit(&Context::cli(), &filter).await.unwrap().len()
         };
-        app.service.list_audit(&Context::cli(), &filter).await.unwrap().len()
-    };
-    let before = count().await;
-    // Entra's periodic "active: True", and a PUT of what is already there.
-    let enable: Value = serde_json::from_str(fixture("entra-enable-string-bool.json")).unwrap();
-    let (status, body) = app.scim("PATCH", &format!("/Users/{id}"), &token, Some(enable)).await;
-    assert_eq!(status, 200, "{body}");
-    let same = json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "ada",
-        "name": {"givenName": "Test", "familyName": "ada"},
-        "emails": [{"value": "ada@example.org", "primary": true}],
-        "active": true
-    });
-    let (status, body) = app.scim("PUT", &format!("/Users/{id}"), &token, Some(same)).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(count().await, before, "nothing changed, nothing recorded");
-});
+        let before = count().await;
+        // Entra's periodic "active: True", and a PUT of what is already there.
+        let enable: Value = serde_json::from_str(fixture("entra-enable-string-bool.json")).unwrap();
+        let (status, body) = app.scim("PATCH", &format!("/Users/{id}"), &token, Some(enable)).await;
+        assert_eq!(status, 200, "{body}");
+        let same = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ada",
+            "name": {"givenName": "Test", "familyName": "ada"},
+            "emails": [{"value": "ada@example.org", "primary": true}],
+            "active": true
+        });
+        let (status, body) = app.scim("PUT", &format!("/Users/{id}"), &token, Some(same)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(count().await, before, "nothing changed, nothing recorded");
+    }
+);
