@@ -68,7 +68,8 @@ async fn open_with(url: &str, base_url: &str, audit_key: &std::path::Path, check
             audit_key.display()
         ));
     }
-    let service = service.with_audit_key(config::audit_key(audit_key)?);
+    let keyed_from = service.audit_keyed_from().await?;
+    let service = service.with_audit_key(config::audit_key(audit_key, keyed_from)?);
     if check_key && service.audit_key_matches().await? == Some(false) {
         return Err(anyhow!(
             "the audit key in {} is not the one this database's audit log was sealed with: point --audit-key-file at the right file (rollcall audit verify shows what is wrong)",

@@ -31,10 +31,12 @@ impl FileConfig {
     }
 }
 
-/// Reads the audit key from `path` (64 hex digits), creating it — 32 random bytes, mode
-/// 0600 — when it doesn't exist yet. Two processes starting at once end up with the same
-/// key: the file appears whole or not at all (written aside, then linked into place).
-pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
+/// Reads the audit key from `path` (64 hex digits, and on an installation whose log began
+/// before keys existed a second line `keyed_from=N`), creating it — 32 random bytes, mode
+/// 0600 — when it doesn't exist yet, recording `keyed_from` when it is past 1. Two
+/// processes starting at once end up with the same key: the file appears whole or not at
+/// all (written aside, then linked into place).
+pub fn audit_key(path: &std::path::Path, keyed_from: i64) -> Result<AuditKey> {
     use std::io::Write as _;
     if !path.exists() {
         let dir = path
@@ -46,6 +48,9 @@ pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
             let mut f = open_private(&tmp)?;
             f.write_all(hex::encode(AuditKey::generate().to_bytes()).as_bytes())?;
             f.write_all(b"\n")?;
+            if keyed_from > 1 {
+                f.write_all(format!("keyed_from={keyed_from}\n").as_bytes())?;
+            }
             f.sync_all()?;
             match std::fs::hard_link(&tmp, path) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
@@ -62,10 +67,25 @@ pub fn audit_key(path: &std::path::Path) -> Result<AuditKey> {
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("can't read the audit key file {}", path.display()))?;
-    hex::decode(text.trim())
-        .ok()
-        .and_then(|b| AuditKey::from_bytes(&b))
-        .ok_or_else(|| anyhow::anyhow!("{} is not a rollcall audit key (64 hex digits)", path.display()))
+    let mut lines = text.lines();
+    let key = lines
+        .next()
+        .and_then(|l| hex::decode(l.trim()).ok())
+        .and_then(|b| AuditKey::from_bytes(&b));
+    let boundary = match lines.map(str::trim).find(|l| !l.is_empty()) {
+        None => Some(1),
+        Some(l) => l
+            .strip_prefix("keyed_from=")
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| *n >= 1),
+    };
+    match (key, boundary) {
+        (Some(k), Some(b)) => Ok(k.keyed_from(b)),
+        _ => Err(anyhow::anyhow!(
+            "{} is not a rollcall audit key (64 hex digits, optionally a line keyed_from=N)",
+            path.display()
+        )),
+    }
 }
 
 #[cfg(unix)]

@@ -147,7 +147,7 @@ pub fn chain_hash(prev_hash: &str, seq: i64, entry_digest: &str) -> String {
 /// The installation's secret for authenticating audit entries: 32 random bytes kept beside
 /// the configuration (never in the database, never logged).
 #[derive(Clone)]
-pub struct AuditKey([u8; AuditKey::LEN]);
+pub struct AuditKey([u8; AuditKey::LEN], i64);
 
 impl std::fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,12 +159,26 @@ impl AuditKey {
     pub const LEN: usize = 32;
 
     pub fn generate() -> AuditKey {
-        AuditKey(rand::random())
+        AuditKey(rand::random(), 1)
     }
 
-    /// Exactly [`AuditKey::LEN`] bytes.
+    /// Exactly [`AuditKey::LEN`] bytes; keyed from the first position.
     pub fn from_bytes(bytes: &[u8]) -> Option<AuditKey> {
-        bytes.try_into().ok().map(AuditKey)
+        bytes.try_into().ok().map(|b| AuditKey(b, 1))
+    }
+
+    /// The key of a log whose positions before `keyed_from` were sealed before any key
+    /// existed (an upgraded installation). The boundary lives with the key, outside the
+    /// database, so someone editing the database can't move it to pass keyed entries off
+    /// as unkeyed ones.
+    pub fn keyed_from(mut self, keyed_from: i64) -> AuditKey {
+        self.1 = keyed_from.max(1);
+        self
+    }
+
+    /// Where authenticated positions begin, as the key file says.
+    pub fn boundary(&self) -> i64 {
+        self.1
     }
 
     /// For writing the key file.

@@ -466,6 +466,16 @@ impl SqlTx {
             .map_err(db_err)
     }
 
+    /// Deletes the seat reservations `delete` selects and gives back the seats `seats` sums.
+    async fn end_reservations(&mut self, seats: &'static str, delete: &'static str, args: &[Arg]) -> Result<i64> {
+        let held = self.fetch_i64(seats.into(), args).await?;
+        self.execute(delete, args).await?;
+        if held > 0 {
+            self.release_seats(held).await?;
+        }
+        Ok(held)
+    }
+
     async fn fetch_i64(&mut self, sql: String, args: &[Arg]) -> Result<i64> {
         let (n,): (i64,) = on_conn!(self, c => bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_one(c).await)
             .map_err(db_err)?;
@@ -900,35 +910,16 @@ impl Tx for SqlTx {
     }
 
     async fn end_seat_reservation(&mut self, id: &str) -> Result<i64> {
-        let args = [Arg::Text(id.into())];
-        let seats = self
-            .fetch_i64(
-                "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE id = $1".into(),
-                &args,
-            )
-            .await?;
-        self.execute("DELETE FROM seat_reservations WHERE id = $1", &args)
-            .await?;
-        if seats > 0 {
-            self.release_seats(seats).await?;
-        }
-        Ok(seats)
+        const SEATS: &str = "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE id = $1";
+        const DELETE: &str = "DELETE FROM seat_reservations WHERE id = $1";
+        self.end_reservations(SEATS, DELETE, &[Arg::Text(id.into())]).await
     }
 
     async fn end_lapsed_seat_reservations(&mut self, now: Millis) -> Result<i64> {
-        let args = [Arg::I64(now)];
-        let seats = self
-            .fetch_i64(
-                "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE lease_until < $1".into(),
-                &args,
-            )
-            .await?;
-        self.execute("DELETE FROM seat_reservations WHERE lease_until < $1", &args)
-            .await?;
-        if seats > 0 {
-            self.release_seats(seats).await?;
-        }
-        Ok(seats)
+        const SEATS: &str =
+            "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE lease_until < $1";
+        const DELETE: &str = "DELETE FROM seat_reservations WHERE lease_until < $1";
+        self.end_reservations(SEATS, DELETE, &[Arg::I64(now)]).await
     }
 
     async fn release_seats(&mut self, n: i64) -> Result<()> {

@@ -450,11 +450,21 @@ impl Service {
     /// against the others.
     pub async fn audit_key_matches(&self) -> Result<Option<bool>> {
         let mut tx = self.store.begin_read().await?;
-        let head = tx.audit_head().await?;
+        let mut head = tx.audit_head().await?;
+        if let Some(k) = &self.audit_key {
+            head.keyed_from = k.boundary();
+        }
         if head.seq < head.keyed_from {
             return Ok(None);
         }
         Ok(Some(self.audit_key.as_ref().is_some_and(|k| k.head_tag_valid(&head))))
+    }
+
+    /// Where the database says authenticated positions begin (1, unless the log was sealed
+    /// before keys existed): what a new key file records, once.
+    pub async fn audit_keyed_from(&self) -> Result<i64> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx.audit_head().await?.keyed_from)
     }
 
     /// Seals every committed, unsealed audit entry into the chain, in batches. Concurrent
@@ -467,6 +477,8 @@ impl Service {
         loop {
             let mut tx = self.store.begin().await?;
             let mut head = tx.lock_audit_head().await?;
+            // The boundary is the key file's, whatever the database says.
+            head.keyed_from = key.boundary();
             let rows = tx.unsealed_audit(500).await?;
             if rows.is_empty() {
                 return Ok(sealed);
@@ -522,13 +534,25 @@ impl Service {
         }
         self.seal_audit().await?;
         let mut tx = self.store.begin_read().await?;
-        let head = tx.audit_head().await?;
+        let mut head = tx.audit_head().await?;
         let unsealed = tx.count_unsealed_audit().await?;
+        // Authenticated positions begin where the key file says; a database that says
+        // otherwise was edited to pass keyed entries off as unkeyed ones.
+        let moved = (head.keyed_from != key.boundary()).then(|| Problem {
+            entry_id: None,
+            position: head.keyed_from.min(key.boundary()),
+            reason: format!(
+                "the database says authenticated entries begin at position {}, the audit key file at {}: the boundary was moved by hand",
+                head.keyed_from,
+                key.boundary()
+            ),
+        });
+        head.keyed_from = key.boundary();
         let mut v = ChainVerifier::new(key, head.keyed_from);
         if let Some((seq, hash)) = expect {
             v = v.expecting(seq, hash);
         }
-        let mut problem: Option<Problem> = None;
+        let mut problem: Option<Problem> = moved;
         'pages: loop {
             let rows = tx.audit_chain(v.verified(), 1000).await?;
             if rows.is_empty() {
@@ -536,7 +560,7 @@ impl Service {
             }
             for row in &rows {
                 if let Err(p) = v.check(row) {
-                    problem = Some(p);
+                    problem.get_or_insert(p);
                     break 'pages;
                 }
             }

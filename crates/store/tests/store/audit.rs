@@ -343,3 +343,20 @@ both_backends!(
         assert!(s.verify_audit(&cli()).await.unwrap().intact());
     }
 );
+
+both_backends!(a_moved_key_boundary_is_found, |db: TestDb| async move {
+    let s = service(&db).await;
+    for i in 0..3 {
+        add(&s, &format!("u{i}"), "learner").await;
+    }
+    assert!(s.verify_audit(&cli()).await.unwrap().intact());
+    // Someone editing the database claims every entry was sealed before keys existed, so
+    // that a chain recomputed with plain SHA-256 would pass: the key file knows better.
+    db.execute("UPDATE audit_head SET keyed_from = 1000000, tag = NULL WHERE id = 1")
+        .await;
+    let r = s.verify_audit(&cli()).await.unwrap();
+    assert!(!r.intact());
+    let p = r.problem.unwrap();
+    assert!(p.reason.contains("boundary was moved"), "{}", p.reason);
+    assert_eq!(r.keyed_from, 1, "the key file's boundary is reported");
+});
