@@ -466,10 +466,13 @@ impl SqlTx {
             .map_err(db_err)
     }
 
-    /// Deletes the seat reservations `delete` selects and gives back the seats `seats` sums.
-    async fn end_reservations(&mut self, seats: &'static str, delete: &'static str, args: &[Arg]) -> Result<i64> {
-        let held = self.fetch_i64(seats.into(), args).await?;
-        self.execute(delete, args).await?;
+    /// Deletes the seat reservations `delete` selects and gives back exactly the seats of
+    /// the rows it deleted (`RETURNING`), so two enders racing on one reservation (an import
+    /// closing while another instance's minute job finds its lease lapsed) give them back once.
+    async fn end_reservations(&mut self, delete: &'static str, args: &[Arg]) -> Result<i64> {
+        let rows: Vec<(i64,)> =
+            on_conn!(self, c => bind_args!(sqlx::query_as(delete), args).fetch_all(c).await).map_err(db_err)?;
+        let held: i64 = rows.iter().map(|(n,)| n).sum();
         if held > 0 {
             self.release_seats(held).await?;
         }
@@ -910,16 +913,13 @@ impl Tx for SqlTx {
     }
 
     async fn end_seat_reservation(&mut self, id: &str) -> Result<i64> {
-        const SEATS: &str = "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE id = $1";
-        const DELETE: &str = "DELETE FROM seat_reservations WHERE id = $1";
-        self.end_reservations(SEATS, DELETE, &[Arg::Text(id.into())]).await
+        const SQL: &str = "DELETE FROM seat_reservations WHERE id = $1 RETURNING seats";
+        self.end_reservations(SQL, &[Arg::Text(id.into())]).await
     }
 
     async fn end_lapsed_seat_reservations(&mut self, now: Millis) -> Result<i64> {
-        const SEATS: &str =
-            "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) FROM seat_reservations WHERE lease_until < $1";
-        const DELETE: &str = "DELETE FROM seat_reservations WHERE lease_until < $1";
-        self.end_reservations(SEATS, DELETE, &[Arg::I64(now)]).await
+        const SQL: &str = "DELETE FROM seat_reservations WHERE lease_until < $1 RETURNING seats";
+        self.end_reservations(SQL, &[Arg::I64(now)]).await
     }
 
     async fn release_seats(&mut self, n: i64) -> Result<()> {

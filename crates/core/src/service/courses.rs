@@ -147,12 +147,8 @@ impl Service {
             if !who.sees(&branches) {
                 return Err(not_found());
             }
-            if !who.manages_all(&branches) {
-                return Err(Error::forbidden(format!(
-                    "'{}' also belongs to branches you don't manage; only an administrator of all of them can change their records",
-                    user.username
-                )));
-            }
+            let base = self.type_by_id(tx, user.user_type_id).await?.base;
+            who.require_change(&user, base, &branches)?;
             return Ok(user);
         }
         let reachable = match purpose {
@@ -664,9 +660,19 @@ impl Service {
             )
             .await?;
             for id in tx.group_member_ids(g.id).await? {
-                if let Some(u) = tx.user_by_id(id).await?
-                    && self.enroll_in(tx, ctx, &who, &u, &c, CourseRole::Learner).await?
-                {
+                let Some(u) = tx.user_by_id(id).await? else {
+                    continue;
+                };
+                // A branch administrator's course reaches only the members they could
+                // enroll one by one: not those who also belong to other branches.
+                if who.branch_ids().is_some() {
+                    let branches: Vec<BranchId> = tx.user_branches(u.id).await?.into_iter().map(|b| b.id).collect();
+                    let base = self.type_by_id(tx, u.user_type_id).await?.base;
+                    if who.require_change(&u, base, &branches).is_err() {
+                        continue;
+                    }
+                }
+                if self.enroll_in(tx, ctx, &who, &u, &c, CourseRole::Learner).await? {
                     enrolled += 1;
                 }
             }

@@ -320,7 +320,20 @@ impl Service {
         let mut txb = self.store.begin().await?;
         txb.end_seat_reservation(&reservation).await?;
         txb.commit().await?;
-        written?;
+        let done = summary.created + summary.updated + summary.unchanged;
+        match written {
+            Ok(()) => {}
+            // Batches already committed stay written: say so, whatever the channel.
+            Err(e) if done > 0 && !matches!(e, Error::Internal(_)) => {
+                return Err(Error::rule(
+                    "import_stopped",
+                    format!(
+                        "the import stopped after writing {done} of its rows (the data changed while it ran): {e}; run the file again with --update-existing to finish it"
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
         summary.written = true;
         Ok(summary)
     }

@@ -219,6 +219,16 @@ impl Service {
         password: &PasswordChange,
     ) -> Result<User> {
         let current = self.scim_view(tx, &reached.user).await?.state;
+        // Taking access away wins over everything else the request says: an identity
+        // provider deprovisioning a user sends its whole picture of them (another type, a
+        // new name), and none of that may keep the account active.
+        if !state.active && current.active {
+            let unchanged_user = reached.user.clone();
+            return Ok(self
+                .transition(tx, ctx, who, reached, LifecycleAction::Deactivate)
+                .await?
+                .unwrap_or(unchanged_user));
+        }
         let same_name = |a: &Option<String>, b: &Option<String>| match a {
             None => true,
             Some(a) => b.as_deref().is_some_and(|b| name_key(a.trim()) == name_key(b.trim())),
@@ -474,7 +484,11 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
         let reached = self.scim_reach(tx, &who, id).await?;
-        let delete = matches!(tx.setting(Setting::ScimDelete.key()).await?.as_deref(), Some("delete"));
+        // Deleting leads to erasure once the trash's retention runs out: above the identity
+        // provider's rank it only deactivates and unlinks, as taking access away needs no
+        // rank but erasing records does.
+        let delete = matches!(tx.setting(Setting::ScimDelete.key()).await?.as_deref(), Some("delete"))
+            && who.require_rank(reached.user_type.base, "delete").is_ok();
         let user_id = reached.user.id;
         let action = if delete {
             LifecycleAction::Delete

@@ -216,12 +216,73 @@ both_backends!(
             .map(|e| e["username"].as_str().unwrap())
             .collect();
         assert_eq!(names, vec!["both"], "the learner of branch B alone is not shown");
+        // Nor does the branch administrator act on a peer's records, or reach members of
+        // other branches by putting the course on a group.
+        let (status, resp) = app
+            .call(
+                "POST",
+                "/api/v1/courses/MIX/enrollments",
+                Some(&token),
+                Some(json!({"user_id": peer})),
+            )
+            .await;
+        assert_eq!(status, 403, "{resp}");
+        app.service
+            .add_group(
+                &cli,
+                rollcall_core::service::NewGroup {
+                    name: "Crew A".into(),
+                    branch: Some("A".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        app.user("crewab", "learner", &["A", "B"]).await;
+        app.user("crewa", "learner", &["A"]).await;
+        app.service
+            .add_group_members(&cli, "Crew A", &[UserKey::from("crewab"), UserKey::from("crewa")])
+            .await
+            .unwrap();
+        let (status, resp) = app
+            .call(
+                "POST",
+                "/api/v1/groups/Crew%20A/courses",
+                Some(&token),
+                Some(json!({"course": "MIX"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{resp}");
+        let (_, list) = app
+            .call("GET", "/api/v1/courses/MIX/enrollments", Some(&token), None)
+            .await;
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["username"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"crewa") && !names.contains(&"crewab"), "{names:?}");
+        let crewab = app
+            .service
+            .export_subject(&cli, &UserKey::from("crewab"))
+            .await
+            .unwrap();
+        assert!(
+            crewab.enrollments.is_empty(),
+            "the member of two branches was not enrolled"
+        );
+
         // The instructor sees all their learners, and enrolls by username only.
         let teach_token = app.token("teach-token", teach).await;
         let (status, list) = app
             .call("GET", "/api/v1/courses/MIX/enrollments", Some(&teach_token), None)
             .await;
-        assert_eq!((status, list.as_array().unwrap().len()), (200, 2));
+        assert_eq!(
+            (status, list.as_array().unwrap().len()),
+            (200, 3),
+            "onlyb, both and crewa"
+        );
         let (status, resp) = app
             .call(
                 "POST",

@@ -1401,7 +1401,32 @@ both_backends!(
         assert_eq!(status, 200, "{resp}");
         assert_eq!(user_view(&app, &eve).await.status, "deactivated");
 
-        // DELETE deactivates and unlinks.
+        // Deprovisioning with the IdP's whole picture — another type, another name — still
+        // takes access away; the rest is ignored.
+        let fay = create_user(&app, &t, "fay", json!({})).await;
+        retype(&app, &fay, "administrator").await;
+        let put = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "fay",
+            "userType": "learner",
+            "name": {"givenName": "Fay", "familyName": "Renamed"},
+            "emails": [{"value": "fay.new@example.org", "primary": true}],
+            "active": false,
+        });
+        let (status, resp) = app.scim("PUT", &format!("/Users/{fay}"), &t, Some(put)).await;
+        assert_eq!((status, &resp["active"]), (200, &json!(false)), "{resp}");
+        let view = user_view(&app, &fay).await;
+        assert_eq!(
+            (view.status, view.user_type.as_str(), view.email.as_str()),
+            ("deactivated", "Administrator", "fay@example.org")
+        );
+
+        // DELETE deactivates and unlinks — even when deletion is set to move accounts to the
+        // trash (whose retention ends in erasure): above the IdP's rank it only deactivates.
+        app.service
+            .set_setting(&Context::cli(), "scim_delete", "delete")
+            .await
+            .unwrap();
         let cid = create_user(&app, &t, "cid", json!({})).await;
         retype(&app, &cid, "administrator").await;
         let (status, resp) = app.scim("DELETE", &format!("/Users/{cid}"), &t, None).await;
@@ -1409,6 +1434,10 @@ both_backends!(
         let (status, resp) = app.scim("GET", &format!("/Users/{cid}"), &t, None).await;
         assert_error(status, &resp, 404, None);
         assert_eq!(user_view(&app, &cid).await.status, "deactivated");
+        app.service
+            .set_setting(&Context::cli(), "scim_delete", "deactivate")
+            .await
+            .unwrap();
 
         // The last administrator stays: a SCIM error, never a 5xx, and nothing changes.
         let dee = create_user(&app, &t, "dee", json!({})).await;
