@@ -62,7 +62,7 @@ async fn open_with(url: &str, base_url: &str, audit_key: &std::path::Path, check
     let store = SqlStore::connect(url).await?;
     store.migrate().await?;
     let service = Service::new(Arc::new(store)).with_base_url(base_url);
-    if !audit_key.exists() && service.audit_key_matches().await?.is_some() {
+    if !audit_key.exists() && (service.audit_key_matches().await?.is_some() || service.audit_key_claimed().await?) {
         return Err(anyhow!(
             "the audit key file {} is missing, but this database's audit log was written with a key: restore the file from your backup, or point --audit-key-file at it",
             audit_key.display()
@@ -70,7 +70,7 @@ async fn open_with(url: &str, base_url: &str, audit_key: &std::path::Path, check
     }
     let keyed_from = service.audit_keyed_from().await?;
     let service = service.with_audit_key(config::audit_key(audit_key, keyed_from)?);
-    if check_key && service.audit_key_matches().await? == Some(false) {
+    if check_key && (service.audit_key_matches().await? == Some(false) || !service.claim_audit_key().await?) {
         return Err(anyhow!(
             "the audit key in {} is not the one this database's audit log was sealed with: point --audit-key-file at the right file (rollcall audit verify shows what is wrong)",
             audit_key.display()

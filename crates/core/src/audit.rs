@@ -193,6 +193,16 @@ impl AuditKey {
         m
     }
 
+    /// A value that names this key without revealing it, kept in the database so a process
+    /// started with another key is refused before it writes a single entry.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.mac("rollcall audit key fingerprint", &[]).finalize().into_bytes())
+    }
+
+    pub fn fingerprint_matches(&self, stored: &str) -> bool {
+        self.check("rollcall audit key fingerprint", &[], Some(stored))
+    }
+
     fn check(&self, purpose: &str, parts: &[&[u8]], tag: Option<&str>) -> bool {
         let Some(bytes) = tag.and_then(|t| hex::decode(t).ok()) else {
             return false;

@@ -134,3 +134,25 @@ both_backends!(audit_verify_names_rows_written_by_hand, |db: TestDb| async move 
     rc.db.execute(&format!("DELETE FROM audit_log WHERE id = {id}")).await;
     assert!(rc.ok(&["audit", "verify"]).await.contains("audit chain intact"));
 });
+
+both_backends!(
+    a_second_key_is_refused_before_anything_is_sealed,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        // Two hosts that each made their own key file, started before any entry was sealed:
+        // the first binds the database to its key, the second is refused at once instead of
+        // writing entries the first one's sealer would refuse.
+        let first = rc.dir.path().join("first.key");
+        let second = rc.dir.path().join("second.key");
+        std::fs::write(&first, format!("{}\n", "22".repeat(32))).unwrap();
+        std::fs::write(&second, format!("{}\n", "33".repeat(32))).unwrap();
+        rc.ok(&["--audit-key-file", first.to_str().unwrap(), "user", "list"])
+            .await;
+        let err = rc
+            .fails(&["--audit-key-file", second.to_str().unwrap(), "user", "list"])
+            .await;
+        assert!(err.contains("not the one"), "{err}");
+        rc.ok(&["--audit-key-file", first.to_str().unwrap(), "user", "list"])
+            .await;
+    }
+);

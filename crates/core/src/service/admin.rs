@@ -151,6 +151,9 @@ pub struct AuditFilter {
     pub limit: Option<i64>,
 }
 
+/// The settings row holding the audit key's fingerprint (not a user-facing setting).
+const AUDIT_KEY_FINGERPRINT: &str = "internal.audit_key_fingerprint";
+
 impl Service {
     pub async fn plan(&self, ctx: &Context) -> Result<PlanState> {
         let mut txb = self.store.begin_read().await?;
@@ -458,6 +461,31 @@ impl Service {
             return Ok(None);
         }
         Ok(Some(self.audit_key.as_ref().is_some_and(|k| k.head_tag_valid(&head))))
+    }
+
+    /// Binds the database to this service's audit key: the first process to start with a
+    /// key records its fingerprint (under the chain head's lock, so two first starts agree);
+    /// every later one must hold the same key. `false` when it doesn't — such a process
+    /// would write entries every other instance's sealer refuses.
+    pub async fn claim_audit_key(&self) -> Result<bool> {
+        let key = self.audit_key()?;
+        let mut tx = self.store.begin().await?;
+        tx.lock_audit_head().await?;
+        let ok = match tx.setting(AUDIT_KEY_FINGERPRINT).await? {
+            Some(stored) => key.fingerprint_matches(&stored),
+            None => {
+                tx.set_setting(AUDIT_KEY_FINGERPRINT, &key.fingerprint()).await?;
+                true
+            }
+        };
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// Whether some process has bound this database to an audit key already.
+    pub async fn audit_key_claimed(&self) -> Result<bool> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx.setting(AUDIT_KEY_FINGERPRINT).await?.is_some())
     }
 
     /// Where the database says authenticated positions begin (1, unless the log was sealed
