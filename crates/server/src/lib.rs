@@ -189,8 +189,19 @@ async fn client_address(State(state): State<AppState>, mut req: Request, next: N
         }
     };
     req.extensions_mut().insert(ClientAddr(client));
+    // Also as a header the console's session lookup reads (it sees headers only). Whatever
+    // a client sent under this name is dropped first, so only this layer ever sets it.
+    req.headers_mut().remove(CLIENT_HEADER);
+    if let Some(ip) = client
+        && let Ok(v) = axum::http::HeaderValue::from_str(&ip.to_string())
+    {
+        req.headers_mut().insert(CLIENT_HEADER, v);
+    }
     next.run(req).await
 }
+
+/// The client address as [`client_address`] decided it, for handlers that read headers.
+pub(crate) const CLIENT_HEADER: &str = "x-rollcall-client-address";
 
 /// Tokens belong in the Authorization header; one in a URL ends up in logs and histories.
 async fn refuse_token_in_query(req: Request, next: Next) -> Response {

@@ -99,7 +99,13 @@ fn random_hex() -> String {
 pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(String, SessionInfo)> {
     let id = cookie(headers, &cookie_name(state, "rollcall_session"))?;
     match state.service.session(&id).await {
-        Ok(info) => Some((id, info)),
+        Ok(mut info) => {
+            // What the console does is recorded with where it came from, as for the API.
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            info.context.source = header(crate::CLIENT_HEADER);
+            info.context.request_id = header("x-request-id");
+            Some((id, info))
+        }
         Err(Error::Internal(e)) => {
             tracing::error!(error = %e, "can't read a session");
             None

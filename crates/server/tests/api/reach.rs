@@ -118,6 +118,21 @@ both_backends!(
         .await;
         assert_eq!(status, 303);
         assert_eq!(email_of(&app, only_a).await.1, "deactivated");
+        // Recorded with where it came from, as the API's changes are.
+        let entries = app
+            .service
+            .list_audit(
+                &cli,
+                &rollcall_core::service::AuditFilter {
+                    action: Some("user.deactivate".into()),
+                    target: Some("onlya".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries[0].source.as_deref(), Some("127.0.0.1"), "{:?}", entries[0]);
+        assert!(entries[0].request_id.is_some());
 
         // The REST API: neither the password nor the type of someone in another branch.
         let token = app.token("boss-token", boss).await;
