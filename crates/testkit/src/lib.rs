@@ -26,7 +26,9 @@ pub struct TestDb {
     postgres: Option<(String, String)>,
 }
 
-fn in_ci() -> bool {
+/// Whether the tests run under CI (`CI=true` or `CI=1`), where a test whose peer (PostgreSQL,
+/// Chromium, a Python checker) is missing fails instead of skipping. The one place tests ask.
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 

@@ -174,7 +174,7 @@ async fn smtp_sink() -> Option<(
         .output()
         .is_ok_and(|o| o.status.success());
     if !has {
-        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        let in_ci = rollcall_testkit::in_ci();
         assert!(!in_ci, "CI=true but the venv has no aiosmtpd (.ci/run installs it)");
         eprintln!("skipping: no aiosmtpd in {}", python.display());
         return None;
@@ -251,10 +251,20 @@ both_backends!(
             message.contains("https://lms.example.org/set-password?token="),
             "links use the configured base URL: {message}"
         );
-        let sent: serde_json::Value =
-            serde_json::from_str(&rc.ok(&["mail", "list", "--format", "json"]).await).unwrap();
-        // The outbox row is marked sent right after the SMTP exchange; the sink may answer first.
-        assert!(sent[0]["status"] == "sent" || sent[0]["status"] == "pending", "{sent}");
+        // The outbox row is marked sent right after the SMTP exchange, which the sink may
+        // answer first: poll until it is, within a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let sent: serde_json::Value =
+                serde_json::from_str(&rc.ok(&["mail", "list", "--format", "json"]).await).unwrap();
+            if sent[0]["status"] == "sent" {
+                assert_eq!(sent[0]["body"], "", "a sent message keeps no body: {sent}");
+                break;
+            }
+            assert_eq!(sent[0]["status"], "pending", "{sent}");
+            assert!(std::time::Instant::now() < deadline, "never marked sent: {sent}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         tokio::process::Command::new("kill")
             .args(["-TERM", &server.id().unwrap().to_string()])
             .status()

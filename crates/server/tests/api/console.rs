@@ -49,9 +49,8 @@ fn axe_source() -> Option<String> {
     match path.and_then(|p| std::fs::read_to_string(p).ok()) {
         Some(source) => Some(source),
         None => {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
+            assert!(
+                !rollcall_testkit::in_ci(),
                 "CI=true but axe-core is missing from .venv (.ci/run installs it)"
             );
             eprintln!("skipping the browser test: no axe-core (run .ci/run once to make the venv)");
@@ -64,9 +63,8 @@ impl Browser {
     async fn start() -> Option<Browser> {
         let present = |p: &str| std::path::Path::new(p).exists();
         if !present("/usr/bin/chromedriver") || !present("/usr/bin/chromium") {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
+            assert!(
+                !rollcall_testkit::in_ci(),
                 "CI=true but chromium / chromedriver are not installed (.ci/run installs them)"
             );
             eprintln!("skipping the browser test: install chromium and chromium-driver");

@@ -11,7 +11,7 @@ fn scim2_cli() -> Option<std::path::PathBuf> {
     if cli.exists() {
         return Some(cli);
     }
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let in_ci = rollcall_testkit::in_ci();
     assert!(
         !in_ci,
         "CI=true but {} is missing (.ci/run installs scim2-cli and scim2-tester)",
