@@ -15,6 +15,7 @@
 //!   same rows into an empty SQLite table with the users table's indexes;
 //! - refusing a 256 KiB SAML response stuffed with signatures (the shape check, before any
 //!   cryptography) against the full validation of a valid signed response.
+#![allow(clippy::unwrap_used)] // test and benchmark support: a failure ends the run
 
 use rollcall_core::domain::{UserCursor, UserOrder, UserStatus};
 use rollcall_core::service::{NewUser, UserFilter};

@@ -4,6 +4,7 @@
 //! the server named by `ROLLCALL_TEST_POSTGRES_URL`, dropped on drop. Without that variable
 //! PostgreSQL tests are skipped — except under `CI=true`, where they fail, so CI can't pass
 //! without them.
+#![allow(clippy::unwrap_used)] // test and benchmark support: a failure ends the run
 
 use sqlx::Connection;
 

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `rollcall` binary: real processes against a fresh database,
 //! each on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 mod audit;
 mod import;

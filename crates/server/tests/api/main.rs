@@ -1,5 +1,6 @@
 //! The REST API over a real server (bound to 127.0.0.1:0, fresh database per test), on
 //! SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 mod audit;
 mod behaviour;

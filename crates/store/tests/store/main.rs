@@ -1,4 +1,5 @@
 //! Service-level tests on a real database, each on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 mod audit;
 mod courses;
