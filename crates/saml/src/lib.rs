@@ -8,6 +8,9 @@ use std::fmt;
 
 pub mod request;
 pub mod response;
+/// A signing identity provider for tests, with private keys in `testdata/`: behind the
+/// `test-idp` feature, so the production build carries neither.
+#[cfg(any(test, feature = "test-idp"))]
 pub mod test_idp;
 
 pub const MD_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
