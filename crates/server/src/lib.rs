@@ -45,7 +45,14 @@ pub struct AppState {
     pub saml_validations: Arc<tokio::sync::Semaphore>,
     /// Requests per client address to `/saml/login` and `/saml/acs`.
     pub saml_rate: Arc<throttle::RateLimiter>,
+    /// Password-reset requests per client address (`/forgot-password` and its JSON twin):
+    /// each may look accounts up and queue mail, so nobody may send them without bound.
+    pub reset_rate: Arc<throttle::RateLimiter>,
 }
+
+/// Reset requests an address may send at once, then one every ten seconds.
+pub const RESET_BURST: u32 = 10;
+pub const RESET_PER_SECOND: f64 = 0.1;
 
 /// The whole application: health, readiness, metrics, and `/api/v1`.
 pub fn app(service: Service, base_url: &str) -> Router {
@@ -56,6 +63,7 @@ pub fn app(service: Service, base_url: &str) -> Router {
         base_url,
         saml_validations: Arc::new(tokio::sync::Semaphore::new(saml::MAX_VALIDATIONS)),
         saml_rate: Arc::new(throttle::RateLimiter::new(saml::RATE_BURST, saml::RATE_PER_SECOND)),
+        reset_rate: Arc::new(throttle::RateLimiter::new(RESET_BURST, RESET_PER_SECOND)),
     };
     let (api, _doc) = rest::router();
     let request_id = HeaderName::from_static("x-request-id");

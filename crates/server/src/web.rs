@@ -372,9 +372,32 @@ pub struct ForgotForm {
     login: String,
 }
 
-pub async fn forgot_submit(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<ForgotForm>) -> Response {
+/// How long the address must wait before another reset request, if it must.
+fn reset_wait(state: &AppState, client: &ClientAddr) -> Option<u64> {
+    let addr = client.0?;
+    state.reset_rate.check(addr).err().map(|wait| wait.as_secs().max(1))
+}
+
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<ForgotForm>,
+) -> Response {
     if !form_token_ok(&state, &headers, &f.csrf) {
         return forbidden_page();
+    }
+    if let Some(secs) = reset_wait(&state, &client) {
+        let mut resp = (
+            StatusCode::TOO_MANY_REQUESTS,
+            page(
+                "Too many requests",
+                &format!("<h1>Too many requests</h1><p role=\"alert\">Try again in {secs} seconds.</p>"),
+            ),
+        )
+            .into_response();
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
     }
     if let Err(e) = state.service.request_password_reset(&f.login).await {
         tracing::error!(error = %e, "password reset request failed");
@@ -450,12 +473,23 @@ pub struct ResetRequest {
 
 /// Mails a reset link if the account exists; the answer is the same either way.
 #[utoipa::path(post, path = "/auth/password-reset", tag = "sign-in", request_body = ResetRequest,
-    responses((status = 202, description = "accepted, whether or not the account exists"), (status = 400, body = ErrorBody)),
+    responses((status = 202, description = "accepted, whether or not the account exists"), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody, description = "too many requests from this address; see Retry-After")),
     security(()))]
 pub async fn json_password_reset(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(b): ApiJson<ResetRequest>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
+    if let Some(secs) = reset_wait(&state, &client) {
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many reset requests from your address; try again in {secs} seconds"),
+        )
+        .into_response();
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(resp);
+    }
     state.service.request_password_reset(&b.login).await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(StatusCode::ACCEPTED.into_response())
 }

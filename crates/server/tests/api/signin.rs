@@ -756,3 +756,69 @@ both_backends!(both_login_routes_answer_429_with_retry_after, |db: TestDb| async
     assert!(retry_after(&form) > 0);
     assert!(form.text().await.unwrap().contains("Too many attempts"));
 });
+
+both_backends!(reset_requests_are_limited_per_address, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    with_password(&app, "ada", "learner", "a rarely used phrase").await;
+    // A burst is answered as usual (the same for accounts that exist and those that don't)…
+    for i in 0..rollcall_server::RESET_BURST {
+        let login = if i % 2 == 0 { "ada" } else { "nobody" };
+        let (status, _) = app
+            .call(
+                "POST",
+                "/api/v1/auth/password-reset",
+                None,
+                Some(json!({"login": login})),
+            )
+            .await;
+        assert_eq!(status, 202, "request {i}");
+    }
+    // …then the address waits, on the JSON route and the form alike.
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/auth/password-reset", app.base))
+        .json(&json!({"login": "ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let page = app
+        .http
+        .get(format!("{}/forgot-password", app.base))
+        .send()
+        .await
+        .unwrap();
+    let form_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = form_cookie.split('=').nth(1).unwrap().to_owned();
+    let resp = app
+        .http
+        .post(format!("{}/forgot-password", app.base))
+        .header("cookie", form_cookie)
+        .form(&[("csrf", csrf.as_str()), ("login", "ada")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    // A login longer than any account's is answered the same, without a lookup.
+    let long = "x".repeat(10_000);
+    let other = TestApp::start(TestDb::sqlite()).await;
+    let (status, _) = other
+        .call(
+            "POST",
+            "/api/v1/auth/password-reset",
+            None,
+            Some(json!({"login": long})),
+        )
+        .await;
+    assert_eq!(status, 202);
+});
