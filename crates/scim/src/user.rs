@@ -205,13 +205,28 @@ pub fn from_json(body: &Value, current: Option<&ScimUserState>) -> Result<(ScimU
     }
     let user_name = text(get_ci(body, "userName"), "userName")?;
     let name = get_ci(body, "name");
-    let display = get_ci(body, "displayName").and_then(Value::as_str).unwrap_or_default();
-    let (display_given, display_family) = display.rsplit_once(' ').unwrap_or((display, ""));
-    let name_part = |key: &str, fallback: &str| -> Result<String, ScimError> {
-        match name.and_then(|n| get_ci(n, key)) {
+    // RFC 7643 requires only userName. A part of the name the body leaves out comes from
+    // what the user has already (a PUT), else from displayName, else name.formatted, else
+    // the part of userName before any '@' — one word standing for both parts.
+    let words = |v: Option<&Value>| -> Option<(String, String)> {
+        let s = v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())?;
+        Some(match s.rsplit_once(' ') {
+            Some((first, last)) => (first.trim().to_owned(), last.trim().to_owned()),
+            None => (s.to_owned(), s.to_owned()),
+        })
+    };
+    let local_part = user_name.split('@').next().unwrap_or_default().trim();
+    let derived = words(get_ci(body, "displayName"))
+        .or_else(|| words(name.and_then(|n| get_ci(n, "formatted"))))
+        .unwrap_or_else(|| (local_part.to_owned(), local_part.to_owned()));
+    let name_part = |key: &str, kept: Option<&str>, fallback: &str| -> Result<String, ScimError> {
+        match name.and_then(|n| get_ci(n, key)).filter(|v| !v.is_null()) {
             Some(v) => text(Some(v), &format!("name.{key}")),
-            None if !fallback.is_empty() => Ok(fallback.to_owned()),
-            None => Err(ScimError::invalid_value(format!("name.{key} is required"))),
+            None => match kept {
+                Some(k) => Ok(k.to_owned()),
+                None if !fallback.is_empty() => Ok(fallback.to_owned()),
+                None => Err(ScimError::invalid_value(format!("name.{key} is required"))),
+            },
         }
     };
     let email = match get_ci(body, "emails").and_then(pick_email) {
@@ -222,8 +237,8 @@ pub fn from_json(body: &Value, current: Option<&ScimUserState>) -> Result<(ScimU
     };
     let enterprise = get_ci(body, ENTERPRISE_SCHEMA);
     let state = ScimUserState {
-        given_name: name_part("givenName", display_given)?,
-        family_name: name_part("familyName", display_family)?,
+        given_name: name_part("givenName", current.map(|c| c.given_name.as_str()), &derived.0)?,
+        family_name: name_part("familyName", current.map(|c| c.family_name.as_str()), &derived.1)?,
         user_name,
         email,
         active: match get_ci(body, "active") {

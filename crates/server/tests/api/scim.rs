@@ -1608,3 +1608,42 @@ both_backends!(
         assert_eq!(count().await, before, "nothing changed, nothing recorded");
     }
 );
+
+both_backends!(a_user_needs_only_a_username, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let t = app.scim_token("idp").await;
+    let post = |body: Value| app.scim("POST", "/Users", &t, Some(body));
+    let schema = json!(["urn:ietf:params:scim:schemas:core:2.0:User"]);
+    // userName alone (an Entra UPN): the names come from its part before '@'.
+    let (status, only) = post(json!({"schemas": schema, "userName": "grace@example.org"})).await;
+    assert_eq!(status, 201, "{only}");
+    let v = user_view(&app, only["id"].as_str().unwrap()).await;
+    assert_eq!((v.first_name.as_str(), v.last_name.as_str()), ("grace", "grace"));
+    // displayName, else name.formatted.
+    let (status, shown) = post(json!({
+        "schemas": schema, "userName": "ada@example.org", "displayName": "Ada Lovelace"
+    }))
+    .await;
+    assert_eq!(status, 201, "{shown}");
+    let ada = shown["id"].as_str().unwrap().to_owned();
+    let v = user_view(&app, &ada).await;
+    assert_eq!((v.first_name.as_str(), v.last_name.as_str()), ("Ada", "Lovelace"));
+    let (status, formatted) = post(json!({
+        "schemas": schema, "userName": "mary@example.org", "name": {"formatted": "Mary Somerville"}
+    }))
+    .await;
+    assert_eq!(status, 201, "{formatted}");
+    let v = user_view(&app, formatted["id"].as_str().unwrap()).await;
+    assert_eq!((v.first_name.as_str(), v.last_name.as_str()), ("Mary", "Somerville"));
+    // Names the IdP sends later replace the derived ones.
+    let (status, body) = app
+        .scim(
+            "PATCH",
+            &format!("/Users/{ada}"),
+            &t,
+            Some(patch_op("replace", "name.givenName", json!("Augusta Ada"))),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(user_view(&app, &ada).await.first_name, "Augusta Ada");
+});
