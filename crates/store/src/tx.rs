@@ -466,6 +466,12 @@ impl SqlTx {
             .map_err(db_err)
     }
 
+    /// Whether `count` (a COUNT over user $1, purpose $2, since $3) finds any row.
+    async fn any_since(&mut self, count: &'static str, user: UserId, purpose: &str, since: Millis) -> Result<bool> {
+        let args = [Arg::I64(user.0), Arg::Text(purpose.into()), Arg::I64(since)];
+        Ok(self.fetch_i64(count.into(), &args).await? > 0)
+    }
+
     /// Deletes the seat reservations `delete` selects and gives back exactly the seats of
     /// the rows it deleted (`RETURNING`), so two enders racing on one reservation (an import
     /// closing while another instance's minute job finds its lease lapsed) give them back once.
@@ -1677,25 +1683,13 @@ impl Tx for SqlTx {
     async fn recent_password_token(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool> {
         const SQL: &str =
             "SELECT COUNT(*) FROM password_tokens WHERE user_id = $1 AND purpose = $2 AND created_at >= $3";
-        Ok(self
-            .fetch_i64(
-                SQL.into(),
-                &[Arg::I64(user.0), Arg::Text(purpose.into()), Arg::I64(since)],
-            )
-            .await?
-            > 0)
+        self.any_since(SQL, user, purpose, since).await
     }
 
     async fn recent_link_mail(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool> {
         const SQL: &str =
             "SELECT COUNT(*) FROM mail_outbox WHERE user_id = $1 AND link_purpose = $2 AND created_at >= $3";
-        Ok(self
-            .fetch_i64(
-                SQL.into(),
-                &[Arg::I64(user.0), Arg::Text(purpose.into()), Arg::I64(since)],
-            )
-            .await?
-            > 0)
+        self.any_since(SQL, user, purpose, since).await
     }
 
     async fn insert_import_upload(&mut self, id_hash: &str, user: UserId, at: Millis, body: &[u8]) -> Result<()> {

@@ -107,11 +107,9 @@ impl Service {
 
     /// A user within the caller's branch scope (a course owner, or an owner asked for).
     async fn seen_user(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
-        let found = match key {
-            UserKey::Id(id) => tx.user_by_id(*id).await?,
-            UserKey::Username(n) => tx.user_by_username(&name_key(n.trim())).await?,
-        };
-        let user = found
+        let user = self
+            .user_by_key(tx, key)
+            .await?
             .filter(|u| u.status != UserStatus::Trash)
             .ok_or_else(|| Error::not_found("user", key))?;
         let branches: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
@@ -134,11 +132,11 @@ impl Service {
         if !manages_users && !own && matches!((key, purpose), (UserKey::Id(_), MemberFor::Enroll)) {
             return Err(Error::invalid("username", "name the learner to enroll by username"));
         }
-        let found = match key {
-            UserKey::Id(id) => tx.user_by_id(*id).await?,
-            UserKey::Username(n) => tx.user_by_username(&name_key(n.trim())).await?,
-        };
-        let user = found.filter(|u| u.status != UserStatus::Trash).ok_or_else(not_found)?;
+        let user = self
+            .user_by_key(tx, key)
+            .await?
+            .filter(|u| u.status != UserStatus::Trash)
+            .ok_or_else(not_found)?;
         if who.user_id == Some(user.id) {
             return Ok(user);
         }

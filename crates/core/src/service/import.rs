@@ -138,11 +138,15 @@ impl Service {
         }
     }
 
-    /// Drops an upload once its import has run.
+    /// Drops an upload once its import has run: only the caller's own (the delete is
+    /// conditioned on the uploader, so the body isn't read again to check).
     pub async fn discard_import_upload(&self, ctx: &Context, id: &str) -> Result<()> {
-        self.import_upload(ctx, id).await?;
         let mut txb = self.store.begin().await?;
-        txb.delete_import_uploads(Some(&upload_key(id)), None, i64::MAX).await?;
+        let who = self.principal(txb.as_mut(), ctx).await?;
+        who.require(Area::ImportRun)?;
+        let owner = who.user_id.ok_or_else(|| Error::not_found("upload", "this upload"))?;
+        txb.delete_import_uploads(Some(&upload_key(id)), Some(owner), i64::MAX)
+            .await?;
         txb.commit().await
     }
 

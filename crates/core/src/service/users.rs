@@ -168,11 +168,16 @@ pub(crate) struct Reached {
 impl Service {
     /// Finds a user the caller may act on. Users outside a branch administrator's branches
     /// are "not found"; users of a higher type are forbidden.
+    /// The user a key names, if any (no scope, no lock).
+    pub(crate) async fn user_by_key(&self, tx: &mut dyn Tx, key: &UserKey) -> Result<Option<User>> {
+        match key {
+            UserKey::Id(id) => tx.user_by_id(*id).await,
+            UserKey::Username(name) => tx.user_by_username(&name_key(name.trim())).await,
+        }
+    }
+
     async fn reach(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey, lock: bool) -> Result<Reached> {
-        let found = match key {
-            UserKey::Id(id) => tx.user_by_id(*id).await?,
-            UserKey::Username(name) => tx.user_by_username(&name_key(name.trim())).await?,
-        };
+        let found = self.user_by_key(tx, key).await?;
         // A change reads the row under a lock, so concurrent changes to one user (two
         // deactivations, an edit racing a deactivation) apply one after the other and the
         // seat counters can't drift.
