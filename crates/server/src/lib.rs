@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod mailer;
 pub mod metrics;
 pub mod rest;
+pub mod routes;
 pub mod saml;
 pub mod scim;
 pub mod throttle;

@@ -4,13 +4,13 @@
 
 use crate::AppState;
 use crate::rest::extract::{bearer, request_context};
+use crate::routes::Routes;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use rollcall_core::domain::{BaseRole, Setting, SettingValue, TokenScope};
 use rollcall_core::service::PasswordChange;
 use rollcall_core::{Channel, Context, Error, Service};
@@ -180,30 +180,33 @@ fn id_of(raw: &str, kind: &'static str) -> Result<i64, ScimFailure> {
     raw.parse::<i64>().map_err(|_| Error::not_found(kind, raw).into())
 }
 
+/// Every SCIM route, recorded (the authorization matrix reads the table).
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .get("/ServiceProviderConfig", service_provider_config)
+        .get("/Schemas", schemas)
+        .get("/Schemas/{id}", one_schema)
+        .get("/ResourceTypes", resource_types)
+        .get("/ResourceTypes/{id}", one_resource_type)
+        .post("/.search", search_all)
+        .get("/Users", list_users)
+        .post("/Users", create_user)
+        .post("/Users/.search", search_users)
+        .get("/Users/{id}", get_user)
+        .put("/Users/{id}", replace_user)
+        .patch("/Users/{id}", patch_user)
+        .delete("/Users/{id}", delete_user)
+        .get("/Groups", list_groups)
+        .post("/Groups", create_group)
+        .post("/Groups/.search", search_groups)
+        .get("/Groups/{id}", get_group)
+        .put("/Groups/{id}", replace_group)
+        .patch("/Groups/{id}", patch_group)
+        .delete("/Groups/{id}", delete_group)
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ServiceProviderConfig", get(service_provider_config))
-        .route("/Schemas", get(schemas))
-        .route("/Schemas/{id}", get(one_schema))
-        .route("/ResourceTypes", get(resource_types))
-        .route("/ResourceTypes/{id}", get(one_resource_type))
-        .route("/.search", post(search_all))
-        .route("/Users", get(list_users).post(create_user))
-        .route("/Users/.search", post(search_users))
-        .route(
-            "/Users/{id}",
-            get(get_user).put(replace_user).patch(patch_user).delete(delete_user),
-        )
-        .route("/Groups", get(list_groups).post(create_group))
-        .route("/Groups/.search", post(search_groups))
-        .route(
-            "/Groups/{id}",
-            get(get_group)
-                .put(replace_group)
-                .patch(patch_group)
-                .delete(delete_group),
-        )
-        .fallback(not_found)
+    routes().into_router().fallback(not_found)
 }
 
 async fn not_found(State(_): State<AppState>) -> ScimFailure {

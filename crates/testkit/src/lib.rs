@@ -33,6 +33,37 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// A bound on a poll or a walk, so a test that would wait or page forever fails instead,
+/// naming what it waited for.
+pub struct Deadline {
+    until: std::time::Instant,
+    what: &'static str,
+}
+
+impl Deadline {
+    pub fn after(limit: std::time::Duration, what: &'static str) -> Deadline {
+        Deadline {
+            until: std::time::Instant::now() + limit,
+            what,
+        }
+    }
+
+    /// Fails the test once the deadline has passed.
+    #[track_caller]
+    pub fn check(&self) {
+        assert!(std::time::Instant::now() < self.until, "gave up waiting: {}", self.what);
+    }
+
+    /// Awaits `f`, failing the test if it doesn't finish by the deadline.
+    pub async fn run<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        let left = self.until.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, f).await {
+            Ok(v) => v,
+            Err(_) => panic!("gave up waiting: {}", self.what),
+        }
+    }
+}
+
 /// Replaces the database name in a PostgreSQL URL.
 fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {

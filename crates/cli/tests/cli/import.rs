@@ -213,7 +213,8 @@ both_backends!(
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-        while let Some(line) = lines.next_line().await.unwrap() {
+        let started = Deadline::after(std::time::Duration::from_secs(60), "serve to start listening");
+        while let Some(line) = started.run(lines.next_line()).await.unwrap() {
             if line.starts_with("listening on") {
                 break;
             }
@@ -233,7 +234,8 @@ both_backends!(
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         // The sender polls the outbox; reading the sink's output waits for the delivery.
         let mut message = String::new();
-        while let Some(line) = mail.next_line().await.unwrap() {
+        let delivered = Deadline::after(std::time::Duration::from_secs(60), "the welcome mail to arrive");
+        while let Some(line) = delivered.run(mail.next_line()).await.unwrap() {
             if line == ".END" {
                 break;
             }

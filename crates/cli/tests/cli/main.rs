@@ -8,7 +8,7 @@ mod proxies;
 mod serve;
 mod walkthrough;
 
-use rollcall_testkit::{TestDb, both_backends};
+use rollcall_testkit::{Deadline, TestDb, both_backends};
 use std::process::Output;
 
 /// Runs the binary against one test database, from an empty working directory (so no

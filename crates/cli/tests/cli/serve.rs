@@ -29,8 +29,13 @@ both_backends!(serve_starts_answers_and_stops_on_sigterm, |db: TestDb| async mov
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut password = None;
+    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
     let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
+        let line = started
+            .run(lines.next_line())
+            .await
+            .unwrap()
+            .expect("serve exited before listening");
         if let Some(rest) = line.strip_prefix("created administrator 'admin' with password: ") {
             password = rest.split_whitespace().next().map(str::to_owned);
         }
@@ -67,8 +72,13 @@ both_backends!(serve_starts_answers_and_stops_on_sigterm, |db: TestDb| async mov
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(again.stderr.take().unwrap()).lines();
+    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
     loop {
-        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
+        let line = started
+            .run(lines.next_line())
+            .await
+            .unwrap()
+            .expect("serve exited before listening");
         assert!(!line.contains("created administrator"), "{line}");
         if line.starts_with("listening on http://") {
             break;
@@ -105,8 +115,13 @@ async fn the_readme_quick_start_works() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
     let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
+        let line = started
+            .run(lines.next_line())
+            .await
+            .unwrap()
+            .expect("serve exited before listening");
         if let Some(a) = line.strip_prefix("listening on http://") {
             break a.to_owned();
         }

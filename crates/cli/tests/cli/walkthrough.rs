@@ -70,9 +70,16 @@ both_backends!(foundation_walkthrough, |db: TestDb| async move {
     assert!(rc.ok(&["audit", "verify"]).await.contains("audit chain intact"));
     let log = rc.ok(&["audit", "list", "--target", "learn"]).await;
     assert!(log.contains("user.restore") && log.contains("user.delete"), "{log}");
-    rc.db.execute("UPDATE audit_log SET channel = 'api' WHERE id = 5").await;
+    let restore = rc
+        .db
+        .fetch_text("SELECT CAST(MIN(id) AS TEXT) FROM audit_log WHERE action = 'user.restore'")
+        .await
+        .unwrap();
+    rc.db
+        .execute(&format!("UPDATE audit_log SET channel = 'api' WHERE id = {restore}"))
+        .await;
     let err = rc.fails(&["audit", "verify"]).await;
-    assert!(err.contains("at entry 5"), "{err}");
+    assert!(err.contains(&format!("at entry {restore}")), "{err}");
 });
 
 both_backends!(concurrent_first_migrations_all_succeed, |db: TestDb| async move {

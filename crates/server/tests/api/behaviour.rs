@@ -108,12 +108,13 @@ both_backends!(errors_are_json_with_stable_codes, |db: TestDb| async move {
     let (status, resp) = app.call("POST", "/api/v1/users", t, Some(user("ada"))).await;
     assert_eq!(status, 201, "{resp}");
     assert_eq!(resp["status"], "active");
+    let ada_id = resp["id"].as_i64().unwrap();
     let (status, resp) = app.call("POST", "/api/v1/users", t, Some(user("ADA"))).await;
     assert_eq!((status, resp["error"]["code"].as_str()), (409, Some("username_taken")));
     let ada = resp["error"].clone();
     assert!(ada["message"].as_str().unwrap().contains("ADA"));
 
-    let (status, resp) = app.call("DELETE", "/api/v1/users/2", t, None).await;
+    let (status, resp) = app.call("DELETE", &format!("/api/v1/users/{ada_id}"), t, None).await;
     assert_eq!(
         (status, resp["error"]["code"].as_str()),
         (400, Some("confirmation_required"))
@@ -125,7 +126,7 @@ both_backends!(errors_are_json_with_stable_codes, |db: TestDb| async move {
     let (status, resp) = app.call("GET", "/api/v1/nowhere", t, None).await;
     assert_eq!((status, resp["error"]["code"].as_str()), (404, Some("not_found")));
 
-    app.call(
+    app.ok(
         "PUT",
         "/api/v1/plan",
         t,
@@ -214,7 +215,8 @@ both_backends!(lists_filter_and_paginate, |db: TestDb| async move {
     let walk = async |sort: &str| {
         let mut seen = vec![];
         let mut path = format!("/api/v1/users?limit=3&sort={sort}");
-        loop {
+        // Eight users in pages of three: three pages; a walk past a dozen is a loop.
+        for _ in 0..12 {
             let (status, page) = app.call("GET", &path, Some(&t), None).await;
             assert_eq!(status, 200, "{page}");
             seen.extend(
@@ -229,6 +231,7 @@ both_backends!(lists_filter_and_paginate, |db: TestDb| async move {
                 None => return seen,
             }
         }
+        panic!("{sort}: the cursor walk never ended");
     };
     let created = walk("created").await;
     assert_eq!(created[0], "root");
@@ -277,7 +280,7 @@ both_backends!(large_bulk_actions_run_as_jobs, |db: TestDb| async move {
     let app = TestApp::start(db).await;
     let root = app.user("root", "administrator", &[]).await;
     let t = app.token("t", root).await;
-    app.call("PUT", "/api/v1/plan", Some(&t), Some(json!({"plan": "grow"})))
+    app.ok("PUT", "/api/v1/plan", Some(&t), Some(json!({"plan": "grow"})))
         .await;
     app.branch("North").await;
     for i in 0..120 {
@@ -289,7 +292,9 @@ both_backends!(large_bulk_actions_run_as_jobs, |db: TestDb| async move {
     assert_eq!(accepted["total"], 120);
     let url = accepted["status_url"].as_str().unwrap().to_owned();
     // Poll without sleeping: each poll is a real request; the job runs on the server.
+    let finished = Deadline::after(std::time::Duration::from_secs(60), "the bulk job to finish");
     let job = loop {
+        finished.check();
         let (status, job) = app.call("GET", &url, Some(&t), None).await;
         assert_eq!(status, 200);
         if job["status"] == "done" {
@@ -303,7 +308,8 @@ both_backends!(large_bulk_actions_run_as_jobs, |db: TestDb| async move {
     // The outcomes a page at a time, in the order of the users: 50, 50, 20.
     let mut paged = vec![];
     let mut after: Option<i64> = None;
-    loop {
+    // 120 results in pages of 50: three pages.
+    for _ in 0..10 {
         let page_url = match after {
             Some(a) => format!("{url}?results_limit=50&results_after={a}"),
             None => format!("{url}?results_limit=50"),

@@ -89,7 +89,8 @@ impl Browser {
             .expect("start chromedriver");
         // Ready when it says so: no sleeping.
         let mut lines = tokio::io::BufReader::new(driver.stdout.take().unwrap()).lines();
-        while let Some(line) = lines.next_line().await.unwrap() {
+        let started = Deadline::after(std::time::Duration::from_secs(60), "chromedriver to start");
+        while let Some(line) = started.run(lines.next_line()).await.unwrap() {
             if line.contains("started successfully") {
                 break;
             }

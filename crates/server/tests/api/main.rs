@@ -19,7 +19,7 @@ use rollcall_core::domain::{TokenScope, UserId};
 use rollcall_core::service::{NewBranch, NewUser, UserKey};
 use rollcall_core::{Context, Service};
 use rollcall_store::SqlStore;
-use rollcall_testkit::{TestDb, both_backends};
+use rollcall_testkit::{Deadline, TestDb, both_backends};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -169,7 +169,9 @@ impl TestApp {
     /// now) and returns what went out, as (recipient, body).
     pub async fn deliver_mail(&self) -> Vec<(String, String)> {
         let mut sent = vec![];
+        let drained = Deadline::after(std::time::Duration::from_secs(30), "the outbox to drain");
         loop {
+            drained.check();
             let batch = self.service.claim_due_mail(50).await.unwrap();
             if batch.is_empty() {
                 return sent;
@@ -185,6 +187,14 @@ impl TestApp {
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let resp = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// A setup call that must succeed: fails the test unless the answer is 2xx; returns the
+    /// body.
+    pub async fn ok(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let (status, answer) = self.call(method, path, token, body).await;
+        assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
+        answer
     }
 
     /// Sends a request; returns status and JSON body (Null when empty or not JSON).

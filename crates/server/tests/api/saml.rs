@@ -104,6 +104,7 @@ async fn post_from(app: &TestApp, xml: &str, cookie: Option<&str>) -> reqwest::R
     let mut req = app
         .http
         .post(format!("{}/saml/acs", app.base))
+        .header("x-request-id", next_request_id(app))
         .form(&[("SAMLResponse", body.as_str()), ("RelayState", "/courses")]);
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -111,12 +112,14 @@ async fn post_from(app: &TestApp, xml: &str, cookie: Option<&str>) -> reqwest::R
     req.send().await.unwrap()
 }
 
-/// Everything the server logs, captured. nextest runs each test in its own process, so the
-/// global subscriber belongs to this test alone.
+/// What the server logs about one test's SAML answers. The process has one log sink,
+/// installed once (tests may share a process under `cargo test`); each test's answers carry
+/// request ids of its own (`post_from` sends them), and the request span puts the id on
+/// every line logged while handling it, so a test reads only its own lines.
 #[derive(Clone, Default)]
-struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
 
-impl std::io::Write for Log {
+impl std::io::Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
@@ -126,22 +129,49 @@ impl std::io::Write for Log {
     }
 }
 
-impl Log {
-    fn capture() -> Log {
-        let log = Log::default();
-        let sink = log.clone();
+fn log_sink() -> &'static Sink {
+    static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = Sink::default();
+        let writer = sink.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
-            .with_writer(move || sink.clone())
+            .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test process");
-        log
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the SAML tests install the process's only log subscriber");
+        sink
+    })
+}
+
+/// The request-id prefix of the answers posted to `app`: unique within the process, since
+/// each app listens on its own port.
+fn request_id_prefix(app: &TestApp) -> String {
+    format!("saml-test-{}-", app.base.rsplit(':').next().unwrap_or_default())
+}
+
+fn next_request_id(app: &TestApp) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}{n}", request_id_prefix(app))
+}
+
+struct Log {
+    prefix: String,
+}
+
+impl Log {
+    fn capture(app: &TestApp) -> Log {
+        log_sink();
+        Log {
+            prefix: format!("request_id={}", request_id_prefix(app)),
+        }
     }
 
     fn refusals(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
+        String::from_utf8_lossy(&log_sink().0.lock().unwrap())
             .lines()
-            .filter(|l| l.contains("refused"))
+            .filter(|l| l.contains("refused") && l.contains(&self.prefix))
             .map(str::to_owned)
             .collect()
     }
@@ -192,18 +222,43 @@ both_backends!(
         assert_eq!(user.user_type, "Learner");
         assert!(user.last_login_at.is_some(), "last login recorded for SSO sign-ins too");
 
-        // A second sign-in links to the same account rather than creating another.
+        // A second sign-in links to the same account rather than creating another: the
+        // session is ada's, and the directory still holds one account besides the
+        // administrator.
+        let accounts = app
+            .service
+            .count_users(&Context::cli(), &Default::default())
+            .await
+            .unwrap();
         let request = begin(&app).await;
         let resp = post(&app, &TestIdp::new().response(&spec(&app, "ada", Some(request)))).await;
         assert_eq!(resp.status().as_u16(), 303);
+        let again = session_cookie(&resp).expect("a session cookie");
+        let (status, body) = home(&app, &again).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("ada"), "{body}");
+        let relinked = app
+            .service
+            .get_user(&Context::cli(), &UserKey::Username("ada".into()))
+            .await
+            .unwrap();
+        assert_eq!(relinked.id, user.id, "the same account");
+        assert_eq!(
+            app.service
+                .count_users(&Context::cli(), &Default::default())
+                .await
+                .unwrap(),
+            accounts,
+            "no second account"
+        );
     }
 );
 
 both_backends!(
     every_forged_or_misdirected_answer_is_refused_without_a_session,
     |db: TestDb| async move {
-        let log = Log::capture();
         let app = TestApp::start(db).await;
+        let log = Log::capture(&app);
         configure(&app, true).await;
         let idp = TestIdp::new();
 
@@ -408,8 +463,8 @@ both_backends!(
 both_backends!(
     over_https_an_answer_signs_in_only_the_browser_that_asked,
     |db: TestDb| async move {
-        let log = Log::capture();
         let app = TestApp::start_behind_tls(db).await;
+        let log = Log::capture(&app);
         configure(&app, true).await;
         let idp = TestIdp::new();
         let (request, cookie, set_cookie) = begin_in_browser(&app).await;
@@ -463,8 +518,8 @@ both_backends!(
 both_backends!(
     a_signed_answer_never_signs_in_as_an_account_it_merely_names,
     |db: TestDb| async move {
-        let log = Log::capture();
         let app = TestApp::start(db).await;
+        let log = Log::capture(&app);
         configure(&app, true).await;
         let idp = TestIdp::new();
         let root = app.user("root", "administrator", &[]).await;
@@ -646,8 +701,8 @@ both_backends!(the_console_links_and_unlinks_a_user, |db: TestDb| async move {
 both_backends!(
     a_response_stuffed_with_signatures_is_refused_before_verification,
     |db: TestDb| async move {
-        let log = Log::capture();
         let app = TestApp::start(db).await;
+        let log = Log::capture(&app);
         configure(&app, true).await;
         let request = begin(&app).await;
         let signed = TestIdp::new().response(&spec(&app, "ada", Some(request)));

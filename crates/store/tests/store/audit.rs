@@ -47,15 +47,18 @@ both_backends!(an_edited_entry_is_named, |db: TestDb| async move {
     for i in 0..4 {
         add(&s, &format!("u{i}"), "learner").await;
     }
-    db.execute("UPDATE audit_log SET action = 'user.nothing' WHERE id = 3")
-        .await;
+    let edited = creation_entry(&s, "u2").await;
+    db.execute(&format!(
+        "UPDATE audit_log SET action = 'user.nothing' WHERE id = {edited}"
+    ))
+    .await;
     let p = s
         .verify_audit(&cli())
         .await
         .unwrap()
         .problem
         .expect("the edit is found");
-    assert_eq!(p.entry_id, Some(3));
+    assert_eq!(p.entry_id, Some(edited));
 });
 
 both_backends!(edited_personal_data_is_named, |db: TestDb| async move {
@@ -63,9 +66,15 @@ both_backends!(edited_personal_data_is_named, |db: TestDb| async move {
     for i in 0..3 {
         add(&s, &format!("u{i}"), "learner").await;
     }
-    db.execute("UPDATE audit_personal SET data = replace(data, 'u1', 'mallory') WHERE entry_id = 2")
-        .await;
-    assert_eq!(s.verify_audit(&cli()).await.unwrap().problem.unwrap().entry_id, Some(2));
+    let edited = creation_entry(&s, "u1").await;
+    db.execute(&format!(
+        "UPDATE audit_personal SET data = replace(data, 'u1', 'mallory') WHERE entry_id = {edited}"
+    ))
+    .await;
+    assert_eq!(
+        s.verify_audit(&cli()).await.unwrap().problem.unwrap().entry_id,
+        Some(edited)
+    );
 });
 
 both_backends!(a_removed_entry_is_found, |db: TestDb| async move {
@@ -73,10 +82,12 @@ both_backends!(a_removed_entry_is_found, |db: TestDb| async move {
     for i in 0..4 {
         add(&s, &format!("u{i}"), "learner").await;
     }
-    db.execute("DELETE FROM audit_personal WHERE entry_id = 2").await;
-    db.execute("DELETE FROM audit_log WHERE id = 2").await;
+    let (removed, next) = (creation_entry(&s, "u1").await, creation_entry(&s, "u2").await);
+    db.execute(&format!("DELETE FROM audit_personal WHERE entry_id = {removed}"))
+        .await;
+    db.execute(&format!("DELETE FROM audit_log WHERE id = {removed}")).await;
     let p = s.verify_audit(&cli()).await.unwrap().problem.unwrap();
-    assert_eq!(p.entry_id, Some(3), "the entry after the gap is named");
+    assert_eq!(p.entry_id, Some(next), "the entry after the gap is named");
 });
 
 both_backends!(concurrent_writers_never_fork_the_chain, |db: TestDb| async move {
@@ -114,6 +125,23 @@ both_backends!(the_audit_log_filters_by_action, |db: TestDb| async move {
     );
     assert!(s.list_audit(&cli(), &only("no.such.action")).await.unwrap().is_empty());
 });
+
+/// The id of the audit entry that created `username` (tests tamper with it by hand).
+async fn creation_entry(s: &Service, username: &str) -> i64 {
+    let log = s
+        .list_audit(
+            &cli(),
+            &AuditFilter {
+                target: Some(username.into()),
+                action: Some("user.create".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1, "{username}: one creation");
+    log[0].id
+}
 
 async fn count(db: &TestDb, sql: &str) -> i64 {
     db.fetch_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}"))
@@ -211,15 +239,18 @@ both_backends!(a_faked_erasure_is_refused, |db: TestDb| async move {
     assert!(s.verify_audit(&cli()).await.unwrap().intact());
     // Someone with write access to the database hides an entry's personal data as a purge
     // would, without a purge.
-    db.execute("UPDATE audit_personal SET salt = NULL, data = NULL, erased_at = 1 WHERE entry_id = 2")
-        .await;
+    let hidden = creation_entry(&s, "u1").await;
+    db.execute(&format!(
+        "UPDATE audit_personal SET salt = NULL, data = NULL, erased_at = 1 WHERE entry_id = {hidden}"
+    ))
+    .await;
     let p = s
         .verify_audit(&cli())
         .await
         .unwrap()
         .problem
         .expect("the faked erasure is found");
-    assert_eq!(p.entry_id, Some(2));
+    assert_eq!(p.entry_id, Some(hidden));
     assert!(p.reason.contains("no purge"), "{}", p.reason);
 });
 
@@ -228,11 +259,12 @@ both_backends!(
     |db: TestDb| async move {
         let s = service(&db).await;
         add(&s, "u0", "learner").await;
+        let genuine = creation_entry(&s, "u0").await;
         // A row written by hand, even with a tag copied from a genuine entry.
-        db.execute(
+        db.execute(&format!(
             "INSERT INTO audit_log (at, actor_kind, channel, action, target_kind, target_id, personal_digest, tag) \
-             SELECT at, actor_kind, channel, 'user.forged', target_kind, target_id, personal_digest, tag FROM audit_log WHERE id = 1",
-        )
+             SELECT at, actor_kind, channel, 'user.forged', target_kind, target_id, personal_digest, tag FROM audit_log WHERE id = {genuine}",
+        ))
         .await;
         let forged: i64 = db
             .fetch_text("SELECT CAST(id AS TEXT) FROM audit_log WHERE action = 'user.forged'")
@@ -241,7 +273,7 @@ both_backends!(
             .parse()
             .unwrap();
         db.execute(&format!(
-            "INSERT INTO audit_personal (entry_id, salt, data) SELECT {forged}, salt, data FROM audit_personal WHERE entry_id = 1"
+            "INSERT INTO audit_personal (entry_id, salt, data) SELECT {forged}, salt, data FROM audit_personal WHERE entry_id = {genuine}"
         ))
         .await;
         // The next writer's sealer passes over it; the chain goes on past it.
@@ -279,7 +311,8 @@ both_backends!(entries_written_without_the_key_are_refused, |db: TestDb| async m
     let r = s.verify_audit(&cli()).await.unwrap();
     assert!(!r.intact());
     // The other process sealed its own entry under its key: this key names it.
-    assert_eq!(r.problem.map(|p| p.entry_id), Some(Some(2)));
+    let foreign = creation_entry(&s, "u1").await;
+    assert_eq!(r.problem.map(|p| p.entry_id), Some(Some(foreign)));
 });
 
 both_backends!(a_cut_off_tail_is_found, |db: TestDb| async move {
@@ -290,8 +323,10 @@ both_backends!(a_cut_off_tail_is_found, |db: TestDb| async move {
     let kept = s.verify_audit(&cli()).await.unwrap();
     assert_eq!(kept.head_seq, 4);
     // The newest entry removed and the head moved back to the one before, by hand.
-    db.execute("DELETE FROM audit_personal WHERE entry_id = 4").await;
-    db.execute("DELETE FROM audit_log WHERE id = 4").await;
+    let newest = creation_entry(&s, "u3").await;
+    db.execute(&format!("DELETE FROM audit_personal WHERE entry_id = {newest}"))
+        .await;
+    db.execute(&format!("DELETE FROM audit_log WHERE id = {newest}")).await;
     db.execute("UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_log WHERE chain_seq = 3)")
         .await;
     let p = s.verify_audit(&cli()).await.unwrap().problem.expect("the cut is found");

@@ -130,8 +130,16 @@ both_backends!(branch_seat_caps_hold, |db: TestDb| async move {
     s.create_user(&cli(), b).await.unwrap();
     let branches = s.list_branches(&cli()).await.unwrap();
     assert_eq!(branches[0].active_users, 1);
-    let err = s.set_branch(&cli(), "North", None, Some(Some(1))).await;
-    assert!(err.is_ok());
+    // A cap may be set to exactly the branch's active count, and then holds.
+    s.set_branch(&cli(), "North", None, Some(Some(1))).await.unwrap();
+    let north = s.list_branches(&cli()).await.unwrap().remove(0);
+    assert_eq!((north.seat_cap, north.active_users), (Some(1), 1));
+    let mut c = new_user("c", "learner");
+    c.branches = vec!["North".into()];
+    assert_eq!(
+        s.create_user(&cli(), c).await.unwrap_err().code(),
+        "branch_seat_cap_reached"
+    );
 });
 
 both_backends!(
