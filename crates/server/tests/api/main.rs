@@ -12,6 +12,7 @@ mod openapi;
 mod reach;
 mod saml;
 mod scim;
+mod scim_matrix;
 mod scim_tester;
 mod signin;
 

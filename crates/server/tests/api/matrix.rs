@@ -501,7 +501,7 @@ pub fn rows() -> Vec<Row> {
 }
 
 /// Users, types, tokens and a job for every actor to act on.
-async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashMap<String, String>) {
+pub async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, HashMap<String, String>) {
     let cli = Context::cli();
     let s = &app.service;
     app.branch("A").await;
