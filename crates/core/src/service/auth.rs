@@ -9,6 +9,7 @@ use super::{Change, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::domain::*;
 use crate::ports::SessionRecord;
+use crate::ports::prelude::*;
 use crate::{Error, Result, password};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -239,7 +240,7 @@ impl Service {
     /// of signing in (password, SAML).
     pub(crate) async fn start_session(
         &self,
-        tx: &mut dyn crate::ports::Tx,
+        tx: &mut dyn Tx,
         user: &User,
         source: Option<&str>,
         channel: Channel,

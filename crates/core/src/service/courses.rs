@@ -8,7 +8,7 @@ use crate::actor::{Context, Principal};
 use crate::audit;
 use crate::domain::course::{self, new_certificate_code};
 use crate::domain::*;
-use crate::ports::Tx;
+use crate::ports::prelude::*;
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::json;

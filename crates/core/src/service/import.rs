@@ -7,7 +7,7 @@ use super::{Service, Welcome};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
-use crate::ports::Tx;
+use crate::ports::prelude::*;
 use crate::{Error, Result, password};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};

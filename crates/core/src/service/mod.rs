@@ -37,7 +37,8 @@ pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, Us
 use crate::actor::{Actor, Context, Principal};
 use crate::audit;
 use crate::domain::*;
-use crate::ports::{NewAuditEntry, Store, Tx};
+use crate::ports::{NewAuditEntry, Store};
+use crate::ports::prelude::*;
 use crate::{Error, Result};
 use std::sync::Arc;
 

@@ -7,7 +7,8 @@ use super::{Change, Service};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
-use crate::ports::{GroupField, GroupQuery, Pred, Tx, UserField, UserQuery};
+use crate::ports::{GroupField, GroupQuery, Pred, UserField, UserQuery};
+use crate::ports::prelude::*;
 use crate::{Error, Result, password};
 use serde_json::json;
 
