@@ -6,7 +6,6 @@ use crate::actor::Context;
 use crate::audit::{self, ChainVerifier, Problem, VerifyReport};
 use crate::domain::*;
 use crate::ports::{AuditQuery, AuditRow, UserQuery};
-use crate::ports::prelude::*;
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::json;

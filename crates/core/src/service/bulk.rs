@@ -7,7 +7,6 @@ use super::users::{UserFilter, UserKey, UserUpdate};
 use crate::actor::{Actor, Channel, Context};
 use crate::domain::*;
 use crate::ports::{JobRecord, UserQuery};
-use crate::ports::prelude::*;
 use crate::{Error, Result};
 use serde::Serialize;
 

@@ -2,6 +2,7 @@
 //! filters, and the keyset page of a user list.
 
 use super::*;
+use rollcall_core::ports::{CmpOp, GroupField, Pred, PredValue, UserField};
 
 /// `WHERE` clauses and their arguments, numbering `$N` placeholders as they are added.
 #[derive(Default)]
@@ -11,8 +12,8 @@ pub(super) struct Filter {
 }
 
 impl Filter {
-    pub(super) fn arg(&mut self, a: Arg<'static>) -> String {
-        self.args.push(a);
+    pub(super) fn arg(&mut self, a: impl Into<Arg<'static>>) -> String {
+        self.args.push(a.into());
         format!("${}", self.args.len())
     }
     pub(super) fn push(&mut self, clause: String) {
@@ -27,11 +28,11 @@ impl Filter {
     }
 }
 
-pub(super) fn like_escape(s: &str) -> String {
+fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-pub(super) fn like_pattern(s: &str) -> String {
+fn like_pattern(s: &str) -> String {
     format!("%{}%", like_escape(s))
 }
 
@@ -40,23 +41,23 @@ pub(super) fn user_filter(q: &UserQuery) -> Filter {
     let mut f = Filter::default();
     match q.status {
         Some(s) => {
-            let p = f.arg(Arg::from(s.as_str()));
+            let p = f.arg(s.as_str());
             f.push(format!("u.status = {p}"));
         }
         None => f.push("u.status <> 'trash'".into()),
     }
     if let Some(t) = q.type_id {
-        let p = f.arg(Arg::from(t.0));
+        let p = f.arg(t);
         f.push(format!("u.user_type_id = {p}"));
     }
     if let Some(b) = q.branch {
-        let p = f.arg(Arg::from(b.0));
+        let p = f.arg(b);
         f.push(format!(
             "u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id = {p})"
         ));
     }
     if let Some(g) = q.group {
-        let p = f.arg(Arg::from(g.0));
+        let p = f.arg(g);
         f.push(format!(
             "u.id IN (SELECT gm.user_id FROM group_members gm WHERE gm.group_id = {p})"
         ));
@@ -65,15 +66,15 @@ pub(super) fn user_filter(q: &UserQuery) -> Filter {
         f.push("u.last_login_at IS NULL".into());
     }
     if let Some(t) = q.idle_before {
-        let p = f.arg(Arg::from(t));
+        let p = f.arg(t);
         f.push(format!("(u.last_login_at IS NULL OR u.last_login_at < {p})"));
     }
     if let Some(s) = &q.search {
-        let p = f.arg(Arg::from(like_pattern(s)));
+        let p = f.arg(like_pattern(s));
         // Names through `name_key` (last, tab, first, tab, id — lowercased by rollcall, so
         // any script matches on both backends, where SQLite's lower() folds ASCII only);
         // the match must end before a tab, so it lies within a name, never in the id.
-        let names = f.arg(Arg::from(format!("%{}%\t%", like_escape(s))));
+        let names = f.arg(format!("%{}%\t%", like_escape(s)));
         f.push(format!(
             "(u.username_key LIKE {p} ESCAPE '\\' OR u.email_key LIKE {p} ESCAPE '\\' \
              OR u.name_key LIKE {names} ESCAPE '\\')"
@@ -96,7 +97,7 @@ pub(super) fn push_scope(f: &mut Filter, scope: Option<&[BranchId]>) {
         None => {}
         Some([]) => f.push("1 = 0".into()),
         Some(branches) => {
-            let ps: Vec<String> = branches.iter().map(|b| f.arg(Arg::from(b.0))).collect();
+            let ps: Vec<String> = branches.iter().map(|b| f.arg(*b)).collect();
             f.push(format!(
                 "u.id IN (SELECT ub.user_id FROM user_branches ub WHERE ub.branch_id IN ({}))",
                 ps.join(", ")
@@ -130,14 +131,14 @@ pub(super) fn list_users_sql(q: &UserQuery) -> (String, Vec<Arg<'static>>) {
     if let Some(after) = &q.after {
         // Past the cursor's user, wherever the order puts them now: the key is read from
         // the row (one primary-key lookup), never carried in the cursor.
-        let p = f.arg(Arg::from(after.id.0));
+        let p = f.arg(after.id);
         f.push(match sort_column(q.order.by) {
             Some(col) => format!("{col} {beyond} (SELECT {col} FROM users u WHERE u.id = {p})"),
             None => format!("u.id {beyond} {p}"),
         });
     }
-    let lim = f.arg(Arg::from(q.limit));
-    let off = f.arg(Arg::from(q.offset.unwrap_or(0)));
+    let lim = f.arg(q.limit);
+    let off = f.arg(q.offset.unwrap_or(0));
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users u{} ORDER BY {column} {dir} LIMIT {lim} OFFSET {off}",
         f.sql()
@@ -168,7 +169,7 @@ trait FieldSql: Copy {
 const TRUE: &str = "1 = 1";
 const FALSE: &str = "1 = 0";
 
-pub(super) fn pred_sql<F: FieldSql>(p: &Pred<F>, f: &mut Filter) -> String {
+fn pred_sql<F: FieldSql>(p: &Pred<F>, f: &mut Filter) -> String {
     let join = |ps: &[Pred<F>], sep: &str, empty: &str, f: &mut Filter| {
         if ps.is_empty() {
             return empty.to_owned();
@@ -187,7 +188,7 @@ pub(super) fn pred_sql<F: FieldSql>(p: &Pred<F>, f: &mut Filter) -> String {
     }
 }
 
-pub(super) fn value_text(v: &PredValue) -> String {
+fn value_text(v: &PredValue) -> String {
     match v {
         PredValue::Text(s) => s.clone(),
         PredValue::Int(i) => i.to_string(),
@@ -196,12 +197,12 @@ pub(super) fn value_text(v: &PredValue) -> String {
 }
 
 /// A text comparison; `ci` compares lowercased (the expression must already be lowercase).
-pub(super) fn text_cmp(expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+fn text_cmp(expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
     let raw = value_text(v);
     let value = if ci { raw.to_lowercase() } else { raw };
     let (sql_op, arg) = match op {
         CmpOp::Eq => ("=", value),
-        CmpOp::Ne => return format!("({expr} IS NULL OR {expr} <> {})", f.arg(Arg::from(value))),
+        CmpOp::Ne => return format!("({expr} IS NULL OR {expr} <> {})", f.arg(value)),
         CmpOp::Co => ("LIKE", like_pattern(&value)),
         CmpOp::Sw => ("LIKE", format!("{}%", like_escape(&value))),
         CmpOp::Ew => ("LIKE", format!("%{}", like_escape(&value))),
@@ -210,7 +211,7 @@ pub(super) fn text_cmp(expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &Pred
         CmpOp::Lt => ("<", value),
         CmpOp::Le => ("<=", value),
     };
-    let p = f.arg(Arg::from(arg));
+    let p = f.arg(arg);
     let escape = if sql_op == "LIKE" { " ESCAPE '\\'" } else { "" };
     format!("{expr} {sql_op} {p}{escape}")
 }
@@ -226,7 +227,7 @@ enum NamePart {
 /// SQLite's lower() folds ASCII only. Names hold no tabs, so the tabs around a part pin a
 /// pattern to it: the first name lies between the two tabs, the last name before both.
 /// Ordering operators compare the column itself.
-pub(super) fn name_part_cmp(part: NamePart, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+fn name_part_cmp(part: NamePart, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
     let value = like_escape(&value_text(v).to_lowercase());
     let inner = match op {
         CmpOp::Eq | CmpOp::Ne => value,
@@ -245,7 +246,7 @@ pub(super) fn name_part_cmp(part: NamePart, f: &mut Filter, op: CmpOp, v: &PredV
         NamePart::First => format!("%\t{inner}\t%"),
         NamePart::Last => format!("{inner}\t%\t%"),
     };
-    let like = format!("u.name_key LIKE {} ESCAPE '\\'", f.arg(Arg::from(pattern)));
+    let like = format!("u.name_key LIKE {} ESCAPE '\\'", f.arg(pattern));
     if op == CmpOp::Ne {
         format!("(u.name_key IS NULL OR NOT ({like}))")
     } else {
@@ -254,7 +255,7 @@ pub(super) fn name_part_cmp(part: NamePart, f: &mut Filter, op: CmpOp, v: &PredV
 }
 
 /// A numeric comparison; substring operators never match a number.
-pub(super) fn int_cmp(expr: &str, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
+fn int_cmp(expr: &str, f: &mut Filter, op: CmpOp, v: &PredValue) -> String {
     let n = match v {
         PredValue::Int(n) => *n,
         PredValue::Text(s) => match s.parse::<i64>() {
@@ -272,11 +273,11 @@ pub(super) fn int_cmp(expr: &str, f: &mut Filter, op: CmpOp, v: &PredValue) -> S
         CmpOp::Le => "<=",
         CmpOp::Co | CmpOp::Sw | CmpOp::Ew => return FALSE.into(),
     };
-    format!("{expr} {sql_op} {}", f.arg(Arg::from(n)))
+    format!("{expr} {sql_op} {}", f.arg(n))
 }
 
 /// `EXISTS (… AND inner)` for a multi-valued field; `ne` means no value equals.
-pub(super) fn exists_cmp(from: &str, expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue, numeric: bool) -> String {
+fn exists_cmp(from: &str, expr: &str, ci: bool, f: &mut Filter, op: CmpOp, v: &PredValue, numeric: bool) -> String {
     let (positive, op) = if op == CmpOp::Ne {
         (false, CmpOp::Eq)
     } else {
@@ -389,7 +390,10 @@ mod tests {
             for set in ["SET LOCAL enable_sort = off", "SET LOCAL enable_incremental_sort = off"] {
                 tx.execute(set, &[]).await.unwrap();
             }
-            let rows: Vec<(String,)> = tx.fetch_all(AssertSqlSafe(format!("EXPLAIN {sql}")), &args).await.unwrap();
+            let rows: Vec<(String,)> = tx
+                .fetch_all(AssertSqlSafe(format!("EXPLAIN {sql}")), &args)
+                .await
+                .unwrap();
             rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
         }
     }

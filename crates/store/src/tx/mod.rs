@@ -14,6 +14,7 @@ mod jobs;
 mod org;
 mod outbox;
 mod seats;
+mod settings;
 mod users;
 
 use crate::db_err;
@@ -57,7 +58,6 @@ macro_rules! on_conn {
         }
     };
 }
-pub(crate) use on_conn;
 
 /// A value bound to a `$N` placeholder. A NULL keeps its type (`Int(None)`, `Text(None)`):
 /// PostgreSQL takes a parameter's type from the value bound, so a NULL compared with a
@@ -154,7 +154,7 @@ macro_rules! bind_args {
         for a in $args {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
-                Arg::from(s) => q.bind(s.as_deref()),
+                Arg::Text(s) => q.bind(s.as_deref()),
                 Arg::Bool(b) => q.bind(*b),
                 Arg::Bytes(b) => q.bind(*b),
             };
@@ -162,7 +162,6 @@ macro_rules! bind_args {
         q
     }};
 }
-pub(crate) use bind_args;
 
 /// What both drivers can decode a result row into.
 pub(crate) trait Row: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> {}
@@ -239,7 +238,7 @@ impl SqlTx {
             return Ok(vec![]);
         }
         let mut f = Filter::default();
-        let ps: Vec<String> = users.iter().map(|u| f.arg(Arg::from(*u))).collect();
+        let ps: Vec<String> = users.iter().map(|u| f.arg(*u)).collect();
         let sql = format!(
             "{select} WHERE {user_col} IN ({}) ORDER BY {user_col}, {order}",
             ps.join(", ")

@@ -59,7 +59,7 @@ impl UserReads for SqlTx {
             // may see: otherwise a hand-made cursor would tell where an unseen user's email
             // or name sorts. Gone, out of reach or keyless, the answer is the same.
             let mut f = Filter::default();
-            let p = f.arg(Arg::from(after.id));
+            let p = f.arg(after.id);
             f.push(format!("u.id = {p} AND {column} IS NOT NULL"));
             push_scope(&mut f, q.scope.as_deref());
             let sql = format!("SELECT u.id FROM users u{}", f.sql());
@@ -165,10 +165,7 @@ impl UserTx for SqlTx {
             u.deactivate_at,
             u.scim_linked,
         ];
-        let (id,): (i64,) = self
-            .try_fetch_one(SQL, &args)
-            .await
-        .map_err(|e| user_conflict(e, u))?;
+        let (id,): (i64,) = self.try_fetch_one(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
         // The sort keys end in the id, known only now.
         let stored = User {
             id: UserId(id),
@@ -209,9 +206,7 @@ impl UserTx for SqlTx {
             u.name_key(),
             u.login_key(),
         ];
-        self.try_execute(SQL, &args)
-            .await
-        .map_err(|e| user_conflict(e, u))?;
+        self.try_execute(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
         Ok(())
     }
 
