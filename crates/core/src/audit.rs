@@ -41,7 +41,9 @@ pub async fn claim_key(settings: &mut dyn SettingTx, key: &AuditKey) -> crate::R
     match settings.setting(KEY_FINGERPRINT_SETTING).await? {
         Some(stored) => Ok(key.fingerprint_matches(&stored)),
         None => {
-            settings.set_setting(KEY_FINGERPRINT_SETTING, &key.fingerprint()).await?;
+            settings
+                .set_setting(KEY_FINGERPRINT_SETTING, &key.fingerprint())
+                .await?;
             Ok(true)
         }
     }
@@ -780,7 +782,10 @@ mod tests {
         let (first, other) = (key(), AuditKey::generate());
         assert!(claim_key(&mut settings, &first).await.unwrap(), "the first claim binds");
         assert!(claim_key(&mut settings, &first).await.unwrap(), "the same key again");
-        assert!(!claim_key(&mut settings, &other).await.unwrap(), "another key is refused");
+        assert!(
+            !claim_key(&mut settings, &other).await.unwrap(),
+            "another key is refused"
+        );
         assert!(
             claim_key(&mut settings, &first).await.unwrap(),
             "and a refused key replaced nothing"

@@ -5,10 +5,13 @@
 //! its audit entry commit together or not at all. The methods are grouped by aggregate, one
 //! file each, and each aggregate has a read half (`UserReads` …) and a write half that
 //! extends it (`UserTx` …). [`ReadTx`], what [`Store::begin_read`] returns, is every read
-//! half; [`Tx`], what [`Store::begin`] returns, is everything. A helper asks for the
-//! narrowest it needs (`&mut dyn ReadTx`, or one aggregate's trait), so a test can hand it a
-//! small in-memory fake. Calling a method through `dyn Tx` needs its trait in scope:
-//! `use crate::ports::prelude::*`.
+//! half; [`Tx`], what [`Store::begin`] returns, is everything (both blanket-implemented
+//! for whatever implements the parts). A helper asks for the narrowest it needs
+//! (`&mut dyn ReadTx`, or one aggregate's trait, such as [`audit::claim_key`] taking
+//! `&mut dyn SettingTx`), so a unit test can hand it a small in-memory fake; `&mut dyn Tx`
+//! coerces to any of them. An implementation names the traits through [`prelude`].
+//!
+//! [`audit::claim_key`]: crate::audit::claim_key
 
 use crate::Result;
 use crate::domain::*;
@@ -34,7 +37,7 @@ pub use seats::{SeatReads, SeatTx};
 pub use settings::{SettingReads, SettingTx};
 pub use users::{UserReads, UserTx};
 
-/// The transaction traits, for calling their methods through `dyn Tx` / `dyn ReadTx`.
+/// Every transaction trait, for an implementation (the store, a test's fake) to name.
 pub mod prelude {
     pub use super::{
         AuditReads, AuditTx, AuthReads, AuthTx, CourseReads, CourseTx, JobReads, JobTx, OrgReads, OrgTx, OutboxReads,

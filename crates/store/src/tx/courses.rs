@@ -149,11 +149,10 @@ impl CourseTx for SqlTx {
     }
 
     async fn lock_enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>> {
-        let lock = match self.inner {
-            Inner::Sqlite(_) => "",
-            Inner::Postgres(_) => " FOR UPDATE",
-        };
-        let sql = format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE user_id = $1 AND course_id = $2{lock}");
+        let sql = format!(
+            "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE user_id = $1 AND course_id = $2{}",
+            self.for_update()
+        );
         let row: Option<EnrollmentRow> = self.fetch_optional(AssertSqlSafe(sql), &args![user, course]).await?;
         row.map(EnrollmentRow::into_enrollment).transpose()
     }
