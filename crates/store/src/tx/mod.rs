@@ -3,7 +3,8 @@
 //!
 //! Every statement is written once, with `$N` placeholders, and its values are passed as a
 //! slice of [`Arg`] to one of `SqlTx`'s runners (`execute`, `fetch_one`, `fetch_optional`,
-//! `fetch_all`), which bind them the same way on either driver ([`on_conn!`]).
+//! `fetch_all`), which bind them the same way on either driver (`on_conn!`). Where the
+//! backends differ is `dialect.rs`.
 
 mod audit;
 mod auth;
@@ -112,12 +113,6 @@ impl<'a> From<Option<&'a str>> for Arg<'a> {
     }
 }
 
-impl From<Option<String>> for Arg<'_> {
-    fn from(v: Option<String>) -> Self {
-        Arg::Text(v.map(Cow::Owned))
-    }
-}
-
 impl<'a> From<&'a [u8]> for Arg<'a> {
     fn from(v: &'a [u8]) -> Self {
         Arg::Bytes(v)
@@ -179,7 +174,7 @@ impl SqlTx {
     }
 
     /// Runs a statement; returns how many rows it changed.
-    pub(crate) async fn execute(&mut self, sql: impl SqlSafeStr + Send, args: &[Arg<'_>]) -> Result<u64> {
+    async fn execute(&mut self, sql: impl SqlSafeStr + Send, args: &[Arg<'_>]) -> Result<u64> {
         self.try_execute(sql, args).await.map_err(db_err)
     }
 
@@ -219,7 +214,7 @@ impl Transaction for SqlTx {
     }
 }
 
-/// Shared readers.
+/// Reads more than one aggregate uses.
 impl SqlTx {
     /// Whether `count` (a COUNT over user $1, purpose $2, since $3) finds any row.
     async fn any_since(&mut self, count: &'static str, user: UserId, purpose: &str, since: Millis) -> Result<bool> {
