@@ -20,7 +20,7 @@
 //! Other people than the actor and the target are named in an entry by user id only
 //! ([`person`]); names are looked up when the log is read, so a purge erases them everywhere.
 
-use crate::ports::{AuditHead, AuditRow, NewAuditEntry, PersonalData};
+use crate::ports::{AuditHead, AuditRow, NewAuditEntry, PersonalData, SettingTx};
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
@@ -30,6 +30,24 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 /// The action of a purge entry: the erasures it covers precede it in the chain.
 pub const PURGE_ACTION: &str = "user.purge";
+
+/// The settings row holding the audit key's fingerprint (not a user-facing setting).
+pub const KEY_FINGERPRINT_SETTING: &str = "internal.audit_key_fingerprint";
+
+/// Binds the database to `key`: the first process to claim a key records its fingerprint,
+/// and from then on only that key is accepted (`false` for any other). The caller holds the
+/// chain head's lock, so two first claims agree.
+pub async fn claim_key(settings: &mut dyn SettingTx, key: &AuditKey) -> crate::Result<bool> {
+    match settings.setting(KEY_FINGERPRINT_SETTING).await? {
+        Some(stored) => Ok(key.fingerprint_matches(&stored)),
+        None => {
+            settings
+                .set_setting(KEY_FINGERPRINT_SETTING, &key.fingerprint())
+                .await?;
+            Ok(true)
+        }
+    }
+}
 
 fn length_prefixed(parts: &[&[u8]], mut update: impl FnMut(&[u8])) {
     for p in parts {
@@ -499,6 +517,9 @@ impl<'k> ChainVerifier<'k> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::SettingReads;
+    use async_trait::async_trait;
+    use std::collections::HashMap;
 
     fn key() -> AuditKey {
         AuditKey::from_bytes(&[7; 32]).unwrap()
@@ -734,5 +755,44 @@ mod tests {
         assert_eq!(v["to"], serde_json::json!({ "user_id": 7, "username": "heir" }));
         assert_eq!(v["list"][0], serde_json::json!({ "user_id": 8, "erased": true }));
         assert_eq!(v["n"], 2);
+    }
+
+    /// Settings in memory: all of the storage `claim_key` needs.
+    #[derive(Default)]
+    struct Settings(HashMap<String, String>);
+
+    #[async_trait]
+    impl SettingReads for Settings {
+        async fn setting(&mut self, key: &str) -> crate::Result<Option<String>> {
+            Ok(self.0.get(key).cloned())
+        }
+    }
+
+    #[async_trait]
+    impl SettingTx for Settings {
+        async fn set_setting(&mut self, key: &str, value: &str) -> crate::Result<()> {
+            self.0.insert(key.to_owned(), value.to_owned());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_key_claimed_is_the_only_one_accepted() {
+        let mut settings = Settings::default();
+        let (first, other) = (key(), AuditKey::generate());
+        assert!(claim_key(&mut settings, &first).await.unwrap(), "the first claim binds");
+        assert!(claim_key(&mut settings, &first).await.unwrap(), "the same key again");
+        assert!(
+            !claim_key(&mut settings, &other).await.unwrap(),
+            "another key is refused"
+        );
+        assert!(
+            claim_key(&mut settings, &first).await.unwrap(),
+            "and a refused key replaced nothing"
+        );
+        // What is stored names the key without revealing it.
+        let stored = &settings.0[KEY_FINGERPRINT_SETTING];
+        assert!(first.fingerprint_matches(stored));
+        assert!(!stored.contains(&hex::encode(first.to_bytes())));
     }
 }

@@ -2,15 +2,15 @@
 //! PostgreSQL.
 //!
 //! Queries are written once, with `$N` placeholders (which SQLite accepts too), and run on
-//! either backend through the [`on_conn!`] macro, which compiles the same code against each
-//! driver. Dialect differences — DDL, how a write transaction begins — live in the
-//! migrations and in [`SqlStore::begin`], nowhere else.
+//! either backend through `SqlTx`'s statement runners, which compile the same code against
+//! each driver. Dialect differences live in the migrations and in `tx/dialect.rs` (how a
+//! transaction begins, row locks), nowhere else.
 
 mod rows;
 mod tx;
 
 use async_trait::async_trait;
-use rollcall_core::ports::{Store, Tx};
+use rollcall_core::ports::{ReadTx, Store, Transaction, Tx, UserTx};
 use rollcall_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -132,7 +132,10 @@ impl SqlStore {
         let failed = |e: &dyn std::fmt::Display| Error::internal(format!("migration failed: {e}"));
         match &self.pool {
             Pool::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(|e| failed(&e))?;
+                let mut tx = p
+                    .begin_with(tx::dialect::SQLITE_BEGIN_WRITE)
+                    .await
+                    .map_err(|e| failed(&e))?;
                 SQLITE_MIGRATIONS.run(&mut tx).await.map_err(|e| failed(&e))?;
                 tx.commit().await.map_err(|e| failed(&e))?;
             }
@@ -142,9 +145,7 @@ impl SqlStore {
         // transaction so sign-ins aren't held up for long.
         let mut filled = 0;
         loop {
-            let mut tx = Box::new(tx::SqlTx {
-                inner: self.begin_inner().await?,
-            });
+            let mut tx = Box::new(self.pool.begin_write().await?);
             let batch = tx.fill_missing_sort_keys().await?;
             tx.commit().await?;
             if batch == 0 {
@@ -202,16 +203,6 @@ impl SqlStore {
         m.iter().map(|m| (m.version, m.description.to_string())).collect()
     }
 
-    /// A write transaction.
-    async fn begin_inner(&self) -> Result<tx::Inner> {
-        Ok(match &self.pool {
-            // IMMEDIATE takes the write lock now; a deferred transaction that reads first
-            // could fail when upgrading, which the busy timeout can't wait out.
-            Pool::Sqlite(p) => tx::Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?),
-            Pool::Postgres(p) => tx::Inner::Postgres(p.begin().await.map_err(db_err)?),
-        })
-    }
-
     pub async fn close(&self) {
         match &self.pool {
             Pool::Sqlite(p) => p.close().await,
@@ -223,23 +214,11 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(tx::SqlTx {
-            inner: self.begin_inner().await?,
-        }))
+        Ok(Box::new(self.pool.begin_write().await?))
     }
 
-    async fn begin_read(&self) -> Result<Box<dyn Tx>> {
-        let inner = match &self.pool {
-            Pool::Sqlite(p) => tx::Inner::Sqlite(p.begin().await.map_err(db_err)?),
-            // One snapshot for the whole read, as SQLite gives: a paged walk (audit verify)
-            // must not see entries sealed after it began.
-            Pool::Postgres(p) => tx::Inner::Postgres(
-                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await
-                    .map_err(db_err)?,
-            ),
-        };
-        Ok(Box::new(tx::SqlTx { inner }))
+    async fn begin_read(&self) -> Result<Box<dyn ReadTx>> {
+        Ok(Box::new(self.pool.begin_read().await?))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -151,9 +151,6 @@ pub struct AuditFilter {
     pub limit: Option<i64>,
 }
 
-/// The settings row holding the audit key's fingerprint (not a user-facing setting).
-const AUDIT_KEY_FINGERPRINT: &str = "internal.audit_key_fingerprint";
-
 impl Service {
     pub async fn plan(&self, ctx: &Context) -> Result<PlanState> {
         let mut txb = self.store.begin_read().await?;
@@ -471,13 +468,7 @@ impl Service {
         let key = self.audit_key()?;
         let mut tx = self.store.begin().await?;
         tx.lock_audit_head().await?;
-        let ok = match tx.setting(AUDIT_KEY_FINGERPRINT).await? {
-            Some(stored) => key.fingerprint_matches(&stored),
-            None => {
-                tx.set_setting(AUDIT_KEY_FINGERPRINT, &key.fingerprint()).await?;
-                true
-            }
-        };
+        let ok = audit::claim_key(tx.as_mut(), key).await?;
         tx.commit().await?;
         Ok(ok)
     }
@@ -485,7 +476,7 @@ impl Service {
     /// Whether some process has bound this database to an audit key already.
     pub async fn audit_key_claimed(&self) -> Result<bool> {
         let mut tx = self.store.begin_read().await?;
-        Ok(tx.setting(AUDIT_KEY_FINGERPRINT).await?.is_some())
+        Ok(tx.setting(audit::KEY_FINGERPRINT_SETTING).await?.is_some())
     }
 
     /// Where the database says authenticated positions begin (1, unless the log was sealed

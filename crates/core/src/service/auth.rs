@@ -8,7 +8,7 @@ use super::users::UserView;
 use super::{Change, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::domain::*;
-use crate::ports::SessionRecord;
+use crate::ports::{SessionRecord, Tx};
 use crate::{Error, Result, password};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -114,21 +114,21 @@ impl Service {
     /// check, so guesses sent alongside this one wait.
     async fn reserve_attempt(&self, keys: &[(String, Allowance)], now: Millis) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let mut blocked_until = 0;
+        let mut blocked_until: Option<Millis> = None;
         let mut to_block = Vec::new();
         for (k, allowance) in keys {
             let f = tx.reserve_sign_in_attempt(k, now, now - FAILURE_WINDOW_MS).await?;
-            if f.blocked_until > now {
-                blocked_until = blocked_until.max(f.blocked_until);
+            if let Some(until) = f.blocked_until.filter(|&until| until > now) {
+                blocked_until = blocked_until.max(Some(until));
             } else if f.failures >= allowance.free {
                 to_block.push((k, now + allowance.backoff(f.failures)));
             }
         }
-        if blocked_until > now {
+        if let Some(until) = blocked_until {
             // Dropped, not committed: a refused attempt counts nowhere.
             drop(tx);
             return Err(Error::RateLimited {
-                retry_after_secs: (blocked_until - now + 999) / 1000,
+                retry_after_secs: (until - now + 999) / 1000,
             });
         }
         for (k, until) in to_block {
@@ -239,7 +239,7 @@ impl Service {
     /// of signing in (password, SAML).
     pub(crate) async fn start_session(
         &self,
-        tx: &mut dyn crate::ports::Tx,
+        tx: &mut dyn Tx,
         user: &User,
         source: Option<&str>,
         channel: Channel,

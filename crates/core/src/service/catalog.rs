@@ -6,6 +6,7 @@ use crate::actor::Context;
 use crate::domain::access::type_key;
 use crate::domain::org::{slugify, validate_group_key, validate_org_name};
 use crate::domain::*;
+use crate::ports::ReadTx;
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -188,7 +189,7 @@ impl Service {
         self.commit(txb).await
     }
 
-    async fn branch_view(&self, tx: &mut dyn crate::ports::Tx, b: &Branch) -> Result<BranchView> {
+    async fn branch_view(&self, tx: &mut dyn ReadTx, b: &Branch) -> Result<BranchView> {
         let default_type = match b.default_type_id {
             Some(id) => Some(self.type_by_id(tx, id).await?.name),
             None => None,

@@ -8,7 +8,7 @@ use crate::actor::{Context, Principal};
 use crate::audit;
 use crate::domain::course::{self, new_certificate_code};
 use crate::domain::*;
-use crate::ports::Tx;
+use crate::ports::{ReadTx, Tx};
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -82,7 +82,7 @@ pub struct NewCourse {
 }
 
 impl Service {
-    async fn course_view(&self, tx: &mut dyn Tx, c: &Course) -> Result<CourseView> {
+    async fn course_view(&self, tx: &mut dyn ReadTx, c: &Course) -> Result<CourseView> {
         let owner = tx
             .user_by_id(c.owner_id)
             .await?
@@ -99,14 +99,14 @@ impl Service {
         })
     }
 
-    pub(crate) async fn course(&self, tx: &mut dyn Tx, code: &str) -> Result<Course> {
+    pub(crate) async fn course(&self, tx: &mut dyn ReadTx, code: &str) -> Result<Course> {
         tx.course_by_code(&name_key(code.trim()))
             .await?
             .ok_or_else(|| Error::not_found("course", code))
     }
 
     /// A user within the caller's branch scope (a course owner, or an owner asked for).
-    async fn seen_user(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<User> {
+    async fn seen_user(&self, tx: &mut dyn ReadTx, who: &Principal, key: &UserKey) -> Result<User> {
         let user = self
             .user_by_key(tx, key)
             .await?
@@ -161,7 +161,7 @@ impl Service {
 
     /// Whether the caller manages `c`: all courses (administrators; branch administrators for
     /// owners in their branches), or their own.
-    pub(crate) async fn manages(&self, tx: &mut dyn Tx, who: &Principal, c: &Course) -> Result<bool> {
+    pub(crate) async fn manages(&self, tx: &mut dyn ReadTx, who: &Principal, c: &Course) -> Result<bool> {
         if who.areas.contains(Area::CoursesManageAll) {
             let owner_branches: Vec<BranchId> = tx.user_branches(c.owner_id).await?.into_iter().map(|b| b.id).collect();
             return Ok(who.sees(&owner_branches));
@@ -325,7 +325,7 @@ impl Service {
         self.course_view(tx, &c).await
     }
 
-    async fn enrollment_view(&self, tx: &mut dyn Tx, e: &Enrollment, c: &Course) -> Result<EnrollmentView> {
+    async fn enrollment_view(&self, tx: &mut dyn ReadTx, e: &Enrollment, c: &Course) -> Result<EnrollmentView> {
         let username = tx
             .user_by_id(e.user_id)
             .await?
@@ -469,7 +469,7 @@ impl Service {
     }
 
     /// A course's enrollments with their usernames, looked up in one read.
-    async fn course_enrollment_views(&self, tx: &mut dyn Tx, c: &Course) -> Result<Vec<EnrollmentView>> {
+    async fn course_enrollment_views(&self, tx: &mut dyn ReadTx, c: &Course) -> Result<Vec<EnrollmentView>> {
         let enrollments = tx.enrollments_of_course(c.id).await?;
         let ids: Vec<UserId> = enrollments.iter().map(|e| e.user_id).collect();
         let names: std::collections::HashMap<UserId, String> = tx.usernames_of(&ids).await?.into_iter().collect();
@@ -597,7 +597,7 @@ impl Service {
         Ok(out)
     }
 
-    async fn certificate_view(&self, tx: &mut dyn Tx, cert: &Certificate) -> Result<CertificateView> {
+    async fn certificate_view(&self, tx: &mut dyn ReadTx, cert: &Certificate) -> Result<CertificateView> {
         let c = tx
             .course_by_id(cert.course_id)
             .await?
@@ -810,7 +810,7 @@ impl Service {
     }
 
     /// A user's enrollments and certificates, unchecked: callers decide who may see them.
-    async fn records_of(&self, tx: &mut dyn Tx, id: UserId) -> Result<(Vec<EnrollmentView>, Vec<CertificateView>)> {
+    async fn records_of(&self, tx: &mut dyn ReadTx, id: UserId) -> Result<(Vec<EnrollmentView>, Vec<CertificateView>)> {
         let mut enrollments = vec![];
         for e in tx.enrollments_of_user(id).await? {
             if let Some(c) = tx.course_by_id(e.course_id).await? {

@@ -7,7 +7,7 @@ use super::{Service, Welcome};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
-use crate::ports::Tx;
+use crate::ports::{ReadTx, Tx};
 use crate::{Error, Result, password};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -425,7 +425,7 @@ impl Service {
     /// or why it is refused (column, reason).
     async fn check_row(
         &self,
-        tx: &mut dyn Tx,
+        tx: &mut dyn ReadTx,
         who: &Principal,
         row: &ImportRow,
         opts: ImportOptions,
@@ -563,7 +563,7 @@ impl Service {
         Ok(Ok((Plan::Update, seats)))
     }
 
-    async fn enrolled_in_all(&self, tx: &mut dyn Tx, user: &User, courses: &[CourseId]) -> Result<bool> {
+    async fn enrolled_in_all(&self, tx: &mut dyn ReadTx, user: &User, courses: &[CourseId]) -> Result<bool> {
         let mine: HashSet<CourseId> = tx
             .enrollments_of_user(user.id)
             .await?
@@ -598,7 +598,7 @@ impl Service {
 
     /// Whether the row's password (if any) is the one the user already has, so re-importing
     /// a file with passwords changes nothing.
-    async fn same_password(&self, tx: &mut dyn Tx, user: &User, given: Option<&str>) -> Result<bool> {
+    async fn same_password(&self, tx: &mut dyn ReadTx, user: &User, given: Option<&str>) -> Result<bool> {
         let Some(given) = given else { return Ok(true) };
         let Some(stored) = tx.password_hash(user.id).await? else {
             return Ok(false);

@@ -37,7 +37,7 @@ pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, Us
 use crate::actor::{Actor, Context, Principal};
 use crate::audit;
 use crate::domain::*;
-use crate::ports::{NewAuditEntry, Store, Tx};
+use crate::ports::{NewAuditEntry, ReadTx, Store, Tx};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -135,7 +135,7 @@ impl Service {
     }
 
     /// Resolves the caller from the database, inside the call's transaction.
-    pub(crate) async fn principal(&self, tx: &mut dyn Tx, ctx: &Context) -> Result<Principal> {
+    pub(crate) async fn principal(&self, tx: &mut dyn ReadTx, ctx: &Context) -> Result<Principal> {
         let user_id = match &ctx.actor {
             Actor::Operator | Actor::System { .. } => return Ok(Principal::superuser()),
             Actor::ScimClient { .. } => return Ok(Principal::identity_provider("scim")),
@@ -213,25 +213,25 @@ impl Service {
 
     // --- lookups shared by the use cases ---
 
-    pub(crate) async fn type_by_id(&self, tx: &mut dyn Tx, id: UserTypeId) -> Result<UserType> {
+    pub(crate) async fn type_by_id(&self, tx: &mut dyn ReadTx, id: UserTypeId) -> Result<UserType> {
         tx.user_type_by_id(id)
             .await?
             .ok_or_else(|| Error::internal(format!("user type {} missing", id.0)))
     }
 
-    pub(crate) async fn type_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<UserType> {
+    pub(crate) async fn type_by_name(&self, tx: &mut dyn ReadTx, name: &str) -> Result<UserType> {
         tx.user_type_by_key(&access::type_key(name))
             .await?
             .ok_or_else(|| Error::not_found("user type", name))
     }
 
-    pub(crate) async fn branch_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<Branch> {
+    pub(crate) async fn branch_by_name(&self, tx: &mut dyn ReadTx, name: &str) -> Result<Branch> {
         tx.branch_by_key(&name_key(name.trim()))
             .await?
             .ok_or_else(|| Error::not_found("branch", name))
     }
 
-    pub(crate) async fn group_by_name(&self, tx: &mut dyn Tx, name: &str) -> Result<Group> {
+    pub(crate) async fn group_by_name(&self, tx: &mut dyn ReadTx, name: &str) -> Result<Group> {
         tx.group_by_key(&name_key(name.trim()))
             .await?
             .ok_or_else(|| Error::not_found("group", name))

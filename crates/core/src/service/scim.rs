@@ -7,7 +7,7 @@ use super::{Change, Service};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
-use crate::ports::{GroupField, GroupQuery, Pred, Tx, UserField, UserQuery};
+use crate::ports::{GroupField, GroupQuery, Pred, ReadTx, Tx, UserField, UserQuery};
 use crate::{Error, Result, password};
 use serde_json::json;
 
@@ -68,14 +68,14 @@ pub const SCIM_MAX_RESULTS: i64 = 200;
 
 impl Service {
     /// SCIM needs a plan with identity integration, and a caller who manages users.
-    async fn scim_principal(&self, tx: &mut dyn Tx, ctx: &Context, area: Area) -> Result<Principal> {
+    async fn scim_principal(&self, tx: &mut dyn ReadTx, ctx: &Context, area: Area) -> Result<Principal> {
         let who = self.principal(tx, ctx).await?;
         who.require(area)?;
         tx.plan().await?.require(Feature::IdentityIntegration)?;
         Ok(who)
     }
 
-    async fn scim_default_type(&self, tx: &mut dyn Tx) -> Result<UserType> {
+    async fn scim_default_type(&self, tx: &mut dyn ReadTx) -> Result<UserType> {
         let name = match tx.setting(Setting::ScimDefaultType.key()).await? {
             Some(v) => v,
             None => Setting::ScimDefaultType.default_value().to_string(),
@@ -158,7 +158,7 @@ impl Service {
         Ok(Some(b))
     }
 
-    async fn scim_view(&self, tx: &mut dyn Tx, user: &User) -> Result<ScimUserView> {
+    async fn scim_view(&self, tx: &mut dyn ReadTx, user: &User) -> Result<ScimUserView> {
         let default = self.scim_default_type(tx).await?;
         let t = self.type_by_id(tx, user.user_type_id).await?;
         let department = tx.user_branches(user.id).await?.into_iter().next().map(|b| b.name);
@@ -505,7 +505,7 @@ impl Service {
         self.commit(txb).await
     }
 
-    async fn scim_group_view(&self, tx: &mut dyn Tx, g: &Group) -> Result<ScimGroupView> {
+    async fn scim_group_view(&self, tx: &mut dyn ReadTx, g: &Group) -> Result<ScimGroupView> {
         Ok(ScimGroupView {
             id: g.id.0,
             display_name: g.name.clone(),
@@ -516,7 +516,7 @@ impl Service {
         })
     }
 
-    async fn scim_group(&self, tx: &mut dyn Tx, id: i64) -> Result<Group> {
+    async fn scim_group(&self, tx: &mut dyn ReadTx, id: i64) -> Result<Group> {
         tx.group_by_id(GroupId(id))
             .await?
             .filter(|g| g.scim_linked)

@@ -5,6 +5,7 @@ use super::{Change, Service};
 use crate::actor::{Actor, Context};
 use crate::domain::token::{self, Token, TokenScope};
 use crate::domain::*;
+use crate::ports::ReadTx;
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -31,7 +32,7 @@ pub struct IssuedToken {
 }
 
 impl Service {
-    async fn token_view(&self, tx: &mut dyn crate::ports::Tx, t: &Token) -> Result<TokenView> {
+    async fn token_view(&self, tx: &mut dyn ReadTx, t: &Token) -> Result<TokenView> {
         let user = match t.user_id {
             Some(id) => tx.user_by_id(id).await?.map(|u| u.username.to_string()),
             None => None,

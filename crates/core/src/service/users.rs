@@ -5,7 +5,7 @@ use super::{Change, Service};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
-use crate::ports::{Tx, UserQuery};
+use crate::ports::{ReadTx, Tx, UserQuery};
 use crate::{Error, Result, password};
 use serde::Serialize;
 use serde_json::json;
@@ -169,22 +169,36 @@ impl Service {
     /// Finds a user the caller may act on. Users outside a branch administrator's branches
     /// are "not found"; users of a higher type are forbidden.
     /// The user a key names, if any (no scope, no lock).
-    pub(crate) async fn user_by_key(&self, tx: &mut dyn Tx, key: &UserKey) -> Result<Option<User>> {
+    pub(crate) async fn user_by_key(&self, tx: &mut dyn ReadTx, key: &UserKey) -> Result<Option<User>> {
         match key {
             UserKey::Id(id) => tx.user_by_id(*id).await,
             UserKey::Username(name) => tx.user_by_username(&name_key(name.trim())).await,
         }
     }
 
-    async fn reach(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey, lock: bool) -> Result<Reached> {
+    async fn reach(&self, tx: &mut dyn ReadTx, who: &Principal, key: &UserKey) -> Result<Reached> {
         let found = self.user_by_key(tx, key).await?;
-        // A change reads the row under a lock, so concurrent changes to one user (two
-        // deactivations, an edit racing a deactivation) apply one after the other and the
-        // seat counters can't drift.
-        let found = match (found, lock) {
-            (Some(u), true) => tx.lock_user(u.id).await?,
-            (found, _) => found,
+        self.reached(tx, who, key, found).await
+    }
+
+    /// [`Self::reach`] for a change: the row is read under a lock, so concurrent changes to
+    /// one user (two deactivations, an edit racing a deactivation) apply one after the other
+    /// and the seat counters can't drift.
+    async fn reach_locked(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
+        let found = match self.user_by_key(tx, key).await? {
+            Some(u) => tx.lock_user(u.id).await?,
+            None => None,
         };
+        self.reached(tx, who, key, found).await
+    }
+
+    async fn reached(
+        &self,
+        tx: &mut dyn ReadTx,
+        who: &Principal,
+        key: &UserKey,
+        found: Option<User>,
+    ) -> Result<Reached> {
         let user = found.ok_or_else(|| Error::not_found("user", key))?;
         let branches = tx.user_branches(user.id).await?;
         let ids: Vec<_> = branches.iter().map(|b| b.id).collect();
@@ -201,7 +215,7 @@ impl Service {
 
     pub(crate) async fn reach_to_change(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
         who.require(Area::UsersManage)?;
-        let r = self.reach(tx, who, key, true).await?;
+        let r = self.reach_locked(tx, who, key).await?;
         let branches: Vec<BranchId> = r.branches.iter().map(|b| b.id).collect();
         who.require_change(&r.user, r.user_type.base, &branches)?;
         Ok(r)
@@ -211,11 +225,11 @@ impl Service {
         Ok(self.reach_to_change(tx, who, key).await?.user)
     }
 
-    pub(crate) async fn view_of(&self, tx: &mut dyn Tx, user: &User) -> Result<UserView> {
+    pub(crate) async fn view_of(&self, tx: &mut dyn ReadTx, user: &User) -> Result<UserView> {
         self.view(tx, user).await
     }
 
-    async fn view(&self, tx: &mut dyn Tx, user: &User) -> Result<UserView> {
+    async fn view(&self, tx: &mut dyn ReadTx, user: &User) -> Result<UserView> {
         let t = self.type_by_id(tx, user.user_type_id).await?;
         let branches = tx.user_branches(user.id).await?.into_iter().map(|b| b.name).collect();
         let groups = tx.user_groups(user.id).await?.into_iter().map(|g| g.name).collect();
@@ -232,13 +246,13 @@ impl Service {
         Ok(t)
     }
 
-    async fn reachable_branch(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<Branch> {
+    async fn reachable_branch(&self, tx: &mut dyn ReadTx, who: &Principal, name: &str) -> Result<Branch> {
         let b = self.branch_by_name(tx, name).await?;
         who.require_branch(b.id, name)?;
         Ok(b)
     }
 
-    async fn reachable_group(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<Group> {
+    async fn reachable_group(&self, tx: &mut dyn ReadTx, who: &Principal, name: &str) -> Result<Group> {
         let g = self.group_by_name(tx, name).await?;
         if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
             return Err(Error::not_found("group", name));
@@ -420,12 +434,12 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::UsersManage)?;
-        let r = self.reach(tx, &who, key, false).await?;
+        let r = self.reach(tx, &who, key).await?;
         self.view(tx, &r.user).await
     }
 
     /// Resolves list filters (names to ids, days to a cutoff) within the caller's scope.
-    pub(crate) async fn user_query(&self, tx: &mut dyn Tx, who: &Principal, f: &UserFilter) -> Result<UserQuery> {
+    pub(crate) async fn user_query(&self, tx: &mut dyn ReadTx, who: &Principal, f: &UserFilter) -> Result<UserQuery> {
         let mut q = UserQuery {
             status: f.status,
             never_logged_in: f.never_logged_in,
@@ -535,7 +549,7 @@ impl Service {
 
 /// A page of users in list order (read backwards from the query's order when `backwards`),
 /// and whether more follow in the direction read: one row past the page tells.
-async fn page_of(tx: &mut dyn Tx, q: &UserQuery, backwards: bool) -> Result<(Vec<User>, bool)> {
+async fn page_of(tx: &mut dyn ReadTx, q: &UserQuery, backwards: bool) -> Result<(Vec<User>, bool)> {
     let mut q = q.clone();
     let limit = q.limit;
     q.limit += 1;

@@ -72,7 +72,7 @@ both_backends!(attempts_refused_while_blocked_do_not_count, |db: TestDb| async m
     assert_eq!(failures(&db, "addr:%").await, "5");
     // Once the backoff has passed, the next failure backs off one step further — not
     // as if the refused attempts had been guesses.
-    db.execute("UPDATE sign_in_failures SET blocked_until = 0").await;
+    db.execute("UPDATE sign_in_failures SET blocked_until = NULL").await;
     refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
     match s.sign_in_password("ada", PHRASE, FROM).await {
         Err(Error::RateLimited { retry_after_secs }) => {
@@ -126,10 +126,11 @@ both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
     }
     let old = now - FAILURE_WINDOW_MS - 1;
     for (key, window_start, blocked_until) in [
-        ("addr:old", old, 0),
-        ("addr:old-but-blocked", old, now + hour),
-        ("addr:recent", now - 60_000, 0),
+        ("addr:old", old, None),
+        ("addr:old-but-blocked", old, Some(now + hour)),
+        ("addr:recent", now - 60_000, None),
     ] {
+        let blocked_until = blocked_until.map_or("NULL".to_owned(), |t: i64| t.to_string());
         db.execute(&format!(
             "INSERT INTO sign_in_failures (key, failures, window_start, last_failure_at, blocked_until) \
              VALUES ('{key}', 3, {window_start}, {window_start}, {blocked_until})"

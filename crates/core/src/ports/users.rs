@@ -1,0 +1,52 @@
+//! Accounts: the user rows, their passwords, sort keys and identity-provider links.
+
+use super::UserQuery;
+use crate::Result;
+use crate::domain::*;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait UserReads: Send {
+    async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_username(&mut self, key: &str) -> Result<Option<User>>;
+    async fn user_by_email(&mut self, key: &str) -> Result<Option<User>>;
+    /// The stored PHC string, for verification only; never leaves the service layer.
+    async fn password_hash(&mut self, id: UserId) -> Result<Option<String>>;
+    async fn list_users(&mut self, query: &UserQuery) -> Result<Vec<User>>;
+    async fn count_users(&mut self, query: &UserQuery) -> Result<i64>;
+    /// Active users of one type (the last-administrator guard).
+    async fn count_active_of_type(&mut self, type_id: UserTypeId) -> Result<i64>;
+    /// Active users whose scheduled deactivation time has passed.
+    async fn users_due_for_deactivation(&mut self, now: Millis, limit: i64) -> Result<Vec<UserId>>;
+    /// Trashed users deleted before `cutoff`.
+    async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>>;
+    /// The usernames of these users (those that exist), in one read however many.
+    async fn usernames_of(&mut self, users: &[UserId]) -> Result<Vec<(UserId, String)>>;
+    /// The identity-provider link of a user: (IdP entity id, NameID).
+    async fn sso_link(&mut self, user: UserId) -> Result<Option<(String, String)>>;
+    /// The user linked to (IdP entity id, NameID), whatever their username.
+    async fn user_by_sso_link(&mut self, issuer: &str, subject: &str) -> Result<Option<User>>;
+}
+
+#[async_trait]
+pub trait UserTx: UserReads {
+    /// Inserts and returns the new id. A taken username or email surfaces as
+    /// `UsernameTaken`/`EmailTaken` even when a concurrent insert won the race.
+    async fn insert_user(&mut self, user: &User, password_hash: Option<&str>) -> Result<UserId>;
+    /// Reads the user and locks the row until the transaction ends (PostgreSQL; SQLite's
+    /// write transactions hold the database lock already).
+    async fn lock_user(&mut self, id: UserId) -> Result<Option<User>>;
+    /// Writes every mutable field of `user` (matched by id).
+    async fn update_user(&mut self, user: &User) -> Result<()>;
+    async fn set_password_hash(&mut self, id: UserId, hash: Option<&str>) -> Result<()>;
+    /// Erases the row and everything that hangs off it (memberships).
+    async fn purge_user(&mut self, id: UserId) -> Result<()>;
+    /// Writes the sort keys of up to 1,000 users stored without them (by a version from
+    /// before they existed, during a rolling upgrade); returns how many (0: none left).
+    async fn fill_missing_sort_keys(&mut self) -> Result<u64>;
+    /// Marks a user linked to (or unlinked from) the identity provider.
+    async fn set_scim_linked(&mut self, user: UserId, linked: bool) -> Result<()>;
+    async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
+    /// Links a user to (IdP entity id, NameID), or unlinks with `None`.
+    async fn set_sso_link(&mut self, user: UserId, link: Option<(&str, &str)>) -> Result<()>;
+}
