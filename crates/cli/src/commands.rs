@@ -89,9 +89,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Context::cli();
     match cli.command {
         Command::Serve(_) => serve(config).await,
-        Command::Sso(cmd) => sso(&open(&config).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Sso(cmd) => sso(&open(&config).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Backup { path } => {
             let store = SqlStore::connect(url).await?;
             store.migrate().await?;
@@ -114,9 +112,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Group(cmd) => group(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Plan(cmd) => plan(&open(&config).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Plan(cmd) => plan(&open(&config).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Report(cmd) => report(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -195,7 +191,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn serve(config: Config) -> Result<ExitCode> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("ROLLCALL_LOG is not a valid filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log).context("ROLLCALL_LOG is not a valid filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
     let app = App::build(config).await?;

@@ -70,7 +70,8 @@ pub fn audit_key(path: &Path, keyed_from: i64) -> Result<AuditKey> {
             "created the audit key file: back it up with the database; every rollcall process on this database needs it"
         );
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("can't read the audit key file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("can't read the audit key file {}", path.display()))?;
     let mut lines = text.lines();
     let key = lines
         .next()
@@ -156,6 +157,7 @@ pub struct AppBuilder {
     clock: Option<Arc<dyn Clock>>,
     transport: Option<Arc<dyn MailTransport>>,
     mail_polls: bool,
+    first_admin: bool,
 }
 
 impl AppBuilder {
@@ -178,6 +180,13 @@ impl AppBuilder {
         self
     }
 
+    /// No first administrator: for tests whose fixtures make every user themselves, on a
+    /// database that starts empty.
+    pub fn without_first_admin(mut self) -> AppBuilder {
+        self.first_admin = false;
+        self
+    }
+
     /// Opens the service, creates the first administrator on a database without one,
     /// and binds the listen address.
     pub async fn build(self) -> Result<App> {
@@ -186,13 +195,14 @@ impl AppBuilder {
         if let Some(clock) = self.clock {
             service = service.with_clock(clock);
         }
-        let first_admin = service
-            .ensure_first_admin(config.admin_password.clone())
-            .await?
-            .map(|(username, generated_password)| FirstAdmin {
-                username,
-                generated_password,
-            });
+        let first_admin = match self.first_admin {
+            true => service.ensure_first_admin(config.admin_password.clone()).await?,
+            false => None,
+        }
+        .map(|(username, generated_password)| FirstAdmin {
+            username,
+            generated_password,
+        });
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("can't listen on {}", config.listen))?;
@@ -202,7 +212,9 @@ impl AppBuilder {
             (Some(t), _) => Some(t),
             (None, Some(url)) => Some(Arc::new(SmtpTransport::new(url).context("the SMTP URL is not usable")?)),
             (None, None) => {
-                tracing::info!("no SMTP server is configured (ROLLCALL_SMTP_URL): mail stays in the outbox (rollcall mail list)");
+                tracing::info!(
+                    "no SMTP server is configured (ROLLCALL_SMTP_URL): mail stays in the outbox (rollcall mail list)"
+                );
                 None
             }
         };
@@ -230,6 +242,7 @@ impl App {
             clock: None,
             transport: None,
             mail_polls: true,
+            first_admin: true,
         }
     }
 

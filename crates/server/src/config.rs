@@ -57,7 +57,8 @@ impl Config {
     pub fn load(flags: Flags) -> Result<Config, ConfigError> {
         let path = std::path::Path::new(FILE);
         let file = if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File(format!("can't read {FILE}: {e}")))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::File(format!("can't read {FILE}: {e}")))?;
             FileConfig::parse(&text)?
         } else {
             FileConfig::default()
@@ -66,7 +67,11 @@ impl Config {
     }
 
     /// Resolves every setting from its sources, highest first. `env` looks a variable up.
-    pub fn resolve(flags: Flags, env: impl Fn(&str) -> Option<String>, file: FileConfig) -> Result<Config, ConfigError> {
+    pub fn resolve(
+        flags: Flags,
+        env: impl Fn(&str) -> Option<String>,
+        file: FileConfig,
+    ) -> Result<Config, ConfigError> {
         let pick = |flag: Option<(&'static str, String)>, var: &'static str, key: Option<(&'static str, String)>| {
             first_set([
                 flag.map(|(name, v)| (Source::Flag(name), v)),
@@ -336,7 +341,12 @@ mod tests {
         assert_eq!(from_flags.base_url.as_deref(), Some("http://flag.example/"));
         assert_eq!(from_flags.audit_key_file, PathBuf::from("flag.key"));
 
-        let defaults = Config::resolve(Flags::default(), env(&[("ROLLCALL_SMTP_URL", "")]), FileConfig::default()).unwrap();
+        let defaults = Config::resolve(
+            Flags::default(),
+            env(&[("ROLLCALL_SMTP_URL", "")]),
+            FileConfig::default(),
+        )
+        .unwrap();
         assert_eq!(defaults.database_url, DEFAULT_DATABASE);
         assert_eq!(defaults.listen, DEFAULT_LISTEN);
         assert_eq!(defaults.base_url, None);
@@ -369,20 +379,32 @@ mod tests {
         assert!(err(listen, &[], "").starts_with("--listen is not an address"));
         assert!(err(Flags::default(), &[("ROLLCALL_LISTEN", "nowhere")], "").starts_with("ROLLCALL_LISTEN is not"));
         assert!(err(Flags::default(), &[], "listen = 'host:port'").starts_with("listen in rollcall.toml is not"));
-        assert!(err(Flags::default(), &[("ROLLCALL_BASE_URL", "lms.example.org")], "").starts_with("ROLLCALL_BASE_URL"));
+        assert!(
+            err(Flags::default(), &[("ROLLCALL_BASE_URL", "lms.example.org")], "").starts_with("ROLLCALL_BASE_URL")
+        );
         assert!(err(Flags::default(), &[], "log = 'rollcall=loud'").starts_with("log in rollcall.toml is not a valid"));
         let smtp = err(Flags::default(), &[("ROLLCALL_SMTP_URL", "ftp://user:secret@mail")], "");
         assert!(smtp.starts_with("ROLLCALL_SMTP_URL is not a usable SMTP URL"), "{smtp}");
         assert!(!smtp.contains("secret"), "the value is not repeated: {smtp}");
         assert!(err(Flags::default(), &[], "mail_from = 'not an address'").starts_with("mail_from in rollcall.toml"));
         // A bad value lower down doesn't matter when a higher source is set.
-        assert!(Config::resolve(Flags::default(), env(&[("ROLLCALL_LISTEN", "127.0.0.1:1")]), file("listen = 'bad'")).is_ok());
+        assert!(
+            Config::resolve(
+                Flags::default(),
+                env(&[("ROLLCALL_LISTEN", "127.0.0.1:1")]),
+                file("listen = 'bad'")
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn the_file_refuses_unknown_keys() {
         let e = FileConfig::parse("databse = 'sqlite://x.db'").unwrap_err().to_string();
         assert!(e.starts_with("rollcall.toml is not valid"), "{e}");
-        assert!(FileConfig::parse("admin_password = 'x'").is_err(), "the password is environment only");
+        assert!(
+            FileConfig::parse("admin_password = 'x'").is_err(),
+            "the password is environment only"
+        );
     }
 }

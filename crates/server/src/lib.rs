@@ -15,6 +15,7 @@ pub mod scim;
 pub mod throttle;
 pub mod web;
 
+pub use app::App;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
@@ -23,7 +24,6 @@ use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-pub use app::App;
 pub use config::Config;
 use rollcall_core::Service;
 use std::convert::Infallible;

@@ -83,7 +83,11 @@ pub struct MailSender {
 
 impl MailSender {
     pub fn new(service: Service, transport: Arc<dyn MailTransport>, from: Mailbox) -> MailSender {
-        MailSender { service, transport, from }
+        MailSender {
+            service,
+            transport,
+            from,
+        }
     }
 
     /// Sends every message due now (that no other sender holds); returns how many the

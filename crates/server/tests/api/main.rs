@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// A running server, composed as `rollcall serve` composes it (`App::build`) but on a clock
-/// the test moves and with mail kept in memory, and its service for setting up fixtures.
+/// the test moves, with mail kept in memory and sent when the test asks, and without the
+/// first administrator (each test makes its own users); and its service for fixtures.
 pub struct TestApp {
     pub base: String,
     /// The address the server is told it is reached at (`base_url`): `base`, unless the
@@ -76,6 +77,7 @@ impl TestApp {
             .clock(clock.clone())
             .mail_transport(outbox.clone())
             .send_mail_on_demand()
+            .without_first_admin()
             .build()
             .await
             .unwrap();
