@@ -10,15 +10,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Database URL: sqlite://PATH (created if missing) or postgres://…
-    /// [default: sqlite://rollcall.db, or `database` in ./rollcall.toml]
-    #[arg(long, global = true, env = "ROLLCALL_DATABASE_URL", value_name = "URL")]
+    /// [env: ROLLCALL_DATABASE_URL] [default: sqlite://rollcall.db, or `database` in ./rollcall.toml]
+    #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
 
     /// The file holding the key audit entries are authenticated with; created (mode 0600)
     /// when missing. Every process on one database needs the same one: back it up with it
-    /// [default: ./rollcall.audit-key, or `audit_key_file` in ./rollcall.toml]
-    #[arg(long, global = true, env = "ROLLCALL_AUDIT_KEY_FILE", value_name = "PATH")]
-    pub audit_key_file: Option<std::path::PathBuf>,
+    /// [env: ROLLCALL_AUDIT_KEY_FILE] [default: ./rollcall.audit-key, or `audit_key_file` in ./rollcall.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub audit_key_file: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -220,11 +220,13 @@ pub enum TokenCmd {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080]
-    #[arg(long, env = "ROLLCALL_LISTEN", value_name = "ADDR")]
+    /// Address to listen on; port 0 picks a free port [env: ROLLCALL_LISTEN] [default:
+    /// 127.0.0.1:8080, or `listen` in ./rollcall.toml]
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Public base URL of this server [default: http://<listen address>]
-    #[arg(long, env = "ROLLCALL_BASE_URL", value_name = "URL")]
+    /// Public base URL of this server [env: ROLLCALL_BASE_URL] [default: `base_url` in
+    /// ./rollcall.toml, else http://<listen address>]
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 }
 

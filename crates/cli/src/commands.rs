@@ -2,16 +2,16 @@
 //! result. Rules are decided by the service, never here.
 
 use crate::args::*;
-use crate::config::{self, FileConfig};
 use crate::output::{self, Table, emit, fields, opt};
 use anyhow::{Context as _, Result, anyhow};
 use rollcall_core::domain::{Area, PlanTier, TokenScope, UserStatus, parse_time};
 use rollcall_core::service::*;
 use rollcall_core::{Context, Error, Service};
+use rollcall_server::app::{App, KeyCheck, open_service};
+use rollcall_server::config::{Config, Flags};
 use rollcall_store::SqlStore;
 use std::io::BufRead;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// One line that says what went wrong and what to do.
 pub fn explain(e: &anyhow::Error) -> String {
@@ -44,61 +44,9 @@ pub fn explain(e: &anyhow::Error) -> String {
     }
 }
 
-fn database_url(cli: &Cli, file: &FileConfig) -> String {
-    cli.database
-        .clone()
-        .or_else(|| file.database.clone())
-        .unwrap_or_else(|| config::DEFAULT_DATABASE.into())
-}
-
-async fn open(url: &str, base_url: &str, audit_key: &std::path::Path) -> Result<Service> {
-    open_with(url, base_url, audit_key, true).await
-}
-
-/// Opens the service with the audit key. A missing key file is created only while the audit
-/// log holds no entry sealed under a key; with `check_key`, a key that isn't the one the
-/// log was sealed with is refused (`audit` commands go on regardless, to report it).
-async fn open_with(url: &str, base_url: &str, audit_key: &std::path::Path, check_key: bool) -> Result<Service> {
-    let store = SqlStore::connect(url).await?;
-    store.migrate().await?;
-    let service = Service::new(Arc::new(store)).with_base_url(base_url);
-    if !audit_key.exists() && (service.audit_key_matches().await?.is_some() || service.audit_key_claimed().await?) {
-        return Err(anyhow!(
-            "the audit key file {} is missing, but this database's audit log was written with a key: restore the file from your backup, or point --audit-key-file at it",
-            audit_key.display()
-        ));
-    }
-    let keyed_from = service.audit_keyed_from().await?;
-    let service = service.with_audit_key(config::audit_key(audit_key, keyed_from)?);
-    if check_key && (service.audit_key_matches().await? == Some(false) || !service.claim_audit_key().await?) {
-        return Err(anyhow!(
-            "the audit key in {} is not the one this database's audit log was sealed with: point --audit-key-file at the right file (rollcall audit verify shows what is wrong)",
-            audit_key.display()
-        ));
-    }
-    Ok(service)
-}
-
-/// `--audit-key-file`/ROLLCALL_AUDIT_KEY_FILE, else `audit_key_file` in rollcall.toml, else
-/// ./rollcall.audit-key.
-fn audit_key_path(cli: &Cli, file: &FileConfig) -> std::path::PathBuf {
-    cli.audit_key_file
-        .clone()
-        .or_else(|| file.audit_key_file.clone().map(Into::into))
-        .unwrap_or_else(|| config::DEFAULT_AUDIT_KEY_FILE.into())
-}
-
-/// The public base URL for links in mail: ROLLCALL_BASE_URL, else `base_url` in
-/// rollcall.toml, else http:// and the listen address.
-fn base_url(file: &FileConfig) -> String {
-    std::env::var("ROLLCALL_BASE_URL")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .or_else(|| file.base_url.clone())
-        .unwrap_or_else(|| {
-            let listen = std::env::var("ROLLCALL_LISTEN").ok().or_else(|| file.listen.clone());
-            format!("http://{}", listen.unwrap_or_else(|| config::DEFAULT_LISTEN.into()))
-        })
+/// Opens the service as configured, refusing an audit key the log wasn't sealed with.
+async fn open(config: &Config) -> Result<Service> {
+    open_service(config, KeyCheck::Refuse).await
 }
 
 fn read_password() -> Result<String> {
@@ -127,57 +75,60 @@ fn clearable(s: &str) -> Option<&str> {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let file = FileConfig::load()?;
-    let url = database_url(&cli, &file);
-    let base = base_url(&file);
-    let key = audit_key_path(&cli, &file);
+    let (listen, base_url) = match &cli.command {
+        Command::Serve(args) => (args.listen.clone(), args.base_url.clone()),
+        _ => (None, None),
+    };
+    let config = Config::load(Flags {
+        database: cli.database,
+        listen,
+        base_url,
+        audit_key_file: cli.audit_key_file,
+    })?;
+    let url = &config.database_url;
     let ctx = Context::cli();
     match cli.command {
-        Command::Serve(args) => serve(args, &file, &url, &key).await,
-        Command::Sso(cmd) => sso(&open(&url, &base, &key).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Serve(_) => serve(config).await,
+        Command::Sso(cmd) => sso(&open(&config).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Backup { path } => {
-            let store = SqlStore::connect(&url).await?;
+            let store = SqlStore::connect(url).await?;
             store.migrate().await?;
             store.backup(&path).await?;
             eprintln!("backed up to {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
-            SqlStore::connect(&url).await?.migrate().await?;
+            SqlStore::connect(url).await?.migrate().await?;
             eprintln!("database is up to date");
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(cmd) => user(&open(&url, &base, &key).await?, &ctx, cmd).await,
-        Command::Type(cmd) => user_type(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::User(cmd) => user(&open(&config).await?, &ctx, cmd).await,
+        Command::Type(cmd) => user_type(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Branch(cmd) => branch(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::Branch(cmd) => branch(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Group(cmd) => group(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::Group(cmd) => group(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Plan(cmd) => plan(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::Plan(cmd) => plan(&open(&config).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Report(cmd) => report(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Report(cmd) => report(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::Audit(cmd) => audit(&open_service(&config, KeyCheck::Report).await?, &ctx, cmd).await,
+        Command::Settings(cmd) => settings(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Audit(cmd) => audit(&open_with(&url, &base, &key, false).await?, &ctx, cmd).await,
-        Command::Settings(cmd) => settings(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::Token(cmd) => token(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Token(cmd) => token(&open(&url, &base, &key).await?, &ctx, cmd)
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Course(cmd) => course(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::Course(cmd) => course(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Enroll { username, code, role } => {
             let role = rollcall_core::domain::CourseRole::parse(&role)?;
-            let e = open(&url, &base, &key)
+            let e = open(&config)
                 .await?
                 .enroll(&ctx, &UserKey::from(username.as_str()), &code, role)
                 .await?;
@@ -189,7 +140,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             code,
             complete_unit,
         } => {
-            let e = open(&url, &base, &key)
+            let e = open(&config)
                 .await?
                 .complete_unit(&ctx, &UserKey::from(username.as_str()), &code, complete_unit)
                 .await?;
@@ -204,12 +155,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(args) => crate::import::import(&open(&url, &base, &key).await?, args).await,
-        Command::Export(cmd) => crate::import::export(&open(&url, &base, &key).await?, &ctx, cmd)
+        Command::Import(args) => crate::import::import(&open(&config).await?, args).await,
+        Command::Export(cmd) => crate::import::export(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Mail(MailCmd::List { limit, format }) => {
-            let mails = open(&url, &base, &key).await?.list_mail(&ctx, limit).await?;
+            let mails = open(&config).await?.list_mail(&ctx, limit).await?;
             let mut t = Table::new(&[
                 "id",
                 "created_at",
@@ -238,58 +189,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn serve(args: ServeArgs, file: &FileConfig, url: &str, key: &std::path::Path) -> Result<ExitCode> {
-    let filter = std::env::var("ROLLCALL_LOG")
-        .ok()
-        .or_else(|| file.log.clone())
-        .unwrap_or_else(|| "info".into());
+async fn serve(config: Config) -> Result<ExitCode> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("ROLLCALL_LOG is not a valid filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log).context("ROLLCALL_LOG is not a valid filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
-    let service = open(url, "", key).await?;
-    let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
-    if let Some((username, generated)) = service.ensure_first_admin(admin_password).await? {
-        match generated {
+    let app = App::build(config).await?;
+    if let Some(admin) = app.first_admin() {
+        match &admin.generated_password {
             // Shown once, on the terminal only; it is never logged.
-            Some(password) => {
-                eprintln!("created administrator '{username}' with password: {password}  (shown once; change it)")
-            }
-            None => eprintln!("created administrator '{username}' with the password from ROLLCALL_ADMIN_PASSWORD"),
+            Some(password) => eprintln!(
+                "created administrator '{}' with password: {password}  (shown once; change it)",
+                admin.username
+            ),
+            None => eprintln!(
+                "created administrator '{}' with the password from ROLLCALL_ADMIN_PASSWORD",
+                admin.username
+            ),
         }
     }
-    let listen = args
-        .listen
-        .or_else(|| file.listen.clone())
-        .unwrap_or_else(|| config::DEFAULT_LISTEN.into());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("can't listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    let base_url = args
-        .base_url
-        .or_else(|| file.base_url.clone())
-        .unwrap_or_else(|| format!("http://{addr}"));
-    tracing::info!(%base_url, "rollcall serving");
-    let service = service.with_base_url(&base_url);
     let shutdown = rollcall_server::shutdown_signal().context("can't listen for SIGTERM")?;
-    let jobs = rollcall_server::jobs::spawn(service.clone(), std::time::Duration::from_secs(60));
-    let mailer = match std::env::var("ROLLCALL_SMTP_URL").ok().filter(|u| !u.is_empty()) {
-        Some(smtp) => Some(
-            rollcall_server::mailer::spawn(service.clone(), &smtp)
-                .map_err(|e| anyhow!("ROLLCALL_SMTP_URL is not a usable SMTP URL: {e}"))?,
-        ),
-        None => {
-            tracing::info!("ROLLCALL_SMTP_URL is not set: mail stays in the outbox (rollcall mail list)");
-            None
-        }
-    };
-    eprintln!("listening on http://{addr}");
-    rollcall_server::serve(listener, service, &base_url, shutdown).await?;
-    jobs.abort();
-    if let Some(m) = mailer {
-        m.abort();
-    }
+    eprintln!("listening on http://{}", app.local_addr()?);
+    app.serve(shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

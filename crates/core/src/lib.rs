@@ -7,6 +7,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod password;

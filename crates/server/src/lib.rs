@@ -1,7 +1,10 @@
 //! rollcall's HTTP side: the axum application over the one [`Service`] — health, metrics
-//! and the REST API — and the background jobs `rollcall serve` runs. Handlers translate;
-//! the service decides.
+//! and the REST API — the background jobs and mail sender `rollcall serve` runs, and the
+//! composition root ([`App`]) that puts them together from a [`Config`]. Handlers
+//! translate; the service decides.
 
+pub mod app;
+pub mod config;
 pub mod console;
 pub mod jobs;
 pub mod mailer;
@@ -13,6 +16,7 @@ pub mod scim;
 pub mod throttle;
 pub mod web;
 
+pub use app::App;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
@@ -21,13 +25,13 @@ use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+pub use config::Config;
 use rollcall_core::Service;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -283,17 +287,6 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
-}
-
-/// Serves until `shutdown` completes, then drains in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    service: Service,
-    base_url: &str,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = app(service, base_url).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Registers for SIGTERM and Ctrl-C now (so a signal that arrives as soon as the server

@@ -1,76 +1,156 @@
-//! Delivers the outbox over SMTP (`ROLLCALL_SMTP_URL`, e.g. `smtp://mail.internal:25` or
-//! `smtps://user:pass@mail.example.org`). Failures are retried with backoff by the core and
-//! end as `dead` after repeated attempts; nothing is lost if the server stops mid-way.
+//! Delivers the outbox through a [`MailTransport`]: SMTP ([`SmtpTransport`], when
+//! `smtp_url` is configured — e.g. `smtp://mail.internal:25` or
+//! `smtps://user:pass@mail.example.org`), or memory ([`MemoryTransport`], for tests).
+//! Failures are retried with backoff by the core and end as `dead` after repeated attempts;
+//! nothing is lost if the server stops mid-way.
 
+use async_trait::async_trait;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rollcall_core::Service;
 use rollcall_core::ports::OutboxMail;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How often the sender looks for due mail.
-const POLL: Duration = Duration::from_secs(1);
+pub const POLL: Duration = Duration::from_secs(1);
 
-pub fn spawn(
+/// One message, ready to go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mail {
+    pub from: Mailbox,
+    pub to: Mailbox,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Where messages go. An error is the reason the message wasn't accepted; it is retried.
+#[async_trait]
+pub trait MailTransport: Send + Sync + 'static {
+    async fn send(&self, mail: Mail) -> Result<(), String>;
+}
+
+/// An SMTP server (lettre).
+pub struct SmtpTransport(AsyncSmtpTransport<Tokio1Executor>);
+
+impl SmtpTransport {
+    pub fn new(smtp_url: &str) -> Result<SmtpTransport, lettre::transport::smtp::Error> {
+        Ok(SmtpTransport(
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?.build(),
+        ))
+    }
+}
+
+#[async_trait]
+impl MailTransport for SmtpTransport {
+    async fn send(&self, mail: Mail) -> Result<(), String> {
+        let message = Message::builder()
+            .from(mail.from)
+            .to(mail.to)
+            .subject(mail.subject)
+            .body(mail.body)
+            .map_err(|e| e.to_string())?;
+        self.0.send(message).await.map(drop).map_err(|e| e.to_string())
+    }
+}
+
+/// Keeps what is sent, for whoever reads it (tests).
+#[derive(Default)]
+pub struct MemoryTransport(Mutex<Vec<Mail>>);
+
+impl MemoryTransport {
+    /// What was sent since the last call, oldest first.
+    pub fn take(&self) -> Vec<Mail> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[async_trait]
+impl MailTransport for MemoryTransport {
+    async fn send(&self, mail: Mail) -> Result<(), String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(mail);
+        Ok(())
+    }
+}
+
+/// Takes due messages from the outbox and hands them to the transport.
+#[derive(Clone)]
+pub struct MailSender {
     service: Service,
-    smtp_url: &str,
-) -> Result<tokio::task::JoinHandle<()>, Box<dyn std::error::Error + Send + Sync>> {
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?.build();
-    let from: Mailbox = std::env::var("ROLLCALL_MAIL_FROM")
-        .unwrap_or_else(|_| "rollcall <rollcall@localhost>".into())
-        .parse()
-        .map_err(|e| format!("ROLLCALL_MAIL_FROM: {e}"))?;
-    Ok(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    transport: Arc<dyn MailTransport>,
+    from: Mailbox,
+}
+
+impl MailSender {
+    pub fn new(service: Service, transport: Arc<dyn MailTransport>, from: Mailbox) -> MailSender {
+        MailSender {
+            service,
+            transport,
+            from,
+        }
+    }
+
+    /// Sends every message due now (that no other sender holds); returns how many the
+    /// transport accepted.
+    pub async fn send_due(&self) -> usize {
+        let mut sent = 0;
+        // One message at a time: each is leased only while it is being sent, so a slow
+        // SMTP server can't make a lease run out while the message waits its turn.
         loop {
-            tick.tick().await;
-            // One message at a time: each is leased only while it is being sent, so a slow
-            // SMTP server can't make a lease run out while the message waits its turn.
-            loop {
-                match service.claim_due_mail(1).await {
-                    Ok(batch) if batch.is_empty() => break,
-                    Ok(batch) => {
-                        for m in batch {
-                            deliver(&service, &transport, &from, m).await;
+            match self.service.claim_due_mail(1).await {
+                Ok(batch) if batch.is_empty() => return sent,
+                Ok(batch) => {
+                    for m in batch {
+                        if self.deliver(m).await {
+                            sent += 1;
                         }
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "can't read the mail outbox");
-                        break;
-                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "can't read the mail outbox");
+                    return sent;
                 }
             }
         }
-    }))
-}
+    }
 
-async fn deliver(service: &Service, transport: &AsyncSmtpTransport<Tokio1Executor>, from: &Mailbox, m: OutboxMail) {
-    let id = m.id;
-    let built = m
-        .to_address
-        .parse::<Mailbox>()
-        .map_err(|e| e.to_string())
-        .and_then(|to| {
-            Message::builder()
-                .from(from.clone())
-                .to(to)
-                .subject(&m.subject)
-                .body(m.body.clone())
-                .map_err(|e| e.to_string())
-        });
-    let result = match built {
-        Ok(message) => transport.send(message).await.map(drop).map_err(|e| e.to_string()),
-        Err(e) => Err(e),
-    };
-    let saved = match result {
-        Ok(()) => service.mail_delivered(m).await,
-        Err(e) => {
-            tracing::warn!(mail = id, error = %e, "mail delivery failed; will retry");
-            service.mail_failed(m, &e).await
+    /// Sends due mail every `poll`, until the task is dropped.
+    pub fn spawn(self, poll: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                self.send_due().await;
+            }
+        })
+    }
+
+    async fn deliver(&self, m: OutboxMail) -> bool {
+        let id = m.id;
+        let result = match m.to_address.parse::<Mailbox>() {
+            Ok(to) => {
+                let mail = Mail {
+                    from: self.from.clone(),
+                    to,
+                    subject: m.subject.clone(),
+                    body: m.body.clone(),
+                };
+                self.transport.send(mail).await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let delivered = result.is_ok();
+        let saved = match result {
+            Ok(()) => self.service.mail_delivered(m).await,
+            Err(e) => {
+                tracing::warn!(mail = id, error = %e, "mail delivery failed; will retry");
+                self.service.mail_failed(m, &e).await
+            }
+        };
+        if let Err(e) = saved {
+            tracing::error!(mail = id, error = %e, "can't record a mail delivery");
         }
-    };
-    if let Err(e) = saved {
-        tracing::error!(mail = id, error = %e, "can't record a mail delivery");
+        delivered
     }
 }

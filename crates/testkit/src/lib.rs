@@ -1,4 +1,4 @@
-//! A fresh database per test, on either backend.
+//! A fresh database per test, on either backend, and the tests' own configuration.
 //!
 //! SQLite: a file in a temporary directory, removed on drop. PostgreSQL: a new database on
 //! the server named by `ROLLCALL_TEST_POSTGRES_URL`, dropped on drop. Without that variable
@@ -7,6 +7,15 @@
 #![allow(clippy::unwrap_used)] // test and benchmark support: a failure ends the run
 
 use sqlx::Connection;
+use std::path::{Path, PathBuf};
+
+/// The environment variables tests read, each read here only (rollcall itself reads its
+/// configuration in `rollcall_server::config`).
+mod test_env {
+    pub fn var(name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
 
 pub const POSTGRES_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
 
@@ -30,7 +39,34 @@ pub struct TestDb {
 /// Whether the tests run under CI (`CI=true` or `CI=1`), where a test whose peer (PostgreSQL,
 /// Chromium, a Python checker) is missing fails instead of skipping. The one place tests ask.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    test_env::var("CI").is_some_and(|v| v == "true" || v == "1")
+}
+
+/// The project's checkout, where `.ci/run` makes the Python venv (`.venv`).
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The venv's Python (with the test peers' packages), or `ROLLCALL_PYTHON`.
+pub fn python() -> PathBuf {
+    test_env::var("ROLLCALL_PYTHON").map_or_else(|| project_root().join(".venv/bin/python"), PathBuf::from)
+}
+
+/// The venv's `scim2` command (scim2-cli), or `ROLLCALL_SCIM2_CLI`.
+pub fn scim2_cli() -> PathBuf {
+    test_env::var("ROLLCALL_SCIM2_CLI").map_or_else(|| project_root().join(".venv/bin/scim2"), PathBuf::from)
+}
+
+/// axe-core's `axe.min.js`: `ROLLCALL_AXE_JS`, else the copy PyPI's `axe-playwright-python`
+/// bundles in the venv; `None` when neither exists.
+pub fn axe_js() -> Option<PathBuf> {
+    test_env::var("ROLLCALL_AXE_JS").map(PathBuf::from).or_else(|| {
+        std::fs::read_dir(project_root().join(".venv/lib"))
+            .ok()?
+            .flatten()
+            .map(|python| python.path().join("site-packages/axe_playwright_python/axe.min.js"))
+            .find(|p| p.exists())
+    })
 }
 
 /// A bound on a poll or a walk, so a test that would wait or page forever fails instead,
@@ -136,7 +172,7 @@ impl TestDb {
 
     /// `None` (skip) when PostgreSQL isn't configured outside CI.
     pub async fn postgres() -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+        let Some(admin_url) = test_env::var(POSTGRES_ENV) else {
             assert!(
                 !in_ci(),
                 "CI=true but {POSTGRES_ENV} is not set: the PostgreSQL tests must run in CI"

@@ -168,7 +168,7 @@ async fn smtp_sink() -> Option<(
     tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     u16,
 )> {
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let python = rollcall_testkit::python();
     let has = std::process::Command::new(&python)
         .args(["-c", "import aiosmtpd"])
         .output()

@@ -223,7 +223,7 @@ impl Service {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let used = tx.plan().await?.seats_used;
-        tx.record_seat_day(now_millis().div_euclid(DAY_MS), used).await?;
+        tx.record_seat_day(self.now().div_euclid(DAY_MS), used).await?;
         self.commit(txb).await
     }
 
@@ -237,7 +237,7 @@ impl Service {
         if who.branch_ids().is_some() {
             return Err(Error::forbidden("the platform's history is for administrators"));
         }
-        tx.seat_history(now_millis().div_euclid(DAY_MS) - days.clamp(1, 3650) + 1)
+        tx.seat_history(self.now().div_euclid(DAY_MS) - days.clamp(1, 3650) + 1)
             .await
     }
 
@@ -510,7 +510,7 @@ impl Service {
                         action = %row.action,
                         "audit entry refused: it has no valid authentication tag (written into the database by hand?); it is not sealed into the chain"
                     );
-                    tx.refuse_audit(row.id, now_millis()).await?;
+                    tx.refuse_audit(row.id, self.now()).await?;
                     continue;
                 }
                 let seq = head.seq + 1;
@@ -617,7 +617,7 @@ impl Service {
         let Some(mut user) = tx.lock_user(id).await? else {
             return Ok(());
         };
-        let now = now_millis();
+        let now = self.now();
         let Some(scheduled) = user.deactivate_at.filter(|d| *d <= now) else {
             // Another instance refused it already, or someone rescheduled it meanwhile.
             return Ok(());

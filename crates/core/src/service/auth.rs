@@ -158,7 +158,7 @@ impl Service {
                 format!("must be at most {LOGIN_MAX_CHARS} characters"),
             ));
         }
-        let now = now_millis();
+        let now = self.now();
         let login_key = name_key(login.trim());
         let (user, stored) = {
             let mut tx = self.store.begin_read().await?;
@@ -245,7 +245,7 @@ impl Service {
         channel: Channel,
         changes: serde_json::Value,
     ) -> Result<(String, String, UserView)> {
-        let now = now_millis();
+        let now = self.now();
         tx.set_last_login(user.id, now).await?;
         let session_id = random_hex();
         let csrf_token = random_hex();
@@ -280,7 +280,7 @@ impl Service {
 
     /// The user behind a session id, if the session is live and the user active.
     pub async fn session(&self, session_id: &str) -> Result<SessionInfo> {
-        let now = now_millis();
+        let now = self.now();
         let id_hash = sha256_hex(session_id);
         let (record, user) = {
             let mut tx = self.store.begin_read().await?;
@@ -316,7 +316,7 @@ impl Service {
     /// failures older than their window (and no longer blocking), and SAML request and
     /// assertion ids past their expiry. The minute job runs this on every instance.
     pub async fn prune_expired(&self) -> Result<Pruned> {
-        let now = now_millis();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let pruned = Pruned {
             sessions: tx.prune_sessions(now, now - SESSION_IDLE_MS).await?,
@@ -347,7 +347,7 @@ impl Service {
             Some(u) => Some(u),
             None => tx.user_by_email(&key).await?,
         };
-        let now = now_millis();
+        let now = self.now();
         if let Some(u) = user.filter(|u| u.status.holds_seat()) {
             // At most one link every few minutes, and the newest replaces the older ones, so
             // nobody can flood an inbox or collect live links.
@@ -385,7 +385,7 @@ impl Service {
         let tx = txb.as_mut();
         let invalid = || Error::invalid("token", "this link is invalid, used or expired; ask for a new one");
         let (user_id, purpose) = tx
-            .use_password_token(&sha256_hex(token.trim()), now_millis())
+            .use_password_token(&sha256_hex(token.trim()), self.now())
             .await?
             .ok_or_else(invalid)?;
         let user = tx

@@ -251,7 +251,7 @@ impl Service {
         let tx = txb.as_mut();
         let who = self.principal(tx, ctx).await?;
         who.require(Area::UsersManage)?;
-        let now = now_millis();
+        let now = self.now();
         let mut job = JobRecord {
             id: 0,
             kind: format!("bulk.{}", action.name()),
@@ -291,7 +291,7 @@ impl Service {
         let result = self.run_bulk_job_steps(&run, &mut held).await;
         if result.is_err() {
             let mut tx = self.store.begin().await?;
-            tx.fail_job(run.job_id, held, now_millis()).await?;
+            tx.fail_job(run.job_id, held, self.now()).await?;
             tx.commit().await?;
         }
         result
@@ -302,7 +302,7 @@ impl Service {
         loop {
             // Renew the lease before acting, so a runner that stalled past it doesn't act
             // on a chunk alongside the one that took the job over.
-            let lease = now_millis() + JOB_LEASE_MS;
+            let lease = self.now() + JOB_LEASE_MS;
             let mut tx = self.store.begin().await?;
             if !tx.advance_job(run.job_id, *held, (0, 0), lease, None).await? {
                 tracing::warn!(
@@ -327,7 +327,7 @@ impl Service {
                     serde_json::to_string(outcome).map_err(Error::internal)?,
                 ));
             }
-            let now = now_millis();
+            let now = self.now();
             let finished = (pending.len() as i64) < JOB_CHUNK;
             let mut tx = self.store.begin().await?;
             let progress = tx.finish_job_items(run.job_id, &saved).await?;
@@ -357,7 +357,7 @@ impl Service {
     /// are now. A job that can't be resumed is marked failed.
     pub async fn claim_abandoned_job(&self) -> Result<Option<BulkRun>> {
         loop {
-            let now = now_millis();
+            let now = self.now();
             let lease = now + JOB_LEASE_MS;
             let mut tx = self.store.begin().await?;
             let Some(mut job) = tx.claim_abandoned_job(now, lease).await? else {

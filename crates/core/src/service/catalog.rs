@@ -361,7 +361,7 @@ impl Service {
                 format!("a group named '{name}' already exists"),
             ));
         }
-        let now = now_millis();
+        let now = self.now();
         let mut g = Group {
             id: GroupId(0),
             name,

@@ -224,7 +224,7 @@ impl Service {
                 format!("a course with code '{code}' already exists"),
             ));
         }
-        let now = now_millis();
+        let now = self.now();
         let mut c = Course {
             id: CourseId(0),
             code,
@@ -377,7 +377,7 @@ impl Service {
             user_id: user.id,
             course_id: c.id,
             role,
-            enrolled_at: now_millis(),
+            enrolled_at: self.now(),
             units_completed: 0,
             completed_at: None,
             grade: None,
@@ -523,7 +523,7 @@ impl Service {
                 ),
             ));
         }
-        let now = now_millis();
+        let now = self.now();
         if tx.complete_unit(target.id, c.id, unit, now).await? {
             e.units_completed = e.units_completed.max(unit);
             let mut changes = json!({ "course": c.code, "unit": unit });
@@ -769,7 +769,7 @@ impl Service {
             .await?
             .unwrap_or(unchanged);
         let (n, new_owner) = self.reassign_owned_courses(tx, ctx, &who, &user, reassign_to).await?;
-        tx.revoke_user_tokens(user.id, now_millis()).await?;
+        tx.revoke_user_tokens(user.id, self.now()).await?;
         let change = json!({ "courses_reassigned": n, "new_owner": new_owner.as_ref().map(|o| audit::person(o.id)) });
         let new_owner = new_owner.map(|o| o.username.to_string());
         self.record(tx, ctx, &who, Change::user("user.offboard", &user, change))

@@ -119,7 +119,7 @@ impl Service {
         let id = hex::encode(rand::random::<[u8; 32]>());
         // One upload waits per user: a new one replaces it, so storage stays bounded.
         tx.delete_import_uploads(None, Some(owner), i64::MAX).await?;
-        tx.insert_import_upload(&upload_key(&id), owner, now_millis(), body)
+        tx.insert_import_upload(&upload_key(&id), owner, self.now(), body)
             .await?;
         txb.commit().await?;
         Ok(id)
@@ -133,7 +133,7 @@ impl Service {
         let who = self.principal(tx, ctx).await?;
         who.require(Area::ImportRun)?;
         match tx.import_upload(&upload_key(id)).await? {
-            Some((owner, at, body)) if Some(owner) == who.user_id && at > now_millis() - UPLOAD_LIFETIME_MS => Ok(body),
+            Some((owner, at, body)) if Some(owner) == who.user_id && at > self.now() - UPLOAD_LIFETIME_MS => Ok(body),
             _ => Err(Error::not_found("upload", "this upload (start the import again)")),
         }
     }
@@ -153,7 +153,7 @@ impl Service {
     /// Gives back the seats of imports that died while writing (the minute job).
     pub async fn end_lapsed_seat_reservations(&self) -> Result<i64> {
         let mut txb = self.store.begin().await?;
-        let n = txb.end_lapsed_seat_reservations(now_millis()).await?;
+        let n = txb.end_lapsed_seat_reservations(self.now()).await?;
         txb.commit().await?;
         Ok(n)
     }
@@ -162,7 +162,7 @@ impl Service {
     pub async fn prune_import_uploads(&self) -> Result<u64> {
         let mut txb = self.store.begin().await?;
         let n = txb
-            .delete_import_uploads(None, None, now_millis() - UPLOAD_LIFETIME_MS)
+            .delete_import_uploads(None, None, self.now() - UPLOAD_LIFETIME_MS)
             .await?;
         txb.commit().await?;
         Ok(n)
@@ -299,7 +299,7 @@ impl Service {
         let reservation = hex::encode(rand::random::<[u8; 16]>());
         {
             let mut txb = self.store.begin().await?;
-            let lease = now_millis() + RESERVATION_LEASE_MS;
+            let lease = self.now() + RESERVATION_LEASE_MS;
             if !txb.reserve_seats(&reservation, summary.seats_needed, lease).await? {
                 let free = txb.plan().await?.seats_free();
                 return Err(seats_refused(summary.seats_needed, free));
@@ -380,7 +380,7 @@ impl Service {
             let tx = txb.as_mut();
             let who = self.principal(tx, ctx).await?;
             let seats: i64 = batch.iter().filter_map(|r| row_seats.get(&r.line)).sum();
-            let lease = now_millis() + RESERVATION_LEASE_MS;
+            let lease = self.now() + RESERVATION_LEASE_MS;
             if !tx.draw_reserved_seats(reservation, seats, lease).await? {
                 return Err(Error::internal("an import's seat reservation ran out"));
             }

@@ -76,7 +76,7 @@ impl Service {
         if user.exclude_from_emails {
             return Ok(false);
         }
-        let now = now_millis();
+        let now = self.now();
         let m = OutboxMail {
             id: 0,
             user_id: Some(user.id),
@@ -113,7 +113,7 @@ impl Service {
             return Ok(false);
         };
         let token = hex::encode(rand::random::<[u8; 32]>());
-        let now = now_millis();
+        let now = self.now();
         tx.retire_password_tokens(user.id, &purpose, now).await?;
         let t = PasswordToken {
             user_id: user.id,
@@ -165,7 +165,7 @@ impl Service {
     /// ready to send: links are minted now (see `mint_link`), in the returned copies only.
     /// A message that must not go any more is given up at once.
     pub async fn claim_due_mail(&self, limit: i64) -> Result<Vec<OutboxMail>> {
-        let now = now_millis();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let mut claimed = vec![];
         for mut m in tx.due_mail(now, limit).await? {
@@ -192,7 +192,7 @@ impl Service {
         let lease = m.next_attempt_at;
         m.status = "sent".into();
         m.attempts += 1;
-        m.sent_at = Some(now_millis());
+        m.sent_at = Some(self.now());
         m.last_error = None;
         self.save_mail(&m, lease).await
     }
@@ -206,7 +206,7 @@ impl Service {
         if m.attempts >= MAX_ATTEMPTS {
             m.status = "dead".into();
         } else {
-            m.next_attempt_at = now_millis() + 60_000 * (1 << (m.attempts - 1));
+            m.next_attempt_at = self.now() + 60_000 * (1 << (m.attempts - 1));
         }
         self.save_mail(&m, lease).await
     }

@@ -36,6 +36,7 @@ pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, Us
 
 use crate::actor::{Actor, Context, Principal};
 use crate::audit;
+use crate::clock::{Clock, SystemClock};
 use crate::domain::*;
 use crate::ports::{NewAuditEntry, ReadTx, Store, Tx};
 use crate::{Error, Result};
@@ -49,6 +50,7 @@ pub struct Service {
     /// Authenticates audit entries; from the configuration, never from the database. Without
     /// it the service writes no audit entry (so no change) and verifies nothing.
     pub(crate) audit_key: Option<Arc<audit::AuditKey>>,
+    clock: Arc<dyn Clock>,
 }
 
 /// One audit entry's content, before the actor and time are added.
@@ -93,7 +95,19 @@ impl Service {
             store,
             base_url: "http://127.0.0.1:8080".into(),
             audit_key: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The clock every use case reads the time from (the system's unless given one).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Service {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time, from the service's clock.
+    pub(crate) fn now(&self) -> Millis {
+        self.clock.now()
     }
 
     /// The key audit entries are authenticated with. Every process writing to one database
@@ -147,7 +161,7 @@ impl Service {
                 let live = tx
                     .token_by_id(*token_id)
                     .await?
-                    .is_some_and(|t| t.is_usable(now_millis()));
+                    .is_some_and(|t| t.is_usable(self.now()));
                 if !live {
                     return Err(Error::Unauthenticated);
                 }
@@ -183,7 +197,7 @@ impl Service {
         .to_string();
         let salt = audit::new_salt();
         let entry = NewAuditEntry {
-            at: now_millis(),
+            at: self.now(),
             actor_kind: actor_kind.into(),
             actor_user_id,
             actor_ref,

@@ -574,7 +574,7 @@ impl Service {
                 format!("a group named '{name}' already exists"),
             ));
         }
-        let now = now_millis();
+        let now = self.now();
         let mut g = Group {
             id: GroupId(0),
             name,
@@ -704,7 +704,7 @@ impl Service {
             }
         }
         if touched {
-            g.updated_at = now_millis();
+            g.updated_at = self.now();
             tx.update_group(g).await?;
         }
         Ok(())

@@ -216,7 +216,7 @@ impl Service {
             .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
         // An XML ID must not start with a digit.
         let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
-        let now = now_millis();
+        let now = self.now();
         let mut txb = self.store.begin().await?;
         txb.as_mut().plan().await?.require(Feature::IdentityIntegration)?;
         txb.as_mut()
@@ -230,7 +230,7 @@ impl Service {
     /// allowed) and records the assertion id, committed on its own so that neither can be
     /// used twice even when the sign-in itself is then refused.
     async fn accept_assertion(&self, config: &SsoConfig, identity: &SsoIdentity) -> Result<()> {
-        let now = now_millis();
+        let now = self.now();
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         match &identity.in_response_to {

@@ -59,7 +59,7 @@ impl Service {
         expires_at: Option<Millis>,
     ) -> Result<IssuedToken> {
         let name = token::validate_name(name)?;
-        if expires_at.is_some_and(|e| e <= now_millis()) {
+        if expires_at.is_some_and(|e| e <= self.now()) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
         let mut txb = self.store.begin().await?;
@@ -99,7 +99,7 @@ impl Service {
             user_id,
             lookup,
             secret_hash,
-            created_at: now_millis(),
+            created_at: self.now(),
             expires_at,
             revoked_at: None,
         };
@@ -145,7 +145,7 @@ impl Service {
             .await?
             .ok_or_else(|| Error::not_found("token", name))?;
         if t.revoked_at.is_none() {
-            let now = now_millis();
+            let now = self.now();
             tx.revoke_token(t.id, now).await?;
             t.revoked_at = Some(now);
             self.record(
@@ -175,7 +175,7 @@ impl Service {
         let Some(t) = tx.token_by_lookup(lookup).await? else {
             return Err(Error::Unauthenticated);
         };
-        if !token::matches(presented, &t.secret_hash) || !t.is_usable(now_millis()) || t.scope != scope {
+        if !token::matches(presented, &t.secret_hash) || !t.is_usable(self.now()) || t.scope != scope {
             return Err(Error::Unauthenticated);
         }
         match (t.scope, t.user_id) {

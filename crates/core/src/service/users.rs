@@ -376,7 +376,7 @@ impl Service {
         if tx.user_by_email(&email.key()).await?.is_some() {
             return Err(Error::EmailTaken(email.to_string()));
         }
-        let now = now_millis();
+        let now = self.now();
         let mut user = User {
             id: UserId(0),
             username,
@@ -460,7 +460,7 @@ impl Service {
             if !(0..=36_500).contains(&days) {
                 return Err(Error::invalid("idle_days", "must be between 0 and 36500"));
             }
-            q.idle_before = Some(now_millis() - days * DAY_MS);
+            q.idle_before = Some(self.now() - days * DAY_MS);
         }
         if let Some(t) = f.last_login_before {
             q.idle_before = Some(q.idle_before.map_or(t, |d| d.min(t)));
@@ -743,13 +743,13 @@ impl Service {
         if user.email.key() != before.email.key() {
             // Links already sent went to the old address: none of them works any more (and
             // queued mail to it is given up when its turn comes).
-            tx.retire_all_password_tokens(user.id, now_millis()).await?;
+            tx.retire_all_password_tokens(user.id, self.now()).await?;
         }
         let was_admin = active && before.user_type_id == BaseRole::Administrator.builtin_id();
         if was_admin && user.user_type_id != before.user_type_id {
             tx.lock_seats().await?;
         }
-        user.updated_at = now_millis();
+        user.updated_at = self.now();
         tx.update_user(&user).await?;
         if was_admin && user.user_type_id != before.user_type_id {
             self.guard_last_admin(tx).await?;
@@ -778,7 +778,7 @@ impl Service {
             return Ok(None);
         };
         let from = user.status;
-        let now = now_millis();
+        let now = self.now();
         let mut tokens_revoked = 0;
         if to.holds_seat() && !from.holds_seat() {
             self.take_seat(tx).await?;
@@ -955,7 +955,7 @@ impl Service {
                 ),
             ));
         }
-        let now = now_millis();
+        let now = self.now();
         tx.erase_audit_personal(user.id, now).await?;
         tx.purge_user(user.id).await?;
         let change = Change {
@@ -976,7 +976,7 @@ impl Service {
         let ctx = Context::system("scheduled_deactivation");
         let due = {
             let mut tx = self.store.begin_read().await?;
-            tx.users_due_for_deactivation(now_millis(), 1000).await?
+            tx.users_due_for_deactivation(self.now(), 1000).await?
         };
         let mut done = 0;
         for id in due {
@@ -1004,7 +1004,7 @@ impl Service {
         };
         let due = {
             let mut tx = self.store.begin_read().await?;
-            tx.trash_due_for_purge(now_millis() - days * DAY_MS, 1000).await?
+            tx.trash_due_for_purge(self.now() - days * DAY_MS, 1000).await?
         };
         let mut done = 0;
         for id in due {

@@ -32,20 +32,9 @@ impl Drop for Browser {
     }
 }
 
-/// axe-core's `axe.min.js`, from the Python venv `.ci/run` makes (PyPI
-/// `axe-playwright-python` bundles it), or from `ROLLCALL_AXE_JS`.
+/// axe-core's `axe.min.js` (`rollcall_testkit::axe_js`).
 fn axe_source() -> Option<String> {
-    let path = std::env::var("ROLLCALL_AXE_JS")
-        .map(std::path::PathBuf::from)
-        .ok()
-        .or_else(|| {
-            let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/lib");
-            std::fs::read_dir(lib)
-                .ok()?
-                .flatten()
-                .map(|python| python.path().join("site-packages/axe_playwright_python/axe.min.js"))
-                .find(|p| p.exists())
-        });
+    let path = rollcall_testkit::axe_js();
     match path.and_then(|p| std::fs::read_to_string(p).ok()) {
         Some(source) => Some(source),
         None => {

@@ -16,24 +16,33 @@ mod scim_matrix;
 mod scim_tester;
 mod signin;
 
+use rollcall_core::clock::ManualClock;
 use rollcall_core::domain::{TokenScope, UserId};
 use rollcall_core::service::{NewBranch, NewUser, UserKey};
 use rollcall_core::{Context, Service};
-use rollcall_store::SqlStore;
+use rollcall_server::mailer::{MailSender, MemoryTransport};
+use rollcall_server::{App, Config};
 use rollcall_testkit::{Deadline, TestDb, both_backends};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// A running server and a service on the same database for setting up fixtures.
+/// A running server, composed as `rollcall serve` composes it (`App::build`) but on a clock
+/// the test moves, with mail kept in memory and sent when the test asks, and without the
+/// first administrator (each test makes its own users); and its service for fixtures.
 pub struct TestApp {
     pub base: String,
     /// The address the server is told it is reached at (`base_url`): `base`, unless the
     /// test puts it behind a TLS-terminating proxy.
     pub public_base: String,
     pub service: Service,
+    /// The service's clock: it stands still until the test advances it.
+    pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
     pub db: TestDb,
+    mail: MailSender,
+    outbox: Arc<MemoryTransport>,
     server: tokio::task::JoinHandle<()>,
+    _audit_key_dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
@@ -54,22 +63,30 @@ impl TestApp {
     }
 
     async fn start_at(db: TestDb, public: Option<String>) -> TestApp {
-        let store = SqlStore::connect(&db.url).await.unwrap();
-        store.migrate().await.unwrap();
+        // The key every test service shares, in the file the server reads it from.
+        let audit_key_dir = tempfile::tempdir().unwrap();
+        let key_file = audit_key_dir.path().join("rollcall.audit-key");
         let key = rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap();
-        let service = Service::new(Arc::new(store)).with_audit_key(key);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let public_base = public.unwrap_or_else(|| base.clone());
-        let server = tokio::spawn({
-            let service = service.clone();
-            let base_url = public_base.clone();
-            async move {
-                rollcall_server::serve(listener, service, &base_url, std::future::pending())
-                    .await
-                    .unwrap();
-            }
-        });
+        rollcall_server::app::write_audit_key(&key_file, &key, 1).unwrap();
+        let mut config = Config::for_database(&db.url);
+        config.listen = "127.0.0.1:0".into();
+        config.base_url = public;
+        config.audit_key_file = key_file;
+        let clock = Arc::new(ManualClock::starting_now());
+        let outbox = Arc::new(MemoryTransport::default());
+        let app = App::builder(config)
+            .clock(clock.clone())
+            .mail_transport(outbox.clone())
+            .send_mail_on_demand()
+            .without_first_admin()
+            .build()
+            .await
+            .unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        let public_base = app.base_url().to_owned();
+        let service = app.service().clone();
+        let mail = app.mail_sender().unwrap().clone();
+        let server = tokio::spawn(async move { app.serve(std::future::pending()).await.unwrap() });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -78,9 +95,13 @@ impl TestApp {
             base,
             public_base,
             service,
+            clock,
             http,
             db,
+            mail,
+            outbox,
             server,
+            _audit_key_dir: audit_key_dir,
         }
     }
 
@@ -166,22 +187,15 @@ impl TestApp {
         )
     }
 
-    /// Delivers every due message as `rollcall serve`'s sender would (links are minted
-    /// now) and returns what went out, as (recipient, body).
+    /// Has the server's mail sender send every due message now (links are minted as
+    /// they go) and returns what went out, as (recipient, body).
     pub async fn deliver_mail(&self) -> Vec<(String, String)> {
-        let mut sent = vec![];
-        let drained = Deadline::after(std::time::Duration::from_secs(30), "the outbox to drain");
-        loop {
-            drained.check();
-            let batch = self.service.claim_due_mail(50).await.unwrap();
-            if batch.is_empty() {
-                return sent;
-            }
-            for m in batch {
-                sent.push((m.to_address.clone(), m.body.clone()));
-                self.service.mail_delivered(m).await.unwrap();
-            }
-        }
+        self.mail.send_due().await;
+        self.outbox
+            .take()
+            .into_iter()
+            .map(|m| (m.to.email.to_string(), m.body))
+            .collect()
     }
 
     /// GETs `path` without a token; returns status and body text.

@@ -55,10 +55,7 @@ fn every_operation_declares_security_and_errors() {
 /// Validated by openapi-spec-validator from the project's Python venv (`.ci/run` makes it).
 #[test]
 fn the_document_is_valid_openapi() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var("ROLLCALL_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join(".venv/bin/python"));
+    let python = rollcall_testkit::python();
     let has_validator = std::process::Command::new(&python)
         .args(["-c", "import openapi_spec_validator"])
         .output()

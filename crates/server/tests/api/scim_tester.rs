@@ -4,10 +4,7 @@
 use super::*;
 
 fn scim2_cli() -> Option<std::path::PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cli = std::env::var("ROLLCALL_SCIM2_CLI")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join(".venv/bin/scim2"));
+    let cli = rollcall_testkit::scim2_cli();
     if cli.exists() {
         return Some(cli);
     }

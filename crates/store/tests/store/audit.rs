@@ -1,4 +1,5 @@
 use super::*;
+use rollcall_core::clock::Clock;
 
 both_backends!(
     every_change_is_audited_and_the_chain_verifies,
@@ -343,11 +344,17 @@ both_backends!(a_cut_off_tail_is_found, |db: TestDb| async move {
 both_backends!(
     the_last_administrators_scheduled_deactivation_is_refused_once,
     |db: TestDb| async move {
-        let s = service(&db).await;
+        let (s, clock) = service_with_clock(&db).await;
         add(&s, "root", "administrator").await;
         add(&s, "ada", "learner").await;
-        db.execute("UPDATE users SET deactivate_at = 1 WHERE username IN ('root', 'ada')")
-            .await;
+        for name in ["root", "ada"] {
+            let tomorrow = UserUpdate {
+                deactivate_at: Some(Some(clock.now() + DAY_MS)),
+                ..UserUpdate::default()
+            };
+            s.update_user(&cli(), &key(name), tomorrow).await.unwrap();
+        }
+        clock.advance(DAY_MS);
         assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 1, "ada is deactivated");
         let refused = |s: Service| async move {
             s.list_audit(

@@ -241,7 +241,7 @@ both_backends!(scheduled_deactivation_happens_on_its_date, |db: TestDb| async mo
 });
 
 both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
-    let s = service(&db).await;
+    let (s, clock) = service_with_clock(&db).await;
     add(&s, "old", "learner").await;
     s.delete_user(&cli(), &key("old"), Some("old"), false, None)
         .await
@@ -251,9 +251,8 @@ both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
         0,
         "still within the retention window"
     );
-    // Move the deletion back in time by hand: the job must purge it.
-    db.execute("UPDATE users SET deleted_at = deleted_at - CAST(2678400000 AS BIGINT) WHERE username_key = 'old'")
-        .await;
+    // Thirty-one days pass: the job must purge it.
+    clock.advance(31 * DAY_MS);
     assert_eq!(s.purge_expired_trash().await.unwrap(), 1);
     assert_eq!(s.get_user(&cli(), &key("old")).await.unwrap_err().code(), "not_found");
     assert!(s.verify_audit(&cli()).await.unwrap().problem.is_none());
@@ -479,7 +478,7 @@ both_backends!(
 both_backends!(
     a_bulk_job_whose_instance_stopped_is_taken_over_where_it_stopped,
     |db: TestDb| async move {
-        let s = service(&db).await;
+        let (s, clock) = service_with_clock(&db).await;
         s.set_plan(&cli(), PlanTier::Enterprise, Some(1_000)).await.unwrap();
         let root = add(&s, "root", "administrator").await;
         let mut ids = vec![];
@@ -489,18 +488,17 @@ both_backends!(
         let by_root = as_user(root.id);
         let (job, stalled) = s.start_bulk_job(&by_root, &BulkAction::Deactivate, &ids).await.unwrap();
         assert!(s.claim_abandoned_job().await.unwrap().is_none(), "its lease holds");
-        // The instance that started it recorded the first 250 outcomes, then stopped.
+        // The instance that started it recorded the first 250 outcomes, then stopped; its
+        // lease (two minutes) runs out.
         db.execute(&format!(
         "UPDATE job_items SET ok = TRUE, outcome = '{{\"id\": 0, \"ok\": true, \"status\": \"before the stop\", \"code\": null, \"message\": null}}' \
          WHERE job_id = {} AND seq < 250",
         job.id
     ))
     .await;
-        db.execute(&format!(
-            "UPDATE jobs SET done = 250, lease_until = 0 WHERE id = {}",
-            job.id
-        ))
-        .await;
+        db.execute(&format!("UPDATE jobs SET done = 250 WHERE id = {}", job.id))
+            .await;
+        clock.advance(10 * 60 * 1000);
 
         // Two instances look at once; one takes it.
         let (a, b) = tokio::join!(s.claim_abandoned_job(), s.claim_abandoned_job());

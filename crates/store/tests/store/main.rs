@@ -12,6 +12,7 @@ mod seats;
 mod sso;
 mod throttling;
 
+use rollcall_core::clock::ManualClock;
 use rollcall_core::domain::*;
 use rollcall_core::service::*;
 use rollcall_core::{Actor, Channel, Context, Service};
@@ -23,6 +24,13 @@ pub async fn service(db: &TestDb) -> Service {
     let store = SqlStore::connect(&db.url).await.expect("connect");
     store.migrate().await.expect("migrate");
     Service::new(Arc::new(store)).with_audit_key(test_key())
+}
+
+/// A service on a clock that stands still until the test moves it: for tests of what
+/// time passing does.
+pub async fn service_with_clock(db: &TestDb) -> (Service, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::starting_now());
+    (service(db).await.with_clock(clock.clone()), clock)
 }
 
 pub fn test_key() -> rollcall_core::audit::AuditKey {
