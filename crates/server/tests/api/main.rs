@@ -7,6 +7,7 @@ mod behaviour;
 mod console;
 mod imports;
 mod links;
+mod markup;
 mod matrix;
 mod openapi;
 mod reach;
