@@ -14,18 +14,21 @@ use crate::AppState;
 
 /// Entries with who did what, through which channel, to whom, and the changes.
 pub(super) fn audit_table(entries: &[AuditEntryView]) -> Markup {
-    table(&["When", "Who", "Channel", "What", "Target", "Changes"], html! {
-        @for e in entries {
-            tr {
-                td { (e.at) }
-                td { (e.actor.as_deref().unwrap_or(&e.actor_kind)) }
-                td { (e.channel) }
-                td { (e.action) }
-                td { (e.target.as_deref().unwrap_or("")) }
-                td { code { (e.changes.to_string()) } }
+    table(
+        &["When", "Who", "Channel", "What", "Target", "Changes"],
+        html! {
+            @for e in entries {
+                tr {
+                    td { (e.at) }
+                    td { (e.actor.as_deref().unwrap_or(&e.actor_kind)) }
+                    td { (e.channel) }
+                    td { (e.action) }
+                    td { (e.target.as_deref().unwrap_or("")) }
+                    td { code { (e.changes.to_string()) } }
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 #[derive(Deserialize, Default)]

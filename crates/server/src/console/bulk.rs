@@ -57,7 +57,7 @@ pub(super) async fn apply(
                 .len();
             let body = html! {
                 h1 { "Delete " (n) " users?" }
-                (alert(&format!(
+                (alert(format!(
                     "Deleting moves {n} users to the trash; when the trash is purged their enrollments, \
                      progress, grades and certificates are erased. Deactivating keeps every record."
                 )))
@@ -81,7 +81,7 @@ pub(super) async fn apply(
     let changed = outcomes.iter().filter(|o| o.ok).count();
     let body = html! {
         h1 { "Bulk " (action.name()) }
-        (done(&format!("{changed} of {} users changed.", outcomes.len())))
+        (done(format!("{changed} of {} users changed.", outcomes.len())))
         (table(&["User id", "Outcome", "Detail"], html! {
             @for o in &outcomes {
                 tr {

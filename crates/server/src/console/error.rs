@@ -163,7 +163,10 @@ mod tests {
     #[test]
     fn internal_errors_show_nothing_of_what_failed() {
         let body = body_text(PageError::from(Error::internal("disk on fire")).into_response());
-        assert!(!body.contains("disk") && body.contains("Something went wrong"), "{body}");
+        assert!(
+            !body.contains("disk") && body.contains("Something went wrong"),
+            "{body}"
+        );
     }
 
     #[test]

@@ -133,7 +133,7 @@ async fn run_import(
 fn report(result: &ImportResult) -> Markup {
     let s = &result.summary;
     html! {
-        (done(&format!(
+        (done(format!(
             "{} rows: {} created, {} updated, {} unchanged, {} refused.",
             s.rows, s.created, s.updated, s.unchanged, s.refused
         )))
@@ -164,7 +164,7 @@ pub(super) async fn preview(
         h1 { "Import preview" }
         p { "Step 2 of 3: what the import would do. Nothing has been written yet." }
         @if s.seats_needed > s.seats_free {
-            (alert(&format!(
+            (alert(format!(
                 "This import needs {} seats and {} are free: free seats or move to a larger plan first.",
                 s.seats_needed, s.seats_free
             )))

@@ -13,7 +13,11 @@ use super::{ConsoleUser, CsrfForm, PageError, non_empty};
 use crate::AppState;
 
 /// The tokens, and `issued` with its secret when one was just made.
-async fn tokens_page(state: &AppState, user: &ConsoleUser, issued: Option<&IssuedToken>) -> Result<Response, PageError> {
+async fn tokens_page(
+    state: &AppState,
+    user: &ConsoleUser,
+    issued: Option<&IssuedToken>,
+) -> Result<Response, PageError> {
     let list = state.service.list_tokens(user.ctx()).await?;
     let body = html! {
         h1 { "Tokens" }

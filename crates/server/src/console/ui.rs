@@ -140,7 +140,11 @@ pub(crate) fn sort_heading(label: &str, column: &str, current: &str, href: impl 
 
 /// Links to the first, previous and next pages of a list, those that exist.
 pub(crate) fn pager(first: Option<String>, prev: Option<String>, next: Option<String>) -> Markup {
-    let links = [(first, "first", "First page"), (prev, "prev", "Previous page"), (next, "next", "Next page")];
+    let links = [
+        (first, "first", "First page"),
+        (prev, "prev", "Previous page"),
+        (next, "next", "Next page"),
+    ];
     let links: Vec<(String, &str, &str)> = links
         .into_iter()
         .filter_map(|(href, class, label)| href.map(|h| (h, class, label)))
@@ -217,10 +221,7 @@ impl<'a> Input<'a> {
         Input { error, ..self }
     }
     pub(crate) fn required(self) -> Self {
-        Input {
-            required: true,
-            ..self
-        }
+        Input { required: true, ..self }
     }
 
     pub(crate) fn render(&self) -> Markup {
@@ -274,7 +275,10 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("value=\"&quot;&gt;&lt;script&gt;"), "{html}");
         let heading = sort_heading(hostile, "name", "", |s| format!("/x?sort={s}&a=\"")).into_string();
-        assert!(!heading.contains("<script>") && heading.contains("&amp;a=&quot;"), "{heading}");
+        assert!(
+            !heading.contains("<script>") && heading.contains("&amp;a=&quot;"),
+            "{heading}"
+        );
     }
 
     #[test]

@@ -90,10 +90,7 @@ pub(super) async fn page(
 fn change_forms(u: &UserView, sso: Option<&SsoLink>, csrf: &str) -> Markup {
     let id = u.id;
     let field = |name: &'static str, label: &str, value: &str| {
-        Input::new(name, label)
-            .id(&format!("e-{name}"))
-            .value(value)
-            .render()
+        Input::new(name, label).id(&format!("e-{name}")).value(value).render()
     };
     let sso_label = match sso {
         Some(l) => format!("Single sign-on subject (NameID at {}; empty unlinks)", l.idp),
@@ -241,7 +238,7 @@ pub(super) async fn offboard(
     let report = state.service.offboard(user.ctx(), &key(id), to.as_ref()).await?;
     let body = html! {
         h1 { (report.user.username) " offboarded" }
-        (done(&format!(
+        (done(format!(
             "The account is {}; {} course(s) now belong to {}.",
             report.user.status,
             report.courses_reassigned,
@@ -261,7 +258,7 @@ pub(super) async fn end_sessions(
     let ended = state.service.end_sessions(user.ctx(), &key(id)).await?;
     let body = html! {
         h1 { "Signed out" }
-        (done(&format!("{ended} session(s) ended.")))
+        (done(format!("{ended} session(s) ended.")))
         p { a href={ "/admin/users/" (id) } { "Back to the user" } }
     };
     Ok(layout(&user, "Signed out", body))

@@ -126,8 +126,12 @@ pub(super) async fn list(
     let paged = q.cursor.is_some() || q.before.is_some();
     let pages = pager(
         paged.then(|| q.href(&q.sort, None)),
-        page.prev_cursor.as_deref().map(|c| q.href(&q.sort, Some(("before", c)))),
-        page.next_cursor.as_deref().map(|c| q.href(&q.sort, Some(("cursor", c)))),
+        page.prev_cursor
+            .as_deref()
+            .map(|c| q.href(&q.sort, Some(("before", c)))),
+        page.next_cursor
+            .as_deref()
+            .map(|c| q.href(&q.sort, Some(("cursor", c)))),
     );
     let heading = |label: &str, column: &str| sort_heading(label, column, &q.sort, |s| q.href(s, None));
     let filters = html! {
