@@ -10,6 +10,7 @@ mod links;
 mod markup;
 mod matrix;
 mod openapi;
+mod pages;
 mod reach;
 mod saml;
 mod scim;
