@@ -76,7 +76,6 @@ pub fn app(service: Service, base_url: &str) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/", get(web::home))
         .route("/login", get(web::login_page).post(web::login_submit))
         .route("/logout", axum::routing::post(web::logout))
         .route(

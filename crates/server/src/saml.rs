@@ -15,13 +15,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Router, routing::get, routing::post};
 use chrono::Utc;
+use maud::html;
 use rollcall_core::Error;
 use rollcall_core::service::SsoIdentity;
 use rollcall_saml::response::{Expected, MAX_RESPONSE};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::web::{cookie, cookie_name, esc, local_path, page, with_session_cookie};
+use crate::web::{cookie, cookie_name, local_path, page, with_session_cookie};
 use crate::{AppState, ClientAddr};
 
 /// The cookie naming the SAML request a browser started.
@@ -107,11 +108,12 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 fn refused(status: StatusCode, message: &str) -> Response {
-    let body = format!(
-        "<h1>Single sign-on failed</h1><p>{}</p><p><a href=\"/login\">Back to sign-in</a></p>",
-        esc(message)
-    );
-    (status, page("Sign-in failed", &body)).into_response()
+    let body = html! {
+        h1 { "Single sign-on failed" }
+        p { (message) }
+        p { a href="/login" { "Back to sign-in" } }
+    };
+    (status, page("Sign-in failed", body)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -2,12 +2,15 @@
 //! Plain HTML forms that work without JavaScript; the console builds on them. The JSON
 //! equivalents are `POST /api/v1/auth/login` and `POST /api/v1/auth/password-reset`.
 
+use crate::console::PageError;
+use crate::console::ui::{alert, csrf_field, document, hidden};
 use crate::rest::error::{ApiError, ApiResult, ErrorBody};
 use crate::rest::extract::ApiJson;
 use crate::{AppState, ClientAddr};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
 use rollcall_core::Error;
 use rollcall_core::service::{SESSION_ABSOLUTE_MS, SessionInfo, UserView};
 use serde::{Deserialize, Serialize};
@@ -61,21 +64,9 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// HTML-escapes text for a page.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-pub fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · rollcall</title><link rel=\"stylesheet\" href=\"/console.css\"></head><body><main>{body}</main></body></html>\n",
-        esc(title)
-    ))
+/// A page of its own, before sign-in: no navigation, just `body`.
+pub(crate) fn page(title: &str, body: Markup) -> Markup {
+    document(title, None, body)
 }
 
 /// Only a local path: never another site (open redirects), never `//host`.
@@ -110,7 +101,22 @@ pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(String
             tracing::error!(error = %e, "can't read a session");
             None
         }
-        Err(_) => None,
+        // An unknown, expired or ended session is no session.
+        Err(
+            Error::Unauthenticated
+            | Error::InvalidInput { .. }
+            | Error::NotFound { .. }
+            | Error::Forbidden(_)
+            | Error::UsernameTaken(_)
+            | Error::EmailTaken(_)
+            | Error::SeatLimitReached { .. }
+            | Error::BranchSeatCapReached { .. }
+            | Error::PlanFeatureUnavailable { .. }
+            | Error::ConfirmationRequired(_)
+            | Error::RuleViolated { .. }
+            | Error::Conflict { .. }
+            | Error::RateLimited { .. },
+        ) => None,
     }
 }
 
@@ -119,21 +125,27 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Html<String> {
-    let error = error
-        .map(|e| format!("<p role=\"alert\">{}</p>", esc(e)))
-        .unwrap_or_default();
+fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Markup {
     page(
         "Sign in",
-        &format!(
-            "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
-             <p><label for=\"login\">Username or email</label><br><input id=\"login\" name=\"login\" autocomplete=\"username\" required></p>\
-             <p><label for=\"password\">Password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-             <p><button type=\"submit\">Sign in</button></p></form><p><a href=\"/forgot-password\">Forgot your password?</a></p>",
-            esc(csrf),
-            esc(next)
-        ),
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error { (alert(e)) }
+            form method="post" action="/login" {
+                (csrf_field(csrf))
+                (hidden("next", next))
+                p {
+                    label for="login" { "Username or email" } br;
+                    input id="login" name="login" autocomplete="username" required;
+                }
+                p {
+                    label for="password" { "Password" } br;
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                }
+                p { button type="submit" { "Sign in" } }
+            }
+            p { a href="/forgot-password" { "Forgot your password?" } }
+        },
     )
 }
 
@@ -173,15 +185,9 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub(crate) fn forbidden_page() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        page(
-            "Refused",
-            "<h1>Refused</h1><p>The form had expired. <a href=\"/login\">Try again</a>.</p>",
-        ),
-    )
-        .into_response()
+/// What a form with a missing or wrong CSRF token gets, as in the console.
+fn forbidden_page() -> Response {
+    PageError::BadToken.into_response()
 }
 
 pub async fn login_submit(
@@ -221,13 +227,23 @@ pub async fn login_submit(
             .into_response(),
         Err(Error::Internal(e)) => {
             tracing::error!(error = %e, "sign-in failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                page("Error", "<h1>Something went wrong</h1><p>Please try again.</p>"),
-            )
-                .into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
         }
-        Err(_) => (
+        // Unknown account, wrong password, inactive account: one answer, so none is told
+        // from another.
+        Err(
+            Error::Unauthenticated
+            | Error::NotFound { .. }
+            | Error::Forbidden(_)
+            | Error::UsernameTaken(_)
+            | Error::EmailTaken(_)
+            | Error::SeatLimitReached { .. }
+            | Error::BranchSeatCapReached { .. }
+            | Error::PlanFeatureUnavailable { .. }
+            | Error::ConfirmationRequired(_)
+            | Error::RuleViolated { .. }
+            | Error::Conflict { .. },
+        ) => (
             StatusCode::UNAUTHORIZED,
             login_form(&f.csrf, &next, Some("Wrong username or password.")),
         )
@@ -235,14 +251,22 @@ pub async fn login_submit(
     }
 }
 
-/// A form that carries only its CSRF token (a missing one is refused like a wrong one).
+/// The sign-out form: only its CSRF token (a missing one is refused like a wrong one).
 #[derive(Deserialize, Default)]
-pub struct CsrfForm {
+pub struct LogoutForm {
     #[serde(default)]
-    pub(crate) csrf: String,
+    csrf: String,
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+/// A page saying something failed, and nothing of what.
+fn went_wrong() -> Markup {
+    page(
+        "Error",
+        html! { h1 { "Something went wrong" } p { "Please try again." } },
+    )
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LogoutForm>) -> Response {
     let Some((id, info)) = session_of(&state, &headers).await else {
         return Redirect::to("/login").into_response();
     };
@@ -259,31 +283,31 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): 
     resp
 }
 
-/// The start page: who is signed in, and where to go in the console.
-pub async fn home(state: State<AppState>, headers: HeaderMap) -> Response {
-    crate::console::home(state, headers).await
-}
-
 #[derive(Deserialize)]
 pub struct TokenQuery {
     token: Option<String>,
 }
 
-fn set_password_form(csrf: &str, token: &str, error: Option<&str>) -> Html<String> {
-    let error = error
-        .map(|e| format!("<p role=\"alert\">{}</p>", esc(e)))
-        .unwrap_or_default();
+fn set_password_form(csrf: &str, token: &str, error: Option<&str>) -> Markup {
     page(
         "Choose a password",
-        &format!(
-            "<h1>Choose a password</h1>{error}<form method=\"post\" action=\"/set-password\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-             <p><label for=\"password\">New password (8 characters or more)</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\"></p>\
-             <p><label for=\"confirm\">Again</label><br><input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" required></p>\
-             <p><button type=\"submit\">Set password</button></p></form>",
-            esc(csrf),
-            esc(token)
-        ),
+        html! {
+            h1 { "Choose a password" }
+            @if let Some(e) = error { (alert(e)) }
+            form method="post" action="/set-password" {
+                (csrf_field(csrf))
+                (hidden("token", token))
+                p {
+                    label for="password" { "New password (8 characters or more)" } br;
+                    input id="password" name="password" type="password" autocomplete="new-password" required minlength="8";
+                }
+                p {
+                    label for="confirm" { "Again" } br;
+                    input id="confirm" name="confirm" type="password" autocomplete="new-password" required;
+                }
+                p { button type="submit" { "Set password" } }
+            }
+        },
     )
 }
 
@@ -329,18 +353,29 @@ pub async fn set_password_submit(
     match state.service.set_password_with_token(&f.token, &f.password).await {
         Ok(()) => page(
             "Password set",
-            "<h1>Password set</h1><p><a href=\"/login\">Sign in</a> with your new password.</p>",
+            html! { h1 { "Password set" } p { a href="/login" { "Sign in" } " with your new password." } },
         )
         .into_response(),
         Err(Error::Internal(e)) => {
             tracing::error!(error = %e, "setting a password failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                page("Error", "<h1>Something went wrong</h1>"),
-            )
-                .into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
         }
-        Err(e) => (
+        // A weak password, or a link that is unknown, used or expired: said on the form.
+        Err(
+            e @ (Error::InvalidInput { .. }
+            | Error::NotFound { .. }
+            | Error::Unauthenticated
+            | Error::Forbidden(_)
+            | Error::UsernameTaken(_)
+            | Error::EmailTaken(_)
+            | Error::SeatLimitReached { .. }
+            | Error::BranchSeatCapReached { .. }
+            | Error::PlanFeatureUnavailable { .. }
+            | Error::ConfirmationRequired(_)
+            | Error::RuleViolated { .. }
+            | Error::Conflict { .. }
+            | Error::RateLimited { .. }),
+        ) => (
             StatusCode::BAD_REQUEST,
             set_password_form(&f.csrf, &f.token, Some(&e.to_string())),
         )
@@ -352,12 +387,17 @@ pub async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> R
     let (csrf, cookie) = with_form_token(&state, &headers);
     let mut resp = page(
         "Forgot your password?",
-        &format!(
-            "<h1>Forgot your password?</h1><form method=\"post\" action=\"/forgot-password\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <p><label for=\"login\">Username or email</label><br><input id=\"login\" name=\"login\" required></p>\
-             <p><button type=\"submit\">Send a reset link</button></p></form>",
-            esc(&csrf)
-        ),
+        html! {
+            h1 { "Forgot your password?" }
+            form method="post" action="/forgot-password" {
+                (csrf_field(&csrf))
+                p {
+                    label for="login" { "Username or email" } br;
+                    input id="login" name="login" required;
+                }
+                p { button type="submit" { "Send a reset link" } }
+            }
+        },
     )
     .into_response();
     if let Some(c) = cookie {
@@ -392,7 +432,7 @@ pub async fn forgot_submit(
             StatusCode::TOO_MANY_REQUESTS,
             page(
                 "Too many requests",
-                &format!("<h1>Too many requests</h1><p role=\"alert\">Try again in {secs} seconds.</p>"),
+                html! { h1 { "Too many requests" } (alert(format!("Try again in {secs} seconds."))) },
             ),
         )
             .into_response();
@@ -402,8 +442,14 @@ pub async fn forgot_submit(
     if let Err(e) = state.service.request_password_reset(&f.login).await {
         tracing::error!(error = %e, "password reset request failed");
     }
-    page("Check your mail", "<h1>Check your mail</h1><p>If that account exists, a reset link is on its way. It works once, for one hour.</p>")
-        .into_response()
+    page(
+        "Check your mail",
+        html! {
+            h1 { "Check your mail" }
+            p { "If that account exists, a reset link is on its way. It works once, for one hour." }
+        },
+    )
+    .into_response()
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -448,7 +494,20 @@ pub async fn json_login(
             return Ok(resp);
         }
         Err(e @ (Error::Internal(_) | Error::InvalidInput { .. })) => return Err(ApiError::from(e)),
-        Err(_) => {
+        // As on the form: one answer for every way a sign-in can fail.
+        Err(
+            Error::Unauthenticated
+            | Error::NotFound { .. }
+            | Error::Forbidden(_)
+            | Error::UsernameTaken(_)
+            | Error::EmailTaken(_)
+            | Error::SeatLimitReached { .. }
+            | Error::BranchSeatCapReached { .. }
+            | Error::PlanFeatureUnavailable { .. }
+            | Error::ConfirmationRequired(_)
+            | Error::RuleViolated { .. }
+            | Error::Conflict { .. },
+        ) => {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",

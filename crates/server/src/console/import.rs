@@ -1,0 +1,214 @@
+//! The import wizard: choose a file, see what the import would do (a dry run on the upload
+//! the service keeps under a random id, `stash_import_upload`, for its uploader only, one
+//! hour — never carried in the page), then commit it.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request, State};
+use maud::{Markup, html};
+use rollcall_core::Error;
+use rollcall_core::domain::Area;
+use rollcall_core::service::ImportOptions;
+use serde::Deserialize;
+
+use super::ui::{alert, checkbox, csrf_field, done, hidden, layout, table};
+use super::{ConsoleUser, CsrfForm, PageError};
+use crate::AppState;
+use crate::rest::imports::ImportResult;
+
+/// Import options as form fields, carried from the upload to the commit.
+#[derive(Deserialize, Default)]
+pub(super) struct ImportFields {
+    /// The id under which the service keeps the uploaded file (never the file itself:
+    /// it may hold passwords, and the page would keep them in the browser).
+    #[serde(default)]
+    upload: String,
+    partial: Option<String>,
+    update_existing: Option<String>,
+    send_welcome: Option<String>,
+}
+
+impl ImportFields {
+    fn options(&self, dry_run: bool) -> ImportOptions {
+        ImportOptions {
+            partial: self.partial.is_some(),
+            update_existing: self.update_existing.is_some(),
+            dry_run,
+            send_welcome: Some(self.send_welcome.is_some()),
+        }
+    }
+
+    fn hidden(&self) -> Markup {
+        let flags = [
+            ("partial", &self.partial),
+            ("update_existing", &self.update_existing),
+            ("send_welcome", &self.send_welcome),
+        ];
+        html! {
+            @for (name, on) in flags {
+                @if on.is_some() { (hidden(name, "1")) }
+            }
+            (hidden("upload", &self.upload))
+        }
+    }
+}
+
+/// The uploaded form (`multipart/form-data`) of step 1 and its sender, once its CSRF token
+/// has matched the session's, as [`CsrfForm`] does for plain forms.
+pub(super) struct ImportUpload {
+    user: ConsoleUser,
+    fields: ImportFields,
+    csv: Option<Bytes>,
+}
+
+impl FromRequest<AppState> for ImportUpload {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<ImportUpload, PageError> {
+        let (mut parts, body) = req.into_parts();
+        let user = ConsoleUser::from_request_parts(&mut parts, state).await?;
+        let mut form = Multipart::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(PageError::malformed)?;
+        let mut fields = ImportFields::default();
+        let (mut csrf, mut csv) = (String::new(), None);
+        while let Some(field) = form.next_field().await.map_err(PageError::malformed)? {
+            let name = field.name().unwrap_or("").to_owned();
+            let bytes = field.bytes().await.map_err(PageError::malformed)?;
+            if name == "file" {
+                csv = Some(bytes);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            match name.as_str() {
+                "csrf" => csrf = text,
+                "partial" => fields.partial = Some(text),
+                "update_existing" => fields.update_existing = Some(text),
+                "send_welcome" => fields.send_welcome = Some(text),
+                _ => {}
+            }
+        }
+        user.check_token(&csrf)?;
+        Ok(ImportUpload { user, fields, csv })
+    }
+}
+
+pub(super) async fn upload_page(State(state): State<AppState>, user: ConsoleUser) -> Result<Markup, PageError> {
+    // The form calls nothing until it is sent: ask the core now whether it would be taken.
+    state.service.require_area(user.ctx(), Area::ImportRun).await?;
+    let body = html! {
+        h1 { "Import users" }
+        p { "Step 1 of 3: choose a CSV file (rollcall's columns or TalentLMS's export). Nothing is written until you confirm." }
+        form method="post" action="/admin/import/preview" enctype="multipart/form-data" {
+            (csrf_field(user.csrf()))
+            p {
+                label for="file" { "CSV file" }
+                input id="file" name="file" type="file" accept=".csv,text/csv" required;
+            }
+            (checkbox("update_existing", "Update users that already exist", false))
+            (checkbox("partial", "Import the good rows even if some are refused", false))
+            (checkbox("send_welcome", "Send welcome emails", true))
+            p { button type="submit" { "Preview" } }
+        }
+    };
+    Ok(layout(&user, "Import users", body))
+}
+
+/// Runs the import (or its dry run) on the kept upload through the same code as the API.
+async fn run_import(
+    state: &AppState,
+    user: &ConsoleUser,
+    fields: &ImportFields,
+    dry_run: bool,
+) -> Result<ImportResult, Error> {
+    let csv = state.service.import_upload(user.ctx(), &fields.upload).await?;
+    let mut file = tempfile::NamedTempFile::new().map_err(Error::internal)?;
+    std::io::Write::write_all(&mut file, &csv).map_err(Error::internal)?;
+    drop(
+        rollcall_csv::read(std::fs::File::open(file.path()).map_err(Error::internal)?)
+            .map_err(|e| Error::invalid("file", e.to_string()))?,
+    );
+    crate::rest::imports::import_file(&state.service, user.ctx(), file.path(), fields.options(dry_run)).await
+}
+
+fn report(result: &ImportResult) -> Markup {
+    let s = &result.summary;
+    html! {
+        (done(format!(
+            "{} rows: {} created, {} updated, {} unchanged, {} refused.",
+            s.rows, s.created, s.updated, s.unchanged, s.refused
+        )))
+        (table(&["Line", "Username", "Outcome", "Reason"], html! {
+            @for r in &result.rows {
+                tr {
+                    td { (r.line) }
+                    td { (r.username) }
+                    td { (format!("{:?}", r.outcome)) }
+                    td { ([r.column.as_deref(), r.reason.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": ")) }
+                }
+            }
+        }))
+    }
+}
+
+pub(super) async fn preview(
+    State(state): State<AppState>,
+    ImportUpload { user, mut fields, csv }: ImportUpload,
+) -> Result<Markup, PageError> {
+    let csv = csv.ok_or_else(|| Error::invalid("file", "choose a CSV file"))?;
+    fields.upload = state.service.stash_import_upload(user.ctx(), &csv).await?;
+    let result = run_import(&state, &user, &fields, true).await?;
+    let s = &result.summary;
+    let can_commit =
+        s.seats_needed <= s.seats_free && (s.refused == 0 || fields.partial.is_some()) && s.created + s.updated > 0;
+    let body = html! {
+        h1 { "Import preview" }
+        p { "Step 2 of 3: what the import would do. Nothing has been written yet." }
+        @if s.seats_needed > s.seats_free {
+            (alert(format!(
+                "This import needs {} seats and {} are free: free seats or move to a larger plan first.",
+                s.seats_needed, s.seats_free
+            )))
+        } @else {
+            p { "Seats needed: " (s.seats_needed) " of " (s.seats_free) " free." }
+        }
+        (report(&result))
+        @if can_commit {
+            form method="post" action="/admin/import/commit" {
+                (csrf_field(user.csrf()))
+                (fields.hidden())
+                p {
+                    button type="submit" { "Import " (s.created + s.updated) " users" }
+                    " " a href="/admin/import" { "Start again" }
+                }
+            }
+        } @else {
+            p {
+                "Nothing can be imported as it stands: correct the file (or allow a partial import) and "
+                a href="/admin/import" { "start again" } "."
+            }
+        }
+    };
+    Ok(layout(&user, "Import preview", body))
+}
+
+pub(super) async fn commit(
+    State(state): State<AppState>,
+    CsrfForm { user, form: fields }: CsrfForm<ImportFields>,
+) -> Result<Markup, PageError> {
+    let result = run_import(&state, &user, &fields, false).await?;
+    if result.summary.written {
+        state.service.discard_import_upload(user.ctx(), &fields.upload).await?;
+    }
+    let written = if result.summary.written {
+        "The import is done."
+    } else {
+        "Nothing was written."
+    };
+    let body = html! {
+        h1 { "Import report" }
+        p { "Step 3 of 3. " (written) }
+        (report(&result))
+        p { a href="/admin/users" { "Users" } }
+    };
+    Ok(layout(&user, "Import report", body))
+}
