@@ -5,6 +5,7 @@
 mod audit;
 mod behaviour;
 mod console;
+mod console_matrix;
 mod imports;
 mod links;
 mod markup;

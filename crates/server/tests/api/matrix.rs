@@ -614,7 +614,7 @@ pub async fn fixture(app: &TestApp) -> (HashMap<&'static str, Option<String>>, H
     (tokens, vars)
 }
 
-fn fill(template: &str, actor: &str, vars: &HashMap<String, String>) -> String {
+pub fn fill(template: &str, actor: &str, vars: &HashMap<String, String>) -> String {
     let mut out = template.replace("{actor}", actor);
     for v in ["v", "w", "x", "o", "p", "m"] {
         out = out.replace(&format!("{{{v}}}"), &vars[&format!("{v}:{actor}")]);

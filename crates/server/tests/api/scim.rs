@@ -73,7 +73,7 @@ async fn send(app: &TestApp, token: &str, file: &str, id: &str, vars: &[(&str, &
 }
 
 /// Percent-encodes a query parameter value.
-fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
