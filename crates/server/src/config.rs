@@ -139,7 +139,7 @@ impl Config {
     /// the listen address.
     pub fn public_base_url(&self, bound: Option<std::net::SocketAddr>) -> String {
         match (&self.base_url, bound) {
-            (Some(base), _) => base.clone(),
+            (Some(base), _) => base.trim_end_matches('/').to_owned(),
             (None, Some(addr)) => format!("http://{addr}"),
             (None, None) => format!("http://{}", self.listen),
         }
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(config.public_base_url(None), "http://127.0.0.1:8080");
         let bound = "127.0.0.1:41234".parse().unwrap();
         assert_eq!(config.public_base_url(Some(bound)), "http://127.0.0.1:41234");
-        config.base_url = Some("https://lms.example.org".into());
+        config.base_url = Some("https://lms.example.org/".into());
         assert_eq!(config.public_base_url(Some(bound)), "https://lms.example.org");
     }
 

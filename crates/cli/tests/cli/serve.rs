@@ -154,3 +154,39 @@ async fn the_readme_quick_start_works() {
     );
     server.kill().await.unwrap();
 }
+
+/// A bad setting stops the process before anything starts, saying where it came from.
+#[tokio::test]
+async fn a_bad_setting_is_refused_naming_its_source() {
+    let rc = Rollcall::new(TestDb::sqlite());
+    std::fs::write(rc.dir.path().join("rollcall.toml"), "listen = 'nowhere'\n").unwrap();
+    let from_file = rc.fails(&["serve"]).await;
+    assert!(
+        from_file.starts_with("error: listen in rollcall.toml is not an address"),
+        "{from_file}"
+    );
+    let out = rc
+        .command(&["serve"])
+        .env("ROLLCALL_LISTEN", "127.0.0.1:http")
+        .output()
+        .await
+        .unwrap();
+    let from_env = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        from_env.starts_with("error: ROLLCALL_LISTEN is not an address"),
+        "{from_env}"
+    );
+    let from_flag = rc.fails(&["serve", "--listen", "8080"]).await;
+    assert!(
+        from_flag.starts_with("error: --listen is not an address"),
+        "{from_flag}"
+    );
+    std::fs::write(
+        rc.dir.path().join("rollcall.toml"),
+        "smtp_url = 'smtp://mail.internal:25'\nlistn = 'x'\n",
+    )
+    .unwrap();
+    let unknown = rc.fails(&["user", "list"]).await;
+    assert!(unknown.starts_with("error: rollcall.toml is not valid"), "{unknown}");
+}
