@@ -296,15 +296,14 @@ both_backends!(every_console_route_for_every_caller, |db: TestDb| async move {
     let (_, vars) = fixture(&app).await;
     let cli = Context::cli();
     let s = &app.service;
-    let password = |name: &str| {
-        let name = name.to_owned();
-        async move {
-            let update = rollcall_core::service::UserUpdate {
-                password: Some("console matrix phrase".into()),
-                ..Default::default()
-            };
-            s.update_user(&cli, &UserKey::from(name.as_str()), update).await.unwrap();
-        }
+    let password = async |name: &str| {
+        let update = rollcall_core::service::UserUpdate {
+            password: Some("console matrix phrase".into()),
+            ..Default::default()
+        };
+        s.update_user(&Context::cli(), &UserKey::from(name), update)
+            .await
+            .unwrap();
     };
     let mut sessions: HashMap<&str, Option<Session>> = HashMap::new();
     for (actor, name) in [
