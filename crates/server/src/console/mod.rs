@@ -26,8 +26,8 @@ pub(crate) mod ui;
 mod user;
 mod users;
 
-use axum::Router;
 use crate::routes::Routes;
+use axum::Router;
 
 use crate::AppState;
 pub(crate) use error::PageError;

@@ -122,6 +122,12 @@ pub(super) async fn sso_save(
     State(state): State<AppState>,
     CsrfForm { user, form: f }: CsrfForm<SsoForm>,
 ) -> Result<Response, PageError> {
+    // Who may change single sign-on is asked before the metadata is parsed, so a caller
+    // without the right learns nothing from how the form is read (set_sso checks again).
+    state
+        .service
+        .require_area(user.ctx(), rollcall_core::domain::Area::IntegrationsManage)
+        .await?;
     let metadata =
         rollcall_saml::parse_idp_metadata(&f.metadata).map_err(|e| Error::invalid("metadata", e.to_string()))?;
     let mut mappings = BTreeMap::new();

@@ -31,6 +31,10 @@ const fn admins(s: u16) -> [u16; 9] {
 const fn admin_only(s: u16) -> [u16; 9] {
     [s, 403, 403, 403, 403, 403, SIGN_IN, SIGN_IN, SIGN_IN]
 }
+/// The administrator and teach (the instructor who owns TCH).
+const fn owner_of_tch(s: u16) -> [u16; 9] {
+    [s, 403, 403, s, 403, 403, SIGN_IN, SIGN_IN, SIGN_IN]
+}
 const fn split3(admin: u16, branch_a: u16, branches_ab: u16) -> [u16; 9] {
     [admin, branch_a, branches_ab, 403, 403, 403, SIGN_IN, SIGN_IN, SIGN_IN]
 }
@@ -95,7 +99,7 @@ fn rows() -> Vec<PageRow> {
             "POST",
             "/admin/users/{id}/edit",
             "/admin/users/{o}/edit",
-            Some("csrf={csrf}&email=o2_{actor}@example.org&first_name=O&last_name=O"),
+            Some("csrf={csrf}&email=o2_{actor}@example.org&first_name=O&last_name=O&user_type=Learner&branches=A"),
             admins(303)
         ),
         page!(
@@ -103,17 +107,16 @@ fn rows() -> Vec<PageRow> {
             "/admin/users/{id}/offboard",
             "/admin/users/{p}/offboard",
             Some("csrf={csrf}&reassign_to=root"),
-            admins(303)
+            admins(200)
         ),
         page!(
             "POST",
             "/admin/users/{id}/sessions",
             "/admin/users/{m}/sessions",
             Some("csrf={csrf}"),
-            split3(303, 403, 303)
+            split3(200, 403, 200)
         ),
         page!("GET", "/account", "/account", None, signed_in(200)),
-        page!("POST", "/account/sessions", "/account/sessions", Some("csrf={csrf}"), signed_in(303)),
         page!("GET", "/admin/import", "/admin/import", None, admins(200)),
         page!(
             "POST",
@@ -129,7 +132,7 @@ fn rows() -> Vec<PageRow> {
             Some("csrf={csrf}&upload=no-such-upload"),
             admins(404)
         ),
-        page!("GET", "/admin/types", "/admin/types", None, admin_only(200)),
+        page!("GET", "/admin/types", "/admin/types", None, admins(200)),
         page!(
             "POST",
             "/admin/types",
@@ -137,7 +140,13 @@ fn rows() -> Vec<PageRow> {
             Some("csrf={csrf}&name=CT_{actor}&base=learner"),
             admin_only(303)
         ),
-        page!("GET", "/admin/types/{name}", "/admin/types/Contractor", None, admin_only(200)),
+        page!(
+            "GET",
+            "/admin/types/{name}",
+            "/admin/types/Contractor",
+            None,
+            admins(200)
+        ),
         page!(
             "POST",
             "/admin/types/{name}",
@@ -145,7 +154,7 @@ fn rows() -> Vec<PageRow> {
             Some("csrf={csrf}&area=courses.take"),
             admin_only(200)
         ),
-        page!("GET", "/admin/branches", "/admin/branches", None, admin_only(200)),
+        page!("GET", "/admin/branches", "/admin/branches", None, admins(200)),
         page!(
             "POST",
             "/admin/branches",
@@ -165,15 +174,16 @@ fn rows() -> Vec<PageRow> {
             "POST",
             "/admin/groups/members",
             "/admin/groups/members",
+            // JG belongs to no branch: out of a branch administrator's reach.
             Some("csrf={csrf}&group=JG&username=v_{actor}"),
-            admins(303)
+            split3(303, 404, 404)
         ),
         page!(
             "POST",
             "/admin/groups/courses",
             "/admin/groups/courses",
             Some("csrf={csrf}&course_group=JG&course_code=TCH"),
-            admin_only(303)
+            split3(303, 404, 404)
         ),
         page!("GET", "/admin/courses", "/admin/courses", None, signed_in(200)),
         page!(
@@ -181,16 +191,24 @@ fn rows() -> Vec<PageRow> {
             "/admin/courses",
             "/admin/courses",
             Some("csrf={csrf}&code=CC_{actor}&name=C&units=1"),
-            admins(303)
+            [303, 303, 303, 303, 403, 403, SIGN_IN, SIGN_IN, SIGN_IN]
         ),
         page!(
             "POST",
             "/admin/courses/enroll",
             "/admin/courses/enroll",
+            // TCH is teach's, and teach is in no branch: branch administrators don't manage it.
             Some("csrf={csrf}&course_code=TCH&username=w_{actor}"),
-            admins(303)
+            owner_of_tch(303)
         ),
-        page!("GET", "/admin/courses/{code}", "/admin/courses/TCH", None, admins(200)),
+        page!(
+            "GET",
+            "/admin/courses/{code}",
+            "/admin/courses/TCH",
+            None,
+            // learn is enrolled (the course exists for them, its page isn't theirs).
+            [200, 404, 404, 200, 403, 404, SIGN_IN, SIGN_IN, SIGN_IN]
+        ),
         page!("GET", "/admin/audit", "/admin/audit", None, admin_only(200)),
         page!("GET", "/admin/audit.csv", "/admin/audit.csv", None, admin_only(200)),
         page!("GET", "/admin/plan", "/admin/plan", None, admin_only(200)),
@@ -222,23 +240,39 @@ fn rows() -> Vec<PageRow> {
             "/admin/settings/sso",
             "/admin/settings/sso",
             Some("csrf={csrf}&metadata=not-metadata"),
-            admin_only(422)
+            admin_only(400)
         ),
         page!("GET", "/learn", "/learn", None, signed_in(200)),
         page!(
             "POST",
             "/learn/complete",
             "/learn/complete",
+            // Only learn is enrolled in TCH.
             Some("csrf={csrf}&course=TCH&unit=1"),
-            signed_in(303)
+            [422, 422, 422, 422, 303, 422, SIGN_IN, SIGN_IN, SIGN_IN]
         ),
-        page!("GET", "/teach", "/teach", None, signed_in(200)),
+        page!(
+            "GET",
+            "/teach",
+            "/teach",
+            None,
+            [200, 200, 200, 200, 403, 403, SIGN_IN, SIGN_IN, SIGN_IN]
+        ),
         page!(
             "POST",
             "/teach/grade",
             "/teach/grade",
             Some("csrf={csrf}&course=TCH&user_id={learn}&grade=90"),
-            signed_in(303)
+            owner_of_tch(303)
+        ),
+        // Last: it ends the caller's own sessions and so leads to the sign-in page too;
+        // `every_console_route_for_every_caller` then checks the sessions are gone.
+        page!(
+            "POST",
+            "/account/sessions",
+            "/account/sessions",
+            Some("csrf={csrf}"),
+            anyone(SIGN_IN)
         ),
     ]
 }
@@ -398,6 +432,19 @@ both_backends!(every_console_route_for_every_caller, |db: TestDb| async move {
                 ));
             }
             assert!(status < 500, "{} {path} as {actor}: {status} {text}", row.method);
+        }
+    }
+    // The last row ended every signed-in caller's own sessions.
+    for (actor, session) in &sessions {
+        if let Some(s) = session {
+            let resp = app
+                .http
+                .get(format!("{}/account", app.base))
+                .header("cookie", &s.cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 303, "{actor}: signed out everywhere");
         }
     }
     assert!(
