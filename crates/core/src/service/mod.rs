@@ -105,8 +105,9 @@ impl Service {
         self
     }
 
-    /// The current time, from the service's clock.
-    pub(crate) fn now(&self) -> Millis {
+    /// The current time, from the service's clock (channels read it too, for what they show
+    /// relative to today).
+    pub fn now(&self) -> Millis {
         self.clock.now()
     }
 

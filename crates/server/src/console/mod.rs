@@ -239,10 +239,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         .await
         .unwrap_or_default();
     let history = state.service.seat_history(ctx, 90).await.unwrap_or_default();
-    let chart = active_chart(
-        &history,
-        rollcall_core::domain::now_millis().div_euclid(rollcall_core::domain::DAY_MS),
-    );
+    let chart = active_chart(&history, state.service.now().div_euclid(rollcall_core::domain::DAY_MS));
     let gauge = match seats.limit {
         Some(limit) => format!(
             "<p><label for=\"seats\">Seats used</label><meter id=\"seats\" min=\"0\" max=\"{limit}\" value=\"{used}\" high=\"{high}\">{used} of {limit}</meter> {used} of {limit}</p><p>Free seats: <strong>{free}</strong></p>",

@@ -1,4 +1,5 @@
 use super::*;
+use rollcall_core::clock::{Clock, SystemClock};
 use std::collections::BTreeMap;
 
 fn config(jit: bool) -> SsoConfig {
@@ -30,7 +31,7 @@ fn identity(name_id: &str, email: &str) -> SsoIdentity {
             NEXT_ASSERTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ),
         in_response_to: None,
-        expires_at: rollcall_core::domain::now_millis() + 300_000,
+        expires_at: SystemClock.now() + 300_000,
     }
 }
 
