@@ -62,15 +62,19 @@ async fn open_with(url: &str, base_url: &str, audit_key: &std::path::Path, check
     let store = SqlStore::connect(url).await?;
     store.migrate().await?;
     let service = Service::new(Arc::new(store)).with_base_url(base_url);
-    if !audit_key.exists() && (service.audit_key_matches().await?.is_some() || service.audit_key_claimed().await?) {
+    if !audit_key.exists()
+        && (service.system().audit_key_matches().await?.is_some() || service.system().audit_key_claimed().await?)
+    {
         return Err(anyhow!(
             "the audit key file {} is missing, but this database's audit log was written with a key: restore the file from your backup, or point --audit-key-file at it",
             audit_key.display()
         ));
     }
-    let keyed_from = service.audit_keyed_from().await?;
+    let keyed_from = service.system().audit_keyed_from().await?;
     let service = service.with_audit_key(config::audit_key(audit_key, keyed_from)?);
-    if check_key && (service.audit_key_matches().await? == Some(false) || !service.claim_audit_key().await?) {
+    if check_key
+        && (service.system().audit_key_matches().await? == Some(false) || !service.system().claim_audit_key().await?)
+    {
         return Err(anyhow!(
             "the audit key in {} is not the one this database's audit log was sealed with: point --audit-key-file at the right file (rollcall audit verify shows what is wrong)",
             audit_key.display()
@@ -249,7 +253,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str, key: &std::path::P
         .init();
     let service = open(url, "", key).await?;
     let admin_password = std::env::var("ROLLCALL_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
-    if let Some((username, generated)) = service.ensure_first_admin(admin_password).await? {
+    if let Some((username, generated)) = service.system().ensure_first_admin(admin_password).await? {
         match generated {
             // Shown once, on the terminal only; it is never logged.
             Some(password) => {

@@ -28,7 +28,7 @@ pub fn spawn(
             // One message at a time: each is leased only while it is being sent, so a slow
             // SMTP server can't make a lease run out while the message waits its turn.
             loop {
-                match service.claim_due_mail(1).await {
+                match service.system().claim_due_mail(1).await {
                     Ok(batch) if batch.is_empty() => break,
                     Ok(batch) => {
                         for m in batch {
@@ -64,10 +64,10 @@ async fn deliver(service: &Service, transport: &AsyncSmtpTransport<Tokio1Executo
         Err(e) => Err(e),
     };
     let saved = match result {
-        Ok(()) => service.mail_delivered(m).await,
+        Ok(()) => service.system().mail_delivered(m).await,
         Err(e) => {
             tracing::warn!(mail = id, error = %e, "mail delivery failed; will retry");
-            service.mail_failed(m, &e).await
+            service.system().mail_failed(m, &e).await
         }
     };
     if let Err(e) = saved {

@@ -992,9 +992,7 @@ async fn import_preview(
     } else {
         format!("<p>Seats needed: {} of {} free.</p>", s.seats_needed, s.seats_free)
     };
-    let can_commit =
-        s.seats_needed <= s.seats_free && (s.refused == 0 || fields.partial.is_some()) && s.created + s.updated > 0;
-    let commit = if can_commit {
+    let commit = if s.can_commit() {
         format!(
             "<form method=\"post\" action=\"/admin/import/commit\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{}<p><button type=\"submit\">Import {} users</button> <a href=\"/admin/import\">Start again</a></p></form>",
             esc(&info.csrf_token),

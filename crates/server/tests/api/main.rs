@@ -170,13 +170,13 @@ impl TestApp {
     pub async fn deliver_mail(&self) -> Vec<(String, String)> {
         let mut sent = vec![];
         loop {
-            let batch = self.service.claim_due_mail(50).await.unwrap();
+            let batch = self.service.system().claim_due_mail(50).await.unwrap();
             if batch.is_empty() {
                 return sent;
             }
             for m in batch {
                 sent.push((m.to_address.clone(), m.body.clone()));
-                self.service.mail_delivered(m).await.unwrap();
+                self.service.system().mail_delivered(m).await.unwrap();
             }
         }
     }
