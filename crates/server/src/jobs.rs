@@ -20,31 +20,31 @@ pub fn spawn(service: Service, every: Duration) -> tokio::task::JoinHandle<()> {
 }
 
 pub async fn run_once(service: &Service) {
-    match service.run_scheduled_deactivations().await {
+    match service.system().run_scheduled_deactivations().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(users = n, "scheduled deactivations done"),
         Err(e) => tracing::error!(error = %e, "scheduled deactivation job failed"),
     }
-    match service.purge_expired_trash().await {
+    match service.system().purge_expired_trash().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(users = n, "purged users past the trash retention period"),
         Err(e) => tracing::error!(error = %e, "trash retention job failed"),
     }
-    match service.fill_missing_sort_keys().await {
+    match service.system().fill_missing_sort_keys().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(users = n, "wrote the sort keys of users stored without them"),
         Err(e) => tracing::error!(error = %e, "writing missing sort keys failed"),
     }
-    if let Err(e) = service.record_seat_history().await {
+    if let Err(e) = service.system().record_seat_history().await {
         tracing::error!(error = %e, "recording today's active accounts failed");
     }
-    if let Err(e) = service.end_lapsed_seat_reservations().await {
+    if let Err(e) = service.system().end_lapsed_seat_reservations().await {
         tracing::warn!(error = %e, "giving back the seats of stopped imports failed");
     }
-    if let Err(e) = service.prune_import_uploads().await {
+    if let Err(e) = service.system().prune_import_uploads().await {
         tracing::warn!(error = %e, "pruning import uploads failed");
     }
-    match service.prune_expired().await {
+    match service.system().prune_expired().await {
         Ok(p) if p == rollcall_core::service::Pruned::default() => {}
         Ok(p) => tracing::debug!(
             sessions = p.sessions,
@@ -54,7 +54,7 @@ pub async fn run_once(service: &Service) {
         ),
         Err(e) => tracing::error!(error = %e, "pruning expired state failed"),
     }
-    if let Err(e) = service.seal_audit().await {
+    if let Err(e) = service.system().seal_audit().await {
         tracing::error!(error = %e, "audit sealing failed");
     }
     resume_abandoned_bulk_jobs(service).await;
@@ -64,13 +64,13 @@ pub async fn run_once(service: &Service) {
 /// minute's other jobs aren't held up by a large one.
 async fn resume_abandoned_bulk_jobs(service: &Service) {
     loop {
-        match service.claim_abandoned_job().await {
+        match service.system().claim_abandoned_job().await {
             Ok(Some(run)) => {
                 let job_id = run.job_id;
                 tracing::info!(job = job_id, "taking over a bulk job whose instance stopped");
                 let service = service.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = service.run_bulk_job(run).await {
+                    if let Err(e) = service.system().run_bulk_job(run).await {
                         tracing::error!(job = job_id, error = %e, "bulk job failed");
                     }
                 });

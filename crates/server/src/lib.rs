@@ -186,7 +186,7 @@ async fn client_address(State(state): State<AppState>, mut req: Request, next: N
             if forwarded.is_empty() {
                 Some(peer)
             } else {
-                match state.service.trusted_proxies().await {
+                match state.service.public().trusted_proxies().await {
                     Ok(trusted) => {
                         let hops: Vec<&str> = forwarded.iter().map(String::as_str).collect();
                         Some(trusted.client(peer, &hops))
@@ -262,7 +262,7 @@ async fn healthz() -> &'static str {
 
 /// Readiness: the database answers. The reason for a failure goes to the log, not the client.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.service.ready().await {
+    match state.service.system().ready().await {
         Ok(()) => (StatusCode::OK, "ready\n"),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");

@@ -85,7 +85,7 @@ impl Metrics {
 
     /// Refreshes the gauges from the database and renders everything.
     pub async fn render(&self, service: &Service) -> rollcall_core::Result<String> {
-        let snap = service.metrics_snapshot().await?;
+        let snap = service.system().metrics_snapshot().await?;
         self.seats_used.set(snap.seats_used);
         self.seat_limit.set(snap.seat_limit);
         for (status, n) in [

@@ -123,7 +123,7 @@ pub struct LoginQuery {
 }
 
 async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
-    match state.service.sso_begin().await {
+    match state.service.public().sso_begin().await {
         Ok((config, request_id)) => {
             let relay = local_path(q.relay_state.as_deref());
             let url = rollcall_saml::request::authn_request_url(
@@ -159,7 +159,7 @@ async fn acs(
     headers: HeaderMap,
     Form(f): Form<AcsForm>,
 ) -> Response {
-    let config = match state.service.sso_config().await {
+    let config = match state.service.public().sso_config().await {
         Ok(Some(config)) => config,
         Ok(None) => return refused(StatusCode::NOT_FOUND, "Single sign-on is not configured."),
         Err(e) => return sign_in_error(e),
@@ -227,7 +227,12 @@ async fn acs(
         in_response_to: verified.in_response_to,
         expires_at: verified.expires_at.timestamp_millis(),
     };
-    match state.service.sso_sign_in(&identity, client.text().as_deref()).await {
+    match state
+        .service
+        .public()
+        .sso_sign_in(&identity, client.text().as_deref())
+        .await
+    {
         Ok(signed) => {
             let mut to = Redirect::to(&local_path(f.relay_state.as_deref())).into_response();
             to.headers_mut()

@@ -11,7 +11,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rollcall_core::domain::{BaseRole, Setting, SettingValue, TokenScope};
+use rollcall_core::domain::TokenScope;
 use rollcall_core::service::PasswordChange;
 use rollcall_core::{Channel, Context, Error, Service};
 use rollcall_scim::patch::{get_ci, parse_patch};
@@ -77,7 +77,11 @@ impl FromRequestParts<AppState> for ScimCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ScimCaller, ScimFailure> {
         let token = bearer(parts).ok_or(Error::Unauthenticated)?;
-        let actor = state.service.authenticate_token(token, TokenScope::Scim).await?;
+        let actor = state
+            .service
+            .public()
+            .authenticate_token(token, TokenScope::Scim)
+            .await?;
         let mut ctx = Context::new(actor, Channel::Scim);
         request_context(parts, &mut ctx);
         Ok(ScimCaller {
@@ -217,23 +221,8 @@ async fn service_provider_config(c: ScimCaller) -> ScimResult {
     Ok(ScimJson(StatusCode::OK, schema::service_provider_config(&c.base)))
 }
 
-/// Types the identity provider may send as `userType` besides the default.
-async fn grantable_types(c: &ScimCaller) -> Result<Vec<String>, ScimFailure> {
-    let default = match c.service.setting_value(Setting::ScimDefaultType).await? {
-        SettingValue::Text(t) => t,
-        other => other.to_string(),
-    };
-    let default = rollcall_core::domain::access::type_key(&default);
-    let types = c.service.list_types(&c.ctx).await?;
-    Ok(types
-        .into_iter()
-        .filter(|t| BaseRole::from_key(t.base).is_some_and(|b| b <= BaseRole::Instructor) && t.key != default)
-        .map(|t| t.name)
-        .collect())
-}
-
 async fn schemas(c: ScimCaller) -> ScimResult {
-    let all = schema::all_schemas(&c.base, &grantable_types(&c).await?);
+    let all = schema::all_schemas(&c.base, &c.service.scim_grantable_types(&c.ctx).await?);
     Ok(ScimJson(
         StatusCode::OK,
         schema::list_response(all.len() as i64, 1, all),
@@ -241,7 +230,7 @@ async fn schemas(c: ScimCaller) -> ScimResult {
 }
 
 async fn one_schema(c: ScimCaller, Path(id): Path<String>) -> ScimResult {
-    let all = schema::all_schemas(&c.base, &grantable_types(&c).await?);
+    let all = schema::all_schemas(&c.base, &c.service.scim_grantable_types(&c.ctx).await?);
     let found = all
         .into_iter()
         .find(|s| s["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&id)));

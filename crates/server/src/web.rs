@@ -89,7 +89,7 @@ fn random_hex() -> String {
 /// The signed-in user of a request, if any.
 pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(String, SessionInfo)> {
     let id = cookie(headers, &cookie_name(state, "rollcall_session"))?;
-    match state.service.session(&id).await {
+    match state.service.public().session(&id).await {
         Ok(mut info) => {
             // What the console does is recorded with where it came from, as for the API.
             let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -202,6 +202,7 @@ pub async fn login_submit(
     let next = local_path(f.next.as_deref());
     match state
         .service
+        .public()
         .sign_in_password(&f.login, &f.password, client.text().as_deref())
         .await
     {
@@ -273,7 +274,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): 
     if !same(&info.csrf_token, &f.csrf) {
         return forbidden_page();
     }
-    if let Err(e) = state.service.sign_out(&id).await {
+    if let Err(e) = state.service.public().sign_out(&id).await {
         tracing::error!(error = %e, "sign-out failed");
     }
     let mut resp = Redirect::to("/login").into_response();
@@ -350,7 +351,12 @@ pub async fn set_password_submit(
         )
             .into_response();
     }
-    match state.service.set_password_with_token(&f.token, &f.password).await {
+    match state
+        .service
+        .public()
+        .set_password_with_token(&f.token, &f.password)
+        .await
+    {
         Ok(()) => page(
             "Password set",
             html! { h1 { "Password set" } p { a href="/login" { "Sign in" } " with your new password." } },
@@ -439,7 +445,7 @@ pub async fn forgot_submit(
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return resp;
     }
-    if let Err(e) = state.service.request_password_reset(&f.login).await {
+    if let Err(e) = state.service.public().request_password_reset(&f.login).await {
         tracing::error!(error = %e, "password reset request failed");
     }
     page(
@@ -478,6 +484,7 @@ pub async fn json_login(
 ) -> ApiResult<Response> {
     let signed = match state
         .service
+        .public()
         .sign_in_password(&b.login, &b.password, client.text().as_deref())
         .await
     {
@@ -549,6 +556,6 @@ pub async fn json_password_reset(
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return Ok(resp);
     }
-    state.service.request_password_reset(&b.login).await?;
+    state.service.public().request_password_reset(&b.login).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -26,10 +26,6 @@ pub type Millis = i64;
 /// One day in milliseconds.
 pub const DAY_MS: Millis = 86_400_000;
 
-pub fn now_millis() -> Millis {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// RFC 3339 with millisecond precision, as every channel prints times.
 pub fn format_millis(ms: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -1,7 +1,7 @@
 //! Plan and seats, settings, reports, the audit log, and first-start bootstrap.
 
 use super::users::{NewUser, UserFilter, UserView};
-use super::{Change, Service};
+use super::{Change, Service, System};
 use crate::actor::Context;
 use crate::audit::{self, ChainVerifier, Problem, VerifyReport};
 use crate::domain::*;
@@ -153,48 +153,44 @@ pub struct AuditFilter {
 
 impl Service {
     pub async fn plan(&self, ctx: &Context) -> Result<PlanState> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
         // The plan is platform-wide: branch administrators see their branches' seats in the
         // seat report instead.
-        self.principal(tx, ctx).await?.require(Area::PlanManage)?;
-        tx.plan().await
+        self.read(ctx, Some(Area::PlanManage), async |tx, _| tx.plan().await)
+            .await
     }
 
     /// Records the plan bought. Moving below the seats in use is refused, saying how many
     /// accounts must be deactivated first.
     pub async fn set_plan(&self, ctx: &Context, tier: PlanTier, seats: Option<i64>) -> Result<PlanState> {
         let limit = tier.seat_limit(seats)?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::PlanManage)?;
-        let before = tx.plan().await?;
-        if before.tier == tier && before.seat_limit == limit {
-            return Ok(before);
-        }
-        if !tx.set_plan(tier, limit).await? {
-            let used = tx.plan().await?.seats_used;
-            return Err(Error::conflict(
-                "seats_in_use",
-                format!(
-                    "{used} accounts are active but the {} plan has {limit} seats; deactivate {} accounts first",
-                    tier.name(),
-                    used - limit
-                ),
-            ));
-        }
-        let changes = json!({ "plan": [before.tier.name(), tier.name()], "seat_limit": [before.seat_limit, limit] });
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("plan.set", "plan", None, tier.name(), changes),
-        )
-        .await?;
-        let after = tx.plan().await?;
-        self.commit(txb).await?;
-        Ok(after)
+        self.write(ctx, Some(Area::PlanManage), async |tx, who| {
+            let before = tx.plan().await?;
+            if before.tier == tier && before.seat_limit == limit {
+                return Ok(before);
+            }
+            if !tx.set_plan(tier, limit).await? {
+                let used = tx.plan().await?.seats_used;
+                return Err(Error::conflict(
+                    "seats_in_use",
+                    format!(
+                        "{used} accounts are active but the {} plan has {limit} seats; deactivate {} accounts first",
+                        tier.name(),
+                        used - limit
+                    ),
+                ));
+            }
+            let changes =
+                json!({ "plan": [before.tier.name(), tier.name()], "seat_limit": [before.seat_limit, limit] });
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("plan.set", "plan", None, tier.name(), changes),
+            )
+            .await?;
+            tx.plan().await
+        })
+        .await
     }
 
     /// How many accounts `idle_report` would list: each holds a seat. Counted, not loaded.
@@ -202,111 +198,85 @@ impl Service {
         self.count_users(ctx, &idle_filter(days)).await
     }
 
-    /// Writes the sort keys of users stored without them (by an older version still
-    /// running during a rolling upgrade), so sorted lists include them; the minute job
-    /// runs it. Returns how many.
-    pub async fn fill_missing_sort_keys(&self) -> Result<u64> {
-        let mut filled = 0;
-        loop {
-            let mut tx = self.store.begin().await?;
-            let batch = tx.fill_missing_sort_keys().await?;
-            tx.commit().await?;
-            if batch == 0 {
-                return Ok(filled);
-            }
-            filled += batch;
-        }
-    }
-
-    /// Writes today's count of active accounts (the minute job keeps it current).
-    pub async fn record_seat_history(&self) -> Result<()> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let used = tx.plan().await?.seats_used;
-        tx.record_seat_day(self.now().div_euclid(DAY_MS), used).await?;
-        self.commit(txb).await
-    }
-
     /// Active accounts per day over the last `days` days, oldest first (days since the
     /// epoch, UTC). Platform-wide, so for those who see every report.
     pub async fn seat_history(&self, ctx: &Context, days: i64) -> Result<Vec<(i64, i64)>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::ReportsAll)?;
-        if who.branch_ids().is_some() {
-            return Err(Error::forbidden("the platform's history is for administrators"));
-        }
-        tx.seat_history(self.now().div_euclid(DAY_MS) - days.clamp(1, 3650) + 1)
-            .await
+        self.read(ctx, Some(Area::ReportsAll), async |tx, who| {
+            if who.branch_ids().is_some() {
+                return Err(Error::forbidden("the platform's history is for administrators"));
+            }
+            tx.seat_history(self.now().div_euclid(DAY_MS) - days.clamp(1, 3650) + 1)
+                .await
+        })
+        .await
     }
 
     /// The feature areas the caller holds right now: what a console offers them.
     pub async fn my_areas(&self, ctx: &Context) -> Result<Vec<Area>> {
-        let mut txb = self.store.begin_read().await?;
-        let who = self.principal(txb.as_mut(), ctx).await?;
-        Ok(Area::ALL.iter().copied().filter(|a| who.areas.contains(*a)).collect())
+        self.read(ctx, None, async |_, who| {
+            Ok(Area::ALL.iter().copied().filter(|a| who.areas.contains(*a)).collect())
+        })
+        .await
     }
 
     pub async fn seat_report(&self, ctx: &Context) -> Result<SeatReport> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::ReportsAll)?;
-        let plan = tx.plan().await?;
-        let types = tx.user_types().await?;
-        let by_type = if who.branch_ids().is_some() {
-            vec![]
-        } else {
-            tx.active_by_type()
+        self.read(ctx, Some(Area::ReportsAll), async |tx, who| {
+            let plan = tx.plan().await?;
+            let types = tx.user_types().await?;
+            let by_type = if who.branch_ids().is_some() {
+                vec![]
+            } else {
+                tx.active_by_type()
+                    .await?
+                    .into_iter()
+                    .map(|(id, n)| TypeSeats {
+                        user_type: types
+                            .iter()
+                            .find(|t| t.id == id)
+                            .map(|t| t.name.clone())
+                            .unwrap_or_default(),
+                        active: n,
+                    })
+                    .collect()
+            };
+            let by_branch = tx
+                .branches()
                 .await?
                 .into_iter()
-                .map(|(id, n)| TypeSeats {
-                    user_type: types
-                        .iter()
-                        .find(|t| t.id == id)
-                        .map(|t| t.name.clone())
-                        .unwrap_or_default(),
-                    active: n,
+                .filter(|b| who.sees(&[b.id]))
+                .map(|b| BranchSeats {
+                    branch: b.name,
+                    active: b.active_users,
+                    cap: b.seat_cap,
                 })
-                .collect()
-        };
-        let by_branch = tx
-            .branches()
-            .await?
-            .into_iter()
-            .filter(|b| who.sees(&[b.id]))
-            .map(|b| BranchSeats {
-                branch: b.name,
-                active: b.active_users,
-                cap: b.seat_cap,
-            })
-            .collect();
-        let report = match who.branch_ids() {
-            None => SeatReport {
-                plan: Some(plan.tier.name()),
-                limit: Some(plan.seat_limit),
-                used: plan.seats_used,
-                free: Some(plan.seats_free()),
-                by_type,
-                by_branch,
-            },
-            Some(_) => SeatReport {
-                plan: None,
-                limit: None,
-                used: tx
-                    .count_users(&UserQuery {
-                        status: Some(UserStatus::Active),
-                        scope: who.branch_ids().map(<[BranchId]>::to_vec),
-                        ..UserQuery::default()
-                    })
-                    .await?,
-                free: None,
-                by_type,
-                by_branch,
-            },
-        };
-        Ok(report)
+                .collect();
+            let report = match who.branch_ids() {
+                None => SeatReport {
+                    plan: Some(plan.tier.name()),
+                    limit: Some(plan.seat_limit),
+                    used: plan.seats_used,
+                    free: Some(plan.seats_free()),
+                    by_type,
+                    by_branch,
+                },
+                Some(_) => SeatReport {
+                    plan: None,
+                    limit: None,
+                    used: tx
+                        .count_users(&UserQuery {
+                            status: Some(UserStatus::Active),
+                            scope: who.branch_ids().map(<[BranchId]>::to_vec),
+                            ..UserQuery::default()
+                        })
+                        .await?,
+                    free: None,
+                    by_type,
+                    by_branch,
+                },
+            };
+            Ok(report)
+        })
+        .await
     }
 
     /// Active accounts never signed in (`days` = None) or not in `days` days.
@@ -332,63 +302,60 @@ impl Service {
     }
 
     pub async fn settings(&self, ctx: &Context) -> Result<Vec<SettingView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::SettingsManage)?;
-        let mut out = vec![];
-        for s in Setting::ALL {
-            let value = match tx.setting(s.key()).await? {
-                Some(v) => v,
-                None => s.default_value().to_string(),
-            };
-            out.push(SettingView {
-                key: s.key(),
-                value,
-                default: s.default_value().to_string(),
-            });
-        }
-        Ok(out)
+        self.read(ctx, Some(Area::SettingsManage), async |tx, _| {
+            let mut out = vec![];
+            for s in Setting::ALL {
+                let value = match tx.setting(s.key()).await? {
+                    Some(v) => v,
+                    None => s.default_value().to_string(),
+                };
+                out.push(SettingView {
+                    key: s.key(),
+                    value,
+                    default: s.default_value().to_string(),
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     pub async fn set_setting(&self, ctx: &Context, key: &str, value: &str) -> Result<SettingView> {
         let setting = Setting::parse_key(key)?;
         let value = setting.parse_value(value)?.to_string();
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::SettingsManage)?;
-        if setting == Setting::ScimDefaultType {
-            // The identity provider may only give types up to Instructor.
-            let t = self.type_by_name(tx, &value).await?;
-            crate::actor::Principal::identity_provider("scim").require_rank(t.base, "give")?;
-        }
-        let before = tx
-            .setting(setting.key())
-            .await?
-            .unwrap_or_else(|| setting.default_value().to_string());
-        // Setting what is already set changes nothing, and the audit log says nothing.
-        if before != value {
-            tx.set_setting(setting.key(), &value).await?;
-            let changes = json!({ setting.key(): [before, value] });
-            self.record(
-                tx,
-                ctx,
-                &who,
-                Change::other("settings.set", "setting", None, setting.key(), changes),
-            )
-            .await?;
-        }
-        self.commit(txb).await?;
-        Ok(SettingView {
-            key: setting.key(),
-            value,
-            default: setting.default_value().to_string(),
+        self.write(ctx, Some(Area::SettingsManage), async |tx, who| {
+            if setting == Setting::ScimDefaultType {
+                // The identity provider may only give types up to Instructor.
+                let t = self.type_by_name(&mut **tx, &value).await?;
+                crate::actor::Principal::identity_provider("scim").require_rank(t.base, "give")?;
+            }
+            let before = tx
+                .setting(setting.key())
+                .await?
+                .unwrap_or_else(|| setting.default_value().to_string());
+            // Setting what is already set changes nothing, and the audit log says nothing.
+            if before != value {
+                tx.set_setting(setting.key(), &value).await?;
+                let changes = json!({ setting.key(): [before, value] });
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::other("settings.set", "setting", None, setting.key(), changes),
+                )
+                .await?;
+            }
+            Ok(SettingView {
+                key: setting.key(),
+                value,
+                default: setting.default_value().to_string(),
+            })
         })
+        .await
     }
 
     /// A setting's value for the server's own decisions (no caller, no audit).
-    pub async fn setting_value(&self, setting: Setting) -> Result<SettingValue> {
+    pub(crate) async fn setting_value(&self, setting: Setting) -> Result<SettingValue> {
         let mut tx = self.store.begin_read().await?;
         match tx.setting(setting.key()).await? {
             Some(v) => setting.parse_value(&v),
@@ -397,135 +364,50 @@ impl Service {
     }
 
     pub async fn list_audit(&self, ctx: &Context, filter: &AuditFilter) -> Result<Vec<AuditEntryView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::AuditView)?;
-        let mut q = AuditQuery {
-            since: filter.since,
-            action: filter.action.as_ref().map(|a| a.trim().to_ascii_lowercase()),
-            before: filter.before,
-            limit: filter.limit.unwrap_or(100).clamp(1, 1000),
-            ..AuditQuery::default()
-        };
-        // Names resolve to ids, so entries survive renames; a purged user's entries are
-        // found by nobody's name, as it should be.
-        for (name, slot) in [(&filter.actor, &mut q.actor_user), (&filter.target, &mut q.target_user)] {
-            if let Some(name) = name {
-                let u = tx
-                    .user_by_username(&name_key(name.trim()))
-                    .await?
-                    .ok_or_else(|| Error::not_found("user", name))?;
-                *slot = Some(u.id);
-            }
-        }
-        let rows = tx.list_audit(&q).await?;
-        // Other people are stored by id; their names are today's, and a purged user's gone.
-        let mut ids = vec![];
-        for r in &rows {
-            if let Some(v) = r
-                .personal
-                .as_ref()
-                .and_then(|p| p.data.as_deref())
-                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-            {
-                audit::people_in(&v, &mut ids);
-            }
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        let ids: Vec<UserId> = ids.into_iter().map(UserId).collect();
-        let names: std::collections::HashMap<i64, String> = tx
-            .usernames_of(&ids)
-            .await?
-            .into_iter()
-            .map(|(id, n)| (id.0, n))
-            .collect();
-        Ok(rows.into_iter().map(|r| AuditEntryView::from_row(r, &names)).collect())
-    }
-
-    /// Whether this service's audit key is the one the chain head was last sealed with;
-    /// `None` while nothing has been sealed under a key. Channels check it at start-up so a
-    /// process with a missing or wrong key file doesn't write entries that can't be checked
-    /// against the others.
-    pub async fn audit_key_matches(&self) -> Result<Option<bool>> {
-        let mut tx = self.store.begin_read().await?;
-        let mut head = tx.audit_head().await?;
-        if let Some(k) = &self.audit_key {
-            head.keyed_from = k.boundary();
-        }
-        if head.seq < head.keyed_from {
-            return Ok(None);
-        }
-        Ok(Some(self.audit_key.as_ref().is_some_and(|k| k.head_tag_valid(&head))))
-    }
-
-    /// Binds the database to this service's audit key: the first process to start with a
-    /// key records its fingerprint (under the chain head's lock, so two first starts agree);
-    /// every later one must hold the same key. `false` when it doesn't — such a process
-    /// would write entries every other instance's sealer refuses.
-    pub async fn claim_audit_key(&self) -> Result<bool> {
-        let key = self.audit_key()?;
-        let mut tx = self.store.begin().await?;
-        tx.lock_audit_head().await?;
-        let ok = audit::claim_key(tx.as_mut(), key).await?;
-        tx.commit().await?;
-        Ok(ok)
-    }
-
-    /// Whether some process has bound this database to an audit key already.
-    pub async fn audit_key_claimed(&self) -> Result<bool> {
-        let mut tx = self.store.begin_read().await?;
-        Ok(tx.setting(audit::KEY_FINGERPRINT_SETTING).await?.is_some())
-    }
-
-    /// Where the database says authenticated positions begin (1, unless the log was sealed
-    /// before keys existed): what a new key file records, once.
-    pub async fn audit_keyed_from(&self) -> Result<i64> {
-        let mut tx = self.store.begin_read().await?;
-        Ok(tx.audit_head().await?.keyed_from)
-    }
-
-    /// Seals every committed, unsealed audit entry into the chain, in batches. Concurrent
-    /// sealers queue on the chain head, so the chain never forks. A row without a valid tag
-    /// (not written by this service: inserted or edited by hand) is refused — marked, logged
-    /// and left out of the chain, which continues past it — and `verify_audit` reports it.
-    pub async fn seal_audit(&self) -> Result<i64> {
-        let key = self.audit_key()?;
-        let mut sealed = 0;
-        loop {
-            let mut tx = self.store.begin().await?;
-            let mut head = tx.lock_audit_head().await?;
-            // The boundary is the key file's, whatever the database says.
-            head.keyed_from = key.boundary();
-            let rows = tx.unsealed_audit(500).await?;
-            if rows.is_empty() {
-                return Ok(sealed);
-            }
-            let before = head.seq;
-            for row in &rows {
-                if !key.entry_tag_valid(row) {
-                    tracing::error!(
-                        entry = row.id,
-                        action = %row.action,
-                        "audit entry refused: it has no valid authentication tag (written into the database by hand?); it is not sealed into the chain"
-                    );
-                    tx.refuse_audit(row.id, self.now()).await?;
-                    continue;
+        self.read(ctx, Some(Area::AuditView), async |tx, _| {
+            let mut q = AuditQuery {
+                since: filter.since,
+                action: filter.action.as_ref().map(|a| a.trim().to_ascii_lowercase()),
+                before: filter.before,
+                limit: filter.limit.unwrap_or(100).clamp(1, 1000),
+                ..AuditQuery::default()
+            };
+            // Names resolve to ids, so entries survive renames; a purged user's entries are
+            // found by nobody's name, as it should be.
+            for (name, slot) in [(&filter.actor, &mut q.actor_user), (&filter.target, &mut q.target_user)] {
+                if let Some(name) = name {
+                    let u = tx
+                        .user_by_username(&name_key(name.trim()))
+                        .await?
+                        .ok_or_else(|| Error::not_found("user", name))?;
+                    *slot = Some(u.id);
                 }
-                let seq = head.seq + 1;
-                let hash = key.link(&head, seq, &audit::entry_digest(row));
-                tx.seal_audit(row.id, seq, &head.hash, &hash).await?;
-                head.seq = seq;
-                head.hash = hash;
             }
-            if head.seq != before {
-                head.tag = Some(key.head_tag(&head));
-                tx.set_audit_head(&head).await?;
+            let rows = tx.list_audit(&q).await?;
+            // Other people are stored by id; their names are today's, and a purged user's gone.
+            let mut ids = vec![];
+            for r in &rows {
+                if let Some(v) = r
+                    .personal
+                    .as_ref()
+                    .and_then(|p| p.data.as_deref())
+                    .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                {
+                    audit::people_in(&v, &mut ids);
+                }
             }
-            tx.commit().await?;
-            sealed += head.seq - before;
-        }
+            ids.sort_unstable();
+            ids.dedup();
+            let ids: Vec<UserId> = ids.into_iter().map(UserId).collect();
+            let names: std::collections::HashMap<i64, String> = tx
+                .usernames_of(&ids)
+                .await?
+                .into_iter()
+                .map(|(id, n)| (id.0, n))
+                .collect();
+            Ok(rows.into_iter().map(|r| AuditEntryView::from_row(r, &names)).collect())
+        })
+        .await
     }
 
     /// Seals what is committed, then walks the whole chain. Names the first entry that was
@@ -551,7 +433,7 @@ impl Service {
                 "a kept head is SEQ:HASH, as `audit verify` printed it (a position from 1 and a 64-digit hex hash)",
             ));
         }
-        self.seal_audit().await?;
+        self.system().seal_audit().await?;
         let mut tx = self.store.begin_read().await?;
         let mut head = tx.audit_head().await?;
         let unsealed = tx.count_unsealed_audit().await?;
@@ -651,12 +533,136 @@ impl Service {
         }
         self.commit(txb).await
     }
+}
+
+/// Idle accounts: active (holding a seat) and never signed in (`days` = None) or not in
+/// `days` days.
+fn idle_filter(days: Option<i64>) -> UserFilter {
+    UserFilter {
+        status: Some(UserStatus::Active),
+        idle_days: days,
+        never_logged_in: days.is_none(),
+        ..UserFilter::default()
+    }
+}
+
+impl System<'_> {
+    /// Writes the sort keys of users stored without them (by an older version still
+    /// running during a rolling upgrade), so sorted lists include them; the minute job
+    /// runs it. Returns how many.
+    pub async fn fill_missing_sort_keys(self) -> Result<u64> {
+        let mut filled = 0;
+        loop {
+            let mut tx = self.service.store.begin().await?;
+            let batch = tx.fill_missing_sort_keys().await?;
+            tx.commit().await?;
+            if batch == 0 {
+                return Ok(filled);
+            }
+            filled += batch;
+        }
+    }
+
+    /// Writes today's count of active accounts (the minute job keeps it current).
+    pub async fn record_seat_history(self) -> Result<()> {
+        let mut txb = self.service.store.begin().await?;
+        let tx = txb.as_mut();
+        let used = tx.plan().await?.seats_used;
+        tx.record_seat_day(self.service.now().div_euclid(DAY_MS), used).await?;
+        self.service.commit(txb).await
+    }
+
+    /// Whether this service's audit key is the one the chain head was last sealed with;
+    /// `None` while nothing has been sealed under a key. Channels check it at start-up so a
+    /// process with a missing or wrong key file doesn't write entries that can't be checked
+    /// against the others.
+    pub async fn audit_key_matches(self) -> Result<Option<bool>> {
+        let mut tx = self.service.store.begin_read().await?;
+        let mut head = tx.audit_head().await?;
+        if let Some(k) = &self.service.audit_key {
+            head.keyed_from = k.boundary();
+        }
+        if head.seq < head.keyed_from {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.service.audit_key.as_ref().is_some_and(|k| k.head_tag_valid(&head)),
+        ))
+    }
+
+    /// Binds the database to this service's audit key: the first process to start with a
+    /// key records its fingerprint (under the chain head's lock, so two first starts agree);
+    /// every later one must hold the same key. `false` when it doesn't — such a process
+    /// would write entries every other instance's sealer refuses.
+    pub async fn claim_audit_key(self) -> Result<bool> {
+        let key = self.service.audit_key()?;
+        let mut tx = self.service.store.begin().await?;
+        tx.lock_audit_head().await?;
+        let ok = audit::claim_key(tx.as_mut(), key).await?;
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// Whether some process has bound this database to an audit key already.
+    pub async fn audit_key_claimed(self) -> Result<bool> {
+        let mut tx = self.service.store.begin_read().await?;
+        Ok(tx.setting(audit::KEY_FINGERPRINT_SETTING).await?.is_some())
+    }
+
+    /// Where the database says authenticated positions begin (1, unless the log was sealed
+    /// before keys existed): what a new key file records, once.
+    pub async fn audit_keyed_from(self) -> Result<i64> {
+        let mut tx = self.service.store.begin_read().await?;
+        Ok(tx.audit_head().await?.keyed_from)
+    }
+
+    /// Seals every committed, unsealed audit entry into the chain, in batches. Concurrent
+    /// sealers queue on the chain head, so the chain never forks. A row without a valid tag
+    /// (not written by this service: inserted or edited by hand) is refused — marked, logged
+    /// and left out of the chain, which continues past it — and `verify_audit` reports it.
+    pub async fn seal_audit(self) -> Result<i64> {
+        let key = self.service.audit_key()?;
+        let mut sealed = 0;
+        loop {
+            let mut tx = self.service.store.begin().await?;
+            let mut head = tx.lock_audit_head().await?;
+            // The boundary is the key file's, whatever the database says.
+            head.keyed_from = key.boundary();
+            let rows = tx.unsealed_audit(500).await?;
+            if rows.is_empty() {
+                return Ok(sealed);
+            }
+            let before = head.seq;
+            for row in &rows {
+                if !key.entry_tag_valid(row) {
+                    tracing::error!(
+                        entry = row.id,
+                        action = %row.action,
+                        "audit entry refused: it has no valid authentication tag (written into the database by hand?); it is not sealed into the chain"
+                    );
+                    tx.refuse_audit(row.id, self.service.now()).await?;
+                    continue;
+                }
+                let seq = head.seq + 1;
+                let hash = key.link(&head, seq, &audit::entry_digest(row));
+                tx.seal_audit(row.id, seq, &head.hash, &hash).await?;
+                head.seq = seq;
+                head.hash = hash;
+            }
+            if head.seq != before {
+                head.tag = Some(key.head_tag(&head));
+                tx.set_audit_head(&head).await?;
+            }
+            tx.commit().await?;
+            sealed += head.seq - before;
+        }
+    }
 
     /// First start: when no active administrator exists, creates `admin`. Returns the
     /// generated password when none was given (to be shown once).
-    pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<(String, Option<String>)>> {
+    pub async fn ensure_first_admin(self, password: Option<String>) -> Result<Option<(String, Option<String>)>> {
         {
-            let mut tx = self.store.begin_read().await?;
+            let mut tx = self.service.store.begin_read().await?;
             if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? > 0 {
                 return Ok(None);
             }
@@ -675,10 +681,10 @@ impl Service {
             ..NewUser::default()
         };
         let ctx = Context::system("first_start");
-        let created = self.create_user(&ctx, input).await;
+        let created = self.service.create_user(&ctx, input).await;
         if created.is_err() {
             // Another instance starting at the same moment may have created it.
-            let mut tx = self.store.begin_read().await?;
+            let mut tx = self.service.store.begin_read().await?;
             if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? > 0 {
                 return Ok(None);
             }
@@ -694,8 +700,8 @@ impl Service {
     }
 
     /// Seat and status counts for monitoring. The active count is the seat counter, O(1).
-    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot> {
-        let mut tx = self.store.begin_read().await?;
+    pub async fn metrics_snapshot(self) -> Result<MetricsSnapshot> {
+        let mut tx = self.service.store.begin_read().await?;
         let plan = tx.plan().await?;
         let count = |status| crate::ports::UserQuery {
             status: Some(status),
@@ -709,16 +715,5 @@ impl Service {
             deactivated,
             trash,
         })
-    }
-}
-
-/// Idle accounts: active (holding a seat) and never signed in (`days` = None) or not in
-/// `days` days.
-fn idle_filter(days: Option<i64>) -> UserFilter {
-    UserFilter {
-        status: Some(UserStatus::Active),
-        idle_days: days,
-        never_logged_in: days.is_none(),
-        ..UserFilter::default()
     }
 }

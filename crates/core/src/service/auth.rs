@@ -5,7 +5,7 @@
 //! address, never locking anyone out for good.
 
 use super::users::UserView;
-use super::{Change, Service};
+use super::{Change, Public, Service, System};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::domain::*;
 use crate::ports::{SessionRecord, Tx};
@@ -35,7 +35,7 @@ pub struct SignedIn {
     pub user: UserView,
 }
 
-/// What [`Service::prune_expired`] removed.
+/// What `System::prune_expired` removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
     pub sessions: u64,
@@ -137,104 +137,6 @@ impl Service {
         tx.commit().await
     }
 
-    /// The `trusted_proxies` setting as it is now (read per use, so a change made on any
-    /// instance holds everywhere at once).
-    pub async fn trusted_proxies(&self) -> Result<TrustedProxies> {
-        let mut tx = self.store.begin_read().await?;
-        match tx.setting(Setting::TrustedProxies.key()).await? {
-            Some(v) => TrustedProxies::parse(&v),
-            None => Ok(TrustedProxies::default()),
-        }
-    }
-
-    /// Signs in with a username (or email) and password. A new session id is made at every
-    /// sign-in, so a session id planted before sign-in is never the one that ends up
-    /// authenticated.
-    pub async fn sign_in_password(&self, login: &str, given: &str, source: Option<&str>) -> Result<SignedIn> {
-        // Before any database work: nothing longer can name an account.
-        if login.trim().chars().count() > LOGIN_MAX_CHARS {
-            return Err(Error::invalid(
-                "login",
-                format!("must be at most {LOGIN_MAX_CHARS} characters"),
-            ));
-        }
-        let now = self.now();
-        let login_key = name_key(login.trim());
-        let (user, stored) = {
-            let mut tx = self.store.begin_read().await?;
-            let user = match tx.user_by_username(&login_key).await? {
-                Some(u) => Some(u),
-                None => tx.user_by_email(&login_key).await?,
-            };
-            let stored = match &user {
-                Some(u) => tx.password_hash(u.id).await?,
-                None => None,
-            };
-            (user, stored)
-        };
-        // One allowance per account (named by username or by email alike; an unknown login
-        // by its digest, never the attacker's text), one per account and address, one per
-        // address. Sorted, so concurrent attempts lock rows in one order.
-        let account = match &user {
-            Some(u) => format!("user:{}", u.id),
-            None => format!("login:{}", sha256_hex(&login_key)),
-        };
-        let mut keys = vec![(format!("acct:{account}"), ACCOUNT)];
-        if let Some(addr) = source {
-            keys.push((format!("pair:{account}@{addr}"), PAIR));
-            keys.push((format!("addr:{addr}"), ADDRESS));
-        }
-        keys.sort_by(|a, b| a.0.cmp(&b.0));
-        self.reserve_attempt(&keys, now).await?;
-        let given_owned = given.to_owned();
-        let verified = match stored.clone() {
-            Some(hash) => tokio::task::spawn_blocking(move || password::verify(&given_owned, &hash))
-                .await
-                .map_err(Error::internal)?,
-            None => {
-                tokio::task::spawn_blocking(move || password::verify_dummy(&given_owned))
-                    .await
-                    .map_err(Error::internal)?;
-                false
-            }
-        };
-        let user = match user {
-            Some(u) if verified && u.status.holds_seat() => u,
-            _ => {
-                // The attempt was counted before the check.
-                tracing::info!("sign-in refused");
-                return Err(wrong());
-            }
-        };
-        let rehash = match stored.as_deref() {
-            Some(s) if password::needs_rehash(s) => password::hash_off_thread(Some(given.to_owned())).await?,
-            _ => None,
-        };
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        // The account's and this address's allowance for it start afresh. The address's own
-        // allowance only takes this attempt back: signing in to one's own account mustn't
-        // wipe out the failures of a sprayer sharing the address, nor count as one.
-        for (k, _) in &keys {
-            if k.starts_with("addr:") {
-                tx.release_sign_in_attempt(k).await?;
-            } else {
-                tx.clear_sign_in_failures(k).await?;
-            }
-        }
-        if let Some(h) = &rehash {
-            tx.set_password_hash(user.id, Some(h)).await?;
-        }
-        let changes = json!({ "method": "password", "rehashed": rehash.is_some() });
-        let (session_id, csrf_token, view) = self.start_session(tx, &user, source, Channel::Console, changes).await?;
-        self.commit(txb).await?;
-        Ok(SignedIn {
-            session_id,
-            csrf_token,
-            user: view,
-        })
-    }
-
     /// Records the sign-in and opens a session for `user`, inside `tx`. Shared by every way
     /// of signing in (password, SAML).
     pub(crate) async fn start_session(
@@ -277,13 +179,116 @@ impl Service {
         let view = self.view_of(tx, &fresh).await?;
         Ok((session_id, csrf_token, view))
     }
+}
+
+impl Public<'_> {
+    /// The `trusted_proxies` setting as it is now (read per use, so a change made on any
+    /// instance holds everywhere at once).
+    pub async fn trusted_proxies(self) -> Result<TrustedProxies> {
+        let mut tx = self.service.store.begin_read().await?;
+        match tx.setting(Setting::TrustedProxies.key()).await? {
+            Some(v) => TrustedProxies::parse(&v),
+            None => Ok(TrustedProxies::default()),
+        }
+    }
+
+    /// Signs in with a username (or email) and password. A new session id is made at every
+    /// sign-in, so a session id planted before sign-in is never the one that ends up
+    /// authenticated.
+    pub async fn sign_in_password(self, login: &str, given: &str, source: Option<&str>) -> Result<SignedIn> {
+        // Before any database work: nothing longer can name an account.
+        if login.trim().chars().count() > LOGIN_MAX_CHARS {
+            return Err(Error::invalid(
+                "login",
+                format!("must be at most {LOGIN_MAX_CHARS} characters"),
+            ));
+        }
+        let now = self.service.now();
+        let login_key = name_key(login.trim());
+        let (user, stored) = {
+            let mut tx = self.service.store.begin_read().await?;
+            let user = match tx.user_by_username(&login_key).await? {
+                Some(u) => Some(u),
+                None => tx.user_by_email(&login_key).await?,
+            };
+            let stored = match &user {
+                Some(u) => tx.password_hash(u.id).await?,
+                None => None,
+            };
+            (user, stored)
+        };
+        // One allowance per account (named by username or by email alike; an unknown login
+        // by its digest, never the attacker's text), one per account and address, one per
+        // address. Sorted, so concurrent attempts lock rows in one order.
+        let account = match &user {
+            Some(u) => format!("user:{}", u.id),
+            None => format!("login:{}", sha256_hex(&login_key)),
+        };
+        let mut keys = vec![(format!("acct:{account}"), ACCOUNT)];
+        if let Some(addr) = source {
+            keys.push((format!("pair:{account}@{addr}"), PAIR));
+            keys.push((format!("addr:{addr}"), ADDRESS));
+        }
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        self.service.reserve_attempt(&keys, now).await?;
+        let given_owned = given.to_owned();
+        let verified = match stored.clone() {
+            Some(hash) => tokio::task::spawn_blocking(move || password::verify(&given_owned, &hash))
+                .await
+                .map_err(Error::internal)?,
+            None => {
+                tokio::task::spawn_blocking(move || password::verify_dummy(&given_owned))
+                    .await
+                    .map_err(Error::internal)?;
+                false
+            }
+        };
+        let user = match user {
+            Some(u) if verified && u.status.holds_seat() => u,
+            _ => {
+                // The attempt was counted before the check.
+                tracing::info!("sign-in refused");
+                return Err(wrong());
+            }
+        };
+        let rehash = match stored.as_deref() {
+            Some(s) if password::needs_rehash(s) => password::hash_off_thread(Some(given.to_owned())).await?,
+            _ => None,
+        };
+        let mut txb = self.service.store.begin().await?;
+        let tx = txb.as_mut();
+        // The account's and this address's allowance for it start afresh. The address's own
+        // allowance only takes this attempt back: signing in to one's own account mustn't
+        // wipe out the failures of a sprayer sharing the address, nor count as one.
+        for (k, _) in &keys {
+            if k.starts_with("addr:") {
+                tx.release_sign_in_attempt(k).await?;
+            } else {
+                tx.clear_sign_in_failures(k).await?;
+            }
+        }
+        if let Some(h) = &rehash {
+            tx.set_password_hash(user.id, Some(h)).await?;
+        }
+        let changes = json!({ "method": "password", "rehashed": rehash.is_some() });
+        let (session_id, csrf_token, view) = self
+            .service
+            .start_session(tx, &user, source, Channel::Console, changes)
+            .await?;
+        self.service.commit(txb).await?;
+        Ok(SignedIn {
+            session_id,
+            csrf_token,
+            user: view,
+        })
+    }
 
     /// The user behind a session id, if the session is live and the user active.
-    pub async fn session(&self, session_id: &str) -> Result<SessionInfo> {
-        let now = self.now();
+    pub async fn session(self, session_id: &str) -> Result<SessionInfo> {
+        let now = self.service.now();
         let id_hash = sha256_hex(session_id);
         let (record, user) = {
-            let mut tx = self.store.begin_read().await?;
+            let mut tx = self.service.store.begin_read().await?;
             let Some(record) = tx.session(&id_hash).await? else {
                 return Err(Error::Unauthenticated);
             };
@@ -292,19 +297,19 @@ impl Service {
         };
         let expired = now >= record.expires_at || now - record.last_seen_at >= SESSION_IDLE_MS;
         if expired || !user.status.holds_seat() {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.service.store.begin().await?;
             tx.delete_session(&id_hash).await?;
             tx.commit().await?;
             return Err(Error::Unauthenticated);
         }
         if now - record.last_seen_at >= TOUCH_EVERY_MS {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.service.store.begin().await?;
             tx.touch_session(&id_hash, now).await?;
             tx.commit().await?;
         }
         let context = Context::new(Actor::User(user.id), Channel::Console);
-        let mut tx = self.store.begin_read().await?;
-        let view = self.view_of(tx.as_mut(), &user).await?;
+        let mut tx = self.service.store.begin_read().await?;
+        let view = self.service.view_of(tx.as_mut(), &user).await?;
         Ok(SessionInfo {
             context,
             csrf_token: record.csrf_token,
@@ -312,42 +317,27 @@ impl Service {
         })
     }
 
-    /// Forgets what has expired: sessions past their idle or absolute end, sign-in
-    /// failures older than their window (and no longer blocking), and SAML request and
-    /// assertion ids past their expiry. The minute job runs this on every instance.
-    pub async fn prune_expired(&self) -> Result<Pruned> {
-        let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let pruned = Pruned {
-            sessions: tx.prune_sessions(now, now - SESSION_IDLE_MS).await?,
-            sign_in_failures: tx.prune_sign_in_failures(now - FAILURE_WINDOW_MS, now).await?,
-            sso_state: tx.prune_sso_state(now).await?,
-        };
-        tx.commit().await?;
-        Ok(pruned)
-    }
-
-    pub async fn sign_out(&self, session_id: &str) -> Result<()> {
-        let mut tx = self.store.begin().await?;
+    pub async fn sign_out(self, session_id: &str) -> Result<()> {
+        let mut tx = self.service.store.begin().await?;
         tx.delete_session(&sha256_hex(session_id)).await?;
         tx.commit().await
     }
 
     /// Mails a reset link if the login names an active account that receives mail. The
     /// answer is the same either way, so it reveals nothing.
-    pub async fn request_password_reset(&self, login: &str) -> Result<()> {
+    pub async fn request_password_reset(self, login: &str) -> Result<()> {
         // No account has a longer name: the same answer, without touching the database.
         if login.trim().chars().count() > LOGIN_MAX_CHARS {
             return Ok(());
         }
         let key = name_key(login.trim());
-        let mut txb = self.store.begin().await?;
+        let mut txb = self.service.store.begin().await?;
         let tx = txb.as_mut();
         let user = match tx.user_by_username(&key).await? {
             Some(u) => Some(u),
             None => tx.user_by_email(&key).await?,
         };
-        let now = self.now();
+        let now = self.service.now();
         if let Some(u) = user.filter(|u| u.status.holds_seat()) {
             // At most one link every few minutes, and the newest replaces the older ones, so
             // nobody can flood an inbox or collect live links.
@@ -357,35 +347,36 @@ impl Service {
             {
                 tx.retire_password_tokens(u.id, "reset", now).await?;
                 let msg = crate::domain::mail::password_reset(&u, crate::domain::mail::LINK_PLACEHOLDER);
-                self.queue_mail_with_link(tx, &u, msg, "reset").await?;
+                self.service.queue_mail_with_link(tx, &u, msg, "reset").await?;
                 let ctx = Context::new(Actor::User(u.id), Channel::Console);
                 let who = Principal {
                     user_id: Some(u.id),
                     label: u.username.to_string(),
                     ..Principal::superuser()
                 };
-                self.record(
-                    tx,
-                    &ctx,
-                    &who,
-                    Change::user("user.password_reset_requested", &u, json!({})),
-                )
-                .await?;
+                self.service
+                    .record(
+                        tx,
+                        &ctx,
+                        &who,
+                        Change::user("user.password_reset_requested", &u, json!({})),
+                    )
+                    .await?;
             }
         }
-        self.commit(txb).await
+        self.service.commit(txb).await
     }
 
     /// Sets a password from a set-password or reset link: once, within the hour. Ends every
     /// session of the user.
-    pub async fn set_password_with_token(&self, token: &str, new_password: &str) -> Result<()> {
+    pub async fn set_password_with_token(self, token: &str, new_password: &str) -> Result<()> {
         password::check_policy(new_password)?;
         let hash = password::hash_off_thread(Some(new_password.to_owned())).await?;
-        let mut txb = self.store.begin().await?;
+        let mut txb = self.service.store.begin().await?;
         let tx = txb.as_mut();
         let invalid = || Error::invalid("token", "this link is invalid, used or expired; ask for a new one");
         let (user_id, purpose) = tx
-            .use_password_token(&sha256_hex(token.trim()), self.now())
+            .use_password_token(&sha256_hex(token.trim()), self.service.now())
             .await?
             .ok_or_else(invalid)?;
         let user = tx
@@ -401,17 +392,35 @@ impl Service {
             label: user.username.to_string(),
             ..Principal::superuser()
         };
-        self.record(
-            tx,
-            &ctx,
-            &who,
-            Change::user(
-                "user.set_password",
-                &user,
-                json!({ "via": purpose, "password": "[redacted]" }),
-            ),
-        )
-        .await?;
-        self.commit(txb).await
+        self.service
+            .record(
+                tx,
+                &ctx,
+                &who,
+                Change::user(
+                    "user.set_password",
+                    &user,
+                    json!({ "via": purpose, "password": "[redacted]" }),
+                ),
+            )
+            .await?;
+        self.service.commit(txb).await
+    }
+}
+
+impl System<'_> {
+    /// Forgets what has expired: sessions past their idle or absolute end, sign-in
+    /// failures older than their window (and no longer blocking), and SAML request and
+    /// assertion ids past their expiry. The minute job runs this on every instance.
+    pub async fn prune_expired(self) -> Result<Pruned> {
+        let now = self.service.now();
+        let mut tx = self.service.store.begin().await?;
+        let pruned = Pruned {
+            sessions: tx.prune_sessions(now, now - SESSION_IDLE_MS).await?,
+            sign_in_failures: tx.prune_sign_in_failures(now - FAILURE_WINDOW_MS, now).await?,
+            sso_state: tx.prune_sso_state(now).await?,
+        };
+        tx.commit().await?;
+        Ok(pruned)
     }
 }

@@ -2,8 +2,8 @@
 //! Large batches run as background jobs whose progress is kept in the database, so any
 //! instance can answer a poll.
 
-use super::Service;
 use super::users::{UserFilter, UserKey, UserUpdate};
+use super::{Service, System};
 use crate::actor::{Actor, Channel, Context};
 use crate::domain::*;
 use crate::ports::{JobRecord, UserQuery};
@@ -128,53 +128,52 @@ impl Service {
         targets: &BulkTargets,
         confirm: Option<i64>,
     ) -> Result<Vec<UserId>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UsersManage)?;
-        let ids: Vec<UserId> = match targets {
-            BulkTargets::Ids(ids) => {
-                if ids.is_empty() || ids.len() > MAX_BULK {
-                    return Err(Error::invalid("ids", format!("name 1 to {MAX_BULK} user ids")));
-                }
-                let mut seen = std::collections::BTreeSet::new();
-                ids.iter()
-                    .filter(|id| seen.insert(**id))
-                    .map(|id| UserId(*id))
-                    .collect()
-            }
-            BulkTargets::Filter(filter) => {
-                let mut f = filter.clone();
-                f.cursor = None;
-                let mut q: UserQuery = self.user_query(tx, &who, &f).await?;
-                q.limit = 10_000;
-                let mut ids = vec![];
-                loop {
-                    let page = tx.list_users(&q).await?;
-                    let full = page.len() as i64 == q.limit;
-                    q.after = page.last().map(|u| crate::domain::UserCursor { id: u.id });
-                    ids.extend(page.into_iter().map(|u| u.id));
-                    if ids.len() > MAX_BULK {
-                        return Err(Error::invalid(
-                            "filter",
-                            format!("matches more than {MAX_BULK} users; narrow it"),
-                        ));
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            let ids: Vec<UserId> = match targets {
+                BulkTargets::Ids(ids) => {
+                    if ids.is_empty() || ids.len() > MAX_BULK {
+                        return Err(Error::invalid("ids", format!("name 1 to {MAX_BULK} user ids")));
                     }
-                    if !full {
-                        break;
-                    }
+                    let mut seen = std::collections::BTreeSet::new();
+                    ids.iter()
+                        .filter(|id| seen.insert(**id))
+                        .map(|id| UserId(*id))
+                        .collect()
                 }
-                ids
+                BulkTargets::Filter(filter) => {
+                    let mut f = filter.clone();
+                    f.cursor = None;
+                    let mut q: UserQuery = self.user_query(&mut **tx, who, &f).await?;
+                    q.limit = 10_000;
+                    let mut ids = vec![];
+                    loop {
+                        let page = tx.list_users(&q).await?;
+                        let full = page.len() as i64 == q.limit;
+                        q.after = page.last().map(|u| crate::domain::UserCursor { id: u.id });
+                        ids.extend(page.into_iter().map(|u| u.id));
+                        if ids.len() > MAX_BULK {
+                            return Err(Error::invalid(
+                                "filter",
+                                format!("matches more than {MAX_BULK} users; narrow it"),
+                            ));
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                    ids
+                }
+            };
+            if *action == BulkAction::Delete && confirm != Some(ids.len() as i64) {
+                return Err(Error::ConfirmationRequired(format!(
+                    "deleting {} users erases their records after the retention period; confirm with the count: \"confirm\": {}",
+                    ids.len(),
+                    ids.len()
+                )));
             }
-        };
-        if *action == BulkAction::Delete && confirm != Some(ids.len() as i64) {
-            return Err(Error::ConfirmationRequired(format!(
-                "deleting {} users erases their records after the retention period; confirm with the count: \"confirm\": {}",
-                ids.len(),
-                ids.len()
-            )));
-        }
-        Ok(ids)
+            Ok(ids)
+        })
+        .await
     }
 
     /// Applies the action to one user; the outcome is reported, never raised.
@@ -281,22 +280,6 @@ impl Service {
         Ok((job.into(), run))
     }
 
-    /// Runs a job's users not done yet, a chunk at a time. Each chunk's outcomes are saved
-    /// with the job's lease renewed — only while this runner still holds it, so if another
-    /// instance has taken the job over (this one stalled past its lease) this one stops.
-    /// An instance that stops loses at most one chunk's progress, which whoever takes the
-    /// job over redoes. A job that fails midway is marked `failed` with what it reached.
-    pub async fn run_bulk_job(&self, run: BulkRun) -> Result<()> {
-        let mut held = run.lease;
-        let result = self.run_bulk_job_steps(&run, &mut held).await;
-        if result.is_err() {
-            let mut tx = self.store.begin().await?;
-            tx.fail_job(run.job_id, held, self.now()).await?;
-            tx.commit().await?;
-        }
-        result
-    }
-
     async fn run_bulk_job_steps(&self, run: &BulkRun, held: &mut Millis) -> Result<()> {
         let mut after = -1;
         loop {
@@ -352,14 +335,65 @@ impl Service {
         }
     }
 
+    /// A job's progress, for whoever started it, or anyone who manages users without a
+    /// branch restriction.
+    pub async fn job(&self, ctx: &Context, id: i64, page: ResultsPage) -> Result<JobView> {
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            let job = tx.job(id).await?.ok_or_else(|| Error::not_found("job", id))?;
+            let mine = job.created_by.is_some() && job.created_by == who.user_id;
+            if !mine && who.branch_ids().is_some() {
+                return Err(Error::not_found("job", id));
+            }
+            let limit = page.limit.unwrap_or(1_000);
+            if !(1..=10_000).contains(&limit) {
+                return Err(Error::invalid("results_limit", "must be between 1 and 10000"));
+            }
+            let after = page.after.unwrap_or(-1);
+            let outcomes = tx.job_outcomes(id, after, limit).await?;
+            let legacy = job.action.is_none();
+            let mut view = JobView::from(job);
+            if legacy {
+                // Jobs from before migration 0012 keep their outcomes in one list.
+                return Ok(view);
+            }
+            view.results_next = (outcomes.len() as i64 == limit)
+                .then(|| outcomes.last().map(|(seq, _)| *seq))
+                .flatten();
+            view.results = outcomes
+                .iter()
+                .map(|(_, o)| serde_json::from_str(o).map_err(Error::internal))
+                .collect::<Result<_>>()?;
+            Ok(view)
+        })
+        .await
+    }
+}
+
+impl System<'_> {
+    /// Runs a job's users not done yet, a chunk at a time. Each chunk's outcomes are saved
+    /// with the job's lease renewed — only while this runner still holds it, so if another
+    /// instance has taken the job over (this one stalled past its lease) this one stops.
+    /// An instance that stops loses at most one chunk's progress, which whoever takes the
+    /// job over redoes. A job that fails midway is marked `failed` with what it reached.
+    pub async fn run_bulk_job(self, run: BulkRun) -> Result<()> {
+        let mut held = run.lease;
+        let result = self.service.run_bulk_job_steps(&run, &mut held).await;
+        if result.is_err() {
+            let mut tx = self.service.store.begin().await?;
+            tx.fail_job(run.job_id, held, self.service.now()).await?;
+            tx.commit().await?;
+        }
+        result
+    }
+
     /// Takes over one bulk job whose instance stopped (its lease ran out), to be finished
     /// with `run_bulk_job` as the party that started it — with their permissions as they
     /// are now. A job that can't be resumed is marked failed.
-    pub async fn claim_abandoned_job(&self) -> Result<Option<BulkRun>> {
+    pub async fn claim_abandoned_job(self) -> Result<Option<BulkRun>> {
         loop {
-            let now = self.now();
+            let now = self.service.now();
             let lease = now + JOB_LEASE_MS;
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.service.store.begin().await?;
             let Some(mut job) = tx.claim_abandoned_job(now, lease).await? else {
                 return Ok(None);
             };
@@ -383,39 +417,5 @@ impl Service {
             tx.update_job(&job).await?;
             tx.commit().await?;
         }
-    }
-
-    /// A job's progress, for whoever started it, or anyone who manages users without a
-    /// branch restriction.
-    pub async fn job(&self, ctx: &Context, id: i64, page: ResultsPage) -> Result<JobView> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UsersManage)?;
-        let job = tx.job(id).await?.ok_or_else(|| Error::not_found("job", id))?;
-        let mine = job.created_by.is_some() && job.created_by == who.user_id;
-        if !mine && who.branch_ids().is_some() {
-            return Err(Error::not_found("job", id));
-        }
-        let limit = page.limit.unwrap_or(1_000);
-        if !(1..=10_000).contains(&limit) {
-            return Err(Error::invalid("results_limit", "must be between 1 and 10000"));
-        }
-        let after = page.after.unwrap_or(-1);
-        let outcomes = tx.job_outcomes(id, after, limit).await?;
-        let legacy = job.action.is_none();
-        let mut view = JobView::from(job);
-        if legacy {
-            // Jobs from before migration 0012 keep their outcomes in one list.
-            return Ok(view);
-        }
-        view.results_next = (outcomes.len() as i64 == limit)
-            .then(|| outcomes.last().map(|(seq, _)| *seq))
-            .flatten();
-        view.results = outcomes
-            .iter()
-            .map(|(_, o)| serde_json::from_str(o).map_err(Error::internal))
-            .collect::<Result<_>>()?;
-        Ok(view)
     }
 }

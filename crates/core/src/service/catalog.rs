@@ -85,13 +85,13 @@ fn check_seat_cap(cap: Option<i64>) -> Result<()> {
 
 impl Service {
     pub async fn list_types(&self, ctx: &Context) -> Result<Vec<TypeView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        if !who.areas.contains(Area::UserTypesManage) {
-            who.require(Area::UsersManage)?;
-        }
-        Ok(tx.user_types().await?.iter().map(TypeView::from).collect())
+        self.read(ctx, None, async |tx, who| {
+            if !who.areas.contains(Area::UserTypesManage) {
+                who.require(Area::UsersManage)?;
+            }
+            Ok(tx.user_types().await?.iter().map(TypeView::from).collect())
+        })
+        .await
     }
 
     /// Clones Instructor or Learner, minus the `deny`ed areas.
@@ -99,94 +99,89 @@ impl Service {
         let base = BaseRole::from_key(base)
             .ok_or_else(|| Error::invalid("base", format!("unknown base '{base}'; use instructor or learner")))?;
         UserType::validate_custom(name, base)?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UserTypesManage)?;
-        tx.plan().await?.require(Feature::CustomUserTypes)?;
-        let name = name.trim();
-        if tx.user_type_by_key(&type_key(name)).await?.is_some() {
-            return Err(Error::conflict(
-                "type_exists",
-                format!("a user type named '{name}' already exists"),
-            ));
-        }
-        let areas = deny.iter().fold(base.areas(), |s, a| s.without(*a));
-        UserType::check_areas(base, areas)?;
-        let mut t = UserType {
-            id: UserTypeId(0),
-            name: name.to_owned(),
-            base,
-            builtin: false,
-            areas,
-        };
-        t.id = tx.insert_user_type(&t).await?;
-        let changes = json!({ "name": t.name, "base": base.key(), "areas": t.areas.to_names() });
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("user_type.create", "user_type", Some(t.id.0), &t.name, changes),
-        )
-        .await?;
-        self.commit(txb).await?;
-        Ok(TypeView::from(&t))
+        self.write(ctx, Some(Area::UserTypesManage), async |tx, who| {
+            tx.plan().await?.require(Feature::CustomUserTypes)?;
+            let name = name.trim();
+            if tx.user_type_by_key(&type_key(name)).await?.is_some() {
+                return Err(Error::conflict(
+                    "type_exists",
+                    format!("a user type named '{name}' already exists"),
+                ));
+            }
+            let areas = deny.iter().fold(base.areas(), |s, a| s.without(*a));
+            UserType::check_areas(base, areas)?;
+            let mut t = UserType {
+                id: UserTypeId(0),
+                name: name.to_owned(),
+                base,
+                builtin: false,
+                areas,
+            };
+            t.id = tx.insert_user_type(&t).await?;
+            let changes = json!({ "name": t.name, "base": base.key(), "areas": t.areas.to_names() });
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("user_type.create", "user_type", Some(t.id.0), &t.name, changes),
+            )
+            .await?;
+            Ok(TypeView::from(&t))
+        })
+        .await
     }
 
     pub async fn edit_type(&self, ctx: &Context, name: &str, allow: &[Area], deny: &[Area]) -> Result<TypeView> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UserTypesManage)?;
-        let mut t = self.type_by_name(tx, name).await?;
-        let areas = t.edited(allow, deny)?;
-        if areas != t.areas {
-            tx.plan().await?.require(Feature::CustomUserTypes)?;
-            tx.update_user_type_areas(t.id, areas).await?;
-            let changes = json!({ "areas": [t.areas.to_names(), areas.to_names()] });
-            t.areas = areas;
-            self.record(
-                tx,
-                ctx,
-                &who,
-                Change::other("user_type.edit", "user_type", Some(t.id.0), &t.name, changes),
-            )
-            .await?;
-        }
-        self.commit(txb).await?;
-        Ok(TypeView::from(&t))
+        self.write(ctx, Some(Area::UserTypesManage), async |tx, who| {
+            let mut t = self.type_by_name(&mut **tx, name).await?;
+            let areas = t.edited(allow, deny)?;
+            if areas != t.areas {
+                tx.plan().await?.require(Feature::CustomUserTypes)?;
+                tx.update_user_type_areas(t.id, areas).await?;
+                let changes = json!({ "areas": [t.areas.to_names(), areas.to_names()] });
+                t.areas = areas;
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::other("user_type.edit", "user_type", Some(t.id.0), &t.name, changes),
+                )
+                .await?;
+            }
+            Ok(TypeView::from(&t))
+        })
+        .await
     }
 
     pub async fn delete_type(&self, ctx: &Context, name: &str) -> Result<()> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UserTypesManage)?;
-        let t = self.type_by_name(tx, name).await?;
-        if t.builtin {
-            return Err(Error::rule(
-                "builtin_type",
-                format!("the built-in type {} can't be deleted", t.name),
-            ));
-        }
-        if tx.type_in_use(t.id).await? {
-            return Err(Error::rule(
-                "type_in_use",
-                format!(
-                    "user type '{}' is still given to users or used as a branch default; change those first",
-                    t.name
-                ),
-            ));
-        }
-        tx.delete_user_type(t.id).await?;
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("user_type.delete", "user_type", Some(t.id.0), &t.name, json!({})),
-        )
-        .await?;
-        self.commit(txb).await
+        self.write(ctx, Some(Area::UserTypesManage), async |tx, who| {
+            let t = self.type_by_name(&mut **tx, name).await?;
+            if t.builtin {
+                return Err(Error::rule(
+                    "builtin_type",
+                    format!("the built-in type {} can't be deleted", t.name),
+                ));
+            }
+            if tx.type_in_use(t.id).await? {
+                return Err(Error::rule(
+                    "type_in_use",
+                    format!(
+                        "user type '{}' is still given to users or used as a branch default; change those first",
+                        t.name
+                    ),
+                ));
+            }
+            tx.delete_user_type(t.id).await?;
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("user_type.delete", "user_type", Some(t.id.0), &t.name, json!({})),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn branch_view(&self, tx: &mut dyn ReadTx, b: &Branch) -> Result<BranchView> {
@@ -208,54 +203,52 @@ impl Service {
     pub async fn add_branch(&self, ctx: &Context, input: NewBranch) -> Result<BranchView> {
         let name = validate_org_name("name", &input.name)?;
         check_seat_cap(input.seat_cap)?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::BranchesManage)?;
-        tx.plan().await?.require(Feature::Branches)?;
-        if tx.branch_by_key(&name_key(&name)).await?.is_some() {
-            return Err(Error::conflict(
-                "branch_exists",
-                format!("a branch named '{name}' already exists"),
-            ));
-        }
-        let default_type_id = match &input.default_type {
-            Some(t) => Some(self.type_by_name(tx, t).await?.id),
-            None => None,
-        };
-        let base_slug = slugify(&name);
-        let taken: Vec<String> = tx.branches().await?.into_iter().map(|b| b.slug).collect();
-        let slug = (1..)
-            .map(|n| {
-                if n == 1 {
-                    base_slug.clone()
-                } else {
-                    format!("{base_slug}-{n}")
-                }
-            })
-            .find(|s| !taken.contains(s))
-            .expect("an unused slug exists");
-        let mut b = Branch {
-            id: BranchId(0),
-            name,
-            slug,
-            description: input.description.trim().to_owned(),
-            default_type_id,
-            seat_cap: input.seat_cap,
-            active_users: 0,
-        };
-        b.id = tx.insert_branch(&b).await?;
-        let view = self.branch_view(tx, &b).await?;
-        let changes = json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("branch.create", "branch", Some(b.id.0), &b.name, changes),
-        )
-        .await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, Some(Area::BranchesManage), async |tx, who| {
+            tx.plan().await?.require(Feature::Branches)?;
+            if tx.branch_by_key(&name_key(&name)).await?.is_some() {
+                return Err(Error::conflict(
+                    "branch_exists",
+                    format!("a branch named '{name}' already exists"),
+                ));
+            }
+            let default_type_id = match &input.default_type {
+                Some(t) => Some(self.type_by_name(&mut **tx, t).await?.id),
+                None => None,
+            };
+            let base_slug = slugify(&name);
+            let taken: Vec<String> = tx.branches().await?.into_iter().map(|b| b.slug).collect();
+            let slug = (1..)
+                .map(|n| {
+                    if n == 1 {
+                        base_slug.clone()
+                    } else {
+                        format!("{base_slug}-{n}")
+                    }
+                })
+                .find(|s| !taken.contains(s))
+                .expect("an unused slug exists");
+            let mut b = Branch {
+                id: BranchId(0),
+                name,
+                slug,
+                description: input.description.trim().to_owned(),
+                default_type_id,
+                seat_cap: input.seat_cap,
+                active_users: 0,
+            };
+            b.id = tx.insert_branch(&b).await?;
+            let view = self.branch_view(&mut **tx, &b).await?;
+            let changes = json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("branch.create", "branch", Some(b.id.0), &b.name, changes),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// Changes a branch's default type or seat cap. A cap below the branch's active users
@@ -321,105 +314,103 @@ impl Service {
     }
 
     pub async fn list_branches(&self, ctx: &Context) -> Result<Vec<BranchView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        if !who.areas.contains(Area::BranchesManage) {
-            who.require(Area::UsersManage)?;
-        }
-        let mut out = vec![];
-        for b in tx.branches().await?.into_iter().filter(|b| who.sees(&[b.id])) {
-            out.push(self.branch_view(tx, &b).await?);
-        }
-        Ok(out)
+        self.read(ctx, None, async |tx, who| {
+            if !who.areas.contains(Area::BranchesManage) {
+                who.require(Area::UsersManage)?;
+            }
+            let mut out = vec![];
+            for b in tx.branches().await?.into_iter().filter(|b| who.sees(&[b.id])) {
+                out.push(self.branch_view(&mut **tx, &b).await?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     pub async fn add_group(&self, ctx: &Context, input: NewGroup) -> Result<GroupView> {
         let name = validate_org_name("name", &input.name)?;
         let key = input.key.as_deref().map(validate_group_key).transpose()?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::GroupsManage)?;
-        let branch = match &input.branch {
-            Some(b) => {
-                let b = self.branch_by_name(tx, b).await?;
-                who.require_branch(b.id, &b.name)?;
-                Some(b)
-            }
-            None if who.branch_ids().is_some() => {
-                return Err(Error::invalid(
-                    "branch",
-                    "a branch administrator's groups belong to one of their branches",
+        self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
+            let branch = match &input.branch {
+                Some(b) => {
+                    let b = self.branch_by_name(&mut **tx, b).await?;
+                    who.require_branch(b.id, &b.name)?;
+                    Some(b)
+                }
+                None if who.branch_ids().is_some() => {
+                    return Err(Error::invalid(
+                        "branch",
+                        "a branch administrator's groups belong to one of their branches",
+                    ));
+                }
+                None => None,
+            };
+            if tx.group_by_key(&name_key(&name)).await?.is_some() {
+                return Err(Error::conflict(
+                    "group_exists",
+                    format!("a group named '{name}' already exists"),
                 ));
             }
-            None => None,
-        };
-        if tx.group_by_key(&name_key(&name)).await?.is_some() {
-            return Err(Error::conflict(
-                "group_exists",
-                format!("a group named '{name}' already exists"),
-            ));
-        }
-        let now = self.now();
-        let mut g = Group {
-            id: GroupId(0),
-            name,
-            branch_id: branch.as_ref().map(|b| b.id),
-            key,
-            description: input.description.trim().to_owned(),
-            external_id: None,
-            scim_linked: ctx.channel == crate::actor::Channel::Scim,
-            created_at: now,
-            updated_at: now,
-        };
-        g.id = tx.insert_group(&g).await?;
-        let changes = json!({ "name": g.name, "branch": branch.as_ref().map(|b| &b.name), "key": g.key.as_ref().map(|_| "[set]") });
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("group.create", "group", Some(g.id.0), &g.name, changes),
-        )
-        .await?;
-        self.commit(txb).await?;
-        Ok(GroupView {
-            id: g.id.0,
-            name: g.name,
-            description: g.description,
-            branch: branch.map(|b| b.name),
-            key: g.key,
-            members: 0,
+            let now = self.now();
+            let mut g = Group {
+                id: GroupId(0),
+                name,
+                branch_id: branch.as_ref().map(|b| b.id),
+                key,
+                description: input.description.trim().to_owned(),
+                external_id: None,
+                scim_linked: ctx.channel == crate::actor::Channel::Scim,
+                created_at: now,
+                updated_at: now,
+            };
+            g.id = tx.insert_group(&g).await?;
+            let changes = json!({ "name": g.name, "branch": branch.as_ref().map(|b| &b.name), "key": g.key.as_ref().map(|_| "[set]") });
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("group.create", "group", Some(g.id.0), &g.name, changes),
+            )
+            .await?;
+            Ok(GroupView {
+                id: g.id.0,
+                name: g.name,
+                description: g.description,
+                branch: branch.map(|b| b.name),
+                key: g.key,
+                members: 0,
+            })
         })
+        .await
     }
 
     pub async fn list_groups(&self, ctx: &Context) -> Result<Vec<GroupView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        if !who.areas.contains(Area::GroupsManage) {
-            who.require(Area::UsersManage)?;
-        }
-        let branches = tx.branches().await?;
-        let mut out = vec![];
-        for g in tx.groups().await? {
-            if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
-                continue;
+        self.read(ctx, None, async |tx, who| {
+            if !who.areas.contains(Area::GroupsManage) {
+                who.require(Area::UsersManage)?;
             }
-            let members = tx.group_member_count(g.id).await?;
-            out.push(GroupView {
-                id: g.id.0,
-                branch: g
-                    .branch_id
-                    .and_then(|id| branches.iter().find(|b| b.id == id))
-                    .map(|b| b.name.clone()),
-                name: g.name,
-                description: g.description,
-                key: g.key,
-                members,
-            });
-        }
-        Ok(out)
+            let branches = tx.branches().await?;
+            let mut out = vec![];
+            for g in tx.groups().await? {
+                if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
+                    continue;
+                }
+                let members = tx.group_member_count(g.id).await?;
+                out.push(GroupView {
+                    id: g.id.0,
+                    branch: g
+                        .branch_id
+                        .and_then(|id| branches.iter().find(|b| b.id == id))
+                        .map(|b| b.name.clone()),
+                    name: g.name,
+                    description: g.description,
+                    key: g.key,
+                    members,
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Adds users to a group; each must be within the caller's reach. Returns how many
@@ -433,39 +424,42 @@ impl Service {
     }
 
     async fn change_group_members(&self, ctx: &Context, group: &str, users: &[UserKey], add: bool) -> Result<usize> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::GroupsManage)?;
-        let g = self.group_by_name(tx, group).await?;
-        if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
-            return Err(Error::not_found("group", group));
-        }
-        let mut changed = 0;
-        for key in users {
-            let user = self.reach_user(tx, &who, key).await?;
-            if user.status == UserStatus::Trash {
-                return Err(Error::conflict(
-                    "in_trash",
-                    format!("user '{}' is in the trash", user.username),
-                ));
+        self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
+            let g = self.group_by_name(&mut **tx, group).await?;
+            if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
+                return Err(Error::not_found("group", group));
             }
-            let did = if add {
-                tx.add_group_member(g.id, user.id).await?
-            } else {
-                tx.remove_group_member(g.id, user.id).await?
-            };
-            if did {
-                changed += 1;
-                if add {
-                    self.enroll_in_group_courses(tx, ctx, &who, g.id, &user).await?;
+            let mut changed = 0;
+            for key in users {
+                let user = self.reach_user(&mut **tx, who, key).await?;
+                if user.status == UserStatus::Trash {
+                    return Err(Error::conflict(
+                        "in_trash",
+                        format!("user '{}' is in the trash", user.username),
+                    ));
                 }
-                let action = if add { "group.add_member" } else { "group.remove_member" };
-                self.record(tx, ctx, &who, Change::user(action, &user, json!({ "group": g.name })))
+                let did = if add {
+                    tx.add_group_member(g.id, user.id).await?
+                } else {
+                    tx.remove_group_member(g.id, user.id).await?
+                };
+                if did {
+                    changed += 1;
+                    if add {
+                        self.enroll_in_group_courses(&mut **tx, ctx, who, g.id, &user).await?;
+                    }
+                    let action = if add { "group.add_member" } else { "group.remove_member" };
+                    self.record(
+                        &mut **tx,
+                        ctx,
+                        who,
+                        Change::user(action, &user, json!({ "group": g.name })),
+                    )
                     .await?;
+                }
             }
-        }
-        self.commit(txb).await?;
-        Ok(changed)
+            Ok(changed)
+        })
+        .await
     }
 }

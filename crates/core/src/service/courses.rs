@@ -3,7 +3,7 @@
 
 use super::admin::AuditEntryView;
 use super::users::{UserKey, UserView};
-use super::{AuditFilter, Change, Service};
+use super::{AuditFilter, Change, Public, Service};
 use crate::actor::{Context, Principal};
 use crate::audit;
 use crate::domain::course::{self, new_certificate_code};
@@ -205,124 +205,121 @@ impl Service {
             .map(CourseStatus::parse)
             .transpose()?
             .unwrap_or(CourseStatus::Published);
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::CoursesCreate)?;
-        let owner_key = match (&input.owner, who.user_id) {
-            (Some(o), _) => UserKey::from(o.as_str()),
-            (None, Some(me)) => UserKey::Id(me),
-            (None, None) => return Err(Error::invalid("owner", "name the course's owner")),
-        };
-        let owner = self.course_owner(tx, &who, &owner_key).await?;
-        if Some(owner.id) != who.user_id {
-            who.require(Area::CoursesManageAll)?;
-        }
-        if tx.course_by_code(&name_key(&code)).await?.is_some() {
-            return Err(Error::conflict(
-                "course_exists",
-                format!("a course with code '{code}' already exists"),
-            ));
-        }
-        let now = self.now();
-        let mut c = Course {
-            id: CourseId(0),
-            code,
-            name,
-            description: input.description.trim().to_owned(),
-            status,
-            owner_id: owner.id,
-            units,
-            created_at: now,
-            updated_at: now,
-        };
-        c.id = tx.insert_course(&c).await?;
-        let changes = json!({ "code": c.code, "name": c.name, "owner": audit::person(owner.id), "units": units });
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("course.create", "course", Some(c.id.0), &c.code, changes),
-        )
-        .await?;
-        let view = self.course_view(tx, &c).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, Some(Area::CoursesCreate), async |tx, who| {
+            let owner_key = match (&input.owner, who.user_id) {
+                (Some(o), _) => UserKey::from(o.as_str()),
+                (None, Some(me)) => UserKey::Id(me),
+                (None, None) => return Err(Error::invalid("owner", "name the course's owner")),
+            };
+            let owner = self.course_owner(&mut **tx, who, &owner_key).await?;
+            if Some(owner.id) != who.user_id {
+                who.require(Area::CoursesManageAll)?;
+            }
+            if tx.course_by_code(&name_key(&code)).await?.is_some() {
+                return Err(Error::conflict(
+                    "course_exists",
+                    format!("a course with code '{code}' already exists"),
+                ));
+            }
+            let now = self.now();
+            let mut c = Course {
+                id: CourseId(0),
+                code,
+                name,
+                description: input.description.trim().to_owned(),
+                status,
+                owner_id: owner.id,
+                units,
+                created_at: now,
+                updated_at: now,
+            };
+            c.id = tx.insert_course(&c).await?;
+            let changes = json!({ "code": c.code, "name": c.name, "owner": audit::person(owner.id), "units": units });
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("course.create", "course", Some(c.id.0), &c.code, changes),
+            )
+            .await?;
+            let view = self.course_view(&mut **tx, &c).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// Courses the caller may see: all (managers), their own (instructors), or the ones
     /// they are enrolled in (learners). `orphaned`: only courses whose owner isn't active.
     pub async fn list_courses(&self, ctx: &Context, owner: Option<&str>, orphaned: bool) -> Result<Vec<CourseView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        if orphaned {
-            who.require(Area::ReportsAll)?;
-        }
-        let owner_id = match owner {
-            Some(o) => {
-                // Only those who see others' courses may ask by owner (no probing for users).
-                if !who.areas.contains(Area::CoursesManageAll) && !who.areas.contains(Area::ReportsAll) {
-                    return Err(Error::forbidden(
-                        "listing courses by owner needs the 'courses.manage_all' permission",
-                    ));
+        self.read(ctx, None, async |tx, who| {
+            if orphaned {
+                who.require(Area::ReportsAll)?;
+            }
+            let owner_id = match owner {
+                Some(o) => {
+                    // Only those who see others' courses may ask by owner (no probing for users).
+                    if !who.areas.contains(Area::CoursesManageAll) && !who.areas.contains(Area::ReportsAll) {
+                        return Err(Error::forbidden(
+                            "listing courses by owner needs the 'courses.manage_all' permission",
+                        ));
+                    }
+                    Some(self.seen_user(&mut **tx, who, &UserKey::from(o)).await?.id)
                 }
-                Some(self.seen_user(tx, &who, &UserKey::from(o)).await?.id)
+                None => None,
+            };
+            let mut out = vec![];
+            let courses = tx.list_courses(owner_id, orphaned).await?;
+            let enrolled: Vec<CourseId> = match who.user_id {
+                Some(me) => tx
+                    .enrollments_of_user(me)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.course_id)
+                    .collect(),
+                None => vec![],
+            };
+            for c in courses {
+                if self.manages(&mut **tx, who, &c).await? || enrolled.contains(&c.id) {
+                    out.push(self.course_view(&mut **tx, &c).await?);
+                }
             }
-            None => None,
-        };
-        let mut out = vec![];
-        let courses = tx.list_courses(owner_id, orphaned).await?;
-        let enrolled: Vec<CourseId> = match who.user_id {
-            Some(me) => tx
-                .enrollments_of_user(me)
-                .await?
-                .into_iter()
-                .map(|e| e.course_id)
-                .collect(),
-            None => vec![],
-        };
-        for c in courses {
-            if self.manages(tx, &who, &c).await? || enrolled.contains(&c.id) {
-                out.push(self.course_view(tx, &c).await?);
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     /// The caller's own courses with their enrollments, for grading: one read. Any type
     /// with grading may ask (an instructor too, who can't list courses by owner).
     pub async fn teaching(&self, ctx: &Context) -> Result<Vec<(CourseView, Vec<EnrollmentView>)>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::Grading)?;
-        let me = who
-            .user_id
-            .ok_or_else(|| Error::forbidden("only a user owns courses"))?;
-        let mut out = vec![];
-        for c in tx.list_courses(Some(me), false).await? {
-            let enrollments = self.course_enrollment_views(tx, &c).await?;
-            out.push((self.course_view(tx, &c).await?, enrollments));
-        }
-        Ok(out)
+        self.read(ctx, Some(Area::Grading), async |tx, who| {
+            let me = who
+                .user_id
+                .ok_or_else(|| Error::forbidden("only a user owns courses"))?;
+            let mut out = vec![];
+            for c in tx.list_courses(Some(me), false).await? {
+                let enrollments = self.course_enrollment_views(&mut **tx, &c).await?;
+                out.push((self.course_view(&mut **tx, &c).await?, enrollments));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// One course, when the caller may see it as `list_courses` would list it; to anyone
     /// else it doesn't exist, so course codes can't be probed.
     pub async fn get_course(&self, ctx: &Context, code: &str) -> Result<CourseView> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        let c = self.course(tx, code).await?;
-        let enrolled = match who.user_id {
-            Some(me) => tx.enrollment(me, c.id).await?.is_some(),
-            None => false,
-        };
-        if !(enrolled || self.manages(tx, &who, &c).await?) {
-            return Err(Error::not_found("course", code));
-        }
-        self.course_view(tx, &c).await
+        self.read(ctx, None, async |tx, who| {
+            let c = self.course(&mut **tx, code).await?;
+            let enrolled = match who.user_id {
+                Some(me) => tx.enrollment(me, c.id).await?.is_some(),
+                None => false,
+            };
+            if !(enrolled || self.manages(&mut **tx, who, &c).await?) {
+                return Err(Error::not_found("course", code));
+            }
+            self.course_view(&mut **tx, &c).await
+        })
+        .await
     }
 
     async fn enrollment_view(&self, tx: &mut dyn ReadTx, e: &Enrollment, c: &Course) -> Result<EnrollmentView> {
@@ -412,60 +409,59 @@ impl Service {
     }
 
     pub async fn enroll(&self, ctx: &Context, user: &UserKey, code: &str, role: CourseRole) -> Result<EnrollmentView> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        if !who.areas.contains(Area::CoursesManageAll) {
-            who.require(Area::CoursesEnrollLearners)?;
-        }
-        let c = self.course(tx, code).await?;
-        self.require_manages(tx, &who, &c).await?;
-        if role == CourseRole::Instructor {
-            who.require(Area::CoursesManageAll)?;
-        }
-        let user = self.course_member(tx, &who, user, MemberFor::Enroll).await?;
-        self.enroll_in(tx, ctx, &who, &user, &c, role).await?;
-        let e = tx
-            .enrollment(user.id, c.id)
-            .await?
-            .ok_or_else(|| Error::internal("enrollment vanished"))?;
-        let view = self.enrollment_view(tx, &e, &c).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, None, async |tx, who| {
+            if !who.areas.contains(Area::CoursesManageAll) {
+                who.require(Area::CoursesEnrollLearners)?;
+            }
+            let c = self.course(&mut **tx, code).await?;
+            self.require_manages(&mut **tx, who, &c).await?;
+            if role == CourseRole::Instructor {
+                who.require(Area::CoursesManageAll)?;
+            }
+            let user = self.course_member(&mut **tx, who, user, MemberFor::Enroll).await?;
+            self.enroll_in(&mut **tx, ctx, who, &user, &c, role).await?;
+            let e = tx
+                .enrollment(user.id, c.id)
+                .await?
+                .ok_or_else(|| Error::internal("enrollment vanished"))?;
+            let view = self.enrollment_view(&mut **tx, &e, &c).await?;
+            Ok(view)
+        })
+        .await
     }
 
     pub async fn course_enrollments(&self, ctx: &Context, code: &str) -> Result<Vec<EnrollmentView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        let c = self.course(tx, code).await?;
-        if !(self.manages(tx, &who, &c).await?
-            && (who.areas.contains(Area::LearnersViewOwn) || who.areas.contains(Area::CoursesManageAll)))
-        {
-            return Err(Error::forbidden(format!("course '{}' is not one you manage", c.code)));
-        }
-        let mut views = self.course_enrollment_views(tx, &c).await?;
-        // A branch administrator manages courses whose owner is in their branches, but
-        // sees only the learners of their branches among those enrolled.
-        if let Some(mine) = who.branch_ids() {
-            let my_names: std::collections::HashSet<String> = tx
-                .branches()
-                .await?
-                .into_iter()
-                .filter(|b| mine.contains(&b.id))
-                .map(|b| b.name)
-                .collect();
-            let ids: Vec<UserId> = views.iter().map(|v| UserId(v.user_id)).collect();
-            let seen: std::collections::HashSet<i64> = tx
-                .branch_names_of(&ids)
-                .await?
-                .into_iter()
-                .filter(|(_, name)| my_names.contains(name))
-                .map(|(u, _)| u.0)
-                .collect();
-            views.retain(|v| seen.contains(&v.user_id));
-        }
-        Ok(views)
+        self.read(ctx, None, async |tx, who| {
+            let c = self.course(&mut **tx, code).await?;
+            if !(self.manages(&mut **tx, who, &c).await?
+                && (who.areas.contains(Area::LearnersViewOwn) || who.areas.contains(Area::CoursesManageAll)))
+            {
+                return Err(Error::forbidden(format!("course '{}' is not one you manage", c.code)));
+            }
+            let mut views = self.course_enrollment_views(&mut **tx, &c).await?;
+            // A branch administrator manages courses whose owner is in their branches, but
+            // sees only the learners of their branches among those enrolled.
+            if let Some(mine) = who.branch_ids() {
+                let my_names: std::collections::HashSet<String> = tx
+                    .branches()
+                    .await?
+                    .into_iter()
+                    .filter(|b| mine.contains(&b.id))
+                    .map(|b| b.name)
+                    .collect();
+                let ids: Vec<UserId> = views.iter().map(|v| UserId(v.user_id)).collect();
+                let seen: std::collections::HashSet<i64> = tx
+                    .branch_names_of(&ids)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, name)| my_names.contains(name))
+                    .map(|(u, _)| u.0)
+                    .collect();
+                views.retain(|v| seen.contains(&v.user_id));
+            }
+            Ok(views)
+        })
+        .await
     }
 
     /// A course's enrollments with their usernames, looked up in one read.
@@ -483,118 +479,123 @@ impl Service {
     /// may record them for anyone enrolled. The last unit completes the course and issues
     /// the certificate.
     pub async fn complete_unit(&self, ctx: &Context, user: &UserKey, code: &str, unit: i64) -> Result<EnrollmentView> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        let c = self.course(tx, code).await?;
-        // Permission before the user lookup, so a learner can't probe who exists.
-        let names_self = match (user, who.user_id) {
-            (UserKey::Id(id), Some(me)) => *id == me,
-            _ => false,
-        };
-        if !names_self {
-            self.require_manages(tx, &who, &c).await?;
-        }
-        let target = self.course_member(tx, &who, user, MemberFor::Enrolled(c.id)).await?;
-        let own = who.user_id == Some(target.id);
-        if own {
-            who.require(Area::CoursesTake)?;
-        } else {
-            self.require_manages(tx, &who, &c).await?;
-        }
-        let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
-            Error::rule(
-                "not_enrolled",
-                format!("'{}' is not enrolled in '{}'", target.username, c.code),
-            )
-        })?;
-        if !(1..=c.units).contains(&unit) {
-            return Err(Error::invalid(
-                "unit",
-                format!("course '{}' has units 1 to {}", c.code, c.units),
-            ));
-        }
-        if unit > e.units_completed + 1 {
-            return Err(Error::rule(
-                "unit_order",
-                format!(
-                    "units are taken in order: complete unit {} first",
-                    e.units_completed + 1
-                ),
-            ));
-        }
-        let now = self.now();
-        if tx.complete_unit(target.id, c.id, unit, now).await? {
-            e.units_completed = e.units_completed.max(unit);
-            let mut changes = json!({ "course": c.code, "unit": unit });
-            if e.units_completed == c.units && e.completed_at.is_none() {
-                e.completed_at = Some(now);
-                let cert = Certificate {
-                    id: 0,
-                    code: new_certificate_code(),
-                    user_id: target.id,
-                    course_id: c.id,
-                    issued_at: now,
-                };
-                tx.insert_certificate(&cert).await?;
-                changes["completed"] = json!(true);
-                changes["certificate"] = json!(cert.code);
+        self.write(ctx, None, async |tx, who| {
+            let c = self.course(&mut **tx, code).await?;
+            // Permission before the user lookup, so a learner can't probe who exists.
+            let names_self = match (user, who.user_id) {
+                (UserKey::Id(id), Some(me)) => *id == me,
+                _ => false,
+            };
+            if !names_self {
+                self.require_manages(&mut **tx, who, &c).await?;
             }
-            tx.update_enrollment(&e).await?;
-            self.record(tx, ctx, &who, Change::user("course.unit_complete", &target, changes))
+            let target = self
+                .course_member(&mut **tx, who, user, MemberFor::Enrolled(c.id))
                 .await?;
-        }
-        let view = self.enrollment_view(tx, &e, &c).await?;
-        self.commit(txb).await?;
-        Ok(view)
+            let own = who.user_id == Some(target.id);
+            if own {
+                who.require(Area::CoursesTake)?;
+            } else {
+                self.require_manages(&mut **tx, who, &c).await?;
+            }
+            let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
+                Error::rule(
+                    "not_enrolled",
+                    format!("'{}' is not enrolled in '{}'", target.username, c.code),
+                )
+            })?;
+            if !(1..=c.units).contains(&unit) {
+                return Err(Error::invalid(
+                    "unit",
+                    format!("course '{}' has units 1 to {}", c.code, c.units),
+                ));
+            }
+            if unit > e.units_completed + 1 {
+                return Err(Error::rule(
+                    "unit_order",
+                    format!(
+                        "units are taken in order: complete unit {} first",
+                        e.units_completed + 1
+                    ),
+                ));
+            }
+            let now = self.now();
+            if tx.complete_unit(target.id, c.id, unit, now).await? {
+                e.units_completed = e.units_completed.max(unit);
+                let mut changes = json!({ "course": c.code, "unit": unit });
+                if e.units_completed == c.units && e.completed_at.is_none() {
+                    e.completed_at = Some(now);
+                    let cert = Certificate {
+                        id: 0,
+                        code: new_certificate_code(),
+                        user_id: target.id,
+                        course_id: c.id,
+                        issued_at: now,
+                    };
+                    tx.insert_certificate(&cert).await?;
+                    changes["completed"] = json!(true);
+                    changes["certificate"] = json!(cert.code);
+                }
+                tx.update_enrollment(&e).await?;
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::user("course.unit_complete", &target, changes),
+                )
+                .await?;
+            }
+            let view = self.enrollment_view(&mut **tx, &e, &c).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// Grades an enrollment: the course's owner or a manager; never one's own.
     pub async fn grade(&self, ctx: &Context, user: &UserKey, code: &str, grade: i64) -> Result<EnrollmentView> {
         let grade = course::validate_grade(grade)?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::Grading)?;
-        let c = self.course(tx, code).await?;
-        self.require_manages(tx, &who, &c).await?;
-        let target = self.course_member(tx, &who, user, MemberFor::Enrolled(c.id)).await?;
-        if who.user_id == Some(target.id) {
-            return Err(Error::forbidden("nobody grades themselves"));
-        }
-        let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
-            Error::rule(
-                "not_enrolled",
-                format!("'{}' is not enrolled in '{}'", target.username, c.code),
-            )
-        })?;
-        let before = e.grade;
-        e.grade = Some(grade);
-        tx.update_enrollment(&e).await?;
-        let changes = json!({ "course": c.code, "grade": [before, grade] });
-        self.record(tx, ctx, &who, Change::user("course.grade", &target, changes))
-            .await?;
-        let view = self.enrollment_view(tx, &e, &c).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, Some(Area::Grading), async |tx, who| {
+            let c = self.course(&mut **tx, code).await?;
+            self.require_manages(&mut **tx, who, &c).await?;
+            let target = self
+                .course_member(&mut **tx, who, user, MemberFor::Enrolled(c.id))
+                .await?;
+            if who.user_id == Some(target.id) {
+                return Err(Error::forbidden("nobody grades themselves"));
+            }
+            let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
+                Error::rule(
+                    "not_enrolled",
+                    format!("'{}' is not enrolled in '{}'", target.username, c.code),
+                )
+            })?;
+            let before = e.grade;
+            e.grade = Some(grade);
+            tx.update_enrollment(&e).await?;
+            let changes = json!({ "course": c.code, "grade": [before, grade] });
+            self.record(&mut **tx, ctx, who, Change::user("course.grade", &target, changes))
+                .await?;
+            let view = self.enrollment_view(&mut **tx, &e, &c).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// The caller's own courses, with progress.
     pub async fn my_courses(&self, ctx: &Context) -> Result<Vec<EnrollmentView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::ProgressViewOwn)?;
-        let me = who
-            .user_id
-            .ok_or_else(|| Error::invalid("user", "only a signed-in user has courses of their own"))?;
-        let mut out = vec![];
-        for e in tx.enrollments_of_user(me).await? {
-            if let Some(c) = tx.course_by_id(e.course_id).await? {
-                out.push(self.enrollment_view(tx, &e, &c).await?);
+        self.read(ctx, Some(Area::ProgressViewOwn), async |tx, who| {
+            let me = who
+                .user_id
+                .ok_or_else(|| Error::invalid("user", "only a signed-in user has courses of their own"))?;
+            let mut out = vec![];
+            for e in tx.enrollments_of_user(me).await? {
+                if let Some(c) = tx.course_by_id(e.course_id).await? {
+                    out.push(self.enrollment_view(&mut **tx, &e, &c).await?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     async fn certificate_view(&self, tx: &mut dyn ReadTx, cert: &Certificate) -> Result<CertificateView> {
@@ -616,101 +617,83 @@ impl Service {
         })
     }
 
-    /// Confirms a certificate by its code, to anyone who has the code (no sign-in).
-    pub async fn verify_certificate(&self, code: &str) -> Result<CertificateView> {
-        let code = code.trim().to_ascii_uppercase();
-        if code.len() != 20 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::not_found("certificate", code));
-        }
-        let mut tx = self.store.begin_read().await?;
-        let cert = tx
-            .certificate_by_code(&code)
-            .await?
-            .ok_or_else(|| Error::not_found("certificate", &code))?;
-        self.certificate_view(tx.as_mut(), &cert).await
-    }
-
     /// Puts a course on a group: its members (and everyone who joins later) are enrolled.
     pub async fn add_group_course(&self, ctx: &Context, group: &str, code: &str) -> Result<usize> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::GroupsManage)?;
-        let g = self.group_by_name(tx, group).await?;
-        if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
-            return Err(Error::not_found("group", group));
-        }
-        let c = self.course(tx, code).await?;
-        self.require_manages(tx, &who, &c).await?;
-        let mut enrolled = 0;
-        if tx.add_group_course(g.id, c.id).await? {
-            self.record(
-                tx,
-                ctx,
-                &who,
-                Change::other(
-                    "group.add_course",
-                    "group",
-                    Some(g.id.0),
-                    &g.name,
-                    json!({ "course": c.code }),
-                ),
-            )
-            .await?;
-            for id in tx.group_member_ids(g.id).await? {
-                let Some(u) = tx.user_by_id(id).await? else {
-                    continue;
-                };
-                // A branch administrator's course reaches only the members they could
-                // enroll one by one: not those who also belong to other branches.
-                if who.branch_ids().is_some() {
-                    let branches: Vec<BranchId> = tx.user_branches(u.id).await?.into_iter().map(|b| b.id).collect();
-                    let base = self.type_by_id(tx, u.user_type_id).await?.base;
-                    if who.require_change(&u, base, &branches).is_err() {
+        self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
+            let g = self.group_by_name(&mut **tx, group).await?;
+            if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
+                return Err(Error::not_found("group", group));
+            }
+            let c = self.course(&mut **tx, code).await?;
+            self.require_manages(&mut **tx, who, &c).await?;
+            let mut enrolled = 0;
+            if tx.add_group_course(g.id, c.id).await? {
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::other(
+                        "group.add_course",
+                        "group",
+                        Some(g.id.0),
+                        &g.name,
+                        json!({ "course": c.code }),
+                    ),
+                )
+                .await?;
+                for id in tx.group_member_ids(g.id).await? {
+                    let Some(u) = tx.user_by_id(id).await? else {
                         continue;
+                    };
+                    // A branch administrator's course reaches only the members they could
+                    // enroll one by one: not those who also belong to other branches.
+                    if who.branch_ids().is_some() {
+                        let branches: Vec<BranchId> = tx.user_branches(u.id).await?.into_iter().map(|b| b.id).collect();
+                        let base = self.type_by_id(&mut **tx, u.user_type_id).await?.base;
+                        if who.require_change(&u, base, &branches).is_err() {
+                            continue;
+                        }
+                    }
+                    if self.enroll_in(&mut **tx, ctx, who, &u, &c, CourseRole::Learner).await? {
+                        enrolled += 1;
                     }
                 }
-                if self.enroll_in(tx, ctx, &who, &u, &c, CourseRole::Learner).await? {
-                    enrolled += 1;
-                }
             }
-        }
-        self.commit(txb).await?;
-        Ok(enrolled)
+            Ok(enrolled)
+        })
+        .await
     }
 
     /// A learner joins a group by its key, and so its courses.
     pub async fn join_group(&self, ctx: &Context, key: &str) -> Result<Vec<EnrollmentView>> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::CoursesSelfEnroll)?;
-        let me = who
-            .user_id
-            .ok_or_else(|| Error::invalid("user", "only a user joins a group by its key"))?;
-        let g = tx
-            .group_by_join_key(key.trim())
-            .await?
-            .ok_or_else(|| Error::not_found("group key", "(the key given)"))?;
-        let user = tx.user_by_id(me).await?.ok_or(Error::Unauthenticated)?;
-        if tx.add_group_member(g.id, me).await? {
-            self.record(
-                tx,
-                ctx,
-                &who,
-                Change::user("group.join", &user, json!({ "group": g.name })),
-            )
-            .await?;
-            self.enroll_in_group_courses(tx, ctx, &who, g.id, &user).await?;
-        }
-        let mut out = vec![];
-        for e in tx.enrollments_of_user(me).await? {
-            if let Some(c) = tx.course_by_id(e.course_id).await? {
-                out.push(self.enrollment_view(tx, &e, &c).await?);
+        self.write(ctx, Some(Area::CoursesSelfEnroll), async |tx, who| {
+            let me = who
+                .user_id
+                .ok_or_else(|| Error::invalid("user", "only a user joins a group by its key"))?;
+            let g = tx
+                .group_by_join_key(key.trim())
+                .await?
+                .ok_or_else(|| Error::not_found("group key", "(the key given)"))?;
+            let user = tx.user_by_id(me).await?.ok_or(Error::Unauthenticated)?;
+            if tx.add_group_member(g.id, me).await? {
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::user("group.join", &user, json!({ "group": g.name })),
+                )
+                .await?;
+                self.enroll_in_group_courses(&mut **tx, ctx, who, g.id, &user).await?;
             }
-        }
-        self.commit(txb).await?;
-        Ok(out)
+            let mut out = vec![];
+            for e in tx.enrollments_of_user(me).await? {
+                if let Some(c) = tx.course_by_id(e.course_id).await? {
+                    out.push(self.enrollment_view(&mut **tx, &e, &c).await?);
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Moves the courses `user` owns to `to` (or the acting user), inside `tx`.
@@ -759,28 +742,36 @@ impl Service {
         key: &UserKey,
         reassign_to: Option<&UserKey>,
     ) -> Result<OffboardReport> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        let reached = self.reach_to_change(tx, &who, key).await?;
-        let unchanged = reached.user.clone();
-        let user = self
-            .transition(tx, ctx, &who, reached, crate::domain::user::LifecycleAction::Deactivate)
-            .await?
-            .unwrap_or(unchanged);
-        let (n, new_owner) = self.reassign_owned_courses(tx, ctx, &who, &user, reassign_to).await?;
-        tx.revoke_user_tokens(user.id, self.now()).await?;
-        let change = json!({ "courses_reassigned": n, "new_owner": new_owner.as_ref().map(|o| audit::person(o.id)) });
-        let new_owner = new_owner.map(|o| o.username.to_string());
-        self.record(tx, ctx, &who, Change::user("user.offboard", &user, change))
-            .await?;
-        let view = self.view_of(tx, &user).await?;
-        self.commit(txb).await?;
-        Ok(OffboardReport {
-            user: view,
-            courses_reassigned: n,
-            new_owner,
+        self.write(ctx, None, async |tx, who| {
+            let reached = self.reach_to_change(&mut **tx, who, key).await?;
+            let unchanged = reached.user.clone();
+            let user = self
+                .transition(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    reached,
+                    crate::domain::user::LifecycleAction::Deactivate,
+                )
+                .await?
+                .unwrap_or(unchanged);
+            let (n, new_owner) = self
+                .reassign_owned_courses(&mut **tx, ctx, who, &user, reassign_to)
+                .await?;
+            tx.revoke_user_tokens(user.id, self.now()).await?;
+            let change =
+                json!({ "courses_reassigned": n, "new_owner": new_owner.as_ref().map(|o| audit::person(o.id)) });
+            let new_owner = new_owner.map(|o| o.username.to_string());
+            self.record(&mut **tx, ctx, who, Change::user("user.offboard", &user, change))
+                .await?;
+            let view = self.view_of(&mut **tx, &user).await?;
+            Ok(OffboardReport {
+                user: view,
+                courses_reassigned: n,
+                new_owner,
+            })
         })
+        .await
     }
 
     /// A user's courses and certificates: one's own (with the own-progress area), or a user
@@ -858,5 +849,21 @@ impl Service {
             certificates,
             audit,
         })
+    }
+}
+
+impl Public<'_> {
+    /// Confirms a certificate by its code, to anyone who has the code (no sign-in).
+    pub async fn verify_certificate(self, code: &str) -> Result<CertificateView> {
+        let code = code.trim().to_ascii_uppercase();
+        if code.len() != 20 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::not_found("certificate", code));
+        }
+        let mut tx = self.service.store.begin_read().await?;
+        let cert = tx
+            .certificate_by_code(&code)
+            .await?
+            .ok_or_else(|| Error::not_found("certificate", &code))?;
+        self.service.certificate_view(tx.as_mut(), &cert).await
     }
 }

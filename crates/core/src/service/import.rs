@@ -3,7 +3,7 @@
 //! written in one transaction — each through the same rules as a single create or update.
 
 use super::users::{NewUser, Reached, UserKey, UserUpdate};
-use super::{Service, Welcome};
+use super::{Service, System, Welcome};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
@@ -90,6 +90,15 @@ pub struct ImportSummary {
     pub dry_run: bool,
 }
 
+impl ImportSummary {
+    /// Whether writing what this dry run previewed, with the same options, would change
+    /// anything: the free seats suffice and some row would be created or updated (none is
+    /// when refused rows stop an import that isn't partial).
+    pub fn can_commit(&self) -> bool {
+        self.seats_needed <= self.seats_free && self.created + self.updated > 0
+    }
+}
+
 /// What the first pass decided for a good row.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Plan {
@@ -128,14 +137,15 @@ impl Service {
     /// The upload kept under `id`, for its uploader; `not_found` when it is someone else's,
     /// expired or unknown alike.
     pub async fn import_upload(&self, ctx: &Context, id: &str) -> Result<Vec<u8>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::ImportRun)?;
-        match tx.import_upload(&upload_key(id)).await? {
-            Some((owner, at, body)) if Some(owner) == who.user_id && at > self.now() - UPLOAD_LIFETIME_MS => Ok(body),
-            _ => Err(Error::not_found("upload", "this upload (start the import again)")),
-        }
+        self.read(ctx, Some(Area::ImportRun), async |tx, who| {
+            match tx.import_upload(&upload_key(id)).await? {
+                Some((owner, at, body)) if Some(owner) == who.user_id && at > self.now() - UPLOAD_LIFETIME_MS => {
+                    Ok(body)
+                }
+                _ => Err(Error::not_found("upload", "this upload (start the import again)")),
+            }
+        })
+        .await
     }
 
     /// Drops an upload once its import has run: only the caller's own (the delete is
@@ -148,24 +158,6 @@ impl Service {
         txb.delete_import_uploads(Some(&upload_key(id)), Some(owner), i64::MAX)
             .await?;
         txb.commit().await
-    }
-
-    /// Gives back the seats of imports that died while writing (the minute job).
-    pub async fn end_lapsed_seat_reservations(&self) -> Result<i64> {
-        let mut txb = self.store.begin().await?;
-        let n = txb.end_lapsed_seat_reservations(self.now()).await?;
-        txb.commit().await?;
-        Ok(n)
-    }
-
-    /// Drops uploads left waiting past their hour (the minute job).
-    pub async fn prune_import_uploads(&self) -> Result<u64> {
-        let mut txb = self.store.begin().await?;
-        let n = txb
-            .delete_import_uploads(None, None, self.now() - UPLOAD_LIFETIME_MS)
-            .await?;
-        txb.commit().await?;
-        Ok(n)
     }
 
     /// Imports users. `report` receives every row's outcome, in file order; the summary
@@ -187,50 +179,50 @@ impl Service {
         let mut row_seats: HashMap<u64, i64> = HashMap::new();
         let mut refused: Vec<RowReport> = vec![];
         {
-            let mut txb = self.store.begin_read().await?;
-            let tx = txb.as_mut();
-            let who = self.principal(tx, ctx).await?;
-            who.require(Area::ImportRun)?;
-            who.require(Area::UsersManage)?;
-            let plan = tx.plan().await?;
-            summary.seats_free = plan.seats_free();
-            let mut seen_names: HashMap<String, u64> = HashMap::new();
-            let mut seen_emails: HashMap<String, u64> = HashMap::new();
-            for parsed in source()? {
-                summary.rows += 1;
-                let row = match parsed {
-                    Ok(r) => r,
-                    Err(e) => {
-                        refused.push(RowReport {
-                            line: e.line,
-                            username: String::new(),
-                            outcome: Outcome::Refused,
-                            column: Some(e.column),
-                            reason: Some(e.reason),
-                        });
-                        continue;
-                    }
-                };
-                match self
-                    .check_row(tx, &who, &row, opts, &mut seen_names, &mut seen_emails)
-                    .await?
-                {
-                    Ok((p, seats)) => {
-                        summary.seats_needed += seats;
-                        if seats > 0 {
-                            row_seats.insert(row.line, seats);
+            self.read(ctx, Some(Area::ImportRun), async |tx, who| {
+                who.require(Area::UsersManage)?;
+                let plan = tx.plan().await?;
+                summary.seats_free = plan.seats_free();
+                let mut seen_names: HashMap<String, u64> = HashMap::new();
+                let mut seen_emails: HashMap<String, u64> = HashMap::new();
+                for parsed in source()? {
+                    summary.rows += 1;
+                    let row = match parsed {
+                        Ok(r) => r,
+                        Err(e) => {
+                            refused.push(RowReport {
+                                line: e.line,
+                                username: String::new(),
+                                outcome: Outcome::Refused,
+                                column: Some(e.column),
+                                reason: Some(e.reason),
+                            });
+                            continue;
                         }
-                        plans.insert(row.line, p);
+                    };
+                    match self
+                        .check_row(&mut **tx, who, &row, opts, &mut seen_names, &mut seen_emails)
+                        .await?
+                    {
+                        Ok((p, seats)) => {
+                            summary.seats_needed += seats;
+                            if seats > 0 {
+                                row_seats.insert(row.line, seats);
+                            }
+                            plans.insert(row.line, p);
+                        }
+                        Err((column, reason)) => refused.push(RowReport {
+                            line: row.line,
+                            username: row.username.clone(),
+                            outcome: Outcome::Refused,
+                            column: Some(column),
+                            reason: Some(reason),
+                        }),
                     }
-                    Err((column, reason)) => refused.push(RowReport {
-                        line: row.line,
-                        username: row.username.clone(),
-                        outcome: Outcome::Refused,
-                        column: Some(column),
-                        reason: Some(reason),
-                    }),
                 }
-            }
+                Ok(())
+            })
+            .await?;
         }
         summary.refused = refused.len() as u64;
         let stop = !refused.is_empty() && !opts.partial;
@@ -746,4 +738,24 @@ fn seats_refused(needed: i64, free: i64) -> Error {
             "this import needs {needed} seats but only {free} are free; nothing was written — deactivate accounts or move to a larger plan first"
         ),
     )
+}
+
+impl System<'_> {
+    /// Gives back the seats of imports that died while writing (the minute job).
+    pub async fn end_lapsed_seat_reservations(self) -> Result<i64> {
+        let mut txb = self.service.store.begin().await?;
+        let n = txb.end_lapsed_seat_reservations(self.service.now()).await?;
+        txb.commit().await?;
+        Ok(n)
+    }
+
+    /// Drops uploads left waiting past their hour (the minute job).
+    pub async fn prune_import_uploads(self) -> Result<u64> {
+        let mut txb = self.service.store.begin().await?;
+        let n = txb
+            .delete_import_uploads(None, None, self.service.now() - UPLOAD_LIFETIME_MS)
+            .await?;
+        txb.commit().await?;
+        Ok(n)
+    }
 }

@@ -1,7 +1,7 @@
 //! The outbox: mail is rendered and queued inside the transaction of the change that causes
 //! it; a sender (in `rollcall serve`) delivers it with retries, then gives up ("dead").
 
-use super::Service;
+use super::{Service, System};
 use crate::actor::Context;
 use crate::domain::mail::{self, Message};
 use crate::domain::*;
@@ -150,65 +150,15 @@ impl Service {
     /// The outbox, newest first. Queued messages show where their link goes, never a live
     /// link (none exists before sending); sent messages keep no body.
     pub async fn list_mail(&self, ctx: &Context, limit: i64) -> Result<Vec<MailView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        self.principal(tx, ctx).await?.require(Area::SettingsManage)?;
-        Ok(tx
-            .list_mail(limit.clamp(1, 10_000))
-            .await?
-            .into_iter()
-            .map(MailView::from)
-            .collect())
-    }
-
-    /// Due messages, each leased to this sender so another instance doesn't send it too,
-    /// ready to send: links are minted now (see `mint_link`), in the returned copies only.
-    /// A message that must not go any more is given up at once.
-    pub async fn claim_due_mail(&self, limit: i64) -> Result<Vec<OutboxMail>> {
-        let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let mut claimed = vec![];
-        for mut m in tx.due_mail(now, limit).await? {
-            if !tx.claim_mail(m.id, m.next_attempt_at, now + LEASE_MS).await? {
-                continue;
-            }
-            m.next_attempt_at = now + LEASE_MS;
-            if self.mint_link(tx.as_mut(), &mut m).await? {
-                claimed.push(m);
-            } else {
-                m.status = "dead".into();
-                m.last_error = Some("not sent: the account is no longer active at this address".into());
-                tx.update_mail(&m, m.next_attempt_at).await?;
-                tx.drop_mail_body(m.id).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(claimed)
-    }
-
-    /// Records a delivery and drops the body: a sent message's link is in the recipient's
-    /// mailbox and nowhere else.
-    pub async fn mail_delivered(&self, mut m: OutboxMail) -> Result<()> {
-        let lease = m.next_attempt_at;
-        m.status = "sent".into();
-        m.attempts += 1;
-        m.sent_at = Some(self.now());
-        m.last_error = None;
-        self.save_mail(&m, lease).await
-    }
-
-    /// Records a failed attempt: retried with exponential backoff (1, 2, 4 … minutes), then
-    /// dead after [`MAX_ATTEMPTS`].
-    pub async fn mail_failed(&self, mut m: OutboxMail, error: &str) -> Result<()> {
-        let lease = m.next_attempt_at;
-        m.attempts += 1;
-        m.last_error = Some(error.chars().take(500).collect());
-        if m.attempts >= MAX_ATTEMPTS {
-            m.status = "dead".into();
-        } else {
-            m.next_attempt_at = self.now() + 60_000 * (1 << (m.attempts - 1));
-        }
-        self.save_mail(&m, lease).await
+        self.read(ctx, Some(Area::SettingsManage), async |tx, _| {
+            Ok(tx
+                .list_mail(limit.clamp(1, 10_000))
+                .await?
+                .into_iter()
+                .map(MailView::from)
+                .collect())
+        })
+        .await
     }
 
     /// Saves an outcome only while the lease taken by `claim_due_mail` still holds; if it
@@ -224,5 +174,57 @@ impl Service {
             tx.drop_mail_body(m.id).await?;
         }
         tx.commit().await
+    }
+}
+
+impl System<'_> {
+    /// Due messages, each leased to this sender so another instance doesn't send it too,
+    /// ready to send: links are minted now (see `mint_link`), in the returned copies only.
+    /// A message that must not go any more is given up at once.
+    pub async fn claim_due_mail(self, limit: i64) -> Result<Vec<OutboxMail>> {
+        let now = self.service.now();
+        let mut tx = self.service.store.begin().await?;
+        let mut claimed = vec![];
+        for mut m in tx.due_mail(now, limit).await? {
+            if !tx.claim_mail(m.id, m.next_attempt_at, now + LEASE_MS).await? {
+                continue;
+            }
+            m.next_attempt_at = now + LEASE_MS;
+            if self.service.mint_link(tx.as_mut(), &mut m).await? {
+                claimed.push(m);
+            } else {
+                m.status = "dead".into();
+                m.last_error = Some("not sent: the account is no longer active at this address".into());
+                tx.update_mail(&m, m.next_attempt_at).await?;
+                tx.drop_mail_body(m.id).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records a delivery and drops the body: a sent message's link is in the recipient's
+    /// mailbox and nowhere else.
+    pub async fn mail_delivered(self, mut m: OutboxMail) -> Result<()> {
+        let lease = m.next_attempt_at;
+        m.status = "sent".into();
+        m.attempts += 1;
+        m.sent_at = Some(self.service.now());
+        m.last_error = None;
+        self.service.save_mail(&m, lease).await
+    }
+
+    /// Records a failed attempt: retried with exponential backoff (1, 2, 4 … minutes), then
+    /// dead after [`MAX_ATTEMPTS`].
+    pub async fn mail_failed(self, mut m: OutboxMail, error: &str) -> Result<()> {
+        let lease = m.next_attempt_at;
+        m.attempts += 1;
+        m.last_error = Some(error.chars().take(500).collect());
+        if m.attempts >= MAX_ATTEMPTS {
+            m.status = "dead".into();
+        } else {
+            m.next_attempt_at = self.service.now() + 60_000 * (1 << (m.attempts - 1));
+        }
+        self.service.save_mail(&m, lease).await
     }
 }

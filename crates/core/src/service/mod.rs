@@ -3,7 +3,9 @@
 //! Each call takes the caller's [`Context`], opens one transaction, resolves the caller to a
 //! [`Principal`] from the database (so permissions are always current), decides
 //! authorization, applies the domain rules, writes the change and its audit entry, and
-//! commits. After commit it seals the new audit entries into the chain.
+//! commits. After commit it seals the new audit entries into the chain. [`Service::read`]
+//! and [`Service::write`] do the opening, resolving, requiring and committing around a use
+//! case's body. Flows without a caller are on [`Public`] and [`System`].
 
 mod admin;
 mod auth;
@@ -51,6 +53,35 @@ pub struct Service {
     /// it the service writes no audit entry (so no change) and verifies nothing.
     pub(crate) audit_key: Option<Arc<audit::AuditKey>>,
     clock: Arc<dyn Clock>,
+}
+
+/// The transaction a use case's body runs in (see [`Service::read`]). A named type rather
+/// than `&mut dyn Tx`, whose object lifetime would make the combinators' futures not `Send`.
+pub(crate) struct Txn(Box<dyn Tx>);
+
+impl std::ops::Deref for Txn {
+    type Target = dyn Tx;
+    fn deref(&self) -> &(dyn Tx + 'static) {
+        self.0.as_ref()
+    }
+}
+
+impl std::ops::DerefMut for Txn {
+    fn deref_mut(&mut self) -> &mut (dyn Tx + 'static) {
+        self.0.as_mut()
+    }
+}
+
+/// The use cases that run before authentication: see [`Service::public`].
+#[derive(Clone, Copy)]
+pub struct Public<'a> {
+    service: &'a Service,
+}
+
+/// rollcall's own jobs and bookkeeping: see [`Service::system`].
+#[derive(Clone, Copy)]
+pub struct System<'a> {
+    service: &'a Service,
 }
 
 /// One audit entry's content, before the actor and time are added.
@@ -105,8 +136,9 @@ impl Service {
         self
     }
 
-    /// The current time, from the service's clock.
-    pub(crate) fn now(&self) -> Millis {
+    /// The current time, from the service's clock (channels read it too, for what they show
+    /// relative to today).
+    pub fn now(&self) -> Millis {
         self.clock.now()
     }
 
@@ -133,8 +165,18 @@ impl Service {
         &self.base_url
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The flows that run before anyone is signed in (password and single sign-on, password
+    /// links, certificate checks, token authentication). They take no [`Context`]: each
+    /// establishes who the caller is, or needs nobody.
+    pub fn public(&self) -> Public<'_> {
+        Public { service: self }
+    }
+
+    /// Scheduled work and bookkeeping run by rollcall itself (jobs, leases on mail and bulk
+    /// jobs, metrics, the audit key and chain, the first start). Not for channels that
+    /// serve a caller.
+    pub fn system(&self) -> System<'_> {
+        System { service: self }
     }
 
     /// Checks that the caller holds `area`, before a channel does costly work for them (such
@@ -144,8 +186,39 @@ impl Service {
         self.principal(tx.as_mut(), ctx).await?.require(area)
     }
 
-    pub async fn ready(&self) -> Result<()> {
-        self.store.ping().await
+    /// Runs a use case that only reads: opens a read transaction, resolves the caller,
+    /// requires `area` of them (when given) and runs `body` with both.
+    pub(crate) async fn read<T>(
+        &self,
+        ctx: &Context,
+        area: Option<Area>,
+        body: impl AsyncFnOnce(&mut Txn, &Principal) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx = Txn(self.store.begin_read().await?);
+        let who = self.principal(&mut *tx, ctx).await?;
+        if let Some(area) = area {
+            who.require(area)?;
+        }
+        body(&mut tx, &who).await
+    }
+
+    /// Runs a use case that writes: as [`Service::read`] in a write transaction, which is
+    /// committed (and its audit entries sealed) when `body` succeeds and dropped, so rolled
+    /// back, when it fails.
+    pub(crate) async fn write<T>(
+        &self,
+        ctx: &Context,
+        area: Option<Area>,
+        body: impl AsyncFnOnce(&mut Txn, &Principal) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx = Txn(self.store.begin().await?);
+        let who = self.principal(&mut *tx, ctx).await?;
+        if let Some(area) = area {
+            who.require(area)?;
+        }
+        let out = body(&mut tx, &who).await?;
+        self.commit(tx.0).await?;
+        Ok(out)
     }
 
     /// Resolves the caller from the database, inside the call's transaction.
@@ -219,7 +292,7 @@ impl Service {
     /// returned: the change is committed, and the next seal picks the entries up.
     pub(crate) async fn commit(&self, tx: Box<dyn Tx>) -> Result<()> {
         tx.commit().await?;
-        if let Err(e) = self.seal_audit().await {
+        if let Err(e) = self.system().seal_audit().await {
             tracing::warn!(error = %e, "audit sealing deferred");
         }
         Ok(())
@@ -249,5 +322,11 @@ impl Service {
         tx.group_by_key(&name_key(name.trim()))
             .await?
             .ok_or_else(|| Error::not_found("group", name))
+    }
+}
+
+impl System<'_> {
+    pub async fn ready(self) -> Result<()> {
+        self.service.store.ping().await
     }
 }

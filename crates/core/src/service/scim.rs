@@ -67,14 +67,6 @@ pub enum GroupChange {
 pub const SCIM_MAX_RESULTS: i64 = 200;
 
 impl Service {
-    /// SCIM needs a plan with identity integration, and a caller who manages users.
-    async fn scim_principal(&self, tx: &mut dyn ReadTx, ctx: &Context, area: Area) -> Result<Principal> {
-        let who = self.principal(tx, ctx).await?;
-        who.require(area)?;
-        tx.plan().await?.require(Feature::IdentityIntegration)?;
-        Ok(who)
-    }
-
     async fn scim_default_type(&self, tx: &mut dyn ReadTx) -> Result<UserType> {
         let name = match tx.setting(Setting::ScimDefaultType.key()).await? {
             Some(v) => v,
@@ -256,20 +248,38 @@ impl Service {
         Ok(unchanged_user)
     }
 
+    /// The types an identity provider may send as `userType` besides the default, as the
+    /// SCIM schema publishes them: each type its rank lets it give (as [`Service::scim_type`]
+    /// decides), the default type excepted.
+    pub async fn scim_grantable_types(&self, ctx: &Context) -> Result<Vec<String>> {
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            let default = self.scim_default_type(&mut **tx).await?;
+            Ok(tx
+                .user_types()
+                .await?
+                .into_iter()
+                .filter(|t| t.id != default.id && who.require_rank(t.base, "give the type of").is_ok())
+                .map(|t| t.name)
+                .collect())
+        })
+        .await
+    }
+
     pub async fn scim_get_user(&self, ctx: &Context, id: i64) -> Result<ScimUserView> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
-        let user = tx
-            .user_by_id(UserId(id))
-            .await?
-            .filter(|u| u.scim_linked && u.status != UserStatus::Trash);
-        let user = user.ok_or_else(|| Error::not_found("user", id))?;
-        let ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
-        if !who.sees(&ids) {
-            return Err(Error::not_found("user", id));
-        }
-        self.scim_view(tx, &user).await
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let user = tx
+                .user_by_id(UserId(id))
+                .await?
+                .filter(|u| u.scim_linked && u.status != UserStatus::Trash);
+            let user = user.ok_or_else(|| Error::not_found("user", id))?;
+            let ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+            if !who.sees(&ids) {
+                return Err(Error::not_found("user", id));
+            }
+            self.scim_view(&mut **tx, &user).await
+        })
+        .await
     }
 
     /// One page of linked users matching `predicate`, from the 0-based `offset`; and the total.
@@ -280,25 +290,26 @@ impl Service {
         offset: i64,
         count: i64,
     ) -> Result<(i64, Vec<ScimUserView>)> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
-        let q = UserQuery {
-            predicate,
-            scim_linked: Some(true),
-            scope: who.branch_ids().map(<[BranchId]>::to_vec),
-            offset: Some(offset.max(0)),
-            limit: count.clamp(0, SCIM_MAX_RESULTS),
-            ..UserQuery::default()
-        };
-        let total = tx.count_users(&q).await?;
-        let mut page = vec![];
-        if q.limit > 0 {
-            for u in tx.list_users(&q).await? {
-                page.push(self.scim_view(tx, &u).await?);
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let q = UserQuery {
+                predicate,
+                scim_linked: Some(true),
+                scope: who.branch_ids().map(<[BranchId]>::to_vec),
+                offset: Some(offset.max(0)),
+                limit: count.clamp(0, SCIM_MAX_RESULTS),
+                ..UserQuery::default()
+            };
+            let total = tx.count_users(&q).await?;
+            let mut page = vec![];
+            if q.limit > 0 {
+                for u in tx.list_users(&q).await? {
+                    page.push(self.scim_view(&mut **tx, &u).await?);
+                }
             }
-        }
-        Ok((total, page))
+            Ok((total, page))
+        })
+        .await
     }
 
     /// POST /Users. A userName that exists is a conflict — unless that account is unlinked
@@ -311,34 +322,34 @@ impl Service {
         password: Option<String>,
     ) -> Result<ScimUserView> {
         let username = Username::parse(&state.user_name)?;
-        let existing = {
-            let mut txb = self.store.begin_read().await?;
-            let tx = txb.as_mut();
-            self.scim_principal(tx, ctx, Area::UsersManage).await?;
-            let link_existing = matches!(
-                tx.setting(Setting::ScimLinkExisting.key()).await?.as_deref(),
-                Some("on")
-            );
-            match tx.user_by_username(&username.key()).await? {
-                None => None,
-                Some(u) if u.scim_linked || u.status == UserStatus::Trash => {
-                    return Err(Error::UsernameTaken(username.to_string()));
-                }
-                // An account SCIM provisioned (and a DELETE unlinked) comes back; another
-                // only when linking is on — and never one above the identity provider's
-                // rank, whichever channel made it: an administrator's account is not the
-                // identity provider's to take.
-                Some(u) if u.origin == Origin::Scim || link_existing => {
-                    let t = self.type_by_id(tx, u.user_type_id).await?;
-                    if t.base > BaseRole::Instructor {
-                        tracing::warn!(user = u.id.0, "SCIM may not link an account above the Instructor rank");
+        let existing = self
+            .read(ctx, Some(Area::UsersManage), async |tx, _| {
+                tx.plan().await?.require(Feature::IdentityIntegration)?;
+                let link_existing = matches!(
+                    tx.setting(Setting::ScimLinkExisting.key()).await?.as_deref(),
+                    Some("on")
+                );
+                Ok(match tx.user_by_username(&username.key()).await? {
+                    None => None,
+                    Some(u) if u.scim_linked || u.status == UserStatus::Trash => {
                         return Err(Error::UsernameTaken(username.to_string()));
                     }
-                    Some(u.id)
-                }
-                Some(_) => return Err(Error::UsernameTaken(username.to_string())),
-            }
-        };
+                    // An account SCIM provisioned (and a DELETE unlinked) comes back; another
+                    // only when linking is on — and never one above the identity provider's
+                    // rank, whichever channel made it: an administrator's account is not the
+                    // identity provider's to take.
+                    Some(u) if u.origin == Origin::Scim || link_existing => {
+                        let t = self.type_by_id(&mut **tx, u.user_type_id).await?;
+                        if t.base > BaseRole::Instructor {
+                            tracing::warn!(user = u.id.0, "SCIM may not link an account above the Instructor rank");
+                            return Err(Error::UsernameTaken(username.to_string()));
+                        }
+                        Some(u.id)
+                    }
+                    Some(_) => return Err(Error::UsernameTaken(username.to_string())),
+                })
+            })
+            .await?;
         if let Some(id) = existing {
             let change = if password.is_some() {
                 PasswordChange::Set(password.unwrap_or_default())
@@ -347,18 +358,17 @@ impl Service {
             };
             return self.scim_write_user(ctx, id.0, state, change, true).await;
         }
-        let (user_type, branch) = {
-            let mut txb = self.store.begin().await?;
-            let tx = txb.as_mut();
-            let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
-            let t = self.scim_type(tx, &who, state.user_type.as_deref()).await?;
-            let b = match &state.department {
-                Some(d) => self.scim_branch(tx, ctx, &who, d).await?,
-                None => None,
-            };
-            self.commit(txb).await?;
-            (t, b)
-        };
+        let (user_type, branch) = self
+            .write(ctx, Some(Area::UsersManage), async |tx, who| {
+                tx.plan().await?.require(Feature::IdentityIntegration)?;
+                let t = self.scim_type(&mut **tx, who, state.user_type.as_deref()).await?;
+                let b = match &state.department {
+                    Some(d) => self.scim_branch(&mut **tx, ctx, who, d).await?,
+                    None => None,
+                };
+                Ok((t, b))
+            })
+            .await?;
         let input = NewUser {
             username: state.user_name,
             email: state.email,
@@ -402,107 +412,110 @@ impl Service {
             PasswordChange::Set(p) => password::hash_off_thread(Some(p.clone())).await?,
             PasswordChange::Keep | PasswordChange::Clear => None,
         };
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
-        let mut reached = if relink {
-            let mut r = self.reach_to_change(tx, &who, &UserKey::Id(UserId(id))).await?;
-            tx.set_scim_linked(r.user.id, true).await?;
-            r.user.scim_linked = true;
-            self.record(tx, ctx, &who, Change::user("user.scim_link", &r.user, json!({})))
+        self.write(ctx, Some(Area::UsersManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let mut reached = if relink {
+                let mut r = self.reach_to_change(&mut **tx, who, &UserKey::Id(UserId(id))).await?;
+                tx.set_scim_linked(r.user.id, true).await?;
+                r.user.scim_linked = true;
+                self.record(&mut **tx, ctx, who, Change::user("user.scim_link", &r.user, json!({})))
+                    .await?;
+                r
+            } else {
+                let r = self.scim_reach(&mut **tx, who, id).await?;
+                if who.require_rank(r.user_type.base, "change").is_err() {
+                    let user = self.scim_take_away(&mut **tx, ctx, who, r, &state, &password).await?;
+                    let view = self.scim_view(&mut **tx, &user).await?;
+                    return Ok(view);
+                }
+                r
+            };
+            if state.active
+                && !reached.user.status.holds_seat()
+                && let Some(user) = self
+                    .transition(&mut **tx, ctx, who, reached.clone(), LifecycleAction::Activate)
+                    .await?
+            {
+                reached.user = user;
+            }
+            let t = self.scim_type(&mut **tx, who, state.user_type.as_deref()).await?;
+            let current_department = reached.branches.first().cloned();
+            let mut upd = UserUpdate {
+                username: Some(state.user_name),
+                user_type: Some(t.name),
+                email: Some(state.email),
+                first_name: Some(state.given_name),
+                last_name: Some(state.family_name),
+                external_id: Some(state.external_id),
+                ..UserUpdate::default()
+            };
+            let wanted = match &state.department {
+                Some(d) => self.scim_branch(&mut **tx, ctx, who, d).await?,
+                None => None,
+            };
+            let mode_off = matches!(tx.setting(Setting::ScimDepartment.key()).await?.as_deref(), Some("off"));
+            if !mode_off && wanted.as_ref().map(|b| b.id) != current_department.as_ref().map(|b| b.id) {
+                if let Some(cur) = current_department {
+                    upd.remove_branches.push(cur.name);
+                }
+                if let Some(w) = wanted {
+                    upd.add_branches.push(w.name);
+                }
+            }
+            let mut user = self.update_in(&mut **tx, ctx, who, reached, &upd, new_hash).await?;
+            if password == PasswordChange::Clear {
+                tx.set_password_hash(user.id, None).await?;
+                tx.delete_user_sessions(user.id).await?;
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::user("user.update", &user, json!({ "password": "[cleared]" })),
+                )
                 .await?;
-            r
-        } else {
-            let r = self.scim_reach(tx, &who, id).await?;
-            if who.require_rank(r.user_type.base, "change").is_err() {
-                let user = self.scim_take_away(tx, ctx, &who, r, &state, &password).await?;
-                let view = self.scim_view(tx, &user).await?;
-                self.commit(txb).await?;
-                return Ok(view);
             }
-            r
-        };
-        if state.active
-            && !reached.user.status.holds_seat()
-            && let Some(user) = self
-                .transition(tx, ctx, &who, reached.clone(), LifecycleAction::Activate)
-                .await?
-        {
-            reached.user = user;
-        }
-        let t = self.scim_type(tx, &who, state.user_type.as_deref()).await?;
-        let current_department = reached.branches.first().cloned();
-        let mut upd = UserUpdate {
-            username: Some(state.user_name),
-            user_type: Some(t.name),
-            email: Some(state.email),
-            first_name: Some(state.given_name),
-            last_name: Some(state.family_name),
-            external_id: Some(state.external_id),
-            ..UserUpdate::default()
-        };
-        let wanted = match &state.department {
-            Some(d) => self.scim_branch(tx, ctx, &who, d).await?,
-            None => None,
-        };
-        let mode_off = matches!(tx.setting(Setting::ScimDepartment.key()).await?.as_deref(), Some("off"));
-        if !mode_off && wanted.as_ref().map(|b| b.id) != current_department.as_ref().map(|b| b.id) {
-            if let Some(cur) = current_department {
-                upd.remove_branches.push(cur.name);
+            if !state.active && user.status.holds_seat() {
+                let r = self.reach_to_change(&mut **tx, who, &UserKey::Id(user.id)).await?;
+                if let Some(u) = self
+                    .transition(&mut **tx, ctx, who, r, LifecycleAction::Deactivate)
+                    .await?
+                {
+                    user = u;
+                }
             }
-            if let Some(w) = wanted {
-                upd.add_branches.push(w.name);
-            }
-        }
-        let mut user = self.update_in(tx, ctx, &who, reached, &upd, new_hash).await?;
-        if password == PasswordChange::Clear {
-            tx.set_password_hash(user.id, None).await?;
-            tx.delete_user_sessions(user.id).await?;
-            self.record(
-                tx,
-                ctx,
-                &who,
-                Change::user("user.update", &user, json!({ "password": "[cleared]" })),
-            )
-            .await?;
-        }
-        if !state.active && user.status.holds_seat() {
-            let r = self.reach_to_change(tx, &who, &UserKey::Id(user.id)).await?;
-            if let Some(u) = self.transition(tx, ctx, &who, r, LifecycleAction::Deactivate).await? {
-                user = u;
-            }
-        }
-        let view = self.scim_view(tx, &user).await?;
-        self.commit(txb).await?;
-        Ok(view)
+            let view = self.scim_view(&mut **tx, &user).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// DELETE /Users: by default deactivates and unlinks (records kept; SCIM then answers
     /// 404); with `scim_delete = delete`, moves the account to the trash.
     pub async fn scim_delete_user(&self, ctx: &Context, id: i64) -> Result<()> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.scim_principal(tx, ctx, Area::UsersManage).await?;
-        let reached = self.scim_reach(tx, &who, id).await?;
-        // Deleting leads to erasure once the trash's retention runs out: above the identity
-        // provider's rank it only deactivates and unlinks, as taking access away needs no
-        // rank but erasing records does.
-        let delete = matches!(tx.setting(Setting::ScimDelete.key()).await?.as_deref(), Some("delete"))
-            && who.require_rank(reached.user_type.base, "delete").is_ok();
-        let user_id = reached.user.id;
-        let action = if delete {
-            LifecycleAction::Delete
-        } else {
-            LifecycleAction::Deactivate
-        };
-        let user = self
-            .transition(tx, ctx, &who, reached.clone(), action)
-            .await?
-            .unwrap_or(reached.user);
-        tx.set_scim_linked(user_id, false).await?;
-        self.record(tx, ctx, &who, Change::user("user.scim_unlink", &user, json!({})))
-            .await?;
-        self.commit(txb).await
+        self.write(ctx, Some(Area::UsersManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let reached = self.scim_reach(&mut **tx, who, id).await?;
+            // Deleting leads to erasure once the trash's retention runs out: above the identity
+            // provider's rank it only deactivates and unlinks, as taking access away needs no
+            // rank but erasing records does.
+            let delete = matches!(tx.setting(Setting::ScimDelete.key()).await?.as_deref(), Some("delete"))
+                && who.require_rank(reached.user_type.base, "delete").is_ok();
+            let user_id = reached.user.id;
+            let action = if delete {
+                LifecycleAction::Delete
+            } else {
+                LifecycleAction::Deactivate
+            };
+            let user = self
+                .transition(&mut **tx, ctx, who, reached.clone(), action)
+                .await?
+                .unwrap_or(reached.user);
+            tx.set_scim_linked(user_id, false).await?;
+            self.record(&mut **tx, ctx, who, Change::user("user.scim_unlink", &user, json!({})))
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn scim_group_view(&self, tx: &mut dyn ReadTx, g: &Group) -> Result<ScimGroupView> {
@@ -524,11 +537,12 @@ impl Service {
     }
 
     pub async fn scim_get_group(&self, ctx: &Context, id: i64) -> Result<ScimGroupView> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        self.scim_principal(tx, ctx, Area::GroupsManage).await?;
-        let g = self.scim_group(tx, id).await?;
-        self.scim_group_view(tx, &g).await
+        self.read(ctx, Some(Area::GroupsManage), async |tx, _| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let g = self.scim_group(&mut **tx, id).await?;
+            self.scim_group_view(&mut **tx, &g).await
+        })
+        .await
     }
 
     pub async fn scim_list_groups(
@@ -538,23 +552,24 @@ impl Service {
         offset: i64,
         count: i64,
     ) -> Result<(i64, Vec<ScimGroupView>)> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        self.scim_principal(tx, ctx, Area::GroupsManage).await?;
-        let q = GroupQuery {
-            predicate,
-            scim_linked: Some(true),
-            offset: Some(offset.max(0)),
-            limit: count.clamp(0, SCIM_MAX_RESULTS),
-        };
-        let total = tx.count_groups(&q).await?;
-        let mut page = vec![];
-        if q.limit > 0 {
-            for g in tx.list_groups(&q).await? {
-                page.push(self.scim_group_view(tx, &g).await?);
+        self.read(ctx, Some(Area::GroupsManage), async |tx, _| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let q = GroupQuery {
+                predicate,
+                scim_linked: Some(true),
+                offset: Some(offset.max(0)),
+                limit: count.clamp(0, SCIM_MAX_RESULTS),
+            };
+            let total = tx.count_groups(&q).await?;
+            let mut page = vec![];
+            if q.limit > 0 {
+                for g in tx.list_groups(&q).await? {
+                    page.push(self.scim_group_view(&mut **tx, &g).await?);
+                }
             }
-        }
-        Ok((total, page))
+            Ok((total, page))
+        })
+        .await
     }
 
     pub async fn scim_create_group(
@@ -565,59 +580,59 @@ impl Service {
         members: Vec<i64>,
     ) -> Result<ScimGroupView> {
         let name = org::validate_org_name("displayName", display_name)?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.scim_principal(tx, ctx, Area::GroupsManage).await?;
-        if tx.group_by_key(&name_key(&name)).await?.is_some() {
-            return Err(Error::conflict(
-                "group_exists",
-                format!("a group named '{name}' already exists"),
-            ));
-        }
-        let now = self.now();
-        let mut g = Group {
-            id: GroupId(0),
-            name,
-            branch_id: None,
-            key: None,
-            description: String::new(),
-            external_id,
-            scim_linked: true,
-            created_at: now,
-            updated_at: now,
-        };
-        g.id = tx.insert_group(&g).await?;
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other(
-                "group.create",
-                "group",
-                Some(g.id.0),
-                &g.name,
-                json!({ "name": g.name }),
-            ),
-        )
-        .await?;
-        self.apply_group_changes(tx, ctx, &who, &mut g, vec![GroupChange::AddMembers(members)])
+        self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            if tx.group_by_key(&name_key(&name)).await?.is_some() {
+                return Err(Error::conflict(
+                    "group_exists",
+                    format!("a group named '{name}' already exists"),
+                ));
+            }
+            let now = self.now();
+            let mut g = Group {
+                id: GroupId(0),
+                name,
+                branch_id: None,
+                key: None,
+                description: String::new(),
+                external_id,
+                scim_linked: true,
+                created_at: now,
+                updated_at: now,
+            };
+            g.id = tx.insert_group(&g).await?;
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other(
+                    "group.create",
+                    "group",
+                    Some(g.id.0),
+                    &g.name,
+                    json!({ "name": g.name }),
+                ),
+            )
             .await?;
-        let view = self.scim_group_view(tx, &g).await?;
-        self.commit(txb).await?;
-        Ok(view)
+            self.apply_group_changes(&mut **tx, ctx, who, &mut g, vec![GroupChange::AddMembers(members)])
+                .await?;
+            let view = self.scim_group_view(&mut **tx, &g).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// PATCH or PUT of a group: each change applied in order, in one transaction, each
     /// membership written as its own row so concurrent changes by others are kept.
     pub async fn scim_change_group(&self, ctx: &Context, id: i64, changes: Vec<GroupChange>) -> Result<ScimGroupView> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.scim_principal(tx, ctx, Area::GroupsManage).await?;
-        let mut g = self.scim_group(tx, id).await?;
-        self.apply_group_changes(tx, ctx, &who, &mut g, changes).await?;
-        let view = self.scim_group_view(tx, &g).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let mut g = self.scim_group(&mut **tx, id).await?;
+            self.apply_group_changes(&mut **tx, ctx, who, &mut g, changes).await?;
+            let view = self.scim_group_view(&mut **tx, &g).await?;
+            Ok(view)
+        })
+        .await
     }
 
     async fn apply_group_changes(
@@ -731,18 +746,19 @@ impl Service {
     }
 
     pub async fn scim_delete_group(&self, ctx: &Context, id: i64) -> Result<()> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.scim_principal(tx, ctx, Area::GroupsManage).await?;
-        let g = self.scim_group(tx, id).await?;
-        tx.delete_group(g.id).await?;
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("group.delete", "group", Some(g.id.0), &g.name, json!({})),
-        )
-        .await?;
-        self.commit(txb).await
+        self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let g = self.scim_group(&mut **tx, id).await?;
+            tx.delete_group(g.id).await?;
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("group.delete", "group", Some(g.id.0), &g.name, json!({})),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -6,7 +6,7 @@
 
 use super::auth::SignedIn;
 use super::users::{NewUser, UserKey};
-use super::{Change, Service};
+use super::{Change, Public, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::domain::*;
 use crate::ports::{Tx, UserQuery};
@@ -153,33 +153,22 @@ impl SsoConfig {
 impl Service {
     pub async fn set_sso(&self, ctx: &Context, config: SsoConfig) -> Result<SsoConfig> {
         config.validate()?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::IntegrationsManage)?;
-        tx.plan().await?.require(Feature::IdentityIntegration)?;
-        // Mappings and defaults can never yield an administrator type.
-        let t = self.type_by_name(tx, &config.default_type).await?;
-        Principal::identity_provider("sso").require_rank(t.base, "give")?;
-        if let Some(b) = &config.default_branch {
-            self.branch_by_name(tx, b).await?;
-        }
-        let stored = serde_json::to_string(&config).map_err(Error::internal)?;
-        tx.set_setting(SSO_SETTING, &stored).await?;
-        let changes = json!({ "idp": config.idp_entity_id, "jit": config.jit, "default_type": config.default_type, "certificates": config.signing_certs.len() });
-        self.record(tx, ctx, &who, Change::other("sso.set", "setting", None, "sso", changes))
-            .await?;
-        self.commit(txb).await?;
-        Ok(config)
-    }
-
-    /// The stored configuration, for the SAML channel (no caller: it is public metadata).
-    pub async fn sso_config(&self) -> Result<Option<SsoConfig>> {
-        let mut tx = self.store.begin_read().await?;
-        match tx.setting(SSO_SETTING).await? {
-            Some(s) if !s.is_empty() => serde_json::from_str(&s).map(Some).map_err(Error::internal),
-            _ => Ok(None),
-        }
+        self.write(ctx, Some(Area::IntegrationsManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            // Mappings and defaults can never yield an administrator type.
+            let t = self.type_by_name(&mut **tx, &config.default_type).await?;
+            Principal::identity_provider("sso").require_rank(t.base, "give")?;
+            if let Some(b) = &config.default_branch {
+                self.branch_by_name(&mut **tx, b).await?;
+            }
+            let stored = serde_json::to_string(&config).map_err(Error::internal)?;
+            tx.set_setting(SSO_SETTING, &stored).await?;
+            let changes = json!({ "idp": config.idp_entity_id, "jit": config.jit, "default_type": config.default_type, "certificates": config.signing_certs.len() });
+            self.record(&mut **tx, ctx, who, Change::other("sso.set", "setting", None, "sso", changes))
+                .await?;
+            Ok(config)
+        })
+        .await
     }
 
     pub async fn show_sso(&self, ctx: &Context) -> Result<Option<SsoConfig>> {
@@ -188,42 +177,22 @@ impl Service {
             .await?
             .require(Area::IntegrationsManage)?;
         drop(txb);
-        self.sso_config().await
+        self.public().sso_config().await
     }
 
     pub async fn disable_sso(&self, ctx: &Context) -> Result<()> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::IntegrationsManage)?;
-        tx.set_setting(SSO_SETTING, "").await?;
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("sso.disable", "setting", None, "sso", json!({})),
-        )
-        .await?;
-        self.commit(txb).await
-    }
-
-    /// Starts an SP-initiated sign-in: a fresh AuthnRequest id, remembered in the database
-    /// so whichever instance receives the answer can consume it once.
-    pub async fn sso_begin(&self) -> Result<(SsoConfig, String)> {
-        let config = self
-            .sso_config()
-            .await?
-            .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
-        // An XML ID must not start with a digit.
-        let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
-        let now = self.now();
-        let mut txb = self.store.begin().await?;
-        txb.as_mut().plan().await?.require(Feature::IdentityIntegration)?;
-        txb.as_mut()
-            .insert_sso_request(&request_id, now + REQUEST_LIFETIME_MS, now)
+        self.write(ctx, Some(Area::IntegrationsManage), async |tx, who| {
+            tx.set_setting(SSO_SETTING, "").await?;
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("sso.disable", "setting", None, "sso", json!({})),
+            )
             .await?;
-        self.commit(txb).await?;
-        Ok((config, request_id))
+            Ok(())
+        })
+        .await
     }
 
     /// Consumes the request the assertion answers (or checks that IdP-initiated sign-in is
@@ -253,129 +222,6 @@ impl Service {
             return Err(Error::forbidden("this assertion has already been used"));
         }
         self.commit(txb).await
-    }
-
-    /// Signs in a verified identity. The account is found by its stored link — the IdP's
-    /// entity id and the NameID — never by its name. An account nobody linked is linked only
-    /// when `sso_link_existing` allows it (by the asserted username or email) and it ranks no
-    /// higher than Instructor; otherwise, if the asserted username or email belongs to an
-    /// unlinked account, the sign-in is refused (never merged). Unknown identities get an
-    /// account when just-in-time provisioning is on, linked at creation. Deactivated and
-    /// trashed accounts are refused, never reactivated.
-    pub async fn sso_sign_in(&self, identity: &SsoIdentity, source: Option<&str>) -> Result<SignedIn> {
-        let config = self
-            .sso_config()
-            .await?
-            .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
-        self.accept_assertion(&config, identity).await?;
-        let issuer = config.idp_entity_id.as_str();
-        let subject = identity.name_id.trim();
-        if subject.is_empty() {
-            return Err(Error::forbidden("the identity provider sent an empty NameID"));
-        }
-        let username = config.field(identity, "username").unwrap_or_else(|| subject.to_owned());
-        // The email the identity provider asserted (an attribute, or an emailAddress NameID)
-        // in the signed assertion: what `sso_link_existing = email` counts as verified.
-        let email = config
-            .field(identity, "email")
-            .or_else(|| identity.name_id_is_email.then(|| subject.to_owned()));
-        let ctx = Context {
-            actor: Actor::Sso,
-            channel: Channel::Sso,
-            request_id: None,
-            source: source.map(str::to_owned),
-        };
-
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        tx.plan().await?.require(Feature::IdentityIntegration)?;
-        let who = Principal::identity_provider("sso");
-        let user = match tx.user_by_sso_link(issuer, subject).await? {
-            Some(u) => tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?,
-            None => {
-                let by_username = tx.user_by_username(&name_key(username.trim())).await?;
-                let by_email = match email.as_deref().map(Email::parse) {
-                    Some(Ok(e)) => tx.user_by_email(&e.key()).await?,
-                    _ => None,
-                };
-                let mode = tx
-                    .setting(Setting::SsoLinkExisting.key())
-                    .await?
-                    .unwrap_or_else(|| "off".into());
-                let candidate = match mode.as_str() {
-                    "username" => by_username.clone().map(|u| (u, "username")),
-                    "email" => by_email.clone().map(|u| (u, "email")),
-                    _ => None,
-                };
-                match (candidate, by_username.or(by_email)) {
-                    (Some((u, by)), _) => {
-                        let user = tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?;
-                        let t = self.type_by_id(tx, user.user_type_id).await?;
-                        if tx.sso_link(user.id).await?.is_some() {
-                            return Err(refuse(
-                                &user,
-                                "the matching account is linked to another identity-provider subject",
-                            ));
-                        }
-                        if t.base > BaseRole::Instructor {
-                            return Err(refuse(
-                                &user,
-                                "the matching account ranks above Instructor; only an administrator can link it (rollcall user set U --sso-subject NAMEID)",
-                            ));
-                        }
-                        if user.status.holds_seat() {
-                            tx.set_sso_link(user.id, Some((issuer, subject))).await?;
-                            let changes = json!({ "idp": issuer, "subject": subject, "by": by });
-                            self.record(tx, &ctx, &who, Change::user("user.sso_link", &user, changes))
-                                .await?;
-                        }
-                        user
-                    }
-                    (None, Some(taken)) => {
-                        return Err(refuse(
-                            &taken,
-                            "the asserted username or email belongs to an account not linked to this subject; an administrator can link it, or sso_link_existing allow it",
-                        ));
-                    }
-                    (None, None) if !config.jit => {
-                        return Err(Error::forbidden(
-                            "no account for this sign-in, and accounts aren't created at sign-in",
-                        ));
-                    }
-                    (None, None) => {
-                        let email = email
-                            .ok_or_else(|| Error::invalid("email", "the identity provider sent no email address"))?;
-                        let input = NewUser {
-                            username: username.clone(),
-                            email,
-                            first_name: config.field(identity, "first_name").unwrap_or_else(|| username.clone()),
-                            last_name: config.field(identity, "last_name").unwrap_or_else(|| "-".into()),
-                            user_type: Some(config.default_type.clone()),
-                            branches: config.default_branch.iter().cloned().collect(),
-                            active: true,
-                            // Signed in through the IdP: no password, so no set-password mail either.
-                            send_welcome: Some(false),
-                            ..NewUser::default()
-                        };
-                        let view = self.create_in(tx, &ctx, &who, input, None).await?;
-                        let id = UserId(view.id);
-                        tx.set_sso_link(id, Some((issuer, subject))).await?;
-                        tx.lock_user(id).await?.ok_or(Error::Unauthenticated)?
-                    }
-                }
-            }
-        };
-        if !user.status.holds_seat() {
-            return Err(Error::forbidden("this account is deactivated; ask an administrator"));
-        }
-        let changes = json!({ "method": "saml", "idp": issuer });
-        let (session_id, csrf_token, view) = self.start_session(tx, &user, source, Channel::Sso, changes).await?;
-        self.commit(txb).await?;
-        Ok(SignedIn {
-            session_id,
-            csrf_token,
-            user: view,
-        })
     }
 
     /// The subject a user is linked to, for whoever may see that user.
@@ -482,6 +328,163 @@ impl Service {
 fn refuse(user: &User, reason: &'static str) -> Error {
     tracing::warn!(user = user.id.0, reason, "single sign-on refused");
     Error::forbidden("single sign-on could not sign you in; ask your administrator")
+}
+
+impl Public<'_> {
+    /// The stored configuration, for the SAML channel (no caller: it is public metadata).
+    pub async fn sso_config(self) -> Result<Option<SsoConfig>> {
+        let mut tx = self.service.store.begin_read().await?;
+        match tx.setting(SSO_SETTING).await? {
+            Some(s) if !s.is_empty() => serde_json::from_str(&s).map(Some).map_err(Error::internal),
+            _ => Ok(None),
+        }
+    }
+
+    /// Starts an SP-initiated sign-in: a fresh AuthnRequest id, remembered in the database
+    /// so whichever instance receives the answer can consume it once.
+    pub async fn sso_begin(self) -> Result<(SsoConfig, String)> {
+        let config = self
+            .sso_config()
+            .await?
+            .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
+        // An XML ID must not start with a digit.
+        let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
+        let now = self.service.now();
+        let mut txb = self.service.store.begin().await?;
+        txb.as_mut().plan().await?.require(Feature::IdentityIntegration)?;
+        txb.as_mut()
+            .insert_sso_request(&request_id, now + REQUEST_LIFETIME_MS, now)
+            .await?;
+        self.service.commit(txb).await?;
+        Ok((config, request_id))
+    }
+
+    /// Signs in a verified identity. The account is found by its stored link — the IdP's
+    /// entity id and the NameID — never by its name. An account nobody linked is linked only
+    /// when `sso_link_existing` allows it (by the asserted username or email) and it ranks no
+    /// higher than Instructor; otherwise, if the asserted username or email belongs to an
+    /// unlinked account, the sign-in is refused (never merged). Unknown identities get an
+    /// account when just-in-time provisioning is on, linked at creation. Deactivated and
+    /// trashed accounts are refused, never reactivated.
+    pub async fn sso_sign_in(self, identity: &SsoIdentity, source: Option<&str>) -> Result<SignedIn> {
+        let config = self
+            .sso_config()
+            .await?
+            .ok_or_else(|| Error::forbidden("single sign-on is not configured"))?;
+        self.service.accept_assertion(&config, identity).await?;
+        let issuer = config.idp_entity_id.as_str();
+        let subject = identity.name_id.trim();
+        if subject.is_empty() {
+            return Err(Error::forbidden("the identity provider sent an empty NameID"));
+        }
+        let username = config.field(identity, "username").unwrap_or_else(|| subject.to_owned());
+        // The email the identity provider asserted (an attribute, or an emailAddress NameID)
+        // in the signed assertion: what `sso_link_existing = email` counts as verified.
+        let email = config
+            .field(identity, "email")
+            .or_else(|| identity.name_id_is_email.then(|| subject.to_owned()));
+        let ctx = Context {
+            actor: Actor::Sso,
+            channel: Channel::Sso,
+            request_id: None,
+            source: source.map(str::to_owned),
+        };
+
+        let mut txb = self.service.store.begin().await?;
+        let tx = txb.as_mut();
+        tx.plan().await?.require(Feature::IdentityIntegration)?;
+        let who = Principal::identity_provider("sso");
+        let user = match tx.user_by_sso_link(issuer, subject).await? {
+            Some(u) => tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?,
+            None => {
+                let by_username = tx.user_by_username(&name_key(username.trim())).await?;
+                let by_email = match email.as_deref().map(Email::parse) {
+                    Some(Ok(e)) => tx.user_by_email(&e.key()).await?,
+                    _ => None,
+                };
+                let mode = tx
+                    .setting(Setting::SsoLinkExisting.key())
+                    .await?
+                    .unwrap_or_else(|| "off".into());
+                let candidate = match mode.as_str() {
+                    "username" => by_username.clone().map(|u| (u, "username")),
+                    "email" => by_email.clone().map(|u| (u, "email")),
+                    _ => None,
+                };
+                match (candidate, by_username.or(by_email)) {
+                    (Some((u, by)), _) => {
+                        let user = tx.lock_user(u.id).await?.ok_or(Error::Unauthenticated)?;
+                        let t = self.service.type_by_id(tx, user.user_type_id).await?;
+                        if tx.sso_link(user.id).await?.is_some() {
+                            return Err(refuse(
+                                &user,
+                                "the matching account is linked to another identity-provider subject",
+                            ));
+                        }
+                        if t.base > BaseRole::Instructor {
+                            return Err(refuse(
+                                &user,
+                                "the matching account ranks above Instructor; only an administrator can link it (rollcall user set U --sso-subject NAMEID)",
+                            ));
+                        }
+                        if user.status.holds_seat() {
+                            tx.set_sso_link(user.id, Some((issuer, subject))).await?;
+                            let changes = json!({ "idp": issuer, "subject": subject, "by": by });
+                            self.service
+                                .record(tx, &ctx, &who, Change::user("user.sso_link", &user, changes))
+                                .await?;
+                        }
+                        user
+                    }
+                    (None, Some(taken)) => {
+                        return Err(refuse(
+                            &taken,
+                            "the asserted username or email belongs to an account not linked to this subject; an administrator can link it, or sso_link_existing allow it",
+                        ));
+                    }
+                    (None, None) if !config.jit => {
+                        return Err(Error::forbidden(
+                            "no account for this sign-in, and accounts aren't created at sign-in",
+                        ));
+                    }
+                    (None, None) => {
+                        let email = email
+                            .ok_or_else(|| Error::invalid("email", "the identity provider sent no email address"))?;
+                        let input = NewUser {
+                            username: username.clone(),
+                            email,
+                            first_name: config.field(identity, "first_name").unwrap_or_else(|| username.clone()),
+                            last_name: config.field(identity, "last_name").unwrap_or_else(|| "-".into()),
+                            user_type: Some(config.default_type.clone()),
+                            branches: config.default_branch.iter().cloned().collect(),
+                            active: true,
+                            // Signed in through the IdP: no password, so no set-password mail either.
+                            send_welcome: Some(false),
+                            ..NewUser::default()
+                        };
+                        let view = self.service.create_in(tx, &ctx, &who, input, None).await?;
+                        let id = UserId(view.id);
+                        tx.set_sso_link(id, Some((issuer, subject))).await?;
+                        tx.lock_user(id).await?.ok_or(Error::Unauthenticated)?
+                    }
+                }
+            }
+        };
+        if !user.status.holds_seat() {
+            return Err(Error::forbidden("this account is deactivated; ask an administrator"));
+        }
+        let changes = json!({ "method": "saml", "idp": issuer });
+        let (session_id, csrf_token, view) = self
+            .service
+            .start_session(tx, &user, source, Channel::Sso, changes)
+            .await?;
+        self.service.commit(txb).await?;
+        Ok(SignedIn {
+            session_id,
+            csrf_token,
+            user: view,
+        })
+    }
 }
 
 #[cfg(test)]

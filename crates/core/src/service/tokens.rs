@@ -1,7 +1,7 @@
 //! API and SCIM tokens: issue (shown once), list, revoke, and authenticate.
 
 use super::users::UserKey;
-use super::{Change, Service};
+use super::{Change, Public, Service};
 use crate::actor::{Actor, Context};
 use crate::domain::token::{self, Token, TokenScope};
 use crate::domain::*;
@@ -62,120 +62,118 @@ impl Service {
         if expires_at.is_some_and(|e| e <= self.now()) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::IntegrationsManage)?;
-        let user_id = match (scope, user) {
-            (TokenScope::Api, Some(key)) => {
-                let u = self.reach_user(tx, &who, key).await?;
-                if !u.status.holds_seat() {
-                    return Err(Error::conflict(
-                        "user_not_active",
-                        format!("user '{}' is not active", u.username),
+        self.write(ctx, Some(Area::IntegrationsManage), async |tx, who| {
+            let user_id = match (scope, user) {
+                (TokenScope::Api, Some(key)) => {
+                    let u = self.reach_user(&mut **tx, who, key).await?;
+                    if !u.status.holds_seat() {
+                        return Err(Error::conflict(
+                            "user_not_active",
+                            format!("user '{}' is not active", u.username),
+                        ));
+                    }
+                    Some(u.id)
+                }
+                (TokenScope::Api, None) => {
+                    return Err(Error::invalid("user", "an API token acts as a user: name one"));
+                }
+                (TokenScope::Scim, Some(_)) => {
+                    return Err(Error::invalid(
+                        "user",
+                        "a SCIM token acts as the identity provider, not as a user",
                     ));
                 }
-                Some(u.id)
-            }
-            (TokenScope::Api, None) => {
-                return Err(Error::invalid("user", "an API token acts as a user: name one"));
-            }
-            (TokenScope::Scim, Some(_)) => {
-                return Err(Error::invalid(
-                    "user",
-                    "a SCIM token acts as the identity provider, not as a user",
-                ));
-            }
-            (TokenScope::Scim, None) => {
-                tx.plan().await?.require(Feature::IdentityIntegration)?;
-                None
-            }
-        };
-        let (secret, lookup, secret_hash) = token::generate(scope);
-        let mut t = Token {
-            id: 0,
-            name,
-            scope,
-            user_id,
-            lookup,
-            secret_hash,
-            created_at: self.now(),
-            expires_at,
-            revoked_at: None,
-        };
-        t.id = tx.insert_token(&t).await?;
-        let view = self.token_view(tx, &t).await?;
-        // The user by id, not by name: this entry is about the token, and a purge of the user
-        // erases names only from entries by or about them.
-        let changes = json!({
-            "scope": scope.as_str(),
-            "user_id": user_id.map(|u| u.0),
-            "expires_at": view.expires_at,
-            "token": "[redacted]",
-        });
-        self.record(
-            tx,
-            ctx,
-            &who,
-            Change::other("token.create", "token", Some(t.id), &t.name, changes),
-        )
-        .await?;
-        self.commit(txb).await?;
-        Ok(IssuedToken { view, token: secret })
+                (TokenScope::Scim, None) => {
+                    tx.plan().await?.require(Feature::IdentityIntegration)?;
+                    None
+                }
+            };
+            let (secret, lookup, secret_hash) = token::generate(scope);
+            let mut t = Token {
+                id: 0,
+                name,
+                scope,
+                user_id,
+                lookup,
+                secret_hash,
+                created_at: self.now(),
+                expires_at,
+                revoked_at: None,
+            };
+            t.id = tx.insert_token(&t).await?;
+            let view = self.token_view(&mut **tx, &t).await?;
+            // The user by id, not by name: this entry is about the token, and a purge of the user
+            // erases names only from entries by or about them.
+            let changes = json!({
+                "scope": scope.as_str(),
+                "user_id": user_id.map(|u| u.0),
+                "expires_at": view.expires_at,
+                "token": "[redacted]",
+            });
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::other("token.create", "token", Some(t.id), &t.name, changes),
+            )
+            .await?;
+            Ok(IssuedToken { view, token: secret })
+        })
+        .await
     }
 
     pub async fn list_tokens(&self, ctx: &Context) -> Result<Vec<TokenView>> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        self.principal(tx, ctx).await?.require(Area::IntegrationsManage)?;
-        let mut out = vec![];
-        for t in tx.tokens().await? {
-            out.push(self.token_view(tx, &t).await?);
-        }
-        Ok(out)
+        self.read(ctx, Some(Area::IntegrationsManage), async |tx, _| {
+            let mut out = vec![];
+            for t in tx.tokens().await? {
+                out.push(self.token_view(&mut **tx, &t).await?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     pub async fn revoke_token(&self, ctx: &Context, name: &str) -> Result<TokenView> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::IntegrationsManage)?;
-        let mut t = tx
-            .token_by_name(&name_key(name.trim()))
-            .await?
-            .ok_or_else(|| Error::not_found("token", name))?;
-        if t.revoked_at.is_none() {
-            let now = self.now();
-            tx.revoke_token(t.id, now).await?;
-            t.revoked_at = Some(now);
-            self.record(
-                tx,
-                ctx,
-                &who,
-                Change::other("token.revoke", "token", Some(t.id), &t.name, json!({})),
-            )
-            .await?;
-        }
-        let view = self.token_view(tx, &t).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, Some(Area::IntegrationsManage), async |tx, who| {
+            let mut t = tx
+                .token_by_name(&name_key(name.trim()))
+                .await?
+                .ok_or_else(|| Error::not_found("token", name))?;
+            if t.revoked_at.is_none() {
+                let now = self.now();
+                tx.revoke_token(t.id, now).await?;
+                t.revoked_at = Some(now);
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::other("token.revoke", "token", Some(t.id), &t.name, json!({})),
+                )
+                .await?;
+            }
+            let view = self.token_view(&mut **tx, &t).await?;
+            Ok(view)
+        })
+        .await
     }
+}
 
+impl Public<'_> {
     /// Turns a presented bearer token into the actor it stands for. Every failure — unknown,
     /// malformed, wrong scope, revoked, expired, or a user who is no longer active — is the
     /// same `Unauthenticated`, so a caller learns nothing about which.
-    pub async fn authenticate_token(&self, presented: &str, scope: TokenScope) -> Result<Actor> {
+    pub async fn authenticate_token(self, presented: &str, scope: TokenScope) -> Result<Actor> {
         let Some((presented_scope, lookup)) = token::parse(presented) else {
             return Err(Error::Unauthenticated);
         };
         if presented_scope != scope {
             return Err(Error::Unauthenticated);
         }
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.service.store.begin_read().await?;
         let Some(t) = tx.token_by_lookup(lookup).await? else {
             return Err(Error::Unauthenticated);
         };
-        if !token::matches(presented, &t.secret_hash) || !t.is_usable(self.now()) || t.scope != scope {
+        if !token::matches(presented, &t.secret_hash) || !t.is_usable(self.service.now()) || t.scope != scope {
             return Err(Error::Unauthenticated);
         }
         match (t.scope, t.user_id) {

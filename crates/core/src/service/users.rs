@@ -1,7 +1,7 @@
 //! Users: create, read, list, update, and the lifecycle (activate, deactivate, delete,
 //! restore, purge, scheduled deactivation).
 
-use super::{Change, Service};
+use super::{Change, Service, System};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
@@ -298,12 +298,11 @@ impl Service {
         // Hash before the transaction: argon2 takes tens of milliseconds, and the write
         // lock must not wait for it.
         let password_hash = password::hash_off_thread(input.password.clone()).await?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        let view = self.create_in(tx, ctx, &who, input, password_hash).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, None, async |tx, who| {
+            let view = self.create_in(&mut **tx, ctx, who, input, password_hash).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// Creates a user inside `tx` (one of many, for an import). `password_hash` is the hash
@@ -430,12 +429,11 @@ impl Service {
     }
 
     pub async fn get_user(&self, ctx: &Context, key: &UserKey) -> Result<UserView> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UsersManage)?;
-        let r = self.reach(tx, &who, key).await?;
-        self.view(tx, &r.user).await
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            let r = self.reach(&mut **tx, who, key).await?;
+            self.view(&mut **tx, &r.user).await
+        })
+        .await
     }
 
     /// Resolves list filters (names to ids, days to a cutoff) within the caller's scope.
@@ -484,66 +482,65 @@ impl Service {
     }
 
     pub async fn list_users(&self, ctx: &Context, filter: &UserFilter) -> Result<UserPage> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UsersManage)?;
-        let mut q = self.user_query(tx, &who, filter).await?;
-        let order = q.order;
-        // A page backwards is the page after the cursor in the reverse order, turned round.
-        let backwards = match &filter.before {
-            Some(_) if filter.cursor.is_some() => {
-                return Err(Error::invalid("before", "give either a cursor or before, not both"));
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            let mut q = self.user_query(&mut **tx, who, filter).await?;
+            let order = q.order;
+            // A page backwards is the page after the cursor in the reverse order, turned round.
+            let backwards = match &filter.before {
+                Some(_) if filter.cursor.is_some() => {
+                    return Err(Error::invalid("before", "give either a cursor or before, not both"));
+                }
+                Some(token) => {
+                    q.after = Some(UserCursor::decode(token, order)?);
+                    q.order.descending = !order.descending;
+                    true
+                }
+                None => false,
+            };
+            let (mut users, mut more) = page_of(&mut **tx, &q, backwards).await?;
+            // Nobody left past the cursor (they were deleted meanwhile): show the nearest end
+            // of the list instead of an empty page with nowhere to go.
+            let mut at_end = false;
+            let mut backwards = backwards;
+            if users.is_empty() && q.after.is_some() {
+                q.after = None;
+                backwards = !backwards;
+                q.order.descending = order.descending != backwards;
+                (users, more) = page_of(&mut **tx, &q, backwards).await?;
+                at_end = true;
             }
-            Some(token) => {
-                q.after = Some(UserCursor::decode(token, order)?);
-                q.order.descending = !order.descending;
-                true
-            }
-            None => false,
-        };
-        let (mut users, mut more) = page_of(tx, &q, backwards).await?;
-        // Nobody left past the cursor (they were deleted meanwhile): show the nearest end
-        // of the list instead of an empty page with nowhere to go.
-        let mut at_end = false;
-        let mut backwards = backwards;
-        if users.is_empty() && q.after.is_some() {
-            q.after = None;
-            backwards = !backwards;
-            q.order.descending = order.descending != backwards;
-            (users, more) = page_of(tx, &q, backwards).await?;
-            at_end = true;
-        }
-        let types = tx.user_types().await?;
-        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
-        let branches = tx.branch_names_of(&ids).await?;
-        let groups = tx.group_names_of(&ids).await?;
-        let of = |pairs: &[(UserId, String)], id: UserId| -> Vec<String> {
-            pairs.iter().filter(|(u, _)| *u == id).map(|(_, n)| n.clone()).collect()
-        };
-        let items = users
-            .iter()
-            .map(|u| {
-                let type_name = types
-                    .iter()
-                    .find(|t| t.id == u.user_type_id)
-                    .map_or("?", |t| t.name.as_str());
-                UserView::new(u, type_name, of(&branches, u.id), of(&groups, u.id))
+            let types = tx.user_types().await?;
+            let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+            let branches = tx.branch_names_of(&ids).await?;
+            let groups = tx.group_names_of(&ids).await?;
+            let of = |pairs: &[(UserId, String)], id: UserId| -> Vec<String> {
+                pairs.iter().filter(|(u, _)| *u == id).map(|(_, n)| n.clone()).collect()
+            };
+            let items = users
+                .iter()
+                .map(|u| {
+                    let type_name = types
+                        .iter()
+                        .find(|t| t.id == u.user_type_id)
+                        .map_or("?", |t| t.name.as_str());
+                    UserView::new(u, type_name, of(&branches, u.id), of(&groups, u.id))
+                })
+                .collect();
+            let cursor_at = |u: Option<&User>| u.map(|u| UserCursor { id: u.id }.encode(order));
+            // Forwards, there is a page before unless this is the first; backwards, there is
+            // the page we came from after this one — except at either end of the list.
+            let (more_after, more_before) = if backwards {
+                (!at_end, more)
+            } else {
+                (more, filter.cursor.is_some() && !at_end)
+            };
+            Ok(UserPage {
+                items,
+                next_cursor: more_after.then(|| cursor_at(users.last())).flatten(),
+                prev_cursor: more_before.then(|| cursor_at(users.first())).flatten(),
             })
-            .collect();
-        let cursor_at = |u: Option<&User>| u.map(|u| UserCursor { id: u.id }.encode(order));
-        // Forwards, there is a page before unless this is the first; backwards, there is
-        // the page we came from after this one — except at either end of the list.
-        let (more_after, more_before) = if backwards {
-            (!at_end, more)
-        } else {
-            (more, filter.cursor.is_some() && !at_end)
-        };
-        Ok(UserPage {
-            items,
-            next_cursor: more_after.then(|| cursor_at(users.last())).flatten(),
-            prev_cursor: more_before.then(|| cursor_at(users.first())).flatten(),
         })
+        .await
     }
 }
 
@@ -564,24 +561,24 @@ async fn page_of(tx: &mut dyn ReadTx, q: &UserQuery, backwards: bool) -> Result<
 
 impl Service {
     pub async fn count_users(&self, ctx: &Context, filter: &UserFilter) -> Result<i64> {
-        let mut txb = self.store.begin_read().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        who.require(Area::UsersManage)?;
-        let q = self.user_query(tx, &who, filter).await?;
-        tx.count_users(&q).await
+        self.read(ctx, Some(Area::UsersManage), async |tx, who| {
+            let q = self.user_query(&mut **tx, who, filter).await?;
+            tx.count_users(&q).await
+        })
+        .await
     }
 
     pub async fn update_user(&self, ctx: &Context, key: &UserKey, upd: UserUpdate) -> Result<UserView> {
         let password_hash = password::hash_off_thread(upd.password.clone()).await?;
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        let reached = self.reach_to_change(tx, &who, key).await?;
-        let user = self.update_in(tx, ctx, &who, reached, &upd, password_hash).await?;
-        let view = self.view(tx, &user).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, None, async |tx, who| {
+            let reached = self.reach_to_change(&mut **tx, who, key).await?;
+            let user = self
+                .update_in(&mut **tx, ctx, who, reached, &upd, password_hash)
+                .await?;
+            let view = self.view(&mut **tx, &user).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// Applies `upd` to a user already reached (and locked) inside `tx`; returns the user
@@ -835,52 +832,50 @@ impl Service {
     }
 
     async fn lifecycle(&self, ctx: &Context, key: &UserKey, action: LifecycleAction) -> Result<UserView> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        let reached = self.reach_to_change(tx, &who, key).await?;
-        let unchanged = reached.user.clone();
-        let user = self
-            .transition(tx, ctx, &who, reached, action)
-            .await?
-            .unwrap_or(unchanged);
-        let view = self.view(tx, &user).await?;
-        self.commit(txb).await?;
-        Ok(view)
+        self.write(ctx, None, async |tx, who| {
+            let reached = self.reach_to_change(&mut **tx, who, key).await?;
+            let unchanged = reached.user.clone();
+            let user = self
+                .transition(&mut **tx, ctx, who, reached, action)
+                .await?
+                .unwrap_or(unchanged);
+            let view = self.view(&mut **tx, &user).await?;
+            Ok(view)
+        })
+        .await
     }
 
     /// Signs the user out of every console session (a lost laptop, a shared computer). Anyone
     /// may do it for themselves; for others it takes the right to change that user. API
     /// tokens are not sessions: they are revoked on their own.
     pub async fn end_sessions(&self, ctx: &Context, key: &UserKey) -> Result<u64> {
-        let mut txb = self.store.begin().await?;
-        let tx = txb.as_mut();
-        let who = self.principal(tx, ctx).await?;
-        // Oneself needs no right over users; anyone else is reached as for any change.
-        let me = match who.user_id {
-            Some(id) => tx.user_by_id(id).await?,
-            None => None,
-        };
-        let names_me = |me: &User| match key {
-            UserKey::Id(id) => *id == me.id,
-            UserKey::Username(name) => name_key(name.trim()) == me.username.key(),
-        };
-        let user = match me {
-            Some(me) if names_me(&me) => me,
-            _ => self.reach_user(tx, &who, key).await?,
-        };
-        let ended = tx.delete_user_sessions(user.id).await?;
-        if ended > 0 {
-            self.record(
-                tx,
-                ctx,
-                &who,
-                Change::user("user.sessions_end", &user, json!({ "sessions": ended })),
-            )
-            .await?;
-        }
-        self.commit(txb).await?;
-        Ok(ended)
+        self.write(ctx, None, async |tx, who| {
+            // Oneself needs no right over users; anyone else is reached as for any change.
+            let me = match who.user_id {
+                Some(id) => tx.user_by_id(id).await?,
+                None => None,
+            };
+            let names_me = |me: &User| match key {
+                UserKey::Id(id) => *id == me.id,
+                UserKey::Username(name) => name_key(name.trim()) == me.username.key(),
+            };
+            let user = match me {
+                Some(me) if names_me(&me) => me,
+                _ => self.reach_user(&mut **tx, who, key).await?,
+            };
+            let ended = tx.delete_user_sessions(user.id).await?;
+            if ended > 0 {
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::user("user.sessions_end", &user, json!({ "sessions": ended })),
+                )
+                .await?;
+            }
+            Ok(ended)
+        })
+        .await
     }
 
     /// Frees the seat and keeps every record; the user can no longer sign in or use tokens.
@@ -967,24 +962,33 @@ impl Service {
         };
         self.record(tx, ctx, who, change).await
     }
+}
 
+fn validate_external_id(s: &str) -> Result<String> {
+    if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+        return Err(Error::invalid("external_id", "1 to 256 bytes, no control characters"));
+    }
+    Ok(s.to_owned())
+}
+
+impl System<'_> {
     /// Deactivates users whose scheduled date has come. Each in its own transaction, so one
     /// refusal doesn't hold back the others. The last administrator's is refused once and
     /// visibly: the date is cleared, the refusal audited and the administrators mailed, so
     /// the job doesn't try again every minute.
-    pub async fn run_scheduled_deactivations(&self) -> Result<usize> {
+    pub async fn run_scheduled_deactivations(self) -> Result<usize> {
         let ctx = Context::system("scheduled_deactivation");
         let due = {
-            let mut tx = self.store.begin_read().await?;
-            tx.users_due_for_deactivation(self.now(), 1000).await?
+            let mut tx = self.service.store.begin_read().await?;
+            tx.users_due_for_deactivation(self.service.now(), 1000).await?
         };
         let mut done = 0;
         for id in due {
-            match self.deactivate_user(&ctx, &UserKey::Id(id)).await {
+            match self.service.deactivate_user(&ctx, &UserKey::Id(id)).await {
                 Ok(_) => done += 1,
                 Err(e) if e.code() == "last_administrator" => {
                     tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused; the date is cleared");
-                    if let Err(e) = self.refuse_scheduled_deactivation(&ctx, id, &e).await {
+                    if let Err(e) = self.service.refuse_scheduled_deactivation(&ctx, id, &e).await {
                         tracing::error!(user = id.0, error = %e, "recording a refused scheduled deactivation failed");
                     }
                 }
@@ -995,40 +999,35 @@ impl Service {
     }
 
     /// Purges users who have been in the trash longer than `deletion_retention_days`.
-    pub async fn purge_expired_trash(&self) -> Result<usize> {
+    pub async fn purge_expired_trash(self) -> Result<usize> {
         let ctx = Context::system("trash_retention");
         let who = Principal::superuser();
-        let days = match self.setting_value(Setting::DeletionRetentionDays).await? {
+        let days = match self.service.setting_value(Setting::DeletionRetentionDays).await? {
             SettingValue::Days(d) => d,
             _ => 30,
         };
         let due = {
-            let mut tx = self.store.begin_read().await?;
-            tx.trash_due_for_purge(self.now() - days * DAY_MS, 1000).await?
+            let mut tx = self.service.store.begin_read().await?;
+            tx.trash_due_for_purge(self.service.now() - days * DAY_MS, 1000).await?
         };
         let mut done = 0;
         for id in due {
             // The row lock makes a second instance running the job wait, then find the user
             // gone; one failure (a user who still owns courses) doesn't stop the others.
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.service.store.begin().await?;
             match tx.lock_user(id).await? {
-                Some(u) if u.status == UserStatus::Trash => match self.purge_in(tx.as_mut(), &ctx, &who, &u).await {
-                    Ok(()) => {
-                        self.commit(tx).await?;
-                        done += 1;
+                Some(u) if u.status == UserStatus::Trash => {
+                    match self.service.purge_in(tx.as_mut(), &ctx, &who, &u).await {
+                        Ok(()) => {
+                            self.service.commit(tx).await?;
+                            done += 1;
+                        }
+                        Err(e) => tracing::warn!(user = id.0, error = %e, "purge after the retention period refused"),
                     }
-                    Err(e) => tracing::warn!(user = id.0, error = %e, "purge after the retention period refused"),
-                },
+                }
                 _ => {}
             }
         }
         Ok(done)
     }
-}
-
-fn validate_external_id(s: &str) -> Result<String> {
-    if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
-        return Err(Error::invalid("external_id", "1 to 256 bytes, no control characters"));
-    }
-    Ok(s.to_owned())
 }

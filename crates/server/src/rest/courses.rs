@@ -188,7 +188,7 @@ pub async fn verify_certificate(
     State(state): State<AppState>,
     ApiPath(code): ApiPath<String>,
 ) -> ApiResult<Json<CertificateView>> {
-    Ok(Json(state.service.verify_certificate(&code).await?))
+    Ok(Json(state.service.public().verify_certificate(&code).await?))
 }
 
 #[utoipa::path(post, path = "/groups/{name}/courses", tag = "groups", params(("name" = String, Path)), request_body = GroupCourse,

@@ -51,7 +51,11 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let token = bearer(parts).ok_or(Error::Unauthenticated)?;
-        let actor = state.service.authenticate_token(token, TokenScope::Api).await?;
+        let actor = state
+            .service
+            .public()
+            .authenticate_token(token, TokenScope::Api)
+            .await?;
         let mut ctx = Context::new(actor, Channel::Api);
         request_context(parts, &mut ctx);
         Ok(Caller {

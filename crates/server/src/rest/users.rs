@@ -390,7 +390,7 @@ pub async fn bulk(c: Caller, ApiJson(b): ApiJson<BulkRequest>) -> ApiResult<Resp
     let (service, job_id, total) = (c.service.clone(), job.id, ids.len());
     // Run here; should this instance stop, another takes the job over (see jobs.rs).
     tokio::spawn(async move {
-        if let Err(e) = service.run_bulk_job(run).await {
+        if let Err(e) = service.system().run_bulk_job(run).await {
             tracing::error!(job = job_id, error = %e, "bulk job failed");
         }
     });

@@ -320,7 +320,7 @@ both_backends!(
             .unwrap();
         Browser::await_new_page(old, "pressing Enter").await;
         assert!(b.text().await.contains("boss"), "signed in by keyboard");
-        app.service.record_seat_history().await.unwrap();
+        app.service.system().record_seat_history().await.unwrap();
         b.client.goto(&format!("{base}/admin")).await.unwrap();
         let chart = b
             .client
@@ -871,6 +871,7 @@ both_backends!(
         b.click_and_load("form[action='/admin/settings/sso'] button").await;
         let sso = app
             .service
+            .public()
             .sso_config()
             .await
             .unwrap()

@@ -70,6 +70,7 @@ both_backends!(
                 .is_empty()
         );
         app.service
+            .public()
             .set_password_with_token(&token, "ada's own rare phrase")
             .await
             .unwrap();
@@ -95,6 +96,7 @@ both_backends!(changing_the_email_retires_links, |db: TestDb| async move {
     assert_eq!(status, 200);
     let err = app
         .service
+        .public()
         .set_password_with_token(&old_link, "a phrase for the taking")
         .await
         .unwrap_err();

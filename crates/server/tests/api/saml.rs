@@ -387,7 +387,7 @@ both_backends!(requests_and_assertions_are_used_once, |db: TestDb| async move {
     );
 
     // IdP-initiated sign-in once allowed; RelayState never leads off-site.
-    let mut config = app.service.sso_config().await.unwrap().unwrap();
+    let mut config = app.service.public().sso_config().await.unwrap().unwrap();
     config.allow_idp_initiated = true;
     app.service.set_sso(&Context::cli(), config).await.unwrap();
     use base64::Engine as _;

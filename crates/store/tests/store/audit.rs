@@ -378,7 +378,7 @@ both_backends!(
         assert!(notices[0].body.contains("last active administrator"));
         assert_eq!(s.get_user(&cli(), &key("root")).await.unwrap().status, "active");
         // The date is cleared: the next run (every minute) does nothing more.
-        assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 0);
+        assert_eq!(s.system().run_scheduled_deactivations().await.unwrap(), 0);
         assert_eq!(refused(s.clone()).await.len(), 1);
         let mail = s.list_mail(&cli(), 100).await.unwrap();
         assert_eq!(mail.iter().filter(|m| m.template == "deactivation_refused").count(), 1);

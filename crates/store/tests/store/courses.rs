@@ -64,7 +64,7 @@ both_backends!(
         let export = s.export_subject(&cli(), &key("ada")).await.unwrap();
         assert_eq!(export.enrollments[0].grade, Some(90));
         let code = export.certificates[0].code.clone();
-        assert_eq!(s.verify_certificate(&code).await.unwrap().holder, "Test ada");
+        assert_eq!(s.public().verify_certificate(&code).await.unwrap().holder, "Test ada");
         assert!(export.audit.iter().any(|e| e.action == "course.unit_complete"));
 
         // Deactivation keeps every record and frees the seat; activation restores them identical.
@@ -119,7 +119,10 @@ both_backends!(
             .await
             .unwrap();
         assert!(s.course_enrollments(&cli(), "CHEM-101").await.unwrap().is_empty());
-        assert_eq!(s.verify_certificate(&code).await.unwrap_err().code(), "not_found");
+        assert_eq!(
+            s.public().verify_certificate(&code).await.unwrap_err().code(),
+            "not_found"
+        );
         let report = s.verify_audit(&cli()).await.unwrap();
         assert!(report.problem.is_none(), "{:?}", report.problem);
         let entries = s
@@ -208,7 +211,8 @@ both_backends!(offboarding_and_orphaned_courses, |db: TestDb| async move {
     );
     assert!(s.list_courses(&root, None, true).await.unwrap().is_empty());
     assert_eq!(
-        s.authenticate_token(&token.token, TokenScope::Api)
+        s.public()
+            .authenticate_token(&token.token, TokenScope::Api)
             .await
             .unwrap_err()
             .code(),

@@ -76,7 +76,8 @@ both_backends!(
         let bounded = Duration::from_secs(60);
         tokio::time::timeout(
             bounded,
-            s.sign_in_password("ada", "a rarely used phrase", Some("127.0.0.1")),
+            s.public()
+                .sign_in_password("ada", "a rarely used phrase", Some("127.0.0.1")),
         )
         .await
         .expect("the sign-in doesn't wait for the import")
@@ -129,7 +130,7 @@ both_backends!(a_stopped_imports_reserved_seats_lapse, |db: TestDb| async move {
     db.execute("INSERT INTO seat_reservations (id, seats, lease_until) VALUES ('live', 0, 99999999999999)")
         .await;
     assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 40);
-    assert_eq!(s.end_lapsed_seat_reservations().await.unwrap(), 40);
+    assert_eq!(s.system().end_lapsed_seat_reservations().await.unwrap(), 40);
     assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 0);
     assert_eq!(
         db.fetch_text("SELECT id FROM seat_reservations").await.as_deref(),

@@ -214,12 +214,12 @@ both_backends!(
 both_backends!(scheduled_deactivation_happens_on_its_date, |db: TestDb| async move {
     let s = service(&db).await;
     let mut contractor = new_user("contractor", "learner");
-    contractor.deactivate_at = Some(now_millis() - 1000);
+    contractor.deactivate_at = Some(s.now() - 1000);
     s.create_user(&cli(), contractor).await.unwrap();
     let mut later = new_user("later", "learner");
-    later.deactivate_at = Some(now_millis() + 86_400_000);
+    later.deactivate_at = Some(s.now() + 86_400_000);
     s.create_user(&cli(), later).await.unwrap();
-    assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 1);
+    assert_eq!(s.system().run_scheduled_deactivations().await.unwrap(), 1);
     assert_eq!(
         s.get_user(&cli(), &key("contractor")).await.unwrap().status,
         "deactivated"
@@ -237,7 +237,7 @@ both_backends!(scheduled_deactivation_happens_on_its_date, |db: TestDb| async mo
         .await
         .unwrap();
     assert_eq!(entries[0].channel, "system");
-    assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 0);
+    assert_eq!(s.system().run_scheduled_deactivations().await.unwrap(), 0);
 });
 
 both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
@@ -247,7 +247,7 @@ both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
         .await
         .unwrap();
     assert_eq!(
-        s.purge_expired_trash().await.unwrap(),
+        s.system().purge_expired_trash().await.unwrap(),
         0,
         "still within the retention window"
     );
@@ -445,6 +445,7 @@ both_backends!(
             .unwrap();
         let bob = add(&s, "bob", "learner").await;
         let session = s
+            .public()
             .sign_in_password("ada", "a rarely used phrase", None)
             .await
             .unwrap()
@@ -460,8 +461,9 @@ both_backends!(
             "the refusal ended nothing"
         );
         assert_eq!(s.end_sessions(&as_user(root.id), &key("ada")).await.unwrap(), 1);
-        assert!(s.session(&session).await.is_err(), "signed out");
+        assert!(s.public().session(&session).await.is_err(), "signed out");
         let again = s
+            .public()
             .sign_in_password("ada", "a rarely used phrase", None)
             .await
             .unwrap()
@@ -471,7 +473,7 @@ both_backends!(
             1,
             "herself"
         );
-        assert!(s.session(&again).await.is_err());
+        assert!(s.public().session(&again).await.is_err());
     }
 );
 
@@ -501,7 +503,7 @@ both_backends!(
         clock.advance(10 * 60 * 1000);
 
         // Two instances look at once; one takes it.
-        let (a, b) = tokio::join!(s.claim_abandoned_job(), s.claim_abandoned_job());
+        let (a, b) = tokio::join!(s.system().claim_abandoned_job(), s.system().claim_abandoned_job());
         let claims: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
         assert_eq!(claims.len(), 1, "one instance takes the job");
         let run = claims.into_iter().next().unwrap();
@@ -511,14 +513,14 @@ both_backends!(
         );
         // The first instance wakes up, finds its lease gone before acting, and stops
         // without changing or recording anything.
-        s.run_bulk_job(stalled).await.unwrap();
+        s.system().run_bulk_job(stalled).await.unwrap();
         assert_eq!(
             s.get_user(&cli(), &UserKey::Id(ids[250])).await.unwrap().status,
             "active"
         );
         let after_stall = s.job(&by_root, job.id, ResultsPage::default()).await.unwrap();
         assert_eq!((after_stall.status.as_str(), after_stall.done), ("running", 250));
-        s.run_bulk_job(run).await.unwrap();
+        s.system().run_bulk_job(run).await.unwrap();
 
         let done = s.job(&by_root, job.id, ResultsPage::default()).await.unwrap();
         assert_eq!((done.status.as_str(), done.done, done.failed), ("done", 600, 0));
@@ -548,7 +550,7 @@ both_backends!(
         assert_eq!(audit[0].actor.as_deref(), Some("root"));
         assert_eq!(audit[0].channel, "console");
         assert!(
-            s.claim_abandoned_job().await.unwrap().is_none(),
+            s.system().claim_abandoned_job().await.unwrap().is_none(),
             "a finished job isn't taken again"
         );
     }
@@ -569,7 +571,7 @@ both_backends!(a_job_that_cannot_be_resumed_is_marked_failed, |db: TestDb| async
         job.id
     ))
     .await;
-    assert!(s.claim_abandoned_job().await.unwrap().is_none());
+    assert!(s.system().claim_abandoned_job().await.unwrap().is_none());
     assert_eq!(
         s.job(&as_user(root.id), job.id, ResultsPage::default())
             .await

@@ -419,10 +419,8 @@ both_backends!(settings_are_validated_and_audited, |db: TestDb| async move {
     s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
     let all = s.settings(&cli()).await.unwrap();
     assert_eq!(all.iter().find(|x| x.key == "welcome_email").unwrap().value, "off");
-    assert_eq!(
-        s.setting_value(Setting::DeletionRetentionDays).await.unwrap(),
-        SettingValue::Days(30)
-    );
+    let retention = all.iter().find(|x| x.key == "deletion_retention_days").unwrap();
+    assert_eq!((retention.value.as_str(), retention.default.as_str()), ("30", "30"));
     let log = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap();
     assert_eq!(log[0].action, "settings.set");
 });

@@ -148,17 +148,14 @@ both_backends!(
         let s = service(&db).await;
         assert!(s.seat_history(&cli(), 90).await.unwrap().is_empty());
         add(&s, "ada", "learner").await;
-        s.record_seat_history().await.unwrap();
+        s.system().record_seat_history().await.unwrap();
         let first = s.seat_history(&cli(), 90).await.unwrap();
         assert_eq!(first.len(), 1);
         let today = first[0].0;
-        assert_eq!(
-            today,
-            rollcall_core::domain::now_millis() / rollcall_core::domain::DAY_MS
-        );
+        assert_eq!(today, s.now() / rollcall_core::domain::DAY_MS);
         // Rewritten, not appended, as the day goes on.
         add(&s, "grace", "learner").await;
-        s.record_seat_history().await.unwrap();
+        s.system().record_seat_history().await.unwrap();
         let second = s.seat_history(&cli(), 90).await.unwrap();
         assert_eq!(second, vec![(today, first[0].1 + 1)]);
         // Not for learners.

@@ -1,4 +1,5 @@
 use super::*;
+use rollcall_core::clock::{Clock, SystemClock};
 use std::collections::BTreeMap;
 
 fn config(jit: bool) -> SsoConfig {
@@ -30,7 +31,7 @@ fn identity(name_id: &str, email: &str) -> SsoIdentity {
             NEXT_ASSERTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ),
         in_response_to: None,
-        expires_at: rollcall_core::domain::now_millis() + 300_000,
+        expires_at: SystemClock.now() + 300_000,
     }
 }
 
@@ -98,6 +99,7 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     s.set_sso(&cli(), config(true)).await.unwrap();
 
     let signed = s
+        .public()
         .sso_sign_in(&identity("ada", "ada@example.org"), Some("192.0.2.1"))
         .await
         .unwrap();
@@ -115,14 +117,22 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
         1,
         "a just-in-time account takes a seat"
     );
-    assert_eq!(s.session(&signed.session_id).await.unwrap().user.username, "ada");
-    let again = s.sso_sign_in(&identity("ada", "ada@example.org"), None).await.unwrap();
+    assert_eq!(
+        s.public().session(&signed.session_id).await.unwrap().user.username,
+        "ada"
+    );
+    let again = s
+        .public()
+        .sso_sign_in(&identity("ada", "ada@example.org"), None)
+        .await
+        .unwrap();
     assert_eq!(again.user.id, signed.user.id);
 
     // A deactivated account is refused, never reactivated.
     s.deactivate_user(&cli(), &key("ada")).await.unwrap();
     assert_eq!(
-        s.sso_sign_in(&identity("ada", "ada@example.org"), None)
+        s.public()
+            .sso_sign_in(&identity("ada", "ada@example.org"), None)
             .await
             .unwrap_err()
             .code(),
@@ -134,7 +144,8 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     // it signs in — and another IdP's same NameID can't take it over.
     add(&s, "grace", "instructor").await;
     assert_eq!(
-        s.sso_sign_in(&identity("grace", "grace@example.org"), None)
+        s.public()
+            .sso_sign_in(&identity("grace", "grace@example.org"), None)
             .await
             .unwrap_err()
             .code(),
@@ -142,6 +153,7 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     );
     link(&s, &cli(), "grace", Some("grace")).await.unwrap();
     let linked = s
+        .public()
         .sso_sign_in(&identity("grace", "grace@example.org"), None)
         .await
         .unwrap();
@@ -156,7 +168,8 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     .await
     .unwrap();
     assert_eq!(
-        s.sso_sign_in(&identity("grace", "grace@example.org"), None)
+        s.public()
+            .sso_sign_in(&identity("grace", "grace@example.org"), None)
             .await
             .unwrap_err()
             .code(),
@@ -166,7 +179,8 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     // Without just-in-time provisioning, an unknown user gets no account.
     s.set_sso(&cli(), config(false)).await.unwrap();
     assert_eq!(
-        s.sso_sign_in(&identity("newbie", "newbie@example.org"), None)
+        s.public()
+            .sso_sign_in(&identity("newbie", "newbie@example.org"), None)
             .await
             .unwrap_err()
             .code(),
@@ -184,6 +198,7 @@ both_backends!(just_in_time_accounts_respect_the_seat_limit, |db: TestDb| async 
     s.set_plan(&cli(), PlanTier::Enterprise, Some(1)).await.unwrap();
     add(&s, "first", "learner").await;
     let err = s
+        .public()
         .sso_sign_in(&identity("late", "late@example.org"), None)
         .await
         .unwrap_err();
@@ -195,7 +210,8 @@ both_backends!(just_in_time_accounts_respect_the_seat_limit, |db: TestDb| async 
     );
     s.disable_sso(&cli()).await.unwrap();
     assert_eq!(
-        s.sso_sign_in(&identity("first", "first@example.org"), None)
+        s.public()
+            .sso_sign_in(&identity("first", "first@example.org"), None)
             .await
             .unwrap_err()
             .code(),
@@ -220,42 +236,45 @@ both_backends!(
 
         // Unsolicited while IdP-initiated sign-in is off.
         assert_eq!(
-            refused(s.sso_sign_in(&identity("ada", "ada@example.org"), None).await),
+            refused(s.public().sso_sign_in(&identity("ada", "ada@example.org"), None).await),
             Some("forbidden")
         );
 
-        let (_, request) = s.sso_begin().await.unwrap();
+        let (_, request) = s.public().sso_begin().await.unwrap();
         assert!(request.starts_with('_') && request.len() > 32);
         let mut answer = identity("ada", "ada@example.org");
         answer.in_response_to = Some(request.clone());
-        s.sso_sign_in(&answer, None).await.unwrap();
+        s.public().sso_sign_in(&answer, None).await.unwrap();
 
         // The same request answered again by a fresh assertion, and the same assertion again.
         let mut again = identity("ada", "ada@example.org");
         again.in_response_to = Some(request);
-        assert_eq!(refused(s.sso_sign_in(&again, None).await), Some("forbidden"));
-        let (_, second) = s.sso_begin().await.unwrap();
+        assert_eq!(refused(s.public().sso_sign_in(&again, None).await), Some("forbidden"));
+        let (_, second) = s.public().sso_begin().await.unwrap();
         answer.in_response_to = Some(second.clone());
         assert_eq!(
-            refused(s.sso_sign_in(&answer, None).await),
+            refused(s.public().sso_sign_in(&answer, None).await),
             Some("forbidden"),
             "a replayed assertion"
         );
         // A refused replay doesn't burn the request: the genuine answer still signs in, once.
         let mut genuine = identity("ada", "ada@example.org");
         genuine.in_response_to = Some(second);
-        s.sso_sign_in(&genuine, None).await.unwrap();
+        s.public().sso_sign_in(&genuine, None).await.unwrap();
         genuine.assertion_id.push('x');
-        assert_eq!(refused(s.sso_sign_in(&genuine, None).await), Some("forbidden"));
+        assert_eq!(refused(s.public().sso_sign_in(&genuine, None).await), Some("forbidden"));
 
         // A request id nobody issued.
         let mut forged = identity("ada", "ada@example.org");
         forged.in_response_to = Some("_made_up".into());
-        assert_eq!(refused(s.sso_sign_in(&forged, None).await), Some("forbidden"));
+        assert_eq!(refused(s.public().sso_sign_in(&forged, None).await), Some("forbidden"));
 
         // IdP-initiated once allowed.
         s.set_sso(&cli(), config(true)).await.unwrap();
-        s.sso_sign_in(&identity("ada", "ada@example.org"), None).await.unwrap();
+        s.public()
+            .sso_sign_in(&identity("ada", "ada@example.org"), None)
+            .await
+            .unwrap();
     }
 );
 
@@ -282,7 +301,11 @@ both_backends!(
                 identity("newcomer", "carol@example.org"),
             ),
         ] {
-            assert_eq!(refused(s.sso_sign_in(&id, None).await), Some("forbidden"), "{case}");
+            assert_eq!(
+                refused(s.public().sso_sign_in(&id, None).await),
+                Some("forbidden"),
+                "{case}"
+            );
         }
         for name in ["admin", "carol"] {
             assert_eq!(subject_of(&s, name).await, None, "{name} was linked");
@@ -297,7 +320,8 @@ both_backends!(
             );
         }
         assert_eq!(
-            s.sso_sign_in(&identity("carol", "x@example.org"), None)
+            s.public()
+                .sso_sign_in(&identity("carol", "x@example.org"), None)
                 .await
                 .unwrap_err()
                 .to_string(),
@@ -313,6 +337,7 @@ both_backends!(
         let s = service(&db).await;
         s.set_sso(&cli(), config(true)).await.unwrap();
         let first = s
+            .public()
             .sso_sign_in(&identity("u-4711", "ada@example.org"), None)
             .await
             .unwrap();
@@ -331,6 +356,7 @@ both_backends!(
         // Someone else now holds the old username: the subject still leads to Ada.
         add(&s, "u-4711", "learner").await;
         let again = s
+            .public()
             .sso_sign_in(&identity("u-4711", "ada@example.org"), None)
             .await
             .unwrap();
@@ -351,7 +377,12 @@ both_backends!(
         dan.email = "daniel@corp.example".into();
         s.create_user(&cli(), dan).await.unwrap();
 
-        assert!(s.sso_sign_in(&identity("grace", "g@x.example"), None).await.is_err());
+        assert!(
+            s.public()
+                .sso_sign_in(&identity("grace", "g@x.example"), None)
+                .await
+                .is_err()
+        );
         s.set_setting(&cli(), "sso_link_existing", "username").await.unwrap();
         assert!(
             s.settings(&cli())
@@ -360,14 +391,19 @@ both_backends!(
                 .iter()
                 .any(|v| v.key == "sso_link_existing" && v.value == "username" && v.default == "off")
         );
-        let grace = s.sso_sign_in(&identity("grace", "g@x.example"), None).await.unwrap();
+        let grace = s
+            .public()
+            .sso_sign_in(&identity("grace", "g@x.example"), None)
+            .await
+            .unwrap();
         assert_eq!(grace.user.username, "grace");
         assert_eq!(subject_of(&s, "grace").await.as_deref(), Some("grace"));
         assert!(audit_actions(&s, "grace").await.contains(&"user.sso_link".to_owned()));
         // Above Instructor: only an administrator's explicit link.
         for name in ["boss", "admin"] {
             assert_eq!(
-                s.sso_sign_in(&identity(name, &format!("{name}@example.org")), None)
+                s.public()
+                    .sso_sign_in(&identity(name, &format!("{name}@example.org")), None)
                     .await
                     .unwrap_err()
                     .code(),
@@ -378,12 +414,14 @@ both_backends!(
         }
         // By the email the identity provider asserted.
         assert!(
-            s.sso_sign_in(&identity("d.smith", "daniel@corp.example"), None)
+            s.public()
+                .sso_sign_in(&identity("d.smith", "daniel@corp.example"), None)
                 .await
                 .is_err()
         );
         s.set_setting(&cli(), "sso_link_existing", "email").await.unwrap();
         let dan = s
+            .public()
             .sso_sign_in(&identity("d.smith", "Daniel@corp.example"), None)
             .await
             .unwrap();
@@ -391,14 +429,16 @@ both_backends!(
         assert_eq!(subject_of(&s, "dan").await.as_deref(), Some("d.smith"));
         // A linked account is never re-linked to another subject automatically.
         assert!(
-            s.sso_sign_in(&identity("intruder", "daniel@corp.example"), None)
+            s.public()
+                .sso_sign_in(&identity("intruder", "daniel@corp.example"), None)
                 .await
                 .is_err()
         );
         assert_eq!(subject_of(&s, "dan").await.as_deref(), Some("d.smith"));
         for name in ["boss", "admin"] {
             assert!(
-                s.sso_sign_in(&identity("x", &format!("{name}@example.org")), None)
+                s.public()
+                    .sso_sign_in(&identity("x", &format!("{name}@example.org")), None)
                     .await
                     .is_err()
             );
@@ -444,7 +484,11 @@ both_backends!(
             "every active administrator"
         );
         assert!(mail[0].body.contains("root") && mail[0].body.contains("https://idp.example.org"));
-        let signed = s.sso_sign_in(&identity("root@idp", "r@x.example"), None).await.unwrap();
+        let signed = s
+            .public()
+            .sso_sign_in(&identity("root@idp", "r@x.example"), None)
+            .await
+            .unwrap();
         assert_eq!(signed.user.username, "root");
         // Linking again changes nothing and announces nothing.
         link(&s, &cli(), "root", Some("root@idp")).await.unwrap();
@@ -461,7 +505,12 @@ both_backends!(
         // Unlinking: the subject no longer signs in (and doesn't JIT a new account either).
         link(&s, &cli(), "root", None).await.unwrap();
         assert_eq!(subject_of(&s, "root").await, None);
-        assert!(s.sso_sign_in(&identity("root@idp", "r@x.example"), None).await.is_err());
+        assert!(
+            s.public()
+                .sso_sign_in(&identity("root@idp", "r@x.example"), None)
+                .await
+                .is_err()
+        );
         let actions = audit_actions(&s, "root").await;
         assert!(actions.contains(&"user.sso_link".to_owned()), "{actions:?}");
         assert!(actions.contains(&"user.sso_unlink".to_owned()), "{actions:?}");
@@ -525,7 +574,8 @@ both_backends!(linking_needs_the_right_to_change_the_user, |db: TestDb| async mo
     }
     assert_eq!(subject_of(&s, "n1").await.as_deref(), Some("n1"));
     assert_eq!(
-        s.sso_sign_in(&identity("n1", "x@x.example"), None)
+        s.public()
+            .sso_sign_in(&identity("n1", "x@x.example"), None)
             .await
             .unwrap()
             .user

@@ -40,15 +40,16 @@ both_backends!(sign_in_failures_decay_after_their_window, |db: TestDb| async mov
     let (s, clock) = service_with_clock(&db).await;
     with_password(&s, "ada").await;
     for _ in 0..4 {
-        refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
+        refused_as_wrong(s.public().sign_in_password("ada", "guess", FROM).await);
     }
     // The window (15 minutes) passes: those four no longer count.
     clock.advance(FAILURE_WINDOW_MS + 60_000);
     for _ in 0..4 {
-        refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
+        refused_as_wrong(s.public().sign_in_password("ada", "guess", FROM).await);
     }
     assert_eq!(failures(&db, "pair:%").await, "4", "a fresh window");
-    s.sign_in_password("ada", PHRASE, FROM)
+    s.public()
+        .sign_in_password("ada", PHRASE, FROM)
         .await
         .expect("eight failures in two windows block nobody");
 });
@@ -57,7 +58,7 @@ both_backends!(attempts_refused_while_blocked_do_not_count, |db: TestDb| async m
     let (s, clock) = service_with_clock(&db).await;
     with_password(&s, "ada").await;
     for _ in 0..5 {
-        refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
+        refused_as_wrong(s.public().sign_in_password("ada", "guess", FROM).await);
     }
     let mut wait = 0;
     for _ in 0..10 {
@@ -84,7 +85,7 @@ both_backends!(attempts_refused_while_blocked_do_not_count, |db: TestDb| async m
 both_backends!(sessions_per_user_are_capped, |db: TestDb| async move {
     let s = service(&db).await;
     let ada = with_password(&s, "ada").await;
-    let now = now_millis();
+    let now = s.now();
     for i in 0..25 {
         db.execute(&format!(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
@@ -95,9 +96,12 @@ both_backends!(sessions_per_user_are_capped, |db: TestDb| async move {
         ))
         .await;
     }
-    let signed = s.sign_in_password("ada", PHRASE, FROM).await.unwrap();
+    let signed = s.public().sign_in_password("ada", PHRASE, FROM).await.unwrap();
     assert_eq!(count(&db, "sessions").await, MAX_SESSIONS_PER_USER.to_string());
-    s.session(&signed.session_id).await.expect("the new session is kept");
+    s.public()
+        .session(&signed.session_id)
+        .await
+        .expect("the new session is kept");
     let oldest_left = db
         .fetch_text("SELECT MIN(id_hash) FROM sessions WHERE id_hash LIKE 'old%'")
         .await
@@ -108,8 +112,8 @@ both_backends!(sessions_per_user_are_capped, |db: TestDb| async move {
 both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
     let s = service(&db).await;
     let ada = with_password(&s, "ada").await;
-    let live = s.sign_in_password("ada", PHRASE, FROM).await.unwrap();
-    let now = now_millis();
+    let live = s.public().sign_in_password("ada", PHRASE, FROM).await.unwrap();
+    let now = s.now();
     let id = ada.id;
     let hour = 3_600_000;
     for (name, created, seen, expires) in [
@@ -144,7 +148,7 @@ both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
         ))
         .await;
     }
-    let pruned = s.prune_expired().await.unwrap();
+    let pruned = s.system().prune_expired().await.unwrap();
     assert_eq!(
         pruned,
         Pruned {
@@ -154,7 +158,8 @@ both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
         }
     );
     assert_eq!(count(&db, "sessions").await, "2", "the live and the fresh session");
-    s.session(&live.session_id)
+    s.public()
+        .session(&live.session_id)
         .await
         .expect("a live session survives pruning");
     // The successful sign-in left a row for its address, with its attempt taken back.
@@ -168,5 +173,9 @@ both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
         db.fetch_text("SELECT id FROM sso_assertions").await.as_deref(),
         Some("_live")
     );
-    assert_eq!(s.prune_expired().await.unwrap(), Pruned::default(), "nothing twice");
+    assert_eq!(
+        s.system().prune_expired().await.unwrap(),
+        Pruned::default(),
+        "nothing twice"
+    );
 });
