@@ -37,16 +37,18 @@ pub async fn open_service(config: &Config, check: KeyCheck) -> Result<Service> {
     store.migrate().await?;
     let service = Service::new(Arc::new(store)).with_base_url(&config.public_base_url(None));
     let path = &config.audit_key_file;
-    if !path.exists() && (service.audit_key_matches().await?.is_some() || service.audit_key_claimed().await?) {
+    if !path.exists()
+        && (service.system().audit_key_matches().await?.is_some() || service.system().audit_key_claimed().await?)
+    {
         return Err(anyhow!(
             "the audit key file {} is missing, but this database's audit log was written with a key: restore the file from your backup, or point --audit-key-file at it",
             path.display()
         ));
     }
-    let keyed_from = service.audit_keyed_from().await?;
+    let keyed_from = service.system().audit_keyed_from().await?;
     let service = service.with_audit_key(audit_key(path, keyed_from)?);
     if check == KeyCheck::Refuse
-        && (service.audit_key_matches().await? == Some(false) || !service.claim_audit_key().await?)
+        && (service.system().audit_key_matches().await? == Some(false) || !service.system().claim_audit_key().await?)
     {
         return Err(anyhow!(
             "the audit key in {} is not the one this database's audit log was sealed with: point --audit-key-file at the right file (rollcall audit verify shows what is wrong)",
@@ -196,7 +198,12 @@ impl AppBuilder {
             service = service.with_clock(clock);
         }
         let first_admin = match self.first_admin {
-            true => service.ensure_first_admin(config.admin_password.clone()).await?,
+            true => {
+                service
+                    .system()
+                    .ensure_first_admin(config.admin_password.clone())
+                    .await?
+            }
             false => None,
         }
         .map(|(username, generated_password)| FirstAdmin {

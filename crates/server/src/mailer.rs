@@ -97,7 +97,7 @@ impl MailSender {
         // One message at a time: each is leased only while it is being sent, so a slow
         // SMTP server can't make a lease run out while the message waits its turn.
         loop {
-            match self.service.claim_due_mail(1).await {
+            match self.service.system().claim_due_mail(1).await {
                 Ok(batch) if batch.is_empty() => return sent,
                 Ok(batch) => {
                     for m in batch {
@@ -142,10 +142,10 @@ impl MailSender {
         };
         let delivered = result.is_ok();
         let saved = match result {
-            Ok(()) => self.service.mail_delivered(m).await,
+            Ok(()) => self.service.system().mail_delivered(m).await,
             Err(e) => {
                 tracing::warn!(mail = id, error = %e, "mail delivery failed; will retry");
-                self.service.mail_failed(m, &e).await
+                self.service.system().mail_failed(m, &e).await
             }
         };
         if let Err(e) = saved {

@@ -57,7 +57,10 @@ pub struct Service {
 
 /// The transaction a use case's body runs in (see [`Service::read`]). A named type rather
 /// than `&mut dyn Tx`, whose object lifetime would make the combinators' futures not `Send`.
-pub(crate) struct Txn(Box<dyn Tx>);
+pub(crate) struct Txn(Box<dyn Tx + 'static>);
+
+/// The read-only transaction a reading use case's body runs in (see [`Service::read`]).
+pub(crate) struct ReadTxn(Box<dyn ReadTx + 'static>);
 
 impl std::ops::Deref for Txn {
     type Target = dyn Tx;
@@ -68,6 +71,19 @@ impl std::ops::Deref for Txn {
 
 impl std::ops::DerefMut for Txn {
     fn deref_mut(&mut self) -> &mut (dyn Tx + 'static) {
+        self.0.as_mut()
+    }
+}
+
+impl std::ops::Deref for ReadTxn {
+    type Target = dyn ReadTx;
+    fn deref(&self) -> &(dyn ReadTx + 'static) {
+        self.0.as_ref()
+    }
+}
+
+impl std::ops::DerefMut for ReadTxn {
+    fn deref_mut(&mut self) -> &mut (dyn ReadTx + 'static) {
         self.0.as_mut()
     }
 }
@@ -192,9 +208,9 @@ impl Service {
         &self,
         ctx: &Context,
         area: Option<Area>,
-        body: impl AsyncFnOnce(&mut Txn, &Principal) -> Result<T>,
+        body: impl AsyncFnOnce(&mut ReadTxn, &Principal) -> Result<T>,
     ) -> Result<T> {
-        let mut tx = Txn(self.store.begin_read().await?);
+        let mut tx = ReadTxn(self.store.begin_read().await?);
         let who = self.principal(&mut *tx, ctx).await?;
         if let Some(area) = area {
             who.require(area)?;

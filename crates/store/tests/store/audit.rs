@@ -355,7 +355,11 @@ both_backends!(
             s.update_user(&cli(), &key(name), tomorrow).await.unwrap();
         }
         clock.advance(DAY_MS);
-        assert_eq!(s.run_scheduled_deactivations().await.unwrap(), 1, "ada is deactivated");
+        assert_eq!(
+            s.system().run_scheduled_deactivations().await.unwrap(),
+            1,
+            "ada is deactivated"
+        );
         let refused = |s: Service| async move {
             s.list_audit(
                 &cli(),

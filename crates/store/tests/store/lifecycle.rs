@@ -253,7 +253,7 @@ both_backends!(trash_past_retention_is_purged, |db: TestDb| async move {
     );
     // Thirty-one days pass: the job must purge it.
     clock.advance(31 * DAY_MS);
-    assert_eq!(s.purge_expired_trash().await.unwrap(), 1);
+    assert_eq!(s.system().purge_expired_trash().await.unwrap(), 1);
     assert_eq!(s.get_user(&cli(), &key("old")).await.unwrap_err().code(), "not_found");
     assert!(s.verify_audit(&cli()).await.unwrap().problem.is_none());
 });
@@ -456,7 +456,7 @@ both_backends!(
             "another learner can't"
         );
         assert_eq!(
-            s.session(&session).await.unwrap().user.username,
+            s.public().session(&session).await.unwrap().user.username,
             "ada",
             "the refusal ended nothing"
         );
@@ -489,7 +489,10 @@ both_backends!(
         }
         let by_root = as_user(root.id);
         let (job, stalled) = s.start_bulk_job(&by_root, &BulkAction::Deactivate, &ids).await.unwrap();
-        assert!(s.claim_abandoned_job().await.unwrap().is_none(), "its lease holds");
+        assert!(
+            s.system().claim_abandoned_job().await.unwrap().is_none(),
+            "its lease holds"
+        );
         // The instance that started it recorded the first 250 outcomes, then stopped; its
         // lease (two minutes) runs out.
         db.execute(&format!(

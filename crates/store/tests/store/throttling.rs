@@ -62,7 +62,7 @@ both_backends!(attempts_refused_while_blocked_do_not_count, |db: TestDb| async m
     }
     let mut wait = 0;
     for _ in 0..10 {
-        match s.sign_in_password("ada", PHRASE, FROM).await {
+        match s.public().sign_in_password("ada", PHRASE, FROM).await {
             Err(Error::RateLimited { retry_after_secs }) => wait = retry_after_secs,
             other => panic!("{other:?}"),
         }
@@ -73,8 +73,8 @@ both_backends!(attempts_refused_while_blocked_do_not_count, |db: TestDb| async m
     // Once the backoff has passed, the next failure backs off one step further — not
     // as if the refused attempts had been guesses.
     clock.advance(wait * 1000);
-    refused_as_wrong(s.sign_in_password("ada", "guess", FROM).await);
-    match s.sign_in_password("ada", PHRASE, FROM).await {
+    refused_as_wrong(s.public().sign_in_password("ada", "guess", FROM).await);
+    match s.public().sign_in_password("ada", PHRASE, FROM).await {
         Err(Error::RateLimited { retry_after_secs }) => {
             assert!((1..=30).contains(&retry_after_secs), "{retry_after_secs}")
         }
