@@ -152,9 +152,8 @@ impl Service {
         self
     }
 
-    /// The current time, from the service's clock (channels read it too, for what they show
-    /// relative to today).
-    pub fn now(&self) -> Millis {
+    /// The current time, from the service's clock.
+    pub(crate) fn now(&self) -> Millis {
         self.clock.now()
     }
 
@@ -344,5 +343,11 @@ impl Service {
 impl System<'_> {
     pub async fn ready(self) -> Result<()> {
         self.service.store.ping().await
+    }
+
+    /// The current time, from the service's clock: what channels show relative to today
+    /// must agree with the time the use cases see (a test's clock included).
+    pub fn now(self) -> Millis {
+        self.service.now()
     }
 }

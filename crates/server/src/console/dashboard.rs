@@ -41,7 +41,7 @@ pub(super) async fn dashboard(State(state): State<AppState>, user: ConsoleUser) 
     };
     let audit = allowed(state.service.list_audit(ctx, &recent).await)?;
     let history = allowed(state.service.seat_history(ctx, 90).await)?;
-    let today = state.service.now().div_euclid(rollcall_core::domain::DAY_MS);
+    let today = state.service.system().now().div_euclid(rollcall_core::domain::DAY_MS);
     let body = html! {
         h1 { "Dashboard" }
         div class="cards" {

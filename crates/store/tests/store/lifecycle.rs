@@ -214,10 +214,10 @@ both_backends!(
 both_backends!(scheduled_deactivation_happens_on_its_date, |db: TestDb| async move {
     let s = service(&db).await;
     let mut contractor = new_user("contractor", "learner");
-    contractor.deactivate_at = Some(s.now() - 1000);
+    contractor.deactivate_at = Some(s.system().now() - 1000);
     s.create_user(&cli(), contractor).await.unwrap();
     let mut later = new_user("later", "learner");
-    later.deactivate_at = Some(s.now() + 86_400_000);
+    later.deactivate_at = Some(s.system().now() + 86_400_000);
     s.create_user(&cli(), later).await.unwrap();
     assert_eq!(s.system().run_scheduled_deactivations().await.unwrap(), 1);
     assert_eq!(

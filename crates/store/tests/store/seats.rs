@@ -152,7 +152,7 @@ both_backends!(
         let first = s.seat_history(&cli(), 90).await.unwrap();
         assert_eq!(first.len(), 1);
         let today = first[0].0;
-        assert_eq!(today, s.now() / rollcall_core::domain::DAY_MS);
+        assert_eq!(today, s.system().now() / rollcall_core::domain::DAY_MS);
         // Rewritten, not appended, as the day goes on.
         add(&s, "grace", "learner").await;
         s.system().record_seat_history().await.unwrap();

@@ -85,7 +85,7 @@ both_backends!(attempts_refused_while_blocked_do_not_count, |db: TestDb| async m
 both_backends!(sessions_per_user_are_capped, |db: TestDb| async move {
     let s = service(&db).await;
     let ada = with_password(&s, "ada").await;
-    let now = s.now();
+    let now = s.system().now();
     for i in 0..25 {
         db.execute(&format!(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
@@ -113,7 +113,7 @@ both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
     let s = service(&db).await;
     let ada = with_password(&s, "ada").await;
     let live = s.public().sign_in_password("ada", PHRASE, FROM).await.unwrap();
-    let now = s.now();
+    let now = s.system().now();
     let id = ada.id;
     let hour = 3_600_000;
     for (name, created, seen, expires) in [
