@@ -207,32 +207,80 @@ pub async fn login_submit(
         .await
     {
         Ok(signed) => with_session_cookie(&state, Redirect::to(&next).into_response(), &signed.session_id),
-        Err(Error::RateLimited { retry_after_secs }) => {
-            let mut resp = (
-                StatusCode::TOO_MANY_REQUESTS,
-                login_form(
-                    &f.csrf,
-                    &next,
-                    Some(&format!("Too many attempts. Try again in {retry_after_secs} seconds.")),
-                ),
+        Err(e) => match SignInFailure::from(e) {
+            SignInFailure::RateLimited(retry_after_secs) => {
+                let mut resp = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    login_form(
+                        &f.csrf,
+                        &next,
+                        Some(&format!("Too many attempts. Try again in {retry_after_secs} seconds.")),
+                    ),
+                )
+                    .into_response();
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                resp
+            }
+            SignInFailure::BadLogin(_) => (
+                StatusCode::BAD_REQUEST,
+                login_form(&f.csrf, &next, Some("That is not a username or email.")),
             )
-                .into_response();
+                .into_response(),
+            SignInFailure::Internal(e) => {
+                tracing::error!(error = %e, "sign-in failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
+            }
+            SignInFailure::Refused => (
+                StatusCode::UNAUTHORIZED,
+                login_form(&f.csrf, &next, Some("Wrong username or password.")),
+            )
+                .into_response(),
+        },
+    }
+}
+
+/// The JSON route's answer to a failed sign-in.
+fn json_sign_in_failure(e: Error) -> Response {
+    match SignInFailure::from(e) {
+        SignInFailure::RateLimited(retry_after_secs) => {
+            let mut resp = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many attempts; try again in {retry_after_secs} seconds"),
+            )
+            .into_response();
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             resp
         }
-        Err(Error::InvalidInput { .. }) => (
-            StatusCode::BAD_REQUEST,
-            login_form(&f.csrf, &next, Some("That is not a username or email.")),
+        SignInFailure::BadLogin(e) | SignInFailure::Internal(e) => ApiError::from(e).into_response(),
+        SignInFailure::Refused => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "wrong username or password",
         )
-            .into_response(),
-        Err(Error::Internal(e)) => {
-            tracing::error!(error = %e, "sign-in failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
-        }
-        // Unknown account, wrong password, inactive account: one answer, so none is told
-        // from another.
-        Err(
+        .into_response(),
+    }
+}
+
+/// How a failed sign-in is answered, the same on the form and the JSON route.
+enum SignInFailure {
+    /// Unknown account, wrong password, inactive account: one answer, so none is told from
+    /// another.
+    Refused,
+    RateLimited(i64),
+    /// The login is not a username or email at all.
+    BadLogin(Error),
+    Internal(Error),
+}
+
+impl From<Error> for SignInFailure {
+    fn from(e: Error) -> SignInFailure {
+        match e {
+            Error::RateLimited { retry_after_secs } => SignInFailure::RateLimited(retry_after_secs),
+            Error::InvalidInput { .. } => SignInFailure::BadLogin(e),
+            Error::Internal(_) => SignInFailure::Internal(e),
             Error::Unauthenticated
             | Error::NotFound { .. }
             | Error::Forbidden(_)
@@ -243,12 +291,8 @@ pub async fn login_submit(
             | Error::PlanFeatureUnavailable { .. }
             | Error::ConfirmationRequired(_)
             | Error::RuleViolated { .. }
-            | Error::Conflict { .. },
-        ) => (
-            StatusCode::UNAUTHORIZED,
-            login_form(&f.csrf, &next, Some("Wrong username or password.")),
-        )
-            .into_response(),
+            | Error::Conflict { .. } => SignInFailure::Refused,
+        }
     }
 }
 
@@ -489,38 +533,7 @@ pub async fn json_login(
         .await
     {
         Ok(signed) => signed,
-        Err(Error::RateLimited { retry_after_secs }) => {
-            let mut resp = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many attempts; try again in {retry_after_secs} seconds"),
-            )
-            .into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return Ok(resp);
-        }
-        Err(e @ (Error::Internal(_) | Error::InvalidInput { .. })) => return Err(ApiError::from(e)),
-        // As on the form: one answer for every way a sign-in can fail.
-        Err(
-            Error::Unauthenticated
-            | Error::NotFound { .. }
-            | Error::Forbidden(_)
-            | Error::UsernameTaken(_)
-            | Error::EmailTaken(_)
-            | Error::SeatLimitReached { .. }
-            | Error::BranchSeatCapReached { .. }
-            | Error::PlanFeatureUnavailable { .. }
-            | Error::ConfirmationRequired(_)
-            | Error::RuleViolated { .. }
-            | Error::Conflict { .. },
-        ) => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "wrong username or password",
-            ));
-        }
+        Err(e) => return Ok(json_sign_in_failure(e)),
     };
     let resp = axum::Json(LoginResult {
         user: signed.user,
