@@ -6,7 +6,7 @@ use crate::output::{self, Table, emit, fields, opt};
 use anyhow::{Context as _, Result, anyhow};
 use rollcall_core::domain::{Area, PlanTier, TokenScope, UserStatus, parse_time};
 use rollcall_core::service::*;
-use rollcall_core::{Context, Error, Service};
+use rollcall_core::{Context, Entity, Error, Service};
 use rollcall_server::app::{App, KeyCheck, open_service};
 use rollcall_server::config::{Config, Flags};
 use rollcall_store::SqlStore;
@@ -19,10 +19,16 @@ pub fn explain(e: &anyhow::Error) -> String {
         return format!("{e:#}");
     };
     match core {
-        Error::NotFound { kind: "user", key } => {
+        Error::NotFound {
+            kind: Entity::User,
+            key,
+        } => {
             format!("user '{key}' not found (rollcall user list shows who exists)")
         }
-        Error::NotFound { kind: "user type", key } => {
+        Error::NotFound {
+            kind: Entity::UserType,
+            key,
+        } => {
             format!("user type '{key}' not found (rollcall type list shows the types)")
         }
         Error::NotFound { kind, key } => {
@@ -240,7 +246,7 @@ fn user_rows(users: &[UserView]) -> Table {
             u.user_type.clone(),
             u.branches.join("|"),
             u.groups.join("|"),
-            u.status.into(),
+            u.status.to_string(),
             u.created_at.clone(),
             u.last_login_at.clone().unwrap_or_default(),
         ]);
@@ -265,10 +271,10 @@ fn show_user(u: &UserView) {
         ("email", u.email.clone()),
         ("name", format!("{} {}", u.first_name, u.last_name)),
         ("user type", u.user_type.clone()),
-        ("status", u.status.into()),
+        ("status", u.status.to_string()),
         ("branches", u.branches.join(", ")),
         ("groups", u.groups.join(", ")),
-        ("origin", u.origin.into()),
+        ("origin", u.origin.to_string()),
         ("external id", opt(&u.external_id)),
         ("created", u.created_at.clone()),
         ("last login", u.last_login_at.clone().unwrap_or_else(|| "never".into())),
@@ -474,7 +480,14 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
 }
 
 async fn user_type(service: &Service, ctx: &Context, cmd: TypeCmd) -> Result<()> {
-    let print = |t: &TypeView| println!("{} (base {}): {}", t.name, t.base, t.areas.join(", "));
+    let print = |t: &TypeView| {
+        println!(
+            "{} (base {}): {}",
+            t.name,
+            t.base,
+            t.areas.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+        )
+    };
     match cmd {
         TypeCmd::List { format } => {
             let types = service.list_types(ctx).await?;
@@ -482,9 +495,9 @@ async fn user_type(service: &Service, ctx: &Context, cmd: TypeCmd) -> Result<()>
             for x in &types {
                 t.row(vec![
                     x.name.clone(),
-                    x.base.into(),
+                    x.base.to_string(),
                     x.builtin.to_string(),
-                    x.areas.join(","),
+                    x.areas.iter().map(|a| a.name()).collect::<Vec<_>>().join(","),
                 ]);
             }
             emit(format, &t, &types)?;
@@ -836,7 +849,7 @@ async fn token(service: &Service, ctx: &Context, cmd: TokenCmd) -> Result<()> {
             for x in &tokens {
                 t.row(vec![
                     x.name.clone(),
-                    x.scope.into(),
+                    x.scope.to_string(),
                     opt(&x.user),
                     x.created_at.clone(),
                     opt(&x.expires_at),
@@ -892,7 +905,7 @@ async fn course(service: &Service, ctx: &Context, cmd: CourseCmd) -> Result<()> 
                             c.name.clone(),
                             c.owner.clone(),
                             c.units.to_string(),
-                            c.status.into(),
+                            c.status.to_string(),
                         ]);
                     }
                     emit(Format::Table, &t, &courses)?;

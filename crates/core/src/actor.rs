@@ -5,7 +5,7 @@
 //! and every decision is taken from the principal.
 
 use crate::domain::{Area, AreaSet, BaseRole, BranchId, User, UserId, UserType};
-use crate::{Error, Result};
+use crate::{Entity, Error, Result};
 
 /// Who is acting, as the channel established it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,7 +220,7 @@ impl Principal {
         if self.sees(&[branch]) {
             Ok(())
         } else {
-            Err(Error::not_found("branch", name))
+            Err(Error::not_found(Entity::Branch, name))
         }
     }
 

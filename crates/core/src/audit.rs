@@ -28,8 +28,78 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+vocabulary! {
+    /// Every action an audit entry records; the audit filter accepts exactly these, and the
+    /// README lists them.
+    AuditAction {
+        /// A user was created (any channel, SCIM and SSO included).
+        UserCreate = "user.create",
+        /// A user's profile, type, branches, groups or dates changed.
+        UserUpdate = "user.update",
+        UserActivate = "user.activate",
+        UserDeactivate = "user.deactivate",
+        /// Moved to the trash.
+        UserDelete = "user.delete",
+        /// Back from the trash, deactivated.
+        UserRestore = "user.restore",
+        /// Erased for good; the erasures it covers precede it in the chain.
+        UserPurge = "user.purge",
+        /// Deleted with their courses handed to a new owner.
+        UserOffboard = "user.offboard",
+        /// A scheduled deactivation the rules refused (the last administrator).
+        UserScheduledDeactivationRefused = "user.scheduled_deactivation_refused",
+        UserSignIn = "user.sign_in",
+        UserSetPassword = "user.set_password",
+        UserPasswordResetRequested = "user.password_reset_requested",
+        /// Signed out everywhere.
+        UserSessionsEnd = "user.sessions_end",
+        UserSsoLink = "user.sso_link",
+        UserSsoUnlink = "user.sso_unlink",
+        UserScimLink = "user.scim_link",
+        UserScimUnlink = "user.scim_unlink",
+        UserTypeCreate = "user_type.create",
+        UserTypeEdit = "user_type.edit",
+        UserTypeDelete = "user_type.delete",
+        BranchCreate = "branch.create",
+        BranchUpdate = "branch.update",
+        GroupCreate = "group.create",
+        GroupUpdate = "group.update",
+        GroupDelete = "group.delete",
+        GroupAddMember = "group.add_member",
+        GroupRemoveMember = "group.remove_member",
+        /// A learner joined with the group's key.
+        GroupJoin = "group.join",
+        GroupAddCourse = "group.add_course",
+        CourseCreate = "course.create",
+        CourseEnroll = "course.enroll",
+        CourseUnitComplete = "course.unit_complete",
+        CourseGrade = "course.grade",
+        CourseReassign = "course.reassign",
+        TokenCreate = "token.create",
+        TokenRevoke = "token.revoke",
+        PlanSet = "plan.set",
+        SettingsSet = "settings.set",
+        SsoSet = "sso.set",
+        SsoDisable = "sso.disable",
+    }
+}
+
+impl AuditAction {
+    /// The action the audit filter names, by its exact wire string (case and spaces aside).
+    pub fn parse(s: &str) -> crate::Result<AuditAction> {
+        let wanted = s.trim().to_ascii_lowercase();
+        AuditAction::from_wire(&wanted).ok_or_else(|| {
+            let known: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+            crate::Error::invalid(
+                "action",
+                format!("unknown audit action '{s}'; known actions: {}", known.join(", ")),
+            )
+        })
+    }
+}
+
 /// The action of a purge entry: the erasures it covers precede it in the chain.
-pub const PURGE_ACTION: &str = "user.purge";
+pub const PURGE_ACTION: &str = AuditAction::UserPurge.as_str();
 
 /// The settings row holding the audit key's fingerprint (not a user-facing setting).
 pub const KEY_FINGERPRINT_SETTING: &str = "internal.audit_key_fingerprint";
@@ -517,6 +587,35 @@ impl<'k> ChainVerifier<'k> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README's list of audit actions is the enum's, no more and no less.
+    #[test]
+    fn the_readme_lists_every_audit_action() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("### Audit actions")
+            .nth(1)
+            .expect("README has the section");
+        let section = section.split("\n#").next().unwrap_or(section);
+        let listed: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("- `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let known: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(listed, known);
+    }
+
+    #[test]
+    fn the_audit_filter_takes_only_known_actions() {
+        assert_eq!(
+            AuditAction::parse(" User.Deactivate ").unwrap(),
+            AuditAction::UserDeactivate
+        );
+        let e = AuditAction::parse("user.frobnicate").unwrap_err();
+        assert_eq!(e.code(), "invalid_input");
+        assert!(e.to_string().contains("user.sign_in"), "{e}");
+    }
     use crate::ports::SettingReads;
     use async_trait::async_trait;
     use std::collections::HashMap;

@@ -12,7 +12,7 @@ pub enum Error {
     InvalidInput { field: String, message: String },
     /// The named thing does not exist — or the caller may not know that it does.
     #[error("{kind} '{key}' not found")]
-    NotFound { kind: &'static str, key: String },
+    NotFound { kind: Entity, key: String },
     /// The caller is known but lacks the permission.
     #[error("{0}")]
     Forbidden(String),
@@ -35,16 +35,84 @@ pub enum Error {
     ConfirmationRequired(String),
     /// A domain rule refuses the change (last administrator, type in use, area above base …).
     #[error("{message}")]
-    RuleViolated { code: &'static str, message: String },
+    RuleViolated { code: RuleCode, message: String },
     /// The change conflicts with the current state (already exists, wrong status …).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ConflictCode, message: String },
     /// Too many attempts: try again after this many seconds.
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: i64 },
     /// A failure inside rollcall or its database. The message is for logs, never for clients.
     #[error("internal error: {0}")]
     Internal(InternalError),
+}
+
+vocabulary! {
+    /// What an [`Error::NotFound`] names; its text is how messages say it ("user type 'x' not found").
+    Entity {
+        User = "user",
+        UserType = "user type",
+        Branch = "branch",
+        Group = "group",
+        /// A group's enrolment key (the key itself is never echoed).
+        GroupKey = "group key",
+        Course = "course",
+        Certificate = "certificate",
+        Job = "job",
+        Token = "token",
+        Upload = "upload",
+    }
+}
+
+vocabulary! {
+    /// The stable codes of [`Error::Conflict`] (CONTRACT.md's error codes).
+    ConflictCode {
+        InTrash = "in_trash",
+        NotInTrash = "not_in_trash",
+        AlreadyActive = "already_active",
+        TypeExists = "type_exists",
+        BranchExists = "branch_exists",
+        GroupExists = "group_exists",
+        CourseExists = "course_exists",
+        TokenExists = "token_exists",
+        SeatsInUse = "seats_in_use",
+        UserNotActive = "user_not_active",
+        SsoSubjectTaken = "sso_subject_taken",
+        NoAdministrator = "no_administrator",
+    }
+}
+
+impl ConflictCode {
+    /// A second thing of the same name: SCIM's `uniqueness`.
+    pub fn is_uniqueness(self) -> bool {
+        matches!(
+            self,
+            ConflictCode::TypeExists
+                | ConflictCode::BranchExists
+                | ConflictCode::GroupExists
+                | ConflictCode::CourseExists
+                | ConflictCode::TokenExists
+        )
+    }
+}
+
+vocabulary! {
+    /// The stable codes of [`Error::RuleViolated`] (CONTRACT.md's error codes).
+    RuleCode {
+        LastAdministrator = "last_administrator",
+        OutsideYourBranches = "outside_your_branches",
+        OwnsCourses = "owns_courses",
+        BuiltinType = "builtin_type",
+        TypeInUse = "type_in_use",
+        InvalidBase = "invalid_base",
+        AreaNotInBase = "area_not_in_base",
+        NotACourseOwner = "not_a_course_owner",
+        NotEnrolled = "not_enrolled",
+        UnitOrder = "unit_order",
+        ImportStopped = "import_stopped",
+        /// An import needing more seats than are free (the single-user case is [`Error::SeatLimitReached`]).
+        SeatLimitReached = "seat_limit_reached",
+    }
 }
 
 /// Opaque internal failure: its text goes to logs only.
@@ -68,7 +136,7 @@ impl Error {
             message: message.into(),
         }
     }
-    pub fn not_found(kind: &'static str, key: impl fmt::Display) -> Self {
+    pub fn not_found(kind: Entity, key: impl fmt::Display) -> Self {
         Error::NotFound {
             kind,
             key: key.to_string(),
@@ -77,13 +145,13 @@ impl Error {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Error::Forbidden(message.into())
     }
-    pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn rule(code: RuleCode, message: impl Into<String>) -> Self {
         Error::RuleViolated {
             code,
             message: message.into(),
         }
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ConflictCode, message: impl Into<String>) -> Self {
         Error::Conflict {
             code,
             message: message.into(),
@@ -106,9 +174,9 @@ impl Error {
             Error::BranchSeatCapReached { .. } => "branch_seat_cap_reached",
             Error::PlanFeatureUnavailable { .. } => "plan_feature_unavailable",
             Error::ConfirmationRequired(_) => "confirmation_required",
-            Error::RuleViolated { code, .. } => code,
+            Error::RuleViolated { code, .. } => code.as_str(),
             Error::RateLimited { .. } => "rate_limited",
-            Error::Conflict { code, .. } => code,
+            Error::Conflict { code, .. } => code.as_str(),
             Error::Internal(_) => "internal",
         }
     }

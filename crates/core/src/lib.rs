@@ -5,6 +5,9 @@
 //! authorization, and the audit chain. This crate knows nothing of HTTP or SQL: storage is
 //! reached through the traits in [`ports`], implemented by `rollcall-store`.
 
+#[macro_use]
+mod vocab;
+
 pub mod actor;
 pub mod audit;
 pub mod clock;
@@ -15,5 +18,5 @@ pub mod ports;
 pub mod service;
 
 pub use actor::{Actor, Channel, Context};
-pub use error::{Error, Result};
+pub use error::{ConflictCode, Entity, Error, Result, RuleCode};
 pub use service::Service;

@@ -238,7 +238,7 @@ impl<W: Write> Exporter<W> {
             u.user_type.clone(),
             u.branches.join("|"),
             u.groups.join("|"),
-            u.status.to_owned(),
+            u.status.as_str().to_owned(),
             if u.exclude_from_emails {
                 "yes".into()
             } else {
@@ -336,8 +336,8 @@ mod tests {
             user_type: "Learner".into(),
             branches: vec!["North".into(), "South".into()],
             groups: vec![],
-            status: "deactivated",
-            origin: "cli",
+            status: rollcall_core::domain::UserStatus::Deactivated,
+            origin: rollcall_core::domain::Origin::Cli,
             external_id: None,
             exclude_from_emails: true,
             created_at: String::new(),

@@ -67,10 +67,9 @@ impl From<Error> for ScimError {
             Error::Unauthenticated => ScimError::new(401, None, "a valid SCIM token is required"),
             Error::RateLimited { .. } => ScimError::new(429, None, e.to_string()),
             Error::UsernameTaken(_) | Error::EmailTaken(_) => ScimError::new(409, Some("uniqueness"), e.to_string()),
-            Error::Conflict {
-                code: "group_exists" | "type_exists" | "branch_exists",
-                ..
-            } => ScimError::new(409, Some("uniqueness"), e.to_string()),
+            Error::Conflict { code, .. } if code.is_uniqueness() => {
+                ScimError::new(409, Some("uniqueness"), e.to_string())
+            }
             Error::Conflict { .. } => ScimError::new(409, None, e.to_string()),
             // Never echoed: the HTTP adapter logs the cause before converting.
             Error::Internal(_) => ScimError::new(500, None, "internal error; the server log has details"),

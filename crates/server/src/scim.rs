@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::domain::TokenScope;
 use rollcall_core::service::PasswordChange;
-use rollcall_core::{Channel, Context, Error, Service};
+use rollcall_core::{Channel, Context, Entity, Error, Service};
 use rollcall_scim::patch::{get_ci, parse_patch};
 use rollcall_scim::{ScimError, group, query, schema, user};
 use serde_json::Value;
@@ -180,7 +180,7 @@ fn projected(resource: Value, attributes: Option<&str>, excluded: Option<&str>) 
     Ok(query::project(resource, &a, &e))
 }
 
-fn id_of(raw: &str, kind: &'static str) -> Result<i64, ScimFailure> {
+fn id_of(raw: &str, kind: Entity) -> Result<i64, ScimFailure> {
     raw.parse::<i64>().map_err(|_| Error::not_found(kind, raw).into())
 }
 
@@ -301,7 +301,7 @@ async fn create_user(c: ScimCaller, headers: HeaderMap, bytes: Bytes) -> Result<
 
 async fn get_user(c: ScimCaller, Path(id): Path<String>, Query(raw): Query<HashMap<String, String>>) -> ScimResult {
     let p = Params::new(raw);
-    let view = c.service.scim_get_user(&c.ctx, id_of(&id, "user")?).await?;
+    let view = c.service.scim_get_user(&c.ctx, id_of(&id, Entity::User)?).await?;
     Ok(ScimJson(
         StatusCode::OK,
         projected(
@@ -313,7 +313,7 @@ async fn get_user(c: ScimCaller, Path(id): Path<String>, Query(raw): Query<HashM
 }
 
 async fn replace_user(c: ScimCaller, Path(id): Path<String>, headers: HeaderMap, bytes: Bytes) -> ScimResult {
-    let id = id_of(&id, "user")?;
+    let id = id_of(&id, Entity::User)?;
     let current = c.service.scim_get_user(&c.ctx, id).await?;
     let (state, password) = user::from_json(&json_body(&headers, &bytes)?, Some(&current.state))?;
     let change = password.map_or(PasswordChange::Keep, PasswordChange::Set);
@@ -322,7 +322,7 @@ async fn replace_user(c: ScimCaller, Path(id): Path<String>, headers: HeaderMap,
 }
 
 async fn patch_user(c: ScimCaller, Path(id): Path<String>, headers: HeaderMap, bytes: Bytes) -> ScimResult {
-    let id = id_of(&id, "user")?;
+    let id = id_of(&id, Entity::User)?;
     let ops = parse_patch(&json_body(&headers, &bytes)?)?;
     let current = c.service.scim_get_user(&c.ctx, id).await?;
     let (state, password) = user::apply_patch(&current.state, &ops)?;
@@ -335,7 +335,7 @@ async fn patch_user(c: ScimCaller, Path(id): Path<String>, headers: HeaderMap, b
 }
 
 async fn delete_user(c: ScimCaller, Path(id): Path<String>) -> Result<StatusCode, ScimFailure> {
-    c.service.scim_delete_user(&c.ctx, id_of(&id, "user")?).await?;
+    c.service.scim_delete_user(&c.ctx, id_of(&id, Entity::User)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -418,7 +418,7 @@ async fn create_group(c: ScimCaller, headers: HeaderMap, bytes: Bytes) -> Result
 
 async fn get_group(c: ScimCaller, Path(id): Path<String>, Query(raw): Query<HashMap<String, String>>) -> ScimResult {
     let p = Params::new(raw);
-    let view = c.service.scim_get_group(&c.ctx, id_of(&id, "group")?).await?;
+    let view = c.service.scim_get_group(&c.ctx, id_of(&id, Entity::Group)?).await?;
     Ok(ScimJson(
         StatusCode::OK,
         projected(
@@ -430,7 +430,7 @@ async fn get_group(c: ScimCaller, Path(id): Path<String>, Query(raw): Query<Hash
 }
 
 async fn replace_group(c: ScimCaller, Path(id): Path<String>, headers: HeaderMap, bytes: Bytes) -> ScimResult {
-    let id = id_of(&id, "group")?;
+    let id = id_of(&id, Entity::Group)?;
     let input = group::from_json(&json_body(&headers, &bytes)?)?;
     let view = c
         .service
@@ -440,13 +440,13 @@ async fn replace_group(c: ScimCaller, Path(id): Path<String>, headers: HeaderMap
 }
 
 async fn patch_group(c: ScimCaller, Path(id): Path<String>, headers: HeaderMap, bytes: Bytes) -> ScimResult {
-    let id = id_of(&id, "group")?;
+    let id = id_of(&id, Entity::Group)?;
     let changes = group::patch_changes(&parse_patch(&json_body(&headers, &bytes)?)?)?;
     let view = c.service.scim_change_group(&c.ctx, id, changes).await?;
     Ok(ScimJson(StatusCode::OK, group::to_json(&view, &c.base)))
 }
 
 async fn delete_group(c: ScimCaller, Path(id): Path<String>) -> Result<StatusCode, ScimFailure> {
-    c.service.scim_delete_group(&c.ctx, id_of(&id, "group")?).await?;
+    c.service.scim_delete_group(&c.ctx, id_of(&id, Entity::Group)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! User types and the feature-area catalogue: who may do what.
 
-use crate::{Error, Result};
+use crate::{ConflictCode, Error, Result, RuleCode};
 use std::fmt;
 
 macro_rules! areas {
@@ -45,6 +45,8 @@ areas! {
     AuditView = "audit.view",
 }
 
+wire_string!(Area, name);
+
 impl Area {
     pub fn parse(s: &str) -> Result<Area> {
         let wanted = s.trim().to_ascii_lowercase();
@@ -55,12 +57,6 @@ impl Area {
                 format!("unknown feature area '{s}'; known areas: {}", known.join(", ")),
             )
         })
-    }
-}
-
-impl fmt::Display for Area {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -118,6 +114,8 @@ pub enum BaseRole {
     BranchAdministrator,
     Administrator,
 }
+
+wire_string!(BaseRole, key);
 
 impl BaseRole {
     pub const ALL: [BaseRole; 4] = [
@@ -203,12 +201,32 @@ pub struct UserTypeId(pub i64);
 
 /// A user type: a built-in one, or a custom one cloned from Instructor or Learner.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserType {
-    pub id: UserTypeId,
+pub struct UserType<I = UserTypeId> {
+    /// [`Unsaved`](super::Unsaved) until the row is written.
+    pub id: I,
     pub name: String,
     pub base: BaseRole,
     pub builtin: bool,
     pub areas: AreaSet,
+}
+
+impl UserType<super::Unsaved> {
+    /// The row as written, under the id the store gave it.
+    pub fn saved(self, id: UserTypeId) -> UserType {
+        UserType {
+            id,
+            name: self.name,
+            base: self.base,
+            builtin: self.builtin,
+            areas: self.areas,
+        }
+    }
+}
+
+impl<I> UserType<I> {
+    pub fn key(&self) -> String {
+        type_key(&self.name)
+    }
 }
 
 impl UserType {
@@ -222,10 +240,6 @@ impl UserType {
         }
     }
 
-    pub fn key(&self) -> String {
-        type_key(&self.name)
-    }
-
     /// Validates a custom type's name and base; its areas start as the base's.
     pub fn validate_custom(name: &str, base: BaseRole) -> Result<()> {
         let name = name.trim();
@@ -237,14 +251,14 @@ impl UserType {
         }
         if BaseRole::from_key(name).is_some() {
             return Err(Error::conflict(
-                "type_exists",
+                ConflictCode::TypeExists,
                 format!("'{name}' is the name of a built-in user type"),
             ));
         }
         match base {
             BaseRole::Instructor | BaseRole::Learner => Ok(()),
             other => Err(Error::rule(
-                "invalid_base",
+                RuleCode::InvalidBase,
                 format!(
                     "custom user types are cloned from Instructor or Learner, not {}",
                     other.display_name()
@@ -265,7 +279,7 @@ impl UserType {
             Ok(())
         } else {
             Err(Error::rule(
-                "area_not_in_base",
+                RuleCode::AreaNotInBase,
                 format!(
                     "a type based on {} can't hold {}: its base lacks {}",
                     base.display_name(),
@@ -280,7 +294,7 @@ impl UserType {
     pub fn edited(&self, allow: &[Area], deny: &[Area]) -> Result<AreaSet> {
         if self.builtin {
             return Err(Error::rule(
-                "builtin_type",
+                RuleCode::BuiltinType,
                 format!("the built-in type {} can't be edited; clone it instead", self.name),
             ));
         }

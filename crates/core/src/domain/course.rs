@@ -13,7 +13,10 @@ pub enum CourseStatus {
     Archived,
 }
 
+wire_string!(CourseStatus);
+
 impl CourseStatus {
+    pub const ALL: &'static [CourseStatus] = &[CourseStatus::Draft, CourseStatus::Published, CourseStatus::Archived];
     pub fn as_str(self) -> &'static str {
         match self {
             CourseStatus::Draft => "draft",
@@ -41,7 +44,10 @@ pub enum CourseRole {
     Instructor,
 }
 
+wire_string!(CourseRole);
+
 impl CourseRole {
+    pub const ALL: &'static [CourseRole] = &[CourseRole::Learner, CourseRole::Instructor];
     pub fn as_str(self) -> &'static str {
         match self {
             CourseRole::Learner => "learner",
@@ -58,8 +64,9 @@ impl CourseRole {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Course {
-    pub id: CourseId,
+pub struct Course<I = CourseId> {
+    /// [`Unsaved`](super::Unsaved) until the row is written.
+    pub id: I,
     pub code: String,
     pub name: String,
     pub description: String,
@@ -69,6 +76,23 @@ pub struct Course {
     pub units: i64,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl Course<super::Unsaved> {
+    /// The row as written, under the id the store gave it.
+    pub fn saved(self, id: CourseId) -> Course {
+        Course {
+            id,
+            code: self.code,
+            name: self.name,
+            description: self.description,
+            status: self.status,
+            owner_id: self.owner_id,
+            units: self.units,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,6 +23,11 @@ pub use user::{Origin, User, UserCursor, UserId, UserOrder, UserSort, UserStatus
 /// both backends compare and index it the same way.
 pub type Millis = i64;
 
+/// The id of a row not yet written: a new `User<Unsaved>` (and so on) has none, and becomes
+/// a `User` with the id the store gives it (`saved`), so no placeholder id exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unsaved;
+
 /// One day in milliseconds.
 pub const DAY_MS: Millis = 86_400_000;
 

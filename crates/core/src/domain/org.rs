@@ -12,8 +12,9 @@ pub struct GroupId(pub i64);
 /// A sub-organisation. `active_users` is maintained with every status and membership change
 /// so a seat cap is checked in O(1).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Branch {
-    pub id: BranchId,
+pub struct Branch<I = BranchId> {
+    /// [`Unsaved`](super::Unsaved) until the row is written.
+    pub id: I,
     pub name: String,
     pub slug: String,
     pub description: String,
@@ -22,9 +23,25 @@ pub struct Branch {
     pub active_users: i64,
 }
 
+impl Branch<super::Unsaved> {
+    /// The row as written, under the id the store gave it.
+    pub fn saved(self, id: BranchId) -> Branch {
+        Branch {
+            id,
+            name: self.name,
+            slug: self.slug,
+            description: self.description,
+            default_type_id: self.default_type_id,
+            seat_cap: self.seat_cap,
+            active_users: self.active_users,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Group {
-    pub id: GroupId,
+pub struct Group<I = GroupId> {
+    /// [`Unsaved`](super::Unsaved) until the row is written.
+    pub id: I,
     pub name: String,
     pub branch_id: Option<BranchId>,
     /// The code a learner types to join.
@@ -35,6 +52,23 @@ pub struct Group {
     pub scim_linked: bool,
     pub created_at: super::Millis,
     pub updated_at: super::Millis,
+}
+
+impl Group<super::Unsaved> {
+    /// The row as written, under the id the store gave it.
+    pub fn saved(self, id: GroupId) -> Group {
+        Group {
+            id,
+            name: self.name,
+            branch_id: self.branch_id,
+            key: self.key,
+            description: self.description,
+            external_id: self.external_id,
+            scim_linked: self.scim_linked,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// Validates a branch or group name: 1–100 characters, no control characters, no `|`

@@ -22,7 +22,10 @@ pub enum TokenScope {
     Scim,
 }
 
+wire_string!(TokenScope);
+
 impl TokenScope {
+    pub const ALL: &'static [TokenScope] = &[TokenScope::Api, TokenScope::Scim];
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Api => "api",

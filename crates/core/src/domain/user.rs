@@ -3,7 +3,7 @@
 use super::Millis;
 use super::access::UserTypeId;
 use super::names::{Email, PersonName, Username};
-use crate::{Error, Result};
+use crate::{ConflictCode, Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub i64);
@@ -23,7 +23,10 @@ pub enum UserStatus {
     Trash,
 }
 
+wire_string!(UserStatus);
+
 impl UserStatus {
+    pub const ALL: &'static [UserStatus] = &[UserStatus::Active, UserStatus::Deactivated, UserStatus::Trash];
     pub fn as_str(self) -> &'static str {
         match self {
             UserStatus::Active => "active",
@@ -78,11 +81,17 @@ impl LifecycleAction {
             (Delete, Active | Deactivated) => Ok(Some(Trash)),
             (Restore, Trash) => Ok(Some(Deactivated)),
             (Activate | Deactivate, Trash) => Err(Error::conflict(
-                "in_trash",
+                ConflictCode::InTrash,
                 "the user is in the trash; restore them first (rollcall user restore)",
             )),
-            (Delete, Trash) => Err(Error::conflict("in_trash", "the user is already in the trash")),
-            (Restore, Active | Deactivated) => Err(Error::conflict("not_in_trash", "the user is not in the trash")),
+            (Delete, Trash) => Err(Error::conflict(
+                ConflictCode::InTrash,
+                "the user is already in the trash",
+            )),
+            (Restore, Active | Deactivated) => Err(Error::conflict(
+                ConflictCode::NotInTrash,
+                "the user is not in the trash",
+            )),
         }
     }
 }
@@ -98,7 +107,17 @@ pub enum Origin {
     Sso,
 }
 
+wire_string!(Origin);
+
 impl Origin {
+    pub const ALL: &'static [Origin] = &[
+        Origin::Console,
+        Origin::Api,
+        Origin::Cli,
+        Origin::Csv,
+        Origin::Scim,
+        Origin::Sso,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Origin::Console => "console",
@@ -110,24 +129,19 @@ impl Origin {
         }
     }
     pub fn parse(s: &str) -> Result<Origin> {
-        [
-            Origin::Console,
-            Origin::Api,
-            Origin::Cli,
-            Origin::Csv,
-            Origin::Scim,
-            Origin::Sso,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-        .ok_or_else(|| Error::internal(format!("unknown origin '{s}' in storage")))
+        Origin::ALL
+            .iter()
+            .copied()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| Error::internal(format!("unknown origin '{s}' in storage")))
     }
 }
 
 /// A user as stored. The password hash is deliberately absent: it is read only by sign-in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub id: UserId,
+pub struct User<I = UserId> {
+    /// [`Unsaved`](super::Unsaved) until the row is written.
+    pub id: I,
     pub username: Username,
     pub email: Email,
     pub first_name: PersonName,
@@ -147,6 +161,32 @@ pub struct User {
     pub deactivate_at: Option<Millis>,
     /// Managed by the identity provider over SCIM (SCIM sees only linked accounts).
     pub scim_linked: bool,
+}
+
+impl User<super::Unsaved> {
+    /// The row as written, under the id the store gave it.
+    pub fn saved(self, id: UserId) -> User {
+        User {
+            id,
+            username: self.username,
+            email: self.email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            user_type_id: self.user_type_id,
+            status: self.status,
+            origin: self.origin,
+            external_id: self.external_id,
+            exclude_from_emails: self.exclude_from_emails,
+            has_password: self.has_password,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_login_at: self.last_login_at,
+            deactivated_at: self.deactivated_at,
+            deleted_at: self.deleted_at,
+            deactivate_at: self.deactivate_at,
+            scim_linked: self.scim_linked,
+        }
+    }
 }
 
 /// The stored key a list sorted by last sign-in is ordered by: the time, then the id, as

@@ -22,7 +22,7 @@ pub trait CourseReads: Send {
 
 #[async_trait]
 pub trait CourseTx: CourseReads {
-    async fn insert_course(&mut self, c: &Course) -> Result<CourseId>;
+    async fn insert_course(&mut self, c: &Course<Unsaved>) -> Result<CourseId>;
     /// Moves every course `from` owns to `to`; returns how many.
     async fn reassign_courses(&mut self, from: UserId, to: UserId) -> Result<u64>;
     /// Returns false when the user was already enrolled.

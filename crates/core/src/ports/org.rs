@@ -30,14 +30,14 @@ pub trait OrgReads: Send {
 
 #[async_trait]
 pub trait OrgTx: OrgReads {
-    async fn insert_user_type(&mut self, t: &UserType) -> Result<UserTypeId>;
+    async fn insert_user_type(&mut self, t: &UserType<Unsaved>) -> Result<UserTypeId>;
     async fn update_user_type_areas(&mut self, id: UserTypeId, areas: AreaSet) -> Result<()>;
     async fn delete_user_type(&mut self, id: UserTypeId) -> Result<()>;
-    async fn insert_branch(&mut self, b: &Branch) -> Result<BranchId>;
+    async fn insert_branch(&mut self, b: &Branch<Unsaved>) -> Result<BranchId>;
     /// Writes description, default type and cap — unless the cap is below the branch's
     /// active users at that moment (checked in the same statement); returns whether it did.
     async fn update_branch(&mut self, b: &Branch) -> Result<bool>;
-    async fn insert_group(&mut self, g: &Group) -> Result<GroupId>;
+    async fn insert_group(&mut self, g: &Group<Unsaved>) -> Result<GroupId>;
     /// Writes name, external id, description, link and updated time (matched by id).
     async fn update_group(&mut self, g: &Group) -> Result<()>;
     async fn delete_group(&mut self, id: GroupId) -> Result<()>;

@@ -32,7 +32,7 @@ pub trait UserReads: Send {
 pub trait UserTx: UserReads {
     /// Inserts and returns the new id. A taken username or email surfaces as
     /// `UsernameTaken`/`EmailTaken` even when a concurrent insert won the race.
-    async fn insert_user(&mut self, user: &User, password_hash: Option<&str>) -> Result<UserId>;
+    async fn insert_user(&mut self, user: &User<Unsaved>, password_hash: Option<&str>) -> Result<UserId>;
     /// Reads the user and locks the row until the transaction ends (PostgreSQL; SQLite's
     /// write transactions hold the database lock already).
     async fn lock_user(&mut self, id: UserId) -> Result<Option<User>>;

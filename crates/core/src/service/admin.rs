@@ -3,10 +3,11 @@
 use super::users::{NewUser, UserFilter, UserView};
 use super::{Change, Service, System};
 use crate::actor::Context;
+use crate::audit::AuditAction;
 use crate::audit::{self, ChainVerifier, Problem, VerifyReport};
 use crate::domain::*;
 use crate::ports::{AuditQuery, AuditRow, UserQuery};
-use crate::{Error, Result};
+use crate::{ConflictCode, Entity, Error, Result};
 use serde::Serialize;
 use serde_json::json;
 
@@ -143,8 +144,8 @@ impl AuditEntryView {
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     pub since: Option<Millis>,
-    /// Exactly this action (`user.deactivate` …).
-    pub action: Option<String>,
+    /// Exactly this action.
+    pub action: Option<AuditAction>,
     pub actor: Option<String>,
     pub target: Option<String>,
     pub before: Option<i64>,
@@ -171,7 +172,7 @@ impl Service {
             if !tx.set_plan(tier, limit).await? {
                 let used = tx.plan().await?.seats_used;
                 return Err(Error::conflict(
-                    "seats_in_use",
+                    ConflictCode::SeatsInUse,
                     format!(
                         "{used} accounts are active but the {} plan has {limit} seats; deactivate {} accounts first",
                         tier.name(),
@@ -185,7 +186,7 @@ impl Service {
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("plan.set", "plan", None, tier.name(), changes),
+                Change::other(AuditAction::PlanSet, "plan", None, tier.name(), changes),
             )
             .await?;
             tx.plan().await
@@ -341,7 +342,7 @@ impl Service {
                     &mut **tx,
                     ctx,
                     who,
-                    Change::other("settings.set", "setting", None, setting.key(), changes),
+                    Change::other(AuditAction::SettingsSet, "setting", None, setting.key(), changes),
                 )
                 .await?;
             }
@@ -367,7 +368,7 @@ impl Service {
         self.read(ctx, Some(Area::AuditView), async |tx, _| {
             let mut q = AuditQuery {
                 since: filter.since,
-                action: filter.action.as_ref().map(|a| a.trim().to_ascii_lowercase()),
+                action: filter.action.map(|a| a.as_str().to_owned()),
                 before: filter.before,
                 limit: filter.limit.unwrap_or(100).clamp(1, 1000),
                 ..AuditQuery::default()
@@ -379,7 +380,7 @@ impl Service {
                     let u = tx
                         .user_by_username(&name_key(name.trim()))
                         .await?
-                        .ok_or_else(|| Error::not_found("user", name))?;
+                        .ok_or_else(|| Error::not_found(Entity::User, name))?;
                     *slot = Some(u.id);
                 }
             }
@@ -516,7 +517,7 @@ impl Service {
             tx,
             ctx,
             &who,
-            Change::user("user.scheduled_deactivation_refused", &user, changes),
+            Change::user(AuditAction::UserScheduledDeactivationRefused, &user, changes),
         )
         .await?;
         let admins = tx
@@ -691,7 +692,7 @@ impl System<'_> {
         }
         let user = created.map_err(|e| match e {
             Error::UsernameTaken(_) => Error::conflict(
-                "no_administrator",
+                ConflictCode::NoAdministrator,
                 "no active administrator exists and the username 'admin' is taken; make a user an administrator with 'rollcall user set U --type administrator'",
             ),
             other => other,

@@ -7,6 +7,7 @@
 use super::users::UserView;
 use super::{Change, Public, Service, System};
 use crate::actor::{Actor, Channel, Context, Principal};
+use crate::audit::AuditAction;
 use crate::domain::*;
 use crate::ports::{SessionRecord, Tx};
 use crate::{Error, Result, password};
@@ -173,7 +174,7 @@ impl Service {
             label: user.username.to_string(),
             ..Principal::superuser()
         };
-        self.record(tx, &ctx, &who, Change::user("user.sign_in", user, changes))
+        self.record(tx, &ctx, &who, Change::user(AuditAction::UserSignIn, user, changes))
             .await?;
         let fresh = tx.user_by_id(user.id).await?.ok_or(Error::Unauthenticated)?;
         let view = self.view_of(tx, &fresh).await?;
@@ -359,7 +360,7 @@ impl Public<'_> {
                         tx,
                         &ctx,
                         &who,
-                        Change::user("user.password_reset_requested", &u, json!({})),
+                        Change::user(AuditAction::UserPasswordResetRequested, &u, json!({})),
                     )
                     .await?;
             }
@@ -398,7 +399,7 @@ impl Public<'_> {
                 &ctx,
                 &who,
                 Change::user(
-                    "user.set_password",
+                    AuditAction::UserSetPassword,
                     &user,
                     json!({ "via": purpose, "password": "[redacted]" }),
                 ),

@@ -7,7 +7,7 @@ use super::{Service, System};
 use crate::actor::{Actor, Channel, Context};
 use crate::domain::*;
 use crate::ports::{JobRecord, UserQuery};
-use crate::{Error, Result};
+use crate::{Entity, Error, Result};
 use serde::Serialize;
 
 /// How long a job stays with the instance running it without news: it saves a chunk's
@@ -38,18 +38,78 @@ pub enum BulkAction {
     ChangeType(String),
 }
 
+vocabulary! {
+    /// The name of a bulk action, as requests give it.
+    BulkActionKind {
+        Deactivate = "deactivate",
+        Activate = "activate",
+        Delete = "delete",
+        AddToGroup = "add_to_group",
+        RemoveFromGroup = "remove_from_group",
+        AddToBranch = "add_to_branch",
+        RemoveFromBranch = "remove_from_branch",
+        ChangeType = "change_type",
+    }
+}
+
+/// The names a bulk action may need, one of which it takes (by [`BulkActionKind`]).
+#[derive(Clone, Debug, Default)]
+pub struct BulkArguments {
+    pub group: Option<String>,
+    pub branch: Option<String>,
+    pub user_type: Option<String>,
+}
+
 impl BulkAction {
-    pub fn name(&self) -> &'static str {
+    /// The action `kind` names, with the argument it needs taken from `args`: the one place
+    /// a bulk request becomes an action, for every channel.
+    pub fn new(kind: BulkActionKind, args: BulkArguments) -> Result<BulkAction> {
+        let need = |v: Option<String>, field: &str| match v.map(|v| v.trim().to_owned()) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(Error::invalid(
+                field,
+                format!("the {} action needs \"{field}\"", kind.as_str()),
+            )),
+        };
+        Ok(match kind {
+            BulkActionKind::Deactivate => BulkAction::Deactivate,
+            BulkActionKind::Activate => BulkAction::Activate,
+            BulkActionKind::Delete => BulkAction::Delete,
+            BulkActionKind::AddToGroup => BulkAction::AddToGroup(need(args.group, "group")?),
+            BulkActionKind::RemoveFromGroup => BulkAction::RemoveFromGroup(need(args.group, "group")?),
+            BulkActionKind::AddToBranch => BulkAction::AddToBranch(need(args.branch, "branch")?),
+            BulkActionKind::RemoveFromBranch => BulkAction::RemoveFromBranch(need(args.branch, "branch")?),
+            BulkActionKind::ChangeType => BulkAction::ChangeType(need(args.user_type, "user_type")?),
+        })
+    }
+
+    /// [`BulkAction::new`] from the action's name.
+    pub fn parse(name: &str, args: BulkArguments) -> Result<BulkAction> {
+        let kind = BulkActionKind::from_wire(name.trim()).ok_or_else(|| {
+            let known: Vec<_> = BulkActionKind::ALL.iter().map(|k| k.as_str()).collect();
+            Error::invalid(
+                "action",
+                format!("unknown bulk action '{name}'; use one of {}", known.join(", ")),
+            )
+        })?;
+        BulkAction::new(kind, args)
+    }
+
+    pub fn kind(&self) -> BulkActionKind {
         match self {
-            BulkAction::Deactivate => "deactivate",
-            BulkAction::Activate => "activate",
-            BulkAction::Delete => "delete",
-            BulkAction::AddToGroup(_) => "add_to_group",
-            BulkAction::RemoveFromGroup(_) => "remove_from_group",
-            BulkAction::AddToBranch(_) => "add_to_branch",
-            BulkAction::RemoveFromBranch(_) => "remove_from_branch",
-            BulkAction::ChangeType(_) => "change_type",
+            BulkAction::Deactivate => BulkActionKind::Deactivate,
+            BulkAction::Activate => BulkActionKind::Activate,
+            BulkAction::Delete => BulkActionKind::Delete,
+            BulkAction::AddToGroup(_) => BulkActionKind::AddToGroup,
+            BulkAction::RemoveFromGroup(_) => BulkActionKind::RemoveFromGroup,
+            BulkAction::AddToBranch(_) => BulkActionKind::AddToBranch,
+            BulkAction::RemoveFromBranch(_) => BulkActionKind::RemoveFromBranch,
+            BulkAction::ChangeType(_) => BulkActionKind::ChangeType,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 }
 
@@ -205,7 +265,7 @@ impl Service {
             Ok(view) => BulkOutcome {
                 id: id.0,
                 ok: true,
-                status: view.map(|v| v.status.to_owned()),
+                status: view.map(|v| v.status.as_str().to_owned()),
                 code: None,
                 message: None,
             },
@@ -339,10 +399,10 @@ impl Service {
     /// branch restriction.
     pub async fn job(&self, ctx: &Context, id: i64, page: ResultsPage) -> Result<JobView> {
         self.read(ctx, Some(Area::UsersManage), async |tx, who| {
-            let job = tx.job(id).await?.ok_or_else(|| Error::not_found("job", id))?;
+            let job = tx.job(id).await?.ok_or_else(|| Error::not_found(Entity::Job, id))?;
             let mine = job.created_by.is_some() && job.created_by == who.user_id;
             if !mine && who.branch_ids().is_some() {
-                return Err(Error::not_found("job", id));
+                return Err(Error::not_found(Entity::Job, id));
             }
             let limit = page.limit.unwrap_or(1_000);
             if !(1..=10_000).contains(&limit) {

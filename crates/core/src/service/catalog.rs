@@ -3,11 +3,12 @@
 use super::users::UserKey;
 use super::{Change, Service};
 use crate::actor::Context;
+use crate::audit::AuditAction;
 use crate::domain::access::type_key;
 use crate::domain::org::{slugify, validate_group_key, validate_org_name};
 use crate::domain::*;
 use crate::ports::ReadTx;
-use crate::{Error, Result};
+use crate::{ConflictCode, Entity, Error, Result, RuleCode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -17,9 +18,9 @@ pub struct TypeView {
     pub id: i64,
     pub name: String,
     pub key: String,
-    pub base: &'static str,
+    pub base: BaseRole,
     pub builtin: bool,
-    pub areas: Vec<&'static str>,
+    pub areas: Vec<Area>,
 }
 
 impl From<&UserType> for TypeView {
@@ -28,9 +29,9 @@ impl From<&UserType> for TypeView {
             id: t.id.0,
             name: t.name.clone(),
             key: t.key(),
-            base: t.base.key(),
+            base: t.base,
             builtin: t.builtin,
-            areas: t.areas.iter().map(Area::name).collect(),
+            areas: t.areas.iter().collect(),
         }
     }
 }
@@ -104,26 +105,27 @@ impl Service {
             let name = name.trim();
             if tx.user_type_by_key(&type_key(name)).await?.is_some() {
                 return Err(Error::conflict(
-                    "type_exists",
+                    ConflictCode::TypeExists,
                     format!("a user type named '{name}' already exists"),
                 ));
             }
             let areas = deny.iter().fold(base.areas(), |s, a| s.without(*a));
             UserType::check_areas(base, areas)?;
-            let mut t = UserType {
-                id: UserTypeId(0),
+            let t: UserType<Unsaved> = UserType {
+                id: Unsaved,
                 name: name.to_owned(),
                 base,
                 builtin: false,
                 areas,
             };
-            t.id = tx.insert_user_type(&t).await?;
+            let id = tx.insert_user_type(&t).await?;
+            let t = t.saved(id);
             let changes = json!({ "name": t.name, "base": base.key(), "areas": t.areas.to_names() });
             self.record(
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("user_type.create", "user_type", Some(t.id.0), &t.name, changes),
+                Change::other(AuditAction::UserTypeCreate, "user_type", Some(t.id.0), &t.name, changes),
             )
             .await?;
             Ok(TypeView::from(&t))
@@ -144,7 +146,7 @@ impl Service {
                     &mut **tx,
                     ctx,
                     who,
-                    Change::other("user_type.edit", "user_type", Some(t.id.0), &t.name, changes),
+                    Change::other(AuditAction::UserTypeEdit, "user_type", Some(t.id.0), &t.name, changes),
                 )
                 .await?;
             }
@@ -158,13 +160,13 @@ impl Service {
             let t = self.type_by_name(&mut **tx, name).await?;
             if t.builtin {
                 return Err(Error::rule(
-                    "builtin_type",
+                    RuleCode::BuiltinType,
                     format!("the built-in type {} can't be deleted", t.name),
                 ));
             }
             if tx.type_in_use(t.id).await? {
                 return Err(Error::rule(
-                    "type_in_use",
+                    RuleCode::TypeInUse,
                     format!(
                         "user type '{}' is still given to users or used as a branch default; change those first",
                         t.name
@@ -176,7 +178,13 @@ impl Service {
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("user_type.delete", "user_type", Some(t.id.0), &t.name, json!({})),
+                Change::other(
+                    AuditAction::UserTypeDelete,
+                    "user_type",
+                    Some(t.id.0),
+                    &t.name,
+                    json!({}),
+                ),
             )
             .await?;
             Ok(())
@@ -207,7 +215,7 @@ impl Service {
             tx.plan().await?.require(Feature::Branches)?;
             if tx.branch_by_key(&name_key(&name)).await?.is_some() {
                 return Err(Error::conflict(
-                    "branch_exists",
+                    ConflictCode::BranchExists,
                     format!("a branch named '{name}' already exists"),
                 ));
             }
@@ -227,8 +235,8 @@ impl Service {
                 })
                 .find(|s| !taken.contains(s))
                 .expect("an unused slug exists");
-            let mut b = Branch {
-                id: BranchId(0),
+            let b: Branch<Unsaved> = Branch {
+                id: Unsaved,
                 name,
                 slug,
                 description: input.description.trim().to_owned(),
@@ -236,14 +244,15 @@ impl Service {
                 seat_cap: input.seat_cap,
                 active_users: 0,
             };
-            b.id = tx.insert_branch(&b).await?;
+            let id = tx.insert_branch(&b).await?;
+            let b = b.saved(id);
             let view = self.branch_view(&mut **tx, &b).await?;
             let changes = json!({ "name": b.name, "default_type": view.default_type, "seat_cap": b.seat_cap });
             self.record(
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("branch.create", "branch", Some(b.id.0), &b.name, changes),
+                Change::other(AuditAction::BranchCreate, "branch", Some(b.id.0), &b.name, changes),
             )
             .await?;
             Ok(view)
@@ -293,7 +302,7 @@ impl Service {
             let active = self.branch_by_name(tx, &b.name).await?.active_users;
             let cap = b.seat_cap.unwrap_or_default();
             return Err(Error::conflict(
-                "seats_in_use",
+                ConflictCode::SeatsInUse,
                 format!(
                     "branch '{}' has {active} active users; deactivate {} of them before capping it at {cap}",
                     b.name,
@@ -305,7 +314,13 @@ impl Service {
             tx,
             ctx,
             &who,
-            Change::other("branch.update", "branch", Some(b.id.0), &b.name, changes.into()),
+            Change::other(
+                AuditAction::BranchUpdate,
+                "branch",
+                Some(b.id.0),
+                &b.name,
+                changes.into(),
+            ),
         )
         .await?;
         let view = self.branch_view(tx, &b).await?;
@@ -347,13 +362,13 @@ impl Service {
             };
             if tx.group_by_key(&name_key(&name)).await?.is_some() {
                 return Err(Error::conflict(
-                    "group_exists",
+                    ConflictCode::GroupExists,
                     format!("a group named '{name}' already exists"),
                 ));
             }
             let now = self.now();
-            let mut g = Group {
-                id: GroupId(0),
+            let g: Group<Unsaved> = Group {
+                id: Unsaved,
                 name,
                 branch_id: branch.as_ref().map(|b| b.id),
                 key,
@@ -363,13 +378,14 @@ impl Service {
                 created_at: now,
                 updated_at: now,
             };
-            g.id = tx.insert_group(&g).await?;
+            let id = tx.insert_group(&g).await?;
+            let g = g.saved(id);
             let changes = json!({ "name": g.name, "branch": branch.as_ref().map(|b| &b.name), "key": g.key.as_ref().map(|_| "[set]") });
             self.record(
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("group.create", "group", Some(g.id.0), &g.name, changes),
+                Change::other(AuditAction::GroupCreate, "group", Some(g.id.0), &g.name, changes),
             )
             .await?;
             Ok(GroupView {
@@ -427,14 +443,14 @@ impl Service {
         self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
             let g = self.group_by_name(&mut **tx, group).await?;
             if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
-                return Err(Error::not_found("group", group));
+                return Err(Error::not_found(Entity::Group, group));
             }
             let mut changed = 0;
             for key in users {
                 let user = self.reach_user(&mut **tx, who, key).await?;
                 if user.status == UserStatus::Trash {
                     return Err(Error::conflict(
-                        "in_trash",
+                        ConflictCode::InTrash,
                         format!("user '{}' is in the trash", user.username),
                     ));
                 }
@@ -448,7 +464,11 @@ impl Service {
                     if add {
                         self.enroll_in_group_courses(&mut **tx, ctx, who, g.id, &user).await?;
                     }
-                    let action = if add { "group.add_member" } else { "group.remove_member" };
+                    let action = if add {
+                        AuditAction::GroupAddMember
+                    } else {
+                        AuditAction::GroupRemoveMember
+                    };
                     self.record(
                         &mut **tx,
                         ctx,

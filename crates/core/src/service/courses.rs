@@ -6,10 +6,11 @@ use super::users::{UserKey, UserView};
 use super::{AuditFilter, Change, Public, Service};
 use crate::actor::{Context, Principal};
 use crate::audit;
+use crate::audit::AuditAction;
 use crate::domain::course::{self, new_certificate_code};
 use crate::domain::*;
 use crate::ports::{ReadTx, Tx};
-use crate::{Error, Result};
+use crate::{ConflictCode, Entity, Error, Result, RuleCode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -19,7 +20,7 @@ pub struct CourseView {
     pub code: String,
     pub name: String,
     pub description: String,
-    pub status: &'static str,
+    pub status: CourseStatus,
     pub owner: String,
     pub units: i64,
     pub created_at: String,
@@ -32,7 +33,7 @@ pub struct EnrollmentView {
     pub username: String,
     pub course: String,
     pub course_name: String,
-    pub role: &'static str,
+    pub role: CourseRole,
     pub enrolled_at: String,
     pub units_completed: i64,
     pub units: i64,
@@ -92,7 +93,7 @@ impl Service {
             code: c.code.clone(),
             name: c.name.clone(),
             description: c.description.clone(),
-            status: c.status.as_str(),
+            status: c.status,
             owner,
             units: c.units,
             created_at: format_millis(c.created_at),
@@ -102,7 +103,7 @@ impl Service {
     pub(crate) async fn course(&self, tx: &mut dyn ReadTx, code: &str) -> Result<Course> {
         tx.course_by_code(&name_key(code.trim()))
             .await?
-            .ok_or_else(|| Error::not_found("course", code))
+            .ok_or_else(|| Error::not_found(Entity::Course, code))
     }
 
     /// A user within the caller's branch scope (a course owner, or an owner asked for).
@@ -111,10 +112,10 @@ impl Service {
             .user_by_key(tx, key)
             .await?
             .filter(|u| u.status != UserStatus::Trash)
-            .ok_or_else(|| Error::not_found("user", key))?;
+            .ok_or_else(|| Error::not_found(Entity::User, key))?;
         let branches: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
         if !who.sees(&branches) {
-            return Err(Error::not_found("user", key));
+            return Err(Error::not_found(Entity::User, key));
         }
         Ok(user)
     }
@@ -126,7 +127,7 @@ impl Service {
     /// learners named by username, and record progress or grades only for users enrolled in
     /// the course; anything else is "not found", whether the account exists or not.
     async fn course_member(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey, purpose: MemberFor) -> Result<User> {
-        let not_found = || Error::not_found("user", key);
+        let not_found = || Error::not_found(Entity::User, key);
         let own = matches!(key, UserKey::Id(id) if who.user_id == Some(*id));
         let manages_users = who.areas.contains(Area::UsersManage);
         if !manages_users && !own && matches!((key, purpose), (UserKey::Id(_), MemberFor::Enroll)) {
@@ -185,7 +186,7 @@ impl Service {
             || !(t.areas.contains(Area::CoursesCreate) || t.areas.contains(Area::CoursesManageAll))
         {
             return Err(Error::rule(
-                "not_a_course_owner",
+                RuleCode::NotACourseOwner,
                 format!(
                     "'{}' can't own courses: an owner is an active instructor or administrator",
                     owner.username
@@ -217,13 +218,13 @@ impl Service {
             }
             if tx.course_by_code(&name_key(&code)).await?.is_some() {
                 return Err(Error::conflict(
-                    "course_exists",
+                    ConflictCode::CourseExists,
                     format!("a course with code '{code}' already exists"),
                 ));
             }
             let now = self.now();
-            let mut c = Course {
-                id: CourseId(0),
+            let c: Course<Unsaved> = Course {
+                id: Unsaved,
                 code,
                 name,
                 description: input.description.trim().to_owned(),
@@ -233,13 +234,14 @@ impl Service {
                 created_at: now,
                 updated_at: now,
             };
-            c.id = tx.insert_course(&c).await?;
+            let id = tx.insert_course(&c).await?;
+            let c = c.saved(id);
             let changes = json!({ "code": c.code, "name": c.name, "owner": audit::person(owner.id), "units": units });
             self.record(
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("course.create", "course", Some(c.id.0), &c.code, changes),
+                Change::other(AuditAction::CourseCreate, "course", Some(c.id.0), &c.code, changes),
             )
             .await?;
             let view = self.course_view(&mut **tx, &c).await?;
@@ -315,7 +317,7 @@ impl Service {
                 None => false,
             };
             if !(enrolled || self.manages(&mut **tx, who, &c).await?) {
-                return Err(Error::not_found("course", code));
+                return Err(Error::not_found(Entity::Course, code));
             }
             self.course_view(&mut **tx, &c).await
         })
@@ -339,7 +341,7 @@ impl EnrollmentView {
             username,
             course: c.code.clone(),
             course_name: c.name.clone(),
-            role: e.role.as_str(),
+            role: e.role,
             enrolled_at: format_millis(e.enrolled_at),
             units_completed: e.units_completed,
             units: c.units,
@@ -382,7 +384,7 @@ impl Service {
         let new = tx.insert_enrollment(&e).await?;
         if new {
             let change = Change::user(
-                "course.enroll",
+                AuditAction::CourseEnroll,
                 user,
                 json!({ "course": c.code, "role": role.as_str() }),
             );
@@ -500,7 +502,7 @@ impl Service {
             }
             let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
                 Error::rule(
-                    "not_enrolled",
+                    RuleCode::NotEnrolled,
                     format!("'{}' is not enrolled in '{}'", target.username, c.code),
                 )
             })?;
@@ -512,7 +514,7 @@ impl Service {
             }
             if unit > e.units_completed + 1 {
                 return Err(Error::rule(
-                    "unit_order",
+                    RuleCode::UnitOrder,
                     format!(
                         "units are taken in order: complete unit {} first",
                         e.units_completed + 1
@@ -541,7 +543,7 @@ impl Service {
                     &mut **tx,
                     ctx,
                     who,
-                    Change::user("course.unit_complete", &target, changes),
+                    Change::user(AuditAction::CourseUnitComplete, &target, changes),
                 )
                 .await?;
             }
@@ -565,7 +567,7 @@ impl Service {
             }
             let mut e = tx.lock_enrollment(target.id, c.id).await?.ok_or_else(|| {
                 Error::rule(
-                    "not_enrolled",
+                    RuleCode::NotEnrolled,
                     format!("'{}' is not enrolled in '{}'", target.username, c.code),
                 )
             })?;
@@ -573,8 +575,13 @@ impl Service {
             e.grade = Some(grade);
             tx.update_enrollment(&e).await?;
             let changes = json!({ "course": c.code, "grade": [before, grade] });
-            self.record(&mut **tx, ctx, who, Change::user("course.grade", &target, changes))
-                .await?;
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::user(AuditAction::CourseGrade, &target, changes),
+            )
+            .await?;
             let view = self.enrollment_view(&mut **tx, &e, &c).await?;
             Ok(view)
         })
@@ -622,7 +629,7 @@ impl Service {
         self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
             let g = self.group_by_name(&mut **tx, group).await?;
             if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
-                return Err(Error::not_found("group", group));
+                return Err(Error::not_found(Entity::Group, group));
             }
             let c = self.course(&mut **tx, code).await?;
             self.require_manages(&mut **tx, who, &c).await?;
@@ -633,7 +640,7 @@ impl Service {
                     ctx,
                     who,
                     Change::other(
-                        "group.add_course",
+                        AuditAction::GroupAddCourse,
                         "group",
                         Some(g.id.0),
                         &g.name,
@@ -673,14 +680,14 @@ impl Service {
             let g = tx
                 .group_by_join_key(key.trim())
                 .await?
-                .ok_or_else(|| Error::not_found("group key", "(the key given)"))?;
+                .ok_or_else(|| Error::not_found(Entity::GroupKey, "(the key given)"))?;
             let user = tx.user_by_id(me).await?.ok_or(Error::Unauthenticated)?;
             if tx.add_group_member(g.id, me).await? {
                 self.record(
                     &mut **tx,
                     ctx,
                     who,
-                    Change::user("group.join", &user, json!({ "group": g.name })),
+                    Change::user(AuditAction::GroupJoin, &user, json!({ "group": g.name })),
                 )
                 .await?;
                 self.enroll_in_group_courses(&mut **tx, ctx, who, g.id, &user).await?;
@@ -730,7 +737,7 @@ impl Service {
         }
         let n = tx.reassign_courses(user.id, new_owner.id).await?;
         let change = json!({ "courses_reassigned": n, "to": audit::person(new_owner.id) });
-        self.record(tx, ctx, who, Change::user("course.reassign", user, change))
+        self.record(tx, ctx, who, Change::user(AuditAction::CourseReassign, user, change))
             .await?;
         Ok((n, Some(new_owner)))
     }
@@ -762,8 +769,13 @@ impl Service {
             let change =
                 json!({ "courses_reassigned": n, "new_owner": new_owner.as_ref().map(|o| audit::person(o.id)) });
             let new_owner = new_owner.map(|o| o.username.to_string());
-            self.record(&mut **tx, ctx, who, Change::user("user.offboard", &user, change))
-                .await?;
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::user(AuditAction::UserOffboard, &user, change),
+            )
+            .await?;
             let view = self.view_of(&mut **tx, &user).await?;
             Ok(OffboardReport {
                 user: view,
@@ -857,13 +869,13 @@ impl Public<'_> {
     pub async fn verify_certificate(self, code: &str) -> Result<CertificateView> {
         let code = code.trim().to_ascii_uppercase();
         if code.len() != 20 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::not_found("certificate", code));
+            return Err(Error::not_found(Entity::Certificate, code));
         }
         let mut tx = self.service.store.begin_read().await?;
         let cert = tx
             .certificate_by_code(&code)
             .await?
-            .ok_or_else(|| Error::not_found("certificate", &code))?;
+            .ok_or_else(|| Error::not_found(Entity::Certificate, &code))?;
         self.service.certificate_view(tx.as_mut(), &cert).await
     }
 }

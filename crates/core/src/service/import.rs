@@ -8,7 +8,7 @@ use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
 use crate::ports::{ReadTx, Tx};
-use crate::{Error, Result, password};
+use crate::{Entity, Error, Result, RuleCode, password};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -142,7 +142,7 @@ impl Service {
                 Some((owner, at, body)) if Some(owner) == who.user_id && at > self.now() - UPLOAD_LIFETIME_MS => {
                     Ok(body)
                 }
-                _ => Err(Error::not_found("upload", "this upload (start the import again)")),
+                _ => Err(Error::not_found(Entity::Upload, "this upload (start the import again)")),
             }
         })
         .await
@@ -154,7 +154,9 @@ impl Service {
         let mut txb = self.store.begin().await?;
         let who = self.principal(txb.as_mut(), ctx).await?;
         who.require(Area::ImportRun)?;
-        let owner = who.user_id.ok_or_else(|| Error::not_found("upload", "this upload"))?;
+        let owner = who
+            .user_id
+            .ok_or_else(|| Error::not_found(Entity::Upload, "this upload"))?;
         txb.delete_import_uploads(Some(&upload_key(id)), Some(owner), i64::MAX)
             .await?;
         txb.commit().await
@@ -322,7 +324,7 @@ impl Service {
             // Batches already committed stay written: say so, whatever the channel.
             Err(e) if done > 0 && !matches!(e, Error::Internal(_)) => {
                 return Err(Error::rule(
-                    "import_stopped",
+                    RuleCode::ImportStopped,
                     format!(
                         "the import stopped after writing {done} of its rows (the data changed while it ran): {e}; run the file again with --update-existing to finish it"
                     ),
@@ -580,7 +582,7 @@ impl Service {
         let user = tx
             .user_by_username(&name_key(username.trim()))
             .await?
-            .ok_or_else(|| Error::not_found("user", username))?;
+            .ok_or_else(|| Error::not_found(Entity::User, username))?;
         for code in codes {
             let c = self.course(tx, code).await?;
             self.enroll_in(tx, ctx, who, &user, &c, CourseRole::Learner).await?;
@@ -733,7 +735,7 @@ fn upload_key(id: &str) -> String {
 
 fn seats_refused(needed: i64, free: i64) -> Error {
     Error::rule(
-        "seat_limit_reached",
+        RuleCode::SeatLimitReached,
         format!(
             "this import needs {needed} seats but only {free} are free; nothing was written — deactivate accounts or move to a larger plan first"
         ),

@@ -26,7 +26,9 @@ pub use auth::{
     FAILURE_WINDOW_MS, LOGIN_MAX_CHARS, MAX_SESSIONS_PER_USER, Pruned, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS,
     SessionInfo, SignedIn,
 };
-pub use bulk::{BulkAction, BulkOutcome, BulkRun, BulkTargets, JobView, MAX_BULK, ResultsPage};
+pub use bulk::{
+    BulkAction, BulkActionKind, BulkArguments, BulkOutcome, BulkRun, BulkTargets, JobView, MAX_BULK, ResultsPage,
+};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};
 pub use import::{ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RowError, RowReport, Source};
@@ -38,10 +40,11 @@ pub use users::{MAX_PAGE, NewUser, UserFilter, UserKey, UserPage, UserUpdate, Us
 
 use crate::actor::{Actor, Context, Principal};
 use crate::audit;
+pub use crate::audit::AuditAction;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::*;
 use crate::ports::{NewAuditEntry, ReadTx, Store, Tx};
-use crate::{Error, Result};
+use crate::{Entity, Error, Result};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -102,7 +105,7 @@ pub struct System<'a> {
 
 /// One audit entry's content, before the actor and time are added.
 pub(crate) struct Change {
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target_kind: Option<&'static str>,
     pub target_id: Option<i64>,
     pub target_label: Option<String>,
@@ -110,7 +113,7 @@ pub(crate) struct Change {
 }
 
 impl Change {
-    pub fn user(action: &'static str, user: &User, changes: serde_json::Value) -> Change {
+    pub fn user(action: AuditAction, user: &User, changes: serde_json::Value) -> Change {
         Change {
             action,
             target_kind: Some("user"),
@@ -120,7 +123,7 @@ impl Change {
         }
     }
     pub fn other(
-        action: &'static str,
+        action: AuditAction,
         kind: &'static str,
         id: Option<i64>,
         label: &str,
@@ -290,7 +293,7 @@ impl Service {
             actor_user_id,
             actor_ref,
             channel: ctx.channel.as_str().into(),
-            action: change.action.into(),
+            action: change.action.as_str().into(),
             target_kind: change.target_kind.map(Into::into),
             target_id: change.target_id,
             request_id: ctx.request_id.clone(),
@@ -324,19 +327,19 @@ impl Service {
     pub(crate) async fn type_by_name(&self, tx: &mut dyn ReadTx, name: &str) -> Result<UserType> {
         tx.user_type_by_key(&access::type_key(name))
             .await?
-            .ok_or_else(|| Error::not_found("user type", name))
+            .ok_or_else(|| Error::not_found(Entity::UserType, name))
     }
 
     pub(crate) async fn branch_by_name(&self, tx: &mut dyn ReadTx, name: &str) -> Result<Branch> {
         tx.branch_by_key(&name_key(name.trim()))
             .await?
-            .ok_or_else(|| Error::not_found("branch", name))
+            .ok_or_else(|| Error::not_found(Entity::Branch, name))
     }
 
     pub(crate) async fn group_by_name(&self, tx: &mut dyn ReadTx, name: &str) -> Result<Group> {
         tx.group_by_key(&name_key(name.trim()))
             .await?
-            .ok_or_else(|| Error::not_found("group", name))
+            .ok_or_else(|| Error::not_found(Entity::Group, name))
     }
 }
 

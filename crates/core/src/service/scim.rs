@@ -5,10 +5,11 @@
 use super::users::{NewUser, Reached, UserKey, UserUpdate};
 use super::{Change, Service};
 use crate::actor::{Context, Principal};
+use crate::audit::AuditAction;
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
 use crate::ports::{GroupField, GroupQuery, Pred, ReadTx, Tx, UserField, UserQuery};
-use crate::{Error, Result, password};
+use crate::{ConflictCode, Entity, Error, Result, password};
 use serde_json::json;
 
 /// A user as SCIM reads and writes it: every attribute rollcall maps.
@@ -129,8 +130,8 @@ impl Service {
             .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
             .find(|s| !taken.contains(s))
             .expect("an unused slug exists");
-        let mut b = Branch {
-            id: BranchId(0),
+        let b: Branch<Unsaved> = Branch {
+            id: Unsaved,
             name,
             slug,
             description: String::new(),
@@ -138,9 +139,10 @@ impl Service {
             seat_cap: None,
             active_users: 0,
         };
-        b.id = tx.insert_branch(&b).await?;
+        let id = tx.insert_branch(&b).await?;
+        let b = b.saved(id);
         let change = Change::other(
-            "branch.create",
+            AuditAction::BranchCreate,
             "branch",
             Some(b.id.0),
             &b.name,
@@ -183,11 +185,11 @@ impl Service {
         };
         let user = found
             .filter(|u| u.scim_linked && u.status != UserStatus::Trash)
-            .ok_or_else(|| Error::not_found("user", id))?;
+            .ok_or_else(|| Error::not_found(Entity::User, id))?;
         let branches = tx.user_branches(user.id).await?;
         let ids: Vec<BranchId> = branches.iter().map(|b| b.id).collect();
         if !who.sees(&ids) {
-            return Err(Error::not_found("user", id));
+            return Err(Error::not_found(Entity::User, id));
         }
         let user_type = self.type_by_id(tx, user.user_type_id).await?;
         Ok(Reached {
@@ -272,10 +274,10 @@ impl Service {
                 .user_by_id(UserId(id))
                 .await?
                 .filter(|u| u.scim_linked && u.status != UserStatus::Trash);
-            let user = user.ok_or_else(|| Error::not_found("user", id))?;
+            let user = user.ok_or_else(|| Error::not_found(Entity::User, id))?;
             let ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
             if !who.sees(&ids) {
-                return Err(Error::not_found("user", id));
+                return Err(Error::not_found(Entity::User, id));
             }
             self.scim_view(&mut **tx, &user).await
         })
@@ -418,8 +420,13 @@ impl Service {
                 let mut r = self.reach_to_change(&mut **tx, who, &UserKey::Id(UserId(id))).await?;
                 tx.set_scim_linked(r.user.id, true).await?;
                 r.user.scim_linked = true;
-                self.record(&mut **tx, ctx, who, Change::user("user.scim_link", &r.user, json!({})))
-                    .await?;
+                self.record(
+                    &mut **tx,
+                    ctx,
+                    who,
+                    Change::user(AuditAction::UserScimLink, &r.user, json!({})),
+                )
+                .await?;
                 r
             } else {
                 let r = self.scim_reach(&mut **tx, who, id).await?;
@@ -470,7 +477,7 @@ impl Service {
                     &mut **tx,
                     ctx,
                     who,
-                    Change::user("user.update", &user, json!({ "password": "[cleared]" })),
+                    Change::user(AuditAction::UserUpdate, &user, json!({ "password": "[cleared]" })),
                 )
                 .await?;
             }
@@ -511,8 +518,13 @@ impl Service {
                 .await?
                 .unwrap_or(reached.user);
             tx.set_scim_linked(user_id, false).await?;
-            self.record(&mut **tx, ctx, who, Change::user("user.scim_unlink", &user, json!({})))
-                .await?;
+            self.record(
+                &mut **tx,
+                ctx,
+                who,
+                Change::user(AuditAction::UserScimUnlink, &user, json!({})),
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -533,7 +545,7 @@ impl Service {
         tx.group_by_id(GroupId(id))
             .await?
             .filter(|g| g.scim_linked)
-            .ok_or_else(|| Error::not_found("group", id))
+            .ok_or_else(|| Error::not_found(Entity::Group, id))
     }
 
     pub async fn scim_get_group(&self, ctx: &Context, id: i64) -> Result<ScimGroupView> {
@@ -584,13 +596,13 @@ impl Service {
             tx.plan().await?.require(Feature::IdentityIntegration)?;
             if tx.group_by_key(&name_key(&name)).await?.is_some() {
                 return Err(Error::conflict(
-                    "group_exists",
+                    ConflictCode::GroupExists,
                     format!("a group named '{name}' already exists"),
                 ));
             }
             let now = self.now();
-            let mut g = Group {
-                id: GroupId(0),
+            let g: Group<Unsaved> = Group {
+                id: Unsaved,
                 name,
                 branch_id: None,
                 key: None,
@@ -600,13 +612,14 @@ impl Service {
                 created_at: now,
                 updated_at: now,
             };
-            g.id = tx.insert_group(&g).await?;
+            let id = tx.insert_group(&g).await?;
+            let mut g = g.saved(id);
             self.record(
                 &mut **tx,
                 ctx,
                 who,
                 Change::other(
-                    "group.create",
+                    AuditAction::GroupCreate,
                     "group",
                     Some(g.id.0),
                     &g.name,
@@ -651,7 +664,7 @@ impl Service {
                     if name != g.name {
                         if name_key(&name) != name_key(&g.name) && tx.group_by_key(&name_key(&name)).await?.is_some() {
                             return Err(Error::conflict(
-                                "group_exists",
+                                ConflictCode::GroupExists,
                                 format!("a group named '{name}' already exists"),
                             ));
                         }
@@ -662,7 +675,7 @@ impl Service {
                             tx,
                             ctx,
                             who,
-                            Change::other("group.update", "group", Some(g.id.0), &g.name, c),
+                            Change::other(AuditAction::GroupUpdate, "group", Some(g.id.0), &g.name, c),
                         )
                         .await?;
                     }
@@ -683,7 +696,7 @@ impl Service {
                                 tx,
                                 ctx,
                                 who,
-                                Change::user("group.add_member", &user, json!({ "group": g.name })),
+                                Change::user(AuditAction::GroupAddMember, &user, json!({ "group": g.name })),
                             )
                             .await?;
                         }
@@ -694,7 +707,7 @@ impl Service {
                         if tx.remove_group_member(g.id, UserId(id)).await? {
                             touched = true;
                             let change = Change::other(
-                                "group.remove_member",
+                                AuditAction::GroupRemoveMember,
                                 "user",
                                 Some(id),
                                 &id.to_string(),
@@ -754,7 +767,7 @@ impl Service {
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("group.delete", "group", Some(g.id.0), &g.name, json!({})),
+                Change::other(AuditAction::GroupDelete, "group", Some(g.id.0), &g.name, json!({})),
             )
             .await?;
             Ok(())

@@ -8,9 +8,10 @@ use super::auth::SignedIn;
 use super::users::{NewUser, UserKey};
 use super::{Change, Public, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
+use crate::audit::AuditAction;
 use crate::domain::*;
 use crate::ports::{Tx, UserQuery};
-use crate::{Error, Result};
+use crate::{ConflictCode, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -164,7 +165,7 @@ impl Service {
             let stored = serde_json::to_string(&config).map_err(Error::internal)?;
             tx.set_setting(SSO_SETTING, &stored).await?;
             let changes = json!({ "idp": config.idp_entity_id, "jit": config.jit, "default_type": config.default_type, "certificates": config.signing_certs.len() });
-            self.record(&mut **tx, ctx, who, Change::other("sso.set", "setting", None, "sso", changes))
+            self.record(&mut **tx, ctx, who, Change::other(AuditAction::SsoSet, "setting", None, "sso", changes))
                 .await?;
             Ok(config)
         })
@@ -187,7 +188,7 @@ impl Service {
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("sso.disable", "setting", None, "sso", json!({})),
+                Change::other(AuditAction::SsoDisable, "setting", None, "sso", json!({})),
             )
             .await?;
             Ok(())
@@ -258,7 +259,7 @@ impl Service {
                 tx,
                 ctx,
                 who,
-                Change::user("user.sso_unlink", user, json!({ "idp": issuer })),
+                Change::user(AuditAction::UserSsoUnlink, user, json!({ "idp": issuer })),
             )
             .await?;
             return Ok(true);
@@ -285,13 +286,13 @@ impl Service {
             .is_some_and(|other| other.id != user.id)
         {
             return Err(Error::conflict(
-                "sso_subject_taken",
+                ConflictCode::SsoSubjectTaken,
                 "another account is linked to this sign-in; unlink it first",
             ));
         }
         tx.set_sso_link(user.id, Some((issuer, subject))).await?;
         let changes = json!({ "idp": issuer, "subject": subject, "by": "administrator" });
-        self.record(tx, ctx, who, Change::user("user.sso_link", user, changes))
+        self.record(tx, ctx, who, Change::user(AuditAction::UserSsoLink, user, changes))
             .await?;
         if user_type.base >= BaseRole::BranchAdministrator {
             self.mail_administrators_of_link(tx, user, user_type, issuer, &who.label)
@@ -431,7 +432,7 @@ impl Public<'_> {
                             tx.set_sso_link(user.id, Some((issuer, subject))).await?;
                             let changes = json!({ "idp": issuer, "subject": subject, "by": by });
                             self.service
-                                .record(tx, &ctx, &who, Change::user("user.sso_link", &user, changes))
+                                .record(tx, &ctx, &who, Change::user(AuditAction::UserSsoLink, &user, changes))
                                 .await?;
                         }
                         user

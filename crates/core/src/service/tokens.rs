@@ -3,10 +3,11 @@
 use super::users::UserKey;
 use super::{Change, Public, Service};
 use crate::actor::{Actor, Context};
+use crate::audit::AuditAction;
 use crate::domain::token::{self, Token, TokenScope};
 use crate::domain::*;
 use crate::ports::ReadTx;
-use crate::{Error, Result};
+use crate::{ConflictCode, Entity, Error, Result};
 use serde::Serialize;
 use serde_json::json;
 
@@ -15,7 +16,7 @@ use serde_json::json;
 pub struct TokenView {
     pub id: i64,
     pub name: String,
-    pub scope: &'static str,
+    pub scope: TokenScope,
     pub user: Option<String>,
     pub created_at: String,
     pub expires_at: Option<String>,
@@ -40,7 +41,7 @@ impl Service {
         Ok(TokenView {
             id: t.id,
             name: t.name.clone(),
-            scope: t.scope.as_str(),
+            scope: t.scope,
             user,
             created_at: format_millis(t.created_at),
             expires_at: t.expires_at.map(format_millis),
@@ -68,7 +69,7 @@ impl Service {
                     let u = self.reach_user(&mut **tx, who, key).await?;
                     if !u.status.holds_seat() {
                         return Err(Error::conflict(
-                            "user_not_active",
+                            ConflictCode::UserNotActive,
                             format!("user '{}' is not active", u.username),
                         ));
                     }
@@ -114,7 +115,7 @@ impl Service {
                 &mut **tx,
                 ctx,
                 who,
-                Change::other("token.create", "token", Some(t.id), &t.name, changes),
+                Change::other(AuditAction::TokenCreate, "token", Some(t.id), &t.name, changes),
             )
             .await?;
             Ok(IssuedToken { view, token: secret })
@@ -138,7 +139,7 @@ impl Service {
             let mut t = tx
                 .token_by_name(&name_key(name.trim()))
                 .await?
-                .ok_or_else(|| Error::not_found("token", name))?;
+                .ok_or_else(|| Error::not_found(Entity::Token, name))?;
             if t.revoked_at.is_none() {
                 let now = self.now();
                 tx.revoke_token(t.id, now).await?;
@@ -147,7 +148,7 @@ impl Service {
                     &mut **tx,
                     ctx,
                     who,
-                    Change::other("token.revoke", "token", Some(t.id), &t.name, json!({})),
+                    Change::other(AuditAction::TokenRevoke, "token", Some(t.id), &t.name, json!({})),
                 )
                 .await?;
             }

@@ -3,10 +3,11 @@
 
 use super::{Change, Service, System};
 use crate::actor::{Context, Principal};
+use crate::audit::AuditAction;
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
 use crate::ports::{ReadTx, Tx, UserQuery};
-use crate::{Error, Result, password};
+use crate::{ConflictCode, Entity, Error, Result, RuleCode, password};
 use serde::Serialize;
 use serde_json::json;
 
@@ -88,8 +89,8 @@ pub struct UserView {
     pub user_type: String,
     pub branches: Vec<String>,
     pub groups: Vec<String>,
-    pub status: &'static str,
-    pub origin: &'static str,
+    pub status: UserStatus,
+    pub origin: Origin,
     pub external_id: Option<String>,
     pub exclude_from_emails: bool,
     pub created_at: String,
@@ -122,8 +123,8 @@ impl UserView {
             user_type: user_type.to_owned(),
             branches,
             groups,
-            status: u.status.as_str(),
-            origin: u.origin.as_str(),
+            status: u.status,
+            origin: u.origin,
             external_id: u.external_id.clone(),
             exclude_from_emails: u.exclude_from_emails,
             created_at: format_millis(u.created_at),
@@ -199,11 +200,11 @@ impl Service {
         key: &UserKey,
         found: Option<User>,
     ) -> Result<Reached> {
-        let user = found.ok_or_else(|| Error::not_found("user", key))?;
+        let user = found.ok_or_else(|| Error::not_found(Entity::User, key))?;
         let branches = tx.user_branches(user.id).await?;
         let ids: Vec<_> = branches.iter().map(|b| b.id).collect();
         if !who.sees(&ids) {
-            return Err(Error::not_found("user", key));
+            return Err(Error::not_found(Entity::User, key));
         }
         let user_type = self.type_by_id(tx, user.user_type_id).await?;
         Ok(Reached {
@@ -255,7 +256,7 @@ impl Service {
     async fn reachable_group(&self, tx: &mut dyn ReadTx, who: &Principal, name: &str) -> Result<Group> {
         let g = self.group_by_name(tx, name).await?;
         if who.branch_ids().is_some() && !g.branch_id.is_some_and(|b| who.sees(&[b])) {
-            return Err(Error::not_found("group", name));
+            return Err(Error::not_found(Entity::Group, name));
         }
         Ok(g)
     }
@@ -287,7 +288,7 @@ impl Service {
     async fn guard_last_admin(&self, tx: &mut dyn Tx) -> Result<()> {
         if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? == 0 {
             return Err(Error::rule(
-                "last_administrator",
+                RuleCode::LastAdministrator,
                 "this is the last active administrator; make another user an administrator first",
             ));
         }
@@ -376,8 +377,8 @@ impl Service {
             return Err(Error::EmailTaken(email.to_string()));
         }
         let now = self.now();
-        let mut user = User {
-            id: UserId(0),
+        let user: User<Unsaved> = User {
+            id: Unsaved,
             username,
             email,
             first_name,
@@ -396,7 +397,8 @@ impl Service {
             deactivate_at: input.deactivate_at,
             scim_linked: ctx.channel == crate::actor::Channel::Scim,
         };
-        user.id = tx.insert_user(&user, password_hash.as_deref()).await?;
+        let id = tx.insert_user(&user, password_hash.as_deref()).await?;
+        let user = user.saved(id);
         for b in &branches {
             tx.add_user_branch(user.id, b.id).await?;
         }
@@ -422,7 +424,7 @@ impl Service {
         });
         self.welcome(tx, &user, super::mail::Welcome(input.send_welcome))
             .await?;
-        self.record(tx, ctx, who, Change::user("user.create", &user, changes))
+        self.record(tx, ctx, who, Change::user(AuditAction::UserCreate, &user, changes))
             .await?;
         let view = UserView::new(&user, &user_type.name, branch_names, group_names);
         Ok(view)
@@ -617,7 +619,7 @@ impl Service {
         } = reached;
         if user.status == UserStatus::Trash {
             return Err(Error::conflict(
-                "in_trash",
+                ConflictCode::InTrash,
                 "the user is in the trash; restore them first",
             ));
         }
@@ -705,7 +707,7 @@ impl Service {
         }
         if who.branch_ids().is_some() && !who.sees(&member_of) {
             return Err(Error::rule(
-                "outside_your_branches",
+                RuleCode::OutsideYourBranches,
                 "the user would leave all of your branches; a branch administrator keeps users in one of theirs",
             ));
         }
@@ -751,8 +753,13 @@ impl Service {
         if was_admin && user.user_type_id != before.user_type_id {
             self.guard_last_admin(tx).await?;
         }
-        self.record(tx, ctx, who, Change::user("user.update", &user, changes.into()))
-            .await?;
+        self.record(
+            tx,
+            ctx,
+            who,
+            Change::user(AuditAction::UserUpdate, &user, changes.into()),
+        )
+        .await?;
         Ok(user)
     }
 
@@ -820,10 +827,10 @@ impl Service {
             self.guard_last_admin(tx).await?;
         }
         let action_name = match action {
-            LifecycleAction::Activate => "user.activate",
-            LifecycleAction::Deactivate => "user.deactivate",
-            LifecycleAction::Delete => "user.delete",
-            LifecycleAction::Restore => "user.restore",
+            LifecycleAction::Activate => AuditAction::UserActivate,
+            LifecycleAction::Deactivate => AuditAction::UserDeactivate,
+            LifecycleAction::Delete => AuditAction::UserDelete,
+            LifecycleAction::Restore => AuditAction::UserRestore,
         };
         let changes = json!({ "status": [from.as_str(), to.as_str()], "tokens_revoked": tokens_revoked });
         self.record(tx, ctx, who, Change::user(action_name, &user, changes))
@@ -869,7 +876,7 @@ impl Service {
                     &mut **tx,
                     ctx,
                     who,
-                    Change::user("user.sessions_end", &user, json!({ "sessions": ended })),
+                    Change::user(AuditAction::UserSessionsEnd, &user, json!({ "sessions": ended })),
                 )
                 .await?;
             }
@@ -943,7 +950,7 @@ impl Service {
         debug_assert_eq!(user.status, UserStatus::Trash);
         if tx.count_owned_courses(user.id).await? > 0 {
             return Err(Error::rule(
-                "owns_courses",
+                RuleCode::OwnsCourses,
                 format!(
                     "'{}' still owns courses; restore and delete again naming a new owner",
                     user.username
@@ -954,7 +961,7 @@ impl Service {
         tx.erase_audit_personal(user.id, now).await?;
         tx.purge_user(user.id).await?;
         let change = Change {
-            action: "user.purge",
+            action: AuditAction::UserPurge,
             target_kind: Some("user"),
             target_id: Some(user.id.0),
             target_label: None,

@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rollcall_core::Error;
-use rollcall_core::service::{AuditEntryView, AuditFilter};
+use rollcall_core::service::{AuditAction, AuditEntryView, AuditFilter};
 use serde::Deserialize;
 
 use super::ui::{Input, layout, table};
@@ -53,7 +53,7 @@ impl AuditQuery {
         Ok(AuditFilter {
             actor: non_empty(&self.actor),
             target: non_empty(&self.target),
-            action: non_empty(&self.action),
+            action: non_empty(&self.action).as_deref().map(AuditAction::parse).transpose()?,
             since,
             limit: Some(limit),
             ..AuditFilter::default()

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use maud::{Markup, html};
 use rollcall_core::Error;
-use rollcall_core::service::{BulkAction, BulkTargets};
+use rollcall_core::service::{BulkAction, BulkArguments, BulkTargets};
 
 use super::ui::{alert, done, hidden, layout, table};
 use super::users::UsersQuery;
@@ -15,21 +15,14 @@ pub(super) async fn apply(
     State(state): State<AppState>,
     CsrfForm { user, form }: CsrfForm<FormPairs>,
 ) -> Result<Markup, PageError> {
-    let value = form.first("value").trim().to_owned();
-    if form.first("action").contains('_') && value.is_empty() {
-        return Err(Error::invalid("value", "name the group, branch or type").into());
-    }
-    let action = match form.first("action") {
-        "deactivate" => BulkAction::Deactivate,
-        "activate" => BulkAction::Activate,
-        "delete" => BulkAction::Delete,
-        "add_to_group" => BulkAction::AddToGroup(value),
-        "remove_from_group" => BulkAction::RemoveFromGroup(value),
-        "add_to_branch" => BulkAction::AddToBranch(value),
-        "remove_from_branch" => BulkAction::RemoveFromBranch(value),
-        "change_type" => BulkAction::ChangeType(value),
-        other => return Err(Error::invalid("action", format!("unknown action '{other}'")).into()),
+    // The console's one text box names the group, branch or type, whichever the action takes.
+    let value = Some(form.first("value").to_owned());
+    let args = BulkArguments {
+        group: value.clone(),
+        branch: value.clone(),
+        user_type: value,
     };
+    let action = BulkAction::parse(form.first("action"), args)?;
     let targets = if form.first("all_matching") == "1" {
         let mut filter = UsersQuery::from_form(&form).filter()?;
         filter.limit = None;

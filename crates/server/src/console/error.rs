@@ -108,6 +108,7 @@ impl IntoResponse for PageError {
 mod tests {
     use super::*;
     use crate::rest::error::ApiError;
+    use rollcall_core::{ConflictCode, Entity, RuleCode};
 
     /// One of each core error.
     fn every_error() -> Vec<Error> {
@@ -120,16 +121,16 @@ mod tests {
                 plan: "free".into(),
                 feature: "SSO".into(),
             },
-            Error::not_found("user", "42"),
+            Error::not_found(Entity::User, "42"),
             Error::UsernameTaken("ada".into()),
             Error::EmailTaken("ada@example.org".into()),
-            Error::conflict("already_active", "already active"),
+            Error::conflict(ConflictCode::AlreadyActive, "already active"),
             Error::SeatLimitReached { used: 5, limit: 5 },
             Error::BranchSeatCapReached {
                 branch: "north".into(),
                 cap: 2,
             },
-            Error::rule("last_administrator", "the last administrator stays"),
+            Error::rule(RuleCode::LastAdministrator, "the last administrator stays"),
             Error::RateLimited { retry_after_secs: 3 },
             Error::internal("disk on fire"),
         ]

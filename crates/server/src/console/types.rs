@@ -4,9 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use rollcall_core::Error;
-use rollcall_core::domain::{Area, BaseRole};
+use rollcall_core::domain::Area;
 use rollcall_core::service::TypeView;
+use rollcall_core::{Entity, Error};
 use serde::Deserialize;
 
 use super::ui::{Input, alert, csrf_field, layout, post_form, select, table};
@@ -59,11 +59,7 @@ pub(super) async fn create(
 /// switched on (and the core refuses them if a browser sends them anyway). With `error`, the
 /// core's refusal of the last change is shown above, as a 422.
 fn type_form(user: &ConsoleUser, t: &TypeView, error: Option<&str>) -> Response {
-    let base = BaseRole::ALL
-        .iter()
-        .copied()
-        .find(|b| b.key() == t.base)
-        .map(|b| b.areas());
+    let base = t.base.areas();
     let body = html! {
         h1 { (t.name) }
         p { "Based on " (t.base) "." }
@@ -74,11 +70,11 @@ fn type_form(user: &ConsoleUser, t: &TypeView, error: Option<&str>) -> Response 
                 legend { "Feature areas" }
                 ul class="plain" {
                     @for a in Area::ALL {
-                        @let allowed = base.is_some_and(|set| set.contains(*a));
+                        @let allowed = base.contains(*a);
                         li {
                             label {
                                 input type="checkbox" name="area" value=(a.name()) id={ "area-" (a.name()) }
-                                    checked[t.areas.contains(&a.name())] disabled[!allowed || t.builtin];
+                                    checked[t.areas.contains(a)] disabled[!allowed || t.builtin];
                                 " " (a.name())
                             }
                             @if !allowed { " " small { "(not available to this base type)" } }
@@ -107,7 +103,7 @@ async fn find_type(state: &AppState, user: &ConsoleUser, name: &str) -> Result<T
         .await?
         .into_iter()
         .find(|t| t.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| Error::not_found("user type", name))
+        .ok_or_else(|| Error::not_found(Entity::UserType, name))
 }
 
 pub(super) async fn page(

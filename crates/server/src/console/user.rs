@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use rollcall_core::Error;
-use rollcall_core::domain::{Area, UserId};
+use rollcall_core::domain::{Area, UserId, UserStatus};
 use rollcall_core::service::{AuditFilter, SsoLink, UserKey, UserUpdate, UserView};
 use serde::Deserialize;
 
@@ -46,9 +46,9 @@ pub(super) async fn page(
         Some(state.service.sso_link_of(ctx, &key(u.id)).await?)
     };
     let (status_action, status_button) = match u.status {
-        "active" => ("deactivate", "Deactivate (frees the seat, keeps every record)"),
-        "deactivated" => ("activate", "Activate (takes a seat)"),
-        _ => ("restore", "Restore from the trash"),
+        UserStatus::Active => ("deactivate", "Deactivate (frees the seat, keeps every record)"),
+        UserStatus::Deactivated => ("activate", "Activate (takes a seat)"),
+        UserStatus::Trash => ("restore", "Restore from the trash"),
     };
     let csrf = user.csrf();
     let body = html! {

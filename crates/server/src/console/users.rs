@@ -5,9 +5,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use rollcall_core::Error;
 use rollcall_core::domain::{Area, UserStatus};
 use rollcall_core::service::{NewUser, UserFilter};
+use rollcall_core::{Entity, Error};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -288,9 +288,15 @@ pub(super) async fn new_submit(
         },
         Error::UsernameTaken(_) => "username",
         Error::EmailTaken(_) => "email",
-        Error::NotFound { kind: "user type", .. } => "user_type",
-        Error::NotFound { kind: "branch", .. } => "branch",
-        Error::NotFound { kind: "group", .. } => "groups",
+        Error::NotFound {
+            kind: Entity::UserType, ..
+        } => "user_type",
+        Error::NotFound {
+            kind: Entity::Branch, ..
+        } => "branch",
+        Error::NotFound {
+            kind: Entity::Group, ..
+        } => "groups",
         Error::NotFound { .. }
         | Error::ConfirmationRequired(_)
         | Error::PlanFeatureUnavailable { .. }

@@ -82,7 +82,7 @@ pub async fn list_audit(c: Caller, ApiQuery(q): ApiQuery<AuditListQuery>) -> Api
         since: parse_opt_time("since", q.since.as_deref())?,
         actor: q.actor,
         target: q.target,
-        action: q.action,
+        action: q.action.as_deref().map(AuditAction::parse).transpose()?,
         before: q.before,
         limit: q.limit,
     };

@@ -133,19 +133,6 @@ pub struct DeleteQuery {
     pub reassign_courses_to: Option<i64>,
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BulkActionName {
-    Deactivate,
-    Activate,
-    Delete,
-    AddToGroup,
-    RemoveFromGroup,
-    AddToBranch,
-    RemoveFromBranch,
-    ChangeType,
-}
-
 /// A list filter inside a bulk request (the same fields as the list's query string).
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -163,7 +150,7 @@ pub struct BulkFilter {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
-    pub action: BulkActionName,
+    pub action: BulkActionKind,
     /// The users, by id; or give `filter` instead.
     pub ids: Option<Vec<i64>>,
     /// Every user the filter matches.
@@ -343,19 +330,12 @@ lifecycle_route!(
     responses((status = 200, body = BulkResult, description = "done at once (up to 100 users)"), (status = 202, body = JobAccepted, description = "running as a background job"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn bulk(c: Caller, ApiJson(b): ApiJson<BulkRequest>) -> ApiResult<Response> {
-    let need = |v: Option<String>, field: &str| {
-        v.ok_or_else(|| ApiError::bad_request(format!("this action needs \"{field}\"")))
+    let args = BulkArguments {
+        group: b.group,
+        branch: b.branch,
+        user_type: b.user_type,
     };
-    let action = match b.action {
-        BulkActionName::Deactivate => BulkAction::Deactivate,
-        BulkActionName::Activate => BulkAction::Activate,
-        BulkActionName::Delete => BulkAction::Delete,
-        BulkActionName::AddToGroup => BulkAction::AddToGroup(need(b.group, "group")?),
-        BulkActionName::RemoveFromGroup => BulkAction::RemoveFromGroup(need(b.group, "group")?),
-        BulkActionName::AddToBranch => BulkAction::AddToBranch(need(b.branch, "branch")?),
-        BulkActionName::RemoveFromBranch => BulkAction::RemoveFromBranch(need(b.branch, "branch")?),
-        BulkActionName::ChangeType => BulkAction::ChangeType(need(b.user_type, "user_type")?),
-    };
+    let action = BulkAction::new(b.action, args)?;
     let targets = match (b.ids, b.filter) {
         (Some(ids), None) => BulkTargets::Ids(ids),
         (None, Some(f)) => BulkTargets::Filter(

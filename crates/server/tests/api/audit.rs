@@ -52,3 +52,43 @@ both_backends!(
         assert!(app.service.verify_audit(&Context::cli()).await.unwrap().intact());
     }
 );
+
+both_backends!(
+    the_audit_filter_takes_only_actions_that_exist,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let root = app.user("root", "administrator", &[]).await;
+        let t = app.token("t", root).await;
+        let ada = app.user("ada", "learner", &[]).await;
+        let path = format!("/api/v1/users/{ada}/deactivate");
+        assert_eq!(app.call("POST", &path, Some(&t), None).await.0, 200);
+
+        let (status, entries) = app
+            .call("GET", "/api/v1/audit?action=user.deactivate", Some(&t), None)
+            .await;
+        assert_eq!(status, 200, "{entries}");
+        let actions: Vec<&str> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["user.deactivate"]);
+
+        // A misspelt action is refused, naming the field and the actions that exist, rather
+        // than answering an empty list that looks like "nothing happened".
+        let (status, err) = app
+            .call("GET", "/api/v1/audit?action=user.deactivated", Some(&t), None)
+            .await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("invalid_input")),
+            "{err}"
+        );
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("action") && message.contains("user.deactivate,"),
+            "{message}"
+        );
+    }
+);

@@ -8,7 +8,7 @@ use super::signin::{login, with_password};
 use super::*;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use rollcall_core::domain::CourseRole;
+use rollcall_core::domain::{Area, CourseRole};
 use rollcall_core::service::{NewCourse, UserFilter};
 use tokio::io::AsyncBufReadExt;
 
@@ -627,7 +627,7 @@ both_backends!(
             .into_iter()
             .find(|t| t.name == "Mentor")
             .unwrap();
-        assert!(!mentor.areas.contains(&"users.manage"), "{:?}", mentor.areas);
+        assert!(!mentor.areas.contains(&Area::UsersManage), "{:?}", mentor.areas);
 
         // A user's page: reactivate, delete only with the username typed, restore from the trash.
         let idle1 = app

@@ -59,7 +59,7 @@ async fn email_of(app: &TestApp, id: i64) -> (String, &'static str) {
         .get_user(&Context::cli(), &UserKey::Id(UserId(id)))
         .await
         .unwrap();
-    (u.email, u.status)
+    (u.email, u.status.as_str())
 }
 
 both_backends!(
@@ -140,7 +140,7 @@ both_backends!(
             .list_audit(
                 &cli,
                 &rollcall_core::service::AuditFilter {
-                    action: Some("user.deactivate".into()),
+                    action: Some(rollcall_core::service::AuditAction::parse("user.deactivate").unwrap()),
                     target: Some("onlya".into()),
                     ..Default::default()
                 },

@@ -219,7 +219,7 @@ both_backends!(okta_user_fixtures_have_their_effects, |db: TestDb| async move {
     assert!(!ada.to_string().contains("Passw0rd"), "{ada}");
     assert_eq!(get_ok(&app, &t, &format!("/Users/{id}")).await, ada);
     let view = user_view(&app, &id).await;
-    assert_eq!((view.status, view.origin), ("active", "scim"));
+    assert_eq!((view.status.as_str(), view.origin.as_str()), ("active", "scim"));
     assert_eq!(view.external_id.as_deref(), Some("00u1ab2cd3EF4gh5i6j7"));
     assert!(view.groups.is_empty(), "{view:?}");
     assert_eq!(
@@ -1034,7 +1034,7 @@ both_backends!(
         assert_error(status, &resp, 409, Some("uniqueness"));
         let view = user_view(&app, &bob.to_string()).await;
         assert_eq!(
-            (view.status, view.last_name.as_str(), view.external_id.clone()),
+            (view.status.as_str(), view.last_name.as_str(), view.external_id.clone()),
             ("active", "bob", None)
         );
 
@@ -1050,7 +1050,7 @@ both_backends!(
         assert_eq!(got["externalId"], "okta-bob");
         assert_eq!(got["name"]["familyName"], "Builder");
         let view = user_view(&app, &bob.to_string()).await;
-        assert_eq!((view.last_name.as_str(), view.origin), ("Builder", "cli"));
+        assert_eq!((view.last_name.as_str(), view.origin.as_str()), ("Builder", "cli"));
         let (_, list) = app.scim("GET", "/Users", &t, None).await;
         assert_eq!(list["totalResults"], 1, "{list}");
     }
@@ -1417,7 +1417,7 @@ both_backends!(
         assert_eq!((status, &resp["active"]), (200, &json!(false)), "{resp}");
         let view = user_view(&app, &fay).await;
         assert_eq!(
-            (view.status, view.user_type.as_str(), view.email.as_str()),
+            (view.status.as_str(), view.user_type.as_str(), view.email.as_str()),
             ("deactivated", "Administrator", "fay@example.org")
         );
 
@@ -1574,7 +1574,10 @@ both_backends!(
         let (status, resp) = app.scim("POST", "/Users", &t, Some(post("zed"))).await;
         assert_error(status, &resp, 409, Some("uniqueness"));
         let view = user_view(&app, &zed).await;
-        assert_eq!((view.status, view.user_type.as_str()), ("deactivated", "Administrator"));
+        assert_eq!(
+            (view.status.as_str(), view.user_type.as_str()),
+            ("deactivated", "Administrator")
+        );
     }
 );
 

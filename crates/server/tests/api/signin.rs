@@ -527,7 +527,7 @@ fn retry_after(resp: &reqwest::Response) -> i64 {
 /// The `source` of the newest sign-in of `name` in the audit log.
 async fn sign_in_source(app: &TestApp, name: &str) -> Option<String> {
     let filter = rollcall_core::service::AuditFilter {
-        action: Some("user.sign_in".into()),
+        action: Some(rollcall_core::service::AuditAction::parse("user.sign_in").unwrap()),
         target: Some(name.into()),
         ..Default::default()
     };
@@ -643,7 +643,7 @@ both_backends!(
             .unwrap();
         assert_eq!(created.status(), 201);
         let filter = rollcall_core::service::AuditFilter {
-            action: Some("user.create".into()),
+            action: Some(rollcall_core::service::AuditAction::parse("user.create").unwrap()),
             target: Some("bob".into()),
             ..Default::default()
         };

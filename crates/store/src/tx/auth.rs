@@ -70,7 +70,13 @@ impl AuthTx for SqlTx {
                 ],
             )
             .await
-            .map_err(|e| unique_conflict(e, "token_exists", format!("a token named '{}' already exists", t.name)))?;
+            .map_err(|e| {
+                unique_conflict(
+                    e,
+                    ConflictCode::TokenExists,
+                    format!("a token named '{}' already exists", t.name),
+                )
+            })?;
         Ok(id)
     }
 

@@ -1,6 +1,7 @@
 //! Courses and learning records.
 
 use super::*;
+use rollcall_core::ConflictCode;
 
 impl SqlTx {
     async fn courses_where(&mut self, clause: &str, args: &[Arg<'_>]) -> Result<Vec<Course>> {
@@ -89,7 +90,7 @@ impl CourseReads for SqlTx {
 
 #[async_trait]
 impl CourseTx for SqlTx {
-    async fn insert_course(&mut self, c: &Course) -> Result<CourseId> {
+    async fn insert_course(&mut self, c: &Course<Unsaved>) -> Result<CourseId> {
         const SQL: &str = "INSERT INTO courses (code, code_key, name, description, status, owner_id, units, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
         let (id,): (i64,) = self
@@ -111,7 +112,7 @@ impl CourseTx for SqlTx {
             .map_err(|e| {
                 unique_conflict(
                     e,
-                    "course_exists",
+                    ConflictCode::CourseExists,
                     format!("a course with code '{}' already exists", c.code),
                 )
             })?;

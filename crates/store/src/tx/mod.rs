@@ -28,7 +28,7 @@ use rollcall_core::ports::{
     AuditHead, AuditQuery, AuditRow, GroupQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken, SessionRecord,
     SignInFailures, UserQuery,
 };
-use rollcall_core::{Error, Result};
+use rollcall_core::{ConflictCode, Error, Result};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, FromRow, SqlSafeStr};
@@ -244,7 +244,7 @@ impl SqlTx {
 }
 
 /// A unique-index violation as a conflict the caller understands.
-fn unique_conflict(e: sqlx::Error, code: &'static str, message: String) -> Error {
+fn unique_conflict(e: sqlx::Error, code: ConflictCode, message: String) -> Error {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(code, message),
         _ => db_err(e),

@@ -1,6 +1,7 @@
 //! The organisation: user types, branches, groups and memberships.
 
 use super::*;
+use rollcall_core::ConflictCode;
 
 impl SqlTx {
     async fn types_where(&mut self, clause: &str, args: &[Arg<'_>]) -> Result<Vec<UserType>> {
@@ -141,7 +142,7 @@ impl OrgReads for SqlTx {
 
 #[async_trait]
 impl OrgTx for SqlTx {
-    async fn insert_user_type(&mut self, t: &UserType) -> Result<UserTypeId> {
+    async fn insert_user_type(&mut self, t: &UserType<Unsaved>) -> Result<UserTypeId> {
         const SQL: &str =
             "INSERT INTO user_types (name, name_key, base, builtin, areas) VALUES ($1, $2, $3, FALSE, $4) RETURNING id";
         let (id,): (i64,) = self
@@ -150,7 +151,7 @@ impl OrgTx for SqlTx {
             .map_err(|e| {
                 unique_conflict(
                     e,
-                    "type_exists",
+                    ConflictCode::TypeExists,
                     format!("a user type named '{}' already exists", t.name),
                 )
             })?;
@@ -168,7 +169,7 @@ impl OrgTx for SqlTx {
             .map(drop)
     }
 
-    async fn insert_branch(&mut self, b: &Branch) -> Result<BranchId> {
+    async fn insert_branch(&mut self, b: &Branch<Unsaved>) -> Result<BranchId> {
         const SQL: &str = "INSERT INTO branches (name, name_key, slug, description, default_type_id, seat_cap, active_users) \
              VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING id";
         let (id,): (i64,) = self
@@ -187,7 +188,7 @@ impl OrgTx for SqlTx {
             .map_err(|e| {
                 unique_conflict(
                     e,
-                    "branch_exists",
+                    ConflictCode::BranchExists,
                     format!("a branch named '{}' already exists", b.name),
                 )
             })?;
@@ -203,7 +204,7 @@ impl OrgTx for SqlTx {
         Ok(n == 1)
     }
 
-    async fn insert_group(&mut self, g: &Group) -> Result<GroupId> {
+    async fn insert_group(&mut self, g: &Group<Unsaved>) -> Result<GroupId> {
         const SQL: &str = "INSERT INTO groups (name, name_key, branch_id, join_key, description, external_id, scim_linked, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
         let (id,): (i64,) = self
@@ -225,7 +226,7 @@ impl OrgTx for SqlTx {
             .map_err(|e| {
                 unique_conflict(
                     e,
-                    "group_exists",
+                    ConflictCode::GroupExists,
                     format!("a group named '{}' or with that key already exists", g.name),
                 )
             })?;
@@ -249,7 +250,13 @@ impl OrgTx for SqlTx {
         )
         .await
         .map(drop)
-        .map_err(|e| unique_conflict(e, "group_exists", format!("a group named '{}' already exists", g.name)))
+        .map_err(|e| {
+            unique_conflict(
+                e,
+                ConflictCode::GroupExists,
+                format!("a group named '{}' already exists", g.name),
+            )
+        })
     }
 
     async fn delete_group(&mut self, id: GroupId) -> Result<()> {

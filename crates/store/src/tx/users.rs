@@ -3,7 +3,7 @@
 use super::*;
 
 /// A unique-index violation on users, as the error callers understand.
-fn user_conflict(e: sqlx::Error, user: &User) -> Error {
+fn user_conflict<I>(e: sqlx::Error, user: &User<I>) -> Error {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
@@ -139,7 +139,7 @@ impl UserReads for SqlTx {
 
 #[async_trait]
 impl UserTx for SqlTx {
-    async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<UserId> {
+    async fn insert_user(&mut self, u: &User<Unsaved>, password_hash: Option<&str>) -> Result<UserId> {
         const SQL: &str = "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
              status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
              deactivated_at, deleted_at, deactivate_at, scim_linked) \
@@ -167,10 +167,7 @@ impl UserTx for SqlTx {
         ];
         let (id,): (i64,) = self.try_fetch_one(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
         // The sort keys end in the id, known only now.
-        let stored = User {
-            id: UserId(id),
-            ..u.clone()
-        };
+        let stored = u.clone().saved(UserId(id));
         self.write_sort_keys(&stored).await?;
         Ok(UserId(id))
     }

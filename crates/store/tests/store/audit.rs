@@ -113,7 +113,7 @@ both_backends!(the_audit_log_filters_by_action, |db: TestDb| async move {
     add(&s, "bob", "learner").await;
     s.deactivate_user(&cli(), &key("ada")).await.unwrap();
     let only = |action: &str| AuditFilter {
-        action: Some(action.into()),
+        action: Some(AuditAction::parse(action).unwrap()),
         ..AuditFilter::default()
     };
     let deactivations = s.list_audit(&cli(), &only("user.deactivate")).await.unwrap();
@@ -134,7 +134,7 @@ async fn creation_entry(s: &Service, username: &str) -> i64 {
             &cli(),
             &AuditFilter {
                 target: Some(username.into()),
-                action: Some("user.create".into()),
+                action: Some(AuditAction::parse("user.create").unwrap()),
                 ..Default::default()
             },
         )
@@ -364,7 +364,7 @@ both_backends!(
             s.list_audit(
                 &cli(),
                 &AuditFilter {
-                    action: Some("user.scheduled_deactivation_refused".into()),
+                    action: Some(AuditAction::parse("user.scheduled_deactivation_refused").unwrap()),
                     ..Default::default()
                 },
             )

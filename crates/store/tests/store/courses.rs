@@ -203,7 +203,7 @@ both_backends!(offboarding_and_orphaned_courses, |db: TestDb| async move {
     let report = s.offboard(&root, &key("teach"), None).await.unwrap();
     assert_eq!(
         (
-            report.user.status,
+            report.user.status.as_str(),
             report.courses_reassigned,
             report.new_owner.as_deref()
         ),

@@ -544,7 +544,7 @@ both_backends!(
                 &cli(),
                 &AuditFilter {
                     target: Some("u599".into()),
-                    action: Some("user.deactivate".into()),
+                    action: Some(AuditAction::parse("user.deactivate").unwrap()),
                     ..AuditFilter::default()
                 },
             )

@@ -23,7 +23,7 @@ both_backends!(custom_types_follow_plan_and_base, |db: TestDb| async move {
         .create_type(&cli(), "Contractor", "learner", &[Area::CoursesSelfEnroll])
         .await
         .unwrap();
-    assert!(!t.areas.contains(&"courses.self_enroll"));
+    assert!(!t.areas.contains(&Area::CoursesSelfEnroll));
     assert_eq!(
         s.create_type(&cli(), "contractor", "learner", &[])
             .await
@@ -49,7 +49,7 @@ both_backends!(custom_types_follow_plan_and_base, |db: TestDb| async move {
         .edit_type(&cli(), "contractor", &[Area::CoursesSelfEnroll], &[Area::CatalogBrowse])
         .await
         .unwrap();
-    assert!(t.areas.contains(&"courses.self_enroll") && !t.areas.contains(&"catalog.browse"));
+    assert!(t.areas.contains(&Area::CoursesSelfEnroll) && !t.areas.contains(&Area::CatalogBrowse));
     let types = s.list_types(&cli()).await.unwrap();
     assert_eq!(types.len(), 5);
 

@@ -106,7 +106,7 @@ both_backends!(just_in_time_accounts_and_links, |db: TestDb| async move {
     assert_eq!(
         (
             signed.user.username.as_str(),
-            signed.user.origin,
+            signed.user.origin.as_str(),
             signed.user.user_type.as_str()
         ),
         ("ada", "sso", "Learner")
