@@ -157,6 +157,23 @@ pub struct ImportArgs {
     /// Send no welcome emails
     #[arg(long)]
     pub no_welcome: bool,
+    /// Roster sync: the file is the whole list of who should be active; active accounts in
+    /// scope it doesn't list are deactivated (never deleted, records kept)
+    #[arg(long)]
+    pub sync: bool,
+    /// Sync only the accounts of this branch
+    #[arg(long, value_name = "B", requires = "sync")]
+    pub scope_branch: Option<String>,
+    /// Sync: reactivate deactivated accounts the file lists
+    #[arg(long, requires = "sync")]
+    pub reactivate: bool,
+    /// Sync: deactivate even past the deletion guard (settings sync_max_deactivation_share,
+    /// sync_max_deactivations)
+    #[arg(long, requires = "sync")]
+    pub allow_large_deactivation: bool,
+    /// Sync: include accounts the identity provider manages over SCIM
+    #[arg(long, requires = "sync")]
+    pub include_scim: bool,
     #[arg(long, value_enum, default_value = "table")]
     pub format: ShowFormat,
 }

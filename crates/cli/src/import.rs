@@ -4,7 +4,7 @@ use crate::args::{ExportCmd, ExportFormat, ImportArgs, ShowFormat, StatusArg};
 use anyhow::{Context as _, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_core::domain::UserStatus;
-use rollcall_core::service::{ImportOptions, MAX_PAGE, Outcome, RowReport, UserFilter};
+use rollcall_core::service::{ImportOptions, MAX_PAGE, Outcome, RosterSync, RowReport, UserFilter};
 use rollcall_core::{Context, Error, Service};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -68,6 +68,13 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
         update_existing: args.update_existing,
         dry_run: args.dry_run,
         send_welcome: args.no_welcome.then_some(false),
+        sync: RosterSync::from_flags(
+            args.sync,
+            args.scope_branch.clone(),
+            args.reactivate,
+            args.allow_large_deactivation,
+            args.include_scim,
+        )?,
     };
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let json = args.format == ShowFormat::Json;
@@ -127,6 +134,34 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
         summary.seats_needed,
         summary.seats_free
     );
+    if let Some(sync) = &summary.sync {
+        let verb = if summary.dry_run || sync.held {
+            "would deactivate"
+        } else {
+            "deactivated"
+        };
+        if !json {
+            for name in &sync.deactivate {
+                eprintln!("sync: {verb} {name}");
+            }
+            for k in &sync.kept {
+                eprintln!("sync: kept {} active: {}", k.username, k.reason);
+            }
+        }
+        let done = if summary.dry_run || sync.held {
+            sync.deactivate.len() as u64
+        } else {
+            sync.deactivated
+        };
+        eprintln!(
+            "sync: {done} of the {} active accounts in scope {verb}",
+            sync.active_in_scope
+        );
+        if let Some(reason) = &sync.reason {
+            eprintln!("error: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     if summary.refused > 0 && !summary.written && !summary.dry_run {
         eprintln!(
             "error: {} rows were refused, so nothing was written; fix them, or import the rest with --partial",

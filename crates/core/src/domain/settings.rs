@@ -26,6 +26,11 @@ pub enum Setting {
     /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated CIDRs (a bare
     /// address is its own /32 or /128); empty (the default) believes no header.
     TrustedProxies,
+    /// A roster sync deactivating more than this percent of the active accounts in its
+    /// scope is held back (0–100, default 10).
+    SyncMaxDeactivationShare,
+    /// A roster sync deactivating more than this many accounts is held back (default 50).
+    SyncMaxDeactivations,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +38,8 @@ pub enum SettingValue {
     Bool(bool),
     Choice(&'static str),
     Days(i64),
+    /// A percentage or a count.
+    Count(i64),
     Text(String),
 }
 
@@ -41,14 +48,14 @@ impl std::fmt::Display for SettingValue {
         match self {
             SettingValue::Bool(b) => f.write_str(if *b { "on" } else { "off" }),
             SettingValue::Choice(c) => f.write_str(c),
-            SettingValue::Days(d) => write!(f, "{d}"),
+            SettingValue::Days(d) | SettingValue::Count(d) => write!(f, "{d}"),
             SettingValue::Text(t) => f.write_str(t),
         }
     }
 }
 
 impl Setting {
-    pub const ALL: [Setting; 8] = [
+    pub const ALL: [Setting; 10] = [
         Setting::WelcomeEmail,
         Setting::ScimDelete,
         Setting::DeletionRetentionDays,
@@ -57,6 +64,8 @@ impl Setting {
         Setting::ScimDepartment,
         Setting::SsoLinkExisting,
         Setting::TrustedProxies,
+        Setting::SyncMaxDeactivationShare,
+        Setting::SyncMaxDeactivations,
     ];
 
     pub fn key(self) -> &'static str {
@@ -69,6 +78,8 @@ impl Setting {
             Setting::ScimDepartment => "scim_department",
             Setting::SsoLinkExisting => "sso_link_existing",
             Setting::TrustedProxies => "trusted_proxies",
+            Setting::SyncMaxDeactivationShare => "sync_max_deactivation_share",
+            Setting::SyncMaxDeactivations => "sync_max_deactivations",
         }
     }
     pub fn parse_key(s: &str) -> Result<Setting> {
@@ -88,6 +99,8 @@ impl Setting {
             Setting::ScimDepartment => SettingValue::Choice("create"),
             Setting::SsoLinkExisting => SettingValue::Choice("off"),
             Setting::TrustedProxies => SettingValue::Text(String::new()),
+            Setting::SyncMaxDeactivationShare => SettingValue::Count(10),
+            Setting::SyncMaxDeactivations => SettingValue::Count(50),
         }
     }
     pub fn parse_value(self, s: &str) -> Result<SettingValue> {
@@ -124,6 +137,14 @@ impl Setting {
                 _ => Err(bad("off, username or email")),
             },
             Setting::TrustedProxies => Ok(SettingValue::Text(TrustedProxies::parse(s)?.to_string())),
+            Setting::SyncMaxDeactivationShare => match v.trim_end_matches('%').parse::<i64>() {
+                Ok(p) if (0..=100).contains(&p) => Ok(SettingValue::Count(p)),
+                _ => Err(bad("a percentage from 0 to 100")),
+            },
+            Setting::SyncMaxDeactivations => match v.parse::<i64>() {
+                Ok(n) if (0..=1_000_000_000).contains(&n) => Ok(SettingValue::Count(n)),
+                _ => Err(bad("a number of accounts, 0 or more")),
+            },
             Setting::DeletionRetentionDays => match v.parse::<i64>() {
                 Ok(d) if (1..=3650).contains(&d) => Ok(SettingValue::Days(d)),
                 _ => Err(bad("a number of days from 1 to 3650")),

@@ -7,7 +7,7 @@ use super::{Service, System, Welcome};
 use crate::actor::{Context, Principal};
 use crate::domain::user::LifecycleAction;
 use crate::domain::*;
-use crate::ports::{ReadTx, Tx};
+use crate::ports::{ReadTx, Tx, UserQuery};
 use crate::{Entity, Error, Result, RuleCode, password};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -43,7 +43,7 @@ pub struct RowError {
 
 pub type Parsed = std::result::Result<ImportRow, RowError>;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
     /// Write the good rows even when others are bad.
     pub partial: bool,
@@ -53,6 +53,81 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// `Some(false)`: no welcome emails for this import.
     pub send_welcome: Option<bool>,
+    /// Treat the file as the whole roster: who is missing from it is deactivated.
+    pub sync: Option<RosterSync>,
+}
+
+/// A roster sync: the file lists everyone who should be active (within `scope_branch`, or
+/// within the importer's reach). Accounts missing from it are deactivated — never deleted,
+/// their records kept — unless the deletion guard holds the sync back.
+#[derive(Clone, Debug, Default)]
+pub struct RosterSync {
+    /// Only accounts in this branch are in scope.
+    pub scope_branch: Option<String>,
+    /// Reactivate deactivated accounts the file lists (otherwise they stay deactivated).
+    pub reactivate: bool,
+    /// Past the deletion guard, deactivate anyway.
+    pub allow_large_deactivation: bool,
+    /// Also deactivate accounts the identity provider manages over SCIM (left to SCIM
+    /// otherwise).
+    pub include_scim: bool,
+}
+
+impl RosterSync {
+    /// The sync the flags of a channel ask for: `None` without `sync`, and an error naming
+    /// the flag when a sync-only flag comes without it.
+    pub fn from_flags(
+        sync: bool,
+        scope_branch: Option<String>,
+        reactivate: bool,
+        allow_large_deactivation: bool,
+        include_scim: bool,
+    ) -> Result<Option<RosterSync>> {
+        let scope_branch = scope_branch.map(|b| b.trim().to_owned()).filter(|b| !b.is_empty());
+        if !sync {
+            let stray = [
+                ("scope_branch", scope_branch.is_some()),
+                ("reactivate", reactivate),
+                ("allow_large_deactivation", allow_large_deactivation),
+                ("include_scim", include_scim),
+            ];
+            if let Some((field, _)) = stray.iter().find(|(_, given)| *given) {
+                return Err(Error::invalid(*field, "this applies to a roster sync only; add sync"));
+            }
+            return Ok(None);
+        }
+        Ok(Some(RosterSync {
+            scope_branch,
+            reactivate,
+            allow_large_deactivation,
+            include_scim,
+        }))
+    }
+}
+
+/// What a roster sync did, or would do.
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncReport {
+    /// Active accounts in scope before the sync.
+    pub active_in_scope: i64,
+    /// Every account the sync deactivates (or, held or dry, would), by username.
+    pub deactivate: Vec<String>,
+    /// How many it did deactivate.
+    pub deactivated: u64,
+    /// Accounts it could not deactivate, with the reason (the last administrator …).
+    pub kept: Vec<SyncKept>,
+    /// The deletion guard stopped the sync: nothing was written.
+    pub held: bool,
+    /// Why it was held.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncKept {
+    pub username: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
@@ -88,6 +163,11 @@ pub struct ImportSummary {
     /// Whether anything was written (false for a dry run, or when bad rows stopped it).
     pub written: bool,
     pub dry_run: bool,
+    /// Present for a roster sync (`--sync`).
+    pub sync: Option<SyncReport>,
+    /// Refused rows stopped an import that isn't partial (the counts above are then 0).
+    #[serde(skip)]
+    pub stopped: bool,
 }
 
 impl ImportSummary {
@@ -95,7 +175,16 @@ impl ImportSummary {
     /// anything: the free seats suffice and some row would be created or updated (none is
     /// when refused rows stop an import that isn't partial).
     pub fn can_commit(&self) -> bool {
-        self.seats_needed <= self.seats_free && self.created + self.updated > 0
+        let leavers = self.sync.as_ref().map_or(0, |s| s.deactivate.len() as i64);
+        !self.stopped
+            && !self.held()
+            && self.seats_needed <= self.seats_free + leavers
+            && (self.created + self.updated > 0 || leavers > 0)
+    }
+
+    /// Whether the deletion guard held a roster sync back (nothing written).
+    pub fn held(&self) -> bool {
+        self.sync.as_ref().is_some_and(|s| s.held)
     }
 }
 
@@ -104,6 +193,9 @@ impl ImportSummary {
 enum Plan {
     Create,
     Update,
+    /// A roster sync without `update_existing` found the account deactivated and was asked
+    /// to reactivate it: only its status changes.
+    Reactivate,
     Unchanged,
 }
 
@@ -180,6 +272,7 @@ impl Service {
         let mut plans: HashMap<u64, Plan> = HashMap::new();
         let mut row_seats: HashMap<u64, i64> = HashMap::new();
         let mut refused: Vec<RowReport> = vec![];
+        let mut leavers: Vec<(UserId, String)> = vec![];
         {
             self.read(ctx, Some(Area::ImportRun), async |tx, who| {
                 who.require(Area::UsersManage)?;
@@ -203,7 +296,7 @@ impl Service {
                         }
                     };
                     match self
-                        .check_row(&mut **tx, who, &row, opts, &mut seen_names, &mut seen_emails)
+                        .check_row(&mut **tx, who, &row, &opts, &mut seen_names, &mut seen_emails)
                         .await?
                     {
                         Ok((p, seats)) => {
@@ -222,12 +315,29 @@ impl Service {
                         }),
                     }
                 }
+                if let Some(sync) = &opts.sync {
+                    let (report, missing) = self.sync_plan(&mut **tx, who, sync, &seen_names).await?;
+                    summary.sync = Some(report);
+                    leavers = missing;
+                }
                 Ok(())
             })
             .await?;
         }
         summary.refused = refused.len() as u64;
-        let stop = !refused.is_empty() && !opts.partial;
+        if let Some(sync) = summary.sync.as_mut()
+            && summary.refused > 0
+        {
+            // Who a refused row names can't be told for sure, and deactivating them for a
+            // typo would be the worst outcome: a sync needs every row good.
+            sync.held = true;
+            sync.reason = Some(format!(
+                "{} rows were refused, and a roster sync deactivates only against a file whose every row is good; nothing was written — fix them and run it again",
+                summary.refused
+            ));
+        }
+        let held = summary.held();
+        let stop = (!refused.is_empty() && !opts.partial) || held;
         if stop || opts.dry_run {
             // Report every row: refused ones with their reasons, the others as planned.
             let mut refused = refused.into_iter().peekable();
@@ -242,7 +352,7 @@ impl Service {
                 }
                 let outcome = match plans.get(&line) {
                     Some(Plan::Create) => Outcome::Created,
-                    Some(Plan::Update) => Outcome::Updated,
+                    Some(Plan::Update | Plan::Reactivate) => Outcome::Updated,
                     Some(Plan::Unchanged) | None => Outcome::Unchanged,
                 };
                 count(&mut summary, outcome);
@@ -255,6 +365,7 @@ impl Service {
                 });
             }
             if stop {
+                summary.stopped = summary.refused > 0 && !opts.partial;
                 summary.created = 0;
                 summary.updated = 0;
                 summary.unchanged = 0;
@@ -262,9 +373,22 @@ impl Service {
             return Ok(summary);
         }
         // Refused early, from the snapshot, before any hashing; the reservation below
-        // decides for good.
-        if summary.seats_needed > summary.seats_free {
+        // decides for good. A sync's leavers give their seats back first.
+        if summary.seats_needed > summary.seats_free + leavers.len() as i64 {
             return Err(seats_refused(summary.seats_needed, summary.seats_free));
+        }
+        if let Some(sync) = summary.sync.as_mut() {
+            // Leavers first, so the newcomers of a full plan find their seats.
+            for (id, username) in leavers {
+                match self.deactivate_user(ctx, &UserKey::Id(id)).await {
+                    Ok(_) => sync.deactivated += 1,
+                    Err(e @ Error::Internal(_)) => return Err(e),
+                    Err(e) => sync.kept.push(SyncKept {
+                        username,
+                        reason: e.to_string(),
+                    }),
+                }
+            }
         }
 
         // Hash the passwords of the rows to write, in parallel, before taking the write lock.
@@ -304,7 +428,7 @@ impl Service {
             .write_batches(
                 ctx,
                 source,
-                opts,
+                &opts,
                 &plans,
                 &row_seats,
                 &mut hashes,
@@ -343,7 +467,7 @@ impl Service {
         &self,
         ctx: &Context,
         source: Source<'_>,
-        opts: ImportOptions,
+        opts: &ImportOptions,
         plans: &HashMap<u64, Plan>,
         row_seats: &HashMap<u64, i64>,
         hashes: &mut HashMap<u64, String>,
@@ -383,13 +507,20 @@ impl Service {
                 let hash = hashes.remove(&row.line);
                 let outcome = match plans[&row.line] {
                     Plan::Create => {
-                        self.import_create(tx, ctx, &who, &row, hash, opts).await?;
+                        self.import_create(tx, ctx, &who, &row, hash, &opts).await?;
                         self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
                         Outcome::Created
                     }
                     Plan::Update => {
-                        self.import_update(tx, ctx, &who, &row, hash).await?;
+                        self.import_update(tx, ctx, &who, &row, hash, &opts).await?;
                         self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
+                        Outcome::Updated
+                    }
+                    Plan::Reactivate => {
+                        let key = UserKey::Username(row.username.clone());
+                        let reached = self.reach_to_change(tx, &who, &key).await?;
+                        self.transition(tx, ctx, &who, reached, LifecycleAction::Activate)
+                            .await?;
                         Outcome::Updated
                     }
                     Plan::Unchanged => Outcome::Unchanged,
@@ -422,7 +553,7 @@ impl Service {
         tx: &mut dyn ReadTx,
         who: &Principal,
         row: &ImportRow,
-        opts: ImportOptions,
+        opts: &ImportOptions,
         seen_names: &mut HashMap<String, u64>,
         seen_emails: &mut HashMap<String, u64>,
     ) -> Result<std::result::Result<(Plan, i64), (String, String)>> {
@@ -512,8 +643,19 @@ impl Service {
         if !who.sees(&branch_ids) {
             return refuse("username", format!("the username '{username}' is not available"));
         }
-        // A file without a status leaves an existing account's status as it is.
-        let active = row.active.unwrap_or(user.status.holds_seat());
+        let active = stays_active(row, user.status, opts);
+        if opts.sync.is_some() && !opts.update_existing && user.status != UserStatus::Trash {
+            // A sync's roster names who stays; without --update-existing it changes only
+            // the status it was asked to.
+            let current_type = self.type_by_id(tx, user.user_type_id).await?;
+            if active && !user.status.holds_seat() {
+                if let Err(e) = who.require_change(&user, current_type.base, &branch_ids) {
+                    return refuse("username", e.to_string());
+                }
+                return Ok(Ok((Plan::Reactivate, 1)));
+            }
+            return Ok(Ok((Plan::Unchanged, 0)));
+        }
         if !opts.update_existing {
             return refuse(
                 "username",
@@ -555,6 +697,86 @@ impl Service {
         }
         let seats = i64::from(active && !user.status.holds_seat());
         Ok(Ok((Plan::Update, seats)))
+    }
+
+    /// Who a roster sync would deactivate: the active accounts in scope (the branch named,
+    /// within the importer's reach; SCIM's own accounts only when asked) that the file does
+    /// not list — never the importer. And whether the deletion guard holds it back.
+    async fn sync_plan(
+        &self,
+        tx: &mut dyn ReadTx,
+        who: &Principal,
+        sync: &RosterSync,
+        listed: &HashMap<String, u64>,
+    ) -> Result<(SyncReport, Vec<(UserId, String)>)> {
+        let branch = match &sync.scope_branch {
+            Some(name) => {
+                let b = self.branch_by_name(tx, name).await?;
+                who.require_branch(b.id, name)?;
+                Some(b.id)
+            }
+            None => None,
+        };
+        let mut query = UserQuery {
+            status: Some(UserStatus::Active),
+            branch,
+            scope: who.branch_ids().map(<[BranchId]>::to_vec),
+            scim_linked: (!sync.include_scim).then_some(false),
+            limit: SYNC_PAGE,
+            ..UserQuery::default()
+        };
+        let active_in_scope = tx.count_users(&query).await?;
+        let mut missing = vec![];
+        loop {
+            let page = tx.list_users(&query).await?;
+            let Some(last) = page.last() else { break };
+            query.after = Some(UserCursor { id: last.id });
+            let full = page.len() as i64 == SYNC_PAGE;
+            missing.extend(
+                page.into_iter()
+                    .filter(|u| Some(u.id) != who.user_id && !listed.contains_key(&u.username.key()))
+                    .map(|u| (u.id, u.username.to_string())),
+            );
+            if !full {
+                break;
+            }
+        }
+        let setting = async |tx: &mut dyn ReadTx, s: Setting| -> Result<i64> {
+            let v = match tx.setting(s.key()).await? {
+                Some(v) => s.parse_value(&v)?,
+                None => s.default_value(),
+            };
+            Ok(match v {
+                SettingValue::Days(n) | SettingValue::Count(n) => n,
+                other => return Err(Error::internal(format!("{} holds {other}", s.key()))),
+            })
+        };
+        let max_share = setting(tx, Setting::SyncMaxDeactivationShare).await?;
+        let max_count = setting(tx, Setting::SyncMaxDeactivations).await?;
+        let n = missing.len() as i64;
+        // More than the share of the active accounts in scope, or more than the count:
+        // whichever comes first (Microsoft Entra's accidental-deletion threshold).
+        let reason = if n * 100 > max_share * active_in_scope {
+            Some(format!(
+                "the sync would deactivate {n} of the {active_in_scope} active accounts in scope, more than {max_share}% (setting sync_max_deactivation_share); nothing was written — check the file, or allow it (--allow-large-deactivation)"
+            ))
+        } else if n > max_count {
+            Some(format!(
+                "the sync would deactivate {n} accounts, more than {max_count} (setting sync_max_deactivations); nothing was written — check the file, or allow it (--allow-large-deactivation)"
+            ))
+        } else {
+            None
+        };
+        let held = reason.is_some() && !sync.allow_large_deactivation;
+        let report = SyncReport {
+            active_in_scope,
+            deactivate: missing.iter().map(|(_, name)| name.clone()).collect(),
+            deactivated: 0,
+            kept: vec![],
+            held,
+            reason: reason.filter(|_| held),
+        };
+        Ok((report, missing))
     }
 
     async fn enrolled_in_all(&self, tx: &mut dyn ReadTx, user: &User, courses: &[CourseId]) -> Result<bool> {
@@ -610,7 +832,7 @@ impl Service {
         who: &Principal,
         row: &ImportRow,
         hash: Option<String>,
-        opts: ImportOptions,
+        opts: &ImportOptions,
     ) -> Result<()> {
         let input = NewUser {
             username: row.username.clone(),
@@ -637,10 +859,11 @@ impl Service {
         who: &Principal,
         row: &ImportRow,
         hash: Option<String>,
+        opts: &ImportOptions,
     ) -> Result<()> {
         let key = UserKey::Username(row.username.clone());
         let mut reached: Reached = self.reach_to_change(tx, who, &key).await?;
-        let active = row.active.unwrap_or(reached.user.status.holds_seat());
+        let active = stays_active(row, reached.user.status, opts);
         if active
             && !reached.user.status.holds_seat()
             && let Some(u) = self
@@ -668,6 +891,19 @@ impl Service {
         Ok(())
     }
 }
+
+/// Whether a row leaves an existing account active. A file without a status leaves the
+/// status as it is; a roster sync reactivates a deactivated account only when asked to
+/// (and the row doesn't say it is inactive).
+fn stays_active(row: &ImportRow, current: UserStatus, opts: &ImportOptions) -> bool {
+    match &opts.sync {
+        Some(sync) if !current.holds_seat() => sync.reactivate && row.active != Some(false),
+        _ => row.active.unwrap_or(current.holds_seat()),
+    }
+}
+
+/// Users a roster sync reads per page while looking for the missing ones.
+const SYNC_PAGE: i64 = 1_000;
 
 /// Rows per batch (of hashing, and of writing: one transaction each).
 const BATCH: usize = 256;

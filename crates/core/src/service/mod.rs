@@ -31,7 +31,10 @@ pub use bulk::{
 };
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};
-pub use import::{ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RowError, RowReport, Source};
+pub use import::{
+    ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RosterSync, RowError, RowReport, Source, SyncKept,
+    SyncReport,
+};
 pub use mail::{MAX_ATTEMPTS, MailView, Welcome};
 pub use scim::{GroupChange, PasswordChange, SCIM_MAX_RESULTS, ScimGroupView, ScimUserState, ScimUserView};
 pub use sso::{SsoConfig, SsoIdentity, SsoLink};

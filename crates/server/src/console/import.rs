@@ -7,10 +7,10 @@ use axum::extract::{FromRequest, FromRequestParts, Multipart, Request, State};
 use maud::{Markup, html};
 use rollcall_core::Error;
 use rollcall_core::domain::Area;
-use rollcall_core::service::ImportOptions;
+use rollcall_core::service::{ImportOptions, RosterSync};
 use serde::Deserialize;
 
-use super::ui::{alert, checkbox, csrf_field, done, hidden, layout, table};
+use super::ui::{Input, alert, checkbox, csrf_field, done, hidden, layout, table};
 use super::{ConsoleUser, CsrfForm, PageError};
 use crate::AppState;
 use crate::rest::imports::ImportResult;
@@ -25,16 +25,30 @@ pub(super) struct ImportFields {
     partial: Option<String>,
     update_existing: Option<String>,
     send_welcome: Option<String>,
+    /// Roster sync: the file is who should be active.
+    sync: Option<String>,
+    #[serde(default)]
+    scope_branch: String,
+    reactivate: Option<String>,
+    /// Set by the preview's confirmation, never by the first form.
+    allow_large_deactivation: Option<String>,
 }
 
 impl ImportFields {
-    fn options(&self, dry_run: bool) -> ImportOptions {
-        ImportOptions {
+    fn options(&self, dry_run: bool) -> Result<ImportOptions, Error> {
+        Ok(ImportOptions {
             partial: self.partial.is_some(),
             update_existing: self.update_existing.is_some(),
             dry_run,
             send_welcome: Some(self.send_welcome.is_some()),
-        }
+            sync: RosterSync::from_flags(
+                self.sync.is_some(),
+                Some(self.scope_branch.clone()),
+                self.reactivate.is_some(),
+                self.allow_large_deactivation.is_some(),
+                false,
+            )?,
+        })
     }
 
     fn hidden(&self) -> Markup {
@@ -42,11 +56,15 @@ impl ImportFields {
             ("partial", &self.partial),
             ("update_existing", &self.update_existing),
             ("send_welcome", &self.send_welcome),
+            ("sync", &self.sync),
+            ("reactivate", &self.reactivate),
+            ("allow_large_deactivation", &self.allow_large_deactivation),
         ];
         html! {
             @for (name, on) in flags {
                 @if on.is_some() { (hidden(name, "1")) }
             }
+            @if !self.scope_branch.trim().is_empty() { (hidden("scope_branch", &self.scope_branch)) }
             (hidden("upload", &self.upload))
         }
     }
@@ -84,6 +102,9 @@ impl FromRequest<AppState> for ImportUpload {
                 "partial" => fields.partial = Some(text),
                 "update_existing" => fields.update_existing = Some(text),
                 "send_welcome" => fields.send_welcome = Some(text),
+                "sync" => fields.sync = Some(text),
+                "scope_branch" => fields.scope_branch = text,
+                "reactivate" => fields.reactivate = Some(text),
                 _ => {}
             }
         }
@@ -107,6 +128,12 @@ pub(super) async fn upload_page(State(state): State<AppState>, user: ConsoleUser
             (checkbox("update_existing", "Update users that already exist", false))
             (checkbox("partial", "Import the good rows even if some are refused", false))
             (checkbox("send_welcome", "Send welcome emails", true))
+            fieldset {
+                legend { "Roster sync" }
+                (checkbox("sync", "The file is everyone who should be active: deactivate active users it doesn't list (never deleted; records kept; accounts your identity provider manages over SCIM are left to it)", false))
+                (Input::new("scope_branch", "Only within this branch (optional)").render())
+                (checkbox("reactivate", "Reactivate deactivated users the file lists", false))
+            }
             p { button type="submit" { "Preview" } }
         }
     };
@@ -127,7 +154,7 @@ async fn run_import(
         rollcall_csv::read(std::fs::File::open(file.path()).map_err(Error::internal)?)
             .map_err(|e| Error::invalid("file", e.to_string()))?,
     );
-    crate::rest::imports::import_file(&state.service, user.ctx(), file.path(), fields.options(dry_run)).await
+    crate::rest::imports::import_file(&state.service, user.ctx(), file.path(), fields.options(dry_run)?).await
 }
 
 fn report(result: &ImportResult) -> Markup {
@@ -137,6 +164,18 @@ fn report(result: &ImportResult) -> Markup {
             "{} rows: {} created, {} updated, {} unchanged, {} refused.",
             s.rows, s.created, s.updated, s.unchanged, s.refused
         )))
+        @if let Some(sync) = &s.sync {
+            h2 { "Roster sync" }
+            @let verb = if s.dry_run || sync.held { "would deactivate" } else { "deactivated" };
+            p { "Of the " (sync.active_in_scope) " active users in scope, the sync " (verb) " "
+                (sync.deactivate.len()) ":" }
+            @if !sync.deactivate.is_empty() {
+                ul { @for name in &sync.deactivate { li { (name) } } }
+            }
+            @for k in &sync.kept {
+                (alert(format!("{} stays active: {}", k.username, k.reason)))
+            }
+        }
         (table(&["Line", "Username", "Outcome", "Reason"], html! {
             @for r in &result.rows {
                 tr {
@@ -158,8 +197,8 @@ pub(super) async fn preview(
     fields.upload = state.service.stash_import_upload(user.ctx(), &csv).await?;
     let result = run_import(&state, &user, &fields, true).await?;
     let s = &result.summary;
-    let can_commit =
-        s.seats_needed <= s.seats_free && (s.refused == 0 || fields.partial.is_some()) && s.created + s.updated > 0;
+    let can_commit = s.can_commit();
+    let held = s.sync.as_ref().filter(|sync| sync.held);
     let body = html! {
         h1 { "Import preview" }
         p { "Step 2 of 3: what the import would do. Nothing has been written yet." }
@@ -172,7 +211,18 @@ pub(super) async fn preview(
             p { "Seats needed: " (s.seats_needed) " of " (s.seats_free) " free." }
         }
         (report(&result))
-        @if can_commit {
+        @if let Some(sync) = held {
+            (alert(sync.reason.as_deref().unwrap_or("the deletion guard holds this sync back")))
+            form method="post" action="/admin/import/commit" {
+                (csrf_field(user.csrf()))
+                (fields.hidden())
+                (hidden("allow_large_deactivation", "1"))
+                p {
+                    button type="submit" { "Deactivate " (sync.deactivate.len()) " users and import" }
+                    " " a href="/admin/import" { "Start again" }
+                }
+            }
+        } @else if can_commit {
             form method="post" action="/admin/import/commit" {
                 (csrf_field(user.csrf()))
                 (fields.hidden())

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::Error;
-use rollcall_core::service::{ImportOptions, ImportSummary, MAX_PAGE, Parsed, RowReport};
+use rollcall_core::service::{ImportOptions, ImportSummary, MAX_PAGE, Parsed, RosterSync, RowReport};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
@@ -28,6 +28,18 @@ pub struct ImportQuery {
     pub update_existing: Option<bool>,
     /// `false`: no welcome emails.
     pub send_welcome: Option<bool>,
+    /// Roster sync: the file is the whole list of who should be active; the active
+    /// accounts in scope it doesn't list are deactivated (never deleted).
+    pub sync: Option<bool>,
+    /// Sync only within this branch.
+    pub scope_branch: Option<String>,
+    /// Sync: reactivate deactivated accounts the file lists.
+    pub reactivate: Option<bool>,
+    /// Sync: deactivate even past the deletion guard (settings `sync_max_deactivation_share`,
+    /// `sync_max_deactivations`).
+    pub allow_large_deactivation: Option<bool>,
+    /// Sync: include accounts the identity provider manages over SCIM.
+    pub include_scim: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -115,6 +127,13 @@ pub async fn import(c: Caller, ApiQuery(q): ApiQuery<ImportQuery>, request: Requ
         update_existing: q.update_existing.unwrap_or(false),
         dry_run: q.dry_run.unwrap_or(false),
         send_welcome: q.send_welcome,
+        sync: RosterSync::from_flags(
+            q.sync.unwrap_or(false),
+            q.scope_branch,
+            q.reactivate.unwrap_or(false),
+            q.allow_large_deactivation.unwrap_or(false),
+            q.include_scim.unwrap_or(false),
+        )?,
     };
     Ok(axum::Json(import_file(&c.service, &c.ctx, file.path(), opts).await?))
 }

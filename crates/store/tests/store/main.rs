@@ -8,6 +8,7 @@ mod lifecycle;
 mod listing;
 mod noop;
 mod org;
+mod roster_sync;
 mod seats;
 mod sso;
 mod throttling;
