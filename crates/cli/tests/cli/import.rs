@@ -313,3 +313,46 @@ both_backends!(imported_rows_can_name_courses, |db: TestDb| async move {
     let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(report["summary"]["unchanged"], 1);
 });
+
+both_backends!(
+    a_roster_sync_past_the_guard_writes_nothing_and_exits_1,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        rc.ok(&["plan", "set", "enterprise", "--seats", "100"]).await;
+        for i in 0..10 {
+            let out = rc.add(&format!("u{i}"), "learner").await;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let mut csv = String::from("username,email,first_name,last_name\n");
+        for i in 2..10 {
+            csv.push_str(&format!("u{i},u{i}@example.org,First,Last{i}\n"));
+        }
+        let file = write(&rc, "roster.csv", &csv);
+
+        // The dry run names every deactivation; two of ten is past the default 10%.
+        let dry = rc.run(&["import", &file, "--sync", "--dry-run"]).await;
+        let err = String::from_utf8_lossy(&dry.stderr);
+        assert_eq!(dry.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("would deactivate u0") && err.contains("would deactivate u1"),
+            "{err}"
+        );
+        assert!(err.contains("sync_max_deactivation_share"), "{err}");
+
+        let held = rc.run(&["import", &file, "--sync", "--format", "json"]).await;
+        assert_eq!(held.status.code(), Some(1));
+        let report: serde_json::Value = serde_json::from_slice(&held.stdout).unwrap();
+        assert_eq!(report["summary"]["written"], false);
+        assert_eq!(report["summary"]["sync"]["held"], true);
+        assert_eq!(report["summary"]["sync"]["deactivate"], serde_json::json!(["u0", "u1"]));
+        assert!(rc.ok(&["user", "show", "u0"]).await.contains("active"));
+
+        rc.ok(&["import", &file, "--sync", "--allow-large-deactivation"]).await;
+        assert!(rc.ok(&["user", "show", "u0"]).await.contains("deactivated"));
+        assert!(rc.ok(&["user", "show", "u2"]).await.contains("active"));
+
+        // A sync-only flag without --sync is bad usage.
+        let stray = rc.run(&["import", &file, "--reactivate"]).await;
+        assert_eq!(stray.status.code(), Some(2));
+    }
+);

@@ -218,7 +218,8 @@ pub(super) async fn preview(
                 (fields.hidden())
                 (hidden("allow_large_deactivation", "1"))
                 p {
-                    button type="submit" { "Deactivate " (sync.deactivate.len()) " users and import" }
+                    @let n = sync.deactivate.len();
+                    button type="submit" { "Deactivate " (n) (if n == 1 { " user" } else { " users" }) " and import" }
                     " " a href="/admin/import" { "Start again" }
                 }
             }

@@ -8,7 +8,7 @@ use super::signin::{login, with_password};
 use super::*;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use rollcall_core::domain::{Area, CourseRole};
+use rollcall_core::domain::{Area, CourseRole, UserStatus};
 use rollcall_core::service::{NewCourse, UserFilter};
 use tokio::io::AsyncBufReadExt;
 
@@ -554,6 +554,85 @@ both_backends!(
                 "active"
             );
         }
+
+        // A roster sync through the wizard, within one branch: the file lists imp1 only, so
+        // imp2 goes — past the deletion guard (one of two is over 10%), which asks for a
+        // confirmation naming the count.
+        app.branch("Roster").await;
+        for name in ["imp1", "imp2"] {
+            let upd = rollcall_core::service::UserUpdate {
+                add_branches: vec!["Roster".into()],
+                ..rollcall_core::service::UserUpdate::default()
+            };
+            app.service
+                .update_user(&Context::cli(), &UserKey::Username(name.into()), upd)
+                .await
+                .unwrap();
+        }
+        std::fs::write(
+            csv.path(),
+            "username,email,first_name,last_name\nimp1,imp1@example.org,Imp,One\n",
+        )
+        .unwrap();
+        b.client.goto(&format!("{base}/admin/import")).await.unwrap();
+        b.client
+            .find(Locator::Id("file"))
+            .await
+            .unwrap()
+            .send_keys(&csv.path().display().to_string())
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Css("input[name='sync']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Css("input[name='scope_branch']"))
+            .await
+            .unwrap()
+            .send_keys("Roster")
+            .await
+            .unwrap();
+        b.click_and_load("form[action='/admin/import/preview'] button").await;
+        let preview = b.text().await;
+        assert!(
+            preview.contains("imp2") && preview.contains("sync_max_deactivation_share"),
+            "{preview}"
+        );
+        let button = b
+            .client
+            .find(Locator::Css("form[action='/admin/import/commit'] button"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(button, "Deactivate 1 user and import", "{preview}");
+        let imp = |name: &str| {
+            let service = app.service.clone();
+            let name = name.to_owned();
+            async move {
+                service
+                    .get_user(&Context::cli(), &UserKey::Username(name))
+                    .await
+                    .unwrap()
+                    .status
+            }
+        };
+        assert_eq!(imp("imp2").await, "active", "the preview writes nothing");
+        b.click_and_load("form[action='/admin/import/commit'] button").await;
+        assert!(b.text().await.contains("deactivated"));
+        assert_eq!(
+            (imp("imp1").await, imp("imp2").await),
+            (UserStatus::Active, UserStatus::Deactivated)
+        );
+        app.service
+            .activate_user(&Context::cli(), &UserKey::Username("imp2".into()))
+            .await
+            .unwrap();
 
         // Edit a profile (name and a branch), then offboard.
         let imp1 = app

@@ -160,3 +160,57 @@ both_backends!(exports_are_csv_with_formulas_escaped, |db: TestDb| async move {
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.contains("eve,eve@example.org,'=cmd(),'-2,Learner"), "{text}");
 });
+
+both_backends!(
+    a_branch_administrators_roster_sync_reaches_only_their_branches,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let root = app.user("root", "administrator", &[]).await;
+        app.branch("A").await;
+        app.branch("B").await;
+        let boss = app.user("boss", "branch-administrator", &["A"]).await;
+        let a1 = app.user("a1", "learner", &["A"]).await;
+        let a2 = app.user("a2", "learner", &["A"]).await;
+        let b1 = app.user("b1", "learner", &["B"]).await;
+        let t = app.token("boss", boss).await;
+        let csv = "username,email,first_name,last_name\na1,a1@example.org,A,One\n";
+
+        // Past the guard: nothing written, the report says why.
+        let (status, held) = app.csv("/api/v1/imports?sync=true", Some(&t), csv.into()).await;
+        assert_eq!(status, 200, "{held}");
+        assert_eq!(
+            (&held["summary"]["written"], &held["summary"]["sync"]["held"]),
+            (&json!(false), &json!(true))
+        );
+        assert_eq!(
+            held["summary"]["sync"]["deactivate"],
+            json!(["a2"]),
+            "never the caller, never branch B"
+        );
+
+        let path = "/api/v1/imports?sync=true&allow_large_deactivation=true";
+        let (status, done) = app.csv(path, Some(&t), csv.into()).await;
+        assert_eq!(
+            (status, &done["summary"]["sync"]["deactivated"]),
+            (200, &json!(1)),
+            "{done}"
+        );
+        let rt = app.token("root", root).await;
+        for (name, want) in [(a1, "active"), (a2, "deactivated"), (b1, "active"), (boss, "active")] {
+            let (_, u) = app.call("GET", &format!("/api/v1/users/{name}"), Some(&rt), None).await;
+            assert_eq!(u["status"], want, "{name}: {u}");
+        }
+
+        // Another branch as the scope is out of reach, and a sync-only flag needs sync.
+        let (status, e) = app
+            .csv("/api/v1/imports?sync=true&scope_branch=B", Some(&t), csv.into())
+            .await;
+        assert_eq!((status, e["error"]["code"].as_str()), (404, Some("not_found")), "{e}");
+        let (status, e) = app.csv("/api/v1/imports?reactivate=true", Some(&t), csv.into()).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (400, Some("invalid_input")),
+            "{e}"
+        );
+    }
+);
