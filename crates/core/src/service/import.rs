@@ -507,12 +507,12 @@ impl Service {
                 let hash = hashes.remove(&row.line);
                 let outcome = match plans[&row.line] {
                     Plan::Create => {
-                        self.import_create(tx, ctx, &who, &row, hash, &opts).await?;
+                        self.import_create(tx, ctx, &who, &row, hash, opts).await?;
                         self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
                         Outcome::Created
                     }
                     Plan::Update => {
-                        self.import_update(tx, ctx, &who, &row, hash, &opts).await?;
+                        self.import_update(tx, ctx, &who, &row, hash, opts).await?;
                         self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
                         Outcome::Updated
                     }
