@@ -299,3 +299,33 @@ fn sync_only_flags_need_a_sync() {
             .is_none()
     );
 }
+
+both_backends!(
+    a_sync_leaves_scim_accounts_to_scim_unless_asked,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_setting(&cli(), "sync_max_deactivation_share", "100")
+            .await
+            .unwrap();
+        add(&s, "ann", "learner").await;
+        let scim = Context::new(Actor::Operator, Channel::Scim);
+        s.create_user(&scim, new_user("idp", "learner")).await.unwrap();
+        add(&s, "gone", "learner").await;
+        let done = sync(&s, &cli(), roster(&["ann"]), sync_opts(RosterSync::default()))
+            .await
+            .unwrap();
+        assert_eq!(done.sync.unwrap().deactivate, ["gone"]);
+        assert_eq!(
+            status(&s, "idp").await,
+            UserStatus::Active,
+            "SCIM's own account is SCIM's to end"
+        );
+        let asked = RosterSync {
+            include_scim: true,
+            ..RosterSync::default()
+        };
+        let done = sync(&s, &cli(), roster(&["ann"]), sync_opts(asked)).await.unwrap();
+        assert_eq!(done.sync.unwrap().deactivate, ["idp"]);
+        assert_eq!(status(&s, "idp").await, UserStatus::Deactivated);
+    }
+);
