@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod course;
+pub mod forecast;
 pub mod mail;
 pub mod names;
 pub mod org;
