@@ -677,7 +677,20 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
                 ]);
             }
             if let (Format::Table, Some(limit), Some(free), Some(plan)) = (format, r.limit, r.free, r.plan) {
-                println!("{} of {limit} seats used, {free} free ({plan} plan)\n", r.used);
+                println!("{} of {limit} seats used, {free} free ({plan} plan)", r.used);
+                if let Some(f) = &r.forecast {
+                    let change = |c: Option<i64>| c.map_or("no history".into(), |n| format!("{n:+}"));
+                    println!(
+                        "change over 30 days: {}, over 90 days: {}",
+                        change(f.change_30_days),
+                        change(f.change_90_days)
+                    );
+                    match &f.limit_reached_on {
+                        Some(d) => println!("limit reached on {d} at the current rate ({})", f.method),
+                        None => println!("limit not reached within a year at the current rate ({})", f.method),
+                    }
+                }
+                println!();
             }
             emit(format, &t, &r)?;
         }

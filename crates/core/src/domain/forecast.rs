@@ -34,6 +34,12 @@ pub fn limit_reached_on(series: &[(Millis, i64)], limit: i64, today: Millis) -> 
 /// The slope of the least-squares line through `points` (x, y), or `None` with fewer than
 /// two distinct x.
 pub fn trend(points: &[(f64, f64)]) -> Option<f64> {
+    fit(points).map(|(slope, _)| slope)
+}
+
+/// The least-squares line through `points` as (slope, intercept at x = 0), or `None` with
+/// fewer than two distinct x.
+pub fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     let n = points.len() as f64;
     if points.len() < 2 {
         return None;
@@ -44,7 +50,21 @@ pub fn trend(points: &[(f64, f64)]) -> Option<f64> {
     let (num, den) = points.iter().fold((0.0, 0.0), |(num, den), (x, y)| {
         (num + (x - mean_x) * (y - mean_y), den + (x - mean_x) * (x - mean_x))
     });
-    (den > 0.0).then(|| num / den)
+    (den > 0.0).then(|| {
+        let slope = num / den;
+        (slope, mean_y - slope * mean_x)
+    })
+}
+
+/// The fitted line of the last 30 days of `series` (days since the epoch, count), as
+/// (slope per day, count at `today_day`).
+pub fn fitted_line(series: &[(i64, i64)], today_day: i64) -> Option<(f64, f64)> {
+    let recent: Vec<(f64, f64)> = series
+        .iter()
+        .filter(|(day, _)| *day > today_day - 30)
+        .map(|&(day, n)| ((day - today_day) as f64, n as f64))
+        .collect();
+    fit(&recent)
 }
 
 /// The change over the days before `today`: the count now minus the count `days` ago (or

@@ -6,7 +6,7 @@ use crate::actor::Context;
 use crate::audit::AuditAction;
 use crate::audit::{self, ChainVerifier, Problem, VerifyReport};
 use crate::domain::*;
-use crate::ports::{AuditQuery, AuditRow, UserQuery};
+use crate::ports::{AuditQuery, AuditRow, ReadTx, UserQuery};
 use crate::{ConflictCode, Entity, Error, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -22,7 +22,39 @@ pub struct SeatReport {
     pub free: Option<i64>,
     pub by_type: Vec<TypeSeats>,
     pub by_branch: Vec<BranchSeats>,
+    /// The trend and the date the limit is reached: platform-wide, so absent for branch
+    /// administrators.
+    pub forecast: Option<SeatForecast>,
 }
+
+/// Where seats are heading, from the daily counts.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeatForecast {
+    /// The day (YYYY-MM-DD, UTC) seats used reach the limit at the current rate; absent when
+    /// not within a year (flat or falling use, or too little history).
+    pub limit_reached_on: Option<String>,
+    /// How the date is found.
+    pub method: &'static str,
+    /// Seats used per day at the fitted rate.
+    pub per_day: Option<f64>,
+    /// Seats used now minus 30 and 90 days ago (or since the history began).
+    pub change_30_days: Option<i64>,
+    pub change_90_days: Option<i64>,
+    /// Seats used per day, oldest first, over the last 90 days.
+    pub history: Vec<SeatDay>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeatDay {
+    /// YYYY-MM-DD (UTC).
+    pub day: String,
+    pub used: i64,
+}
+
+/// How [`SeatForecast::limit_reached_on`] is found, said as the report says it.
+pub const FORECAST_METHOD: &str = "least-squares line through the daily seats used of the last 30 days, extended to the limit; not within a year when flat or falling";
 
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -259,6 +291,7 @@ impl Service {
                     free: Some(plan.seats_free()),
                     by_type,
                     by_branch,
+                    forecast: Some(self.forecast(&mut **tx, plan.seat_limit).await?),
                 },
                 Some(_) => SeatReport {
                     plan: None,
@@ -273,11 +306,35 @@ impl Service {
                     free: None,
                     by_type,
                     by_branch,
+                    forecast: None,
                 },
             };
             Ok(report)
         })
         .await
+    }
+
+    /// The platform's trend and forecast from the last 90 days' counts.
+    async fn forecast(&self, tx: &mut dyn ReadTx, limit: i64) -> Result<SeatForecast> {
+        let now = self.now();
+        let today = now.div_euclid(DAY_MS);
+        let days = tx.seat_history(today - 89).await?;
+        let series: Vec<(Millis, i64)> = days.iter().map(|&(d, n)| (d * DAY_MS, n)).collect();
+        Ok(SeatForecast {
+            limit_reached_on: forecast::limit_reached_on(&series, limit, now)
+                .map(|d| format_millis(d)[..10].to_owned()),
+            method: FORECAST_METHOD,
+            per_day: forecast::fitted_line(&days, today).map(|(slope, _)| (slope * 100.0).round() / 100.0),
+            change_30_days: forecast::change_over(&series, 30, now),
+            change_90_days: forecast::change_over(&series, 90, now),
+            history: days
+                .iter()
+                .map(|&(d, n)| SeatDay {
+                    day: format_millis(d * DAY_MS)[..10].to_owned(),
+                    used: n,
+                })
+                .collect(),
+        })
     }
 
     /// Active accounts never signed in (`days` = None) or not in `days` days.

@@ -7,6 +7,7 @@ use rollcall_core::Error;
 use rollcall_core::domain::Area;
 use rollcall_core::service::AuditFilter;
 
+use super::chart::{SeatChart, seat_chart};
 use super::ui::{layout, table};
 use super::{ConsoleUser, PageError};
 use crate::AppState;
@@ -42,6 +43,12 @@ pub(super) async fn dashboard(State(state): State<AppState>, user: ConsoleUser) 
     let audit = allowed(state.service.list_audit(ctx, &recent).await)?;
     let history = allowed(state.service.seat_history(ctx, 90).await)?;
     let today = state.service.system().now().div_euclid(rollcall_core::domain::DAY_MS);
+    let reached_on = seats
+        .forecast
+        .as_ref()
+        .and_then(|f| f.limit_reached_on.as_deref())
+        .and_then(|d| rollcall_core::domain::parse_time("limit_reached_on", d).ok())
+        .map(|t| t.div_euclid(rollcall_core::domain::DAY_MS));
     let body = html! {
         h1 { "Dashboard" }
         div class="cards" {
@@ -71,8 +78,25 @@ pub(super) async fn dashboard(State(state): State<AppState>, user: ConsoleUser) 
                 }
             }
         }
-        h2 { "Active accounts, last 90 days" }
-        (active_chart(&history, today))
+        h2 { "Seats used, last 90 days" }
+        (seat_chart(&SeatChart {
+            title: "Seats used",
+            points: &history,
+            limit: seats.limit.map(|l| (l, "plan limit")),
+            reached_on,
+            today,
+            days: 90,
+        }))
+        @if let Some(f) = &seats.forecast {
+            p {
+                "Change over 30 days: " strong { (signed(f.change_30_days)) } "; over 90 days: " strong { (signed(f.change_90_days)) } ". "
+                @match &f.limit_reached_on {
+                    Some(d) => { "At the current rate the limit is reached on " strong { (d) } "." }
+                    None => { "At the current rate the limit is not reached within a year." }
+                }
+                " " small { "(" (f.method) ")" }
+            }
+        }
         h2 { "Recent changes" }
         (table(&["When", "Who", "What", "Target"], html! {
             @for e in &audit {
@@ -96,35 +120,11 @@ fn allowed<T: Default>(result: Result<T, Error>) -> Result<T, Error> {
     }
 }
 
-/// Active accounts per day over 90 days as an inline SVG line (no script, no library).
-fn active_chart(points: &[(i64, i64)], today: i64) -> Markup {
-    let Some(&(_, latest)) = points.last() else {
-        return html! { p { "No history yet: the count is recorded every minute from now on." } };
-    };
-    let (width, height, days) = (600.0_f64, 150.0_f64, 90.0_f64);
-    let max = points.iter().map(|p| p.1).max().unwrap_or(1).max(1);
-    let first_day = today - 89;
-    let coords: Vec<(f64, f64)> = points
-        .iter()
-        .map(|&(day, active)| {
-            let x = (day - first_day) as f64 / (days - 1.0) * width;
-            let y = height - active as f64 / max as f64 * (height - 10.0);
-            (x, y)
-        })
-        .collect();
-    let line: Vec<String> = coords.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-    let lowest = points.iter().map(|p| p.1).min().unwrap_or(0);
-    html! {
-        svg viewBox={ "-5 -5 " (width + 10.0) " " (height + 10.0) } width="100%" class="chart" role="img" aria-labelledby="chart-title" {
-            title id="chart-title" {
-                "Active accounts over the last 90 days: now " (latest) ", lowest " (lowest) ", highest " (max)
-            }
-            line x1="0" y1=(height) x2=(width) y2=(height) stroke="#888" {}
-            polyline fill="none" stroke="#0b5cad" stroke-width="2" points=(line.join(" ")) {}
-            // A single day is a dot, not an invisible line.
-            @if let [(x, y)] = coords.as_slice() {
-                circle cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="3" fill="#0b5cad" {}
-            }
-        }
+/// A change with its sign ("+3", "-2", "0"), or "no history".
+fn signed(change: Option<i64>) -> String {
+    match change {
+        Some(n) if n > 0 => format!("+{n}"),
+        Some(n) => n.to_string(),
+        None => "no history".into(),
     }
 }

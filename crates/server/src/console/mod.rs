@@ -10,6 +10,7 @@
 mod account;
 mod audit;
 mod bulk;
+mod chart;
 mod courses;
 mod dashboard;
 mod error;

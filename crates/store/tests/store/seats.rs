@@ -1,4 +1,5 @@
 use super::*;
+use rollcall_core::clock::Clock;
 
 both_backends!(free_plan_refuses_the_sixth_active_account, |db: TestDb| async move {
     let s = service(&db).await;
@@ -164,5 +165,52 @@ both_backends!(
             s.seat_history(&as_user(learner), 90).await.unwrap_err().code(),
             "forbidden"
         );
+    }
+);
+
+both_backends!(
+    a_known_seat_series_gives_the_stated_forecast_date,
+    |db: TestDb| async move {
+        let (s, clock) = service_with_clock(&db).await;
+        s.set_plan(&cli(), PlanTier::Enterprise, Some(100)).await.unwrap();
+        s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
+        // Noon, so the days are whole whatever the hour the test starts.
+        let start = clock.now().div_euclid(DAY_MS) * DAY_MS + DAY_MS / 2;
+        clock.set(start);
+        // One day of history says nothing of a trend.
+        for i in 0..10 {
+            add(&s, &format!("d0u{i}"), "learner").await;
+        }
+        s.system().record_seat_history().await.unwrap();
+        let one_day = s.seat_report(&cli()).await.unwrap().forecast.unwrap();
+        assert_eq!((one_day.limit_reached_on, one_day.change_30_days), (None, Some(0)));
+
+        // Ten more accounts a day for five more days: 60 today, the limit of 100 four days on.
+        for day in 1..6 {
+            clock.advance(DAY_MS);
+            for i in 0..10 {
+                add(&s, &format!("d{day}u{i}"), "learner").await;
+            }
+            s.system().record_seat_history().await.unwrap();
+        }
+        let f = s.seat_report(&cli()).await.unwrap().forecast.unwrap();
+        let expected = format_millis(start + 9 * DAY_MS)[..10].to_owned();
+        assert_eq!(f.limit_reached_on.as_deref(), Some(expected.as_str()), "{f:?}");
+        assert_eq!(
+            (f.per_day, f.change_30_days, f.history.len()),
+            (Some(10.0), Some(50), 6)
+        );
+        assert!(f.method.contains("least-squares"), "the report says how");
+
+        // Falling use is not within a year.
+        for day in 1..6 {
+            clock.advance(DAY_MS);
+            for i in 0..10 {
+                s.deactivate_user(&cli(), &key(&format!("d{day}u{i}"))).await.unwrap();
+            }
+            s.system().record_seat_history().await.unwrap();
+        }
+        let f = s.seat_report(&cli()).await.unwrap().forecast.unwrap();
+        assert_eq!(f.limit_reached_on, None, "{f:?}");
     }
 );
