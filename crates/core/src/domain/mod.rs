@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod course;
+pub mod idle;
 pub mod mail;
 pub mod names;
 pub mod org;
@@ -11,6 +12,7 @@ pub mod token;
 pub mod user;
 
 pub use access::{Area, AreaSet, BaseRole, UserType, UserTypeId};
+pub use idle::{IdleCandidate, IdlePolicy, IdleStep};
 pub use course::{Certificate, Course, CourseId, CourseRole, CourseStatus, Enrollment};
 pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};

@@ -147,6 +147,14 @@ pub struct User {
     pub deactivate_at: Option<Millis>,
     /// Managed by the identity provider over SCIM (SCIM sees only linked accounts).
     pub scim_linked: bool,
+    /// The idle policy never warns or deactivates this account.
+    pub idle_exempt: bool,
+    /// The last move from deactivated back to active (the idle policy's grace counts from it).
+    pub reactivated_at: Option<Millis>,
+    /// The idle warning mailed to this account, and the deactivation date it named. A
+    /// sign-in or any status change ends it.
+    pub idle_warned_at: Option<Millis>,
+    pub idle_deadline: Option<Millis>,
 }
 
 /// The stored key a list sorted by last sign-in is ordered by: the time, then the id, as
@@ -157,6 +165,14 @@ pub fn login_key(last_login_at: Option<Millis>, id: UserId) -> String {
 }
 
 impl User {
+    /// What idleness counts from: the last sign-in, else the creation, or the last
+    /// reactivation when that is later. Stored (`users.activity_at`) so the idle policy
+    /// finds idle accounts through one index range.
+    pub fn activity_at(&self) -> Millis {
+        let seen = self.last_login_at.unwrap_or(self.created_at);
+        self.reactivated_at.map_or(seen, |r| r.max(seen))
+    }
+
     /// The stored key a list sorted by name is ordered by: last name, then first name,
     /// ignoring case, then the id, so it is unique. Tabs separate the parts because names
     /// can't contain one.
@@ -290,6 +306,10 @@ pub(crate) fn sample_user(name: &str) -> User {
         deleted_at: None,
         deactivate_at: None,
         scim_linked: false,
+        idle_exempt: false,
+        reactivated_at: None,
+        idle_warned_at: None,
+        idle_deadline: None,
     }
 }
 

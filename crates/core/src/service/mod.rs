@@ -12,6 +12,7 @@ mod auth;
 mod bulk;
 mod catalog;
 mod courses;
+mod idle;
 mod import;
 mod mail;
 mod scim;
@@ -29,6 +30,7 @@ pub use auth::{
 pub use bulk::{BulkAction, BulkOutcome, BulkRun, BulkTargets, JobView, MAX_BULK, ResultsPage};
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};
+pub use idle::{IDLE_JOB, IdlePolicyUpdate, IdlePolicyView, IdlePreview, IdleRun, IdleWarningView};
 pub use import::{ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RowError, RowReport, Source};
 pub use mail::{MAX_ATTEMPTS, MailView, Welcome};
 pub use scim::{GroupChange, PasswordChange, SCIM_MAX_RESULTS, ScimGroupView, ScimUserState, ScimUserView};

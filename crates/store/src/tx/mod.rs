@@ -11,6 +11,7 @@ mod auth;
 mod courses;
 pub(crate) mod dialect;
 mod filter;
+mod idle;
 mod jobs;
 mod org;
 mod outbox;
@@ -25,7 +26,7 @@ use filter::*;
 use rollcall_core::domain::*;
 use rollcall_core::ports::prelude::*;
 use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, GroupQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken, SessionRecord,
+    AuditHead, AuditQuery, AuditRow, GroupQuery, IdleQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken, SessionRecord,
     SignInFailures, UserQuery,
 };
 use rollcall_core::{Error, Result};
