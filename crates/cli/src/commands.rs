@@ -276,8 +276,20 @@ fn show_user(u: &UserView) {
         ("deactivated", opt(&u.deactivated_at)),
         ("deleted", opt(&u.deleted_at)),
         ("deactivates on", opt(&u.deactivate_at)),
-        ("idle policy", if u.idle_exempt { "exempt".into() } else { "applies".into() }),
-        ("idle warning", u.idle_deadline.as_ref().map_or_else(|| "-".into(), |d| format!("deactivation on {d} unless they sign in"))),
+        (
+            "idle policy",
+            if u.idle_exempt {
+                "exempt".into()
+            } else {
+                "applies".into()
+            },
+        ),
+        (
+            "idle warning",
+            u.idle_deadline
+                .as_ref()
+                .map_or_else(|| "-".into(), |d| format!("deactivation on {d} unless they sign in")),
+        ),
         (
             "emails",
             if u.exclude_from_emails {

@@ -95,7 +95,10 @@ impl IdlePolicy {
         if !(0..=100).contains(&self.max_share) {
             return Err(Error::invalid(
                 "max_share",
-                format!("{}% is not a share of the active accounts: use 0 to 100", self.max_share),
+                format!(
+                    "{}% is not a share of the active accounts: use 0 to 100",
+                    self.max_share
+                ),
             ));
         }
         for (field, limit) in [
@@ -248,15 +251,24 @@ mod tests {
         assert_eq!(p.step(&cand(Some(24), 100), NOW), IdleStep::Wait);
         assert_eq!(
             p.step(&cand(Some(25), 100), NOW),
-            IdleStep::Warn { deadline: NOW + 5 * DAY_MS }
+            IdleStep::Warn {
+                deadline: NOW + 5 * DAY_MS
+            }
         );
         // Never signed in: counted from the creation, after the shorter period.
         assert_eq!(p.step(&cand(None, 4), NOW), IdleStep::Wait);
-        assert_eq!(p.step(&cand(None, 5), NOW), IdleStep::Warn { deadline: NOW + 5 * DAY_MS });
+        assert_eq!(
+            p.step(&cand(None, 5), NOW),
+            IdleStep::Warn {
+                deadline: NOW + 5 * DAY_MS
+            }
+        );
         // Long idle when the policy starts: still the whole warning period.
         assert_eq!(
             p.step(&cand(Some(400), 500), NOW),
-            IdleStep::Warn { deadline: NOW + 5 * DAY_MS }
+            IdleStep::Warn {
+                deadline: NOW + 5 * DAY_MS
+            }
         );
     }
 
@@ -306,14 +318,41 @@ mod tests {
             Err(Error::InvalidInput { field, .. }) => field,
             other => panic!("{other:?}"),
         };
-        assert_eq!(field(IdlePolicy { max_share: 101, ..policy() }), "max_share");
-        assert_eq!(field(IdlePolicy { max_share: -1, ..policy() }), "max_share");
-        assert_eq!(field(IdlePolicy { idle_days: 3, ..policy() }), "idle_days");
         assert_eq!(
-            field(IdlePolicy { never_signed_in_days: 4, ..policy() }),
+            field(IdlePolicy {
+                max_share: 101,
+                ..policy()
+            }),
+            "max_share"
+        );
+        assert_eq!(
+            field(IdlePolicy {
+                max_share: -1,
+                ..policy()
+            }),
+            "max_share"
+        );
+        assert_eq!(
+            field(IdlePolicy {
+                idle_days: 3,
+                ..policy()
+            }),
+            "idle_days"
+        );
+        assert_eq!(
+            field(IdlePolicy {
+                never_signed_in_days: 4,
+                ..policy()
+            }),
             "never_signed_in_days"
         );
-        assert_eq!(field(IdlePolicy { grace_days: -1, ..policy() }), "grace_days");
+        assert_eq!(
+            field(IdlePolicy {
+                grace_days: -1,
+                ..policy()
+            }),
+            "grace_days"
+        );
         assert!(policy().validate().is_ok());
         assert!(IdlePolicy::default().validate().is_ok());
     }

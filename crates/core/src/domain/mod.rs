@@ -12,8 +12,8 @@ pub mod token;
 pub mod user;
 
 pub use access::{Area, AreaSet, BaseRole, UserType, UserTypeId};
-pub use idle::{IdleCandidate, IdlePolicy, IdleStep};
 pub use course::{Certificate, Course, CourseId, CourseRole, CourseStatus, Enrollment};
+pub use idle::{IdleCandidate, IdlePolicy, IdleStep};
 pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};

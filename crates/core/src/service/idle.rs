@@ -198,14 +198,18 @@ impl Service {
             set(&mut p.grace_days, upd.grace_days);
             set(&mut p.max_share, upd.max_share);
             let named = |v: &Vec<String>| -> Vec<String> {
-                v.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+                v.iter()
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
             };
             if let Some(names) = &upd.exempt_types {
                 p.exempt_types.clear();
                 for n in named(names) {
-                    let t = tx.user_type_by_key(&access::type_key(&n)).await?.ok_or_else(|| {
-                        Error::invalid("exempt_types", format!("there is no user type named '{n}'"))
-                    })?;
+                    let t = tx
+                        .user_type_by_key(&access::type_key(&n))
+                        .await?
+                        .ok_or_else(|| Error::invalid("exempt_types", format!("there is no user type named '{n}'")))?;
                     if !p.exempt_types.contains(&t.id) {
                         p.exempt_types.push(t.id);
                     }
@@ -448,7 +452,9 @@ impl Service {
             match *step {
                 IdleStep::Wait => {}
                 IdleStep::Warn { deadline } => {
-                    let Some(mut u) = tx.lock_user(c.id).await? else { continue };
+                    let Some(mut u) = tx.lock_user(c.id).await? else {
+                        continue;
+                    };
                     u.idle_warned_at = Some(now);
                     u.idle_deadline = Some(deadline);
                     tx.update_user(&u).await?;
@@ -460,13 +466,20 @@ impl Service {
                     run.warned.push(c.username.clone());
                 }
                 IdleStep::Withdraw => {
-                    let Some(mut u) = tx.lock_user(c.id).await? else { continue };
+                    let Some(mut u) = tx.lock_user(c.id).await? else {
+                        continue;
+                    };
                     let was = u.idle_deadline.take();
                     u.idle_warned_at = None;
                     tx.update_user(&u).await?;
                     let changes = json!({ "deadline": [was.map(format_millis), None::<String>] });
-                    self.record(tx, &job, &pwho, Change::user("user.idle_warning_withdrawn", &u, changes))
-                        .await?;
+                    self.record(
+                        tx,
+                        &job,
+                        &pwho,
+                        Change::user("user.idle_warning_withdrawn", &u, changes),
+                    )
+                    .await?;
                     run.withdrawn.push(c.username.clone());
                 }
                 IdleStep::Deactivate => {
