@@ -23,7 +23,9 @@ impl From<CandidateRow> for IdleCandidate {
             username: r.username,
             user_type_id: UserTypeId(r.user_type_id),
             last_login_at: r.last_login_at,
-            activity_at: r.activity_at,
+            // A sign-in through an instance of a version before the idle policy (during a
+            // rolling upgrade) moved only `last_login_at`: it counts all the same.
+            activity_at: r.last_login_at.map_or(r.activity_at, |l| l.max(r.activity_at)),
             reactivated_at: r.reactivated_at,
             idle_deadline: r.idle_deadline,
             exempt: r.exempt,
