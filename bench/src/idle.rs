@@ -70,14 +70,21 @@ pub async fn idle_benchmark(users: i64) {
     let runs = if users >= 500_000 { 3 } else { 10 };
     let signed = now - (90 - 7) * DAY_MS;
     let never = now - (30 - 7) * DAY_MS;
+    let bare = "SELECT id, username FROM users WHERE status = 'active' AND idle_exempt = FALSE AND activity_at <= $1 \
+         AND ((last_login_at IS NOT NULL AND activity_at <= $2) OR (last_login_at IS NULL AND activity_at <= $3))";
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {bare}")))
+        .bind(signed.max(never))
+        .bind(signed)
+        .bind(never)
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    eprintln!("the bare query's plan: {:?}", plan.iter().map(|p| &p.3).collect::<Vec<_>>());
     let mut found = 0;
     let mut baseline = Duration::ZERO;
     for _ in 0..runs {
         let start = Instant::now();
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, username FROM users WHERE status = 'active' AND idle_exempt = FALSE AND activity_at <= $1 \
-             AND ((last_login_at IS NOT NULL AND activity_at <= $2) OR (last_login_at IS NULL AND activity_at <= $3))",
-        )
+        let rows: Vec<(i64, String)> = sqlx::query_as(bare)
         .bind(signed.max(never))
         .bind(signed)
         .bind(never)

@@ -170,11 +170,19 @@ mod tests {
     }
 
     #[test]
+    fn the_idle_warning_says_the_date_and_that_signing_in_keeps_the_account() {
+        let m = idle_warning(&ada(), "https://x", 86_400_000);
+        assert!(m.body.contains("1970-01-02"), "{}", m.body);
+        assert!(m.body.contains("Signing in keeps your account"), "{}", m.body);
+    }
+
+    #[test]
     fn every_template_names_the_user() {
         for m in [
             set_password(&ada(), "L"),
             password_reset(&ada(), "L"),
             idle_warning(&ada(), "https://x", 86_400_000),
+            idle_policy_summary(&ada(), "https://x", "The idle-account policy warned 1 account."),
             sso_admin_linked(&ada(), &ada(), "Administrator", "https://idp", "root"),
         ] {
             assert!(m.body.starts_with("Hello Ada,"), "{:?}", m.template);
