@@ -79,18 +79,21 @@ pub async fn idle_benchmark(users: i64) {
         .fetch_all(&mut raw)
         .await
         .unwrap();
-    eprintln!("the bare query's plan: {:?}", plan.iter().map(|p| &p.3).collect::<Vec<_>>());
+    eprintln!(
+        "the bare query's plan: {:?}",
+        plan.iter().map(|p| &p.3).collect::<Vec<_>>()
+    );
     let mut found = 0;
     let mut baseline = Duration::ZERO;
     for _ in 0..runs {
         let start = Instant::now();
         let rows: Vec<(i64, String)> = sqlx::query_as(bare)
-        .bind(signed.max(never))
-        .bind(signed)
-        .bind(never)
-        .fetch_all(&mut raw)
-        .await
-        .unwrap();
+            .bind(signed.max(never))
+            .bind(signed)
+            .bind(never)
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
         baseline += start.elapsed();
         found = rows.len();
     }
@@ -100,7 +103,11 @@ pub async fn idle_benchmark(users: i64) {
         let start = Instant::now();
         let p = service.idle_preview(&ctx).await.unwrap();
         measured += start.elapsed();
-        assert_eq!(p.warn.len() + p.deactivate.len(), found, "the preview finds what the query finds");
+        assert_eq!(
+            p.warn.len() + p.deactivate.len(),
+            found,
+            "the preview finds what the query finds"
+        );
     }
     let measured = measured / runs;
     report(

@@ -57,7 +57,10 @@ async fn main() {
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("idle") {
-        let users = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+        let users = std::env::args()
+            .nth(2)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1_000_000);
         idle::idle_benchmark(users).await;
         return;
     }

@@ -350,6 +350,8 @@ mod tests {
             deactivated_at: None,
             deleted_at: None,
             deactivate_at: None,
+            idle_exempt: true,
+            idle_deadline: None,
         };
         let mut ex = Exporter::new(Vec::new()).unwrap();
         ex.user(&u).unwrap();
@@ -360,6 +362,7 @@ mod tests {
         assert_eq!((r.first_name.as_str(), r.last_name.as_str()), ("=cmd()", "+1"));
         assert_eq!(r.branches, vec!["North", "South"]);
         assert_eq!((r.active, r.exclude_from_emails), (Some(false), Some(true)));
+        assert_eq!(r.idle_exempt, Some(true), "the idle exemption imports back");
         assert_eq!(formula_safe("@SUM"), "'@SUM");
         let pw = rows("username,email,first_name,last_name,password\nada,a@x.org,A,L,'-secret phrase\n");
         assert_eq!(

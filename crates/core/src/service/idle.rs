@@ -298,15 +298,16 @@ impl Service {
         };
         let mut spared = vec![];
         let n_affected = steps.iter().filter(|x| affected(x)).count() as i64;
-        if n_affected > 0 && tx.count_active_of_type(admin).await? <= n_affected {
-            if let Some(last) = steps.iter_mut().rev().find(|x| affected(x)) {
-                last.1 = if last.0.idle_deadline.is_some() {
-                    IdleStep::Withdraw
-                } else {
-                    IdleStep::Wait
-                };
-                spared.push(last.0.username.clone());
-            }
+        if n_affected > 0
+            && tx.count_active_of_type(admin).await? <= n_affected
+            && let Some(last) = steps.iter_mut().rev().find(|x| affected(x))
+        {
+            last.1 = if last.0.idle_deadline.is_some() {
+                IdleStep::Withdraw
+            } else {
+                IdleStep::Wait
+            };
+            spared.push(last.0.username.clone());
         }
         let active = tx
             .count_users(&UserQuery {
