@@ -1,4 +1,5 @@
-//! `cargo run --release -p rollcall-bench [-- USERS]`, or `-- saml` for the SAML part only
+//! `cargo run --release -p rollcall-bench [-- USERS]`, or `-- saml` for the SAML part only, or
+//! `-- idle [USERS]` for the idle policy's preview (bench/src/idle.rs; default 1,000,000 users)
 //!
 //! Measures rollcall's hot paths on SQLite and prints each as a ratio against a raw-SQL
 //! baseline run in the same process on the same machine, so the numbers mean something on
@@ -16,6 +17,8 @@
 //! - refusing a 256 KiB SAML response stuffed with signatures (the shape check, before any
 //!   cryptography) against the full validation of a valid signed response.
 #![allow(clippy::unwrap_used)] // test and benchmark support: a failure ends the run
+
+mod idle;
 
 use rollcall_core::domain::{UserCursor, UserOrder, UserStatus};
 use rollcall_core::service::{NewUser, UserFilter};
@@ -51,6 +54,14 @@ fn report(what: &str, measured: Duration, baseline: Duration) {
 async fn main() {
     if std::env::args().nth(1).as_deref() == Some("saml") {
         saml_benchmark();
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("idle") {
+        let users = std::env::args()
+            .nth(2)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1_000_000);
+        idle::idle_benchmark(users).await;
         return;
     }
     let users: i64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);

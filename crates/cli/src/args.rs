@@ -54,6 +54,9 @@ pub enum Command {
     /// Platform settings
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// The idle-account policy: warn, then deactivate accounts nobody uses
+    #[command(subcommand, name = "idle-policy")]
+    IdlePolicy(IdlePolicyCmd),
     /// API and SCIM tokens
     #[command(subcommand)]
     Token(TokenCmd),
@@ -417,6 +420,10 @@ pub struct UserSet {
     /// Unlink the account from single sign-on
     #[arg(long)]
     pub no_sso_subject: bool,
+    /// Exempt the account from the idle-account policy (never warned or deactivated by it)
+    #[arg(long, value_name = "true|false", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub idle_exempt: Option<bool>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -574,4 +581,59 @@ pub enum SettingsCmd {
         key: String,
         value: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum IdlePolicyCmd {
+    /// The policy as set (off by default), and the accounts warned with their deadlines
+    Show {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
+    /// Change the policy. Each exemption list given replaces the stored one (`''` empties it)
+    Set(IdlePolicySetArgs),
+    /// Exactly who a run would warn and deactivate now, the seats freed, and whether the
+    /// safety cap holds it back
+    Preview {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
+    /// Warn and deactivate what the preview lists. Past --max-share it writes nothing and
+    /// exits 1, unless --confirm
+    Run {
+        /// Deactivate past the safety cap
+        #[arg(long)]
+        confirm: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Args)]
+pub struct IdlePolicySetArgs {
+    #[arg(long, value_name = "true|false", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub enabled: Option<bool>,
+    /// Idle after N days without a sign-in (0: at once)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub idle_days: Option<i64>,
+    /// Idle after M days for an account that never signed in, counted from its creation
+    #[arg(long, value_name = "M", allow_negative_numbers = true)]
+    pub never_signed_in_days: Option<i64>,
+    /// Warn by email K days before the deactivation (0: no warning)
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    pub warn_days: Option<i64>,
+    /// A reactivated account is left alone for G days (default 14; 0: no grace)
+    #[arg(long, value_name = "G", allow_negative_numbers = true)]
+    pub grace_days: Option<i64>,
+    /// A run deactivating more than this percentage of the active accounts waits for
+    /// confirmation (default 10)
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true)]
+    pub max_share: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    pub exempt_type: Vec<String>,
+    #[arg(long, value_name = "G")]
+    pub exempt_group: Vec<String>,
+    #[arg(long, value_name = "B")]
+    pub exempt_branch: Vec<String>,
 }

@@ -123,6 +123,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Audit(cmd) => audit(&open_service(&config, KeyCheck::Report).await?, &ctx, cmd).await,
+        Command::IdlePolicy(cmd) => crate::idle::idle_policy(&open(&config).await?, &ctx, cmd).await,
         Command::Settings(cmd) => settings(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -282,6 +283,20 @@ fn show_user(u: &UserView) {
         ("deleted", opt(&u.deleted_at)),
         ("deactivates on", opt(&u.deactivate_at)),
         (
+            "idle policy",
+            if u.idle_exempt {
+                "exempt".into()
+            } else {
+                "applies".into()
+            },
+        ),
+        (
+            "idle warning",
+            u.idle_deadline
+                .as_ref()
+                .map_or_else(|| "-".into(), |d| format!("deactivation on {d} unless they sign in")),
+        ),
+        (
             "emails",
             if u.exclude_from_emails {
                 "excluded".into()
@@ -338,6 +353,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 exclude_from_emails: a.exclude_from_emails,
                 deactivate_at,
                 send_welcome: a.no_welcome.then_some(false),
+                idle_exempt: false,
             };
             let u = service.create_user(ctx, input).await?;
             println!("added {} ({}, {}, id {})", u.username, u.user_type, u.status, u.id);
@@ -399,6 +415,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 remove_groups: s.remove_group,
                 external_id: s.external_id.as_deref().map(|e| clearable(e).map(str::to_owned)),
                 exclude_from_emails: s.exclude_from_emails.map(|x| matches!(x, YesNo::Yes)),
+                idle_exempt: s.idle_exempt,
                 deactivate_at,
                 sso_subject: match (s.no_sso_subject, s.sso_subject) {
                     (true, _) => Some(None),

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod idle;
 mod import;
 mod output;
 

@@ -66,10 +66,12 @@ pub enum Channel {
     Scim,
     Sso,
     System,
+    /// A daily job acting on its own (the idle policy): its entries' actor is the job.
+    Job,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 7] = [
+    pub const ALL: [Channel; 8] = [
         Channel::Console,
         Channel::Api,
         Channel::Cli,
@@ -77,6 +79,7 @@ impl Channel {
         Channel::Scim,
         Channel::Sso,
         Channel::System,
+        Channel::Job,
     ];
     pub fn parse(s: &str) -> Option<Channel> {
         Channel::ALL.into_iter().find(|c| c.as_str() == s)
@@ -90,6 +93,7 @@ impl Channel {
             Channel::Scim => "scim",
             Channel::Sso => "sso",
             Channel::System => "system",
+            Channel::Job => "job",
         }
     }
     pub fn origin(self) -> crate::domain::Origin {
@@ -97,7 +101,7 @@ impl Channel {
         match self {
             Channel::Console => Origin::Console,
             Channel::Api => Origin::Api,
-            Channel::Cli | Channel::System => Origin::Cli,
+            Channel::Cli | Channel::System | Channel::Job => Origin::Cli,
             Channel::Csv => Origin::Csv,
             Channel::Scim => Origin::Scim,
             Channel::Sso => Origin::Sso,
@@ -128,6 +132,11 @@ impl Context {
     }
     pub fn system(job: &'static str) -> Context {
         Context::new(Actor::System { job }, Channel::System)
+    }
+    /// A daily job acting by its own rules (the idle policy): audited with the job as
+    /// actor and channel `job`.
+    pub fn job(job: &'static str) -> Context {
+        Context::new(Actor::System { job }, Channel::Job)
     }
 }
 

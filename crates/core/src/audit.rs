@@ -57,6 +57,10 @@ vocabulary! {
         UserSsoUnlink = "user.sso_unlink",
         UserScimLink = "user.scim_link",
         UserScimUnlink = "user.scim_unlink",
+        /// The idle policy warned the account of its coming deactivation.
+        UserIdleWarn = "user.idle_warn",
+        /// A warning that no longer stands (a sign-in, an exemption, a status change).
+        UserIdleWarningWithdrawn = "user.idle_warning_withdrawn",
         UserTypeCreate = "user_type.create",
         UserTypeEdit = "user_type.edit",
         UserTypeDelete = "user_type.delete",
@@ -79,6 +83,10 @@ vocabulary! {
         TokenRevoke = "token.revoke",
         PlanSet = "plan.set",
         SettingsSet = "settings.set",
+        IdlePolicySet = "idle_policy.set",
+        /// A run the safety cap held back, waiting for confirmation.
+        IdlePolicyHeld = "idle_policy.held",
+        IdlePolicyRun = "idle_policy.run",
         SsoSet = "sso.set",
         SsoDisable = "sso.disable",
     }

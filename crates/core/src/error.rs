@@ -110,6 +110,8 @@ vocabulary! {
         NotEnrolled = "not_enrolled",
         UnitOrder = "unit_order",
         ImportStopped = "import_stopped",
+        /// A manual run of the idle policy while it is off.
+        IdlePolicyOff = "idle_policy_off",
         /// An import needing more seats than are free (the single-user case is [`Error::SeatLimitReached`]).
         SeatLimitReached = "seat_limit_reached",
     }

@@ -25,6 +25,7 @@ enum Column {
     Active,
     DeactivationDate,
     ExcludeFromEmails,
+    IdleExempt,
     /// Read and not kept: rollcall stores no language or bio.
     Ignored,
 }
@@ -45,13 +46,14 @@ fn column(name: &str) -> Option<Column> {
         "active" => Column::Active,
         "deactivation_date" => Column::DeactivationDate,
         "exclude_from_emails" => Column::ExcludeFromEmails,
+        "idle_exempt" => Column::IdleExempt,
         "language" | "bio" => Column::Ignored,
         _ => return None,
     })
 }
 
 const KNOWN: &str = "username (Login), email, first_name (Firstname), last_name (Lastname), password, user_type (User-type), \
-    branches (Branch), groups (Group), courses (Course), status, active, deactivation_date, exclude_from_emails, language, bio";
+    branches (Branch), groups (Group), courses (Course), status, active, deactivation_date, exclude_from_emails, idle_exempt, language, bio";
 
 /// A file the importer can't read at all (no header, a required column missing …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +191,7 @@ fn row(columns: &[Column], record: &csv::StringRecord) -> Parsed {
                 }
             }
             Column::ExcludeFromEmails => r.exclude_from_emails = yes_no("exclude_from_emails", v, line)?,
+            Column::IdleExempt => r.idle_exempt = yes_no("idle_exempt", v, line)?,
             Column::Ignored => {}
         }
     }
@@ -204,7 +207,7 @@ pub fn formula_safe(cell: &str) -> String {
     }
 }
 
-pub const EXPORT_HEADER: [&str; 10] = [
+pub const EXPORT_HEADER: [&str; 11] = [
     "username",
     "email",
     "first_name",
@@ -215,6 +218,7 @@ pub const EXPORT_HEADER: [&str; 10] = [
     "status",
     "exclude_from_emails",
     "deactivation_date",
+    "idle_exempt",
 ];
 
 /// Writes users in rollcall's import columns, so an export imports back unchanged.
@@ -245,6 +249,7 @@ impl<W: Write> Exporter<W> {
                 "no".into()
             },
             u.deactivate_at.clone().unwrap_or_default(),
+            if u.idle_exempt { "yes".into() } else { "no".into() },
         ];
         self.writer.write_record(cells.iter().map(|c| formula_safe(c)))
     }
@@ -345,6 +350,8 @@ mod tests {
             deactivated_at: None,
             deleted_at: None,
             deactivate_at: None,
+            idle_exempt: true,
+            idle_deadline: None,
         };
         let mut ex = Exporter::new(Vec::new()).unwrap();
         ex.user(&u).unwrap();
@@ -355,6 +362,7 @@ mod tests {
         assert_eq!((r.first_name.as_str(), r.last_name.as_str()), ("=cmd()", "+1"));
         assert_eq!(r.branches, vec!["North", "South"]);
         assert_eq!((r.active, r.exclude_from_emails), (Some(false), Some(true)));
+        assert_eq!(r.idle_exempt, Some(true), "the idle exemption imports back");
         assert_eq!(formula_safe("@SUM"), "'@SUM");
         let pw = rows("username,email,first_name,last_name,password\nada,a@x.org,A,L,'-secret phrase\n");
         assert_eq!(

@@ -11,6 +11,7 @@ pub enum Template {
     IdleWarning,
     DeactivationRefused,
     SsoAdminLinked,
+    IdlePolicySummary,
 }
 
 impl Template {
@@ -22,6 +23,7 @@ impl Template {
             Template::IdleWarning => "idle_warning",
             Template::DeactivationRefused => "deactivation_refused",
             Template::SsoAdminLinked => "sso_admin_linked",
+            Template::IdlePolicySummary => "idle_policy_summary",
         }
     }
 }
@@ -94,7 +96,7 @@ pub fn idle_warning(user: &User, base_url: &str, deactivate_on: Millis) -> Messa
         template: Template::IdleWarning,
         subject: "Your account will be deactivated".into(),
         body: format!(
-            "{}\n\nYou haven't signed in for a while. Your account {} will be deactivated on {} unless you sign in before then:\n{base_url}/login\n\nYour training records are kept either way.\n",
+            "{}\n\nYou haven't signed in for a while. Your account {} will be deactivated on {} unless you sign in before then. Signing in keeps your account:\n{base_url}/login\n\nYour training records are kept either way.\n",
             greeting(user),
             user.username,
             format_millis(deactivate_on)
@@ -113,6 +115,19 @@ pub fn deactivation_refused(admin: &User, user: &User, base_url: &str, scheduled
             greeting(admin),
             user.username,
             format_millis(scheduled_for)
+        ),
+    }
+}
+
+/// To every active administrator, after an idle-policy run that changed something or was
+/// held back by the safety cap.
+pub fn idle_policy_summary(admin: &User, base_url: &str, summary: &str) -> Message {
+    Message {
+        template: Template::IdlePolicySummary,
+        subject: "Idle-account policy: what today's run did".into(),
+        body: format!(
+            "{}\n\n{summary}\n\nThe policy, its preview and the warned accounts: {base_url}/admin/idle-policy\n",
+            greeting(admin)
         ),
     }
 }
@@ -155,11 +170,19 @@ mod tests {
     }
 
     #[test]
+    fn the_idle_warning_says_the_date_and_that_signing_in_keeps_the_account() {
+        let m = idle_warning(&ada(), "https://x", 86_400_000);
+        assert!(m.body.contains("1970-01-02"), "{}", m.body);
+        assert!(m.body.contains("Signing in keeps your account"), "{}", m.body);
+    }
+
+    #[test]
     fn every_template_names_the_user() {
         for m in [
             set_password(&ada(), "L"),
             password_reset(&ada(), "L"),
             idle_warning(&ada(), "https://x", 86_400_000),
+            idle_policy_summary(&ada(), "https://x", "The idle-account policy warned 1 account."),
             sso_admin_linked(&ada(), &ada(), "Administrator", "https://idp", "root"),
         ] {
             assert!(m.body.starts_with("Hello Ada,"), "{:?}", m.template);

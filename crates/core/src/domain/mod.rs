@@ -3,6 +3,7 @@
 pub mod access;
 pub mod course;
 pub mod forecast;
+pub mod idle;
 pub mod mail;
 pub mod names;
 pub mod org;
@@ -13,6 +14,7 @@ pub mod user;
 
 pub use access::{Area, AreaSet, BaseRole, UserType, UserTypeId};
 pub use course::{Certificate, Course, CourseId, CourseRole, CourseStatus, Enrollment};
+pub use idle::{IdleCandidate, IdlePolicy, IdleStep};
 pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};

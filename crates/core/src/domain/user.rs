@@ -161,6 +161,14 @@ pub struct User<I = UserId> {
     pub deactivate_at: Option<Millis>,
     /// Managed by the identity provider over SCIM (SCIM sees only linked accounts).
     pub scim_linked: bool,
+    /// The idle policy never warns or deactivates this account.
+    pub idle_exempt: bool,
+    /// The last move from deactivated back to active (the idle policy's grace counts from it).
+    pub reactivated_at: Option<Millis>,
+    /// The idle warning mailed to this account, and the deactivation date it named. A
+    /// sign-in or any status change ends it.
+    pub idle_warned_at: Option<Millis>,
+    pub idle_deadline: Option<Millis>,
 }
 
 impl User<super::Unsaved> {
@@ -185,6 +193,10 @@ impl User<super::Unsaved> {
             deleted_at: self.deleted_at,
             deactivate_at: self.deactivate_at,
             scim_linked: self.scim_linked,
+            idle_exempt: self.idle_exempt,
+            reactivated_at: self.reactivated_at,
+            idle_warned_at: self.idle_warned_at,
+            idle_deadline: self.idle_deadline,
         }
     }
 }
@@ -194,6 +206,16 @@ impl User<super::Unsaved> {
 /// signed in sorts as the oldest sign-in.
 pub fn login_key(last_login_at: Option<Millis>, id: UserId) -> String {
     format!("{:020}{:020}", last_login_at.unwrap_or(0).max(0), id.0)
+}
+
+impl<I> User<I> {
+    /// What idleness counts from: the last sign-in, else the creation, or the last
+    /// reactivation when that is later. Stored (`users.activity_at`) so the idle policy
+    /// finds idle accounts through one index range.
+    pub fn activity_at(&self) -> Millis {
+        let seen = self.last_login_at.unwrap_or(self.created_at);
+        self.reactivated_at.map_or(seen, |r| r.max(seen))
+    }
 }
 
 impl User {
@@ -330,6 +352,10 @@ pub(crate) fn sample_user(name: &str) -> User {
         deleted_at: None,
         deactivate_at: None,
         scim_linked: false,
+        idle_exempt: false,
+        reactivated_at: None,
+        idle_warned_at: None,
+        idle_deadline: None,
     }
 }
 

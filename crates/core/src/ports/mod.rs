@@ -85,6 +85,18 @@ pub struct UserQuery {
     pub scim_linked: Option<bool>,
 }
 
+/// What the idle policy looks for (see `UserReads::idle_candidates`).
+#[derive(Clone, Debug, Default)]
+pub struct IdleQuery {
+    /// Accounts that signed in before: last active at or before this time.
+    pub signed_in_before: Millis,
+    /// Accounts that never signed in: created (or reactivated) at or before this time.
+    pub never_before: Millis,
+    pub exempt_types: Vec<UserTypeId>,
+    pub exempt_groups: Vec<GroupId>,
+    pub exempt_branches: Vec<BranchId>,
+}
+
 /// A condition over one kind of record, built by a channel (SCIM filters) and translated
 /// to SQL by the store — never evaluated in memory.
 #[derive(Clone, Debug, PartialEq)]

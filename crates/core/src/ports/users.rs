@@ -1,6 +1,6 @@
 //! Accounts: the user rows, their passwords, sort keys and identity-provider links.
 
-use super::UserQuery;
+use super::{IdleQuery, UserQuery};
 use crate::Result;
 use crate::domain::*;
 use async_trait::async_trait;
@@ -26,6 +26,12 @@ pub trait UserReads: Send {
     async fn sso_link(&mut self, user: UserId) -> Result<Option<(String, String)>>;
     /// The user linked to (IdP entity id, NameID), whatever their username.
     async fn user_by_sso_link(&mut self, issuer: &str, subject: &str) -> Result<Option<User>>;
+    /// Active accounts the idle policy may act on: not exempt (by their flag, type, a
+    /// group or a branch) and last active at or before the cutoff of their kind. Through
+    /// the `users_idle` index range, never a scan of the table.
+    async fn idle_candidates(&mut self, q: &IdleQuery) -> Result<Vec<IdleCandidate>>;
+    /// Active accounts holding an idle warning, exempt or not (`IdleCandidate::exempt`).
+    async fn idle_warned(&mut self, q: &IdleQuery) -> Result<Vec<IdleCandidate>>;
 }
 
 #[async_trait]
@@ -46,6 +52,8 @@ pub trait UserTx: UserReads {
     async fn fill_missing_sort_keys(&mut self) -> Result<u64>;
     /// Marks a user linked to (or unlinked from) the identity provider.
     async fn set_scim_linked(&mut self, user: UserId, linked: bool) -> Result<()>;
+    /// Records a sign-in; it also ends an idle warning the account holds (signing in keeps
+    /// the account).
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()>;
     /// Links a user to (IdP entity id, NameID), or unlinks with `None`.
     async fn set_sso_link(&mut self, user: UserId, link: Option<(&str, &str)>) -> Result<()>;

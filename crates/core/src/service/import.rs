@@ -31,6 +31,8 @@ pub struct ImportRow {
     pub active: Option<bool>,
     pub deactivation_date: Option<Millis>,
     pub exclude_from_emails: Option<bool>,
+    /// The idle policy never warns or deactivates this account (`None`: as it is, or no).
+    pub idle_exempt: Option<bool>,
 }
 
 /// A row the file format already refused (a cell that isn't YES/NO, a bad date …).
@@ -691,6 +693,7 @@ impl Service {
             && active == user.status.holds_seat()
             && self.same_password(tx, &user, row.password.as_deref()).await?
             && row.exclude_from_emails.is_none_or(|x| x == user.exclude_from_emails)
+            && row.idle_exempt.is_none_or(|x| x == user.idle_exempt)
             && row.deactivation_date.is_none_or(|d| Some(d) == user.deactivate_at);
         if same {
             return Ok(Ok((Plan::Unchanged, 0)));
@@ -846,6 +849,7 @@ impl Service {
             active: row.active.unwrap_or(true),
             external_id: None,
             exclude_from_emails: row.exclude_from_emails.unwrap_or(false),
+            idle_exempt: row.idle_exempt.unwrap_or(false),
             deactivate_at: row.deactivation_date,
             send_welcome: Welcome(opts.send_welcome).0,
         };
@@ -880,6 +884,7 @@ impl Service {
             add_branches: row.branches.clone(),
             add_groups: row.groups.clone(),
             exclude_from_emails: row.exclude_from_emails,
+            idle_exempt: row.idle_exempt,
             deactivate_at: row.deactivation_date.map(Some),
             ..UserUpdate::default()
         };

@@ -12,6 +12,7 @@ mod auth;
 mod bulk;
 mod catalog;
 mod courses;
+mod idle;
 mod import;
 mod mail;
 mod scim;
@@ -32,6 +33,7 @@ pub use bulk::{
 };
 pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};
+pub use idle::{IDLE_JOB, IdlePolicyUpdate, IdlePolicyView, IdlePreview, IdleRun, IdleWarningView};
 pub use import::{
     ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RosterSync, RowError, RowReport, Source, SyncKept,
     SyncReport,

@@ -383,6 +383,7 @@ impl Service {
             active: state.active,
             external_id: state.external_id,
             exclude_from_emails: false,
+            idle_exempt: false,
             deactivate_at: None,
             send_welcome: None,
         };

@@ -30,6 +30,8 @@ pub struct NewUser {
     pub deactivate_at: Option<Millis>,
     /// Whether to send the welcome email (`None`: yes, unless the setting is off).
     pub send_welcome: Option<bool>,
+    /// The idle policy never warns or deactivates this account.
+    pub idle_exempt: bool,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -53,6 +55,8 @@ pub struct UserUpdate {
     /// Links the account to this NameID at the configured identity provider; `Some(None)`
     /// (or an empty string) unlinks it.
     pub sso_subject: Option<Option<String>>,
+    /// Exempts the account from the idle policy (or ends the exemption).
+    pub idle_exempt: Option<bool>,
 }
 
 /// List filters by name, as channels receive them.
@@ -98,6 +102,10 @@ pub struct UserView {
     pub deactivated_at: Option<String>,
     pub deleted_at: Option<String>,
     pub deactivate_at: Option<String>,
+    /// The idle policy never warns or deactivates this account.
+    pub idle_exempt: bool,
+    /// The deactivation date the idle policy's warning named, while it stands.
+    pub idle_deadline: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -132,6 +140,8 @@ impl UserView {
             deactivated_at: u.deactivated_at.map(format_millis),
             deleted_at: u.deleted_at.map(format_millis),
             deactivate_at: u.deactivate_at.map(format_millis),
+            idle_exempt: u.idle_exempt,
+            idle_deadline: u.idle_deadline.map(format_millis),
         }
     }
 }
@@ -185,7 +195,7 @@ impl Service {
     /// [`Self::reach`] for a change: the row is read under a lock, so concurrent changes to
     /// one user (two deactivations, an edit racing a deactivation) apply one after the other
     /// and the seat counters can't drift.
-    async fn reach_locked(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
+    pub(crate) async fn reach_locked(&self, tx: &mut dyn Tx, who: &Principal, key: &UserKey) -> Result<Reached> {
         let found = match self.user_by_key(tx, key).await? {
             Some(u) => tx.lock_user(u.id).await?,
             None => None,
@@ -396,6 +406,10 @@ impl Service {
             deleted_at: None,
             deactivate_at: input.deactivate_at,
             scim_linked: ctx.channel == crate::actor::Channel::Scim,
+            idle_exempt: input.idle_exempt,
+            reactivated_at: None,
+            idle_warned_at: None,
+            idle_deadline: None,
         };
         let id = tx.insert_user(&user, password_hash.as_deref()).await?;
         let user = user.saved(id);
@@ -421,6 +435,7 @@ impl Service {
             "password": if user.has_password { Some("[redacted]") } else { None },
             "external_id": user.external_id,
             "deactivate_at": user.deactivate_at.map(format_millis),
+            "idle_exempt": user.idle_exempt,
         });
         self.welcome(tx, &user, super::mail::Welcome(input.send_welcome))
             .await?;
@@ -677,6 +692,15 @@ impl Service {
             );
             user.deactivate_at = d;
         }
+        if let Some(x) = upd.idle_exempt.filter(|x| *x != user.idle_exempt) {
+            changes.insert("idle_exempt".into(), json!([user.idle_exempt, x]));
+            user.idle_exempt = x;
+            if x {
+                // An exempt account is not deactivated: a warning it was sent is void.
+                user.idle_warned_at = None;
+                user.idle_deadline = None;
+            }
+        }
         if let Some(h) = &password_hash {
             tx.set_password_hash(user.id, Some(h)).await?;
             user.has_password = true;
@@ -807,8 +831,14 @@ impl Service {
         }
         user.status = to;
         user.updated_at = now;
+        // Any status change ends an idle warning: the account left, or came back.
+        user.idle_warned_at = None;
+        user.idle_deadline = None;
         match to {
-            UserStatus::Active => user.deactivated_at = None,
+            UserStatus::Active => {
+                user.deactivated_at = None;
+                user.reactivated_at = Some(now);
+            }
             UserStatus::Deactivated if from == UserStatus::Active => {
                 user.deactivated_at = Some(now);
                 user.deactivate_at = None;

@@ -15,6 +15,7 @@ mod courses;
 mod dashboard;
 mod error;
 mod extract;
+mod idle;
 mod import;
 mod learning;
 mod org;
@@ -79,6 +80,9 @@ pub fn routes() -> Routes<AppState> {
         .get("/admin/settings", settings::page)
         .post("/admin/settings", settings::save)
         .post("/admin/settings/sso", settings::sso_save)
+        .get("/admin/idle-policy", idle::page)
+        .post("/admin/idle-policy", idle::save)
+        .post("/admin/idle-policy/run", idle::run)
         .get("/learn", learning::learn)
         .post("/learn/complete", learning::complete_unit)
         .get("/teach", learning::teach)

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::audit::audit_table;
 use super::learning::learning_record;
-use super::ui::{Input, csrf_field, done, hidden, layout, post_form};
+use super::ui::{Input, checkbox, csrf_field, done, hidden, layout, post_form};
 use super::{ConsoleUser, CsrfForm, NoFields, PageError, comma_list, non_empty};
 use crate::AppState;
 
@@ -61,6 +61,12 @@ pub(super) async fn page(
             dt { "Groups" } dd { (u.groups.join(", ")) }
             dt { "Status" } dd { (u.status) }
             dt { "Last login" } dd { (u.last_login_at.as_deref().unwrap_or("never")) }
+            dt { "Idle policy" } dd {
+                @if u.idle_exempt { "exempt: never warned or deactivated for being idle" } @else { "applies" }
+            }
+            @if let Some(d) = &u.idle_deadline {
+                dt { "Idle warning" } dd { "warned: deactivated on " (d) " unless they sign in before" }
+            }
         }
         h2 { "Courses" }
         (learning_record(&record))
@@ -106,6 +112,8 @@ fn change_forms(u: &UserView, sso: Option<&SsoLink>, csrf: &str) -> Markup {
             (field("branches", "Branches (comma-separated)", &u.branches.join(", ")))
             (field("groups", "Groups (comma-separated)", &u.groups.join(", ")))
             (field("sso_subject", &sso_label, sso.map_or("", |l| l.subject.as_str())))
+            (hidden("idle_exempt_shown", "1"))
+            (checkbox("idle_exempt", "Exempt from the idle-account policy (never warned or deactivated for being idle)", u.idle_exempt))
         }, "Save changes"))
         h2 { "Offboard" }
         (post_form(&format!("/admin/users/{id}/offboard"), csrf, html! {
@@ -177,6 +185,9 @@ pub(super) struct EditForm {
     groups: String,
     /// Absent from a form that doesn't show it: then left as it is.
     sso_subject: Option<String>,
+    /// Present when the form showed the exemption checkbox (an unticked box sends nothing).
+    idle_exempt_shown: Option<String>,
+    idle_exempt: Option<String>,
 }
 
 /// What to add and what to remove to go from `now` to `wanted` (names compared without case).
@@ -217,6 +228,11 @@ pub(super) async fn edit(
         add_groups,
         remove_groups,
         sso_subject,
+        idle_exempt: f
+            .idle_exempt_shown
+            .is_some()
+            .then_some(f.idle_exempt.is_some())
+            .filter(|x| *x != u.idle_exempt),
         ..UserUpdate::default()
     };
     state.service.update_user(ctx, &key, update).await?;

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod courses;
 pub mod error;
 pub mod extract;
+pub mod idle;
 pub mod imports;
 pub mod users;
 
@@ -108,6 +109,10 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(admin::get_plan, admin::set_plan))
         .routes(routes!(admin::seat_report))
         .routes(routes!(admin::idle_report))
+        .routes(routes!(idle::get_idle_policy, idle::set_idle_policy))
+        .routes(routes!(idle::preview))
+        .routes(routes!(idle::run))
+        .routes(routes!(idle::warned))
         .routes(routes!(admin::list_audit))
         .routes(routes!(admin::list_settings))
         .routes(routes!(admin::set_setting))

@@ -85,6 +85,9 @@ pub struct CreateUser {
     pub exclude_from_emails: bool,
     /// Scheduled deactivation (YYYY-MM-DD or RFC 3339).
     pub deactivate_at: Option<String>,
+    /// The idle-account policy never warns or deactivates this account.
+    #[serde(default)]
+    pub idle_exempt: bool,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -119,6 +122,8 @@ pub struct UpdateUser {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub sso_subject: Option<Option<String>>,
+    /// Exempts the account from the idle-account policy (or ends the exemption).
+    pub idle_exempt: Option<bool>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -210,6 +215,7 @@ pub async fn create_user(c: Caller, ApiJson(b): ApiJson<CreateUser>) -> ApiResul
         exclude_from_emails: b.exclude_from_emails,
         deactivate_at: parse_opt_time("deactivate_at", b.deactivate_at.as_deref())?,
         send_welcome: b.send_welcome,
+        idle_exempt: b.idle_exempt,
     };
     Ok((StatusCode::CREATED, Json(c.service.create_user(&c.ctx, input).await?)))
 }
@@ -248,6 +254,7 @@ pub async fn update_user(
         exclude_from_emails: b.exclude_from_emails,
         deactivate_at,
         sso_subject: b.sso_subject,
+        idle_exempt: b.idle_exempt,
     };
     Ok(Json(c.service.update_user(&c.ctx, &key(id), upd).await?))
 }

@@ -242,6 +242,22 @@ fn rows() -> Vec<PageRow> {
             Some("csrf={csrf}&metadata=not-metadata"),
             admin_only(400)
         ),
+        page!("GET", "/admin/idle-policy", "/admin/idle-policy", None, admin_only(200)),
+        page!(
+            "POST",
+            "/admin/idle-policy",
+            "/admin/idle-policy",
+            Some("csrf={csrf}&idle_days=90&never_signed_in_days=30&warn_days=7&grace_days=14&max_share=10"),
+            admin_only(303)
+        ),
+        // The policy is off (the form above leaves it off): the run is refused as a rule.
+        page!(
+            "POST",
+            "/admin/idle-policy/run",
+            "/admin/idle-policy/run",
+            Some("csrf={csrf}"),
+            admin_only(422)
+        ),
         page!("GET", "/learn", "/learn", None, signed_in(200)),
         page!(
             "POST",

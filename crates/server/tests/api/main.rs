@@ -6,6 +6,7 @@ mod audit;
 mod behaviour;
 mod console;
 mod console_matrix;
+mod idle;
 mod imports;
 mod links;
 mod markup;

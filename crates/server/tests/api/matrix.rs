@@ -354,6 +354,42 @@ pub fn rows() -> Vec<Row> {
             Some(r#"{"value":"on"}"#),
             admin_only(200)
         ),
+        row!(
+            "GET",
+            "/api/v1/idle-policy",
+            "/api/v1/idle-policy",
+            None,
+            admin_only(200)
+        ),
+        row!(
+            "PATCH",
+            "/api/v1/idle-policy",
+            "/api/v1/idle-policy",
+            Some(r#"{"max_share":20}"#),
+            admin_only(200)
+        ),
+        row!(
+            "GET",
+            "/api/v1/idle-policy/preview",
+            "/api/v1/idle-policy/preview",
+            None,
+            admin_only(200)
+        ),
+        row!(
+            "GET",
+            "/api/v1/idle-policy/warned",
+            "/api/v1/idle-policy/warned",
+            None,
+            admin_only(200)
+        ),
+        // The policy is off (the default): the administrator's run is refused as a rule.
+        row!(
+            "POST",
+            "/api/v1/idle-policy/run",
+            "/api/v1/idle-policy/run",
+            Some(r#"{"confirm":false}"#),
+            admin_only(422)
+        ),
         row!("GET", "/api/v1/tokens", "/api/v1/tokens", None, admin_only(200)),
         row!(
             "POST",

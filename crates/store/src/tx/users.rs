@@ -135,6 +135,14 @@ impl UserReads for SqlTx {
         self.user_where("u.sso_issuer = $1 AND u.sso_subject = $2", &args![issuer, subject])
             .await
     }
+
+    async fn idle_candidates(&mut self, q: &IdleQuery) -> Result<Vec<IdleCandidate>> {
+        self.find_idle_candidates(q).await
+    }
+
+    async fn idle_warned(&mut self, q: &IdleQuery) -> Result<Vec<IdleCandidate>> {
+        self.find_idle_warned(q).await
+    }
 }
 
 #[async_trait]
@@ -142,8 +150,10 @@ impl UserTx for SqlTx {
     async fn insert_user(&mut self, u: &User<Unsaved>, password_hash: Option<&str>) -> Result<UserId> {
         const SQL: &str = "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
              status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
-             deactivated_at, deleted_at, deactivate_at, scim_linked) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id";
+             deactivated_at, deleted_at, deactivate_at, scim_linked, idle_exempt, reactivated_at, activity_at, \
+             idle_warned_at, idle_deadline) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+             $23, $24) RETURNING id";
         let args = args![
             u.username.as_str(),
             u.username.key(),
@@ -164,6 +174,11 @@ impl UserTx for SqlTx {
             u.deleted_at,
             u.deactivate_at,
             u.scim_linked,
+            u.idle_exempt,
+            u.reactivated_at,
+            u.activity_at(),
+            u.idle_warned_at,
+            u.idle_deadline,
         ];
         let (id,): (i64,) = self.try_fetch_one(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
         // The sort keys end in the id, known only now.
@@ -181,7 +196,8 @@ impl UserTx for SqlTx {
         const SQL: &str = "UPDATE users SET email = $2, email_key = $3, first_name = $4, last_name = $5, user_type_id = $6, \
              status = $7, external_id = $8, exclude_from_emails = $9, updated_at = $10, last_login_at = $11, \
              deactivated_at = $12, deleted_at = $13, deactivate_at = $14, scim_linked = $15, username = $16, \
-             username_key = $17, name_key = $18, login_key = $19 WHERE id = $1";
+             username_key = $17, name_key = $18, login_key = $19, idle_exempt = $20, reactivated_at = $21, \
+             activity_at = $22, idle_warned_at = $23, idle_deadline = $24 WHERE id = $1";
         let args = args![
             u.id,
             u.email.as_str(),
@@ -202,6 +218,11 @@ impl UserTx for SqlTx {
             u.username.key(),
             u.name_key(),
             u.login_key(),
+            u.idle_exempt,
+            u.reactivated_at,
+            u.activity_at(),
+            u.idle_warned_at,
+            u.idle_deadline,
         ];
         self.try_execute(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
         Ok(())
@@ -255,8 +276,12 @@ impl UserTx for SqlTx {
     }
 
     async fn set_last_login(&mut self, user: UserId, at: Millis) -> Result<()> {
+        // A sign-in is the latest activity there is (the clock doesn't go back), and it
+        // keeps the account: a standing idle warning ends.
         self.execute(
-            "UPDATE users SET last_login_at = $2, login_key = $3 WHERE id = $1",
+            "UPDATE users SET last_login_at = $2, login_key = $3, \
+             activity_at = CASE WHEN activity_at IS NULL OR activity_at < $2 THEN $2 ELSE activity_at END, \
+             idle_warned_at = NULL, idle_deadline = NULL WHERE id = $1",
             &args![user, at, login_key(Some(at), user)],
         )
         .await

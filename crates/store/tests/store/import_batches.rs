@@ -23,6 +23,7 @@ fn rows() -> Box<dyn Iterator<Item = Parsed> + Send> {
             active: None,
             deactivation_date: None,
             exclude_from_emails: None,
+            idle_exempt: None,
         })
     }))
 }

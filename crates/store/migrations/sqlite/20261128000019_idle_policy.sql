@@ -1,0 +1,16 @@
+-- The idle-account policy (sqlite). Keep in lockstep with ../postgres/.
+
+-- idle_exempt: the policy never warns or deactivates this account.
+-- reactivated_at: the last move from deactivated to active (the grace period counts from it).
+-- activity_at: what idleness counts from, written by the store from the row's own times
+--   (User::activity_at: the last sign-in, else the creation, or the last reactivation if
+--   later), so the policy finds idle accounts through one index range.
+-- idle_warned_at, idle_deadline: the warning mailed and the date it named; a sign-in ends it.
+ALTER TABLE users ADD COLUMN idle_exempt BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE users ADD COLUMN reactivated_at BIGINT;
+ALTER TABLE users ADD COLUMN activity_at BIGINT;
+ALTER TABLE users ADD COLUMN idle_warned_at BIGINT;
+ALTER TABLE users ADD COLUMN idle_deadline BIGINT;
+UPDATE users SET activity_at = COALESCE(last_login_at, created_at);
+CREATE INDEX users_idle ON users (status, idle_exempt, activity_at);
+CREATE INDEX users_idle_deadline ON users (idle_deadline) WHERE idle_deadline IS NOT NULL;
