@@ -82,6 +82,10 @@ vocabulary! {
         TokenCreate = "token.create",
         TokenRevoke = "token.revoke",
         PlanSet = "plan.set",
+        /// Seats used crossed 80, 90 or 100% of the plan's limit.
+        PlanSeatAlert = "plan.seat_alert",
+        /// Seats used in a branch crossed 80, 90 or 100% of its cap.
+        BranchSeatAlert = "branch.seat_alert",
         SettingsSet = "settings.set",
         IdlePolicySet = "idle_policy.set",
         /// A run the safety cap held back, waiting for confirmation.

@@ -98,8 +98,8 @@ pub fn alert_levels(fired: &[i64], used: i64, limit: i64) -> (Vec<i64>, Vec<i64>
             if !was {
                 now.push(level);
             }
-        } else if was && pct >= level - ALERT_REARM_POINTS {
-            // Dipped under the level but not far enough to re-arm.
+        } else if was && pct > level - ALERT_REARM_POINTS {
+            // Dipped under the level but not yet 5 points under: not re-armed.
             still.push(level);
         }
     }

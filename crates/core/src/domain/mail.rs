@@ -12,6 +12,7 @@ pub enum Template {
     DeactivationRefused,
     SsoAdminLinked,
     IdlePolicySummary,
+    SeatAlert,
 }
 
 impl Template {
@@ -24,6 +25,7 @@ impl Template {
             Template::DeactivationRefused => "deactivation_refused",
             Template::SsoAdminLinked => "sso_admin_linked",
             Template::IdlePolicySummary => "idle_policy_summary",
+            Template::SeatAlert => "seat_alert",
         }
     }
 }
@@ -127,6 +129,19 @@ pub fn idle_policy_summary(admin: &User, base_url: &str, summary: &str) -> Messa
         subject: "Idle-account policy: what today's run did".into(),
         body: format!(
             "{}\n\n{summary}\n\nThe policy, its preview and the warned accounts: {base_url}/admin/idle-policy\n",
+            greeting(admin)
+        ),
+    }
+}
+
+/// To every active administrator: seats used crossed a level of a limit (`what`: "the
+/// plan's limit", "branch North's cap").
+pub fn seat_alert(admin: &User, base_url: &str, what: &str, level: i64, used: i64, limit: i64) -> Message {
+    Message {
+        template: Template::SeatAlert,
+        subject: format!("Seats: {level}% of {what} in use"),
+        body: format!(
+            "{}\n\n{used} of {limit} seats of {what} are in use: {level}% or more. Free seats by deactivating accounts nobody uses (the idle report and the idle-account policy find them), or raise the limit. The seat report and its forecast:\n{base_url}/admin\n\nYou hear of this level again only after use falls 5 points below it and crosses it again.\n",
             greeting(admin)
         ),
     }

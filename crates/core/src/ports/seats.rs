@@ -12,6 +12,10 @@ pub trait SeatReads: Send {
     async fn active_by_type(&mut self) -> Result<Vec<(UserTypeId, i64)>>;
     /// Days from `since_day` on with their counts, oldest first.
     async fn seat_history(&mut self, since_day: i64) -> Result<Vec<(i64, i64)>>;
+    /// One branch's (`kind` "branch") or user type's ("type") days from `since_day` on.
+    async fn scoped_seat_history(&mut self, kind: &str, id: i64, since_day: i64) -> Result<Vec<(i64, i64)>>;
+    /// The alert levels of `scope` that fired and have not re-armed, ascending.
+    async fn seat_alert_levels(&mut self, scope: &str) -> Result<Vec<i64>>;
 }
 
 #[async_trait]
@@ -41,4 +45,7 @@ pub trait SeatTx: SeatReads {
     async fn release_branch_seat(&mut self, branch: BranchId) -> Result<()>;
     /// Sets the day's count of active accounts (days since the epoch, UTC).
     async fn record_seat_day(&mut self, day: i64, active: i64) -> Result<()>;
+    /// Sets the day's count of one branch or user type.
+    async fn record_scoped_seat_day(&mut self, day: i64, kind: &str, id: i64, active: i64) -> Result<()>;
+    async fn set_seat_alert_levels(&mut self, scope: &str, levels: &[i64]) -> Result<()>;
 }

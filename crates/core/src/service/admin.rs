@@ -27,6 +27,18 @@ pub struct SeatReport {
     pub forecast: Option<SeatForecast>,
 }
 
+/// An alert of seats used crossing a level of a limit.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeatAlert {
+    /// "the plan's limit", "branch North's cap".
+    pub scope: String,
+    /// 80, 90 or 100 (percent).
+    pub level: i64,
+    pub used: i64,
+    pub limit: i64,
+}
+
 /// Where seats are heading, from the daily counts.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -621,13 +633,92 @@ impl System<'_> {
         }
     }
 
-    /// Writes today's count of active accounts (the minute job keeps it current).
+    /// Writes today's count of active accounts, overall, per branch and per user type (the
+    /// daily snapshot; rewriting the day keeps it current).
     pub async fn record_seat_history(self) -> Result<()> {
         let mut txb = self.service.store.begin().await?;
         let tx = txb.as_mut();
+        let day = self.service.now().div_euclid(DAY_MS);
         let used = tx.plan().await?.seats_used;
-        tx.record_seat_day(self.service.now().div_euclid(DAY_MS), used).await?;
+        tx.record_seat_day(day, used).await?;
+        for b in tx.branches().await? {
+            tx.record_scoped_seat_day(day, "branch", b.id.0, b.active_users).await?;
+        }
+        for (t, n) in tx.active_by_type().await? {
+            tx.record_scoped_seat_day(day, "type", t.0, n).await?;
+        }
         self.service.commit(txb).await
+    }
+
+    /// Mails administrators (and audits) each time seats used cross 80, 90 or 100% of the
+    /// plan's limit or of a branch's cap — once per crossing, re-armed after use falls 5
+    /// points below. Returns the alerts sent (or, for a dry run, that would be).
+    pub async fn run_seat_alerts(self, dry_run: bool) -> Result<Vec<SeatAlert>> {
+        let service = self.service;
+        let ctx = Context::job("seat-alerts");
+        let who = crate::actor::Principal::superuser();
+        let mut txb = service.store.begin().await?;
+        let tx = txb.as_mut();
+        // Serialised with every change to who is active, and with another run.
+        tx.lock_seats().await?;
+        let plan = tx.plan().await?;
+        let mut scopes = vec![(
+            "plan".to_owned(),
+            None,
+            "the plan's limit".to_owned(),
+            plan.seats_used,
+            plan.seat_limit,
+        )];
+        for b in tx.branches().await? {
+            if let Some(cap) = b.seat_cap {
+                let what = format!("branch {}'s cap", b.name);
+                scopes.push((format!("branch:{}", b.id.0), Some(b), what, 0, cap));
+            }
+        }
+        let admins = tx
+            .list_users(&UserQuery {
+                status: Some(UserStatus::Active),
+                type_id: Some(BaseRole::Administrator.builtin_id()),
+                limit: 1000,
+                ..UserQuery::default()
+            })
+            .await?;
+        let mut sent = vec![];
+        for (scope, branch, what, used, limit) in scopes {
+            let used = branch.as_ref().map_or(used, |b| b.active_users);
+            let fired = tx.seat_alert_levels(&scope).await?;
+            let (still, now) = forecast::alert_levels(&fired, used, limit);
+            if still != fired && !dry_run {
+                tx.set_seat_alert_levels(&scope, &still).await?;
+            }
+            for level in now {
+                sent.push(SeatAlert {
+                    scope: what.clone(),
+                    level,
+                    used,
+                    limit,
+                });
+                if dry_run {
+                    continue;
+                }
+                let changes = json!({ "level": level, "used": used, "limit": limit });
+                let change = match &branch {
+                    Some(b) => Change::other(AuditAction::BranchSeatAlert, "branch", Some(b.id.0), &b.name, changes),
+                    None => Change::other(AuditAction::PlanSeatAlert, "plan", None, plan.tier.name(), changes),
+                };
+                service.record(tx, &ctx, &who, change).await?;
+                for admin in &admins {
+                    let msg = mail::seat_alert(admin, service.base_url(), &what, level, used, limit);
+                    service.queue_mail(tx, admin, msg).await?;
+                }
+            }
+        }
+        if dry_run {
+            // Nothing was written; dropping the transaction ends it.
+            return Ok(sent);
+        }
+        service.commit(txb).await?;
+        Ok(sent)
     }
 
     /// Whether this service's audit key is the one the chain head was last sealed with;

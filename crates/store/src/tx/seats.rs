@@ -38,6 +38,29 @@ impl SeatReads for SqlTx {
         )
         .await
     }
+
+    async fn scoped_seat_history(&mut self, kind: &str, id: i64, since_day: i64) -> Result<Vec<(i64, i64)>> {
+        self.fetch_all(
+            "SELECT day, active FROM seat_history_scoped WHERE kind = $1 AND scope_id = $2 AND day >= $3 ORDER BY day",
+            &args![kind, id, since_day],
+        )
+        .await
+    }
+
+    async fn seat_alert_levels(&mut self, scope: &str) -> Result<Vec<i64>> {
+        let fired: Option<(String,)> = self
+            .fetch_optional("SELECT fired FROM seat_alerts WHERE scope = $1", &args![scope])
+            .await?;
+        fired.map_or(Ok(vec![]), |(f,)| {
+            f.split(',')
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    l.parse::<i64>()
+                        .map_err(|e| Error::internal(format!("seat_alerts holds '{f}': {e}")))
+                })
+                .collect()
+        })
+    }
 }
 
 #[async_trait]
@@ -115,6 +138,27 @@ impl SeatTx for SqlTx {
             "INSERT INTO seat_history (day, active) VALUES ($1, $2) \
              ON CONFLICT (day) DO UPDATE SET active = excluded.active",
             &args![day, active],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn record_scoped_seat_day(&mut self, day: i64, kind: &str, id: i64, active: i64) -> Result<()> {
+        self.execute(
+            "INSERT INTO seat_history_scoped (day, kind, scope_id, active) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, scope_id, day) DO UPDATE SET active = excluded.active",
+            &args![day, kind, id, active],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn set_seat_alert_levels(&mut self, scope: &str, levels: &[i64]) -> Result<()> {
+        let fired = levels.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        self.execute(
+            "INSERT INTO seat_alerts (scope, fired) VALUES ($1, $2) \
+             ON CONFLICT (scope) DO UPDATE SET fired = excluded.fired",
+            &args![scope, fired.as_str()],
         )
         .await
         .map(drop)

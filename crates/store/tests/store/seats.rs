@@ -214,3 +214,84 @@ both_backends!(
         assert_eq!(f.limit_reached_on, None, "{f:?}");
     }
 );
+
+both_backends!(each_seat_alert_fires_once_per_crossing, |db: TestDb| async move {
+    let s = service(&db).await;
+    s.set_plan(&cli(), PlanTier::Enterprise, Some(20)).await.unwrap();
+    s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
+    add(&s, "root", "administrator").await;
+    for i in 0..14 {
+        add(&s, &format!("u{i}"), "learner").await;
+    }
+    let alerts = async || s.system().run_seat_alerts(false).await.unwrap();
+    let levels = |a: Vec<SeatAlert>| a.into_iter().map(|a| (a.scope, a.level)).collect::<Vec<_>>();
+    let plan = |level: i64| ("the plan's limit".to_owned(), level);
+    assert!(alerts().await.is_empty(), "15 of 20 is 75%");
+
+    add(&s, "u14", "learner").await;
+    // A dry run says what would fire, and fires nothing.
+    assert_eq!(levels(s.system().run_seat_alerts(true).await.unwrap()), [plan(80)]);
+    assert_eq!(levels(alerts().await), [plan(80)]);
+    assert!(alerts().await.is_empty(), "once per crossing");
+    let mail = s.list_mail(&cli(), 100).await.unwrap();
+    let to_root: Vec<_> = mail.iter().filter(|m| m.template == "seat_alert").collect();
+    assert_eq!(to_root.len(), 1, "{mail:?}");
+    assert!(
+        to_root[0].subject.contains("80%") && to_root[0].body.contains("16 of 20"),
+        "{:?}",
+        to_root[0]
+    );
+    let audit = AuditFilter {
+        action: Some(AuditAction::PlanSeatAlert),
+        ..AuditFilter::default()
+    };
+    assert_eq!(s.list_audit(&cli(), &audit).await.unwrap().len(), 1);
+
+    // Jumping to 100% fires 90 and 100, each once.
+    for i in 15..19 {
+        add(&s, &format!("u{i}"), "learner").await;
+    }
+    assert_eq!(levels(alerts().await), [plan(90), plan(100)]);
+    // Dipping under 80% but not 5 points under re-arms nothing.
+    for i in 15..19 {
+        s.deactivate_user(&cli(), &key(&format!("u{i}"))).await.unwrap();
+    }
+    assert!(alerts().await.is_empty(), "16 of 20 is still 80%");
+    s.deactivate_user(&cli(), &key("u14")).await.unwrap();
+    assert!(alerts().await.is_empty(), "at 75% the 80% alert re-arms, silently");
+    s.activate_user(&cli(), &key("u14")).await.unwrap();
+    assert_eq!(levels(alerts().await), [plan(80)], "and fires on the next crossing");
+
+    // A branch's cap has alerts of its own.
+    s.add_branch(
+        &cli(),
+        NewBranch {
+            name: "North".into(),
+            ..NewBranch::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.set_branch(&cli(), "North", None, Some(Some(5))).await.unwrap();
+    for i in 0..4 {
+        s.update_user(
+            &cli(),
+            &key(&format!("u{i}")),
+            UserUpdate {
+                add_branches: vec!["North".into()],
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(levels(alerts().await), [("branch North's cap".to_owned(), 80)]);
+    let audit = AuditFilter {
+        action: Some(AuditAction::BranchSeatAlert),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        s.list_audit(&cli(), &audit).await.unwrap()[0].target.as_deref(),
+        Some("North")
+    );
+});
