@@ -24,6 +24,7 @@ enum Column {
     Status,
     Active,
     DeactivationDate,
+    ReactivationDate,
     ExcludeFromEmails,
     /// Read and not kept: rollcall stores no language or bio.
     Ignored,
@@ -44,6 +45,7 @@ fn column(name: &str) -> Option<Column> {
         "status" => Column::Status,
         "active" => Column::Active,
         "deactivation_date" => Column::DeactivationDate,
+        "reactivation_date" => Column::ReactivationDate,
         "exclude_from_emails" => Column::ExcludeFromEmails,
         "language" | "bio" => Column::Ignored,
         _ => return None,
@@ -51,7 +53,7 @@ fn column(name: &str) -> Option<Column> {
 }
 
 const KNOWN: &str = "username (Login), email, first_name (Firstname), last_name (Lastname), password, user_type (User-type), \
-    branches (Branch), groups (Group), courses (Course), status, active, deactivation_date, exclude_from_emails, language, bio";
+    branches (Branch), groups (Group), courses (Course), status, active, deactivation_date, reactivation_date, exclude_from_emails, language, bio";
 
 /// A file the importer can't read at all (no header, a required column missing …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +190,15 @@ fn row(columns: &[Column], record: &csv::StringRecord) -> Parsed {
                     })?);
                 }
             }
+            Column::ReactivationDate => {
+                if let Some(d) = opt() {
+                    r.reactivation_date = Some(parse_time("reactivation_date", &d).map_err(|e| RowError {
+                        line,
+                        column: "reactivation_date".into(),
+                        reason: e.to_string(),
+                    })?);
+                }
+            }
             Column::ExcludeFromEmails => r.exclude_from_emails = yes_no("exclude_from_emails", v, line)?,
             Column::Ignored => {}
         }
@@ -204,7 +215,7 @@ pub fn formula_safe(cell: &str) -> String {
     }
 }
 
-pub const EXPORT_HEADER: [&str; 10] = [
+pub const EXPORT_HEADER: [&str; 11] = [
     "username",
     "email",
     "first_name",
@@ -215,6 +226,7 @@ pub const EXPORT_HEADER: [&str; 10] = [
     "status",
     "exclude_from_emails",
     "deactivation_date",
+    "reactivation_date",
 ];
 
 /// Writes users in rollcall's import columns, so an export imports back unchanged.
@@ -245,6 +257,7 @@ impl<W: Write> Exporter<W> {
                 "no".into()
             },
             u.deactivate_at.clone().unwrap_or_default(),
+            u.reactivate_at.clone().unwrap_or_default(),
         ];
         self.writer.write_record(cells.iter().map(|c| formula_safe(c)))
     }
@@ -345,6 +358,7 @@ mod tests {
             deactivated_at: None,
             deleted_at: None,
             deactivate_at: None,
+            reactivate_at: None,
         };
         let mut ex = Exporter::new(Vec::new()).unwrap();
         ex.user(&u).unwrap();

@@ -10,6 +10,7 @@ pub enum Template {
     PasswordReset,
     IdleWarning,
     DeactivationRefused,
+    ReactivationRefused,
     SsoAdminLinked,
 }
 
@@ -21,6 +22,7 @@ impl Template {
             Template::PasswordReset => "password_reset",
             Template::IdleWarning => "idle_warning",
             Template::DeactivationRefused => "deactivation_refused",
+            Template::ReactivationRefused => "reactivation_refused",
             Template::SsoAdminLinked => "sso_admin_linked",
         }
     }
@@ -113,6 +115,23 @@ pub fn deactivation_refused(admin: &User, user: &User, base_url: &str, scheduled
             greeting(admin),
             user.username,
             format_millis(scheduled_for)
+        ),
+    }
+}
+
+/// To every active administrator: a leave of absence ended, but no seat was free, so the
+/// account stays deactivated and its reactivation date is cleared.
+pub fn reactivation_refused(admin: &User, user: &User, base_url: &str, scheduled_for: Millis, why: &str) -> Message {
+    Message {
+        template: Template::ReactivationRefused,
+        subject: format!("{} could not be reactivated: no seat is free", user.username),
+        body: format!(
+            "{}\n\n{} was scheduled to be reactivated on {}, but {why}. The account stays deactivated and rollcall cleared the date. Free a seat (or raise the limit), then reactivate it:\nrollcall user activate {}\n{base_url}/admin/users/{}\n",
+            greeting(admin),
+            user.username,
+            format_millis(scheduled_for),
+            user.username,
+            user.id.0
         ),
     }
 }

@@ -6,6 +6,7 @@ pub mod mail;
 pub mod names;
 pub mod org;
 pub mod plan;
+pub mod schedule;
 pub mod settings;
 pub mod token;
 pub mod user;
@@ -15,6 +16,7 @@ pub use course::{Certificate, Course, CourseId, CourseRole, CourseStatus, Enroll
 pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};
+pub use schedule::{DailyJob, Day, Schedule};
 pub use settings::{Setting, SettingValue, TrustedProxies};
 pub use token::{Token, TokenScope};
 pub use user::{Origin, User, UserCursor, UserId, UserOrder, UserSort, UserStatus, login_key};

@@ -145,6 +145,9 @@ pub struct User {
     pub deleted_at: Option<Millis>,
     /// Scheduled deactivation: the system deactivates the account at this time.
     pub deactivate_at: Option<Millis>,
+    /// Scheduled reactivation (the end of a leave of absence): the system reactivates the
+    /// account on this date, if a seat is free.
+    pub reactivate_at: Option<Millis>,
     /// Managed by the identity provider over SCIM (SCIM sees only linked accounts).
     pub scim_linked: bool,
 }
@@ -289,6 +292,7 @@ pub(crate) fn sample_user(name: &str) -> User {
         deactivated_at: None,
         deleted_at: None,
         deactivate_at: None,
+        reactivate_at: None,
         scim_linked: false,
     }
 }

@@ -382,6 +382,7 @@ impl Service {
             external_id: state.external_id,
             exclude_from_emails: false,
             deactivate_at: None,
+            reactivate_at: None,
             send_welcome: None,
         };
         let created = self.create_user(ctx, input).await?;

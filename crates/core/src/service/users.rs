@@ -1,5 +1,5 @@
 //! Users: create, read, list, update, and the lifecycle (activate, deactivate, delete,
-//! restore, purge, scheduled deactivation).
+//! restore, purge, scheduled deactivation; the daily reactivations are in `schedule.rs`).
 
 use super::{Change, Service, System};
 use crate::actor::{Context, Principal};
@@ -27,6 +27,8 @@ pub struct NewUser {
     pub external_id: Option<String>,
     pub exclude_from_emails: bool,
     pub deactivate_at: Option<Millis>,
+    /// Leave of absence: reactivate on this date (a deactivated account only).
+    pub reactivate_at: Option<Millis>,
     /// Whether to send the welcome email (`None`: yes, unless the setting is off).
     pub send_welcome: Option<bool>,
 }
@@ -49,6 +51,8 @@ pub struct UserUpdate {
     pub exclude_from_emails: Option<bool>,
     /// `Some(None)` clears a scheduled deactivation.
     pub deactivate_at: Option<Option<Millis>>,
+    /// `Some(None)` clears a scheduled reactivation.
+    pub reactivate_at: Option<Option<Millis>>,
     /// Links the account to this NameID at the configured identity provider; `Some(None)`
     /// (or an empty string) unlinks it.
     pub sso_subject: Option<Option<String>>,
@@ -97,6 +101,8 @@ pub struct UserView {
     pub deactivated_at: Option<String>,
     pub deleted_at: Option<String>,
     pub deactivate_at: Option<String>,
+    /// Scheduled reactivation (end of a leave of absence).
+    pub reactivate_at: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -131,6 +137,7 @@ impl UserView {
             deactivated_at: u.deactivated_at.map(format_millis),
             deleted_at: u.deleted_at.map(format_millis),
             deactivate_at: u.deactivate_at.map(format_millis),
+            reactivate_at: u.reactivate_at.map(format_millis),
         }
     }
 }
@@ -394,8 +401,10 @@ impl Service {
             deactivated_at: (!status.holds_seat()).then_some(now),
             deleted_at: None,
             deactivate_at: input.deactivate_at,
+            reactivate_at: input.reactivate_at,
             scim_linked: ctx.channel == crate::actor::Channel::Scim,
         };
+        check_leave(user.deactivate_at, user.reactivate_at)?;
         user.id = tx.insert_user(&user, password_hash.as_deref()).await?;
         for b in &branches {
             tx.add_user_branch(user.id, b.id).await?;
@@ -419,6 +428,7 @@ impl Service {
             "password": if user.has_password { Some("[redacted]") } else { None },
             "external_id": user.external_id,
             "deactivate_at": user.deactivate_at.map(format_millis),
+            "reactivate_at": user.reactivate_at.map(format_millis),
         });
         self.welcome(tx, &user, super::mail::Welcome(input.send_welcome))
             .await?;
@@ -675,6 +685,14 @@ impl Service {
             );
             user.deactivate_at = d;
         }
+        if let Some(d) = upd.reactivate_at.filter(|d| *d != user.reactivate_at) {
+            changes.insert(
+                "reactivate_at".into(),
+                json!([user.reactivate_at.map(format_millis), d.map(format_millis)]),
+            );
+            user.reactivate_at = d;
+        }
+        check_leave(user.deactivate_at, user.reactivate_at)?;
         if let Some(h) = &password_hash {
             tx.set_password_hash(user.id, Some(h)).await?;
             user.has_password = true;
@@ -801,7 +819,11 @@ impl Service {
         user.status = to;
         user.updated_at = now;
         match to {
-            UserStatus::Active => user.deactivated_at = None,
+            UserStatus::Active => {
+                // Back from a leave (on its date or earlier, by hand): the date is spent.
+                user.deactivated_at = None;
+                user.reactivate_at = None;
+            }
             UserStatus::Deactivated if from == UserStatus::Active => {
                 user.deactivated_at = Some(now);
                 user.deactivate_at = None;
@@ -813,6 +835,7 @@ impl Service {
                     user.deactivated_at = Some(now);
                 }
                 user.deactivate_at = None;
+                user.reactivate_at = None;
             }
         }
         tx.update_user(&user).await?;
@@ -964,6 +987,22 @@ impl Service {
     }
 }
 
+/// A leave of absence ends after it begins: a reactivation date on or before the
+/// deactivation date would never take effect.
+fn check_leave(deactivate_at: Option<Millis>, reactivate_at: Option<Millis>) -> Result<()> {
+    match (deactivate_at, reactivate_at) {
+        (Some(d), Some(r)) if r <= d => Err(Error::invalid(
+            "reactivate_at",
+            format!(
+                "the reactivation date {} is not after the deactivation date {}",
+                format_millis(r),
+                format_millis(d)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn validate_external_id(s: &str) -> Result<String> {
     if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
         return Err(Error::invalid("external_id", "1 to 256 bytes, no control characters"));
@@ -972,34 +1011,13 @@ fn validate_external_id(s: &str) -> Result<String> {
 }
 
 impl System<'_> {
-    /// Deactivates users whose scheduled date has come. Each in its own transaction, so one
-    /// refusal doesn't hold back the others. The last administrator's is refused once and
-    /// visibly: the date is cleared, the refusal audited and the administrators mailed, so
-    /// the job doesn't try again every minute.
-    pub async fn run_scheduled_deactivations(self) -> Result<usize> {
-        let ctx = Context::system("scheduled_deactivation");
-        let due = {
-            let mut tx = self.service.store.begin_read().await?;
-            tx.users_due_for_deactivation(self.service.now(), 1000).await?
-        };
-        let mut done = 0;
-        for id in due {
-            match self.service.deactivate_user(&ctx, &UserKey::Id(id)).await {
-                Ok(_) => done += 1,
-                Err(e) if e.code() == "last_administrator" => {
-                    tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused; the date is cleared");
-                    if let Err(e) = self.service.refuse_scheduled_deactivation(&ctx, id, &e).await {
-                        tracing::error!(user = id.0, error = %e, "recording a refused scheduled deactivation failed");
-                    }
-                }
-                Err(e) => tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused"),
-            }
-        }
-        Ok(done)
-    }
-
     /// Purges users who have been in the trash longer than `deletion_retention_days`.
     pub async fn purge_expired_trash(self) -> Result<usize> {
+        Ok(self.purge_trash(false).await?.len())
+    }
+
+    /// Purges (or with `dry`, lists) the users past the trash's retention period.
+    pub(crate) async fn purge_trash(self, dry: bool) -> Result<Vec<super::schedule::JobAction>> {
         let ctx = Context::system("trash_retention");
         let who = Principal::superuser();
         let days = match self.service.setting_value(Setting::DeletionRetentionDays).await? {
@@ -1010,17 +1028,26 @@ impl System<'_> {
             let mut tx = self.service.store.begin_read().await?;
             tx.trash_due_for_purge(self.service.now() - days * DAY_MS, 1000).await?
         };
-        let mut done = 0;
+        let mut done = Vec::new();
         for id in due {
             // The row lock makes a second instance running the job wait, then find the user
             // gone; one failure (a user who still owns courses) doesn't stop the others.
             let mut tx = self.service.store.begin().await?;
             match tx.lock_user(id).await? {
                 Some(u) if u.status == UserStatus::Trash => {
+                    let purged = super::schedule::JobAction {
+                        action: "purge".into(),
+                        target: u.username.to_string(),
+                        note: None,
+                    };
+                    if dry {
+                        done.push(purged);
+                        continue;
+                    }
                     match self.service.purge_in(tx.as_mut(), &ctx, &who, &u).await {
                         Ok(()) => {
                             self.service.commit(tx).await?;
-                            done += 1;
+                            done.push(purged);
                         }
                         Err(e) => tracing::warn!(user = id.0, error = %e, "purge after the retention period refused"),
                     }

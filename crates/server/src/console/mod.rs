@@ -17,6 +17,7 @@ mod extract;
 mod import;
 mod learning;
 mod org;
+mod jobs;
 mod plan;
 mod settings;
 mod style;
@@ -76,6 +77,8 @@ pub fn routes() -> Routes<AppState> {
         .post("/admin/tokens", tokens::create)
         .post("/admin/tokens/revoke", tokens::revoke)
         .get("/admin/settings", settings::page)
+        .get("/admin/jobs", jobs::page)
+        .post("/admin/jobs/{name}/run", jobs::run)
         .post("/admin/settings", settings::save)
         .post("/admin/settings/sso", settings::sso_save)
         .get("/learn", learning::learn)

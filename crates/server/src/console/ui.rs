@@ -42,6 +42,7 @@ const SECTIONS: &[(Area, &str, &str)] = &[
     (Area::PlanManage, "/admin/plan", "Plan"),
     (Area::IntegrationsManage, "/admin/tokens", "Tokens"),
     (Area::SettingsManage, "/admin/settings", "Settings"),
+    (Area::SettingsManage, "/admin/jobs", "Daily jobs"),
     (Area::ImportRun, "/admin/import", "Import"),
     (Area::UsersManage, "/admin/users?status=trash", "Trash"),
     (Area::AuditView, "/admin/audit", "Audit log"),

@@ -25,7 +25,7 @@ use filter::*;
 use rollcall_core::domain::*;
 use rollcall_core::ports::prelude::*;
 use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, GroupQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken, SessionRecord,
+    AuditHead, AuditQuery, AuditRow, DailyRunRecord, GroupQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken, SessionRecord,
     SignInFailures, UserQuery,
 };
 use rollcall_core::{Error, Result};
