@@ -3,6 +3,7 @@
 
 mod audit;
 mod courses;
+mod daily_jobs;
 mod import_batches;
 mod lifecycle;
 mod listing;
