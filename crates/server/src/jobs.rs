@@ -60,6 +60,7 @@ pub async fn run_once(service: &Service) {
         tracing::error!(error = %e, "audit sealing failed");
     }
     resume_abandoned_bulk_jobs(service).await;
+    tracing::debug!("minute jobs done");
 }
 
 /// Takes over every bulk job whose instance stopped, each run in its own task so the
