@@ -103,6 +103,9 @@ impl TestApp {
         let public_base = app.base_url().to_owned();
         let service = app.service().clone();
         let mail = app.mail_sender().unwrap().clone();
+        // The day's daily jobs run (and are audited) before the test begins, not while it
+        // counts audit entries: the server's own first tick then finds them done.
+        rollcall_server::jobs::run_once(&service).await;
         let server = tokio::spawn(async move { app.serve(std::future::pending()).await.unwrap() });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
