@@ -840,7 +840,11 @@ async fn jobs(service: &Service, ctx: &Context, cmd: JobsCmd) -> Result<ExitCode
                         "{} for {}: {} ({verb} {} thing(s))",
                         report.name,
                         report.period,
-                        if report.dry_run { "dry run" } else { report.outcome.as_str() },
+                        if report.dry_run {
+                            "dry run"
+                        } else {
+                            report.outcome.as_str()
+                        },
                         report.actions.len()
                     );
                     for a in &report.actions {

@@ -447,14 +447,20 @@ mod tests {
     #[test]
     fn the_schedule_comes_from_flag_env_file_or_default() {
         let defaults = Config::resolve(Flags::default(), env(&[]), FileConfig::default()).unwrap();
-        assert_eq!((defaults.schedule.hour(), defaults.schedule.time_zone_name()), (3, "UTC"));
+        assert_eq!(
+            (defaults.schedule.hour(), defaults.schedule.time_zone_name()),
+            (3, "UTC")
+        );
         let from_file = Config::resolve(
             Flags::default(),
             env(&[]),
             file("jobs_hour = 22\ntime_zone = 'Europe/Berlin'\n"),
         )
         .unwrap();
-        assert_eq!((from_file.schedule.hour(), from_file.schedule.time_zone_name()), (22, "Europe/Berlin"));
+        assert_eq!(
+            (from_file.schedule.hour(), from_file.schedule.time_zone_name()),
+            (22, "Europe/Berlin")
+        );
         let flags = Flags {
             jobs_hour: Some("0".into()),
             time_zone: Some("America/New_York".into()),
@@ -462,27 +468,40 @@ mod tests {
         };
         let vars = env(&[("ROLLCALL_JOBS_HOUR", "5"), ("ROLLCALL_TIME_ZONE", "Asia/Tokyo")]);
         let from_env = Config::resolve(Flags::default(), &vars, file("jobs_hour = 22\n")).unwrap();
-        assert_eq!((from_env.schedule.hour(), from_env.schedule.time_zone_name()), (5, "Asia/Tokyo"));
+        assert_eq!(
+            (from_env.schedule.hour(), from_env.schedule.time_zone_name()),
+            (5, "Asia/Tokyo")
+        );
         let from_flags = Config::resolve(flags, &vars, FileConfig::default()).unwrap();
-        assert_eq!((from_flags.schedule.hour(), from_flags.schedule.time_zone_name()), (0, "America/New_York"));
+        assert_eq!(
+            (from_flags.schedule.hour(), from_flags.schedule.time_zone_name()),
+            (0, "America/New_York")
+        );
     }
 
     #[test]
     fn a_bad_hour_or_zone_names_its_source() {
         let err = |vars: &[(&str, &str)], toml: &str| {
-            Config::resolve(Flags::default(), env(vars), file(toml)).unwrap_err().to_string()
+            Config::resolve(Flags::default(), env(vars), file(toml))
+                .unwrap_err()
+                .to_string()
         };
         let e = err(&[("ROLLCALL_JOBS_HOUR", "24")], "");
         assert_eq!(e, "ROLLCALL_JOBS_HOUR is not an hour from 0 to 23");
         let e = err(&[], "jobs_hour = -1");
         assert_eq!(e, "jobs_hour in rollcall.toml is not an hour from 0 to 23");
         let e = err(&[], "time_zone = 'Mars/Olympus'");
-        assert!(e.starts_with("time_zone in rollcall.toml is not a known time zone"), "{e}");
+        assert!(
+            e.starts_with("time_zone in rollcall.toml is not a known time zone"),
+            "{e}"
+        );
         let flags = Flags {
             time_zone: Some("Nowhere".into()),
             ..Flags::default()
         };
-        let e = Config::resolve(flags, env(&[]), FileConfig::default()).unwrap_err().to_string();
+        let e = Config::resolve(flags, env(&[]), FileConfig::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("--time-zone is not a known time zone"), "{e}");
     }
 

@@ -24,7 +24,11 @@ pub enum DailyJob {
 }
 
 impl DailyJob {
-    pub const ALL: [DailyJob; 3] = [DailyJob::ScheduledLifecycle, DailyJob::TrashPurge, DailyJob::SeatSnapshot];
+    pub const ALL: [DailyJob; 3] = [
+        DailyJob::ScheduledLifecycle,
+        DailyJob::TrashPurge,
+        DailyJob::SeatSnapshot,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -193,7 +197,10 @@ mod tests {
         let s = Schedule::new(3, "UTC").unwrap();
         assert_eq!(s.due_period(at("2026-05-10T02:59:59Z")).to_string(), "2026-05-09");
         assert_eq!(s.due_period(at("2026-05-10T03:00:00Z")).to_string(), "2026-05-10");
-        assert_eq!(s.start_of(Day::parse("d", "2026-05-10").unwrap()), at("2026-05-10T03:00:00Z"));
+        assert_eq!(
+            s.start_of(Day::parse("d", "2026-05-10").unwrap()),
+            at("2026-05-10T03:00:00Z")
+        );
     }
 
     #[test]
@@ -224,9 +231,22 @@ mod tests {
 
     #[test]
     fn bad_hours_and_zones_name_their_field() {
-        assert!(Schedule::new(24, "UTC").unwrap_err().to_string().starts_with("jobs_hour:"));
-        assert!(Schedule::new(-1, "UTC").unwrap_err().to_string().starts_with("jobs_hour:"));
+        assert!(
+            Schedule::new(24, "UTC")
+                .unwrap_err()
+                .to_string()
+                .starts_with("jobs_hour:")
+        );
+        assert!(
+            Schedule::new(-1, "UTC")
+                .unwrap_err()
+                .to_string()
+                .starts_with("jobs_hour:")
+        );
         let e = Schedule::new(3, "Mars/Olympus").unwrap_err().to_string();
-        assert!(e.starts_with("time_zone: 'Mars/Olympus' is not a known time zone"), "{e}");
+        assert!(
+            e.starts_with("time_zone: 'Mars/Olympus' is not a known time zone"),
+            "{e}"
+        );
     }
 }

@@ -299,7 +299,11 @@ impl Service {
             txb.record_seat_day(today.epoch_day(), used).await?;
             self.commit(txb).await?;
         }
-        Ok(vec![act("snapshot", today.to_string(), Some(format!("{used} seats used")))])
+        Ok(vec![act(
+            "snapshot",
+            today.to_string(),
+            Some(format!("{used} seats used")),
+        )])
     }
 }
 
@@ -348,8 +352,13 @@ impl DailyRun<'_> {
                 "outcome": outcome,
                 "done": detail,
             });
-            s.record(tx, ctx, &who, Change::other("job.run", "job", None, self.job.name(), changes))
-                .await?;
+            s.record(
+                tx,
+                ctx,
+                &who,
+                Change::other("job.run", "job", None, self.job.name(), changes),
+            )
+            .await?;
         } else {
             tracing::warn!(job = %self.job, "the run's lease ran out and another instance took it over; its outcome is theirs");
         }
@@ -401,7 +410,10 @@ impl<'a> System<'a> {
         if !tx.claim_job_lease(job.name(), &holder, now, now + JOB_LEASE_MS).await? {
             return Ok(None);
         }
-        let Some(run) = tx.start_daily_run(job.name(), &period.to_string(), &holder, now).await? else {
+        let Some(run) = tx
+            .start_daily_run(job.name(), &period.to_string(), &holder, now)
+            .await?
+        else {
             tx.release_job_lease(job.name(), &holder).await?;
             tx.commit().await?;
             return Ok(None);

@@ -71,10 +71,7 @@ pub(super) async fn run(
     Path(name): Path<String>,
     CsrfForm { user, form }: CsrfForm<RunForm>,
 ) -> Result<Markup, PageError> {
-    let report = state
-        .service
-        .run_job(user.ctx(), &name, form.dry_run.is_some())
-        .await?;
+    let report = state.service.run_job(user.ctx(), &name, form.dry_run.is_some()).await?;
     let jobs = state.service.list_jobs(user.ctx()).await?;
     let schedule = state.service.schedule();
     Ok(layout(

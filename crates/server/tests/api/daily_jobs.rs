@@ -53,12 +53,22 @@ both_backends!(daily_jobs_are_listed_and_run_over_the_api, |db: TestDb| async mo
 
     let (status, jobs) = app.call("GET", "/api/v1/daily-jobs", Some(&token), None).await;
     assert_eq!(status, 200, "{jobs}");
-    let names: Vec<&str> = jobs.as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["scheduled-lifecycle", "trash-purge", "seat-snapshot"]);
     let mut keys: Vec<&String> = jobs[0].as_object().unwrap().keys().collect();
     keys.sort();
     assert_eq!(keys, ["last_run", "name", "next_run", "outcome"]);
-    assert_eq!(app.call("GET", "/api/v1/daily-jobs", Some(&learner_token), None).await.0, 403);
+    assert_eq!(
+        app.call("GET", "/api/v1/daily-jobs", Some(&learner_token), None)
+            .await
+            .0,
+        403
+    );
 
     // Leave of absence: from tomorrow, back in four days.
     let now = app.service.system().now();
@@ -68,7 +78,10 @@ both_backends!(daily_jobs_are_listed_and_run_over_the_api, |db: TestDb| async mo
         .call("PATCH", &path, Some(&token), Some(json!({ "reactivate_at": "soon" })))
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("reactivate_at:"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().starts_with("reactivate_at:"),
+        "{body}"
+    );
     let (status, body) = app
         .call(
             "PATCH",
@@ -90,7 +103,10 @@ both_backends!(daily_jobs_are_listed_and_run_over_the_api, |db: TestDb| async mo
     assert_eq!(dry["actions"][0]["target"], "ada");
     assert_eq!(status_of(&app).await, "active", "a dry run writes nothing");
     let done = run("scheduled-lifecycle", false).await;
-    assert_eq!((done["outcome"].as_str(), done["actions"][0]["action"].as_str()), (Some("ok"), Some("deactivate")));
+    assert_eq!(
+        (done["outcome"].as_str(), done["actions"][0]["action"].as_str()),
+        (Some("ok"), Some("deactivate"))
+    );
     assert_eq!(status_of(&app).await, "deactivated");
 
     app.clock.advance(3 * DAY_MS);
@@ -107,10 +123,20 @@ both_backends!(daily_jobs_are_listed_and_run_over_the_api, |db: TestDb| async mo
         .call("POST", "/api/v1/daily-jobs/nightly/run", Some(&token), Some(json!({})))
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("job: unknown job 'nightly'"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("job: unknown job 'nightly'"),
+        "{body}"
+    );
     let audit = job_runs(&app, &token).await;
     assert!(
-        audit.iter().filter(|(job, period)| job == "scheduled-lifecycle" && period == "manual").count() == 2,
+        audit
+            .iter()
+            .filter(|(job, period)| job == "scheduled-lifecycle" && period == "manual")
+            .count()
+            == 2,
         "each run that wrote is audited: {audit:?}"
     );
 });
@@ -122,7 +148,12 @@ both_backends!(two_servers_run_each_daily_job_once_a_day, |db: TestDb| async mov
     let token = app.token("t", root).await;
     let mut periods = std::collections::BTreeSet::new();
     for _ in 0..3 {
-        periods.insert(app.service.schedule().due_period(app.service.system().now()).to_string());
+        periods.insert(
+            app.service
+                .schedule()
+                .due_period(app.service.system().now())
+                .to_string(),
+        );
         // Both servers' minute ticks, at once, a few times.
         for _ in 0..3 {
             tokio::join!(
@@ -135,7 +166,12 @@ both_backends!(two_servers_run_each_daily_job_once_a_day, |db: TestDb| async mov
 
     // Instance one stops during the next day's purge; the other takes it over once the
     // lease has run out, and the day is still run once.
-    periods.insert(app.service.schedule().due_period(app.service.system().now()).to_string());
+    periods.insert(
+        app.service
+            .schedule()
+            .due_period(app.service.system().now())
+            .to_string(),
+    );
     let abandoned = app
         .service
         .system()
@@ -149,7 +185,12 @@ both_backends!(two_servers_run_each_daily_job_once_a_day, |db: TestDb| async mov
     assert_eq!(status, 200);
     assert_eq!(jobs[1]["outcome"], "running", "{jobs}");
     let (status, body) = app
-        .call("POST", "/api/v1/daily-jobs/trash-purge/run", Some(&token), Some(json!({})))
+        .call(
+            "POST",
+            "/api/v1/daily-jobs/trash-purge/run",
+            Some(&token),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 409, "never two runs of one job at once: {body}");
     assert_eq!(body["error"]["code"], "job_running");

@@ -36,7 +36,8 @@ impl JobReads for SqlTx {
     }
 
     async fn latest_daily_run(&mut self, job: &str) -> Result<Option<DailyRunRecord>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT 1");
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT 1");
         let row: Option<RunRow> = self.fetch_optional(AssertSqlSafe(sql), &args![job]).await?;
         Ok(row.map(RunRow::into_record))
     }
@@ -49,7 +50,17 @@ impl JobReads for SqlTx {
 
 const RUN_COLUMNS: &str = "id, job, period, holder, started_at, finished_at, outcome, detail, attempts";
 
-type RunRow = (i64, String, Option<String>, String, i64, Option<i64>, Option<String>, Option<String>, i64);
+type RunRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
 
 trait IntoRecord {
     fn into_record(self) -> DailyRunRecord;
@@ -144,7 +155,8 @@ impl JobTx for SqlTx {
     }
 
     async fn start_manual_run(&mut self, job: &str, holder: &str, at: Millis) -> Result<i64> {
-        const SQL: &str = "INSERT INTO job_runs (job, period, holder, started_at) VALUES ($1, NULL, $2, $3) RETURNING id";
+        const SQL: &str =
+            "INSERT INTO job_runs (job, period, holder, started_at) VALUES ($1, NULL, $2, $3) RETURNING id";
         let (id,): (i64,) = self.fetch_one(SQL, &args![job, holder, at]).await?;
         Ok(id)
     }

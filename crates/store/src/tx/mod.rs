@@ -25,8 +25,8 @@ use filter::*;
 use rollcall_core::domain::*;
 use rollcall_core::ports::prelude::*;
 use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, DailyRunRecord, GroupQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken, SessionRecord,
-    SignInFailures, UserQuery,
+    AuditHead, AuditQuery, AuditRow, DailyRunRecord, GroupQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken,
+    SessionRecord, SignInFailures, UserQuery,
 };
 use rollcall_core::{Error, Result};
 use sqlx::postgres::PgRow;

@@ -66,12 +66,19 @@ both_backends!(a_leave_of_absence_ends_on_its_day, |db: TestDb| async move {
     assert_eq!(status(s.clone()).await.status, "active", "the leave starts tomorrow");
 
     clock.set(at("2026-05-11T02:59:00Z"));
-    assert!(ran(&s).await.is_empty(), "the 10th is done and the 11th's hour has not come");
+    assert!(
+        ran(&s).await.is_empty(),
+        "the 10th is done and the 11th's hour has not come"
+    );
     clock.set(at("2026-05-11T03:00:00Z"));
     assert_eq!(ran(&s).await.len(), 3);
     let u = status(s.clone()).await;
     assert_eq!(u.status, "deactivated");
-    assert_eq!(u.reactivate_at.as_deref(), Some("2026-05-20T00:00:00.000Z"), "the leave's end is kept");
+    assert_eq!(
+        u.reactivate_at.as_deref(),
+        Some("2026-05-20T00:00:00.000Z"),
+        "the leave's end is kept"
+    );
 
     clock.set(at("2026-05-19T23:00:00Z"));
     ran(&s).await;
@@ -84,7 +91,10 @@ both_backends!(a_leave_of_absence_ends_on_its_day, |db: TestDb| async move {
     assert_eq!(u.reactivate_at, None, "the date is spent");
     let activations = audit_of(&s, "user.activate").await;
     assert_eq!(activations.len(), 1);
-    assert_eq!((activations[0].channel.as_str(), activations[0].actor_kind.as_str()), ("system", "system"));
+    assert_eq!(
+        (activations[0].channel.as_str(), activations[0].actor_kind.as_str()),
+        ("system", "system")
+    );
     assert_eq!(s.plan(&cli()).await.unwrap().seats_used, 2);
 
     // A restart later that day runs nothing again; the next day runs once more.
@@ -98,20 +108,17 @@ both_backends!(a_leave_of_absence_ends_on_its_day, |db: TestDb| async move {
     assert!(s.verify_audit(&cli()).await.unwrap().intact());
 });
 
-both_backends!(
-    a_period_nobody_ran_is_run_at_the_next_tick,
-    |db: TestDb| async move {
-        // Every instance was down at 03:00 on the 11th; one starts at 01:00 on the 12th.
-        let clock = Arc::new(ManualClock::at(at("2026-05-10T12:00:00Z")));
-        let s = instance(&db, &clock).await;
-        ran(&s).await;
-        clock.set(at("2026-05-12T01:00:00Z"));
-        let restarted = instance(&db, &clock).await;
-        assert_eq!(ran(&restarted).await.len(), 3, "the 11th is caught up");
-        assert!(ran(&restarted).await.is_empty());
-        assert_eq!(runs_of(&s, "seat-snapshot").await, ["2026-05-10", "2026-05-11"]);
-    }
-);
+both_backends!(a_period_nobody_ran_is_run_at_the_next_tick, |db: TestDb| async move {
+    // Every instance was down at 03:00 on the 11th; one starts at 01:00 on the 12th.
+    let clock = Arc::new(ManualClock::at(at("2026-05-10T12:00:00Z")));
+    let s = instance(&db, &clock).await;
+    ran(&s).await;
+    clock.set(at("2026-05-12T01:00:00Z"));
+    let restarted = instance(&db, &clock).await;
+    assert_eq!(ran(&restarted).await.len(), 3, "the 11th is caught up");
+    assert!(ran(&restarted).await.is_empty());
+    assert_eq!(runs_of(&s, "seat-snapshot").await, ["2026-05-10", "2026-05-11"]);
+});
 
 both_backends!(
     a_full_plan_keeps_the_account_deactivated_and_tells_the_administrators,
@@ -129,7 +136,10 @@ both_backends!(
         let dry = s.run_job(&cli(), "scheduled-lifecycle", true).await.unwrap();
         assert!(dry.dry_run);
         assert_eq!(dry.actions.len(), 1);
-        assert_eq!((dry.actions[0].action.as_str(), dry.actions[0].target.as_str()), ("reactivate", "ada"));
+        assert_eq!(
+            (dry.actions[0].action.as_str(), dry.actions[0].target.as_str()),
+            ("reactivate", "ada")
+        );
         assert!(audit_of(&s, "job.run").await.is_empty(), "a dry run writes nothing");
         assert!(s.get_user(&cli(), &key("ada")).await.unwrap().reactivate_at.is_some());
 
@@ -137,7 +147,10 @@ both_backends!(
         assert_eq!(report.actions[0].action, "reactivation_refused");
         let u = s.get_user(&cli(), &key("ada")).await.unwrap();
         assert_eq!(u.status, "deactivated");
-        assert_eq!(u.reactivate_at, None, "cleared, so it is not refused and mailed every day");
+        assert_eq!(
+            u.reactivate_at, None,
+            "cleared, so it is not refused and mailed every day"
+        );
         let refused = audit_of(&s, "user.scheduled_reactivation_refused").await;
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].target.as_deref(), Some("ada"));
@@ -145,7 +158,11 @@ both_backends!(
         let notices: Vec<_> = mail.iter().filter(|m| m.template == "reactivation_refused").collect();
         assert_eq!(notices.len(), 1, "one administrator, one mail");
         assert_eq!(notices[0].to, "root@example.org");
-        assert!(notices[0].subject.contains("ada") && notices[0].body.contains("all 2 seats"), "{}", notices[0].body);
+        assert!(
+            notices[0].subject.contains("ada") && notices[0].body.contains("all 2 seats"),
+            "{}",
+            notices[0].body
+        );
         // The manual run is audited as the operator's.
         let runs = audit_of(&s, "job.run").await;
         assert_eq!((runs.len(), runs[0].actor_kind.as_str()), (1, "operator"));
@@ -158,38 +175,35 @@ both_backends!(
     }
 );
 
-both_backends!(
-    two_instances_run_each_daily_job_once_a_day,
-    |db: TestDb| async move {
-        let clock = Arc::new(ManualClock::at(at("2026-05-10T12:00:00Z")));
-        let one = instance(&db, &clock).await;
-        let two = instance(&db, &clock).await;
-        add(&one, "root", "administrator").await;
-        for day in ["2026-05-10", "2026-05-11", "2026-05-12"] {
-            clock.set(at(&format!("{day}T03:00:00Z")));
-            for _ in 0..3 {
-                let (a, b) = tokio::join!(one.system().run_due_jobs(), two.system().run_due_jobs());
-                for (job, r) in a.into_iter().chain(b) {
-                    r.unwrap_or_else(|e| panic!("{job}: {e}"));
-                }
+both_backends!(two_instances_run_each_daily_job_once_a_day, |db: TestDb| async move {
+    let clock = Arc::new(ManualClock::at(at("2026-05-10T12:00:00Z")));
+    let one = instance(&db, &clock).await;
+    let two = instance(&db, &clock).await;
+    add(&one, "root", "administrator").await;
+    for day in ["2026-05-10", "2026-05-11", "2026-05-12"] {
+        clock.set(at(&format!("{day}T03:00:00Z")));
+        for _ in 0..3 {
+            let (a, b) = tokio::join!(one.system().run_due_jobs(), two.system().run_due_jobs());
+            for (job, r) in a.into_iter().chain(b) {
+                r.unwrap_or_else(|e| panic!("{job}: {e}"));
             }
         }
-        for job in DailyJob::ALL {
-            assert_eq!(
-                runs_of(&one, job.name()).await,
-                ["2026-05-10", "2026-05-11", "2026-05-12"],
-                "{job}: once a day, counted in the audit log"
-            );
-        }
-        let jobs = two.list_jobs(&cli()).await.unwrap();
-        assert_eq!(jobs.len(), 3);
-        for j in &jobs {
-            assert_eq!(j.outcome.as_deref(), Some("ok"));
-            assert_eq!(j.last_run.as_deref(), Some("2026-05-12T03:00:00.000Z"));
-            assert_eq!(j.next_run, "2026-05-13T03:00:00.000Z");
-        }
     }
-);
+    for job in DailyJob::ALL {
+        assert_eq!(
+            runs_of(&one, job.name()).await,
+            ["2026-05-10", "2026-05-11", "2026-05-12"],
+            "{job}: once a day, counted in the audit log"
+        );
+    }
+    let jobs = two.list_jobs(&cli()).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    for j in &jobs {
+        assert_eq!(j.outcome.as_deref(), Some("ok"));
+        assert_eq!(j.last_run.as_deref(), Some("2026-05-12T03:00:00.000Z"));
+        assert_eq!(j.next_run, "2026-05-13T03:00:00.000Z");
+    }
+});
 
 both_backends!(
     a_run_whose_instance_stopped_is_taken_over_once_its_lease_runs_out,
@@ -216,13 +230,15 @@ both_backends!(
         drop(run);
 
         let names: Vec<_> = two.system().run_due_jobs().await.into_iter().map(|(j, _)| j).collect();
-        assert_eq!(names, [DailyJob::TrashPurge, DailyJob::SeatSnapshot], "the lease still holds");
+        assert_eq!(
+            names,
+            [DailyJob::TrashPurge, DailyJob::SeatSnapshot],
+            "the lease still holds"
+        );
         let e = two.run_job(&cli(), "scheduled-lifecycle", false).await.unwrap_err();
         assert_eq!(e.code(), "job_running");
         assert!(e.to_string().contains("already running"), "{e}");
-        let outcome = |s: Service| async move {
-            s.list_jobs(&cli()).await.unwrap()[0].outcome.clone()
-        };
+        let outcome = |s: Service| async move { s.list_jobs(&cli()).await.unwrap()[0].outcome.clone() };
         assert_eq!(outcome(two.clone()).await.as_deref(), Some("running"));
         assert_eq!(two.get_user(&cli(), &key("ada")).await.unwrap().status, "active");
 
@@ -230,7 +246,11 @@ both_backends!(
         assert_eq!(outcome(two.clone()).await.as_deref(), Some("interrupted"));
         assert_eq!(ran(&two).await, ["scheduled-lifecycle"]);
         assert_eq!(two.get_user(&cli(), &key("ada")).await.unwrap().status, "deactivated");
-        assert_eq!(runs_of(&two, "scheduled-lifecycle").await, ["2026-05-10"], "audited once");
+        assert_eq!(
+            runs_of(&two, "scheduled-lifecycle").await,
+            ["2026-05-10"],
+            "audited once"
+        );
         assert!(ran(&one).await.is_empty());
         assert_eq!(outcome(one.clone()).await.as_deref(), Some("ok"));
     }
@@ -252,6 +272,9 @@ both_backends!(bad_input_names_the_field, |db: TestDb| async move {
     let learner = s.get_user(&cli(), &key("ada")).await.unwrap();
     let e = s.list_jobs(&as_user(learner.id)).await.unwrap_err();
     assert_eq!(e.code(), "forbidden");
-    let e = s.run_job(&as_user(learner.id), "seat-snapshot", true).await.unwrap_err();
+    let e = s
+        .run_job(&as_user(learner.id), "seat-snapshot", true)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "forbidden");
 });
