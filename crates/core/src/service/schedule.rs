@@ -293,12 +293,15 @@ impl Service {
 
     /// Records the day's count of seats used, under the day in the configured time zone.
     async fn seat_snapshot(&self, today: Day, dry: bool) -> Result<Vec<JobAction>> {
-        let mut txb = self.store.begin().await?;
-        let used = txb.plan().await?.seats_used;
-        if !dry {
+        let used = if dry {
+            self.store.begin_read().await?.plan().await?.seats_used
+        } else {
+            let mut txb = self.store.begin().await?;
+            let used = txb.plan().await?.seats_used;
             txb.record_seat_day(today.epoch_day(), used).await?;
             self.commit(txb).await?;
-        }
+            used
+        };
         Ok(vec![act(
             "snapshot",
             today.to_string(),

@@ -1029,6 +1029,19 @@ impl System<'_> {
             tx.trash_due_for_purge(self.service.now() - days * DAY_MS, 1000).await?
         };
         let mut done = Vec::new();
+        if dry {
+            let mut tx = self.service.store.begin_read().await?;
+            for id in due {
+                if let Some(u) = tx.user_by_id(id).await? {
+                    done.push(super::schedule::JobAction {
+                        action: "purge".into(),
+                        target: u.username.to_string(),
+                        note: None,
+                    });
+                }
+            }
+            return Ok(done);
+        }
         for id in due {
             // The row lock makes a second instance running the job wait, then find the user
             // gone; one failure (a user who still owns courses) doesn't stop the others.
@@ -1040,10 +1053,6 @@ impl System<'_> {
                         target: u.username.to_string(),
                         note: None,
                     };
-                    if dry {
-                        done.push(purged);
-                        continue;
-                    }
                     match self.service.purge_in(tx.as_mut(), &ctx, &who, &u).await {
                         Ok(()) => {
                             self.service.commit(tx).await?;

@@ -278,3 +278,30 @@ both_backends!(bad_input_names_the_field, |db: TestDb| async move {
         .unwrap_err();
     assert_eq!(e.code(), "forbidden");
 });
+
+both_backends!(dry_runs_report_and_write_nothing, |db: TestDb| async move {
+    let (s, clock) = service_with_clock(&db).await;
+    add(&s, "old", "learner").await;
+    s.delete_user(&cli(), &key("old"), Some("old"), false, None)
+        .await
+        .unwrap();
+    clock.advance(31 * DAY_MS);
+    let before = s.list_audit(&cli(), &AuditFilter::default()).await.unwrap().len();
+    let dry = s.run_job(&cli(), "trash-purge", true).await.unwrap();
+    assert_eq!((dry.actions.len(), dry.actions[0].target.as_str()), (1, "old"));
+    let snap = s.run_job(&cli(), "seat-snapshot", true).await.unwrap();
+    assert_eq!(snap.actions[0].note.as_deref(), Some("0 seats used"));
+    assert_eq!(s.get_user(&cli(), &key("old")).await.unwrap().status, "trash");
+    assert!(
+        s.seat_history(&cli(), 90).await.unwrap().is_empty(),
+        "no snapshot recorded"
+    );
+    assert_eq!(
+        s.list_audit(&cli(), &AuditFilter::default()).await.unwrap().len(),
+        before
+    );
+    assert!(s.list_jobs(&cli()).await.unwrap().iter().all(|j| j.last_run.is_none()));
+    let done = s.run_job(&cli(), "trash-purge", false).await.unwrap();
+    assert_eq!(done.actions[0].action, "purge");
+    assert_eq!(s.get_user(&cli(), &key("old")).await.unwrap_err().code(), "not_found");
+});
