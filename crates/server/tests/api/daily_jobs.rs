@@ -210,3 +210,82 @@ both_backends!(two_servers_run_each_daily_job_once_a_day, |db: TestDb| async mov
     expected.sort();
     assert_eq!(runs, expected, "each job once per day, counted in the audit log");
 });
+
+both_backends!(the_console_schedules_a_leave_and_runs_a_job, |db: TestDb| async move {
+    use super::signin::{login, session_cookie, with_password};
+    let app = TestApp::start(db).await;
+    with_password(&app, "boss", "administrator", "correct horse battery").await;
+    let ada = app.user("ada", "learner", &[]).await;
+    let cookie = session_cookie(&login(&app, "boss", "correct horse battery", None).await).unwrap();
+    let get = async |path: &str| {
+        let resp = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    };
+    let post = async |path: &str, form: &[(&str, &str)]| {
+        let resp = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    };
+    let (status, page) = get(&format!("/admin/users/{ada}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"reactivate_on\""), "the user form has the date");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let edit = format!("/admin/users/{ada}/edit");
+    let fields = |d: &'static str, r: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("email", "ada@example.org".to_owned()),
+            ("first_name", "Test".to_owned()),
+            ("last_name", "ada".to_owned()),
+            ("user_type", "Learner".to_owned()),
+            ("deactivate_on", d.to_owned()),
+            ("reactivate_on", r.to_owned()),
+        ]
+    };
+    let bad = fields("2030-01-01", "not a date");
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = post(&edit, &bad).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("reactivate_on"), "the error names the field");
+    let good = fields("2030-01-01", "2030-03-01");
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&edit, &good).await.0, 303);
+    let v = app
+        .service
+        .get_user(&Context::cli(), &UserKey::Id(UserId(ada)))
+        .await
+        .unwrap();
+    assert_eq!(v.reactivate_at.as_deref(), Some("2030-03-01T00:00:00.000Z"));
+    assert_eq!(v.deactivate_at.as_deref(), Some("2030-01-01T00:00:00.000Z"));
+    let (_, page) = get(&format!("/admin/users/{ada}")).await;
+    assert!(page.contains("Reactivates on"), "{page}");
+
+    let (status, jobs) = get("/admin/jobs").await;
+    assert_eq!(status, 200);
+    assert!(
+        jobs.contains("scheduled-lifecycle") && jobs.contains("Run trash-purge now"),
+        "{jobs}"
+    );
+    let (status, ran) = post("/admin/jobs/seat-snapshot/run", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(status, 200, "{ran}");
+    assert!(ran.contains("seat-snapshot") && ran.contains("did 1 thing(s)"), "{ran}");
+    let (status, _) = post("/admin/jobs/nightly/run", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(status, 400);
+});
