@@ -279,6 +279,22 @@ mod tests {
     }
 
     #[test]
+    fn a_leave_of_absence_reads_from_its_column() {
+        let r = rows(
+            "username,email,first_name,last_name,status,reactivation_date\n\
+                      ada,a@x.org,A,L,deactivated,2027-09-01\nbob,b@x.org,B,L,deactivated,someday\n",
+        );
+        let ada = r[0].as_ref().unwrap();
+        assert_eq!(
+            ada.reactivation_date,
+            Some(rollcall_core::domain::parse_time("d", "2027-09-01").unwrap())
+        );
+        let bad = r[1].as_ref().unwrap_err();
+        assert_eq!((bad.line, bad.column.as_str()), (3, "reactivation_date"));
+        assert!(bad.reason.contains("'someday' is not a date"), "{}", bad.reason);
+    }
+
+    #[test]
     fn talentlms_files_read_as_they_are() {
         let r = rows(include_str!("../tests/talentlms-import.csv"));
         assert_eq!(r.len(), 3);
