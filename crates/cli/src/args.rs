@@ -20,6 +20,17 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub audit_key_file: Option<String>,
 
+    /// The hour (0-23, local time in --time-zone) the daily jobs run at
+    /// [env: ROLLCALL_JOBS_HOUR] [default: 3, or `jobs_hour` in ./rollcall.toml]
+    #[arg(long, global = true, value_name = "HOUR")]
+    pub jobs_hour: Option<String>,
+
+    /// The IANA time zone the daily jobs' hour and scheduled dates (--deactivate-on,
+    /// --reactivate-on) are in [env: ROLLCALL_TIME_ZONE] [default: UTC, or `time_zone` in
+    /// ./rollcall.toml]
+    #[arg(long, global = true, value_name = "ZONE")]
+    pub time_zone: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,6 +102,28 @@ pub enum Command {
     /// Export users as CSV (importable as is) or JSON
     #[command(subcommand)]
     Export(ExportCmd),
+    /// The daily jobs: list them, or run one now
+    #[command(subcommand)]
+    Jobs(JobsCmd),
+}
+
+#[derive(Subcommand)]
+pub enum JobsCmd {
+    /// Each daily job: its last run, that run's outcome, and its next run
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
+    /// Run a daily job now (scheduled-lifecycle, trash-purge, seat-snapshot); never while
+    /// another run of it is under way
+    Run {
+        name: String,
+        /// Report what it would do; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +378,10 @@ pub struct UserAdd {
     /// Deactivate automatically on this date (YYYY-MM-DD or RFC 3339)
     #[arg(long, value_name = "DATE")]
     pub deactivate_on: Option<String>,
+    /// Leave of absence: reactivate on this date (YYYY-MM-DD, a day in --time-zone), if a
+    /// seat is free then
+    #[arg(long, value_name = "DATE")]
+    pub reactivate_on: Option<String>,
     #[arg(long, value_name = "ID")]
     pub external_id: Option<String>,
     /// Send this user no email at all
@@ -405,6 +442,10 @@ pub struct UserSet {
     /// Schedule deactivation (YYYY-MM-DD or RFC 3339), or `never` to clear it
     #[arg(long, value_name = "DATE")]
     pub deactivate_on: Option<String>,
+    /// Leave of absence: reactivate the (deactivated) account on this date (YYYY-MM-DD, a
+    /// day in --time-zone) if a seat is free then, or `never` to clear it
+    #[arg(long, value_name = "DATE")]
+    pub reactivate_on: Option<String>,
     /// Read a new password from the first line of standard input
     #[arg(long)]
     pub password_stdin: bool,

@@ -90,6 +90,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         listen,
         base_url,
         audit_key_file: cli.audit_key_file,
+        jobs_hour: cli.jobs_hour,
+        time_zone: cli.time_zone,
     })?;
     let url = &config.database_url;
     let ctx = Context::cli();
@@ -130,6 +132,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(cmd) => token(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Jobs(cmd) => jobs(&open(&config).await?, &ctx, cmd).await,
         Command::Course(cmd) => course(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -282,6 +285,7 @@ fn show_user(u: &UserView) {
         ("deactivated", opt(&u.deactivated_at)),
         ("deleted", opt(&u.deleted_at)),
         ("deactivates on", opt(&u.deactivate_at)),
+        ("reactivates on", opt(&u.reactivate_at)),
         (
             "idle policy",
             if u.idle_exempt {
@@ -339,6 +343,11 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 .as_deref()
                 .map(|d| parse_time("deactivate_on", d))
                 .transpose()?;
+            let reactivate_at = a
+                .reactivate_on
+                .as_deref()
+                .map(|d| parse_time("reactivate_on", d))
+                .transpose()?;
             let input = NewUser {
                 username: a.username,
                 email: a.email,
@@ -352,6 +361,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 external_id: a.external_id,
                 exclude_from_emails: a.exclude_from_emails,
                 deactivate_at,
+                reactivate_at,
                 send_welcome: a.no_welcome.then_some(false),
                 idle_exempt: false,
             };
@@ -402,6 +412,10 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 None => None,
                 Some(d) => Some(clearable(d).map(|d| parse_time("deactivate_on", d)).transpose()?),
             };
+            let reactivate_at = match s.reactivate_on.as_deref() {
+                None => None,
+                Some(d) => Some(clearable(d).map(|d| parse_time("reactivate_on", d)).transpose()?),
+            };
             let upd = UserUpdate {
                 username: s.rename,
                 user_type: s.user_type,
@@ -417,6 +431,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 exclude_from_emails: s.exclude_from_emails.map(|x| matches!(x, YesNo::Yes)),
                 idle_exempt: s.idle_exempt,
                 deactivate_at,
+                reactivate_at,
                 sso_subject: match (s.no_sso_subject, s.sso_subject) {
                     (true, _) => Some(None),
                     (false, Some(n)) if n.trim().is_empty() => Some(None),
@@ -836,6 +851,56 @@ async fn audit(service: &Service, ctx: &Context, cmd: AuditCmd) -> Result<ExitCo
             }
         }
     }
+}
+
+async fn jobs(service: &Service, ctx: &Context, cmd: JobsCmd) -> Result<ExitCode> {
+    match cmd {
+        JobsCmd::List { format } => {
+            let jobs = service.list_jobs(ctx).await?;
+            match format {
+                ShowFormat::Json => output::json(&jobs)?,
+                ShowFormat::Table => {
+                    let mut t = Table::new(&["name", "last_run", "outcome", "next_run"]);
+                    for j in &jobs {
+                        t.row(vec![
+                            j.name.clone(),
+                            j.last_run.clone().unwrap_or_else(|| "never".into()),
+                            opt(&j.outcome),
+                            j.next_run.clone(),
+                        ]);
+                    }
+                    emit(Format::Table, &t, &jobs)?;
+                }
+            }
+        }
+        JobsCmd::Run { name, dry_run, format } => {
+            let report = service.run_job(ctx, &name, dry_run).await?;
+            match format {
+                ShowFormat::Json => output::json(&report)?,
+                ShowFormat::Table => {
+                    let verb = if report.dry_run { "would do" } else { "did" };
+                    println!(
+                        "{} for {}: {} ({verb} {} thing(s))",
+                        report.name,
+                        report.period,
+                        if report.dry_run {
+                            "dry run"
+                        } else {
+                            report.outcome.as_str()
+                        },
+                        report.actions.len()
+                    );
+                    for a in &report.actions {
+                        match &a.note {
+                            Some(n) => println!("  {} {} ({n})", a.action, a.target),
+                            None => println!("  {} {}", a.action, a.target),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn settings(service: &Service, ctx: &Context, cmd: SettingsCmd) -> Result<()> {

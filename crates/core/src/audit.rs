@@ -48,6 +48,8 @@ vocabulary! {
         UserOffboard = "user.offboard",
         /// A scheduled deactivation the rules refused (the last administrator).
         UserScheduledDeactivationRefused = "user.scheduled_deactivation_refused",
+        /// A leave of absence ended with no seat free: the account stays deactivated.
+        UserScheduledReactivationRefused = "user.scheduled_reactivation_refused",
         UserSignIn = "user.sign_in",
         UserSetPassword = "user.set_password",
         UserPasswordResetRequested = "user.password_reset_requested",
@@ -91,6 +93,8 @@ vocabulary! {
         /// A run the safety cap held back, waiting for confirmation.
         IdlePolicyHeld = "idle_policy.held",
         IdlePolicyRun = "idle_policy.run",
+        /// A daily job ran (scheduled, or asked for by hand).
+        JobRun = "job.run",
         SsoSet = "sso.set",
         SsoDisable = "sso.disable",
     }

@@ -79,6 +79,8 @@ vocabulary! {
         UserNotActive = "user_not_active",
         SsoSubjectTaken = "sso_subject_taken",
         NoAdministrator = "no_administrator",
+        /// A daily job is running already (here or on another instance).
+        JobRunning = "job_running",
     }
 }
 

@@ -24,6 +24,7 @@ enum Column {
     Status,
     Active,
     DeactivationDate,
+    ReactivationDate,
     ExcludeFromEmails,
     IdleExempt,
     /// Read and not kept: rollcall stores no language or bio.
@@ -45,6 +46,7 @@ fn column(name: &str) -> Option<Column> {
         "status" => Column::Status,
         "active" => Column::Active,
         "deactivation_date" => Column::DeactivationDate,
+        "reactivation_date" => Column::ReactivationDate,
         "exclude_from_emails" => Column::ExcludeFromEmails,
         "idle_exempt" => Column::IdleExempt,
         "language" | "bio" => Column::Ignored,
@@ -53,7 +55,7 @@ fn column(name: &str) -> Option<Column> {
 }
 
 const KNOWN: &str = "username (Login), email, first_name (Firstname), last_name (Lastname), password, user_type (User-type), \
-    branches (Branch), groups (Group), courses (Course), status, active, deactivation_date, exclude_from_emails, idle_exempt, language, bio";
+    branches (Branch), groups (Group), courses (Course), status, active, deactivation_date, reactivation_date, exclude_from_emails, idle_exempt, language, bio";
 
 /// A file the importer can't read at all (no header, a required column missing …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +192,15 @@ fn row(columns: &[Column], record: &csv::StringRecord) -> Parsed {
                     })?);
                 }
             }
+            Column::ReactivationDate => {
+                if let Some(d) = opt() {
+                    r.reactivation_date = Some(parse_time("reactivation_date", &d).map_err(|e| RowError {
+                        line,
+                        column: "reactivation_date".into(),
+                        reason: e.to_string(),
+                    })?);
+                }
+            }
             Column::ExcludeFromEmails => r.exclude_from_emails = yes_no("exclude_from_emails", v, line)?,
             Column::IdleExempt => r.idle_exempt = yes_no("idle_exempt", v, line)?,
             Column::Ignored => {}
@@ -207,7 +218,7 @@ pub fn formula_safe(cell: &str) -> String {
     }
 }
 
-pub const EXPORT_HEADER: [&str; 11] = [
+pub const EXPORT_HEADER: [&str; 12] = [
     "username",
     "email",
     "first_name",
@@ -219,6 +230,7 @@ pub const EXPORT_HEADER: [&str; 11] = [
     "exclude_from_emails",
     "deactivation_date",
     "idle_exempt",
+    "reactivation_date",
 ];
 
 /// Writes users in rollcall's import columns, so an export imports back unchanged.
@@ -250,6 +262,7 @@ impl<W: Write> Exporter<W> {
             },
             u.deactivate_at.clone().unwrap_or_default(),
             if u.idle_exempt { "yes".into() } else { "no".into() },
+            u.reactivate_at.clone().unwrap_or_default(),
         ];
         self.writer.write_record(cells.iter().map(|c| formula_safe(c)))
     }
@@ -268,6 +281,22 @@ mod tests {
 
     fn rows(text: &str) -> Vec<Parsed> {
         read(text.as_bytes()).unwrap().collect()
+    }
+
+    #[test]
+    fn a_leave_of_absence_reads_from_its_column() {
+        let r = rows(
+            "username,email,first_name,last_name,status,reactivation_date\n\
+                      ada,a@x.org,A,L,deactivated,2027-09-01\nbob,b@x.org,B,L,deactivated,someday\n",
+        );
+        let ada = r[0].as_ref().unwrap();
+        assert_eq!(
+            ada.reactivation_date,
+            Some(rollcall_core::domain::parse_time("d", "2027-09-01").unwrap())
+        );
+        let bad = r[1].as_ref().unwrap_err();
+        assert_eq!((bad.line, bad.column.as_str()), (3, "reactivation_date"));
+        assert!(bad.reason.contains("'someday' is not a date"), "{}", bad.reason);
     }
 
     #[test]
@@ -352,6 +381,7 @@ mod tests {
             deactivate_at: None,
             idle_exempt: true,
             idle_deadline: None,
+            reactivate_at: None,
         };
         let mut ex = Exporter::new(Vec::new()).unwrap();
         ex.user(&u).unwrap();

@@ -35,7 +35,9 @@ pub enum KeyCheck {
 pub async fn open_service(config: &Config, check: KeyCheck) -> Result<Service> {
     let store = SqlStore::connect(&config.database_url).await?;
     store.migrate().await?;
-    let service = Service::new(Arc::new(store)).with_base_url(&config.public_base_url(None));
+    let service = Service::new(Arc::new(store))
+        .with_base_url(&config.public_base_url(None))
+        .with_schedule(config.schedule.clone());
     let path = &config.audit_key_file;
     if !path.exists()
         && (service.system().audit_key_matches().await?.is_some() || service.system().audit_key_claimed().await?)

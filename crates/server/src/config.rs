@@ -13,6 +13,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_AUDIT_KEY_FILE: &str = "rollcall.audit-key";
 pub const DEFAULT_LOG: &str = "info";
 pub const DEFAULT_MAIL_FROM: &str = "rollcall <rollcall@localhost>";
+/// The hour (local time) the daily jobs run at.
+pub const DEFAULT_JOBS_HOUR: i64 = 3;
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
 /// The file read from the working directory.
 pub const FILE: &str = "rollcall.toml";
 
@@ -34,6 +37,9 @@ pub struct Config {
     /// a random one, printed once. Environment only: a secret has no place in a file that
     /// is copied around with the rest of the configuration.
     pub admin_password: Option<String>,
+    /// When the daily jobs run (`jobs_hour` in `time_zone`), and the zone dates such as
+    /// `--reactivate-on` are days in.
+    pub schedule: rollcall_core::domain::Schedule,
 }
 
 impl Config {
@@ -49,6 +55,7 @@ impl Config {
             smtp_url: None,
             mail_from: default_mail_from(),
             admin_password: None,
+            schedule: rollcall_core::domain::Schedule::default(),
         }
     }
 
@@ -122,6 +129,37 @@ impl Config {
             })?,
         };
         let admin_password = pick(None, "ROLLCALL_ADMIN_PASSWORD", None).map(|(_, v)| v);
+        let (hour_source, hour) = match pick(
+            flags.jobs_hour.map(|v| ("--jobs-hour", v)),
+            "ROLLCALL_JOBS_HOUR",
+            file.jobs_hour.map(|v| ("jobs_hour", v.to_string())),
+        ) {
+            None => (None, DEFAULT_JOBS_HOUR),
+            Some((source, v)) => match v.trim().parse::<i64>() {
+                Ok(h) if (0..24).contains(&h) => (Some(source), h),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        source,
+                        value: v,
+                        problem: "is not an hour from 0 to 23".into(),
+                    });
+                }
+            },
+        };
+        let (zone_source, zone) = match pick(
+            flags.time_zone.map(|v| ("--time-zone", v)),
+            "ROLLCALL_TIME_ZONE",
+            file.time_zone.map(|v| ("time_zone", v)),
+        ) {
+            None => (None, DEFAULT_TIME_ZONE.to_owned()),
+            Some((source, v)) => (Some(source), v),
+        };
+        // The hour is checked above: only the zone can be refused here.
+        let schedule = rollcall_core::domain::Schedule::new(hour, &zone).map_err(|_| ConfigError::Invalid {
+            source: zone_source.or(hour_source).unwrap_or(Source::File("time_zone")),
+            value: zone.clone(),
+            problem: "is not a known time zone (an IANA name such as UTC or Europe/Berlin)".into(),
+        })?;
         Ok(Config {
             database_url,
             listen,
@@ -131,6 +169,7 @@ impl Config {
             smtp_url,
             mail_from,
             admin_password,
+            schedule,
         })
     }
 
@@ -157,6 +196,8 @@ pub struct Flags {
     pub listen: Option<String>,
     pub base_url: Option<String>,
     pub audit_key_file: Option<String>,
+    pub jobs_hour: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 /// `rollcall.toml`: every key optional, unknown keys refused (a misspelt key would
@@ -171,13 +212,17 @@ pub struct FileConfig {
     pub audit_key_file: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
+    /// The hour (0–23, local time) the daily jobs run at.
+    pub jobs_hour: Option<i64>,
+    /// An IANA time zone name: the daily jobs' hour and scheduled dates are in it.
+    pub time_zone: Option<String>,
 }
 
 impl FileConfig {
     pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
         toml::from_str(text).map_err(|e| {
             ConfigError::File(format!(
-                "{FILE} is not valid (keys: database, listen, base_url, log, audit_key_file, smtp_url, mail_from): {e}"
+                "{FILE} is not valid (keys: database, listen, base_url, log, audit_key_file, smtp_url, mail_from, jobs_hour, time_zone): {e}"
             ))
         })
     }
@@ -334,6 +379,7 @@ mod tests {
             listen: Some("[::1]:9000".into()),
             base_url: Some("http://flag.example/".into()),
             audit_key_file: Some("flag.key".into()),
+            ..Flags::default()
         };
         let from_flags = Config::resolve(flags, &vars, file(toml)).unwrap();
         assert_eq!(from_flags.database_url, "postgres://flag/db");
@@ -396,6 +442,67 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn the_schedule_comes_from_flag_env_file_or_default() {
+        let defaults = Config::resolve(Flags::default(), env(&[]), FileConfig::default()).unwrap();
+        assert_eq!(
+            (defaults.schedule.hour(), defaults.schedule.time_zone_name()),
+            (3, "UTC")
+        );
+        let from_file = Config::resolve(
+            Flags::default(),
+            env(&[]),
+            file("jobs_hour = 22\ntime_zone = 'Europe/Berlin'\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            (from_file.schedule.hour(), from_file.schedule.time_zone_name()),
+            (22, "Europe/Berlin")
+        );
+        let flags = Flags {
+            jobs_hour: Some("0".into()),
+            time_zone: Some("America/New_York".into()),
+            ..Flags::default()
+        };
+        let vars = env(&[("ROLLCALL_JOBS_HOUR", "5"), ("ROLLCALL_TIME_ZONE", "Asia/Tokyo")]);
+        let from_env = Config::resolve(Flags::default(), &vars, file("jobs_hour = 22\n")).unwrap();
+        assert_eq!(
+            (from_env.schedule.hour(), from_env.schedule.time_zone_name()),
+            (5, "Asia/Tokyo")
+        );
+        let from_flags = Config::resolve(flags, &vars, FileConfig::default()).unwrap();
+        assert_eq!(
+            (from_flags.schedule.hour(), from_flags.schedule.time_zone_name()),
+            (0, "America/New_York")
+        );
+    }
+
+    #[test]
+    fn a_bad_hour_or_zone_names_its_source() {
+        let err = |vars: &[(&str, &str)], toml: &str| {
+            Config::resolve(Flags::default(), env(vars), file(toml))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&[("ROLLCALL_JOBS_HOUR", "24")], "");
+        assert_eq!(e, "ROLLCALL_JOBS_HOUR is not an hour from 0 to 23");
+        let e = err(&[], "jobs_hour = -1");
+        assert_eq!(e, "jobs_hour in rollcall.toml is not an hour from 0 to 23");
+        let e = err(&[], "time_zone = 'Mars/Olympus'");
+        assert!(
+            e.starts_with("time_zone in rollcall.toml is not a known time zone"),
+            "{e}"
+        );
+        let flags = Flags {
+            time_zone: Some("Nowhere".into()),
+            ..Flags::default()
+        };
+        let e = Config::resolve(flags, env(&[]), FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--time-zone is not a known time zone"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! Background jobs of `rollcall serve`: scheduled deactivations, trash retention, audit
-//! sealing, sort keys of users an older version stored, pruning expired sessions, sign-in
-//! failures and SAML state, and taking over bulk jobs whose instance stopped. Each is safe to run on
-//! several instances at once: every user is changed by a conditional update inside the
-//! service, sealing queues on the chain head, and a bulk job is claimed by one instance.
+//! Background jobs of `rollcall serve`, every minute: the daily jobs whose day is due
+//! (`system().run_due_jobs()`: scheduled deactivations and reactivations, trash retention,
+//! the seat snapshot — each once per day across instances, by its lease and its period's
+//! row), audit sealing, sort keys of users an older version stored, pruning expired
+//! sessions, sign-in failures and SAML state, and taking over bulk jobs whose instance
+//! stopped. Each is safe to run on several instances at once: every user is changed by a
+//! conditional update inside the service, sealing queues on the chain head, and a bulk job
+//! is claimed by one instance.
 
 use rollcall_core::Service;
 use std::time::Duration;
@@ -20,23 +23,22 @@ pub fn spawn(service: Service, every: Duration) -> tokio::task::JoinHandle<()> {
 }
 
 pub async fn run_once(service: &Service) {
-    match service.system().run_scheduled_deactivations().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(users = n, "scheduled deactivations done"),
-        Err(e) => tracing::error!(error = %e, "scheduled deactivation job failed"),
-    }
-    match service.system().purge_expired_trash().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(users = n, "purged users past the trash retention period"),
-        Err(e) => tracing::error!(error = %e, "trash retention job failed"),
+    for (job, result) in service.system().run_due_jobs().await {
+        match result {
+            Ok(report) => tracing::info!(
+                job = %job,
+                period = %report.period,
+                outcome = %report.outcome,
+                actions = report.actions.len(),
+                "daily job done"
+            ),
+            Err(e) => tracing::error!(job = %job, error = %e, "daily job failed"),
+        }
     }
     match service.system().fill_missing_sort_keys().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(users = n, "wrote the sort keys of users stored without them"),
         Err(e) => tracing::error!(error = %e, "writing missing sort keys failed"),
-    }
-    if let Err(e) = service.system().record_seat_history().await {
-        tracing::error!(error = %e, "recording today's active accounts failed");
     }
     if let Err(e) = service.system().end_lapsed_seat_reservations().await {
         tracing::warn!(error = %e, "giving back the seats of stopped imports failed");
@@ -58,6 +60,7 @@ pub async fn run_once(service: &Service) {
         tracing::error!(error = %e, "audit sealing failed");
     }
     resume_abandoned_bulk_jobs(service).await;
+    tracing::debug!("minute jobs done");
 }
 
 /// Takes over every bulk job whose instance stopped, each run in its own task so the

@@ -8,7 +8,7 @@ use rollcall_core::ports::{AuditRow, PersonalData};
 
 pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.first_name, u.last_name, u.user_type_id, u.status, \
      u.origin, u.external_id, u.exclude_from_emails, u.password_hash IS NOT NULL AS has_password, \
-     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.deleted_at, u.deactivate_at, u.scim_linked, u.idle_exempt, u.reactivated_at, u.idle_warned_at, u.idle_deadline";
+     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.deleted_at, u.deactivate_at, u.reactivate_at, u.scim_linked, u.idle_exempt, u.reactivated_at, u.idle_warned_at, u.idle_deadline";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -29,6 +29,7 @@ pub(crate) struct UserRow {
     deactivated_at: Option<i64>,
     deleted_at: Option<i64>,
     deactivate_at: Option<i64>,
+    reactivate_at: Option<i64>,
     scim_linked: bool,
     idle_exempt: bool,
     reactivated_at: Option<i64>,
@@ -56,6 +57,7 @@ impl UserRow {
             deactivated_at: self.deactivated_at,
             deleted_at: self.deleted_at,
             deactivate_at: self.deactivate_at,
+            reactivate_at: self.reactivate_at,
             scim_linked: self.scim_linked,
             idle_exempt: self.idle_exempt,
             reactivated_at: self.reactivated_at,

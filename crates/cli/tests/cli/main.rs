@@ -5,6 +5,7 @@
 mod audit;
 mod idle;
 mod import;
+mod jobs;
 mod proxies;
 mod serve;
 mod walkthrough;
@@ -36,6 +37,8 @@ impl Rollcall {
             .env_remove("ROLLCALL_LISTEN")
             .env_remove("ROLLCALL_ADMIN_PASSWORD")
             .env_remove("ROLLCALL_AUDIT_KEY_FILE")
+            .env_remove("ROLLCALL_JOBS_HOUR")
+            .env_remove("ROLLCALL_TIME_ZONE")
             .kill_on_drop(true);
         c
     }

@@ -10,6 +10,7 @@ pub enum Template {
     PasswordReset,
     IdleWarning,
     DeactivationRefused,
+    ReactivationRefused,
     SsoAdminLinked,
     IdlePolicySummary,
     SeatAlert,
@@ -23,6 +24,7 @@ impl Template {
             Template::PasswordReset => "password_reset",
             Template::IdleWarning => "idle_warning",
             Template::DeactivationRefused => "deactivation_refused",
+            Template::ReactivationRefused => "reactivation_refused",
             Template::SsoAdminLinked => "sso_admin_linked",
             Template::IdlePolicySummary => "idle_policy_summary",
             Template::SeatAlert => "seat_alert",
@@ -143,6 +145,23 @@ pub fn seat_alert(admin: &User, base_url: &str, what: &str, level: i64, used: i6
         body: format!(
             "{}\n\n{used} of {limit} seats of {what} are in use: {level}% or more. Free seats by deactivating accounts nobody uses (the idle report and the idle-account policy find them), or raise the limit. The seat report and its forecast:\n{base_url}/admin\n\nYou hear of this level again only after use falls 5 points below it and crosses it again.\n",
             greeting(admin)
+        ),
+    }
+}
+
+/// To every active administrator: a leave of absence ended, but no seat was free, so the
+/// account stays deactivated and its reactivation date is cleared.
+pub fn reactivation_refused(admin: &User, user: &User, base_url: &str, scheduled_for: Millis, why: &str) -> Message {
+    Message {
+        template: Template::ReactivationRefused,
+        subject: format!("{} could not be reactivated: no seat is free", user.username),
+        body: format!(
+            "{}\n\n{} was scheduled to be reactivated on {}, but {why}. The account stays deactivated and rollcall cleared the date. Free a seat (or raise the limit), then reactivate it:\nrollcall user activate {}\n{base_url}/admin/users/{}\n",
+            greeting(admin),
+            user.username,
+            format_millis(scheduled_for),
+            user.username,
+            user.id.0
         ),
     }
 }

@@ -159,6 +159,9 @@ pub struct User<I = UserId> {
     pub deleted_at: Option<Millis>,
     /// Scheduled deactivation: the system deactivates the account at this time.
     pub deactivate_at: Option<Millis>,
+    /// Scheduled reactivation (the end of a leave of absence): the system reactivates the
+    /// account on this date, if a seat is free.
+    pub reactivate_at: Option<Millis>,
     /// Managed by the identity provider over SCIM (SCIM sees only linked accounts).
     pub scim_linked: bool,
     /// The idle policy never warns or deactivates this account.
@@ -192,6 +195,7 @@ impl User<super::Unsaved> {
             deactivated_at: self.deactivated_at,
             deleted_at: self.deleted_at,
             deactivate_at: self.deactivate_at,
+            reactivate_at: self.reactivate_at,
             scim_linked: self.scim_linked,
             idle_exempt: self.idle_exempt,
             reactivated_at: self.reactivated_at,
@@ -351,6 +355,7 @@ pub(crate) fn sample_user(name: &str) -> User {
         deactivated_at: None,
         deleted_at: None,
         deactivate_at: None,
+        reactivate_at: None,
         scim_linked: false,
         idle_exempt: false,
         reactivated_at: None,

@@ -30,7 +30,7 @@ mod users;
 pub use audit::{AuditReads, AuditTx};
 pub use auth::{AuthReads, AuthTx};
 pub use courses::{CourseReads, CourseTx};
-pub use jobs::{JobReads, JobTx};
+pub use jobs::{DailyRunRecord, JobReads, JobTx};
 pub use org::{OrgReads, OrgTx};
 pub use outbox::{OutboxReads, OutboxTx};
 pub use seats::{SeatReads, SeatTx};

@@ -18,6 +18,8 @@ pub trait UserReads: Send {
     async fn count_active_of_type(&mut self, type_id: UserTypeId) -> Result<i64>;
     /// Active users whose scheduled deactivation time has passed.
     async fn users_due_for_deactivation(&mut self, now: Millis, limit: i64) -> Result<Vec<UserId>>;
+    /// Deactivated users whose scheduled reactivation is at or before `threshold`.
+    async fn users_due_for_reactivation(&mut self, threshold: Millis, limit: i64) -> Result<Vec<UserId>>;
     /// Trashed users deleted before `cutoff`.
     async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>>;
     /// The usernames of these users (those that exist), in one read however many.

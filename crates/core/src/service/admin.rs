@@ -561,16 +561,22 @@ impl Service {
     }
 
     /// A scheduled deactivation the rules refused (the last administrator): clears the date
-    /// so the minute job doesn't retry it, audits the refusal and mails every active
+    /// so the daily job doesn't retry it, audits the refusal and mails every active
     /// administrator — once, even when several instances run the job.
-    pub(crate) async fn refuse_scheduled_deactivation(&self, ctx: &Context, id: UserId, why: &Error) -> Result<()> {
+    pub(crate) async fn refuse_scheduled_deactivation(
+        &self,
+        ctx: &Context,
+        id: UserId,
+        why: &Error,
+        threshold: Millis,
+    ) -> Result<()> {
         let mut txb = self.store.begin().await?;
         let tx = txb.as_mut();
         let Some(mut user) = tx.lock_user(id).await? else {
             return Ok(());
         };
         let now = self.now();
-        let Some(scheduled) = user.deactivate_at.filter(|d| *d <= now) else {
+        let Some(scheduled) = user.deactivate_at.filter(|d| *d <= threshold) else {
             // Another instance refused it already, or someone rescheduled it meanwhile.
             return Ok(());
         };

@@ -30,6 +30,8 @@ pub struct ImportRow {
     /// `None`: active.
     pub active: Option<bool>,
     pub deactivation_date: Option<Millis>,
+    /// Leave of absence: reactivate on this date.
+    pub reactivation_date: Option<Millis>,
     pub exclude_from_emails: Option<bool>,
     /// The idle policy never warns or deactivates this account (`None`: as it is, or no).
     pub idle_exempt: Option<bool>,
@@ -694,7 +696,8 @@ impl Service {
             && self.same_password(tx, &user, row.password.as_deref()).await?
             && row.exclude_from_emails.is_none_or(|x| x == user.exclude_from_emails)
             && row.idle_exempt.is_none_or(|x| x == user.idle_exempt)
-            && row.deactivation_date.is_none_or(|d| Some(d) == user.deactivate_at);
+            && row.deactivation_date.is_none_or(|d| Some(d) == user.deactivate_at)
+            && row.reactivation_date.is_none_or(|d| Some(d) == user.reactivate_at);
         if same {
             return Ok(Ok((Plan::Unchanged, 0)));
         }
@@ -851,6 +854,7 @@ impl Service {
             exclude_from_emails: row.exclude_from_emails.unwrap_or(false),
             idle_exempt: row.idle_exempt.unwrap_or(false),
             deactivate_at: row.deactivation_date,
+            reactivate_at: row.reactivation_date,
             send_welcome: Welcome(opts.send_welcome).0,
         };
         self.create_in(tx, ctx, who, input, hash).await.map(drop)
@@ -886,6 +890,7 @@ impl Service {
             exclude_from_emails: row.exclude_from_emails,
             idle_exempt: row.idle_exempt,
             deactivate_at: row.deactivation_date.map(Some),
+            reactivate_at: row.reactivation_date.map(Some),
             ..UserUpdate::default()
         };
         let user = self.update_in(tx, ctx, who, reached, &upd, hash).await?;

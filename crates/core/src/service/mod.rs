@@ -15,6 +15,7 @@ mod courses;
 mod idle;
 mod import;
 mod mail;
+mod schedule;
 mod scim;
 mod sso;
 mod tokens;
@@ -39,6 +40,7 @@ pub use import::{
     SyncReport,
 };
 pub use mail::{MAX_ATTEMPTS, MailView, Welcome};
+pub use schedule::{DailyJobView, DailyRun, JOB_LEASE_MS, JobAction, JobRunReport};
 pub use scim::{GroupChange, PasswordChange, SCIM_MAX_RESULTS, ScimGroupView, ScimUserState, ScimUserView};
 pub use sso::{SsoConfig, SsoIdentity, SsoLink};
 pub use tokens::{IssuedToken, TokenView};
@@ -62,6 +64,10 @@ pub struct Service {
     /// it the service writes no audit entry (so no change) and verifies nothing.
     pub(crate) audit_key: Option<Arc<audit::AuditKey>>,
     clock: Arc<dyn Clock>,
+    /// When the daily jobs run, and what day a date falls on.
+    schedule: Arc<Schedule>,
+    /// This process's name as a holder of job leases (random per service).
+    instance: Arc<str>,
 }
 
 /// The transaction a use case's body runs in (see [`Service::read`]). A named type rather
@@ -152,6 +158,8 @@ impl Service {
             base_url: "http://127.0.0.1:8080".into(),
             audit_key: None,
             clock: Arc::new(SystemClock),
+            schedule: Arc::new(Schedule::default()),
+            instance: hex::encode(rand::random::<[u8; 8]>()).into(),
         }
     }
 

@@ -385,6 +385,7 @@ impl Service {
             exclude_from_emails: false,
             idle_exempt: false,
             deactivate_at: None,
+            reactivate_at: None,
             send_welcome: None,
         };
         let created = self.create_user(ctx, input).await?;

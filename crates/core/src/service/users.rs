@@ -1,5 +1,5 @@
 //! Users: create, read, list, update, and the lifecycle (activate, deactivate, delete,
-//! restore, purge, scheduled deactivation).
+//! restore, purge, scheduled deactivation; the daily reactivations are in `schedule.rs`).
 
 use super::{Change, Service, System};
 use crate::actor::{Context, Principal};
@@ -28,6 +28,8 @@ pub struct NewUser {
     pub external_id: Option<String>,
     pub exclude_from_emails: bool,
     pub deactivate_at: Option<Millis>,
+    /// Leave of absence: reactivate on this date (a deactivated account only).
+    pub reactivate_at: Option<Millis>,
     /// Whether to send the welcome email (`None`: yes, unless the setting is off).
     pub send_welcome: Option<bool>,
     /// The idle policy never warns or deactivates this account.
@@ -52,6 +54,8 @@ pub struct UserUpdate {
     pub exclude_from_emails: Option<bool>,
     /// `Some(None)` clears a scheduled deactivation.
     pub deactivate_at: Option<Option<Millis>>,
+    /// `Some(None)` clears a scheduled reactivation.
+    pub reactivate_at: Option<Option<Millis>>,
     /// Links the account to this NameID at the configured identity provider; `Some(None)`
     /// (or an empty string) unlinks it.
     pub sso_subject: Option<Option<String>>,
@@ -106,6 +110,8 @@ pub struct UserView {
     pub idle_exempt: bool,
     /// The deactivation date the idle policy's warning named, while it stands.
     pub idle_deadline: Option<String>,
+    /// Scheduled reactivation (end of a leave of absence).
+    pub reactivate_at: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -142,6 +148,7 @@ impl UserView {
             deactivate_at: u.deactivate_at.map(format_millis),
             idle_exempt: u.idle_exempt,
             idle_deadline: u.idle_deadline.map(format_millis),
+            reactivate_at: u.reactivate_at.map(format_millis),
         }
     }
 }
@@ -405,12 +412,14 @@ impl Service {
             deactivated_at: (!status.holds_seat()).then_some(now),
             deleted_at: None,
             deactivate_at: input.deactivate_at,
+            reactivate_at: input.reactivate_at,
             scim_linked: ctx.channel == crate::actor::Channel::Scim,
             idle_exempt: input.idle_exempt,
             reactivated_at: None,
             idle_warned_at: None,
             idle_deadline: None,
         };
+        check_leave(user.deactivate_at, user.reactivate_at)?;
         let id = tx.insert_user(&user, password_hash.as_deref()).await?;
         let user = user.saved(id);
         for b in &branches {
@@ -436,6 +445,7 @@ impl Service {
             "external_id": user.external_id,
             "deactivate_at": user.deactivate_at.map(format_millis),
             "idle_exempt": user.idle_exempt,
+            "reactivate_at": user.reactivate_at.map(format_millis),
         });
         self.welcome(tx, &user, super::mail::Welcome(input.send_welcome))
             .await?;
@@ -701,6 +711,14 @@ impl Service {
                 user.idle_deadline = None;
             }
         }
+        if let Some(d) = upd.reactivate_at.filter(|d| *d != user.reactivate_at) {
+            changes.insert(
+                "reactivate_at".into(),
+                json!([user.reactivate_at.map(format_millis), d.map(format_millis)]),
+            );
+            user.reactivate_at = d;
+        }
+        check_leave(user.deactivate_at, user.reactivate_at)?;
         if let Some(h) = &password_hash {
             tx.set_password_hash(user.id, Some(h)).await?;
             user.has_password = true;
@@ -836,8 +854,10 @@ impl Service {
         user.idle_deadline = None;
         match to {
             UserStatus::Active => {
+                // Back from a leave (on its date or earlier, by hand): the date is spent.
                 user.deactivated_at = None;
                 user.reactivated_at = Some(now);
+                user.reactivate_at = None;
             }
             UserStatus::Deactivated if from == UserStatus::Active => {
                 user.deactivated_at = Some(now);
@@ -850,6 +870,7 @@ impl Service {
                     user.deactivated_at = Some(now);
                 }
                 user.deactivate_at = None;
+                user.reactivate_at = None;
             }
         }
         tx.update_user(&user).await?;
@@ -1001,6 +1022,22 @@ impl Service {
     }
 }
 
+/// A leave of absence ends after it begins: a reactivation date on or before the
+/// deactivation date would never take effect.
+fn check_leave(deactivate_at: Option<Millis>, reactivate_at: Option<Millis>) -> Result<()> {
+    match (deactivate_at, reactivate_at) {
+        (Some(d), Some(r)) if r <= d => Err(Error::invalid(
+            "reactivate_at",
+            format!(
+                "the reactivation date {} is not after the deactivation date {}",
+                format_millis(r),
+                format_millis(d)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn validate_external_id(s: &str) -> Result<String> {
     if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
         return Err(Error::invalid("external_id", "1 to 256 bytes, no control characters"));
@@ -1009,34 +1046,13 @@ fn validate_external_id(s: &str) -> Result<String> {
 }
 
 impl System<'_> {
-    /// Deactivates users whose scheduled date has come. Each in its own transaction, so one
-    /// refusal doesn't hold back the others. The last administrator's is refused once and
-    /// visibly: the date is cleared, the refusal audited and the administrators mailed, so
-    /// the job doesn't try again every minute.
-    pub async fn run_scheduled_deactivations(self) -> Result<usize> {
-        let ctx = Context::system("scheduled_deactivation");
-        let due = {
-            let mut tx = self.service.store.begin_read().await?;
-            tx.users_due_for_deactivation(self.service.now(), 1000).await?
-        };
-        let mut done = 0;
-        for id in due {
-            match self.service.deactivate_user(&ctx, &UserKey::Id(id)).await {
-                Ok(_) => done += 1,
-                Err(e) if e.code() == "last_administrator" => {
-                    tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused; the date is cleared");
-                    if let Err(e) = self.service.refuse_scheduled_deactivation(&ctx, id, &e).await {
-                        tracing::error!(user = id.0, error = %e, "recording a refused scheduled deactivation failed");
-                    }
-                }
-                Err(e) => tracing::warn!(user = id.0, error = %e, "scheduled deactivation refused"),
-            }
-        }
-        Ok(done)
-    }
-
     /// Purges users who have been in the trash longer than `deletion_retention_days`.
     pub async fn purge_expired_trash(self) -> Result<usize> {
+        Ok(self.purge_trash(false).await?.len())
+    }
+
+    /// Purges (or with `dry`, lists) the users past the trash's retention period.
+    pub(crate) async fn purge_trash(self, dry: bool) -> Result<Vec<super::schedule::JobAction>> {
         let ctx = Context::system("trash_retention");
         let who = Principal::superuser();
         let days = match self.service.setting_value(Setting::DeletionRetentionDays).await? {
@@ -1047,17 +1063,35 @@ impl System<'_> {
             let mut tx = self.service.store.begin_read().await?;
             tx.trash_due_for_purge(self.service.now() - days * DAY_MS, 1000).await?
         };
-        let mut done = 0;
+        let mut done = Vec::new();
+        if dry {
+            let mut tx = self.service.store.begin_read().await?;
+            for id in due {
+                if let Some(u) = tx.user_by_id(id).await? {
+                    done.push(super::schedule::JobAction {
+                        action: "purge".into(),
+                        target: u.username.to_string(),
+                        note: None,
+                    });
+                }
+            }
+            return Ok(done);
+        }
         for id in due {
             // The row lock makes a second instance running the job wait, then find the user
             // gone; one failure (a user who still owns courses) doesn't stop the others.
             let mut tx = self.service.store.begin().await?;
             match tx.lock_user(id).await? {
                 Some(u) if u.status == UserStatus::Trash => {
+                    let purged = super::schedule::JobAction {
+                        action: "purge".into(),
+                        target: u.username.to_string(),
+                        note: None,
+                    };
                     match self.service.purge_in(tx.as_mut(), &ctx, &who, &u).await {
                         Ok(()) => {
                             self.service.commit(tx).await?;
-                            done += 1;
+                            done.push(purged);
                         }
                         Err(e) => tracing::warn!(user = id.0, error = %e, "purge after the retention period refused"),
                     }

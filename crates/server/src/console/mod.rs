@@ -17,6 +17,7 @@ mod error;
 mod extract;
 mod idle;
 mod import;
+mod jobs;
 mod learning;
 mod org;
 mod plan;
@@ -78,6 +79,8 @@ pub fn routes() -> Routes<AppState> {
         .post("/admin/tokens", tokens::create)
         .post("/admin/tokens/revoke", tokens::revoke)
         .get("/admin/settings", settings::page)
+        .get("/admin/jobs", jobs::page)
+        .post("/admin/jobs/{name}/run", jobs::run)
         .post("/admin/settings", settings::save)
         .post("/admin/settings/sso", settings::sso_save)
         .get("/admin/idle-policy", idle::page)

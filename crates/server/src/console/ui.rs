@@ -43,6 +43,7 @@ const SECTIONS: &[(Area, &str, &str)] = &[
     (Area::IntegrationsManage, "/admin/tokens", "Tokens"),
     (Area::SettingsManage, "/admin/settings", "Settings"),
     (Area::SettingsManage, "/admin/idle-policy", "Idle policy"),
+    (Area::SettingsManage, "/admin/jobs", "Daily jobs"),
     (Area::ImportRun, "/admin/import", "Import"),
     (Area::UsersManage, "/admin/users?status=trash", "Trash"),
     (Area::AuditView, "/admin/audit", "Audit log"),

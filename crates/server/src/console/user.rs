@@ -67,6 +67,8 @@ pub(super) async fn page(
             @if let Some(d) = &u.idle_deadline {
                 dt { "Idle warning" } dd { "warned: deactivated on " (d) " unless they sign in before" }
             }
+            @if let Some(d) = &u.deactivate_at { dt { "Deactivates on" } dd { (day_of(Some(d))) } }
+            @if let Some(d) = &u.reactivate_at { dt { "Reactivates on" } dd { (day_of(Some(d))) " (if a seat is free)" } }
         }
         h2 { "Courses" }
         (learning_record(&record))
@@ -114,6 +116,8 @@ fn change_forms(u: &UserView, sso: Option<&SsoLink>, csrf: &str) -> Markup {
             (field("sso_subject", &sso_label, sso.map_or("", |l| l.subject.as_str())))
             (hidden("idle_exempt_shown", "1"))
             (checkbox("idle_exempt", "Exempt from the idle-account policy (never warned or deactivated for being idle)", u.idle_exempt))
+            (Input::new("deactivate_on", "Deactivate on (a date; empty: not scheduled)").id("e-deactivate_on").kind("date").value(day_of(u.deactivate_at.as_deref())).render())
+            (Input::new("reactivate_on", "Leave of absence: reactivate on (a date, if a seat is free then; empty: not scheduled)").id("e-reactivate_on").kind("date").value(day_of(u.reactivate_at.as_deref())).render())
         }, "Save changes"))
         h2 { "Offboard" }
         (post_form(&format!("/admin/users/{id}/offboard"), csrf, html! {
@@ -188,6 +192,29 @@ pub(super) struct EditForm {
     /// Present when the form showed the exemption checkbox (an unticked box sends nothing).
     idle_exempt_shown: Option<String>,
     idle_exempt: Option<String>,
+    /// Scheduled dates (YYYY-MM-DD); empty clears, absent leaves as is.
+    deactivate_on: Option<String>,
+    reactivate_on: Option<String>,
+}
+
+/// The day part of a stored time, as a date input shows it.
+fn day_of(time: Option<&str>) -> &str {
+    time.map_or("", |t| t.get(..10).unwrap_or(t))
+}
+
+/// A changed date field: `Some(None)` clears it, `Some(Some(t))` sets it.
+fn changed_date(
+    field: &str,
+    now: Option<&str>,
+    wanted: Option<&str>,
+) -> Result<Option<Option<rollcall_core::domain::Millis>>, Error> {
+    match wanted.map(str::trim) {
+        Some(w) if w != day_of(now) => match w {
+            "" => Ok(Some(None)),
+            d => Ok(Some(Some(rollcall_core::domain::parse_time(field, d)?))),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// What to add and what to remove to go from `now` to `wanted` (names compared without case).
@@ -233,6 +260,8 @@ pub(super) async fn edit(
             .is_some()
             .then_some(f.idle_exempt.is_some())
             .filter(|x| *x != u.idle_exempt),
+        deactivate_at: changed_date("deactivate_on", u.deactivate_at.as_deref(), f.deactivate_on.as_deref())?,
+        reactivate_at: changed_date("reactivate_on", u.reactivate_at.as_deref(), f.reactivate_on.as_deref())?,
         ..UserUpdate::default()
     };
     state.service.update_user(ctx, &key, update).await?;

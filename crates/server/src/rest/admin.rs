@@ -1,4 +1,5 @@
-//! `/api/v1/plan`, `/api/v1/reports/…`, `/api/v1/audit`, `/api/v1/settings`, `/api/v1/tokens`.
+//! `/api/v1/plan`, `/api/v1/reports/…`, `/api/v1/audit`, `/api/v1/settings`, `/api/v1/tokens`,
+//! `/api/v1/daily-jobs`.
 
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -150,4 +151,32 @@ pub async fn create_token(c: Caller, ApiJson(b): ApiJson<CreateToken>) -> ApiRes
     security(("bearer" = [])))]
 pub async fn revoke_token(c: Caller, ApiPath(name): ApiPath<String>) -> ApiResult<Json<TokenView>> {
     Ok(Json(c.service.revoke_token(&c.ctx, &name).await?))
+}
+
+#[utoipa::path(get, path = "/daily-jobs", tag = "daily jobs",
+    responses((status = 200, body = Vec<DailyJobView>, description = "each daily job: its latest run, that run's outcome and its next run"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_daily_jobs(c: Caller) -> ApiResult<Json<Vec<DailyJobView>>> {
+    Ok(Json(c.service.list_jobs(&c.ctx).await?))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunDailyJob {
+    /// Report what the job would do, and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[utoipa::path(post, path = "/daily-jobs/{name}/run", tag = "daily jobs",
+    params(("name" = String, Path, description = "scheduled-lifecycle, trash-purge or seat-snapshot")),
+    request_body = RunDailyJob,
+    responses((status = 200, body = JobRunReport, description = "what the run did (or would do)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "job_running: another run of the job holds its lease"), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn run_daily_job(
+    c: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<RunDailyJob>,
+) -> ApiResult<Json<JobRunReport>> {
+    Ok(Json(c.service.run_job(&c.ctx, &name, b.dry_run).await?))
 }

@@ -109,7 +109,7 @@ async fn spool(request: Request) -> ApiResult<tempfile::NamedTempFile> {
 }
 
 #[utoipa::path(post, path = "/imports", tag = "import and export", params(ImportQuery),
-    request_body(content = String, content_type = "text/csv", description = "The CSV file (or multipart/form-data with a `file` field). Columns: username, email, first_name, last_name (required); password, user_type, branches, groups, status, deactivation_date, exclude_from_emails; TalentLMS's import headers are accepted as they are."),
+    request_body(content = String, content_type = "text/csv", description = "The CSV file (or multipart/form-data with a `file` field). Columns: username, email, first_name, last_name (required); password, user_type, branches, groups, status, deactivation_date, reactivation_date, exclude_from_emails; TalentLMS's import headers are accepted as they are."),
     responses((status = 200, body = ImportResult, description = "every row's outcome; `summary.written` says whether anything was written"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn import(c: Caller, ApiQuery(q): ApiQuery<ImportQuery>, request: Request) -> ApiResult<Json> {

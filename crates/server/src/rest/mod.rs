@@ -116,6 +116,8 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(admin::list_audit))
         .routes(routes!(admin::list_settings))
         .routes(routes!(admin::set_setting))
+        .routes(routes!(admin::list_daily_jobs))
+        .routes(routes!(admin::run_daily_job))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(courses::list_courses, courses::create_course))

@@ -88,6 +88,10 @@ pub struct CreateUser {
     /// The idle-account policy never warns or deactivates this account.
     #[serde(default)]
     pub idle_exempt: bool,
+    /// End of a leave of absence: the account is reactivated on this date, a day in the
+    /// configured time zone (YYYY-MM-DD, or an RFC 3339 time), if a seat is free. Must
+    /// follow `deactivate_at`.
+    pub reactivate_at: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -117,6 +121,11 @@ pub struct UpdateUser {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub deactivate_at: Option<Option<String>>,
+    /// End of a leave of absence (YYYY-MM-DD or RFC 3339): a deactivated account is
+    /// reactivated on this day, if a seat is free; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub reactivate_at: Option<Option<String>>,
     /// Links the account to this NameID at the configured SAML identity provider, so
     /// single sign-on finds it; `null` or `""` unlinks it.
     #[serde(default, deserialize_with = "double_option")]
@@ -214,6 +223,7 @@ pub async fn create_user(c: Caller, ApiJson(b): ApiJson<CreateUser>) -> ApiResul
         external_id: b.external_id,
         exclude_from_emails: b.exclude_from_emails,
         deactivate_at: parse_opt_time("deactivate_at", b.deactivate_at.as_deref())?,
+        reactivate_at: parse_opt_time("reactivate_at", b.reactivate_at.as_deref())?,
         send_welcome: b.send_welcome,
         idle_exempt: b.idle_exempt,
     };
@@ -239,6 +249,10 @@ pub async fn update_user(
         None => None,
         Some(d) => Some(parse_opt_time("deactivate_at", d.as_deref())?),
     };
+    let reactivate_at = match b.reactivate_at {
+        None => None,
+        Some(d) => Some(parse_opt_time("reactivate_at", d.as_deref())?),
+    };
     let upd = UserUpdate {
         username: b.username,
         user_type: b.user_type,
@@ -253,6 +267,7 @@ pub async fn update_user(
         external_id: b.external_id,
         exclude_from_emails: b.exclude_from_emails,
         deactivate_at,
+        reactivate_at,
         sso_subject: b.sso_subject,
         idle_exempt: b.idle_exempt,
     };

@@ -258,6 +258,14 @@ fn rows() -> Vec<PageRow> {
             Some("csrf={csrf}"),
             admin_only(422)
         ),
+        page!("GET", "/admin/jobs", "/admin/jobs", None, admin_only(200)),
+        page!(
+            "POST",
+            "/admin/jobs/{name}/run",
+            "/admin/jobs/seat-snapshot/run",
+            Some("csrf={csrf}&dry_run=on"),
+            admin_only(200)
+        ),
         page!("GET", "/learn", "/learn", None, signed_in(200)),
         page!(
             "POST",

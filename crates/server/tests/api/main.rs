@@ -6,6 +6,7 @@ mod audit;
 mod behaviour;
 mod console;
 mod console_matrix;
+mod daily_jobs;
 mod idle;
 mod imports;
 mod links;
@@ -55,6 +56,19 @@ impl Drop for TestApp {
     }
 }
 
+/// Another server on a [`TestApp`]'s database; stops when dropped.
+pub struct Instance {
+    pub base: String,
+    pub service: Service,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
 impl TestApp {
     pub async fn start(db: TestDb) -> TestApp {
         Self::start_at(db, None).await
@@ -90,6 +104,9 @@ impl TestApp {
         let public_base = app.base_url().to_owned();
         let service = app.service().clone();
         let mail = app.mail_sender().unwrap().clone();
+        // The day's daily jobs run (and are audited) before the test begins, not while it
+        // counts audit entries: the server's own first tick then finds them done.
+        rollcall_server::jobs::run_once(&service).await;
         let server = tokio::spawn(async move { app.serve(std::future::pending()).await.unwrap() });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -107,6 +124,26 @@ impl TestApp {
             server,
             _audit_key_dir: audit_key_dir,
         }
+    }
+
+    /// A second server on the same database, key and clock, as a second `rollcall serve`
+    /// is: its own service (and lease holder), its own listener and minute jobs.
+    pub async fn another_instance(&self) -> Instance {
+        let mut config = Config::for_database(&self.db.url);
+        config.listen = "127.0.0.1:0".into();
+        config.audit_key_file = self._audit_key_dir.path().join("rollcall.audit-key");
+        let app = App::builder(config)
+            .clock(self.clock.clone())
+            .mail_transport(Arc::new(MemoryTransport::default()))
+            .send_mail_on_demand()
+            .without_first_admin()
+            .build()
+            .await
+            .unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        let service = app.service().clone();
+        let server = tokio::spawn(async move { app.serve(std::future::pending()).await.unwrap() });
+        Instance { base, service, server }
     }
 
     pub async fn user(&self, name: &str, user_type: &str, branches: &[&str]) -> i64 {

@@ -390,6 +390,14 @@ pub fn rows() -> Vec<Row> {
             Some(r#"{"confirm":false}"#),
             admin_only(422)
         ),
+        row!("GET", "/api/v1/daily-jobs", "/api/v1/daily-jobs", None, admin_only(200)),
+        row!(
+            "POST",
+            "/api/v1/daily-jobs/{name}/run",
+            "/api/v1/daily-jobs/seat-snapshot/run",
+            Some(r#"{"dry_run":true}"#),
+            admin_only(200)
+        ),
         row!("GET", "/api/v1/tokens", "/api/v1/tokens", None, admin_only(200)),
         row!(
             "POST",

@@ -28,6 +28,59 @@ impl JobReads for SqlTx {
         let row: Option<(i64, i64, Vec<u8>)> = self.fetch_optional(SQL, &args![id_hash]).await?;
         Ok(row.map(|(u, at, body)| (UserId(u), at, body)))
     }
+
+    async fn daily_run(&mut self, job: &str, period: &str) -> Result<Option<DailyRunRecord>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 AND period = $2");
+        let row: Option<RunRow> = self.fetch_optional(AssertSqlSafe(sql), &args![job, period]).await?;
+        Ok(row.map(RunRow::into_record))
+    }
+
+    async fn latest_daily_run(&mut self, job: &str) -> Result<Option<DailyRunRecord>> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT 1");
+        let row: Option<RunRow> = self.fetch_optional(AssertSqlSafe(sql), &args![job]).await?;
+        Ok(row.map(RunRow::into_record))
+    }
+
+    async fn job_lease(&mut self, job: &str, now: Millis) -> Result<Option<(String, Millis)>> {
+        const SQL: &str = "SELECT holder, lease_until FROM job_leases WHERE job = $1 AND lease_until > $2";
+        self.fetch_optional(SQL, &args![job, now]).await
+    }
+}
+
+const RUN_COLUMNS: &str = "id, job, period, holder, started_at, finished_at, outcome, detail, attempts";
+
+type RunRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+trait IntoRecord {
+    fn into_record(self) -> DailyRunRecord;
+}
+
+impl IntoRecord for RunRow {
+    fn into_record(self) -> DailyRunRecord {
+        let (id, job, period, holder, started_at, finished_at, outcome, detail, attempts) = self;
+        DailyRunRecord {
+            id,
+            job,
+            period,
+            holder,
+            started_at,
+            finished_at,
+            outcome,
+            detail,
+            attempts,
+        }
+    }
 }
 
 #[async_trait]
@@ -77,6 +130,48 @@ impl JobTx for SqlTx {
         )
         .await
         .map(drop)
+    }
+
+    async fn claim_job_lease(&mut self, job: &str, holder: &str, now: Millis, lease_until: Millis) -> Result<bool> {
+        // One statement on the job's row: of two instances claiming at once, the second
+        // waits for the first's row and then finds the lease held.
+        const SQL: &str = "INSERT INTO job_leases (job, holder, lease_until) VALUES ($1, $2, $4) \
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until \
+             WHERE job_leases.lease_until <= $3";
+        Ok(self.execute(SQL, &args![job, holder, now, lease_until]).await? == 1)
+    }
+
+    async fn release_job_lease(&mut self, job: &str, holder: &str) -> Result<()> {
+        const SQL: &str = "DELETE FROM job_leases WHERE job = $1 AND holder = $2";
+        self.execute(SQL, &args![job, holder]).await.map(drop)
+    }
+
+    async fn start_daily_run(&mut self, job: &str, period: &str, holder: &str, at: Millis) -> Result<Option<i64>> {
+        const SQL: &str = "INSERT INTO job_runs (job, period, holder, started_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (job, period) DO UPDATE SET holder = excluded.holder, started_at = excluded.started_at, \
+             attempts = job_runs.attempts + 1 WHERE job_runs.finished_at IS NULL RETURNING id";
+        let row: Option<(i64,)> = self.fetch_optional(SQL, &args![job, period, holder, at]).await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    async fn start_manual_run(&mut self, job: &str, holder: &str, at: Millis) -> Result<i64> {
+        const SQL: &str =
+            "INSERT INTO job_runs (job, period, holder, started_at) VALUES ($1, NULL, $2, $3) RETURNING id";
+        let (id,): (i64,) = self.fetch_one(SQL, &args![job, holder, at]).await?;
+        Ok(id)
+    }
+
+    async fn finish_daily_run(
+        &mut self,
+        run: i64,
+        holder: &str,
+        at: Millis,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<bool> {
+        const SQL: &str = "UPDATE job_runs SET finished_at = $3, outcome = $4, detail = $5 \
+             WHERE id = $1 AND holder = $2 AND finished_at IS NULL";
+        Ok(self.execute(SQL, &args![run, holder, at, outcome, detail]).await? == 1)
     }
 
     async fn insert_job_items(&mut self, job: i64, users: &[UserId]) -> Result<()> {

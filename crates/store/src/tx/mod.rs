@@ -26,8 +26,8 @@ use filter::*;
 use rollcall_core::domain::*;
 use rollcall_core::ports::prelude::*;
 use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, GroupQuery, IdleQuery, JobRecord, NewAuditEntry, OutboxMail, PasswordToken,
-    SessionRecord, SignInFailures, UserQuery,
+    AuditHead, AuditQuery, AuditRow, DailyRunRecord, GroupQuery, IdleQuery, JobRecord, NewAuditEntry, OutboxMail,
+    PasswordToken, SessionRecord, SignInFailures, UserQuery,
 };
 use rollcall_core::{ConflictCode, Error, Result};
 use sqlx::postgres::PgRow;

@@ -98,6 +98,17 @@ impl UserReads for SqlTx {
             .collect())
     }
 
+    async fn users_due_for_reactivation(&mut self, threshold: Millis, limit: i64) -> Result<Vec<UserId>> {
+        const SQL: &str = "SELECT id FROM users WHERE reactivate_at IS NOT NULL AND reactivate_at <= $1 \
+             AND status = 'deactivated' ORDER BY reactivate_at, id LIMIT $2";
+        Ok(self
+            .ids(SQL, &args![threshold, limit])
+            .await?
+            .into_iter()
+            .map(UserId)
+            .collect())
+    }
+
     async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>> {
         const SQL: &str =
             "SELECT id FROM users WHERE status = 'trash' AND deleted_at < $1 ORDER BY deleted_at LIMIT $2";
@@ -151,9 +162,9 @@ impl UserTx for SqlTx {
         const SQL: &str = "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
              status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
              deactivated_at, deleted_at, deactivate_at, scim_linked, idle_exempt, reactivated_at, activity_at, \
-             idle_warned_at, idle_deadline) \
+             idle_warned_at, idle_deadline, reactivate_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-             $23, $24) RETURNING id";
+             $23, $24, $25) RETURNING id";
         let args = args![
             u.username.as_str(),
             u.username.key(),
@@ -179,6 +190,7 @@ impl UserTx for SqlTx {
             u.activity_at(),
             u.idle_warned_at,
             u.idle_deadline,
+            u.reactivate_at,
         ];
         let (id,): (i64,) = self.try_fetch_one(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
         // The sort keys end in the id, known only now.
@@ -197,7 +209,7 @@ impl UserTx for SqlTx {
              status = $7, external_id = $8, exclude_from_emails = $9, updated_at = $10, last_login_at = $11, \
              deactivated_at = $12, deleted_at = $13, deactivate_at = $14, scim_linked = $15, username = $16, \
              username_key = $17, name_key = $18, login_key = $19, idle_exempt = $20, reactivated_at = $21, \
-             activity_at = $22, idle_warned_at = $23, idle_deadline = $24 WHERE id = $1";
+             activity_at = $22, idle_warned_at = $23, idle_deadline = $24, reactivate_at = $25 WHERE id = $1";
         let args = args![
             u.id,
             u.email.as_str(),
@@ -223,6 +235,7 @@ impl UserTx for SqlTx {
             u.activity_at(),
             u.idle_warned_at,
             u.idle_deadline,
+            u.reactivate_at,
         ];
         self.try_execute(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
         Ok(())

@@ -22,6 +22,7 @@ fn rows() -> Box<dyn Iterator<Item = Parsed> + Send> {
             courses: vec![],
             active: None,
             deactivation_date: None,
+            reactivation_date: None,
             exclude_from_emails: None,
             idle_exempt: None,
         })

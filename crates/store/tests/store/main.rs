@@ -3,6 +3,7 @@
 
 mod audit;
 mod courses;
+mod daily_jobs;
 mod idle;
 mod import_batches;
 mod lifecycle;

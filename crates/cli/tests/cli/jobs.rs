@@ -1,0 +1,171 @@
+//! `rollcall jobs` and leave of absence from the command line; two `rollcall serve`
+//! processes on one database running each daily job once.
+
+use super::*;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+both_backends!(
+    jobs_are_listed_and_run_and_leave_is_scheduled,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        assert!(rc.add("ada", "learner").await.status.success());
+
+        let e = rc.fails(&["user", "set", "ada", "--reactivate-on", "someday"]).await;
+        assert!(e.contains("reactivate_on: 'someday' is not a date"), "{e}");
+        let e = rc
+            .fails(&[
+                "user",
+                "set",
+                "ada",
+                "--deactivate-on",
+                "2000-01-05",
+                "--reactivate-on",
+                "2000-01-01",
+            ])
+            .await;
+        assert!(e.contains("reactivate_at: the reactivation date"), "{e}");
+        let shown = rc
+            .ok(&[
+                "user",
+                "set",
+                "ada",
+                "--deactivate-on",
+                "2000-01-01",
+                "--reactivate-on",
+                "2999-01-01",
+            ])
+            .await;
+        assert!(shown.contains("2999-01-01"), "{shown}");
+
+        let dry = json(
+            &rc.ok(&["jobs", "run", "scheduled-lifecycle", "--dry-run", "--format", "json"])
+                .await,
+        );
+        assert_eq!(dry["dry_run"], true);
+        assert_eq!(dry["actions"][0]["action"], "deactivate");
+        assert!(rc.ok(&["user", "show", "ada"]).await.contains("active"));
+        let done = rc.ok(&["jobs", "run", "scheduled-lifecycle"]).await;
+        assert!(done.contains("deactivate ada"), "{done}");
+        let ada = json(&rc.ok(&["user", "show", "ada", "--format", "json"]).await);
+        assert_eq!(ada["status"], "deactivated");
+        assert_eq!(ada["reactivate_at"], "2999-01-01T00:00:00.000Z");
+        let csv = rc.ok(&["export", "users"]).await;
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",deactivation_date,reactivation_date"),
+            "{csv}"
+        );
+        assert!(csv.contains("2999-01-01"), "{csv}");
+        rc.ok(&["user", "set", "ada", "--reactivate-on", "never"]).await;
+        let ada = json(&rc.ok(&["user", "show", "ada", "--format", "json"]).await);
+        assert_eq!(ada["reactivate_at"], Value::Null);
+
+        let jobs = json(&rc.ok(&["jobs", "list", "--format", "json"]).await);
+        let jobs = jobs.as_array().unwrap();
+        assert_eq!(jobs.len(), 3);
+        assert_eq!(jobs[0]["name"], "scheduled-lifecycle");
+        assert_eq!(jobs[0]["outcome"], "ok");
+        assert_eq!(jobs[1]["last_run"], Value::Null);
+        for j in jobs {
+            let mut keys: Vec<&String> = j.as_object().unwrap().keys().collect();
+            keys.sort();
+            assert_eq!(keys, ["last_run", "name", "next_run", "outcome"]);
+        }
+        let table = rc
+            .ok(&["jobs", "list", "--time-zone", "Europe/Berlin", "--jobs-hour", "22"])
+            .await;
+        assert!(table.contains("trash-purge") && table.contains("never"), "{table}");
+
+        let e = rc.fails(&["jobs", "run", "nightly"]).await;
+        assert!(
+            e.contains("job: unknown job 'nightly'; the jobs are scheduled-lifecycle, trash-purge, seat-snapshot"),
+            "{e}"
+        );
+        let e = rc.fails(&["jobs", "list", "--jobs-hour", "24"]).await;
+        assert!(e.contains("--jobs-hour is not an hour from 0 to 23"), "{e}");
+        let e = rc.fails(&["jobs", "list", "--time-zone", "Mars/Olympus"]).await;
+        assert!(e.contains("--time-zone is not a known time zone"), "{e}");
+    }
+);
+
+/// Starts `rollcall serve` on port 0 with the minute jobs' debug line on; returns the
+/// process and its stderr lines once it listens.
+async fn serve(
+    rc: &Rollcall,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+) {
+    let mut child = rc
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("ROLLCALL_LOG", "warn,rollcall_server::jobs=debug")
+        .env("ROLLCALL_ADMIN_PASSWORD", "a long first passphrase")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
+    loop {
+        let line = started.run(lines.next_line()).await.unwrap().expect("serve exited");
+        if line.starts_with("listening on http://") {
+            return (child, lines);
+        }
+    }
+}
+
+/// Waits for the process's first minute tick to have finished.
+async fn first_tick(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
+    let ticked = Deadline::after(std::time::Duration::from_secs(60), "the first minute tick");
+    loop {
+        let line = ticked.run(lines.next_line()).await.unwrap().expect("serve exited");
+        if line.contains("minute jobs done") {
+            return;
+        }
+    }
+}
+
+async fn job_runs(rc: &Rollcall) -> Vec<String> {
+    let log = json(&rc.ok(&["audit", "list", "--limit", "1000", "--format", "json"]).await);
+    let mut runs: Vec<String> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "job.run")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["target"].as_str().unwrap(),
+                e["changes"]["period"].as_str().unwrap()
+            )
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+both_backends!(two_servers_run_each_daily_job_once, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    rc.ok(&["migrate"]).await;
+    let (mut one, mut one_log) = serve(&rc).await;
+    let (two, mut two_log) = serve(&rc).await;
+    first_tick(&mut one_log).await;
+    first_tick(&mut two_log).await;
+    let runs = job_runs(&rc).await;
+    assert_eq!(runs.len(), 3, "each daily job once, whichever server ran it: {runs:?}");
+    let jobs: Vec<&str> = runs.iter().map(|r| r.split(' ').next().unwrap()).collect();
+    assert_eq!(jobs, ["scheduled-lifecycle", "seat-snapshot", "trash-purge"]);
+
+    // One is killed; a restarted server does not run the finished day again.
+    one.kill().await.unwrap();
+    let (_three, mut three_log) = serve(&rc).await;
+    first_tick(&mut three_log).await;
+    assert_eq!(job_runs(&rc).await, runs);
+    drop(two);
+});
