@@ -59,7 +59,7 @@ both_backends!(
             csv.lines()
                 .next()
                 .unwrap()
-                .ends_with(",deactivation_date,reactivation_date"),
+                .contains(",deactivation_date,idle_exempt,reactivation_date"),
             "{csv}"
         );
         assert!(csv.contains("2999-01-01"), "{csv}");
@@ -69,7 +69,7 @@ both_backends!(
 
         let jobs = json(&rc.ok(&["jobs", "list", "--format", "json"]).await);
         let jobs = jobs.as_array().unwrap();
-        assert_eq!(jobs.len(), 3);
+        assert_eq!(jobs.len(), 5);
         assert_eq!(jobs[0]["name"], "scheduled-lifecycle");
         assert_eq!(jobs[0]["outcome"], "ok");
         assert_eq!(jobs[1]["last_run"], Value::Null);
@@ -158,9 +158,18 @@ both_backends!(two_servers_run_each_daily_job_once, |db: TestDb| async move {
     first_tick(&mut one_log).await;
     first_tick(&mut two_log).await;
     let runs = job_runs(&rc).await;
-    assert_eq!(runs.len(), 3, "each daily job once, whichever server ran it: {runs:?}");
+    assert_eq!(runs.len(), 5, "each daily job once, whichever server ran it: {runs:?}");
     let jobs: Vec<&str> = runs.iter().map(|r| r.split(' ').next().unwrap()).collect();
-    assert_eq!(jobs, ["scheduled-lifecycle", "seat-snapshot", "trash-purge"]);
+    assert_eq!(
+        jobs,
+        [
+            "idle-policy",
+            "scheduled-lifecycle",
+            "seat-alerts",
+            "seat-snapshot",
+            "trash-purge"
+        ]
+    );
 
     // One is killed; a restarted server does not run the finished day again.
     one.kill().await.unwrap();

@@ -29,10 +29,10 @@ pub enum DailyJob {
 
 impl DailyJob {
     pub const ALL: [DailyJob; 5] = [
-        DailyJob::IdlePolicy,
         DailyJob::ScheduledLifecycle,
         DailyJob::TrashPurge,
         DailyJob::SeatSnapshot,
+        DailyJob::IdlePolicy,
         DailyJob::SeatAlerts,
     ];
 
@@ -198,7 +198,7 @@ mod tests {
         let e = DailyJob::parse("nightly").unwrap_err().to_string();
         assert!(e.starts_with("job: unknown job 'nightly'"), "{e}");
         assert!(
-            e.contains("idle-policy, scheduled-lifecycle, trash-purge, seat-snapshot, seat-alerts"),
+            e.contains("scheduled-lifecycle, trash-purge, seat-snapshot, idle-policy, seat-alerts"),
             "{e}"
         );
     }

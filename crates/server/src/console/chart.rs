@@ -74,7 +74,7 @@ pub(crate) fn seat_chart(c: &SeatChart) -> Markup {
     let trend_to = shown_reach.unwrap_or(c.today);
     let lowest = c.points.iter().map(|p| p.1).min().unwrap_or(0);
     let summary = format!(
-        "{}: {} now, lowest {lowest}, highest {highest} over the last {} days{}{}",
+        "{}: now {}, lowest {lowest}, highest {highest} over the last {} days{}{}",
         c.title,
         latest,
         c.days,

@@ -59,7 +59,16 @@ both_backends!(daily_jobs_are_listed_and_run_over_the_api, |db: TestDb| async mo
         .iter()
         .map(|j| j["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["scheduled-lifecycle", "trash-purge", "seat-snapshot"]);
+    assert_eq!(
+        names,
+        [
+            "scheduled-lifecycle",
+            "trash-purge",
+            "seat-snapshot",
+            "idle-policy",
+            "seat-alerts"
+        ]
+    );
     let mut keys: Vec<&String> = jobs[0].as_object().unwrap().keys().collect();
     keys.sort();
     assert_eq!(keys, ["last_run", "name", "next_run", "outcome"]);

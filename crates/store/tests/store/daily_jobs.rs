@@ -62,7 +62,16 @@ both_backends!(a_leave_of_absence_ends_on_its_day, |db: TestDb| async move {
     assert_eq!(v.reactivate_at.as_deref(), Some("2026-05-20T00:00:00.000Z"));
     let status = |s: Service| async move { s.get_user(&cli(), &key("ada")).await.unwrap() };
 
-    assert_eq!(ran(&s).await, ["scheduled-lifecycle", "trash-purge", "seat-snapshot"]);
+    assert_eq!(
+        ran(&s).await,
+        [
+            "scheduled-lifecycle",
+            "trash-purge",
+            "seat-snapshot",
+            "idle-policy",
+            "seat-alerts"
+        ]
+    );
     assert_eq!(status(s.clone()).await.status, "active", "the leave starts tomorrow");
 
     clock.set(at("2026-05-11T02:59:00Z"));
@@ -71,7 +80,7 @@ both_backends!(a_leave_of_absence_ends_on_its_day, |db: TestDb| async move {
         "the 10th is done and the 11th's hour has not come"
     );
     clock.set(at("2026-05-11T03:00:00Z"));
-    assert_eq!(ran(&s).await.len(), 3);
+    assert_eq!(ran(&s).await.len(), 5);
     let u = status(s.clone()).await;
     assert_eq!(u.status, "deactivated");
     assert_eq!(
@@ -115,7 +124,7 @@ both_backends!(a_period_nobody_ran_is_run_at_the_next_tick, |db: TestDb| async m
     ran(&s).await;
     clock.set(at("2026-05-12T01:00:00Z"));
     let restarted = instance(&db, &clock).await;
-    assert_eq!(ran(&restarted).await.len(), 3, "the 11th is caught up");
+    assert_eq!(ran(&restarted).await.len(), 5, "the 11th is caught up");
     assert!(ran(&restarted).await.is_empty());
     assert_eq!(runs_of(&s, "seat-snapshot").await, ["2026-05-10", "2026-05-11"]);
 });
@@ -197,7 +206,7 @@ both_backends!(two_instances_run_each_daily_job_once_a_day, |db: TestDb| async m
         );
     }
     let jobs = two.list_jobs(&cli()).await.unwrap();
-    assert_eq!(jobs.len(), 3);
+    assert_eq!(jobs.len(), 5);
     for j in &jobs {
         assert_eq!(j.outcome.as_deref(), Some("ok"));
         assert_eq!(j.last_run.as_deref(), Some("2026-05-12T03:00:00.000Z"));
@@ -232,7 +241,12 @@ both_backends!(
         let names: Vec<_> = two.system().run_due_jobs().await.into_iter().map(|(j, _)| j).collect();
         assert_eq!(
             names,
-            [DailyJob::TrashPurge, DailyJob::SeatSnapshot],
+            [
+                DailyJob::TrashPurge,
+                DailyJob::SeatSnapshot,
+                DailyJob::IdlePolicy,
+                DailyJob::SeatAlerts
+            ],
             "the lease still holds"
         );
         let e = two.run_job(&cli(), "scheduled-lifecycle", false).await.unwrap_err();
