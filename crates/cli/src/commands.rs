@@ -722,6 +722,15 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
                         None => println!("limit not reached within a year at the current rate ({})", f.method),
                     }
                 }
+                if let Some(s) = &r.scheduled {
+                    println!(
+                        "next 30 days: {} scheduled deactivations, {} reactivations, {} by the idle policy; {} seats used if all happen",
+                        s.deactivations.len(),
+                        s.reactivations.len(),
+                        s.idle_deactivations.len(),
+                        s.used_in_30_days
+                    );
+                }
                 println!();
             }
             emit(format, &t, &r)?;

@@ -20,6 +20,15 @@ pub trait UserReads: Send {
     async fn users_due_for_deactivation(&mut self, now: Millis, limit: i64) -> Result<Vec<UserId>>;
     /// Deactivated users whose scheduled reactivation is at or before `threshold`.
     async fn users_due_for_reactivation(&mut self, threshold: Millis, limit: i64) -> Result<Vec<UserId>>;
+    /// Active users with a deactivation date, or deactivated ones with a reactivation date
+    /// (`reactivations`), in `from..=to`: (username, date), soonest first.
+    async fn scheduled_between(
+        &mut self,
+        reactivations: bool,
+        from: Millis,
+        to: Millis,
+        limit: i64,
+    ) -> Result<Vec<(String, Millis)>>;
     /// Trashed users deleted before `cutoff`.
     async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>>;
     /// The usernames of these users (those that exist), in one read however many.

@@ -25,6 +25,31 @@ pub struct SeatReport {
     /// The trend and the date the limit is reached: platform-wide, so absent for branch
     /// administrators.
     pub forecast: Option<SeatForecast>,
+    /// What is scheduled to change seats in the next 30 days: platform-wide, so absent for
+    /// branch administrators.
+    pub scheduled: Option<ScheduledSeats>,
+}
+
+/// The next 30 days' scheduled changes (at most 1,000 of each, soonest first).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScheduledSeats {
+    /// Scheduled deactivations (each frees a seat).
+    pub deactivations: Vec<ScheduledChange>,
+    /// Ends of leaves of absence (each takes a seat, if one is free then).
+    pub reactivations: Vec<ScheduledChange>,
+    /// Accounts the idle policy will deactivate unless they sign in.
+    pub idle_deactivations: Vec<ScheduledChange>,
+    /// Seats used in 30 days if all of it happens: used − deactivations + reactivations.
+    pub used_in_30_days: i64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScheduledChange {
+    pub username: String,
+    /// RFC 3339.
+    pub on: String,
 }
 
 /// An alert of seats used crossing a level of a limit.
@@ -304,6 +329,7 @@ impl Service {
                     by_type,
                     by_branch,
                     forecast: Some(self.forecast(&mut **tx, plan.seat_limit).await?),
+                    scheduled: Some(self.scheduled_seats(&mut **tx, plan.seats_used).await?),
                 },
                 Some(_) => SeatReport {
                     plan: None,
@@ -319,11 +345,40 @@ impl Service {
                     by_type,
                     by_branch,
                     forecast: None,
+                    scheduled: None,
                 },
             };
             Ok(report)
         })
         .await
+    }
+
+    /// What is scheduled to change seats over the next 30 days.
+    async fn scheduled_seats(&self, tx: &mut dyn ReadTx, used: i64) -> Result<ScheduledSeats> {
+        let now = self.now();
+        let until = now + 30 * DAY_MS;
+        let view = |rows: Vec<(String, Millis)>| {
+            rows.into_iter()
+                .map(|(username, on)| ScheduledChange {
+                    username,
+                    on: format_millis(on),
+                })
+                .collect::<Vec<_>>()
+        };
+        // Dates already past are due at the next run: counted from the start of time.
+        let deactivations = view(tx.scheduled_between(false, i64::MIN, until, 1000).await?);
+        let reactivations = view(tx.scheduled_between(true, i64::MIN, until, 1000).await?);
+        let idle_deactivations = view(self.idle_deactivations_until(tx, until).await?);
+        let idle_only = idle_deactivations
+            .iter()
+            .filter(|i| !deactivations.iter().any(|d| d.username == i.username))
+            .count() as i64;
+        Ok(ScheduledSeats {
+            used_in_30_days: used - deactivations.len() as i64 - idle_only + reactivations.len() as i64,
+            deactivations,
+            reactivations,
+            idle_deactivations,
+        })
     }
 
     /// The platform's trend and forecast from the last 90 days' counts.

@@ -260,6 +260,35 @@ impl Service {
     }
 
     /// Who a run at `now` would warn, deactivate and withdraw warnings from, under `policy`.
+    /// The accounts the idle policy will deactivate by `until` if nobody signs in: those it
+    /// would deactivate now, and the warned (or about to be) with their deadline. Empty
+    /// while the policy is off.
+    pub(crate) async fn idle_deactivations_until(
+        &self,
+        tx: &mut dyn ReadTx,
+        until: Millis,
+    ) -> Result<Vec<(String, Millis)>> {
+        let policy = self.load_idle_policy(tx).await?;
+        if !policy.enabled {
+            return Ok(vec![]);
+        }
+        let now = self.now();
+        let plan = self.idle_plan(tx, &policy, now).await?;
+        let mut due: Vec<(String, Millis)> = plan
+            .steps
+            .iter()
+            .filter_map(|(c, step)| match step {
+                IdleStep::Deactivate => Some((c.username.clone(), now)),
+                IdleStep::Warn { deadline } => Some((c.username.clone(), *deadline)),
+                IdleStep::Wait => c.idle_deadline.map(|d| (c.username.clone(), d)),
+                IdleStep::Withdraw => None,
+            })
+            .filter(|(_, d)| *d <= until)
+            .collect();
+        due.sort_by_key(|(_, d)| *d);
+        Ok(due)
+    }
+
     async fn idle_plan(&self, tx: &mut dyn ReadTx, policy: &IdlePolicy, now: Millis) -> Result<Plan> {
         let (signed_in_before, never_before) = policy.cutoffs(now);
         let q = IdleQuery {

@@ -109,6 +109,23 @@ impl UserReads for SqlTx {
             .collect())
     }
 
+    async fn scheduled_between(
+        &mut self,
+        reactivations: bool,
+        from: Millis,
+        to: Millis,
+        limit: i64,
+    ) -> Result<Vec<(String, Millis)>> {
+        const DEACTIVATIONS: &str = "SELECT username, deactivate_at FROM users WHERE status = 'active' \
+             AND deactivate_at IS NOT NULL AND deactivate_at >= $1 AND deactivate_at <= $2 \
+             ORDER BY deactivate_at, id LIMIT $3";
+        const REACTIVATIONS: &str = "SELECT username, reactivate_at FROM users WHERE status = 'deactivated' \
+             AND reactivate_at IS NOT NULL AND reactivate_at >= $1 AND reactivate_at <= $2 \
+             ORDER BY reactivate_at, id LIMIT $3";
+        let sql = if reactivations { REACTIVATIONS } else { DEACTIVATIONS };
+        self.fetch_all(sql, &args![from, to, limit]).await
+    }
+
     async fn trash_due_for_purge(&mut self, cutoff: Millis, limit: i64) -> Result<Vec<UserId>> {
         const SQL: &str =
             "SELECT id FROM users WHERE status = 'trash' AND deleted_at < $1 ORDER BY deleted_at LIMIT $2";

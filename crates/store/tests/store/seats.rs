@@ -295,3 +295,55 @@ both_backends!(each_seat_alert_fires_once_per_crossing, |db: TestDb| async move 
         Some("North")
     );
 });
+
+both_backends!(
+    the_seat_report_lists_the_next_thirty_days_changes,
+    |db: TestDb| async move {
+        let (s, clock) = service_with_clock(&db).await;
+        s.set_plan(&cli(), PlanTier::Enterprise, Some(100)).await.unwrap();
+        for n in ["leaver", "later", "onleave", "stays"] {
+            add(&s, n, "learner").await;
+        }
+        let now = clock.now();
+        let set = |name: &'static str, upd: UserUpdate| {
+            let s = s.clone();
+            async move { s.update_user(&cli(), &key(name), upd).await.unwrap() }
+        };
+        set(
+            "leaver",
+            UserUpdate {
+                deactivate_at: Some(Some(now + 10 * DAY_MS)),
+                ..UserUpdate::default()
+            },
+        )
+        .await;
+        set(
+            "later",
+            UserUpdate {
+                deactivate_at: Some(Some(now + 40 * DAY_MS)),
+                ..UserUpdate::default()
+            },
+        )
+        .await;
+        s.deactivate_user(&cli(), &key("onleave")).await.unwrap();
+        set(
+            "onleave",
+            UserUpdate {
+                reactivate_at: Some(Some(now + 5 * DAY_MS)),
+                ..UserUpdate::default()
+            },
+        )
+        .await;
+        let scheduled = s.seat_report(&cli()).await.unwrap().scheduled.unwrap();
+        let names = |c: &[ScheduledChange]| c.iter().map(|c| c.username.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&scheduled.deactivations),
+            ["leaver"],
+            "40 days on is beyond the window"
+        );
+        assert_eq!(names(&scheduled.reactivations), ["onleave"]);
+        assert!(scheduled.idle_deactivations.is_empty(), "the idle policy is off");
+        // 3 active now (leaver, later, stays), one leaves and one comes back.
+        assert_eq!(scheduled.used_in_30_days, 3);
+    }
+);
