@@ -52,6 +52,19 @@ pub struct ScheduledChange {
     pub on: String,
 }
 
+/// One branch's seats over time, for its page.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BranchSeatHistory {
+    pub branch: String,
+    pub active: i64,
+    pub cap: Option<i64>,
+    /// Active accounts per day (days since the epoch, UTC), oldest first, the last 90 days.
+    pub history: Vec<(i64, i64)>,
+    /// When the cap is reached at the current rate (as the plan's forecast, YYYY-MM-DD).
+    pub cap_reached_on: Option<String>,
+}
+
 /// An alert of seats used crossing a level of a limit.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -379,6 +392,31 @@ impl Service {
             reactivations,
             idle_deactivations,
         })
+    }
+
+    /// A branch's daily counts and, with a cap, the date it is reached at the current rate:
+    /// for whoever sees reports and the branch.
+    pub async fn branch_seat_history(&self, ctx: &Context, name: &str) -> Result<BranchSeatHistory> {
+        self.read(ctx, Some(Area::ReportsAll), async |tx, who| {
+            let b = self.branch_by_name(&mut **tx, name).await?;
+            who.require_branch(b.id, name)?;
+            let now = self.now();
+            let today = now.div_euclid(DAY_MS);
+            let history = tx.scoped_seat_history("branch", b.id.0, today - 89).await?;
+            let series: Vec<(Millis, i64)> = history.iter().map(|&(d, n)| (d * DAY_MS, n)).collect();
+            let cap_reached_on = b
+                .seat_cap
+                .and_then(|cap| forecast::limit_reached_on(&series, cap, now))
+                .map(|d| format_millis(d)[..10].to_owned());
+            Ok(BranchSeatHistory {
+                branch: b.name,
+                active: b.active_users,
+                cap: b.seat_cap,
+                history,
+                cap_reached_on,
+            })
+        })
+        .await
     }
 
     /// The platform's trend and forecast from the last 90 days' counts.

@@ -22,8 +22,8 @@ mod tokens;
 mod users;
 
 pub use admin::{
-    AuditEntryView, AuditFilter, BranchSeats, FORECAST_METHOD, IdleReport, MetricsSnapshot, PlanView, ScheduledChange,
-    ScheduledSeats, SeatAlert, SeatDay, SeatForecast, SeatReport, SettingView, TypeSeats,
+    AuditEntryView, AuditFilter, BranchSeatHistory, BranchSeats, FORECAST_METHOD, IdleReport, MetricsSnapshot,
+    PlanView, ScheduledChange, ScheduledSeats, SeatAlert, SeatDay, SeatForecast, SeatReport, SettingView, TypeSeats,
 };
 pub use auth::{
     FAILURE_WINDOW_MS, LOGIN_MAX_CHARS, MAX_SESSIONS_PER_USER, Pruned, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS,

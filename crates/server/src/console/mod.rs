@@ -64,6 +64,7 @@ pub fn routes() -> Routes<AppState> {
         .post("/admin/types/{name}", types::edit)
         .get("/admin/branches", org::branches)
         .post("/admin/branches", org::branch_create)
+        .get("/admin/branches/{name}", org::branch)
         .get("/admin/groups", org::groups)
         .post("/admin/groups", org::group_create)
         .post("/admin/groups/members", org::member_add)

@@ -1,13 +1,14 @@
 //! Branches and groups: their lists, creating them, adding a member to a group, and giving
 //! a group a course (its members, present and future, are enrolled).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use rollcall_core::Error;
 use rollcall_core::service::{NewBranch, NewGroup, UserKey};
 use serde::Deserialize;
 
+use super::chart::{SeatChart, seat_chart};
 use super::ui::{Input, layout, post_form, table};
 use super::{ConsoleUser, CsrfForm, PageError, non_empty, url_part};
 use crate::AppState;
@@ -19,7 +20,7 @@ pub(super) async fn branches(State(state): State<AppState>, user: ConsoleUser) -
         (table(&["Name", "Active users", "Seat cap", "Default type"], html! {
             @for b in &list {
                 tr {
-                    td { a href={ "/admin/users?branch=" (url_part(&b.name)) } { (b.name) } }
+                    td { a href={ "/admin/branches/" (url_part(&b.name)) } { (b.name) } }
                     td { (b.active_users) }
                     td { (b.seat_cap.map_or_else(|| "—".to_owned(), |c| c.to_string())) }
                     td { (b.default_type.as_deref().unwrap_or("—")) }
@@ -33,6 +34,39 @@ pub(super) async fn branches(State(state): State<AppState>, user: ConsoleUser) -
         }, "Create"))
     };
     Ok(layout(&user, "Branches", body))
+}
+
+/// One branch: its seats over 90 days against its cap, and its users.
+pub(super) async fn branch(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(name): Path<String>,
+) -> Result<Markup, PageError> {
+    let h = state.service.branch_seat_history(user.ctx(), &name).await?;
+    let today = state.service.system().now().div_euclid(rollcall_core::domain::DAY_MS);
+    let reached_on = h
+        .cap_reached_on
+        .as_deref()
+        .and_then(|d| rollcall_core::domain::parse_time("cap_reached_on", d).ok())
+        .map(|t| t.div_euclid(rollcall_core::domain::DAY_MS));
+    let body = html! {
+        h1 { "Branch " (h.branch) }
+        p {
+            (h.active) " active users"
+            @if let Some(cap) = h.cap { " of a cap of " (cap) }
+            ". " a href={ "/admin/users?branch=" (url_part(&h.branch)) } { "Its users" }
+        }
+        h2 { "Seats used, last 90 days" }
+        (seat_chart(&SeatChart {
+            title: "Seats used in the branch",
+            points: &h.history,
+            limit: h.cap.map(|c| (c, "branch cap")),
+            reached_on,
+            today,
+            days: 90,
+        }))
+    };
+    Ok(layout(&user, &h.branch, body))
 }
 
 #[derive(Deserialize)]

@@ -155,6 +155,7 @@ fn rows() -> Vec<PageRow> {
             admin_only(200)
         ),
         page!("GET", "/admin/branches", "/admin/branches", None, admins(200)),
+        page!("GET", "/admin/branches/{name}", "/admin/branches/A", None, admins(200)),
         page!(
             "POST",
             "/admin/branches",

@@ -347,3 +347,49 @@ both_backends!(
         assert_eq!(scheduled.used_in_30_days, 3);
     }
 );
+
+both_backends!(a_branch_has_its_own_history_and_cap_forecast, |db: TestDb| async move {
+    let (s, clock) = service_with_clock(&db).await;
+    s.set_plan(&cli(), PlanTier::Enterprise, Some(1000)).await.unwrap();
+    s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
+    s.add_branch(
+        &cli(),
+        NewBranch {
+            name: "North".into(),
+            ..NewBranch::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.set_branch(&cli(), "North", None, Some(Some(50))).await.unwrap();
+    clock.set(clock.now().div_euclid(DAY_MS) * DAY_MS + DAY_MS / 2);
+    let start = clock.now();
+    // Five a day in North, 30 by the sixth day: the cap of 50 four days on.
+    for day in 0..6 {
+        if day > 0 {
+            clock.advance(DAY_MS);
+        }
+        for i in 0..5 {
+            let u = NewUser {
+                branches: vec!["North".into()],
+                ..new_user(&format!("n{day}x{i}"), "learner")
+            };
+            s.create_user(&cli(), u).await.unwrap();
+        }
+        add(&s, &format!("elsewhere{day}"), "learner").await;
+        s.system().record_seat_history().await.unwrap();
+    }
+    let h = s.branch_seat_history(&cli(), "North").await.unwrap();
+    assert_eq!(
+        h.history.iter().map(|p| p.1).collect::<Vec<_>>(),
+        [5, 10, 15, 20, 25, 30]
+    );
+    assert_eq!(
+        h.cap_reached_on,
+        Some(format_millis(start + 9 * DAY_MS)[..10].to_owned())
+    );
+    assert_eq!(
+        s.branch_seat_history(&cli(), "South").await.unwrap_err().code(),
+        "not_found"
+    );
+});
