@@ -66,6 +66,18 @@ pub async fn add(s: &Service, name: &str, user_type: &str) -> UserView {
         .unwrap_or_else(|e| panic!("add {name}: {e}"))
 }
 
+/// A branch, with a seat cap when given.
+pub async fn branch(s: &Service, name: &str, cap: Option<i64>) {
+    let b = NewBranch {
+        name: name.into(),
+        ..NewBranch::default()
+    };
+    s.add_branch(&cli(), b).await.unwrap();
+    if cap.is_some() {
+        s.set_branch(&cli(), name, None, Some(cap)).await.unwrap();
+    }
+}
+
 pub fn key(name: &str) -> UserKey {
     UserKey::from(name)
 }

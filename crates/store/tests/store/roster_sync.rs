@@ -216,15 +216,7 @@ both_backends!(
             .await
             .unwrap();
         s.set_plan(&cli(), PlanTier::Enterprise, Some(100)).await.unwrap();
-        s.add_branch(
-            &cli(),
-            NewBranch {
-                name: "north".into(),
-                ..NewBranch::default()
-            },
-        )
-        .await
-        .unwrap();
+        branch(&s, "north", None).await;
         for n in ["n1", "n2"] {
             s.create_user(
                 &cli(),

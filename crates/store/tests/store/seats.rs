@@ -263,16 +263,7 @@ both_backends!(each_seat_alert_fires_once_per_crossing, |db: TestDb| async move 
     assert_eq!(levels(alerts().await), [plan(80)], "and fires on the next crossing");
 
     // A branch's cap has alerts of its own.
-    s.add_branch(
-        &cli(),
-        NewBranch {
-            name: "North".into(),
-            ..NewBranch::default()
-        },
-    )
-    .await
-    .unwrap();
-    s.set_branch(&cli(), "North", None, Some(Some(5))).await.unwrap();
+    branch(&s, "North", Some(5)).await;
     for i in 0..4 {
         s.update_user(
             &cli(),
@@ -352,16 +343,7 @@ both_backends!(a_branch_has_its_own_history_and_cap_forecast, |db: TestDb| async
     let (s, clock) = service_with_clock(&db).await;
     s.set_plan(&cli(), PlanTier::Enterprise, Some(1000)).await.unwrap();
     s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
-    s.add_branch(
-        &cli(),
-        NewBranch {
-            name: "North".into(),
-            ..NewBranch::default()
-        },
-    )
-    .await
-    .unwrap();
-    s.set_branch(&cli(), "North", None, Some(Some(50))).await.unwrap();
+    branch(&s, "North", Some(50)).await;
     clock.set(clock.now().div_euclid(DAY_MS) * DAY_MS + DAY_MS / 2);
     let start = clock.now();
     // Five a day in North, 30 by the sixth day: the cap of 50 four days on.
