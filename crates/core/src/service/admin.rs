@@ -103,6 +103,9 @@ pub struct SeatDay {
     pub used: i64,
 }
 
+/// The idle policy's row in the settings list.
+pub const IDLE_POLICY_KEY: &str = "idle_policy";
+
 /// How [`SeatForecast::limit_reached_on`] is found, said as the report says it.
 pub const FORECAST_METHOD: &str = "least-squares line through the daily seats used of the last 30 days, extended to the limit; not within a year when flat or falling";
 
@@ -478,12 +481,40 @@ impl Service {
                     default: s.default_value().to_string(),
                 });
             }
+            // The idle policy is several settings with rules between them, changed by its
+            // own command; listed here so `settings show` shows everything.
+            let p = self.load_idle_policy(&mut **tx).await?;
+            let v = self.idle_policy_view(&mut **tx, &p).await?;
+            let exempt = [("types", &v.exempt_types), ("groups", &v.exempt_groups), ("branches", &v.exempt_branches)]
+                .iter()
+                .filter(|(_, names)| !names.is_empty())
+                .map(|(what, names)| format!(", exempt {what}: {}", names.join("|")))
+                .collect::<String>();
+            out.push(SettingView {
+                key: IDLE_POLICY_KEY,
+                value: format!(
+                    "{}: idle {} days, never signed in {} days, warn {} days before, grace {} days, max share {}%{exempt}",
+                    if v.enabled { "on" } else { "off" },
+                    v.idle_days,
+                    v.never_signed_in_days,
+                    v.warn_days,
+                    v.grace_days,
+                    v.max_share
+                ),
+                default: "off".into(),
+            });
             Ok(out)
         })
         .await
     }
 
     pub async fn set_setting(&self, ctx: &Context, key: &str, value: &str) -> Result<SettingView> {
+        if key.trim().eq_ignore_ascii_case(IDLE_POLICY_KEY) {
+            return Err(Error::invalid(
+                "key",
+                "the idle policy has its own command: rollcall idle-policy set (PATCH /api/v1/idle-policy)",
+            ));
+        }
         let setting = Setting::parse_key(key)?;
         let value = setting.parse_value(value)?.to_string();
         self.write(ctx, Some(Area::SettingsManage), async |tx, who| {

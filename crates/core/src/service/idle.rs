@@ -137,7 +137,7 @@ impl Service {
         }
     }
 
-    async fn idle_policy_view(&self, tx: &mut dyn ReadTx, p: &IdlePolicy) -> Result<IdlePolicyView> {
+    pub(crate) async fn idle_policy_view(&self, tx: &mut dyn ReadTx, p: &IdlePolicy) -> Result<IdlePolicyView> {
         let mut types = vec![];
         for id in &p.exempt_types {
             if let Some(t) = tx.user_type_by_id(*id).await? {

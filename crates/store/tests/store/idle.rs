@@ -438,3 +438,17 @@ both_backends!(bad_policy_settings_name_their_field, |db: TestDb| async move {
         "forbidden"
     );
 });
+
+both_backends!(settings_show_lists_the_idle_policy_too, |db: TestDb| async move {
+    let s = service(&db).await;
+    let shown = s.settings(&cli()).await.unwrap();
+    let idle = shown.iter().find(|v| v.key == "idle_policy").expect("listed");
+    assert!(idle.value.starts_with("off: idle 90 days"), "{idle:?}");
+    let keys: Vec<&str> = shown.iter().map(|v| v.key).collect();
+    assert!(
+        keys.contains(&"sync_max_deactivation_share") && keys.contains(&"sync_max_deactivations"),
+        "{keys:?}"
+    );
+    let e = s.set_setting(&cli(), "idle_policy", "on").await.unwrap_err();
+    assert!(e.to_string().contains("rollcall idle-policy set"), "{e}");
+});
