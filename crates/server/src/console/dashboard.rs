@@ -68,6 +68,15 @@ pub(super) async fn dashboard(State(state): State<AppState>, user: ConsoleUser) 
                     None => p { "Seats used in your branches: " strong { (seats.used) } },
                 }
             }
+            @if let Some(next) = &seats.scheduled {
+                section class="card" {
+                    h2 { "Next 30 days" }
+                    p { "Scheduled deactivations: " strong { (next.deactivations.len()) } }
+                    p { "Ends of leave (reactivations): " strong { (next.reactivations.len()) } }
+                    p { a href="/admin/idle-policy" { "Idle policy" } " deactivations unless they sign in: " strong { (next.idle_deactivations.len()) } }
+                    p { "Seats used if all happen: " strong { (next.used_in_30_days) } }
+                }
+            }
             section class="card" {
                 h2 { "Idle accounts" }
                 @for (days, n) in idle {
