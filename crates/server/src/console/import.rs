@@ -30,6 +30,7 @@ pub(super) struct ImportFields {
     #[serde(default)]
     scope_branch: String,
     reactivate: Option<String>,
+    include_scim: Option<String>,
     /// Set by the preview's confirmation, never by the first form.
     allow_large_deactivation: Option<String>,
 }
@@ -46,7 +47,7 @@ impl ImportFields {
                 Some(self.scope_branch.clone()),
                 self.reactivate.is_some(),
                 self.allow_large_deactivation.is_some(),
-                false,
+                self.include_scim.is_some(),
             )?,
         })
     }
@@ -58,6 +59,7 @@ impl ImportFields {
             ("send_welcome", &self.send_welcome),
             ("sync", &self.sync),
             ("reactivate", &self.reactivate),
+            ("include_scim", &self.include_scim),
             ("allow_large_deactivation", &self.allow_large_deactivation),
         ];
         html! {
@@ -105,6 +107,7 @@ impl FromRequest<AppState> for ImportUpload {
                 "sync" => fields.sync = Some(text),
                 "scope_branch" => fields.scope_branch = text,
                 "reactivate" => fields.reactivate = Some(text),
+                "include_scim" => fields.include_scim = Some(text),
                 _ => {}
             }
         }
@@ -133,6 +136,7 @@ pub(super) async fn upload_page(State(state): State<AppState>, user: ConsoleUser
                 (checkbox("sync", "The file is everyone who should be active: deactivate active users it doesn't list (never deleted; records kept; accounts your identity provider manages over SCIM are left to it)", false))
                 (Input::new("scope_branch", "Only within this branch (optional)").render())
                 (checkbox("reactivate", "Reactivate deactivated users the file lists", false))
+                (checkbox("include_scim", "Also deactivate accounts the identity provider manages over SCIM", false))
             }
             p { button type="submit" { "Preview" } }
         }
