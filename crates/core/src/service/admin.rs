@@ -719,14 +719,7 @@ impl Service {
             Change::user(AuditAction::UserScheduledDeactivationRefused, &user, changes),
         )
         .await?;
-        let admins = tx
-            .list_users(&UserQuery {
-                status: Some(UserStatus::Active),
-                type_id: Some(BaseRole::Administrator.builtin_id()),
-                limit: 1000,
-                ..UserQuery::default()
-            })
-            .await?;
+        let admins = self.active_administrators(tx).await?;
         for admin in &admins {
             let msg = mail::deactivation_refused(admin, &user, self.base_url(), scheduled);
             self.queue_mail(tx, admin, msg).await?;
@@ -805,14 +798,7 @@ impl System<'_> {
                 scopes.push((format!("branch:{}", b.id.0), Some(b), what, 0, cap));
             }
         }
-        let admins = tx
-            .list_users(&UserQuery {
-                status: Some(UserStatus::Active),
-                type_id: Some(BaseRole::Administrator.builtin_id()),
-                limit: 1000,
-                ..UserQuery::default()
-            })
-            .await?;
+        let admins = service.active_administrators(tx).await?;
         let mut sent = vec![];
         for (scope, branch, what, used, limit) in scopes {
             let used = branch.as_ref().map_or(used, |b| b.active_users);

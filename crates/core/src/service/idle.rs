@@ -558,14 +558,7 @@ impl Service {
     }
 
     async fn mail_admins_idle_summary(&self, tx: &mut dyn Tx, summary: &str) -> Result<()> {
-        let admins = tx
-            .list_users(&UserQuery {
-                status: Some(UserStatus::Active),
-                type_id: Some(BaseRole::Administrator.builtin_id()),
-                limit: 1000,
-                ..UserQuery::default()
-            })
-            .await?;
+        let admins = self.active_administrators(tx).await?;
         for admin in &admins {
             let msg = mail::idle_policy_summary(admin, self.base_url(), summary);
             self.queue_mail(tx, admin, msg).await?;

@@ -344,6 +344,18 @@ impl Service {
             .ok_or_else(|| Error::not_found(Entity::UserType, name))
     }
 
+    /// The active users of the built-in Administrator type (at most 1,000): who hears of
+    /// what the system did or refused.
+    pub(crate) async fn active_administrators(&self, tx: &mut dyn ReadTx) -> Result<Vec<User>> {
+        tx.list_users(&crate::ports::UserQuery {
+            status: Some(UserStatus::Active),
+            type_id: Some(BaseRole::Administrator.builtin_id()),
+            limit: 1000,
+            ..crate::ports::UserQuery::default()
+        })
+        .await
+    }
+
     pub(crate) async fn branch_by_name(&self, tx: &mut dyn ReadTx, name: &str) -> Result<Branch> {
         tx.branch_by_key(&name_key(name.trim()))
             .await?

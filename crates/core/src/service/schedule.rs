@@ -13,7 +13,7 @@ use super::{Change, Service, System, UserKey};
 use crate::actor::{Context, Principal};
 use crate::audit::AuditAction;
 use crate::domain::*;
-use crate::ports::{ReadTx, UserQuery};
+use crate::ports::ReadTx;
 use crate::{ConflictCode, Error, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -314,14 +314,7 @@ impl Service {
             Change::user(AuditAction::UserScheduledReactivationRefused, &user, changes),
         )
         .await?;
-        let admins = tx
-            .list_users(&UserQuery {
-                status: Some(UserStatus::Active),
-                type_id: Some(BaseRole::Administrator.builtin_id()),
-                limit: 1000,
-                ..UserQuery::default()
-            })
-            .await?;
+        let admins = self.active_administrators(tx).await?;
         let reason = match why {
             Error::BranchSeatCapReached { branch, cap } => {
                 format!("branch '{branch}' has reached its seat cap of {cap}")

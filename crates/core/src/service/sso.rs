@@ -10,7 +10,7 @@ use super::{Change, Public, Service};
 use crate::actor::{Actor, Channel, Context, Principal};
 use crate::audit::AuditAction;
 use crate::domain::*;
-use crate::ports::{Tx, UserQuery};
+use crate::ports::Tx;
 use crate::{ConflictCode, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -310,13 +310,7 @@ impl Service {
         issuer: &str,
         by: &str,
     ) -> Result<()> {
-        let q = UserQuery {
-            status: Some(UserStatus::Active),
-            type_id: Some(BaseRole::Administrator.builtin_id()),
-            limit: super::MAX_PAGE,
-            ..UserQuery::default()
-        };
-        for admin in tx.list_users(&q).await? {
+        for admin in self.active_administrators(tx).await? {
             let msg = crate::domain::mail::sso_admin_linked(&admin, linked, &user_type.name, issuer, by);
             self.queue_mail(tx, &admin, msg).await?;
         }
