@@ -114,8 +114,8 @@ pub enum JobsCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
-    /// Run a daily job now (scheduled-lifecycle, trash-purge, seat-snapshot); never while
-    /// another run of it is under way
+    /// Run a daily job now (scheduled-lifecycle, trash-purge, seat-snapshot, idle-policy,
+    /// seat-alerts); never while another run of it is under way
     Run {
         name: String,
         /// Report what it would do; write nothing

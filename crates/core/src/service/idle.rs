@@ -37,7 +37,7 @@ pub struct IdlePolicyView {
 }
 
 /// Changes to the policy; `None` leaves a setting as it is, a list given replaces the
-/// stored one (empty names are dropped, so `[""]` empties it).
+/// stored one (blank names are dropped; an empty list empties it).
 #[derive(Clone, Debug, Default)]
 pub struct IdlePolicyUpdate {
     pub enabled: Option<bool>,

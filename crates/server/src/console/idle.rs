@@ -162,8 +162,7 @@ fn number(field: &'static str, s: &str) -> Result<Option<i64>, Error> {
 
 /// A comma-separated list: empty empties it.
 fn list(s: &str) -> Option<Vec<String>> {
-    let v = comma_list(s);
-    Some(if v.is_empty() { vec![String::new()] } else { v })
+    Some(comma_list(s))
 }
 
 pub(super) async fn save(

@@ -169,7 +169,7 @@ pub struct RunDailyJob {
 }
 
 #[utoipa::path(post, path = "/daily-jobs/{name}/run", tag = "daily jobs",
-    params(("name" = String, Path, description = "scheduled-lifecycle, trash-purge or seat-snapshot")),
+    params(("name" = String, Path, description = "scheduled-lifecycle, trash-purge, seat-snapshot, idle-policy or seat-alerts")),
     request_body = RunDailyJob,
     responses((status = 200, body = JobRunReport, description = "what the run did (or would do)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "job_running: another run of the job holds its lease"), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -47,16 +47,9 @@ pub async fn set_idle_policy(c: Caller, ApiJson(b): ApiJson<SetIdlePolicy>) -> A
         warn_days: b.warn_days,
         grace_days: b.grace_days,
         max_share: b.max_share,
-        // An empty list empties it.
-        exempt_types: b
-            .exempt_types
-            .map(|v| if v.is_empty() { vec![String::new()] } else { v }),
-        exempt_groups: b
-            .exempt_groups
-            .map(|v| if v.is_empty() { vec![String::new()] } else { v }),
-        exempt_branches: b
-            .exempt_branches
-            .map(|v| if v.is_empty() { vec![String::new()] } else { v }),
+        exempt_types: b.exempt_types,
+        exempt_groups: b.exempt_groups,
+        exempt_branches: b.exempt_branches,
     };
     Ok(Json(c.service.set_idle_policy(&c.ctx, upd).await?))
 }
