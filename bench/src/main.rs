@@ -56,6 +56,11 @@ async fn main() {
         saml_benchmark();
         return;
     }
+    if std::env::args().nth(1).as_deref() == Some("import") {
+        let rows = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+        import_benchmark(rows).await;
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("idle") {
         let users = std::env::args()
             .nth(2)
@@ -229,7 +234,7 @@ async fn main() {
     });
     report("deactivate + activate (service vs bare seat moves)", measured, baseline);
 
-    import_benchmark().await;
+    import_benchmark(100_000).await;
     saml_benchmark();
 }
 
@@ -275,8 +280,10 @@ fn saml_benchmark() {
 }
 
 /// Rows per second: the service's CSV import against bare inserts with the same indexes.
-async fn import_benchmark() {
-    const ROWS: usize = 100_000;
+async fn import_benchmark(rows: usize) {
+    let rows_total = rows;
+    #[allow(non_snake_case)]
+    let ROWS = rows_total;
     let mut csv = String::from("username,email,first_name,last_name\n");
     for i in 0..ROWS {
         csv.push_str(&format!("imp{i:06},imp{i:06}@example.org,First{i},Last{i}\n"));

@@ -24,9 +24,20 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// How long a SQLite writer waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How many connections serve reads: SQLite readers don't block each other in WAL mode.
+const SQLITE_READERS: u32 = 8;
+
 #[derive(Clone)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    /// SQLite allows one writer at a time. Write transactions queue, in order, for the one
+    /// `write` connection in this process instead of contending for the file's lock, where
+    /// SQLite's busy handler sleeps between retries (milliseconds each, which is what made
+    /// the tail latency of concurrent writes). Other processes on the same file (a CLI
+    /// command beside the server) still meet at the lock, and the busy timeout waits for it.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -93,22 +104,28 @@ impl SqlStore {
                     .busy_timeout(SQLITE_BUSY_TIMEOUT);
                 // Switching a new file to WAL takes an exclusive lock that the busy timeout
                 // doesn't wait for, so processes opening a fresh database together retry.
-                let mut attempt = 0;
-                let pool = loop {
-                    let opened = SqlitePoolOptions::new()
-                        .max_connections(8)
-                        .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-                        .connect_with(opts.clone())
-                        .await;
-                    match opened {
-                        Err(e) if attempt < 100 && is_locked(&e) => {
-                            attempt += 1;
-                            tokio::time::sleep(Duration::from_millis(10 + (attempt % 7) * 5)).await;
+                // The writer is opened first: it is the connection that makes the file WAL.
+                let open = async |connections: u32| {
+                    let mut attempt = 0;
+                    loop {
+                        let opened = SqlitePoolOptions::new()
+                            .max_connections(connections)
+                            .min_connections(1)
+                            .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                            .connect_with(opts.clone())
+                            .await;
+                        match opened {
+                            Err(e) if attempt < 100 && is_locked(&e) => {
+                                attempt += 1;
+                                tokio::time::sleep(Duration::from_millis(10 + (attempt % 7) * 5)).await;
+                            }
+                            other => break other.map_err(unreachable),
                         }
-                        other => break other.map_err(unreachable)?,
                     }
                 };
-                Pool::Sqlite(pool)
+                let write = open(1).await?;
+                let read = open(SQLITE_READERS).await?;
+                Pool::Sqlite { read, write }
             }
             Backend::Postgres => {
                 let opts = PgConnectOptions::from_str(url)
@@ -131,8 +148,8 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<()> {
         let failed = |e: &dyn std::fmt::Display| Error::internal(format!("migration failed: {e}"));
         match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p
+            Pool::Sqlite { write, .. } => {
+                let mut tx = write
                     .begin_with(tx::dialect::SQLITE_BEGIN_WRITE)
                     .await
                     .map_err(|e| failed(&e))?;
@@ -169,7 +186,7 @@ impl SqlStore {
             ));
         }
         match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite { read: p, .. } => {
                 let target = path
                     .to_str()
                     .ok_or_else(|| Error::invalid("path", "the path is not valid UTF-8"))?;
@@ -189,7 +206,7 @@ impl SqlStore {
 
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -205,7 +222,10 @@ impl SqlStore {
 
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -223,7 +243,7 @@ impl Store for SqlStore {
 
     async fn ping(&self) -> Result<()> {
         match &self.pool {
-            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+            Pool::Sqlite { read: p, .. } => sqlx::query("SELECT 1").execute(p).await.map(drop),
             Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
         }
         .map_err(db_err)

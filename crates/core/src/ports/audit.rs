@@ -1,5 +1,6 @@
 //! The audit log, its personal data and the chain head.
 
+use super::AuditSeal;
 use super::{AuditHead, AuditQuery, AuditRow, NewAuditEntry};
 use crate::Result;
 use crate::domain::*;
@@ -21,9 +22,13 @@ pub trait AuditReads: Send {
 
 #[async_trait]
 pub trait AuditTx: AuditReads {
-    /// Inserts the entry and its personal data, then stores `tag(id)` as its tag.
-    async fn insert_audit(&mut self, entry: &NewAuditEntry, tag: &(dyn Fn(i64) -> String + Send + Sync))
-    -> Result<i64>;
+    /// Inserts the entries and their personal data, then stores `tag(id, entry)` as each
+    /// one's tag, in a few multi-row statements; returns the ids in order.
+    async fn insert_audits(
+        &mut self,
+        entries: &[NewAuditEntry],
+        tag: &(dyn for<'e> Fn(i64, &'e NewAuditEntry) -> String + Send + Sync),
+    ) -> Result<Vec<i64>>;
     /// Erases the personal data of every entry by or about the user (purge).
     async fn erase_audit_personal(&mut self, user: UserId, at: Millis) -> Result<u64>;
     /// Locks and returns the chain head (the sealer's serialisation point).
@@ -31,5 +36,7 @@ pub trait AuditTx: AuditReads {
     async fn set_audit_head(&mut self, head: &AuditHead) -> Result<()>;
     /// Marks an unsealed row refused: the sealer passes over it from then on.
     async fn refuse_audit(&mut self, id: i64, at: Millis) -> Result<()>;
-    async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()>;
+    /// Links unsealed entries into the chain, in one statement per few hundred; an entry
+    /// sealed already is an error (two sealers at once).
+    async fn seal_audits(&mut self, seals: &[AuditSeal]) -> Result<()>;
 }

@@ -188,6 +188,15 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// An entry's place in the chain, as the sealer computed it.
+#[derive(Clone, Debug)]
+pub struct AuditSeal {
+    pub id: i64,
+    pub seq: i64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// An audit entry about to be written.
 #[derive(Clone, Debug)]
 pub struct NewAuditEntry {

@@ -44,6 +44,9 @@ pub trait OrgTx: OrgReads {
     /// Returns false when the membership already existed.
     async fn add_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool>;
     async fn remove_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool>;
+    /// Many memberships at once (new users'), in a few multi-row statements.
+    async fn add_user_branches(&mut self, pairs: &[(UserId, BranchId)]) -> Result<()>;
+    async fn add_group_members(&mut self, pairs: &[(GroupId, UserId)]) -> Result<()>;
     async fn add_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool>;
     async fn remove_group_member(&mut self, group: GroupId, user: UserId) -> Result<bool>;
 }

@@ -41,7 +41,8 @@ pub trait SeatTx: SeatReads {
     /// Ends reservations whose lease ran out (their writer died), giving their seats back.
     async fn end_lapsed_seat_reservations(&mut self, now: Millis) -> Result<i64>;
     /// Atomically counts one more active user in the branch, within its cap.
-    async fn try_take_branch_seat(&mut self, branch: BranchId) -> Result<bool>;
+    /// Takes `n` seats of the branch's cap at once, or none when fewer are left.
+    async fn try_take_branch_seats(&mut self, branch: BranchId, n: i64) -> Result<bool>;
     async fn release_branch_seat(&mut self, branch: BranchId) -> Result<()>;
     /// Sets the day's count of active accounts (days since the epoch, UTC).
     async fn record_seat_day(&mut self, day: i64, active: i64) -> Result<()>;

@@ -10,6 +10,9 @@ pub trait UserReads: Send {
     async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>>;
     async fn user_by_username(&mut self, key: &str) -> Result<Option<User>>;
     async fn user_by_email(&mut self, key: &str) -> Result<Option<User>>;
+    /// The users holding any of the username keys or email keys, in one read (an import
+    /// checks its rows a batch at a time).
+    async fn users_by_keys(&mut self, username_keys: &[String], email_keys: &[String]) -> Result<Vec<User>>;
     /// The stored PHC string, for verification only; never leaves the service layer.
     async fn password_hash(&mut self, id: UserId) -> Result<Option<String>>;
     async fn list_users(&mut self, query: &UserQuery) -> Result<Vec<User>>;
@@ -47,9 +50,10 @@ pub trait UserReads: Send {
 
 #[async_trait]
 pub trait UserTx: UserReads {
-    /// Inserts and returns the new id. A taken username or email surfaces as
+    /// Inserts the users (each with its password hash) and returns their new ids, in order,
+    /// in a few multi-row statements. A taken username or email surfaces as
     /// `UsernameTaken`/`EmailTaken` even when a concurrent insert won the race.
-    async fn insert_user(&mut self, user: &User<Unsaved>, password_hash: Option<&str>) -> Result<UserId>;
+    async fn insert_users(&mut self, users: &[(User<Unsaved>, Option<String>)]) -> Result<Vec<UserId>>;
     /// Reads the user and locks the row until the transaction ends (PostgreSQL; SQLite's
     /// write transactions hold the database lock already).
     async fn lock_user(&mut self, id: UserId) -> Result<Option<User>>;

@@ -104,6 +104,9 @@ pub struct SeatDay {
 }
 
 /// The idle policy's row in the settings list.
+/// Audit entries sealed per transaction.
+const SEAL_BATCH: usize = 500;
+
 pub const IDLE_POLICY_KEY: &str = "idle_policy";
 
 /// How [`SeatForecast::limit_reached_on`] is found, said as the report says it.
@@ -893,11 +896,12 @@ impl System<'_> {
             let mut head = tx.lock_audit_head().await?;
             // The boundary is the key file's, whatever the database says.
             head.keyed_from = key.boundary();
-            let rows = tx.unsealed_audit(500).await?;
+            let rows = tx.unsealed_audit(SEAL_BATCH as i64).await?;
             if rows.is_empty() {
                 return Ok(sealed);
             }
             let before = head.seq;
+            let mut seals = Vec::with_capacity(rows.len());
             for row in &rows {
                 if !key.entry_tag_valid(row) {
                     tracing::error!(
@@ -910,16 +914,25 @@ impl System<'_> {
                 }
                 let seq = head.seq + 1;
                 let hash = key.link(&head, seq, &audit::entry_digest(row));
-                tx.seal_audit(row.id, seq, &head.hash, &hash).await?;
+                seals.push(crate::ports::AuditSeal {
+                    id: row.id,
+                    seq,
+                    prev_hash: std::mem::take(&mut head.hash),
+                    hash: hash.clone(),
+                });
                 head.seq = seq;
                 head.hash = hash;
             }
+            tx.seal_audits(&seals).await?;
             if head.seq != before {
                 head.tag = Some(key.head_tag(&head));
                 tx.set_audit_head(&head).await?;
             }
             tx.commit().await?;
             sealed += head.seq - before;
+            if rows.len() < SEAL_BATCH {
+                return Ok(sealed);
+            }
         }
     }
 

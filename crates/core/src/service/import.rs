@@ -282,45 +282,48 @@ impl Service {
                 who.require(Area::UsersManage)?;
                 let plan = tx.plan().await?;
                 summary.seats_free = plan.seats_free();
-                let mut seen_names: HashMap<String, u64> = HashMap::new();
-                let mut seen_emails: HashMap<String, u64> = HashMap::new();
-                for parsed in source()? {
-                    summary.rows += 1;
-                    let row = match parsed {
-                        Ok(r) => r,
-                        Err(e) => {
-                            refused.push(RowReport {
-                                line: e.line,
-                                username: String::new(),
-                                outcome: Outcome::Refused,
-                                column: Some(e.column),
-                                reason: Some(e.reason),
-                            });
-                            continue;
-                        }
-                    };
-                    match self
-                        .check_row(&mut **tx, who, &row, &opts, &mut seen_names, &mut seen_emails)
-                        .await?
-                    {
-                        Ok((p, seats)) => {
-                            summary.seats_needed += seats;
-                            if seats > 0 {
-                                row_seats.insert(row.line, seats);
+                let mut known = Lookups::default();
+                let mut rows = source()?.peekable();
+                let mut chunk: Vec<Parsed> = Vec::with_capacity(BATCH);
+                while rows.peek().is_some() {
+                    chunk.clear();
+                    chunk.extend(rows.by_ref().take(BATCH));
+                    known.prefetch_users(&mut **tx, &chunk).await?;
+                    for parsed in chunk.drain(..) {
+                        summary.rows += 1;
+                        let row = match parsed {
+                            Ok(r) => r,
+                            Err(e) => {
+                                refused.push(RowReport {
+                                    line: e.line,
+                                    username: String::new(),
+                                    outcome: Outcome::Refused,
+                                    column: Some(e.column),
+                                    reason: Some(e.reason),
+                                });
+                                continue;
                             }
-                            plans.insert(row.line, p);
+                        };
+                        match self.check_row(&mut **tx, who, &row, &opts, &mut known).await? {
+                            Ok((p, seats)) => {
+                                summary.seats_needed += seats;
+                                if seats > 0 {
+                                    row_seats.insert(row.line, seats);
+                                }
+                                plans.insert(row.line, p);
+                            }
+                            Err((column, reason)) => refused.push(RowReport {
+                                line: row.line,
+                                username: row.username.clone(),
+                                outcome: Outcome::Refused,
+                                column: Some(column),
+                                reason: Some(reason),
+                            }),
                         }
-                        Err((column, reason)) => refused.push(RowReport {
-                            line: row.line,
-                            username: row.username.clone(),
-                            outcome: Outcome::Refused,
-                            column: Some(column),
-                            reason: Some(reason),
-                        }),
                     }
                 }
                 if let Some(sync) = &opts.sync {
-                    let (report, missing) = self.sync_plan(&mut **tx, who, sync, &seen_names).await?;
+                    let (report, missing) = self.sync_plan(&mut **tx, who, sync, &known.seen_names).await?;
                     summary.sync = Some(report);
                     leavers = missing;
                 }
@@ -507,13 +510,17 @@ impl Service {
                 return Err(Error::internal("an import's seat reservation ran out"));
             }
             let mut outcomes = Vec::with_capacity(batch.len());
+            // The batch's new accounts are written together, after its updates (no two rows
+            // name the same account, so the order between them changes nothing).
+            let mut creates = vec![];
+            let mut created = vec![];
             for row in batch.drain(..) {
                 let hash = hashes.remove(&row.line);
                 let outcome = match plans[&row.line] {
                     Plan::Create => {
-                        self.import_create(tx, ctx, &who, &row, hash, opts).await?;
-                        self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
-                        Outcome::Created
+                        creates.push((new_user_of(&row, opts), hash));
+                        created.push((row.line, row.username, row.courses));
+                        continue;
                     }
                     Plan::Update => {
                         self.import_update(tx, ctx, &who, &row, hash, opts).await?;
@@ -531,6 +538,14 @@ impl Service {
                 };
                 outcomes.push((row.line, row.username, outcome));
             }
+            if !creates.is_empty() {
+                self.create_all_in(tx, ctx, &who, creates).await?;
+            }
+            for (line, username, courses) in created {
+                self.import_courses(tx, ctx, &who, &username, &courses).await?;
+                outcomes.push((line, username, Outcome::Created));
+            }
+            outcomes.sort_by_key(|(line, _, _)| *line);
             self.commit(txb).await?;
             // Rows are reported once their batch is committed, never before.
             for (line, username, outcome) in outcomes {
@@ -558,8 +573,7 @@ impl Service {
         who: &Principal,
         row: &ImportRow,
         opts: &ImportOptions,
-        seen_names: &mut HashMap<String, u64>,
-        seen_emails: &mut HashMap<String, u64>,
+        known: &mut Lookups,
     ) -> Result<std::result::Result<(Plan, i64), (String, String)>> {
         let refuse = |column: &str, reason: String| Ok(Err((column.to_owned(), reason)));
         let field_error = |e: Error| match e {
@@ -584,26 +598,26 @@ impl Service {
         {
             return field_error(e);
         }
-        if let Some(first) = seen_names.insert(username.key(), row.line) {
+        if let Some(first) = known.seen_names.insert(username.key(), row.line) {
             return refuse(
                 "username",
                 format!("'{username}' is already on line {first} (usernames ignore case)"),
             );
         }
-        if let Some(first) = seen_emails.insert(email.key(), row.line) {
+        if let Some(first) = known.seen_emails.insert(email.key(), row.line) {
             return refuse(
                 "email",
                 format!("'{email}' is already on line {first} (emails ignore case)"),
             );
         }
-        let existing = tx.user_by_username(&username.key()).await?;
-        if let Some(other) = tx.user_by_email(&email.key()).await?
+        let existing = known.by_username.get(&username.key()).cloned();
+        if let Some(other) = known.by_email.get(&email.key())
             && existing.as_ref().is_none_or(|e| e.id != other.id)
         {
             return refuse("email", format!("'{email}' is used by another account"));
         }
         let user_type = match &row.user_type {
-            Some(t) => match tx.user_type_by_key(&access::type_key(t)).await? {
+            Some(t) => match known.user_type(tx, t).await? {
                 Some(t) => Some(t),
                 None => return refuse("user_type", format!("unknown user type '{t}'")),
             },
@@ -618,13 +632,13 @@ impl Service {
             }
         }
         for b in &row.branches {
-            match tx.branch_by_key(&name_key(b.trim())).await? {
+            match known.branch(tx, b).await? {
                 Some(branch) if who.sees(&[branch.id]) => {}
                 _ => return refuse("branches", format!("unknown branch '{b}'")),
             }
         }
         for g in &row.groups {
-            match tx.group_by_key(&name_key(g.trim())).await? {
+            match known.group(tx, g).await? {
                 Some(group) if who.branch_ids().is_none() || group.branch_id.is_some_and(|b| who.sees(&[b])) => {}
                 _ => return refuse("groups", format!("unknown group '{g}'")),
             }
@@ -831,35 +845,6 @@ impl Service {
             .map_err(Error::internal)
     }
 
-    async fn import_create(
-        &self,
-        tx: &mut dyn Tx,
-        ctx: &Context,
-        who: &Principal,
-        row: &ImportRow,
-        hash: Option<String>,
-        opts: &ImportOptions,
-    ) -> Result<()> {
-        let input = NewUser {
-            username: row.username.clone(),
-            email: row.email.clone(),
-            first_name: row.first_name.clone(),
-            last_name: row.last_name.clone(),
-            password: row.password.clone(),
-            user_type: row.user_type.clone(),
-            branches: row.branches.clone(),
-            groups: row.groups.clone(),
-            active: row.active.unwrap_or(true),
-            external_id: None,
-            exclude_from_emails: row.exclude_from_emails.unwrap_or(false),
-            idle_exempt: row.idle_exempt.unwrap_or(false),
-            deactivate_at: row.deactivation_date,
-            reactivate_at: row.reactivation_date,
-            send_welcome: Welcome(opts.send_welcome).0,
-        };
-        self.create_in(tx, ctx, who, input, hash).await.map(drop)
-    }
-
     async fn import_update(
         &self,
         tx: &mut dyn Tx,
@@ -899,6 +884,91 @@ impl Service {
             self.transition(tx, ctx, who, r, LifecycleAction::Deactivate).await?;
         }
         Ok(())
+    }
+}
+
+/// What the check of an import's rows has read: the accounts a batch of rows names (read
+/// in one query per batch), and the types, branches and groups the file names (read once).
+#[derive(Default)]
+struct Lookups {
+    /// The line each username and email of the file is first on.
+    seen_names: HashMap<String, u64>,
+    seen_emails: HashMap<String, u64>,
+    by_username: HashMap<String, User>,
+    by_email: HashMap<String, User>,
+    types: HashMap<String, Option<UserType>>,
+    branches: HashMap<String, Option<Branch>>,
+    groups: HashMap<String, Option<Group>>,
+}
+
+impl Lookups {
+    /// Reads the accounts the rows' usernames and emails name, replacing the last batch's.
+    async fn prefetch_users(&mut self, tx: &mut dyn ReadTx, rows: &[Parsed]) -> Result<()> {
+        let ok = rows.iter().filter_map(|r| r.as_ref().ok());
+        let names: Vec<String> = ok
+            .clone()
+            .filter_map(|r| Username::parse(&r.username).ok())
+            .map(|u| u.key())
+            .collect();
+        let emails: Vec<String> = ok
+            .filter_map(|r| Email::parse(&r.email).ok())
+            .map(|e| e.key())
+            .collect();
+        self.by_username.clear();
+        self.by_email.clear();
+        for u in tx.users_by_keys(&names, &emails).await? {
+            self.by_email.insert(u.email.key(), u.clone());
+            self.by_username.insert(u.username.key(), u);
+        }
+        Ok(())
+    }
+
+    async fn user_type(&mut self, tx: &mut dyn ReadTx, name: &str) -> Result<Option<UserType>> {
+        let key = access::type_key(name);
+        if !self.types.contains_key(&key) {
+            let found = tx.user_type_by_key(&key).await?;
+            self.types.insert(key.clone(), found);
+        }
+        Ok(self.types[&key].clone())
+    }
+
+    async fn branch(&mut self, tx: &mut dyn ReadTx, name: &str) -> Result<Option<Branch>> {
+        let key = name_key(name.trim());
+        if !self.branches.contains_key(&key) {
+            let found = tx.branch_by_key(&key).await?;
+            self.branches.insert(key.clone(), found);
+        }
+        Ok(self.branches[&key].clone())
+    }
+
+    async fn group(&mut self, tx: &mut dyn ReadTx, name: &str) -> Result<Option<Group>> {
+        let key = name_key(name.trim());
+        if !self.groups.contains_key(&key) {
+            let found = tx.group_by_key(&key).await?;
+            self.groups.insert(key.clone(), found);
+        }
+        Ok(self.groups[&key].clone())
+    }
+}
+
+/// The account a row creates.
+fn new_user_of(row: &ImportRow, opts: &ImportOptions) -> NewUser {
+    NewUser {
+        username: row.username.clone(),
+        email: row.email.clone(),
+        first_name: row.first_name.clone(),
+        last_name: row.last_name.clone(),
+        password: row.password.clone(),
+        user_type: row.user_type.clone(),
+        branches: row.branches.clone(),
+        groups: row.groups.clone(),
+        active: row.active.unwrap_or(true),
+        external_id: None,
+        exclude_from_emails: row.exclude_from_emails.unwrap_or(false),
+        idle_exempt: row.idle_exempt.unwrap_or(false),
+        deactivate_at: row.deactivation_date,
+        reactivate_at: row.reactivation_date,
+        send_welcome: Welcome(opts.send_welcome).0,
     }
 }
 

@@ -68,6 +68,19 @@ pub struct Service {
     schedule: Arc<Schedule>,
     /// This process's name as a holder of job leases (random per service).
     instance: Arc<str>,
+    /// Coalesces the sealing that follows each commit (see [`Service::commit`]).
+    sealer: Arc<Sealer>,
+}
+
+/// Sealing after a commit, shared by the concurrent writers of one process: a writer whose
+/// entries another writer's seal already covered returns without opening a transaction, so
+/// a burst of writes seals in a few transactions instead of one (or two) per write.
+#[derive(Default)]
+struct Sealer {
+    /// Commits that have finished, numbered in the order they finished.
+    committed: std::sync::atomic::AtomicU64,
+    /// Held while sealing: every commit numbered up to this has been sealed.
+    sealed: tokio::sync::Mutex<u64>,
 }
 
 /// The transaction a use case's body runs in (see [`Service::read`]). A named type rather
@@ -160,6 +173,7 @@ impl Service {
             clock: Arc::new(SystemClock),
             schedule: Arc::new(Schedule::default()),
             instance: hex::encode(rand::random::<[u8; 8]>()).into(),
+            sealer: Arc::default(),
         }
     }
 
@@ -284,7 +298,25 @@ impl Service {
     /// [`audit::person`] (an id), never by name: a purge erases names only from entries by
     /// or about the purged user.
     pub(crate) async fn record(&self, tx: &mut dyn Tx, ctx: &Context, who: &Principal, change: Change) -> Result<()> {
+        self.record_all(tx, ctx, who, vec![change]).await
+    }
+
+    /// Writes the entries of several changes at once (an import's batch), as [`Service::record`].
+    pub(crate) async fn record_all(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        changes: Vec<Change>,
+    ) -> Result<()> {
         let key = self.audit_key()?.clone();
+        let entries: Vec<NewAuditEntry> = changes.into_iter().map(|c| self.audit_entry(ctx, who, c)).collect();
+        let tag = |id: i64, entry: &NewAuditEntry| key.entry_tag(&audit::new_entry_digest(id, entry));
+        tx.insert_audits(&entries, &tag).await?;
+        Ok(())
+    }
+
+    fn audit_entry(&self, ctx: &Context, who: &Principal, change: Change) -> NewAuditEntry {
         let (actor_kind, actor_user_id, actor_ref) = match &ctx.actor {
             Actor::Operator => ("operator", None, None),
             Actor::User(id) => ("user", Some(*id), None),
@@ -301,7 +333,7 @@ impl Service {
         })
         .to_string();
         let salt = audit::new_salt();
-        let entry = NewAuditEntry {
+        NewAuditEntry {
             at: self.now(),
             actor_kind: actor_kind.into(),
             actor_user_id,
@@ -314,18 +346,26 @@ impl Service {
             personal_digest: audit::personal_digest(&salt, &personal),
             salt,
             personal,
-        };
-        let tag = |id: i64| key.entry_tag(&audit::new_entry_digest(id, &entry));
-        tx.insert_audit(&entry, &tag).await?;
-        Ok(())
+        }
     }
 
-    /// Commits, then seals the new audit entries. A sealing failure is logged, not
-    /// returned: the change is committed, and the next seal picks the entries up.
+    /// Commits, then sees the new audit entries sealed before returning. A sealing failure
+    /// is logged, not returned: the change is committed, and the next seal picks the entries
+    /// up. Concurrent writers share seals: a seal that began after this commit finished
+    /// covers its entries, so the writer waits for it rather than sealing again.
     pub(crate) async fn commit(&self, tx: Box<dyn Tx>) -> Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
         tx.commit().await?;
-        if let Err(e) = self.system().seal_audit().await {
-            tracing::warn!(error = %e, "audit sealing deferred");
+        let mine = self.sealer.committed.fetch_add(1, SeqCst) + 1;
+        let mut sealed = self.sealer.sealed.lock().await;
+        if *sealed >= mine {
+            return Ok(());
+        }
+        // Every commit numbered up to `upto` has finished, so the seal below sees its entries.
+        let upto = self.sealer.committed.load(SeqCst);
+        match self.system().seal_audit().await {
+            Ok(_) => *sealed = upto,
+            Err(e) => tracing::warn!(error = %e, "audit sealing deferred"),
         }
         Ok(())
     }

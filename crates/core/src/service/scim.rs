@@ -360,36 +360,41 @@ impl Service {
             };
             return self.scim_write_user(ctx, id.0, state, change, true).await;
         }
-        let (user_type, branch) = self
-            .write(ctx, Some(Area::UsersManage), async |tx, who| {
-                tx.plan().await?.require(Feature::IdentityIntegration)?;
-                let t = self.scim_type(&mut **tx, who, state.user_type.as_deref()).await?;
-                let b = match &state.department {
-                    Some(d) => self.scim_branch(&mut **tx, ctx, who, d).await?,
-                    None => None,
-                };
-                Ok((t, b))
-            })
-            .await?;
-        let input = NewUser {
-            username: state.user_name,
-            email: state.email,
-            first_name: state.given_name,
-            last_name: state.family_name,
-            password,
-            user_type: Some(user_type.name),
-            branches: branch.map(|b| b.name).into_iter().collect(),
-            groups: vec![],
-            active: state.active,
-            external_id: state.external_id,
-            exclude_from_emails: false,
-            idle_exempt: false,
-            deactivate_at: None,
-            reactivate_at: None,
-            send_welcome: None,
-        };
-        let created = self.create_user(ctx, input).await?;
-        self.scim_get_user(ctx, created.id).await
+        // Hashed before the transaction, which then does the whole create (type, branch,
+        // user, audit) and reads the view back: one write per request.
+        let password_hash = password::hash_off_thread(password.clone()).await?;
+        self.write(ctx, Some(Area::UsersManage), async |tx, who| {
+            tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let user_type = self.scim_type(&mut **tx, who, state.user_type.as_deref()).await?;
+            let branch = match &state.department {
+                Some(d) => self.scim_branch(&mut **tx, ctx, who, d).await?,
+                None => None,
+            };
+            let input = NewUser {
+                username: state.user_name,
+                email: state.email,
+                first_name: state.given_name,
+                last_name: state.family_name,
+                password,
+                user_type: Some(user_type.name),
+                branches: branch.map(|b| b.name).into_iter().collect(),
+                groups: vec![],
+                active: state.active,
+                external_id: state.external_id,
+                exclude_from_emails: false,
+                idle_exempt: false,
+                deactivate_at: None,
+                reactivate_at: None,
+                send_welcome: None,
+            };
+            let created = self.create_in(&mut **tx, ctx, who, input, password_hash).await?;
+            let user = tx
+                .user_by_id(UserId(created.id))
+                .await?
+                .ok_or_else(|| Error::internal("a user created in this transaction is missing"))?;
+            self.scim_view(&mut **tx, &user).await
+        })
+        .await
     }
 
     /// PUT or PATCH of a user: make it `state`, in one transaction — activation first (so a

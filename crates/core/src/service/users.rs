@@ -10,6 +10,7 @@ use crate::ports::{ReadTx, Tx, UserQuery};
 use crate::{ConflictCode, Entity, Error, Result, RuleCode, password};
 use serde::Serialize;
 use serde_json::json;
+use std::collections::HashMap;
 
 /// A request to create a user, as any channel receives it (names not yet validated).
 #[derive(Clone, Debug, Default)]
@@ -279,7 +280,11 @@ impl Service {
     }
 
     async fn take_seat(&self, tx: &mut dyn Tx) -> Result<()> {
-        if tx.try_take_seats(1).await? {
+        self.take_seats(tx, 1).await
+    }
+
+    async fn take_seats(&self, tx: &mut dyn Tx, n: i64) -> Result<()> {
+        if tx.try_take_seats(n).await? {
             return Ok(());
         }
         let plan = tx.plan().await?;
@@ -290,7 +295,11 @@ impl Service {
     }
 
     async fn take_branch_seat(&self, tx: &mut dyn Tx, branch: &Branch) -> Result<()> {
-        if tx.try_take_branch_seat(branch.id).await? {
+        self.take_branch_seats(tx, branch, 1).await
+    }
+
+    async fn take_branch_seats(&self, tx: &mut dyn Tx, branch: &Branch, n: i64) -> Result<()> {
+        if tx.try_take_branch_seats(branch.id, n).await? {
             Ok(())
         } else {
             Err(Error::BranchSeatCapReached {
@@ -323,8 +332,8 @@ impl Service {
         .await
     }
 
-    /// Creates a user inside `tx` (one of many, for an import). `password_hash` is the hash
-    /// of `input.password`, made outside any transaction.
+    /// Creates a user inside `tx`. `password_hash` is the hash of `input.password`, made
+    /// outside any transaction.
     pub(crate) async fn create_in(
         &self,
         tx: &mut dyn Tx,
@@ -333,16 +342,141 @@ impl Service {
         input: NewUser,
         password_hash: Option<String>,
     ) -> Result<UserView> {
+        let mut views = self.create_all_in(tx, ctx, who, vec![(input, password_hash)]).await?;
+        views
+            .pop()
+            .ok_or_else(|| Error::internal("a created user went missing"))
+    }
+
+    /// Creates users inside `tx` (an import's batch), each with the hash of its password:
+    /// every rule of a single create, with the writes of all of them made together — one
+    /// statement for the seats, one read for taken names, one multi-row insert each for the
+    /// users, their memberships and their audit entries — so a batch costs about what one
+    /// create does. Any user refused refuses the whole batch.
+    pub(crate) async fn create_all_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        inputs: Vec<(NewUser, Option<String>)>,
+    ) -> Result<Vec<UserView>> {
+        who.require(Area::UsersManage)?;
+        let mut known = Resolved::default();
+        let mut prepared = Vec::with_capacity(inputs.len());
+        for (input, hash) in inputs {
+            prepared.push(self.prepare_user(tx, ctx, who, input, hash, &mut known).await?);
+        }
+
+        let seated: Vec<&NewAccount> = prepared.iter().filter(|p| p.user.status.holds_seat()).collect();
+        if !seated.is_empty() {
+            self.take_seats(tx, seated.len() as i64).await?;
+            let mut per_branch: Vec<(&Branch, i64)> = vec![];
+            for b in seated.iter().flat_map(|p| &p.branches) {
+                match per_branch.iter_mut().find(|(x, _)| x.id == b.id) {
+                    Some((_, n)) => *n += 1,
+                    None => per_branch.push((b, 1)),
+                }
+            }
+            for (b, n) in per_branch {
+                self.take_branch_seats(tx, b, n).await?;
+            }
+        }
+        let username_keys: Vec<String> = prepared.iter().map(|p| p.user.username.key()).collect();
+        let email_keys: Vec<String> = prepared.iter().map(|p| p.user.email.key()).collect();
+        let taken = tx.users_by_keys(&username_keys, &email_keys).await?;
+        for p in &prepared {
+            if taken.iter().any(|t| t.username.key() == p.user.username.key()) {
+                return Err(Error::UsernameTaken(p.user.username.to_string()));
+            }
+            if taken.iter().any(|t| t.email.key() == p.user.email.key()) {
+                return Err(Error::EmailTaken(p.user.email.to_string()));
+            }
+        }
+
+        let rows: Vec<(User<Unsaved>, Option<String>)> =
+            prepared.iter_mut().map(|p| (p.user.clone(), p.hash.take())).collect();
+        let ids = tx.insert_users(&rows).await?;
+        drop(rows);
+        let users: Vec<User> = prepared
+            .iter()
+            .zip(&ids)
+            .map(|(p, id)| p.user.clone().saved(*id))
+            .collect();
+        let memberships: Vec<(UserId, BranchId)> = prepared
+            .iter()
+            .zip(&users)
+            .flat_map(|(p, u)| p.branches.iter().map(|b| (u.id, b.id)))
+            .collect();
+        tx.add_user_branches(&memberships).await?;
+        let members: Vec<(GroupId, UserId)> = prepared
+            .iter()
+            .zip(&users)
+            .flat_map(|(p, u)| p.groups.iter().map(|g| (g.id, u.id)))
+            .collect();
+        tx.add_group_members(&members).await?;
+        for (p, user) in prepared.iter().zip(&users) {
+            for g in &p.groups {
+                if known.group_has_courses(tx, g.id).await? {
+                    self.enroll_in_group_courses(tx, ctx, who, g.id, user).await?;
+                }
+            }
+        }
+
+        let mut changes = Vec::with_capacity(users.len());
+        let mut views = Vec::with_capacity(users.len());
+        for (p, user) in prepared.into_iter().zip(users) {
+            let branch_names: Vec<String> = p.branches.iter().map(|b| b.name.clone()).collect();
+            let group_names: Vec<String> = p.groups.iter().map(|g| g.name.clone()).collect();
+            let change = json!({
+                "username": user.username.as_str(),
+                "email": user.email.as_str(),
+                "first_name": user.first_name.as_str(),
+                "last_name": user.last_name.as_str(),
+                "user_type": p.user_type,
+                "branches": json!(branch_names),
+                "groups": json!(group_names),
+                "status": user.status.as_str(),
+                "password": if user.has_password { Some("[redacted]") } else { None },
+                "external_id": user.external_id,
+                "deactivate_at": user.deactivate_at.map(format_millis),
+                "idle_exempt": user.idle_exempt,
+                "reactivate_at": user.reactivate_at.map(format_millis),
+            });
+            self.welcome(tx, &user, super::mail::Welcome(p.send_welcome)).await?;
+            changes.push(Change::user(AuditAction::UserCreate, &user, change));
+            views.push(UserView::new(&user, &p.user_type, branch_names, group_names));
+        }
+        self.record_all(tx, ctx, who, changes).await?;
+        Ok(views)
+    }
+
+    /// Checks a new user's input and resolves what it names (type, branches, groups),
+    /// writing nothing.
+    async fn prepare_user(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        input: NewUser,
+        password_hash: Option<String>,
+        known: &mut Resolved,
+    ) -> Result<NewAccount> {
         let username = Username::parse(&input.username)?;
         let email = Email::parse(&input.email)?;
         let first_name = PersonName::parse("first_name", &input.first_name)?;
         let last_name = PersonName::parse("last_name", &input.last_name)?;
         let external_id = input.external_id.as_deref().map(validate_external_id).transpose()?;
-        who.require(Area::UsersManage)?;
 
         let mut branches = Vec::new();
         for name in &input.branches {
-            let b = self.reachable_branch(tx, who, name).await?;
+            let b = match known.branches.get(name) {
+                Some(b) => b.clone(),
+                None => {
+                    let b = self.reachable_branch(tx, who, name).await?;
+                    known.branches.insert(name.clone(), b.clone());
+                    b
+                }
+            };
             if !branches.iter().any(|x: &Branch| x.id == b.id) {
                 branches.push(b);
             }
@@ -357,20 +491,36 @@ impl Service {
                 }
             }
         }
-        if !branches.is_empty() {
+        if !branches.is_empty() && !known.branches_allowed {
             tx.plan().await?.require(Feature::Branches)?;
+            known.branches_allowed = true;
         }
-        let user_type = match (&input.user_type, branches.first().and_then(|b| b.default_type_id)) {
-            (Some(name), _) => self.grantable_type(tx, who, name).await?,
-            (None, Some(default)) => {
-                let t = self.type_by_id(tx, default).await?;
-                self.grantable_type(tx, who, &t.name).await?
-            }
-            (None, None) => UserType::builtin(BaseRole::Learner),
+        let type_name = match (&input.user_type, branches.first().and_then(|b| b.default_type_id)) {
+            (Some(name), _) => Some(name.clone()),
+            (None, Some(default)) => Some(self.type_by_id(tx, default).await?.name),
+            (None, None) => None,
+        };
+        let user_type = match type_name {
+            Some(name) => match known.types.get(&name) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = self.grantable_type(tx, who, &name).await?;
+                    known.types.insert(name, t.clone());
+                    t
+                }
+            },
+            None => UserType::builtin(BaseRole::Learner),
         };
         let mut groups = Vec::new();
         for name in &input.groups {
-            let g = self.reachable_group(tx, who, name).await?;
+            let g = match known.groups.get(name) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = self.reachable_group(tx, who, name).await?;
+                    known.groups.insert(name.clone(), g.clone());
+                    g
+                }
+            };
             if !groups.iter().any(|x: &Group| x.id == g.id) {
                 groups.push(g);
             }
@@ -381,18 +531,6 @@ impl Service {
         } else {
             UserStatus::Deactivated
         };
-        if status.holds_seat() {
-            self.take_seat(tx).await?;
-            for b in &branches {
-                self.take_branch_seat(tx, b).await?;
-            }
-        }
-        if tx.user_by_username(&username.key()).await?.is_some() {
-            return Err(Error::UsernameTaken(username.to_string()));
-        }
-        if tx.user_by_email(&email.key()).await?.is_some() {
-            return Err(Error::EmailTaken(email.to_string()));
-        }
         let now = self.now();
         let user: User<Unsaved> = User {
             id: Unsaved,
@@ -420,39 +558,14 @@ impl Service {
             idle_deadline: None,
         };
         check_leave(user.deactivate_at, user.reactivate_at)?;
-        let id = tx.insert_user(&user, password_hash.as_deref()).await?;
-        let user = user.saved(id);
-        for b in &branches {
-            tx.add_user_branch(user.id, b.id).await?;
-        }
-        for g in &groups {
-            tx.add_group_member(g.id, user.id).await?;
-            self.enroll_in_group_courses(tx, ctx, who, g.id, &user).await?;
-        }
-        let names = |v: &[String]| json!(v);
-        let branch_names: Vec<String> = branches.iter().map(|b| b.name.clone()).collect();
-        let group_names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
-        let changes = json!({
-            "username": user.username.as_str(),
-            "email": user.email.as_str(),
-            "first_name": user.first_name.as_str(),
-            "last_name": user.last_name.as_str(),
-            "user_type": user_type.name,
-            "branches": names(&branch_names),
-            "groups": names(&group_names),
-            "status": status.as_str(),
-            "password": if user.has_password { Some("[redacted]") } else { None },
-            "external_id": user.external_id,
-            "deactivate_at": user.deactivate_at.map(format_millis),
-            "idle_exempt": user.idle_exempt,
-            "reactivate_at": user.reactivate_at.map(format_millis),
-        });
-        self.welcome(tx, &user, super::mail::Welcome(input.send_welcome))
-            .await?;
-        self.record(tx, ctx, who, Change::user(AuditAction::UserCreate, &user, changes))
-            .await?;
-        let view = UserView::new(&user, &user_type.name, branch_names, group_names);
-        Ok(view)
+        Ok(NewAccount {
+            user,
+            hash: password_hash,
+            user_type: user_type.name,
+            branches,
+            groups,
+            send_welcome: input.send_welcome,
+        })
     }
 
     pub async fn get_user(&self, ctx: &Context, key: &UserKey) -> Result<UserView> {
@@ -1100,5 +1213,36 @@ impl System<'_> {
             }
         }
         Ok(done)
+    }
+}
+
+/// A new user checked and resolved, not yet written.
+struct NewAccount {
+    user: User<Unsaved>,
+    hash: Option<String>,
+    user_type: String,
+    branches: Vec<Branch>,
+    groups: Vec<Group>,
+    send_welcome: Option<bool>,
+}
+
+/// What a batch of creates has looked up once already, by the name it was given.
+#[derive(Default)]
+struct Resolved {
+    branches: HashMap<String, Branch>,
+    groups: HashMap<String, Group>,
+    types: HashMap<String, UserType>,
+    branches_allowed: bool,
+    group_courses: HashMap<GroupId, bool>,
+}
+
+impl Resolved {
+    async fn group_has_courses(&mut self, tx: &mut dyn Tx, group: GroupId) -> Result<bool> {
+        if let Some(has) = self.group_courses.get(&group) {
+            return Ok(*has);
+        }
+        let has = !tx.group_course_ids(group).await?.is_empty();
+        self.group_courses.insert(group, has);
+        Ok(has)
     }
 }

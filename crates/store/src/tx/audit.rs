@@ -84,13 +84,15 @@ impl AuditReads for SqlTx {
 
 #[async_trait]
 impl AuditTx for SqlTx {
-    async fn insert_audit(&mut self, e: &NewAuditEntry, tag: &(dyn Fn(i64) -> String + Send + Sync)) -> Result<i64> {
-        const SQL: &str = "INSERT INTO audit_log (at, actor_kind, actor_user_id, actor_ref, channel, action, target_kind, \
-             target_id, request_id, personal_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
-        let (id,): (i64,) = self
-            .fetch_one(
-                SQL,
-                &args![
+    async fn insert_audits(
+        &mut self,
+        entries: &[NewAuditEntry],
+        tag: &(dyn for<'e> Fn(i64, &'e NewAuditEntry) -> String + Send + Sync),
+    ) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(rows_per_statement(10)) {
+            let (values, args) = values_list(chunk.iter().map(|e| {
+                args![
                     e.at,
                     e.actor_kind.as_str(),
                     e.actor_user_id,
@@ -101,15 +103,49 @@ impl AuditTx for SqlTx {
                     e.target_id,
                     e.request_id.as_deref(),
                     e.personal_digest.as_str()
-                ],
-            )
-            .await?;
-        const PERSONAL: &str = "INSERT INTO audit_personal (entry_id, salt, data) VALUES ($1, $2, $3)";
-        self.execute(PERSONAL, &args![id, &e.salt, &e.personal]).await?;
-        // The tag covers the id, which the database has only just given.
-        self.execute("UPDATE audit_log SET tag = $2 WHERE id = $1", &args![id, tag(id)])
-            .await?;
-        Ok(id)
+                ]
+                .to_vec()
+            }));
+            // Each digest covers a fresh random salt, so it names its row among the
+            // returned ones (the order of RETURNING is not promised).
+            let sql = format!(
+                "INSERT INTO audit_log (at, actor_kind, actor_user_id, actor_ref, channel, action, target_kind, \
+                 target_id, request_id, personal_digest) VALUES {values} RETURNING id, personal_digest"
+            );
+            let rows: Vec<(i64, String)> = self.fetch_all(AssertSqlSafe(sql), &args).await?;
+            let by_digest: std::collections::HashMap<&str, i64> =
+                rows.iter().map(|(id, d)| (d.as_str(), *id)).collect();
+            let chunk_ids: Vec<i64> = chunk
+                .iter()
+                .map(|e| {
+                    by_digest
+                        .get(e.personal_digest.as_str())
+                        .copied()
+                        .ok_or_else(|| Error::internal("an inserted audit entry was not returned"))
+                })
+                .collect::<Result<_>>()?;
+            let (values, args) = values_list(
+                chunk
+                    .iter()
+                    .zip(&chunk_ids)
+                    .map(|(e, id)| args![*id, e.salt.as_str(), e.personal.as_str()].to_vec()),
+            );
+            let sql = format!("INSERT INTO audit_personal (entry_id, salt, data) VALUES {values}");
+            self.execute(AssertSqlSafe(sql), &args).await?;
+            // The tag covers the id, which the database has only just given.
+            let (values, args) = values_list(
+                chunk
+                    .iter()
+                    .zip(&chunk_ids)
+                    .map(|(e, id)| args![*id, tag(*id, e)].to_vec()),
+            );
+            let sql = format!(
+                "UPDATE audit_log SET tag = v.column2 FROM (VALUES {values}) AS v WHERE audit_log.id = v.column1"
+            );
+            self.execute(AssertSqlSafe(sql), &args).await?;
+            ids.extend(chunk_ids);
+        }
+        Ok(ids)
     }
 
     async fn erase_audit_personal(&mut self, user: UserId, at: Millis) -> Result<u64> {
@@ -139,12 +175,21 @@ impl AuditTx for SqlTx {
         self.execute(SQL, &args![id, at]).await.map(drop)
     }
 
-    async fn seal_audit(&mut self, id: i64, seq: i64, prev_hash: &str, hash: &str) -> Result<()> {
-        const SQL: &str =
-            "UPDATE audit_log SET chain_seq = $2, prev_hash = $3, hash = $4 WHERE id = $1 AND chain_seq IS NULL";
-        let n = self.execute(SQL, &args![id, seq, prev_hash, hash]).await?;
-        if n != 1 {
-            return Err(Error::internal(format!("audit entry {id} was sealed concurrently")));
+    async fn seal_audits(&mut self, seals: &[AuditSeal]) -> Result<()> {
+        for chunk in seals.chunks(rows_per_statement(4)) {
+            let (values, args) = values_list(
+                chunk
+                    .iter()
+                    .map(|s| args![s.id, s.seq, s.prev_hash.as_str(), s.hash.as_str()].to_vec()),
+            );
+            let sql = format!(
+                "UPDATE audit_log SET chain_seq = v.column2, prev_hash = v.column3, hash = v.column4 \
+                 FROM (VALUES {values}) AS v WHERE audit_log.id = v.column1 AND audit_log.chain_seq IS NULL"
+            );
+            let n = self.execute(AssertSqlSafe(sql), &args).await?;
+            if n != chunk.len() as u64 {
+                return Err(Error::internal("audit entries were sealed concurrently"));
+            }
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ impl Pool {
     /// where a read decides a write (`FOR UPDATE`, or the plan row's counter update).
     pub(crate) async fn begin_write(&self) -> Result<SqlTx> {
         let inner = match self {
-            Pool::Sqlite(p) => Inner::Sqlite(p.begin_with(SQLITE_BEGIN_WRITE).await.map_err(db_err)?),
+            Pool::Sqlite { write, .. } => Inner::Sqlite(write.begin_with(SQLITE_BEGIN_WRITE).await.map_err(db_err)?),
             Pool::Postgres(p) => Inner::Postgres(p.begin().await.map_err(db_err)?),
         };
         Ok(SqlTx { inner })
@@ -29,7 +29,7 @@ impl Pool {
     /// A transaction that only reads.
     pub(crate) async fn begin_read(&self) -> Result<SqlTx> {
         let inner = match self {
-            Pool::Sqlite(p) => Inner::Sqlite(p.begin().await.map_err(db_err)?),
+            Pool::Sqlite { read, .. } => Inner::Sqlite(read.begin().await.map_err(db_err)?),
             Pool::Postgres(p) => Inner::Postgres(p.begin_with(POSTGRES_BEGIN_READ).await.map_err(db_err)?),
         };
         Ok(SqlTx { inner })

@@ -26,8 +26,8 @@ use filter::*;
 use rollcall_core::domain::*;
 use rollcall_core::ports::prelude::*;
 use rollcall_core::ports::{
-    AuditHead, AuditQuery, AuditRow, DailyRunRecord, GroupQuery, IdleQuery, JobRecord, NewAuditEntry, OutboxMail,
-    PasswordToken, SessionRecord, SignInFailures, UserQuery,
+    AuditHead, AuditQuery, AuditRow, AuditSeal, DailyRunRecord, GroupQuery, IdleQuery, JobRecord, NewAuditEntry,
+    OutboxMail, PasswordToken, SessionRecord, SignInFailures, UserQuery,
 };
 use rollcall_core::{ConflictCode, Error, Result};
 use sqlx::postgres::PgRow;
@@ -170,6 +170,10 @@ impl SqlTx {
         on_conn!(self, c => bind_args!(sqlx::query(sql), args).execute(c).await.map(|r| r.rows_affected()))
     }
 
+    async fn try_fetch_all<T: Row>(&mut self, sql: impl SqlSafeStr + Send, args: &[Arg<'_>]) -> sqlx::Result<Vec<T>> {
+        on_conn!(self, c => bind_args!(sqlx::query_as(sql), args).fetch_all(c).await)
+    }
+
     async fn try_fetch_one<T: Row>(&mut self, sql: impl SqlSafeStr + Send, args: &[Arg<'_>]) -> sqlx::Result<T> {
         on_conn!(self, c => bind_args!(sqlx::query_as(sql), args).fetch_one(c).await)
     }
@@ -249,5 +253,47 @@ fn unique_conflict(e: sqlx::Error, code: ConflictCode, message: String) -> Error
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(code, message),
         _ => db_err(e),
+    }
+}
+
+/// Rows per multi-row statement of `columns` values each. Small: SQLite's driver looks each
+/// bound parameter up by name among all of the statement's, so binding costs grow with the
+/// square of the parameters, and past a few hundred that outweighs the round trips saved.
+pub(crate) const fn rows_per_statement(columns: usize) -> usize {
+    let rows = 256 / columns;
+    if rows == 0 { 1 } else { rows }
+}
+
+/// The `VALUES` list of a multi-row statement: `($1, $2), ($3, $4)` for `rows`, and their
+/// arguments in order. Every row must have the same number of values.
+fn values_list<'a>(rows: impl IntoIterator<Item = Vec<Arg<'a>>>) -> (String, Vec<Arg<'a>>) {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for row in rows {
+        if !args.is_empty() {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for (i, a) in row.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            args.push(a);
+            sql.push_str(&format!("${}", args.len()));
+        }
+        sql.push(')');
+    }
+    (sql, args)
+}
+
+#[cfg(test)]
+mod values_tests {
+    use super::*;
+
+    #[test]
+    fn a_values_list_numbers_its_placeholders_in_order() {
+        let (sql, args) = values_list([args![1i64, "a"].to_vec(), args![2i64, "b"].to_vec()]);
+        assert_eq!(sql, "($1, $2), ($3, $4)");
+        assert_eq!(args, args![1i64, "a", 2i64, "b"].to_vec());
     }
 }

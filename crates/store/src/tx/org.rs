@@ -270,6 +270,24 @@ impl OrgTx for SqlTx {
         Ok(self.execute(SQL, &args![user, branch]).await? == 1)
     }
 
+    async fn add_user_branches(&mut self, pairs: &[(UserId, BranchId)]) -> Result<()> {
+        for chunk in pairs.chunks(rows_per_statement(2)) {
+            let (values, args) = values_list(chunk.iter().map(|(u, b)| args![*u, *b].to_vec()));
+            let sql = format!("INSERT INTO user_branches (user_id, branch_id) VALUES {values} ON CONFLICT DO NOTHING");
+            self.execute(AssertSqlSafe(sql), &args).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_group_members(&mut self, pairs: &[(GroupId, UserId)]) -> Result<()> {
+        for chunk in pairs.chunks(rows_per_statement(2)) {
+            let (values, args) = values_list(chunk.iter().map(|(g, u)| args![*g, *u].to_vec()));
+            let sql = format!("INSERT INTO group_members (group_id, user_id) VALUES {values} ON CONFLICT DO NOTHING");
+            self.execute(AssertSqlSafe(sql), &args).await?;
+        }
+        Ok(())
+    }
+
     async fn remove_user_branch(&mut self, user: UserId, branch: BranchId) -> Result<bool> {
         const SQL: &str = "DELETE FROM user_branches WHERE user_id = $1 AND branch_id = $2";
         Ok(self.execute(SQL, &args![user, branch]).await? == 1)

@@ -118,10 +118,10 @@ impl SeatTx for SqlTx {
         self.end_reservations(SQL, &args![now]).await
     }
 
-    async fn try_take_branch_seat(&mut self, branch: BranchId) -> Result<bool> {
-        const SQL: &str = "UPDATE branches SET active_users = active_users + 1 \
-             WHERE id = $1 AND (seat_cap IS NULL OR active_users < seat_cap)";
-        Ok(self.execute(SQL, &args![branch]).await? == 1)
+    async fn try_take_branch_seats(&mut self, branch: BranchId, n: i64) -> Result<bool> {
+        const SQL: &str = "UPDATE branches SET active_users = active_users + $2 \
+             WHERE id = $1 AND (seat_cap IS NULL OR active_users + $2 <= seat_cap)";
+        Ok(self.execute(SQL, &args![branch, n]).await? == 1)
     }
 
     async fn release_branch_seat(&mut self, branch: BranchId) -> Result<()> {

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// A unique-index violation on inserting `users`, as the error callers understand, naming
+/// the user (the callers checked the keys first, so this is a concurrent insert's race;
+/// with several users the first stands for them).
+fn users_conflict(e: sqlx::Error, users: &[(User<Unsaved>, Option<String>)]) -> Error {
+    match users.first() {
+        Some((first, _)) => user_conflict(e, first),
+        None => db_err(e),
+    }
+}
+
 /// A unique-index violation on users, as the error callers understand.
 fn user_conflict<I>(e: sqlx::Error, user: &User<I>) -> Error {
     if let sqlx::Error::Database(d) = &e
@@ -19,11 +29,6 @@ fn user_conflict<I>(e: sqlx::Error, user: &User<I>) -> Error {
 }
 
 impl SqlTx {
-    async fn write_sort_keys(&mut self, u: &User) -> Result<u64> {
-        const SQL: &str = "UPDATE users SET name_key = $2, login_key = $3 WHERE id = $1";
-        self.execute(SQL, &args![u.id, u.name_key(), u.login_key()]).await
-    }
-
     /// The user `clause` selects (its placeholders bound to `args`).
     async fn user_where(&mut self, clause: &str, args: &[Arg<'_>]) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
@@ -44,6 +49,28 @@ impl UserReads for SqlTx {
 
     async fn user_by_email(&mut self, key: &str) -> Result<Option<User>> {
         self.user_where("u.email_key = $1", &args![key]).await
+    }
+
+    async fn users_by_keys(&mut self, username_keys: &[String], email_keys: &[String]) -> Result<Vec<User>> {
+        let mut found = vec![];
+        for (column, keys) in [("username_key", username_keys), ("email_key", email_keys)] {
+            for chunk in keys.chunks(rows_per_statement(1)) {
+                let mut f = Filter::default();
+                let ps: Vec<String> = chunk.iter().map(|k| f.arg(k.clone())).collect();
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users u WHERE u.{column} IN ({})",
+                    ps.join(", ")
+                );
+                let rows: Vec<UserRow> = self.fetch_all(AssertSqlSafe(sql), &f.args).await?;
+                for r in rows {
+                    let u = r.into_user()?;
+                    if !found.iter().any(|f: &User| f.id == u.id) {
+                        found.push(u);
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn password_hash(&mut self, id: UserId) -> Result<Option<String>> {
@@ -175,45 +202,70 @@ impl UserReads for SqlTx {
 
 #[async_trait]
 impl UserTx for SqlTx {
-    async fn insert_user(&mut self, u: &User<Unsaved>, password_hash: Option<&str>) -> Result<UserId> {
-        const SQL: &str = "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
-             status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
-             deactivated_at, deleted_at, deactivate_at, scim_linked, idle_exempt, reactivated_at, activity_at, \
-             idle_warned_at, idle_deadline, reactivate_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-             $23, $24, $25) RETURNING id";
-        let args = args![
-            u.username.as_str(),
-            u.username.key(),
-            u.email.as_str(),
-            u.email.key(),
-            u.first_name.as_str(),
-            u.last_name.as_str(),
-            u.user_type_id,
-            u.status.as_str(),
-            u.origin.as_str(),
-            u.external_id.as_deref(),
-            u.exclude_from_emails,
-            password_hash,
-            u.created_at,
-            u.updated_at,
-            u.last_login_at,
-            u.deactivated_at,
-            u.deleted_at,
-            u.deactivate_at,
-            u.scim_linked,
-            u.idle_exempt,
-            u.reactivated_at,
-            u.activity_at(),
-            u.idle_warned_at,
-            u.idle_deadline,
-            u.reactivate_at,
-        ];
-        let (id,): (i64,) = self.try_fetch_one(SQL, &args).await.map_err(|e| user_conflict(e, u))?;
-        // The sort keys end in the id, known only now.
-        let stored = u.clone().saved(UserId(id));
-        self.write_sort_keys(&stored).await?;
-        Ok(UserId(id))
+    async fn insert_users(&mut self, users: &[(User<Unsaved>, Option<String>)]) -> Result<Vec<UserId>> {
+        let mut ids = Vec::with_capacity(users.len());
+        for chunk in users.chunks(rows_per_statement(25)) {
+            let (values, args) = values_list(chunk.iter().map(|(u, password_hash)| {
+                args![
+                    u.username.as_str(),
+                    u.username.key(),
+                    u.email.as_str(),
+                    u.email.key(),
+                    u.first_name.as_str(),
+                    u.last_name.as_str(),
+                    u.user_type_id,
+                    u.status.as_str(),
+                    u.origin.as_str(),
+                    u.external_id.as_deref(),
+                    u.exclude_from_emails,
+                    password_hash.as_deref(),
+                    u.created_at,
+                    u.updated_at,
+                    u.last_login_at,
+                    u.deactivated_at,
+                    u.deleted_at,
+                    u.deactivate_at,
+                    u.scim_linked,
+                    u.idle_exempt,
+                    u.reactivated_at,
+                    u.activity_at(),
+                    u.idle_warned_at,
+                    u.idle_deadline,
+                    u.reactivate_at,
+                ]
+                .to_vec()
+            }));
+            let sql = format!(
+                "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, user_type_id, \
+                 status, origin, external_id, exclude_from_emails, password_hash, created_at, updated_at, last_login_at, \
+                 deactivated_at, deleted_at, deactivate_at, scim_linked, idle_exempt, reactivated_at, activity_at, \
+                 idle_warned_at, idle_deadline, reactivate_at) VALUES {values} RETURNING id, username_key"
+            );
+            let rows: Vec<(i64, String)> = self
+                .try_fetch_all(AssertSqlSafe(sql), &args)
+                .await
+                .map_err(|e| users_conflict(e, chunk))?;
+            // RETURNING's order is not promised: the username key names each row.
+            let by_key: std::collections::HashMap<String, i64> = rows.into_iter().map(|(id, k)| (k, id)).collect();
+            let stored: Vec<User> = chunk
+                .iter()
+                .map(|(u, _)| {
+                    by_key
+                        .get(&u.username.key())
+                        .map(|id| u.clone().saved(UserId(*id)))
+                        .ok_or_else(|| Error::internal("an inserted user was not returned"))
+                })
+                .collect::<Result<_>>()?;
+            // The sort keys end in the id, known only now.
+            let (values, args) = values_list(stored.iter().map(|u| args![u.id, u.name_key(), u.login_key()].to_vec()));
+            let sql = format!(
+                "UPDATE users SET name_key = v.column2, login_key = v.column3 \
+                 FROM (VALUES {values}) AS v WHERE users.id = v.column1"
+            );
+            self.execute(AssertSqlSafe(sql), &args).await?;
+            ids.extend(stored.iter().map(|u| u.id));
+        }
+        Ok(ids)
     }
 
     async fn lock_user(&mut self, id: UserId) -> Result<Option<User>> {
