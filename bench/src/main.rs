@@ -1,5 +1,12 @@
 //! `cargo run --release -p rollcall-bench [-- USERS]`, or `-- saml` for the SAML part only, or
-//! `-- idle [USERS]` for the idle policy's preview (bench/src/idle.rs; default 1,000,000 users)
+//! `-- idle [USERS]` for the idle policy's preview (bench/src/idle.rs; default 1,000,000 users),
+//! or `-- http [USERS]` for rollcall over HTTP (bench/src/http.rs; default 1,000,000 users):
+//! a generated directory (bench/src/directory.rs) imported through rollcall, served by
+//! rollcall in a child process, driven by 16 keep-alive connections (bench/src/load.rs) —
+//! req/s, p50 and p99 of health, SCIM and REST reads and SCIM writes, each as a ratio against
+//! a bare axum hello world measured in the same run; on SQLite and, when
+//! `ROLLCALL_BENCH_POSTGRES` answers, PostgreSQL (with two instances for the reads too); and
+//! the import's rows/s, the server's start-up time and its resident memory
 //!
 //! Measures rollcall's hot paths on SQLite and prints each as a ratio against a raw-SQL
 //! baseline run in the same process on the same machine, so the numbers mean something on
@@ -18,7 +25,10 @@
 //!   cryptography) against the full validation of a valid signed response.
 #![allow(clippy::unwrap_used)] // test and benchmark support: a failure ends the run
 
+pub mod directory;
+mod http;
 mod idle;
+pub mod load;
 
 use rollcall_core::domain::{UserCursor, UserOrder, UserStatus};
 use rollcall_core::service::{NewUser, UserFilter};
@@ -52,6 +62,17 @@ fn report(what: &str, measured: Duration, baseline: Duration) {
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        // The child processes of the `http` mode.
+        Some(http::SERVE) => return http::serve_child(&args[2..]).await,
+        Some(http::HELLO) => return http::hello_child().await,
+        Some("http") => {
+            let users = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+            return http::http_benchmark(users).await;
+        }
+        _ => {}
+    }
     if std::env::args().nth(1).as_deref() == Some("saml") {
         saml_benchmark();
         return;
