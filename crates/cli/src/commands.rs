@@ -10,7 +10,7 @@ use rollcall_core::{Context, Entity, Error, Service};
 use rollcall_server::app::{App, KeyCheck, open_service};
 use rollcall_server::config::{Config, Flags};
 use rollcall_store::SqlStore;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 /// One line that says what went wrong and what to do.
@@ -734,6 +734,42 @@ async fn report(service: &Service, ctx: &Context, cmd: ReportCmd) -> Result<()> 
                 println!();
             }
             emit(format, &t, &r)?;
+        }
+        ReportCmd::Idle { days, format } if format != Format::Table => {
+            // Streamed a page at a time: a million idle accounts are not held in memory.
+            let mut filter = UserFilter {
+                limit: Some(MAX_PAGE),
+                ..idle_filter(days)
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            if format == Format::Json {
+                writeln!(out, "{{\"days\": {}, \"users\": [", serde_json::to_string(&days)?)?;
+            }
+            let mut rows: u64 = 0;
+            loop {
+                let page = service.list_users(ctx, &filter).await?;
+                if format == Format::Json {
+                    for u in &page.items {
+                        let sep = if rows == 0 { "" } else { ",\n" };
+                        write!(out, "{sep}{}", serde_json::to_string(u)?)?;
+                        rows += 1;
+                    }
+                } else {
+                    user_rows(&page.items).write_csv_part(&mut out, rows == 0)?;
+                    rows += page.items.len() as u64;
+                }
+                match page.next_cursor {
+                    Some(c) => filter.cursor = Some(c),
+                    None => break,
+                }
+            }
+            if format == Format::Json {
+                writeln!(out, "\n], \"seats_held\": {rows}}}")?;
+            } else if rows == 0 {
+                user_rows(&[]).write_csv_part(&mut out, true)?;
+            }
+            out.flush()?;
         }
         ReportCmd::Idle { days, format } => {
             let r = service.idle_report(ctx, days).await?;

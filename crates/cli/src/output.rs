@@ -47,8 +47,15 @@ impl Table {
     }
 
     fn write_csv(&self, out: impl Write) -> anyhow::Result<()> {
+        self.write_csv_part(out, true)
+    }
+
+    /// The rows as CSV, after the header when `with_header`: one page of a streamed list.
+    pub fn write_csv_part(&self, out: impl Write, with_header: bool) -> anyhow::Result<()> {
         let mut w = csv::Writer::from_writer(out);
-        w.write_record(&self.header)?;
+        if with_header {
+            w.write_record(&self.header)?;
+        }
         for r in &self.rows {
             w.write_record(r.iter().map(|c| csv_safe(c)))?;
         }

@@ -26,16 +26,38 @@ pub fn hash(password: &str) -> Result<String> {
         .map_err(|e| Error::internal(e.to_string()))
 }
 
-/// Hashes on a blocking thread: argon2 takes tens of milliseconds and 19 MiB, which must
-/// not stall the async workers serving other requests.
+/// Runs one argon2 computation on a blocking thread, at most one per core at a time: each
+/// takes 19 MiB and a core for tens of milliseconds, so more at once would only add memory
+/// (a burst of SCIM creates with passwords reached gigabytes) and latency, never throughput.
+/// It must not stall the async workers serving other requests either.
+async fn argon2_off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    static LIMIT: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let limit =
+        LIMIT.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+    let _permit = limit.acquire().await.map_err(Error::internal)?;
+    tokio::task::spawn_blocking(work).await.map_err(Error::internal)
+}
+
+/// [`hash`], off the async workers and within the hashing limit.
 pub async fn hash_off_thread(password: Option<String>) -> Result<Option<String>> {
     match password {
         None => Ok(None),
-        Some(p) => tokio::task::spawn_blocking(move || hash(&p))
-            .await
-            .map_err(Error::internal)?
-            .map(Some),
+        Some(p) => argon2_off_thread(move || hash(&p)).await?.map(Some),
     }
+}
+
+/// [`verify`] — or, with no stored hash, [`verify_dummy`] and false — off the async workers
+/// and within the hashing limit.
+pub async fn verify_off_thread(password: &str, stored: Option<String>) -> Result<bool> {
+    let given = password.to_owned();
+    argon2_off_thread(move || match stored {
+        Some(stored) => verify(&given, &stored),
+        None => {
+            verify_dummy(&given);
+            false
+        }
+    })
+    .await
 }
 
 pub fn check_policy(password: &str) -> Result<()> {

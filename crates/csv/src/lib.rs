@@ -267,6 +267,13 @@ impl<W: Write> Exporter<W> {
         self.writer.write_record(cells.iter().map(|c| formula_safe(c)))
     }
 
+    /// An exporter that writes rows only: the pages after the first of a streamed export.
+    pub fn rows_only(out: W) -> Exporter<W> {
+        Exporter {
+            writer: csv::Writer::from_writer(out),
+        }
+    }
+
     pub fn finish(mut self) -> std::io::Result<W> {
         self.writer.flush()?;
         self.writer

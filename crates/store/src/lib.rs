@@ -248,6 +248,19 @@ impl Store for SqlStore {
         }
         .map_err(db_err)
     }
+
+    async fn compact_log(&self) -> Result<()> {
+        match &self.pool {
+            // On the writer connection, so it does not wait behind (or for) our own writer;
+            // readers still in the log make it checkpoint what it can and return.
+            Pool::Sqlite { write, .. } => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(write)
+                .await
+                .map(drop)
+                .map_err(db_err),
+            Pool::Postgres(_) => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

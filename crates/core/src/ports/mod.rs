@@ -54,6 +54,10 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_read(&self) -> Result<Box<dyn ReadTx>>;
     /// Readiness: the database answers.
     async fn ping(&self) -> Result<()>;
+    /// After a large write (an import): gives the space its log took back. On SQLite the
+    /// write-ahead log is checkpointed into the database and truncated, so a million-row
+    /// import does not leave a gigabyte of WAL behind; elsewhere nothing to do.
+    async fn compact_log(&self) -> Result<()>;
 }
 
 /// Filters of a user list; all optional, combined with AND.

@@ -732,8 +732,8 @@ impl Service {
 }
 
 /// Idle accounts: active (holding a seat) and never signed in (`days` = None) or not in
-/// `days` days.
-fn idle_filter(days: Option<i64>) -> UserFilter {
+/// `days` days. What [`Service::idle_report`] lists, for channels that page through it.
+pub fn idle_filter(days: Option<i64>) -> UserFilter {
     UserFilter {
         status: Some(UserStatus::Active),
         idle_days: days,

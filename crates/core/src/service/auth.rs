@@ -232,18 +232,7 @@ impl Public<'_> {
         }
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         self.service.reserve_attempt(&keys, now).await?;
-        let given_owned = given.to_owned();
-        let verified = match stored.clone() {
-            Some(hash) => tokio::task::spawn_blocking(move || password::verify(&given_owned, &hash))
-                .await
-                .map_err(Error::internal)?,
-            None => {
-                tokio::task::spawn_blocking(move || password::verify_dummy(&given_owned))
-                    .await
-                    .map_err(Error::internal)?;
-                false
-            }
-        };
+        let verified = password::verify_off_thread(given, stored.clone()).await?;
         let user = match user {
             Some(u) if verified && u.status.holds_seat() => u,
             _ => {

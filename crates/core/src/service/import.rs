@@ -398,22 +398,6 @@ impl Service {
             }
         }
 
-        // Hash the passwords of the rows to write, in parallel, before taking the write lock.
-        let mut hashes: HashMap<u64, String> = HashMap::new();
-        let mut pending: Vec<ImportRow> = Vec::with_capacity(BATCH);
-        for parsed in source()? {
-            if let Ok(r) = parsed
-                && r.password.is_some()
-                && plans.get(&r.line).is_some_and(|p| *p != Plan::Unchanged)
-            {
-                pending.push(r);
-                if pending.len() == BATCH {
-                    hash_into(&mut hashes, &mut pending).await?;
-                }
-            }
-        }
-        hash_into(&mut hashes, &mut pending).await?;
-
         // Pass 2: write the good rows, a batch per transaction, so other writers (sign-ins,
         // SCIM, the console) get the write lock between batches. The seats the file needs
         // are reserved first, in one step: a full plan refuses the import before anything
@@ -438,7 +422,6 @@ impl Service {
                 &opts,
                 &plans,
                 &row_seats,
-                &mut hashes,
                 refused,
                 &reservation,
                 &mut summary,
@@ -464,6 +447,12 @@ impl Service {
             Err(e) => return Err(e),
         }
         summary.written = true;
+        if summary.created + summary.updated > 0
+            && let Err(e) = self.store.compact_log().await
+        {
+            // The import is written; a log left to the next automatic checkpoint costs space, not data.
+            tracing::warn!(error = %e, "could not checkpoint the database log after an import");
+        }
         Ok(summary)
     }
 
@@ -477,7 +466,6 @@ impl Service {
         opts: &ImportOptions,
         plans: &HashMap<u64, Plan>,
         row_seats: &HashMap<u64, i64>,
-        hashes: &mut HashMap<u64, String>,
         refused: Vec<RowReport>,
         reservation: &str,
         summary: &mut ImportSummary,
@@ -501,6 +489,9 @@ impl Service {
             if batch.is_empty() {
                 break;
             }
+            // Hashed before the write lock is taken, a batch at a time, so no more than a
+            // batch of hashes is ever held.
+            let hashes = hash_all(&batch, plans).await?;
             let mut txb = self.store.begin().await?;
             let tx = txb.as_mut();
             let who = self.principal(tx, ctx).await?;
@@ -514,8 +505,7 @@ impl Service {
             // name the same account, so the order between them changes nothing).
             let mut creates = vec![];
             let mut created = vec![];
-            for row in batch.drain(..) {
-                let hash = hashes.remove(&row.line);
+            for (row, hash) in batch.drain(..).zip(hashes) {
                 let outcome = match plans[&row.line] {
                     Plan::Create => {
                         creates.push((new_user_of(&row, opts), hash));
@@ -839,10 +829,7 @@ impl Service {
         let Some(stored) = tx.password_hash(user.id).await? else {
             return Ok(false);
         };
-        let given = given.to_owned();
-        tokio::task::spawn_blocking(move || password::verify(&given, &stored))
-            .await
-            .map_err(Error::internal)
+        password::verify_off_thread(given, Some(stored)).await
     }
 
     async fn import_update(
@@ -1009,37 +996,22 @@ fn emit_refused(
     }
 }
 
-/// Hashes the pending rows' passwords into `hashes` (by line) and empties `pending`.
-async fn hash_into(hashes: &mut HashMap<u64, String>, pending: &mut Vec<ImportRow>) -> Result<()> {
-    let hashed = hash_all(pending).await?;
-    for (row, hash) in pending.drain(..).zip(hashed) {
-        if let Some(h) = hash {
-            hashes.insert(row.line, h);
-        }
-    }
-    Ok(())
-}
-
-/// Hashes the batch's passwords on blocking threads, as many at once as there are cores.
-async fn hash_all(batch: &[ImportRow]) -> Result<Vec<Option<String>>> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut out = Vec::with_capacity(batch.len());
-    for chunk in batch.chunks(workers) {
-        // Spawned at once, so they run side by side; awaited in order.
-        let handles: Vec<_> = chunk
-            .iter()
-            .map(|r| {
-                r.password
-                    .clone()
-                    .map(|p| tokio::task::spawn_blocking(move || password::hash(&p)))
-            })
-            .collect();
-        for h in handles {
-            out.push(match h {
-                Some(h) => Some(h.await.map_err(Error::internal)??),
-                None => None,
-            });
-        }
+/// The batch's passwords hashed (for the rows that will be written), in row order; as many
+/// at once as the hashing limit allows.
+async fn hash_all(batch: &[ImportRow], plans: &HashMap<u64, Plan>) -> Result<Vec<Option<String>>> {
+    let handles: Vec<_> = batch
+        .iter()
+        .map(|r| {
+            let password = r
+                .password
+                .clone()
+                .filter(|_| plans.get(&r.line).is_some_and(|p| *p != Plan::Unchanged));
+            tokio::spawn(password::hash_off_thread(password))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.map_err(Error::internal)??);
     }
     Ok(out)
 }

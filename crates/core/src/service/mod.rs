@@ -24,6 +24,7 @@ mod users;
 pub use admin::{
     AuditEntryView, AuditFilter, BranchSeatHistory, BranchSeats, FORECAST_METHOD, IdleReport, MetricsSnapshot,
     PlanView, ScheduledChange, ScheduledSeats, SeatAlert, SeatDay, SeatForecast, SeatReport, SettingView, TypeSeats,
+    idle_filter,
 };
 pub use auth::{
     FAILURE_WINDOW_MS, LOGIN_MAX_CHARS, MAX_SESSIONS_PER_USER, Pruned, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS,

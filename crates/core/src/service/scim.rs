@@ -154,8 +154,24 @@ impl Service {
 
     async fn scim_view(&self, tx: &mut dyn ReadTx, user: &User) -> Result<ScimUserView> {
         let default = self.scim_default_type(tx).await?;
-        let t = self.type_by_id(tx, user.user_type_id).await?;
-        let department = tx.user_branches(user.id).await?.into_iter().next().map(|b| b.name);
+        let branches = tx.user_branches(user.id).await?;
+        self.scim_view_of(tx, user, &branches, &default).await
+    }
+
+    /// [`Service::scim_view`] of a user whose branches and the default type the caller has
+    /// read already (once per request, not once per user).
+    async fn scim_view_of(
+        &self,
+        tx: &mut dyn ReadTx,
+        user: &User,
+        branches: &[Branch],
+        default: &UserType,
+    ) -> Result<ScimUserView> {
+        let user_type = if user.user_type_id == default.id {
+            None
+        } else {
+            Some(self.type_by_id(tx, user.user_type_id).await?.name)
+        };
         Ok(ScimUserView {
             id: user.id.0,
             state: ScimUserState {
@@ -165,8 +181,8 @@ impl Service {
                 email: user.email.to_string(),
                 active: user.status.holds_seat(),
                 external_id: user.external_id.clone(),
-                user_type: (t.id != default.id).then_some(t.name),
-                department,
+                user_type,
+                department: branches.first().map(|b| b.name.clone()),
             },
             created: user.created_at,
             last_modified: user.updated_at,
@@ -275,11 +291,13 @@ impl Service {
                 .await?
                 .filter(|u| u.scim_linked && u.status != UserStatus::Trash);
             let user = user.ok_or_else(|| Error::not_found(Entity::User, id))?;
-            let ids: Vec<BranchId> = tx.user_branches(user.id).await?.into_iter().map(|b| b.id).collect();
+            let branches = tx.user_branches(user.id).await?;
+            let ids: Vec<BranchId> = branches.iter().map(|b| b.id).collect();
             if !who.sees(&ids) {
                 return Err(Error::not_found(Entity::User, id));
             }
-            self.scim_view(&mut **tx, &user).await
+            let default = self.scim_default_type(&mut **tx).await?;
+            self.scim_view_of(&mut **tx, &user, &branches, &default).await
         })
         .await
     }
@@ -305,8 +323,10 @@ impl Service {
             let total = tx.count_users(&q).await?;
             let mut page = vec![];
             if q.limit > 0 {
+                let default = self.scim_default_type(&mut **tx).await?;
                 for u in tx.list_users(&q).await? {
-                    page.push(self.scim_view(&mut **tx, &u).await?);
+                    let branches = tx.user_branches(u.id).await?;
+                    page.push(self.scim_view_of(&mut **tx, &u, &branches, &default).await?);
                 }
             }
             Ok((total, page))

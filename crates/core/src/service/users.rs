@@ -651,11 +651,16 @@ impl Service {
             }
             let types = tx.user_types().await?;
             let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
-            let branches = tx.branch_names_of(&ids).await?;
-            let groups = tx.group_names_of(&ids).await?;
-            let of = |pairs: &[(UserId, String)], id: UserId| -> Vec<String> {
-                pairs.iter().filter(|(u, _)| *u == id).map(|(_, n)| n.clone()).collect()
+            // By user, so a page costs its rows, not its rows times its memberships.
+            let by_user = |pairs: Vec<(UserId, String)>| {
+                let mut map: HashMap<UserId, Vec<String>> = HashMap::new();
+                for (u, name) in pairs {
+                    map.entry(u).or_default().push(name);
+                }
+                map
             };
+            let mut branches = by_user(tx.branch_names_of(&ids).await?);
+            let mut groups = by_user(tx.group_names_of(&ids).await?);
             let items = users
                 .iter()
                 .map(|u| {
@@ -663,7 +668,9 @@ impl Service {
                         .iter()
                         .find(|t| t.id == u.user_type_id)
                         .map_or("?", |t| t.name.as_str());
-                    UserView::new(u, type_name, of(&branches, u.id), of(&groups, u.id))
+                    let branches = branches.remove(&u.id).unwrap_or_default();
+                    let groups = groups.remove(&u.id).unwrap_or_default();
+                    UserView::new(u, type_name, branches, groups)
                 })
                 .collect();
             let cursor_at = |u: Option<&User>| u.map(|u| UserCursor { id: u.id }.encode(order));

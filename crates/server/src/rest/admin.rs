@@ -5,7 +5,8 @@ use super::error::{ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::parse_opt_time;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use rollcall_core::domain::{PlanTier, TokenScope, UserId};
 use rollcall_core::service::*;
 use serde::Deserialize;
@@ -53,8 +54,18 @@ pub struct IdleQuery {
 #[utoipa::path(get, path = "/reports/idle", tag = "plan and seats", params(IdleQuery),
     responses((status = 200, body = IdleReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn idle_report(c: Caller, ApiQuery(q): ApiQuery<IdleQuery>) -> ApiResult<Json<IdleReport>> {
-    Ok(Json(c.service.idle_report(&c.ctx, q.days).await?))
+pub async fn idle_report(c: Caller, ApiQuery(q): ApiQuery<IdleQuery>) -> ApiResult<Response> {
+    // Streamed, as a million idle accounts would not fit in memory: `seats_held` comes
+    // after `users`, counted from the rows sent.
+    let mut open = serde_json::Map::new();
+    open.insert("days".into(), q.days.into());
+    let format = super::stream::JsonObject {
+        open,
+        key: "users",
+        close: |rows: u64| serde_json::Map::from_iter([("seats_held".to_owned(), rows.into())]),
+    };
+    let body = super::stream::users(c, idle_filter(q.days), format).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]

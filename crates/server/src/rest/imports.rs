@@ -3,12 +3,11 @@
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiQuery, Caller};
 use super::users::ListUsersQuery;
-use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::Error;
-use rollcall_core::service::{ImportOptions, ImportSummary, MAX_PAGE, Parsed, RosterSync, RowReport};
+use rollcall_core::service::{ImportOptions, ImportSummary, Parsed, RosterSync, RowReport};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
@@ -167,27 +166,14 @@ type Json = axum::Json<ImportResult>;
     responses((status = 200, content_type = "text/csv", body = String, description = "users in the import columns; formula-like cells escaped"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn export(c: Caller, ApiQuery(q): ApiQuery<ListUsersQuery>) -> ApiResult<Response> {
-    let mut filter = q.into_filter()?;
-    filter.cursor = None;
-    filter.limit = Some(MAX_PAGE);
-    let mut exporter = rollcall_csv::Exporter::new(Vec::new()).map_err(Error::internal)?;
-    loop {
-        let page = c.service.list_users(&c.ctx, &filter).await?;
-        for u in &page.items {
-            exporter.user(u).map_err(Error::internal)?;
-        }
-        match page.next_cursor {
-            Some(cursor) => filter.cursor = Some(cursor),
-            None => break,
-        }
-    }
-    let bytes = exporter.finish().map_err(Error::internal)?;
+    let filter = q.into_filter()?;
+    let body = super::stream::users(c, filter, super::stream::Csv).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"users.csv\""),
         ],
-        Body::from(bytes),
+        body,
     )
         .into_response())
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod idle;
 pub mod imports;
+pub mod stream;
 pub mod users;
 
 use crate::AppState;

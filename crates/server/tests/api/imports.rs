@@ -214,3 +214,83 @@ both_backends!(
         );
     }
 );
+
+/// Text of a GET with a bearer token, and its status.
+async fn fetch_text(app: &TestApp, path: &str, token: &str) -> (u16, String) {
+    let resp = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+both_backends!(export_and_idle_report_stream_every_page, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    app.service
+        .set_plan(
+            &Context::cli(),
+            rollcall_core::domain::PlanTier::Enterprise,
+            Some(2_000),
+        )
+        .await
+        .unwrap();
+    let root = app.user("root", "administrator", &[]).await;
+    app.branch("A").await;
+    let boss = app.user("boss", "branch-administrator", &["A"]).await;
+    let t = app.token("t", root).await;
+    // More than two pages (500 each) of accounts nobody has signed in to, half in branch A.
+    let mut csv = String::from("username,email,first_name,last_name,branches\n");
+    for i in 0..1_100 {
+        let branch = if i % 2 == 0 { "A" } else { "" };
+        csv.push_str(&format!("u{i:04},u{i:04}@example.org,U,{i},{branch}\n"));
+    }
+    let (status, report) = app.csv("/api/v1/imports?send_welcome=false", Some(&t), csv).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["summary"]["created"], 1_100, "{report}");
+    if let Some(path) = app.db.url.strip_prefix("sqlite://") {
+        // The import checkpointed SQLite's write-ahead log and truncated it; unchecked it
+        // would hold every page the import wrote (megabytes here) until some later checkpoint.
+        let wal = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+        assert!(wal < 64 * 1024, "the WAL holds {wal} bytes after the import");
+    }
+
+    let (status, text) = fetch_text(&app, "/api/v1/users/export.csv", &t).await;
+    assert_eq!(status, 200, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("username,"), "{}", lines[0]);
+    let names: std::collections::BTreeSet<&str> = lines[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(lines.len() - 1, 1_102, "every account once, the header once");
+    assert_eq!(names.len(), 1_102);
+    assert!(names.contains("u0000") && names.contains("u1099") && names.contains("boss"));
+
+    // A branch administrator's export, streamed too, stays in their branch.
+    let bt = app.token("b", boss).await;
+    let (status, text) = fetch_text(&app, "/api/v1/users/export.csv", &bt).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(text.lines().count() - 1, 551, "the 550 in A and the boss: {text:.200}");
+
+    // The idle report is one JSON document whatever its length; its count is its rows.
+    let (status, text) = fetch_text(&app, "/api/v1/reports/idle", &t).await;
+    assert_eq!(status, 200, "{text:.300}");
+    let report: Value = serde_json::from_str(&text).expect("the streamed report is JSON");
+    let users = report["users"].as_array().unwrap();
+    assert_eq!(report["days"], Value::Null);
+    assert_eq!(report["seats_held"], users.len());
+    assert_eq!(users.len(), 1_102, "nobody has signed in");
+    let (status, text) = fetch_text(&app, "/api/v1/reports/idle?days=30", &bt).await;
+    assert_eq!(status, 200, "{text:.300}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (report["days"].as_i64(), report["seats_held"].as_i64()),
+        (Some(30), Some(551))
+    );
+
+    // Refused before anything is streamed: a status, not a broken body.
+    let (status, text) = fetch_text(&app, "/api/v1/reports/idle?days=x", &t).await;
+    assert_eq!(status, 400, "{text}");
+    let (status, _) = fetch_text(&app, "/api/v1/users/export.csv", "rc_api_nope").await;
+    assert_eq!(status, 401);
+});
