@@ -1,5 +1,6 @@
-//! `cargo run --release -p rollcall-bench -- http [USERS]` (default 1,000,000; a smaller
-//! USERS, e.g. 20000, for a quick check)
+//! `cargo run --release -p rollcall-bench -- http [USERS] [POSTGRES_USERS]` (default
+//! 1,000,000 on both; a smaller USERS, e.g. 20000, for a quick check; POSTGRES_USERS for a
+//! smaller directory on PostgreSQL, whose import through rollcall is the slower part)
 //!
 //! rollcall over HTTP, as a client sees it: a generated directory of USERS users
 //! (bench/src/directory.rs) loaded through rollcall's import, served by rollcall in a child
@@ -138,6 +139,92 @@ impl Server {
     async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// A `/proc/PID/status` figure in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| {
+                v.trim_start_matches(':')
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// The whole-directory reads, streamed by the server: the export and the idle report, each
+/// timed to its last byte and against the bare query of the same rows in the same run;
+/// with the server's peak memory before and after (VmHWM).
+async fn report_scenarios(backend: &str, server: &Server, url: &str, token: &str) {
+    let idle_before = chrono::Utc::now().timestamp_millis() - 90 * 86_400_000;
+    let idle_sql = format!(
+        "SELECT u.username, u.email, u.first_name, u.last_name, t.name, u.last_login_at FROM users u \
+         JOIN user_types t ON t.id = u.user_type_id WHERE u.status = 'active' \
+         AND (u.last_login_at IS NULL OR u.last_login_at < {idle_before}) ORDER BY u.id"
+    );
+    for (name, path, raw_sql) in [
+        (
+            "export users (CSV, everyone)",
+            "/api/v1/users/export.csv",
+            "SELECT u.username, u.email, u.first_name, u.last_name, t.name, u.status FROM users u \
+             JOIN user_types t ON t.id = u.user_type_id WHERE u.status <> 'trash' ORDER BY u.id",
+        ),
+        (
+            "report idle --days 90 (JSON)",
+            "/api/v1/reports/idle?days=90",
+            idle_sql.as_str(),
+        ),
+    ] {
+        let peak_before = status_kib(server.pid, "VmHWM");
+        let mut conn = load::Conn::open(server.addr).await.unwrap();
+        let started = Instant::now();
+        let (status, body) = conn.send(&Req::get(path), Some(token)).await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(
+            status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        );
+        let peak_after = status_kib(server.pid, "VmHWM");
+        let started = Instant::now();
+        let rows = bare_rows(url, raw_sql).await;
+        let bare = started.elapsed();
+        println!(
+            "  [{backend}] {name:<34} {took:>9.2?} ({} MiB) vs the bare query of its {rows} rows {bare:>9.2?}   ratio {:>5.2}; server peak memory {} → {} MiB",
+            body.len() / 1048576,
+            took.as_secs_f64() / bare.as_secs_f64(),
+            peak_before / 1024,
+            peak_after / 1024
+        );
+    }
+}
+
+/// Reads every row `sql` selects, one at a time as a stream, on a connection of its own.
+async fn bare_rows(url: &str, sql: &str) -> u64 {
+    use futures_util::TryStreamExt;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let mut n = 0u64;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut rows = sqlx::query(sql).fetch(&mut c);
+        while rows.try_next().await.unwrap().is_some() {
+            n += 1;
+        }
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let mut rows = sqlx::query(sql).fetch(&mut c);
+        while rows.try_next().await.unwrap().is_some() {
+            n += 1;
+        }
+    }
+    n
 }
 
 fn rss_of(pid: u32) -> String {
@@ -518,6 +605,7 @@ async fn run_backend(backend: &'static str, url: &str, users: usize, shape: Shap
         column.results.push((s.name, stats));
     }
     println!("  RSS after the reads: {}", server.rss());
+    report_scenarios(backend, &server, url, &prepared.api_token).await;
 
     if two_instances {
         let second = Server::spawn(&serve_args, &work.path().join("rollcall-2.log"), "/healthz").await;
@@ -649,10 +737,10 @@ async fn drop_postgres(admin_url: &str, name: &str) {
     }
 }
 
-pub async fn http_benchmark(users: usize) {
+pub async fn http_benchmark(users: usize, postgres_users: usize) {
     let shape = Shape::default();
     println!(
-        "http: {users} users, {} connections, {:?} warm-up then {:?} measured per scenario; ratio = req/s against the ceiling of the same column",
+        "http: {users} users on SQLite, {postgres_users} on PostgreSQL, {} connections, {:?} warm-up then {:?} measured per scenario; ratio = req/s against the ceiling of the same column",
         shape.connections, shape.warmup, shape.measure
     );
     let sqlite_dir = tempfile::tempdir().unwrap();
@@ -668,7 +756,7 @@ pub async fn http_benchmark(users: usize) {
                     .enable_all()
                     .build()
                     .unwrap();
-                runtime.block_on(run_backend("postgres", &url, users, shape, true))
+                runtime.block_on(run_backend("postgres", &url, postgres_users, shape, true))
             })
             .join();
             drop_postgres(&admin_url, &name).await;

@@ -69,7 +69,8 @@ async fn main() {
         Some(http::HELLO) => return http::hello_child().await,
         Some("http") => {
             let users = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
-            return http::http_benchmark(users).await;
+            let postgres_users = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(users);
+            return http::http_benchmark(users, postgres_users).await;
         }
         _ => {}
     }
@@ -333,6 +334,12 @@ async fn import_benchmark(rows: usize) {
     }
     tx.commit().await.unwrap();
     let raw_rate = ROWS as f64 / start.elapsed().as_secs_f64();
+    // The raw rows with the users table's indexes: the file, checkpointed (the empty schema's other tables included).
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let raw_dir_size = std::fs::metadata(dir.path().join("raw.db")).map_or(0, |m| m.len());
 
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("import.db").display());
@@ -363,5 +370,78 @@ async fn import_benchmark(rows: usize) {
     println!(
         "import {ROWS} CSV rows, no passwords              {import_rate:>8.0} rows/s vs raw inserts {raw_rate:>8.0} rows/s   ratio {:>6.2}",
         raw_rate / import_rate
+    );
+    drop(raw);
+    let size = |dir: &tempfile::TempDir, name: &str| -> u64 {
+        ["", "-wal"]
+            .iter()
+            .map(|suffix| std::fs::metadata(dir.path().join(format!("{name}{suffix}"))).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let (ours, raw_bytes) = (size(&dir, "import.db"), raw_dir_size);
+    println!(
+        "database after the import: {:.1} MiB ({} bytes a user, WAL included) vs the raw table with its indexes {:.1} MiB   ratio {:>6.2}",
+        ours as f64 / 1048576.0,
+        ours / ROWS as u64,
+        raw_bytes as f64 / 1048576.0,
+        ours as f64 / raw_bytes as f64
+    );
+    drop(service);
+    import_with_passwords(rows.min(2_000)).await;
+}
+
+/// The import of rows with passwords against hashing the same passwords on every core with
+/// nothing else: what a password-bound import can at best be.
+async fn import_with_passwords(rows: usize) {
+    let password = |i: usize| format!("Bench-{i:06}-passphrase");
+    let mut csv = String::from("username,email,first_name,last_name,password\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "pw{i:06},pw{i:06}@example.org,First{i},Last{i},{}\n",
+            password(i)
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for core in 0..cores {
+            scope.spawn(move || {
+                for i in (core..rows).step_by(cores) {
+                    rollcall_core::password::hash(&password(i)).unwrap();
+                }
+            });
+        }
+    });
+    let hashing = start.elapsed();
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("passwords.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let service = Service::new(Arc::new(store)).with_audit_key(rollcall_core::audit::AuditKey::generate());
+    let ctx = Context::cli();
+    service
+        .set_plan(&ctx, rollcall_core::domain::PlanTier::Enterprise, Some(10_000_000))
+        .await
+        .unwrap();
+    let bytes = csv.into_bytes();
+    let mut source =
+        || -> rollcall_core::Result<Box<dyn Iterator<Item = rollcall_core::service::Parsed> + Send + '_>> {
+            Ok(Box::new(rollcall_csv::read(&bytes[..]).unwrap()))
+        };
+    let opts = rollcall_core::service::ImportOptions {
+        send_welcome: Some(false),
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let summary = service
+        .import_users(&ctx, &mut source, opts, &mut |_| {})
+        .await
+        .unwrap();
+    let import = start.elapsed();
+    assert_eq!(summary.created, rows as u64);
+    println!(
+        "import {rows} CSV rows with passwords            {import:>8.2?} vs hashing them on {cores} cores {hashing:>8.2?}   ratio {:>6.2}",
+        import.as_secs_f64() / hashing.as_secs_f64()
     );
 }

@@ -2,40 +2,123 @@
 //! except as hashes; they are never logged or stored.
 
 use crate::{Error, Result};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use subtle::ConstantTimeEq;
 
 pub const MIN_BYTES: usize = 8;
 pub const MAX_BYTES: usize = 1024;
 
 /// OWASP's argon2id minimum: 19 MiB, two passes, one lane.
-fn hasher() -> Argon2<'static> {
-    Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(19_456, 2, 1, None).expect("valid argon2 parameters"),
-    )
+const MEMORY_KIB: u32 = 19_456;
+
+fn params() -> Params {
+    Params::new(MEMORY_KIB, 2, 1, None).expect("valid argon2 parameters")
 }
 
-/// Checks the length policy (bytes, never truncated) and hashes with a fresh salt.
+thread_local! {
+    /// This thread's argon2 working memory, kept between computations: allocating 19 MiB
+    /// (aligned) for each one left the allocator holding hundreds of megabytes it never
+    /// gave back. Every block is written before it is read, so nothing needs clearing.
+    static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// argon2 of `password` and `salt` into `out`, in this thread's kept memory; parameters
+/// asking for more than today's (a hash stored with heavier ones) get memory of their own.
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    if blocks > MEMORY_KIB as usize {
+        return argon2.hash_password_into(password, salt, out);
+    }
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
+}
+
+/// Checks the length policy (bytes, never truncated) and hashes with a fresh salt, as a
+/// PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub fn hash(password: &str) -> Result<String> {
     check_policy(password)?;
-    hasher()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| Error::internal(e.to_string()))
+    let salt: [u8; 16] = rand::random();
+    let params = params();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let internal = |e: &dyn std::fmt::Display| Error::internal(e.to_string());
+    argon2_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        password.as_bytes(),
+        &salt,
+        &mut out,
+    )
+    .map_err(|e| internal(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| internal(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| internal(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
-/// Runs one argon2 computation on a blocking thread, at most one per core at a time: each
-/// takes 19 MiB and a core for tens of milliseconds, so more at once would only add memory
-/// (a burst of SCIM creates with passwords reached gigabytes) and latency, never throughput.
-/// It must not stall the async workers serving other requests either.
+/// Runs one argon2 computation on one of a few threads kept for it, one per core: each
+/// computation takes 19 MiB and a core for tens of milliseconds, so more at once would add
+/// memory and latency, never throughput. Their own threads, not the blocking pool, because
+/// the allocator keeps a freed 19 MiB block in the arena of the thread that freed it: on a
+/// thread that hashes again it is reused, while a burst of SCIM creates with passwords
+/// spread over the blocking pool's many threads left hundreds of megabytes resident. Nor
+/// may it stall the async workers serving other requests.
 async fn argon2_off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    static LIMIT: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let limit =
-        LIMIT.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
-    let _permit = limit.acquire().await.map_err(Error::internal)?;
-    tokio::task::spawn_blocking(work).await.map_err(Error::internal)
+    type Job = Box<dyn FnOnce() + Send>;
+    static JOBS: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = std::sync::OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (send, receive) = std::sync::mpsc::channel::<Job>();
+        let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
+        for n in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+            let receive = receive.clone();
+            let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next job, not while running it.
+                    let job = match receive.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
+        std::sync::Mutex::new(send)
+    });
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        // The caller may have gone (a dropped request); the result is then of no use.
+        let _ = done.send(work());
+    });
+    jobs.lock()
+        .map_err(|_| Error::internal("the password hashing queue is poisoned"))?
+        .send(job)
+        .map_err(|_| Error::internal("no password hashing thread is running"))?;
+    result
+        .await
+        .map_err(|_| Error::internal("a password hashing thread stopped"))
 }
 
 /// [`hash`], off the async workers and within the hashing limit.
@@ -114,12 +197,29 @@ pub fn verify_dummy(password: &str) {
     let _ = verify(password, dummy);
 }
 
-/// Constant-time verification against a stored PHC string.
+/// Constant-time verification against a stored PHC string (any argon2 variant and
+/// parameters it names).
 pub fn verify(password: &str, stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    if argon2_into(algorithm, version, params, password.as_bytes(), salt, &mut out).is_err() {
+        return false;
     }
+    out.ct_eq(expected.as_bytes()).into()
 }
 
 /// A random password for the first administrator when none is configured: 24 characters
@@ -136,6 +236,7 @@ pub fn random_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher;
 
     #[test]
     fn hashes_verify_and_differ() {
@@ -145,6 +246,34 @@ mod tests {
         assert!(!verify("correct horse batterY", &h));
         assert_ne!(h, hash("correct horse battery").unwrap(), "each hash has its own salt");
         assert!(!verify("x", "not a phc string"));
+    }
+
+    #[test]
+    fn verifies_hashes_made_by_the_argon2_crate_itself() {
+        // Hashes stored before rollcall computed them in kept memory, and other variants.
+        for algorithm in [Algorithm::Argon2id, Algorithm::Argon2i] {
+            let a = Argon2::new(algorithm, Version::V0x13, Params::new(8_192, 1, 1, None).unwrap());
+            let stored = a.hash_password(b"an older password").unwrap().to_string();
+            assert!(verify("an older password", &stored), "{stored}");
+            assert!(!verify("an older passwore", &stored));
+        }
+        // Heavier than today's parameters: computed in memory of its own, still verified.
+        let heavy = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(40_000, 1, 1, None).unwrap(),
+        );
+        let stored = heavy.hash_password(b"a heavier password").unwrap().to_string();
+        assert!(verify("a heavier password", &stored));
+        // Ours verify with the crate's own verifier too.
+        use argon2::password_hash::PasswordVerifier;
+        let ours = hash("correct horse battery").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
     }
 
     #[test]

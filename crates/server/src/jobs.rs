@@ -2,8 +2,8 @@
 //! (`system().run_due_jobs()`: scheduled deactivations and reactivations, trash retention,
 //! the seat snapshot — each once per day across instances, by its lease and its period's
 //! row), audit sealing, sort keys of users an older version stored, pruning expired
-//! sessions, sign-in failures and SAML state, and taking over bulk jobs whose instance
-//! stopped. Each is safe to run on several instances at once: every user is changed by a
+//! sessions, sign-in failures and SAML state, refreshing PostgreSQL's planner statistics,
+//! and taking over bulk jobs whose instance stopped. Each is safe to run on several instances at once: every user is changed by a
 //! conditional update inside the service, sealing queues on the chain head, and a bulk job
 //! is claimed by one instance.
 
@@ -55,6 +55,11 @@ pub async fn run_once(service: &Service) {
             "pruned expired state"
         ),
         Err(e) => tracing::error!(error = %e, "pruning expired state failed"),
+    }
+    match service.system().refresh_statistics().await {
+        Ok(tables) if tables.is_empty() => {}
+        Ok(tables) => tracing::debug!(tables = %tables.join(", "), "refreshed the planner's statistics"),
+        Err(e) => tracing::warn!(error = %e, "refreshing the planner's statistics failed"),
     }
     if let Err(e) = service.system().seal_audit().await {
         tracing::error!(error = %e, "audit sealing failed");

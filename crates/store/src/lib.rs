@@ -249,17 +249,39 @@ impl Store for SqlStore {
         .map_err(db_err)
     }
 
-    async fn compact_log(&self) -> Result<()> {
+    async fn refresh_statistics(&self) -> Result<Vec<String>> {
+        let Pool::Postgres(p) = &self.pool else {
+            return Ok(vec![]);
+        };
+        // autovacuum's own threshold: 50 rows plus a tenth of the table.
+        const STALE: &str = "SELECT relname::text FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+             AND n_mod_since_analyze > 50 + 0.1 * n_live_tup ORDER BY relname";
+        let stale: Vec<(String,)> = sqlx::query_as(STALE).fetch_all(p).await.map_err(db_err)?;
+        let mut analyzed = vec![];
+        for (table,) in stale {
+            let sql = format!("ANALYZE \"{}\"", table.replace('"', "\"\""));
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await.map_err(db_err)?;
+            analyzed.push(table);
+        }
+        Ok(analyzed)
+    }
+
+    async fn after_bulk_write(&self) -> Result<()> {
         match &self.pool {
             // On the writer connection, so it does not wait behind (or for) our own writer;
             // readers still in the log make it checkpoint what it can and return.
             Pool::Sqlite { write, .. } => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(write)
                 .await
-                .map(drop)
-                .map_err(db_err),
-            Pool::Postgres(_) => Ok(()),
+                .map(drop),
+            Pool::Postgres(p) => {
+                sqlx::query("ANALYZE users, user_branches, group_members, enrollments, audit_log, audit_personal")
+                    .execute(p)
+                    .await
+                    .map(drop)
+            }
         }
+        .map_err(db_err)
     }
 }
 

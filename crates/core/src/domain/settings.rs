@@ -14,6 +14,9 @@ pub enum Setting {
     DeletionRetentionDays,
     /// Whether SCIM may take over accounts created outside SCIM (matched by userName).
     ScimLinkExisting,
+    /// Whether SCIM sees groups made in rollcall: found by `/Groups` filters and reads, and
+    /// linked (not refused as a duplicate) by a POST of their displayName.
+    ScimLinkExistingGroups,
     /// The user type SCIM gives when the identity provider sends none or an unknown one.
     ScimDefaultType,
     /// What the enterprise `department` does: `create` (the branch of that name, created
@@ -55,11 +58,12 @@ impl std::fmt::Display for SettingValue {
 }
 
 impl Setting {
-    pub const ALL: [Setting; 10] = [
+    pub const ALL: [Setting; 11] = [
         Setting::WelcomeEmail,
         Setting::ScimDelete,
         Setting::DeletionRetentionDays,
         Setting::ScimLinkExisting,
+        Setting::ScimLinkExistingGroups,
         Setting::ScimDefaultType,
         Setting::ScimDepartment,
         Setting::SsoLinkExisting,
@@ -74,6 +78,7 @@ impl Setting {
             Setting::ScimDelete => "scim_delete",
             Setting::DeletionRetentionDays => "deletion_retention_days",
             Setting::ScimLinkExisting => "scim_link_existing",
+            Setting::ScimLinkExistingGroups => "scim_link_existing_groups",
             Setting::ScimDefaultType => "scim_default_type",
             Setting::ScimDepartment => "scim_department",
             Setting::SsoLinkExisting => "sso_link_existing",
@@ -94,7 +99,7 @@ impl Setting {
             Setting::WelcomeEmail => SettingValue::Bool(true),
             Setting::ScimDelete => SettingValue::Choice("deactivate"),
             Setting::DeletionRetentionDays => SettingValue::Days(30),
-            Setting::ScimLinkExisting => SettingValue::Bool(false),
+            Setting::ScimLinkExisting | Setting::ScimLinkExistingGroups => SettingValue::Bool(false),
             Setting::ScimDefaultType => SettingValue::Text("learner".into()),
             Setting::ScimDepartment => SettingValue::Choice("create"),
             Setting::SsoLinkExisting => SettingValue::Choice("off"),
@@ -107,7 +112,7 @@ impl Setting {
         let v = s.trim().to_ascii_lowercase();
         let bad = |allowed: &str| Error::invalid(self.key(), format!("'{s}' is not allowed; use {allowed}"));
         match self {
-            Setting::WelcomeEmail | Setting::ScimLinkExisting => match v.as_str() {
+            Setting::WelcomeEmail | Setting::ScimLinkExisting | Setting::ScimLinkExistingGroups => match v.as_str() {
                 "on" | "true" | "yes" | "1" => Ok(SettingValue::Bool(true)),
                 "off" | "false" | "no" | "0" => Ok(SettingValue::Bool(false)),
                 _ => Err(bad("on or off")),

@@ -27,6 +27,9 @@ pub trait CourseTx: CourseReads {
     async fn reassign_courses(&mut self, from: UserId, to: UserId) -> Result<u64>;
     /// Returns false when the user was already enrolled.
     async fn insert_enrollment(&mut self, e: &Enrollment) -> Result<bool>;
+    /// Several at once (an import's batch): the (user, course) pairs written, leaving out
+    /// those already enrolled.
+    async fn insert_enrollments(&mut self, es: &[Enrollment]) -> Result<Vec<(UserId, CourseId)>>;
     async fn update_enrollment(&mut self, e: &Enrollment) -> Result<()>;
     /// The enrollment, its row locked until the transaction ends (PostgreSQL).
     async fn lock_enrollment(&mut self, user: UserId, course: CourseId) -> Result<Option<Enrollment>>;

@@ -54,10 +54,20 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_read(&self) -> Result<Box<dyn ReadTx>>;
     /// Readiness: the database answers.
     async fn ping(&self) -> Result<()>;
-    /// After a large write (an import): gives the space its log took back. On SQLite the
-    /// write-ahead log is checkpointed into the database and truncated, so a million-row
-    /// import does not leave a gigabyte of WAL behind; elsewhere nothing to do.
-    async fn compact_log(&self) -> Result<()>;
+    /// After a large write (an import, and along the way through a long one). SQLite
+    /// checkpoints its write-ahead log into the database and truncates it, so a million-row
+    /// import does not leave a gigabyte of log behind. PostgreSQL refreshes the planner's
+    /// statistics of the tables an import fills: a table the statistics still call empty is
+    /// scanned whole by every lookup (and by plans every connection has cached), which made
+    /// an import slow down with the square of its size.
+    async fn after_bulk_write(&self) -> Result<()>;
+    /// Every minute: PostgreSQL analyzes the tables changed by more than a tenth since
+    /// their statistics were taken — what autovacuum would do, for servers where it is off
+    /// or behind: plans made from stale statistics (a column the statistics say no row
+    /// holds) scanned a 20,000-row table for every SCIM lookup. Returns the tables
+    /// analyzed. SQLite's planner keeps no statistics here (it prefers indexes without
+    /// them): nothing to do.
+    async fn refresh_statistics(&self) -> Result<Vec<String>>;
 }
 
 /// Filters of a user list; all optional, combined with AND.

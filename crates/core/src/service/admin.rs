@@ -743,6 +743,12 @@ pub fn idle_filter(days: Option<i64>) -> UserFilter {
 }
 
 impl System<'_> {
+    /// The minute job's refresh of the database's planner statistics
+    /// ([`Store::refresh_statistics`](crate::ports::Store::refresh_statistics)): the tables analyzed.
+    pub async fn refresh_statistics(self) -> Result<Vec<String>> {
+        self.service.store.refresh_statistics().await
+    }
+
     /// Writes the sort keys of users stored without them (by an older version still
     /// running during a rolling upgrade), so sorted lists include them; the minute job
     /// runs it. Returns how many.

@@ -393,6 +393,47 @@ impl Service {
         Ok(new)
     }
 
+    /// Enrols each (user id, username) in each course as a learner, as [`Service::enroll_in`]
+    /// does one pair, with multi-row statements (an import's batch): a pair already enrolled
+    /// is left as it is, each new enrolment audited.
+    pub(crate) async fn enroll_all_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        pairs: &[(UserId, &str, &Course)],
+    ) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        let pairs: Vec<&(UserId, &str, &Course)> = pairs.iter().filter(|(u, _, c)| seen.insert((*u, c.id))).collect();
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let rows: Vec<Enrollment> = pairs
+            .iter()
+            .map(|(user_id, _, c)| Enrollment {
+                user_id: *user_id,
+                course_id: c.id,
+                role: CourseRole::Learner,
+                enrolled_at: now,
+                units_completed: 0,
+                completed_at: None,
+                grade: None,
+            })
+            .collect();
+        let written: std::collections::HashSet<(UserId, CourseId)> =
+            tx.insert_enrollments(&rows).await?.into_iter().collect();
+        let changes = pairs
+            .iter()
+            .filter(|(u, _, c)| written.contains(&(*u, c.id)))
+            .map(|(u, name, c)| {
+                let change = json!({ "course": c.code, "role": CourseRole::Learner.as_str() });
+                Change::of_user(AuditAction::CourseEnroll, *u, name, change)
+            })
+            .collect();
+        self.record_all(tx, ctx, who, changes).await
+    }
+
     /// Enrolls a group's new member in the group's courses.
     pub(crate) async fn enroll_in_group_courses(
         &self,

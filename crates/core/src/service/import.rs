@@ -447,11 +447,8 @@ impl Service {
             Err(e) => return Err(e),
         }
         summary.written = true;
-        if summary.created + summary.updated > 0
-            && let Err(e) = self.store.compact_log().await
-        {
-            // The import is written; a log left to the next automatic checkpoint costs space, not data.
-            tracing::warn!(error = %e, "could not checkpoint the database log after an import");
+        if summary.created + summary.updated > 0 {
+            self.after_bulk_write().await;
         }
         Ok(summary)
     }
@@ -473,6 +470,9 @@ impl Service {
     ) -> Result<()> {
         let mut refused = refused.into_iter().peekable();
         let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH);
+        let (mut written, mut settle_at) = (0u64, 4 * BATCH as u64);
+        // The courses rows name, by code key, read once per file.
+        let mut courses: HashMap<String, Course> = HashMap::new();
         let mut rows = source()?;
         loop {
             batch.clear();
@@ -528,15 +528,46 @@ impl Service {
                 };
                 outcomes.push((row.line, row.username, outcome));
             }
-            if !creates.is_empty() {
-                self.create_all_in(tx, ctx, &who, creates).await?;
+            let views = if creates.is_empty() {
+                vec![]
+            } else {
+                self.create_all_in(tx, ctx, &who, creates).await?
+            };
+            // The new accounts' courses, enrolled together.
+            let ids: HashMap<String, UserId> = views.iter().map(|v| (name_key(&v.username), UserId(v.id))).collect();
+            let mut enrolments: Vec<(UserId, &str, Course)> = vec![];
+            for (_, username, codes) in &created {
+                let id = *ids
+                    .get(&name_key(username.trim()))
+                    .ok_or_else(|| Error::internal(format!("imported user '{username}' was not created")))?;
+                for code in codes {
+                    let key = name_key(code.trim());
+                    let c = match courses.get(&key) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = self.course(tx, code).await?;
+                            courses.insert(key, c.clone());
+                            c
+                        }
+                    };
+                    enrolments.push((id, username.as_str(), c));
+                }
             }
-            for (line, username, courses) in created {
-                self.import_courses(tx, ctx, &who, &username, &courses).await?;
+            let pairs: Vec<(UserId, &str, &Course)> = enrolments.iter().map(|(u, n, c)| (*u, *n, c)).collect();
+            self.enroll_all_in(tx, ctx, &who, &pairs).await?;
+            drop(pairs);
+            drop(enrolments);
+            for (line, username, _) in created {
                 outcomes.push((line, username, Outcome::Created));
             }
             outcomes.sort_by_key(|(line, _, _)| *line);
             self.commit(txb).await?;
+            written += outcomes.len() as u64;
+            if written >= settle_at {
+                // Each time the rows written double: the work it saves grows as fast.
+                self.after_bulk_write().await;
+                settle_at = written * 2;
+            }
             // Rows are reported once their batch is committed, never before.
             for (line, username, outcome) in outcomes {
                 count(summary, outcome);
@@ -635,8 +666,20 @@ impl Service {
         }
         let mut courses = Vec::with_capacity(row.courses.len());
         for code in &row.courses {
-            match tx.course_by_code(&name_key(code.trim())).await? {
-                Some(c) if self.manages(tx, who, &c).await? => courses.push(c.id),
+            let key = name_key(code.trim());
+            if !known.courses.contains_key(&key) {
+                // Whether the importer manages it depends on the importer only: asked once.
+                let found = match tx.course_by_code(&key).await? {
+                    Some(c) => {
+                        let manages = self.manages(tx, who, &c).await?;
+                        Some((c, manages))
+                    }
+                    None => None,
+                };
+                known.courses.insert(key.clone(), found);
+            }
+            match &known.courses[&key] {
+                Some((c, true)) => courses.push(c.id),
                 Some(_) => return refuse("courses", format!("you can't enroll users in course '{code}'")),
                 None => return refuse("courses", format!("unknown course '{code}'")),
             }
@@ -886,6 +929,8 @@ struct Lookups {
     types: HashMap<String, Option<UserType>>,
     branches: HashMap<String, Option<Branch>>,
     groups: HashMap<String, Option<Group>>,
+    /// By code key: the course, and whether the importer manages it.
+    courses: HashMap<String, Option<(Course, bool)>>,
 }
 
 impl Lookups {
@@ -993,6 +1038,17 @@ fn emit_refused(
 ) {
     if refused.peek().is_some_and(|r| r.line == line) {
         report(refused.next().expect("peeked"));
+    }
+}
+
+impl Service {
+    /// [`Store::after_bulk_write`](crate::ports::Store::after_bulk_write), whose failure
+    /// leaves the import written: a log left to the next automatic checkpoint, or statistics
+    /// left stale, cost space and time, not data.
+    async fn after_bulk_write(&self) {
+        if let Err(e) = self.store.after_bulk_write().await {
+            tracing::warn!(error = %e, "could not settle the database after an import's writes");
+        }
     }
 }
 

@@ -140,11 +140,15 @@ pub(crate) struct Change {
 
 impl Change {
     pub fn user(action: AuditAction, user: &User, changes: serde_json::Value) -> Change {
+        Change::of_user(action, user.id, user.username.as_str(), changes)
+    }
+    /// [`Change::user`] of the user with this id and username.
+    pub fn of_user(action: AuditAction, id: UserId, username: &str, changes: serde_json::Value) -> Change {
         Change {
             action,
             target_kind: Some("user"),
-            target_id: Some(user.id.0),
-            target_label: Some(user.username.to_string()),
+            target_id: Some(id.0),
+            target_label: Some(username.to_owned()),
             changes,
         }
     }

@@ -569,10 +569,50 @@ impl Service {
     }
 
     async fn scim_group(&self, tx: &mut dyn ReadTx, id: i64) -> Result<Group> {
+        let all = self.scim_sees_all_groups(tx).await?;
         tx.group_by_id(GroupId(id))
             .await?
-            .filter(|g| g.scim_linked)
+            .filter(|g| g.scim_linked || all)
             .ok_or_else(|| Error::not_found(Entity::Group, id))
+    }
+
+    /// A group made in rollcall, linked to the identity provider at its first SCIM write
+    /// (setting `scim_link_existing_groups`); a linked group is returned as it is.
+    async fn scim_adopt_group(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        g: Group,
+        external_id: Option<String>,
+    ) -> Result<Group> {
+        if g.scim_linked {
+            return Ok(g);
+        }
+        let g = Group {
+            scim_linked: true,
+            external_id: external_id.or(g.external_id.clone()),
+            updated_at: self.now(),
+            ..g
+        };
+        tx.update_group(&g).await?;
+        let change = Change::other(
+            AuditAction::GroupUpdate,
+            "group",
+            Some(g.id.0),
+            &g.name,
+            json!({ "scim_linked": [false, true] }),
+        );
+        self.record(tx, ctx, who, change).await?;
+        Ok(g)
+    }
+
+    /// Setting `scim_link_existing_groups`: SCIM sees every group, not only its own.
+    async fn scim_sees_all_groups(&self, tx: &mut dyn ReadTx) -> Result<bool> {
+        Ok(matches!(
+            tx.setting(Setting::ScimLinkExistingGroups.key()).await?.as_deref(),
+            Some("on")
+        ))
     }
 
     pub async fn scim_get_group(&self, ctx: &Context, id: i64) -> Result<ScimGroupView> {
@@ -593,9 +633,10 @@ impl Service {
     ) -> Result<(i64, Vec<ScimGroupView>)> {
         self.read(ctx, Some(Area::GroupsManage), async |tx, _| {
             tx.plan().await?.require(Feature::IdentityIntegration)?;
+            let all = self.scim_sees_all_groups(&mut **tx).await?;
             let q = GroupQuery {
                 predicate,
-                scim_linked: Some(true),
+                scim_linked: (!all).then_some(true),
                 offset: Some(offset.max(0)),
                 limit: count.clamp(0, SCIM_MAX_RESULTS),
             };
@@ -621,11 +662,21 @@ impl Service {
         let name = org::validate_org_name("displayName", display_name)?;
         self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
             tx.plan().await?.require(Feature::IdentityIntegration)?;
-            if tx.group_by_key(&name_key(&name)).await?.is_some() {
-                return Err(Error::conflict(
-                    ConflictCode::GroupExists,
-                    format!("a group named '{name}' already exists"),
-                ));
+            if let Some(existing) = tx.group_by_key(&name_key(&name)).await? {
+                // A group made in rollcall becomes the identity provider's when linking is
+                // on; one already linked is a duplicate either way.
+                if existing.scim_linked || !self.scim_sees_all_groups(&mut **tx).await? {
+                    return Err(Error::conflict(
+                        ConflictCode::GroupExists,
+                        format!("a group named '{name}' already exists"),
+                    ));
+                }
+                let mut g = self
+                    .scim_adopt_group(&mut **tx, ctx, who, existing, external_id)
+                    .await?;
+                self.apply_group_changes(&mut **tx, ctx, who, &mut g, vec![GroupChange::AddMembers(members)])
+                    .await?;
+                return self.scim_group_view(&mut **tx, &g).await;
             }
             let now = self.now();
             let g: Group<Unsaved> = Group {
@@ -667,7 +718,8 @@ impl Service {
     pub async fn scim_change_group(&self, ctx: &Context, id: i64, changes: Vec<GroupChange>) -> Result<ScimGroupView> {
         self.write(ctx, Some(Area::GroupsManage), async |tx, who| {
             tx.plan().await?.require(Feature::IdentityIntegration)?;
-            let mut g = self.scim_group(&mut **tx, id).await?;
+            let g = self.scim_group(&mut **tx, id).await?;
+            let mut g = self.scim_adopt_group(&mut **tx, ctx, who, g, None).await?;
             self.apply_group_changes(&mut **tx, ctx, who, &mut g, changes).await?;
             let view = self.scim_group_view(&mut **tx, &g).await?;
             Ok(view)

@@ -367,20 +367,6 @@ impl Service {
             prepared.push(self.prepare_user(tx, ctx, who, input, hash, &mut known).await?);
         }
 
-        let seated: Vec<&NewAccount> = prepared.iter().filter(|p| p.user.status.holds_seat()).collect();
-        if !seated.is_empty() {
-            self.take_seats(tx, seated.len() as i64).await?;
-            let mut per_branch: Vec<(&Branch, i64)> = vec![];
-            for b in seated.iter().flat_map(|p| &p.branches) {
-                match per_branch.iter_mut().find(|(x, _)| x.id == b.id) {
-                    Some((_, n)) => *n += 1,
-                    None => per_branch.push((b, 1)),
-                }
-            }
-            for (b, n) in per_branch {
-                self.take_branch_seats(tx, b, n).await?;
-            }
-        }
         let username_keys: Vec<String> = prepared.iter().map(|p| p.user.username.key()).collect();
         let email_keys: Vec<String> = prepared.iter().map(|p| p.user.email.key()).collect();
         let taken = tx.users_by_keys(&username_keys, &email_keys).await?;
@@ -424,6 +410,7 @@ impl Service {
 
         let mut changes = Vec::with_capacity(users.len());
         let mut views = Vec::with_capacity(users.len());
+        let (mut seated, mut per_branch): (i64, Vec<(Branch, i64)>) = (0, vec![]);
         for (p, user) in prepared.into_iter().zip(users) {
             let branch_names: Vec<String> = p.branches.iter().map(|b| b.name.clone()).collect();
             let group_names: Vec<String> = p.groups.iter().map(|g| g.name.clone()).collect();
@@ -445,8 +432,25 @@ impl Service {
             self.welcome(tx, &user, super::mail::Welcome(p.send_welcome)).await?;
             changes.push(Change::user(AuditAction::UserCreate, &user, change));
             views.push(UserView::new(&user, &p.user_type, branch_names, group_names));
+            if user.status.holds_seat() {
+                seated += 1;
+                for b in p.branches {
+                    match per_branch.iter_mut().find(|(x, _)| x.id == b.id) {
+                        Some((_, n)) => *n += 1,
+                        None => per_branch.push((b, 1)),
+                    }
+                }
+            }
         }
         self.record_all(tx, ctx, who, changes).await?;
+        // The seats last: the plan's row (and a branch's) is what every concurrent create
+        // waits for, so it is locked for the end of the transaction only.
+        if seated > 0 {
+            self.take_seats(tx, seated).await?;
+            for (b, n) in &per_branch {
+                self.take_branch_seats(tx, b, *n).await?;
+            }
+        }
         Ok(views)
     }
 

@@ -1650,3 +1650,77 @@ both_backends!(a_user_needs_only_a_username, |db: TestDb| async move {
     assert_eq!(status, 200, "{body}");
     assert_eq!(user_view(&app, &ada).await.first_name, "Augusta Ada");
 });
+
+both_backends!(
+    groups_made_in_rollcall_are_linked_when_the_setting_allows,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let t = app.scim_token("idp").await;
+        let group = |name: &str| rollcall_core::service::NewGroup {
+            name: name.into(),
+            description: String::new(),
+            branch: None,
+            key: None,
+        };
+        let made = app
+            .service
+            .add_group(&Context::cli(), group("Night Shift"))
+            .await
+            .unwrap();
+        app.service
+            .add_group(&Context::cli(), group("Day Shift"))
+            .await
+            .unwrap();
+        let ada = create_user(&app, &t, "ada", json!({})).await;
+
+        // Off (the default): a group made in rollcall is not the identity provider's.
+        let (status, list) = filtered(&app, &t, "Groups", r#"displayName eq "Night Shift""#).await;
+        assert_eq!((status, list["totalResults"].as_i64()), (200, Some(0)), "{list}");
+        let (status, _) = app.scim("GET", &format!("/Groups/{}", made.id), &t, None).await;
+        assert_eq!(status, 404);
+        let post = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Night Shift", "externalId": "okta-night"});
+        let (status, body) = app.scim("POST", "/Groups", &t, Some(post.clone())).await;
+        assert_eq!(status, 409, "{body}");
+
+        app.service
+            .set_setting(&Context::cli(), "scim_link_existing_groups", "on")
+            .await
+            .unwrap();
+        // On: the filter finds it, and a POST of its name links it instead of refusing.
+        let (status, list) = filtered(&app, &t, "Groups", r#"displayName eq "night shift""#).await;
+        assert_eq!((status, list["totalResults"].as_i64()), (200, Some(1)), "{list}");
+        assert_eq!(list["Resources"][0]["id"], made.id.to_string());
+        let mut with_member = post.clone();
+        with_member["members"] = json!([{"value": ada}]);
+        let (status, body) = app.scim("POST", "/Groups", &t, Some(with_member)).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["id"], made.id.to_string(), "the same group, not a new one");
+        assert_eq!(body["externalId"], "okta-night");
+        assert_eq!(body["members"][0]["value"], ada);
+        // Linked now: a second POST of the name is a duplicate.
+        let (status, body) = app.scim("POST", "/Groups", &t, Some(post)).await;
+        assert_eq!(status, 409, "{body}");
+
+        // A PATCH to a group found by filter links it too.
+        let (_, list) = filtered(&app, &t, "Groups", r#"displayName eq "Day Shift""#).await;
+        let day = list["Resources"][0]["id"].as_str().unwrap().to_owned();
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": ada}]}]});
+        let (status, body) = app.scim("PATCH", &format!("/Groups/{day}"), &t, Some(patch)).await;
+        assert_eq!(status, 200, "{body}");
+
+        // Both stay the identity provider's when the setting goes off again.
+        app.service
+            .set_setting(&Context::cli(), "scim_link_existing_groups", "off")
+            .await
+            .unwrap();
+        let (_, list) = app.scim("GET", "/Groups", &t, None).await;
+        assert_eq!(list["totalResults"], 2, "{list}");
+        let root = app.user("root", "administrator", &[]).await;
+        let admin = app.token("root", root).await;
+        let audit = app
+            .ok("GET", "/api/v1/audit?action=group.update", Some(&admin), None)
+            .await;
+        assert!(audit.to_string().contains("scim_linked"), "linking is audited: {audit}");
+    }
+);

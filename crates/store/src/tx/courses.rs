@@ -131,6 +131,24 @@ impl CourseTx for SqlTx {
         Ok(self.execute(SQL, &args).await? == 1)
     }
 
+    async fn insert_enrollments(&mut self, es: &[Enrollment]) -> Result<Vec<(UserId, CourseId)>> {
+        let mut written = Vec::new();
+        for chunk in es.chunks(rows_per_statement(4)) {
+            let (values, args) = values_list(
+                chunk
+                    .iter()
+                    .map(|e| args![e.user_id, e.course_id, e.role.as_str(), e.enrolled_at].to_vec()),
+            );
+            let sql = format!(
+                "INSERT INTO enrollments (user_id, course_id, role, enrolled_at) VALUES {values} \
+                 ON CONFLICT DO NOTHING RETURNING user_id, course_id"
+            );
+            let rows: Vec<(i64, i64)> = self.fetch_all(AssertSqlSafe(sql), &args).await?;
+            written.extend(rows.into_iter().map(|(u, c)| (UserId(u), CourseId(c))));
+        }
+        Ok(written)
+    }
+
     async fn update_enrollment(&mut self, e: &Enrollment) -> Result<()> {
         const SQL: &str = "UPDATE enrollments SET role = $3, units_completed = $4, completed_at = $5, grade = $6 \
              WHERE user_id = $1 AND course_id = $2";
