@@ -140,3 +140,37 @@ both_backends!(a_stopped_imports_reserved_seats_lapse, |db: TestDb| async move {
         "a reservation still held stays"
     );
 });
+
+both_backends!(
+    planner_statistics_follow_the_tables_that_changed,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        // Whatever the migrations left is taken first; then nothing has changed.
+        s.system().refresh_statistics().await.unwrap();
+        assert_eq!(s.system().refresh_statistics().await.unwrap(), Vec::<String>::new());
+        match db.backend {
+            rollcall_testkit::Backend::Postgres => {
+                // 200 settings rows written by hand, their counts flushed to the statistics
+                // at once (PostgreSQL otherwise reports them within seconds): more than
+                // autovacuum's threshold, so analyzed whether or not autovacuum runs here.
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query("INSERT INTO settings (key, value) SELECT 'stat' || g, 'x' FROM generate_series(1, 200) g")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                // Flushed when this statement ends, the insert's counts with it.
+                sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut c).await.unwrap();
+                let analyzed = s.system().refresh_statistics().await.unwrap();
+                assert_eq!(analyzed, ["settings"]);
+                assert!(s.system().refresh_statistics().await.unwrap().is_empty(), "not again until it changes");
+                sqlx::query("DELETE FROM settings WHERE key LIKE 'stat%'").execute(&mut c).await.unwrap();
+            }
+            // SQLite keeps no statistics for its planner: nothing to refresh.
+            rollcall_testkit::Backend::Sqlite => {
+                add(&s, "ada", "learner").await;
+                assert!(s.system().refresh_statistics().await.unwrap().is_empty());
+            }
+        }
+    }
+);
