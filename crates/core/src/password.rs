@@ -157,7 +157,55 @@ pub fn check_policy(password: &str) -> Result<()> {
             "is one of the most common passwords seen in breaches; choose another",
         ));
     }
+    if is_predictable(password) {
+        return Err(Error::invalid(
+            "password",
+            "is a season, a month or a common password with digits or symbols added (like Summer2024!), the first thing attackers try; choose another",
+        ));
+    }
     Ok(())
+}
+
+/// Seasons and months, the words of the passwords people rotate (`Summer2024!`, `March#1`).
+const CALENDAR_WORDS: &[&str] = &[
+    "spring",
+    "summer",
+    "autumn",
+    "fall",
+    "winter",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// Whether `password` is a calendar word or a common password, dressed up: a capital, digits
+/// and symbols at its end (a year, `!`), letters swapped for look-alikes (`P@ssw0rd`).
+pub fn is_predictable(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    let stem = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation() || c == ' ');
+    let plain: String = stem
+        .chars()
+        .map(|c| match c {
+            '@' | '4' => 'a',
+            '0' => 'o',
+            '1' | '!' => 'i',
+            '3' => 'e',
+            '$' | '5' => 's',
+            '7' => 't',
+            c => c,
+        })
+        .collect();
+    let dressed = stem.len() < lower.len() || plain != stem;
+    CALENDAR_WORDS.contains(&plain.as_str()) || (dressed && plain.len() >= 4 && (is_common(&plain) || is_common(stem)))
 }
 
 /// Whether `password` is on the bundled list of commonly breached passwords.
@@ -274,6 +322,28 @@ mod tests {
                 .verify_password(b"correct horse battery", &parsed)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn seasonal_and_dressed_up_passwords_are_refused() {
+        for p in [
+            "Summer2024!",
+            "winter2025",
+            "Autumn#1",
+            "September2026?",
+            "P@ssw0rd2024",
+            "Qwertyuiop1!",
+            "Dragon2024!!",
+        ] {
+            assert!(check_policy(p).is_err(), "{p} should be refused");
+        }
+        for p in [
+            "a rarely used phrase",
+            "summer of the heron 2024",
+            "Correct-Horse-Battery-9",
+        ] {
+            assert!(check_policy(p).is_ok(), "{p} should be allowed");
+        }
     }
 
     #[test]

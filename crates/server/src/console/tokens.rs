@@ -19,6 +19,7 @@ async fn tokens_page(
     issued: Option<&IssuedToken>,
 ) -> Result<Response, PageError> {
     let list = state.service.list_tokens(user.ctx()).await?;
+    let scim_base = format!("{}/scim/v2", state.base_url);
     let body = html! {
         h1 { "Tokens" }
         @if let Some(t) = issued {
@@ -41,6 +42,15 @@ async fn tokens_page(
                     }
                 }
             }
+        }))
+        h2 { "Connecting an identity provider" }
+        p { "An identity provider provisions users and groups over SCIM 2.0 with a SCIM token (scope SCIM, below). Give it these values:" }
+        (table(&["Identity provider", "Field", "Value"], html! {
+            tr { td { "Okta" } td { "SCIM connector base URL" } td { code id="scim-base-okta" { (scim_base) } } }
+            tr { td { "Okta" } td { "Unique identifier field for users" } td { code { "userName" } } }
+            tr { td { "Okta" } td { "Authentication mode" } td { "HTTP Header — the SCIM token as the Bearer value" } }
+            tr { td { "Microsoft Entra ID" } td { "Tenant URL" } td { code id="scim-base-entra" { (scim_base) } } }
+            tr { td { "Microsoft Entra ID" } td { "Secret token" } td { "the SCIM token" } }
         }))
         h2 { "New token" }
         (post_form("/admin/tokens", user.csrf(), html! {

@@ -825,6 +825,11 @@ both_backends!(
         assert!(b.text().await.contains("seats used"));
         b.screenshot("plan").await;
         b.client.goto(&format!("{base}/admin/tokens")).await.unwrap();
+        // The SCIM base URL an identity provider is given, beside the tokens.
+        for id in ["scim-base-okta", "scim-base-entra"] {
+            let shown = b.client.find(Locator::Id(id)).await.unwrap().text().await.unwrap();
+            assert_eq!(shown, format!("{}/scim/v2", app.public_base), "{id}");
+        }
         b.fill("name", "script").await;
         b.fill("username", "boss").await;
         b.click_and_load("form[action='/admin/tokens'] button").await;

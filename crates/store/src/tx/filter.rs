@@ -82,7 +82,13 @@ pub(super) fn user_filter(q: &UserQuery) -> Filter {
     }
     push_scope(&mut f, q.scope.as_deref());
     if let Some(linked) = q.scim_linked {
-        f.push(format!("u.scim_linked = {}", if linked { "TRUE" } else { "FALSE" }));
+        let value = if linked { "TRUE" } else { "FALSE" };
+        // With a filter, the filter's own index leads (`userName eq` is a unique key) and the
+        // link is checked on the rows it finds: `IS` is not an index condition, so PostgreSQL
+        // can't be led by statistics taken before a sync linked most users to scan the link
+        // index instead (that made every lookup read all the linked users).
+        let op = if q.predicate.is_some() { "IS" } else { "=" };
+        f.push(format!("u.scim_linked {op} {value}"));
     }
     if let Some(p) = &q.predicate {
         let clause = pred_sql(p, &mut f);

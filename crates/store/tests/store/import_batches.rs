@@ -160,11 +160,20 @@ both_backends!(
                     .await
                     .unwrap();
                 // Flushed when this statement ends, the insert's counts with it.
-                sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut c).await.unwrap();
+                sqlx::query("SELECT pg_stat_force_next_flush()")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
                 let analyzed = s.system().refresh_statistics().await.unwrap();
                 assert_eq!(analyzed, ["settings"]);
-                assert!(s.system().refresh_statistics().await.unwrap().is_empty(), "not again until it changes");
-                sqlx::query("DELETE FROM settings WHERE key LIKE 'stat%'").execute(&mut c).await.unwrap();
+                assert!(
+                    s.system().refresh_statistics().await.unwrap().is_empty(),
+                    "not again until it changes"
+                );
+                sqlx::query("DELETE FROM settings WHERE key LIKE 'stat%'")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
             // SQLite keeps no statistics for its planner: nothing to refresh.
             rollcall_testkit::Backend::Sqlite => {
