@@ -5,7 +5,7 @@
 //! nothing is lost if the server stops mid-way.
 
 use async_trait::async_trait;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rollcall_core::Service;
 use rollcall_core::ports::OutboxMail;
@@ -44,14 +44,39 @@ impl SmtpTransport {
 #[async_trait]
 impl MailTransport for SmtpTransport {
     async fn send(&self, mail: Mail) -> Result<(), String> {
+        let html = html_part(&mail.body);
         let message = Message::builder()
+            .message_id(None)
+            .date_now()
             .from(mail.from)
             .to(mail.to)
             .subject(mail.subject)
-            .body(mail.body)
+            .multipart(MultiPart::alternative_plain_html(mail.body, html))
             .map_err(|e| e.to_string())?;
         self.0.send(message).await.map(drop).map_err(|e| e.to_string())
     }
+}
+
+/// The HTML part of a message: its text as paragraphs (a blank line between them), its line
+/// breaks kept, every character escaped by maud — the same words as the plain part.
+fn html_part(text: &str) -> String {
+    maud::html! {
+        (maud::DOCTYPE)
+        html {
+            head { meta charset="utf-8"; }
+            body {
+                @for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
+                    p {
+                        @for (i, line) in paragraph.lines().enumerate() {
+                            @if i > 0 { br; }
+                            (line)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// Keeps what is sent, for whoever reads it (tests).

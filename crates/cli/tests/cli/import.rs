@@ -248,6 +248,15 @@ both_backends!(
         );
         // Undo quoted-printable soft line breaks and escapes before reading the body.
         let message = message.replace("=\n", "").replace("=3D", "=");
+        // What mail clients and spam filters look for: an id, a date, MIME, and the same
+        // words as plain text and as HTML.
+        for header in ["Message-ID: <", "Date: ", "MIME-Version: 1.0", "Content-Type: multipart/alternative"] {
+            assert!(message.contains(header), "no {header}: {message}");
+        }
+        let plain = message.find("Content-Type: text/plain").expect("a plain-text part");
+        let html = message.find("Content-Type: text/html").expect("an HTML part");
+        assert!(plain < html, "plain text first, HTML preferred: {message}");
+        assert!(message[html..].contains("<p>Hello Lise,"), "{message}");
         assert!(message.contains("Hello Lise,"), "{message}");
         assert!(
             message.contains("https://lms.example.org/set-password?token="),
