@@ -205,6 +205,8 @@ async fn serve(config: Config) -> Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_new(&config.log).context("ROLLCALL_LOG is not a valid filter")?,
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let app = App::build(config).await?;
     if let Some(admin) = app.first_admin() {

@@ -250,7 +250,12 @@ both_backends!(
         let message = message.replace("=\n", "").replace("=3D", "=");
         // What mail clients and spam filters look for: an id, a date, MIME, and the same
         // words as plain text and as HTML.
-        for header in ["Message-ID: <", "Date: ", "MIME-Version: 1.0", "Content-Type: multipart/alternative"] {
+        for header in [
+            "Message-ID: <",
+            "Date: ",
+            "MIME-Version: 1.0",
+            "Content-Type: multipart/alternative",
+        ] {
             assert!(message.contains(header), "no {header}: {message}");
         }
         let plain = message.find("Content-Type: text/plain").expect("a plain-text part");

@@ -190,3 +190,39 @@ async fn a_bad_setting_is_refused_naming_its_source() {
     let unknown = rc.fails(&["user", "list"]).await;
     assert!(unknown.starts_with("error: rollcall.toml is not valid"), "{unknown}");
 }
+
+/// Logs written to a pipe (a file, a journal) carry no terminal colour codes.
+#[tokio::test]
+async fn logs_to_a_pipe_have_no_colour_codes() {
+    let rc = Rollcall::new(TestDb::sqlite());
+    let mut server = rc
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("ROLLCALL_LOG", "debug")
+        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
+    let mut logged = vec![];
+    loop {
+        let line = started
+            .run(lines.next_line())
+            .await
+            .unwrap()
+            .expect("serve exited before listening");
+        if line.starts_with("listening on") {
+            break;
+        }
+        logged.push(line);
+    }
+    assert!(
+        logged.iter().any(|l| l.contains("DEBUG") || l.contains("INFO")),
+        "debug logging wrote lines before listening: {logged:?}"
+    );
+    assert!(
+        logged.iter().all(|l| !l.contains('\u{1b}')),
+        "no escape codes: {logged:?}"
+    );
+}

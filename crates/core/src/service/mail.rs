@@ -131,7 +131,9 @@ impl Service {
     /// The welcome email of a new account, unless the request said no, the `welcome_email`
     /// setting is off, or the user is excluded from emails.
     pub(crate) async fn welcome(&self, tx: &mut dyn Tx, user: &User, wanted: Welcome) -> Result<()> {
-        if wanted.0 == Some(false) || user.exclude_from_emails {
+        // An account created deactivated (a leaver on file, a seat not yet given) has
+        // nothing to be welcomed to; it is welcomed by nothing later either.
+        if wanted.0 == Some(false) || user.exclude_from_emails || !user.status.holds_seat() {
             return Ok(());
         }
         if tx.setting(Setting::WelcomeEmail.key()).await?.as_deref() == Some("off") {

@@ -584,3 +584,21 @@ both_backends!(a_job_that_cannot_be_resumed_is_marked_failed, |db: TestDb| async
     );
     assert_eq!(s.get_user(&cli(), &key("ada")).await.unwrap().status, "active");
 });
+
+both_backends!(
+    accounts_created_deactivated_get_no_welcome_mail,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        let mut leaver = new_user("leaver", "learner");
+        leaver.active = false;
+        s.create_user(&cli(), leaver).await.unwrap();
+        assert!(
+            s.list_mail(&cli(), 10).await.unwrap().is_empty(),
+            "nothing to be welcomed to"
+        );
+        s.create_user(&cli(), new_user("joiner", "learner")).await.unwrap();
+        let mail = s.list_mail(&cli(), 10).await.unwrap();
+        assert_eq!(mail.len(), 1, "{mail:?}");
+        assert!(format!("{mail:?}").contains("joiner@example.org"), "{mail:?}");
+    }
+);
