@@ -342,7 +342,33 @@ async fn import_benchmark(rows: usize) {
     let raw_dir_size = std::fs::metadata(dir.path().join("raw.db")).map_or(0, |m| m.len());
 
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("import.db").display());
+    let import_rate = ROWS as f64 / import_into(&dir, "import.db", csv, ROWS).await.as_secs_f64();
+    println!(
+        "import {ROWS} CSV rows, no passwords              {import_rate:>8.0} rows/s vs raw inserts {raw_rate:>8.0} rows/s   ratio {:>6.2}",
+        raw_rate / import_rate
+    );
+    drop(raw);
+    let size = |dir: &tempfile::TempDir, name: &str| -> u64 {
+        ["", "-wal"]
+            .iter()
+            .map(|suffix| std::fs::metadata(dir.path().join(format!("{name}{suffix}"))).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let (ours, raw_bytes) = (size(&dir, "import.db"), raw_dir_size);
+    println!(
+        "database after the import: {:.1} MiB ({} bytes a user, WAL included) vs the raw table with its indexes {:.1} MiB   ratio {:>6.2}",
+        ours as f64 / 1048576.0,
+        ours / ROWS as u64,
+        raw_bytes as f64 / 1048576.0,
+        ours as f64 / raw_bytes as f64
+    );
+    import_with_passwords(rows.min(2_000)).await;
+}
+
+/// Imports `csv` (of `rows` new users, no welcome mail) through the service into a fresh
+/// SQLite database `name` in `dir`; returns how long the import took.
+async fn import_into(dir: &tempfile::TempDir, name: &str, csv: String, rows: usize) -> std::time::Duration {
+    let url = format!("sqlite://{}", dir.path().join(name).display());
     let store = SqlStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let service = Service::new(Arc::new(store)).with_audit_key(rollcall_core::audit::AuditKey::generate());
@@ -365,29 +391,9 @@ async fn import_benchmark(rows: usize) {
         .import_users(&ctx, &mut source, opts, &mut |_| {})
         .await
         .unwrap();
-    let import_rate = ROWS as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(summary.created, ROWS as u64);
-    println!(
-        "import {ROWS} CSV rows, no passwords              {import_rate:>8.0} rows/s vs raw inserts {raw_rate:>8.0} rows/s   ratio {:>6.2}",
-        raw_rate / import_rate
-    );
-    drop(raw);
-    let size = |dir: &tempfile::TempDir, name: &str| -> u64 {
-        ["", "-wal"]
-            .iter()
-            .map(|suffix| std::fs::metadata(dir.path().join(format!("{name}{suffix}"))).map_or(0, |m| m.len()))
-            .sum()
-    };
-    let (ours, raw_bytes) = (size(&dir, "import.db"), raw_dir_size);
-    println!(
-        "database after the import: {:.1} MiB ({} bytes a user, WAL included) vs the raw table with its indexes {:.1} MiB   ratio {:>6.2}",
-        ours as f64 / 1048576.0,
-        ours / ROWS as u64,
-        raw_bytes as f64 / 1048576.0,
-        ours as f64 / raw_bytes as f64
-    );
-    drop(service);
-    import_with_passwords(rows.min(2_000)).await;
+    let took = start.elapsed();
+    assert_eq!(summary.created, rows as u64);
+    took
 }
 
 /// The import of rows with passwords against hashing the same passwords on every core with
@@ -415,31 +421,7 @@ async fn import_with_passwords(rows: usize) {
     let hashing = start.elapsed();
 
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("passwords.db").display());
-    let store = SqlStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let service = Service::new(Arc::new(store)).with_audit_key(rollcall_core::audit::AuditKey::generate());
-    let ctx = Context::cli();
-    service
-        .set_plan(&ctx, rollcall_core::domain::PlanTier::Enterprise, Some(10_000_000))
-        .await
-        .unwrap();
-    let bytes = csv.into_bytes();
-    let mut source =
-        || -> rollcall_core::Result<Box<dyn Iterator<Item = rollcall_core::service::Parsed> + Send + '_>> {
-            Ok(Box::new(rollcall_csv::read(&bytes[..]).unwrap()))
-        };
-    let opts = rollcall_core::service::ImportOptions {
-        send_welcome: Some(false),
-        ..Default::default()
-    };
-    let start = Instant::now();
-    let summary = service
-        .import_users(&ctx, &mut source, opts, &mut |_| {})
-        .await
-        .unwrap();
-    let import = start.elapsed();
-    assert_eq!(summary.created, rows as u64);
+    let import = import_into(&dir, "passwords.db", csv, rows).await;
     println!(
         "import {rows} CSV rows with passwords            {import:>8.2?} vs hashing them on {cores} cores {hashing:>8.2?}   ratio {:>6.2}",
         import.as_secs_f64() / hashing.as_secs_f64()
