@@ -259,7 +259,7 @@ async fn prepare(url: &str, work: &Path, users: usize) -> Prepared {
         .unwrap();
     let (admin, _) = service
         .system()
-        .ensure_first_admin(Some(ADMIN_PASSWORD.into()))
+        .ensure_first_admin(Some(ADMIN_PASSWORD.into()), None)
         .await
         .unwrap()
         .expect("a new database has no administrator");

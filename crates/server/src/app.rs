@@ -203,7 +203,7 @@ impl AppBuilder {
             true => {
                 service
                     .system()
-                    .ensure_first_admin(config.admin_password.clone())
+                    .ensure_first_admin(config.admin_password.clone(), config.admin_email.clone())
                     .await?
             }
             false => None,

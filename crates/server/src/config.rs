@@ -37,6 +37,9 @@ pub struct Config {
     /// a random one, printed once. Environment only: a secret has no place in a file that
     /// is copied around with the rest of the configuration.
     pub admin_password: Option<String>,
+    /// The first administrator's email, on a start that finds no administrator
+    /// (`ROLLCALL_ADMIN_EMAIL`); `None`: `admin@rollcall.invalid`, to be changed.
+    pub admin_email: Option<String>,
     /// When the daily jobs run (`jobs_hour` in `time_zone`), and the zone dates such as
     /// `--reactivate-on` are days in.
     pub schedule: rollcall_core::domain::Schedule,
@@ -55,6 +58,7 @@ impl Config {
             smtp_url: None,
             mail_from: default_mail_from(),
             admin_password: None,
+            admin_email: None,
             schedule: rollcall_core::domain::Schedule::default(),
         }
     }
@@ -129,6 +133,19 @@ impl Config {
             })?,
         };
         let admin_password = pick(None, "ROLLCALL_ADMIN_PASSWORD", None).map(|(_, v)| v);
+        let admin_email = match pick(None, "ROLLCALL_ADMIN_EMAIL", None) {
+            None => None,
+            Some((source, v)) => match rollcall_core::domain::Email::parse(&v) {
+                Ok(_) => Some(v.trim().to_owned()),
+                Err(_) => {
+                    return Err(ConfigError::Invalid {
+                        source,
+                        value: v,
+                        problem: "is not an email address like admin@example.org".into(),
+                    });
+                }
+            },
+        };
         let (hour_source, hour) = match pick(
             flags.jobs_hour.map(|v| ("--jobs-hour", v)),
             "ROLLCALL_JOBS_HOUR",
@@ -169,6 +186,7 @@ impl Config {
             smtp_url,
             mail_from,
             admin_password,
+            admin_email,
             schedule,
         })
     }
@@ -363,6 +381,7 @@ mod tests {
             ("ROLLCALL_SMTP_URL", "smtp://env.example:25"),
             ("ROLLCALL_MAIL_FROM", "env@example.org"),
             ("ROLLCALL_ADMIN_PASSWORD", "a long first passphrase"),
+            ("ROLLCALL_ADMIN_EMAIL", "ops@example.org"),
         ]);
         let from_env = Config::resolve(Flags::default(), &vars, file(toml)).unwrap();
         assert_eq!(from_env.database_url, "sqlite://env.db");
@@ -373,6 +392,7 @@ mod tests {
         assert_eq!(from_env.smtp_url.as_deref(), Some("smtp://env.example:25"));
         assert_eq!(from_env.mail_from.to_string(), "env@example.org");
         assert_eq!(from_env.admin_password.as_deref(), Some("a long first passphrase"));
+        assert_eq!(from_env.admin_email.as_deref(), Some("ops@example.org"));
 
         let flags = Flags {
             database: Some("postgres://flag/db".into()),

@@ -226,3 +226,39 @@ async fn logs_to_a_pipe_have_no_colour_codes() {
         "no escape codes: {logged:?}"
     );
 }
+
+/// The first administrator's email comes from `ROLLCALL_ADMIN_EMAIL` at the first start; a
+/// bad one stops the start, naming the variable.
+#[tokio::test]
+async fn the_first_administrators_email_is_configurable() {
+    let rc = Rollcall::new(TestDb::sqlite());
+    let out = rc
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("ROLLCALL_ADMIN_EMAIL", "not-an-email")
+        .output()
+        .await
+        .unwrap();
+    let refused = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{refused}");
+    assert!(
+        refused.starts_with("error: ROLLCALL_ADMIN_EMAIL is not an email address"),
+        "{refused}"
+    );
+    let mut server = rc
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("ROLLCALL_ADMIN_EMAIL", "ops@example.org")
+        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
+    while let Some(line) = started.run(lines.next_line()).await.unwrap() {
+        if line.starts_with("listening on") {
+            break;
+        }
+    }
+    let admin = rc.ok(&["user", "show", "admin"]).await;
+    assert!(admin.contains("ops@example.org"), "{admin}");
+}

@@ -944,7 +944,11 @@ impl System<'_> {
 
     /// First start: when no active administrator exists, creates `admin`. Returns the
     /// generated password when none was given (to be shown once).
-    pub async fn ensure_first_admin(self, password: Option<String>) -> Result<Option<(String, Option<String>)>> {
+    pub async fn ensure_first_admin(
+        self,
+        password: Option<String>,
+        email: Option<String>,
+    ) -> Result<Option<(String, Option<String>)>> {
         {
             let mut tx = self.service.store.begin_read().await?;
             if tx.count_active_of_type(BaseRole::Administrator.builtin_id()).await? > 0 {
@@ -954,7 +958,7 @@ impl System<'_> {
         let generated = password.is_none().then(crate::password::random_password);
         let input = NewUser {
             username: "admin".into(),
-            email: "admin@rollcall.invalid".into(),
+            email: email.unwrap_or_else(|| "admin@rollcall.invalid".into()),
             first_name: "Platform".into(),
             last_name: "Administrator".into(),
             password: password.or_else(|| generated.clone()),
