@@ -105,27 +105,13 @@ async fn the_readme_quick_start_works() {
         .next()
         .unwrap();
     let rc = Rollcall::new(TestDb::sqlite());
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(rc.dir.path())
         .env_remove("ROLLCALL_DATABASE_URL")
-        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
-    let addr = loop {
-        let line = started
-            .run(lines.next_line())
-            .await
-            .unwrap()
-            .expect("serve exited before listening");
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            break a.to_owned();
-        }
-    };
+        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase");
+    let (mut server, _stderr, _, addr) = until_listening(command).await;
     let script = block
         .replace(
             "cargo run --release -q --",
@@ -195,28 +181,11 @@ async fn a_bad_setting_is_refused_naming_its_source() {
 #[tokio::test]
 async fn logs_to_a_pipe_have_no_colour_codes() {
     let rc = Rollcall::new(TestDb::sqlite());
-    let mut server = rc
-        .command(&["serve", "--listen", "127.0.0.1:0"])
+    let mut command = rc.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command
         .env("ROLLCALL_LOG", "debug")
-        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
-    let mut logged = vec![];
-    loop {
-        let line = started
-            .run(lines.next_line())
-            .await
-            .unwrap()
-            .expect("serve exited before listening");
-        if line.starts_with("listening on") {
-            break;
-        }
-        logged.push(line);
-    }
+        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase");
+    let (_server, _stderr, logged, _) = until_listening(command).await;
     assert!(
         logged.iter().any(|l| l.contains("DEBUG") || l.contains("INFO")),
         "debug logging wrote lines before listening: {logged:?}"
@@ -244,21 +213,43 @@ async fn the_first_administrators_email_is_configurable() {
         refused.starts_with("error: ROLLCALL_ADMIN_EMAIL is not an email address"),
         "{refused}"
     );
-    let mut server = rc
-        .command(&["serve", "--listen", "127.0.0.1:0"])
+    let mut command = rc.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command
         .env("ROLLCALL_ADMIN_EMAIL", "ops@example.org")
-        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase")
+        .env("ROLLCALL_ADMIN_PASSWORD", "choose-a-long-passphrase");
+    let _server = until_listening(command).await;
+    let admin = rc.ok(&["user", "show", "admin"]).await;
+    assert!(admin.contains("ops@example.org"), "{admin}");
+}
+
+/// A `serve` child, the reader of its stderr (kept open: a server writing to a closed pipe
+/// fails), the lines it wrote before listening, and the address it listens on.
+type Listening = (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    Vec<String>,
+    String,
+);
+
+/// Starts `serve` (its stderr piped) and reads its stderr until it says where it listens.
+async fn until_listening(mut command: tokio::process::Command) -> Listening {
+    let mut server = command
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
     let started = Deadline::after(std::time::Duration::from_secs(60), "serve to say where it listens");
-    while let Some(line) = started.run(lines.next_line()).await.unwrap() {
-        if line.starts_with("listening on") {
-            break;
+    let mut before = vec![];
+    loop {
+        let line = started
+            .run(lines.next_line())
+            .await
+            .unwrap()
+            .expect("serve exited before listening");
+        if let Some(addr) = line.strip_prefix("listening on http://") {
+            return (server, lines, before, addr.to_owned());
         }
+        before.push(line);
     }
-    let admin = rc.ok(&["user", "show", "admin"]).await;
-    assert!(admin.contains("ops@example.org"), "{admin}");
 }
