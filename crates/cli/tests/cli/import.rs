@@ -370,3 +370,36 @@ both_backends!(
         assert_eq!(stray.status.code(), Some(2));
     }
 );
+
+/// Output piped into a reader that stops early (`rollcall export users | head`) ends the
+/// command quietly: no panic, no error about the pipe.
+#[tokio::test]
+async fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let rc = Rollcall::new(TestDb::sqlite());
+    rc.ok(&["plan", "set", "enterprise", "--seats", "5000"]).await;
+    let mut csv = String::from("username,email,first_name,last_name\n");
+    for i in 0..3_000 {
+        csv.push_str(&format!("reader{i:05},reader{i:05}@example.org,Reader,Number{i}\n"));
+    }
+    let file = write(&rc, "many.csv", &csv);
+    rc.ok(&["import", &file, "--no-welcome"]).await;
+    for args in [
+        &["export", "users"][..],
+        &["export", "users", "--format", "json"],
+        &["user", "list"],
+    ] {
+        let mut child = rc
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        out.next_line().await.unwrap().expect("a first line");
+        drop(out); // the reader goes away, as `head -1` does
+        let done = child.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert!(done.status.success(), "{args:?}: {:?} {stderr}", done.status);
+        assert!(stderr.is_empty(), "{args:?} says nothing about the pipe: {stderr}");
+    }
+}
