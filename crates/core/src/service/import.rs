@@ -555,8 +555,6 @@ impl Service {
             }
             let pairs: Vec<(UserId, &str, &Course)> = enrolments.iter().map(|(u, n, c)| (*u, *n, c)).collect();
             self.enroll_all_in(tx, ctx, &who, &pairs).await?;
-            drop(pairs);
-            drop(enrolments);
             for (line, username, _) in created {
                 outcomes.push((line, username, Outcome::Created));
             }
@@ -1055,19 +1053,22 @@ impl Service {
 /// The batch's passwords hashed (for the rows that will be written), in row order; as many
 /// at once as the hashing limit allows.
 async fn hash_all(batch: &[ImportRow], plans: &HashMap<u64, Plan>) -> Result<Vec<Option<String>>> {
+    // A task only for a row that has a password to hash: most files have none.
     let handles: Vec<_> = batch
         .iter()
         .map(|r| {
-            let password = r
-                .password
+            r.password
                 .clone()
-                .filter(|_| plans.get(&r.line).is_some_and(|p| *p != Plan::Unchanged));
-            tokio::spawn(password::hash_off_thread(password))
+                .filter(|_| plans.get(&r.line).is_some_and(|p| *p != Plan::Unchanged))
+                .map(|p| tokio::spawn(password::hash_off_thread(Some(p))))
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
-        out.push(h.await.map_err(Error::internal)??);
+        out.push(match h {
+            Some(h) => h.await.map_err(Error::internal)??,
+            None => None,
+        });
     }
     Ok(out)
 }
