@@ -77,8 +77,23 @@ pub enum Command {
     /// SAML single sign-on: the identity provider and what its sign-ins do
     #[command(subcommand)]
     Sso(SsoCmd),
-    /// Copy the SQLite database to PATH (consistent while the server runs)
+    /// Write a consistent copy of the database to PATH, a new SQLite file, while the server
+    /// runs (PostgreSQL too: one snapshot of every table)
     Backup { path: std::path::PathBuf },
+    /// Copy a backup (a file `rollcall backup` wrote) into the configured database, which
+    /// must be empty; then compare row counts and verify the audit chain
+    Restore { path: std::path::PathBuf },
+    /// Move a whole installation from one database to another (SQLite to PostgreSQL, say);
+    /// the target must be empty. Row counts and the audit chain are verified afterwards
+    #[command(name = "migrate-data")]
+    MigrateData {
+        /// The database that holds the installation (sqlite://PATH or postgres://…)
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty database to move it to
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Courses: add and list
     #[command(subcommand)]
     Course(CourseCmd),

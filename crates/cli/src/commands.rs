@@ -51,6 +51,98 @@ pub fn explain(e: &anyhow::Error) -> String {
 }
 
 /// Opens the service as configured, refusing an audit key the log wasn't sealed with.
+/// Whether `path` holds a SQLite file, as `rollcall backup` writes.
+fn check_backup(path: &std::path::Path) -> Result<()> {
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .with_context(|| format!("can't read the backup {}", path.display()));
+    read?;
+    if &header != b"SQLite format 3\0" {
+        return Err(anyhow!(
+            "{} is not a rollcall backup (a SQLite file, as rollcall backup writes)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Copies the installation at `source_url` into the empty database at `target_url`, then
+/// checks the copy: each table's row count on both sides, and the audit chain on the
+/// target. The source's chain is verified first, with this installation's audit key: a
+/// copy that could never verify (the wrong key file, a broken chain) isn't started.
+async fn transfer(config: &Config, ctx: &Context, source_url: &str, target_url: &str) -> Result<ExitCode> {
+    let source = SqlStore::connect_existing(source_url).await?;
+    let source_config = Config {
+        database_url: source_url.to_owned(),
+        ..config.clone()
+    };
+    let before = open_service(&source_config, KeyCheck::Report)
+        .await?
+        .verify_audit_against(ctx, None)
+        .await?;
+    if let Some(p) = before.problem {
+        eprintln!(
+            "error: the source's audit chain does not verify with the audit key in {} (at position {}, {}); nothing was copied",
+            config.audit_key_file.display(),
+            p.position,
+            p.reason
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let target = SqlStore::connect(target_url).await?;
+    target.migrate().await?;
+    let counts = source.copy_into(&target).await;
+    target.close().await;
+    let counts = counts?;
+    let mut table = Table::new(&["TABLE", "SOURCE", "TARGET"]);
+    for c in &counts {
+        table.row(vec![c.table.clone(), c.source.to_string(), c.target.to_string()]);
+    }
+    emit(Format::Table, &table, &())?;
+    let differ: Vec<&str> = counts
+        .iter()
+        .filter(|c| c.source != c.target)
+        .map(|c| c.table.as_str())
+        .collect();
+    if !differ.is_empty() {
+        eprintln!(
+            "error: the copy's row counts differ from the source's in {}",
+            differ.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let target_config = Config {
+        database_url: target_url.to_owned(),
+        ..config.clone()
+    };
+    let verified = open_service(&target_config, KeyCheck::Report)
+        .await?
+        .verify_audit_against(ctx, None)
+        .await?;
+    let rows: u64 = counts.iter().map(|c| c.target).sum();
+    match verified.problem {
+        None => {
+            eprintln!(
+                "copied {rows} rows in {} tables to {}; every table's count matches, and the audit chain verifies there ({} entries, head {}:{})",
+                counts.len(),
+                rollcall_store::redact_url(target_url),
+                verified.sealed,
+                verified.head_seq,
+                verified.head_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(p) => {
+            eprintln!(
+                "error: the rows were copied, but the audit chain does not verify on the target: at position {}, {} (rollcall audit verify on the source tells whether it did there)",
+                p.position, p.reason
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 async fn open(config: &Config) -> Result<Service> {
     open_service(config, KeyCheck::Refuse).await
 }
@@ -104,6 +196,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             store.backup(&path).await?;
             eprintln!("backed up to {}", path.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { path } => {
+            check_backup(&path)?;
+            transfer(&config, &ctx, &format!("sqlite://{}", path.display()), url).await
+        }
+        Command::MigrateData { from, to } => {
+            if from == to {
+                return Err(anyhow!("--from and --to name the same database"));
+            }
+            transfer(&config, &ctx, &from, &to).await
         }
         Command::Migrate => {
             SqlStore::connect(url).await?.migrate().await?;

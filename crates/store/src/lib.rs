@@ -17,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
+pub use tx::copy::TableCount;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -92,6 +93,43 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
 /// The SQLite writer's page cache: 32 MiB (a negative `cache_size` is in KiB).
 const WRITER_CACHE: &str = "-32768";
 
+/// The reader and writer pools over one SQLite file.
+async fn sqlite_pools(opts: SqliteConnectOptions, url: &str) -> Result<Pool> {
+    let unreachable = |e: sqlx::Error| Error::internal(format!("can't open database {}: {e}", redact_url(url)));
+    let opts = opts
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    // Switching a new file to WAL takes an exclusive lock that the busy timeout
+    // doesn't wait for, so processes opening a fresh database together retry.
+    // The writer is opened first: it is the connection that makes the file WAL.
+    let open = async |connections: u32, opts: SqliteConnectOptions| {
+        let mut attempt = 0;
+        loop {
+            let opened = SqlitePoolOptions::new()
+                .max_connections(connections)
+                .min_connections(1)
+                .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                .connect_with(opts.clone())
+                .await;
+            match opened {
+                Err(e) if attempt < 100 && is_locked(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(10 + (attempt % 7) * 5)).await;
+                }
+                other => break other.map_err(unreachable),
+            }
+        }
+    };
+    // The one writer walks every index a write touches: a page cache of its own
+    // the size of a large directory's upper B-tree levels, where SQLite's default
+    // (2 MiB) sent a million-user import to the kernel for most pages it read.
+    let write = open(1, opts.clone().pragma("cache_size", WRITER_CACHE)).await?;
+    let read = open(SQLITE_READERS, opts).await?;
+    Ok(Pool::Sqlite { read, write })
+}
+
 impl SqlStore {
     /// Connects (creating a SQLite file if missing). Does not migrate.
     pub async fn connect(url: &str) -> Result<SqlStore> {
@@ -100,38 +138,8 @@ impl SqlStore {
             Backend::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)
                     .map_err(|e| Error::invalid("database", format!("bad SQLite URL: {e}")))?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
-                // Switching a new file to WAL takes an exclusive lock that the busy timeout
-                // doesn't wait for, so processes opening a fresh database together retry.
-                // The writer is opened first: it is the connection that makes the file WAL.
-                let open = async |connections: u32, opts: SqliteConnectOptions| {
-                    let mut attempt = 0;
-                    loop {
-                        let opened = SqlitePoolOptions::new()
-                            .max_connections(connections)
-                            .min_connections(1)
-                            .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-                            .connect_with(opts.clone())
-                            .await;
-                        match opened {
-                            Err(e) if attempt < 100 && is_locked(&e) => {
-                                attempt += 1;
-                                tokio::time::sleep(Duration::from_millis(10 + (attempt % 7) * 5)).await;
-                            }
-                            other => break other.map_err(unreachable),
-                        }
-                    }
-                };
-                // The one writer walks every index a write touches: a page cache of its own
-                // the size of a large directory's upper B-tree levels, where SQLite's default
-                // (2 MiB) sent a million-user import to the kernel for most pages it read.
-                let write = open(1, opts.clone().pragma("cache_size", WRITER_CACHE)).await?;
-                let read = open(SQLITE_READERS, opts).await?;
-                Pool::Sqlite { read, write }
+                    .create_if_missing(true);
+                sqlite_pools(opts, url).await?
             }
             Backend::Postgres => {
                 let opts = PgConnectOptions::from_str(url)
@@ -182,8 +190,9 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Writes a consistent copy of a SQLite database to `path` (which must not exist), while
-    /// the server may keep running. PostgreSQL has its own tools for this.
+    /// Writes a consistent copy of the database to `path` (which must not exist), as a SQLite
+    /// file, while the server may keep running: SQLite's `VACUUM INTO`, or for PostgreSQL
+    /// every table from one snapshot.
     pub async fn backup(&self, path: &std::path::Path) -> Result<()> {
         if path.exists() {
             return Err(Error::invalid(
@@ -203,11 +212,105 @@ impl SqlStore {
                     .map(drop)
                     .map_err(db_err)
             }
-            Pool::Postgres(_) => Err(Error::invalid(
-                "database",
-                "rollcall backup copies SQLite databases; for PostgreSQL use pg_dump (e.g. pg_dump -Fc DBNAME > rollcall.dump)",
-            )),
+            // One snapshot of PostgreSQL, written into a new SQLite file: a backup that
+            // `restore` reads into either backend, and that sqlite3 can open.
+            Pool::Postgres(_) => {
+                let file = SqlStore::open_sqlite_file(path, true).await?;
+                let copied = async {
+                    file.migrate().await?;
+                    self.copy_into(&file).await.map(drop)
+                }
+                .await;
+                file.close().await;
+                if copied.is_err() {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut p = path.as_os_str().to_owned();
+                        p.push(suffix);
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+                copied
+            }
         }
+    }
+
+    /// Copies the whole installation — every table of the schema, from one snapshot of this
+    /// database — into `target`, which must hold none (a database that was only migrated,
+    /// or a new one), in one transaction there. Then counts each table on both sides.
+    /// Both must be migrated to the same schema first.
+    pub async fn copy_into(&self, target: &SqlStore) -> Result<Vec<TableCount>> {
+        let mut dst = target.pool.begin_write().await?;
+        if dst.holds_installation().await? {
+            return Err(Error::invalid(
+                "target",
+                "the target database already holds an installation (accounts, courses, tokens or audit entries); copy into an empty database",
+            ));
+        }
+        let tables = dst.schema_tables().await?;
+        let mut src = self.pool.begin_read().await?;
+        let in_source: std::collections::BTreeSet<String> =
+            src.schema_tables().await?.into_iter().map(|t| t.name).collect();
+        if let Some(missing) = tables.iter().find(|t| !in_source.contains(&t.name)) {
+            return Err(Error::invalid(
+                "source",
+                format!(
+                    "the source has no table {}: bring it up to date with rollcall migrate",
+                    missing.name
+                ),
+            ));
+        }
+        dst.clear_tables(&tables).await?;
+        let mut counts = Vec::with_capacity(tables.len());
+        for table in &tables {
+            let source = src.count_rows(&table.name).await?;
+            let copied = dst.copy_rows_from(&mut src, table).await?;
+            if copied != source {
+                return Err(Error::internal(format!(
+                    "{}: {source} rows in the source, {copied} copied",
+                    table.name
+                )));
+            }
+            counts.push(TableCount {
+                table: table.name.clone(),
+                source,
+                target: 0,
+            });
+        }
+        dst.advance_sequences(&tables).await?;
+        Box::new(dst).commit().await?;
+        drop(src);
+        let mut check = target.pool.begin_read().await?;
+        for c in &mut counts {
+            c.target = check.count_rows(&c.table).await?;
+        }
+        Ok(counts)
+    }
+
+    /// Connects to a database that must exist already: a SQLite URL naming no file is
+    /// refused instead of creating one.
+    pub async fn connect_existing(url: &str) -> Result<SqlStore> {
+        if Backend::of(url)? == Backend::Sqlite {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| Error::invalid("database", format!("bad SQLite URL: {e}")))?;
+            let path = opts.get_filename();
+            if !path.is_file() {
+                return Err(Error::invalid(
+                    "database",
+                    format!("there is no SQLite database at {}", path.display()),
+                ));
+            }
+            return SqlStore::open_sqlite_file(path, false).await;
+        }
+        SqlStore::connect(url).await
+    }
+
+    /// Opens the SQLite database in the file at `path`; `create` makes a new one when there is none.
+    pub async fn open_sqlite_file(path: &std::path::Path, create: bool) -> Result<SqlStore> {
+        let shown = path.display().to_string();
+        let opts = SqliteConnectOptions::new().filename(path).create_if_missing(create);
+        Ok(SqlStore {
+            pool: sqlite_pools(opts, &shown).await?,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -6,6 +6,7 @@ mod audit;
 mod idle;
 mod import;
 mod jobs;
+mod operations;
 mod proxies;
 mod serve;
 mod walkthrough;

@@ -212,31 +212,27 @@ both_backends!(courses_from_the_command_line, |db: TestDb| async move {
 });
 
 both_backends!(
-    backup_copies_sqlite_and_points_postgres_to_pg_dump,
+    a_backup_is_a_sqlite_file_that_opens_as_the_installation,
     |db: TestDb| async move {
         let rc = Rollcall::new(db);
         assert!(rc.add("ada", "learner").await.status.success());
         let copy = rc.dir.path().join("copy.db");
         let copy_arg = copy.display().to_string();
-        if rc.db.url.starts_with("sqlite:") {
-            rc.ok(&["backup", &copy_arg]).await;
-            let from_copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
-                .args(["--database", &format!("sqlite://{copy_arg}"), "user", "show", "ada"])
-                // The copy goes with the audit key file beside it.
-                .current_dir(rc.dir.path())
-                .env_remove("ROLLCALL_AUDIT_KEY_FILE")
-                .output()
-                .await
-                .unwrap();
-            assert!(String::from_utf8_lossy(&from_copy.stdout).contains("ada@example.org"));
-            assert!(rc.fails(&["backup", &copy_arg]).await.contains("already exists"));
-        } else {
-            assert!(rc.fails(&["backup", &copy_arg]).await.contains("pg_dump"));
-        }
+        rc.ok(&["backup", &copy_arg]).await;
+        let from_copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .args(["--database", &format!("sqlite://{copy_arg}"), "user", "show", "ada"])
+            // The copy goes with the audit key file beside it.
+            .current_dir(rc.dir.path())
+            .env_remove("ROLLCALL_AUDIT_KEY_FILE")
+            .output()
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&from_copy.stdout).contains("ada@example.org"));
+        assert!(rc.fails(&["backup", &copy_arg]).await.contains("already exists"));
     }
 );
 
-const IDP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.org/metadata">
+pub(crate) const IDP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.org/metadata">
   <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>MIIBsjCCAVigAwIBAgIU</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.org/sso"/>

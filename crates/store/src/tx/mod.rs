@@ -8,6 +8,7 @@
 
 mod audit;
 mod auth;
+pub(crate) mod copy;
 mod courses;
 pub(crate) mod dialect;
 mod filter;
@@ -68,8 +69,8 @@ macro_rules! on_conn {
 pub(crate) enum Arg<'a> {
     Int(Option<i64>),
     Text(Option<Cow<'a, str>>),
-    Bool(bool),
-    Bytes(&'a [u8]),
+    Bool(Option<bool>),
+    Bytes(Option<Cow<'a, [u8]>>),
 }
 
 impl From<i64> for Arg<'_> {
@@ -86,7 +87,7 @@ impl From<Option<i64>> for Arg<'_> {
 
 impl From<bool> for Arg<'_> {
     fn from(v: bool) -> Self {
-        Arg::Bool(v)
+        Arg::Bool(Some(v))
     }
 }
 
@@ -116,7 +117,7 @@ impl<'a> From<Option<&'a str>> for Arg<'a> {
 
 impl<'a> From<&'a [u8]> for Arg<'a> {
     fn from(v: &'a [u8]) -> Self {
-        Arg::Bytes(v)
+        Arg::Bytes(Some(Cow::Borrowed(v)))
     }
 }
 
@@ -152,7 +153,7 @@ macro_rules! bind_args {
                 Arg::Int(v) => q.bind(*v),
                 Arg::Text(s) => q.bind(s.as_deref()),
                 Arg::Bool(b) => q.bind(*b),
-                Arg::Bytes(b) => q.bind(*b),
+                Arg::Bytes(b) => q.bind(b.as_deref()),
             };
         }
         q
