@@ -133,7 +133,38 @@ impl fmt::Display for InternalError {
     }
 }
 
+/// The database could not be reached (down, refusing connections, the session ended under
+/// the request, no connection free in time): an [`Error::Internal`] whose cause is passing,
+/// answered 503 with `Retry-After` rather than 500.
+#[derive(Debug)]
+pub struct DatabaseUnavailable(pub String);
+
+impl fmt::Display for DatabaseUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "database unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for DatabaseUnavailable {}
+
+impl InternalError {
+    /// Whether the failure is the database being out of reach, which passes.
+    pub fn is_unavailable(&self) -> bool {
+        self.0.downcast_ref::<DatabaseUnavailable>().is_some()
+    }
+}
+
 impl Error {
+    /// A failure to reach the database (see [`DatabaseUnavailable`]).
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
+        Error::internal(DatabaseUnavailable(cause.to_string()))
+    }
+
+    /// Whether this is the database being out of reach.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Internal(inner) if inner.is_unavailable())
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),

@@ -72,6 +72,11 @@ impl From<Error> for ScimError {
             }
             Error::Conflict { .. } => ScimError::new(409, None, e.to_string()),
             // Never echoed: the HTTP adapter logs the cause before converting.
+            Error::Internal(inner) if inner.is_unavailable() => ScimError::new(
+                503,
+                None,
+                "the service is briefly unavailable (its database can't be reached); try again shortly",
+            ),
             Error::Internal(_) => ScimError::new(500, None, "internal error; the server log has details"),
         }
     }

@@ -248,6 +248,7 @@ async fn acs(
 
 fn sign_in_error(e: Error) -> Response {
     match e {
+        Error::Internal(e) if e.is_unavailable() => crate::web::failed_page(&e, "single sign-on failed"),
         Error::Internal(e) => {
             tracing::error!(error = %e, "single sign-on failed");
             refused(

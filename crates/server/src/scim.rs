@@ -59,6 +59,10 @@ impl IntoResponse for ScimFailure {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, crate::rest::error::RETRY_AFTER_UNAVAILABLE);
+        }
         resp
     }
 }

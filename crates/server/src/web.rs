@@ -227,6 +227,7 @@ pub async fn login_submit(
                 login_form(&f.csrf, &next, Some("That is not a username or email.")),
             )
                 .into_response(),
+            SignInFailure::Internal(Error::Internal(e)) => failed_page(&e, "sign-in failed"),
             SignInFailure::Internal(e) => {
                 tracing::error!(error = %e, "sign-in failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
@@ -304,6 +305,24 @@ pub struct LogoutForm {
 }
 
 /// A page saying something failed, and nothing of what.
+/// The page for a failure inside rollcall: 503 with `Retry-After` while the database is out
+/// of reach, else 500. Either way the cause goes to the log only.
+pub(crate) fn failed_page(e: &rollcall_core::error::InternalError, what: &str) -> Response {
+    if e.is_unavailable() {
+        tracing::error!(error = %e, "{what}: database unavailable");
+        let body = page(
+            "Briefly unavailable",
+            html! { h1 { "Briefly unavailable" } p { "rollcall can't reach its database just now; please try again in a few seconds." } },
+        );
+        let mut resp = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, crate::rest::error::RETRY_AFTER_UNAVAILABLE);
+        return resp;
+    }
+    tracing::error!(error = %e, "{what}");
+    (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
+}
+
 fn went_wrong() -> Markup {
     page(
         "Error",
@@ -406,10 +425,7 @@ pub async fn set_password_submit(
             html! { h1 { "Password set" } p { a href="/login" { "Sign in" } " with your new password." } },
         )
         .into_response(),
-        Err(Error::Internal(e)) => {
-            tracing::error!(error = %e, "setting a password failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
-        }
+        Err(Error::Internal(e)) => failed_page(&e, "setting a password failed"),
         // A weak password, or a link that is unknown, used or expired: said on the form.
         Err(
             e @ (Error::InvalidInput { .. }

@@ -25,6 +25,11 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// How long a SQLite writer waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a request waits for a PostgreSQL connection — a free one, or a new one while the
+/// server refuses connections — before it is answered 503: long enough for a burst to
+/// drain, short enough that clients aren't left hanging while the database is down.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How many connections serve reads: SQLite readers don't block each other in WAL mode.
 const SQLITE_READERS: u32 = 8;
 
@@ -87,7 +92,29 @@ fn is_locked(e: &sqlx::Error) -> bool {
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
-    Error::internal(e)
+    if is_unreachable(&e) {
+        Error::unavailable(e)
+    } else {
+        Error::internal(e)
+    }
+}
+
+/// Whether a driver error says the database is out of reach rather than that a statement
+/// failed: the connection broke or was refused, no connection came free in time, or
+/// PostgreSQL ended the session (SQLSTATE class 08, `57P01`–`57P03` shutdown and
+/// termination, `53300` too many connections).
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
 }
 
 /// The SQLite writer's page cache: 32 MiB (a negative `cache_size` is in KiB).
@@ -146,7 +173,7 @@ impl SqlStore {
                     .map_err(|e| Error::invalid("database", format!("bad PostgreSQL URL: {e}")))?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                     .connect_with(opts)
                     .await
                     .map_err(unreachable)?;

@@ -1,4 +1,5 @@
-"""A real SMTP server on loopback for the mail tests: prints `PORT n` once listening, then
+"""A real SMTP server on loopback for the mail tests (on the port given, else any free one):
+prints `PORT n` once listening, then
 each message it receives between `MAIL FROM … TO …` and `.END` lines on stdout."""
 import asyncio
 import sys
@@ -16,7 +17,8 @@ class Print:
 
 async def main():
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(Print()), "127.0.0.1", 0)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    server = await loop.create_server(lambda: SMTP(Print()), "127.0.0.1", port, reuse_address=True)
     print("PORT", server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 

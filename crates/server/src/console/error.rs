@@ -89,6 +89,17 @@ impl IntoResponse for PageError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
                 return resp;
             }
+            Error::Internal(inner) if inner.is_unavailable() => {
+                tracing::error!(error = %inner, "database unavailable");
+                let mut resp = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Briefly unavailable",
+                    "rollcall can't reach its database just now; please try again in a few seconds.",
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, crate::rest::error::RETRY_AFTER_UNAVAILABLE);
+                return resp;
+            }
             Error::Internal(inner) => {
                 // Logged inside the request's span, which carries the request id; the page
                 // says nothing of what failed.

@@ -7,6 +7,12 @@ use axum::response::{IntoResponse, Response};
 use rollcall_core::Error;
 use serde::Serialize;
 
+/// What a client is told while the database is out of reach (the cause goes to the log).
+pub const UNAVAILABLE: &str = "the service is briefly unavailable (its database can't be reached); try again shortly";
+
+/// When to try again while the database is out of reach, in seconds.
+pub const RETRY_AFTER_UNAVAILABLE: header::HeaderValue = header::HeaderValue::from_static("5");
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
@@ -54,6 +60,10 @@ impl From<Error> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Internal(inner) if inner.is_unavailable() => {
+                tracing::error!(error = %inner, "database unavailable");
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", UNAVAILABLE);
+            }
             Error::Internal(inner) => {
                 // Logged inside the request's span (it carries the request id); never echoed.
                 tracing::error!(error = %inner, "internal error");
@@ -110,6 +120,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
         }
         resp
     }

@@ -13,6 +13,7 @@ mod links;
 mod markup;
 mod matrix;
 mod openapi;
+mod outage;
 mod pages;
 mod reach;
 mod saml;
