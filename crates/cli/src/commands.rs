@@ -8,7 +8,7 @@ use rollcall_core::domain::{Area, PlanTier, TokenScope, UserStatus, parse_time};
 use rollcall_core::service::*;
 use rollcall_core::{Context, Entity, Error, Service};
 use rollcall_server::app::{App, KeyCheck, open_service};
-use rollcall_server::config::{Config, Flags};
+use rollcall_server::config::{Config, Flags, LogFormat};
 use rollcall_store::SqlStore;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -302,14 +302,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn serve(config: Config) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log).context("ROLLCALL_LOG is not a valid filter")?,
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never into a file or a journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).context("ROLLCALL_LOG is not a valid filter")?;
+    match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            // Colour codes only for a person at a terminal, never into a file or a journal.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line: the event's fields at the top level, and the request's span
+        // (method, path, request id) beside them.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let app = App::build(config).await?;
     if let Some(admin) = app.first_admin() {
         match &admin.generated_password {

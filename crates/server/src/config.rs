@@ -29,6 +29,8 @@ pub struct Config {
     pub base_url: Option<String>,
     /// A tracing filter (`ROLLCALL_LOG` syntax), already checked.
     pub log: String,
+    /// How log lines are written (`ROLLCALL_LOG_FORMAT`).
+    pub log_format: LogFormat,
     pub audit_key_file: PathBuf,
     /// `None`: mail stays in the outbox.
     pub smtp_url: Option<String>,
@@ -54,6 +56,7 @@ impl Config {
             listen: DEFAULT_LISTEN.into(),
             base_url: None,
             log: DEFAULT_LOG.into(),
+            log_format: LogFormat::Text,
             audit_key_file: DEFAULT_AUDIT_KEY_FILE.into(),
             smtp_url: None,
             mail_from: default_mail_from(),
@@ -114,6 +117,20 @@ impl Config {
         let log = match pick(None, "ROLLCALL_LOG", file.log.map(|v| ("log", v))) {
             None => DEFAULT_LOG.to_owned(),
             Some((source, v)) => check(source, v, check_log)?,
+        };
+        let log_format = match pick(None, "ROLLCALL_LOG_FORMAT", file.log_format.map(|v| ("log_format", v))) {
+            None => LogFormat::Text,
+            Some((source, v)) => match v.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        source,
+                        value: v,
+                        problem: "is not a log format (text or json)".into(),
+                    });
+                }
+            },
         };
         let audit_key_file = pick(
             flags.audit_key_file.map(|v| ("--audit-key-file", v)),
@@ -182,6 +199,7 @@ impl Config {
             listen,
             base_url,
             log,
+            log_format,
             audit_key_file,
             smtp_url,
             mail_from,
@@ -207,6 +225,15 @@ fn default_mail_from() -> Mailbox {
     DEFAULT_MAIL_FROM.parse().expect("the default sender is a mailbox")
 }
 
+/// How log lines are written: for people (`text`), or one JSON object per line for a log
+/// collector (`json`), with the request's id and route in each line written inside it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 /// What the command line set; clap parses the flags, this module decides what they mean.
 #[derive(Clone, Debug, Default)]
 pub struct Flags {
@@ -227,6 +254,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub base_url: Option<String>,
     pub log: Option<String>,
+    pub log_format: Option<String>,
     pub audit_key_file: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
@@ -240,7 +268,7 @@ impl FileConfig {
     pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
         toml::from_str(text).map_err(|e| {
             ConfigError::File(format!(
-                "{FILE} is not valid (keys: database, listen, base_url, log, audit_key_file, smtp_url, mail_from, jobs_hour, time_zone): {e}"
+                "{FILE} is not valid (keys: database, listen, base_url, log, log_format, audit_key_file, smtp_url, mail_from, jobs_hour, time_zone): {e}"
             ))
         })
     }

@@ -196,6 +196,60 @@ async fn logs_to_a_pipe_have_no_colour_codes() {
     );
 }
 
+/// `ROLLCALL_LOG_FORMAT=json`: every line on stderr is one JSON object — but for `listening
+/// on` and the first administrator's one-time notice — and lines written while serving a
+/// request carry its id.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_carrying_the_request_id() {
+    let rc = Rollcall::new(TestDb::sqlite());
+    let refused = rc
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("ROLLCALL_LOG_FORMAT", "xml")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("ROLLCALL_LOG_FORMAT") && said.contains("text or json"), "{said}");
+
+    let mut command = rc.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command
+        .env("ROLLCALL_LOG_FORMAT", "json")
+        .env("ROLLCALL_LOG", "info,tower_http=debug");
+    let (_server, mut stderr, before, addr) = until_listening(command).await;
+    let object = |line: &str| -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        assert!(v.is_object() && v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+        v
+    };
+    let notices = before.iter().filter(|l| l.starts_with("created administrator")).count();
+    assert_eq!(notices, 1, "{before:?}");
+    assert!(before.len() > notices, "the start logged something: {before:?}");
+    for line in before.iter().filter(|l| !l.starts_with("created administrator")) {
+        object(line);
+    }
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nx-request-id: req-4711\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let logged = Deadline::after(std::time::Duration::from_secs(30), "the request to be logged");
+    loop {
+        let line = logged.run(stderr.next_line()).await.unwrap().expect("serve exited");
+        let v = object(&line);
+        if line.contains("req-4711") {
+            assert_eq!(v["span"]["request_id"], "req-4711", "{line}");
+            assert_eq!(v["span"]["path"], "/healthz", "{line}");
+            break;
+        }
+    }
+}
+
 /// The first administrator's email comes from `ROLLCALL_ADMIN_EMAIL` at the first start; a
 /// bad one stops the start, naming the variable.
 #[tokio::test]
