@@ -27,6 +27,12 @@ struct StatusLabels {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: String,
+    outcome: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
@@ -38,6 +44,8 @@ pub struct Metrics {
     seats_used: Gauge,
     seat_limit: Gauge,
     users: Family<StatusLabels, Gauge>,
+    mail: Family<StatusLabels, Gauge>,
+    job_runs: Family<JobLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -56,6 +64,18 @@ impl Default for Metrics {
         registry.register("seats_used", "Seats in use (active accounts)", seats_used.clone());
         registry.register("seat_limit", "Seats in the plan", seat_limit.clone());
         registry.register("users", "Accounts by status", users.clone());
+        let mail = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "mail_outbox",
+            "Mail waiting to go out (pending) and given up after repeated failures (dead)",
+            mail.clone(),
+        );
+        let job_runs = Family::<JobLabels, Gauge>::default();
+        registry.register(
+            "job_runs",
+            "Daily job runs recorded in the database (by every instance), by job and outcome",
+            job_runs.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -63,6 +83,8 @@ impl Default for Metrics {
             seats_used,
             seat_limit,
             users,
+            mail,
+            job_runs,
         }
     }
 }
@@ -94,6 +116,12 @@ impl Metrics {
             ("trash", snap.trash),
         ] {
             self.users.get_or_create(&StatusLabels { status: status.into() }).set(n);
+        }
+        for (status, n) in [("pending", snap.mail_pending), ("dead", snap.mail_dead)] {
+            self.mail.get_or_create(&StatusLabels { status: status.into() }).set(n);
+        }
+        for (job, outcome, n) in snap.job_runs {
+            self.job_runs.get_or_create(&JobLabels { job, outcome }).set(n);
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

@@ -210,7 +210,10 @@ async fn json_logs_are_one_object_per_line_carrying_the_request_id() {
         .unwrap();
     let said = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{said}");
-    assert!(said.contains("ROLLCALL_LOG_FORMAT") && said.contains("text or json"), "{said}");
+    assert!(
+        said.contains("ROLLCALL_LOG_FORMAT") && said.contains("text or json"),
+        "{said}"
+    );
 
     let mut command = rc.command(&["serve", "--listen", "127.0.0.1:0"]);
     command
@@ -220,7 +223,10 @@ async fn json_logs_are_one_object_per_line_carrying_the_request_id() {
     let object = |line: &str| -> serde_json::Value {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
-        assert!(v.is_object() && v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+        assert!(
+            v.is_object() && v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
         v
     };
     let notices = before.iter().filter(|l| l.starts_with("created administrator")).count();
@@ -231,7 +237,8 @@ async fn json_logs_are_one_object_per_line_carrying_the_request_id() {
     }
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     s.write_all(
-        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nx-request-id: req-4711\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nx-request-id: req-4711\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
     )
     .await
     .unwrap();

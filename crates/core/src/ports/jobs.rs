@@ -18,6 +18,9 @@ pub trait JobReads: Send {
     async fn daily_run(&mut self, job: &str, period: &str) -> Result<Option<DailyRunRecord>>;
     /// A daily job's most recent run, scheduled or asked for.
     async fn latest_daily_run(&mut self, job: &str) -> Result<Option<DailyRunRecord>>;
+    /// How many runs each daily job has recorded, by outcome (`ok`, `failed`, or `running`
+    /// for one not finished): (job, outcome, runs).
+    async fn daily_run_counts(&mut self) -> Result<Vec<(String, String, i64)>>;
     /// Who holds a daily job's run lease and until when, if anyone does after `now`.
     async fn job_lease(&mut self, job: &str, now: Millis) -> Result<Option<(String, Millis)>>;
 }

@@ -11,6 +11,8 @@ pub trait OutboxReads: Send {
     async fn list_mail(&mut self, limit: i64) -> Result<Vec<OutboxMail>>;
     /// Pending messages whose next attempt is due.
     async fn due_mail(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxMail>>;
+    /// How many messages wait to go out (`pending`) and how many were given up (`dead`).
+    async fn mail_backlog(&mut self) -> Result<(i64, i64)>;
     /// Whether a message carrying a link of `purpose` was queued for the user since then.
     async fn recent_link_mail(&mut self, user: UserId, purpose: &str, since: Millis) -> Result<bool>;
 }

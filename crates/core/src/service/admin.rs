@@ -147,6 +147,11 @@ pub struct MetricsSnapshot {
     pub seats_used: i64,
     pub deactivated: i64,
     pub trash: i64,
+    /// Messages waiting to go out, and given up after repeated failures.
+    pub mail_pending: i64,
+    pub mail_dead: i64,
+    /// Daily job runs recorded: (job, outcome, runs).
+    pub job_runs: Vec<(String, String, i64)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -997,11 +1002,16 @@ impl System<'_> {
         };
         let deactivated = tx.count_users(&count(UserStatus::Deactivated)).await?;
         let trash = tx.count_users(&count(UserStatus::Trash)).await?;
+        let (mail_pending, mail_dead) = tx.mail_backlog().await?;
+        let job_runs = tx.daily_run_counts().await?;
         Ok(MetricsSnapshot {
             seat_limit: plan.seat_limit,
             seats_used: plan.seats_used,
             deactivated,
             trash,
+            mail_pending,
+            mail_dead,
+            job_runs,
         })
     }
 }

@@ -291,4 +291,29 @@ both_backends!(health_and_readiness_answer_without_a_token, |db: TestDb| async m
         metrics.contains("rollcall_http_requests_total{method=\"GET\",route=\"/api/v1/users\",status=\"401\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("rollcall_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/users\"} 1"),
+        "{metrics}"
+    );
+    // The daily jobs ran once before the test began, each recorded as a run that went well.
+    for job in ["seat-snapshot", "trash-purge", "idle-policy"] {
+        let line = format!("rollcall_job_runs{{job=\"{job}\",outcome=\"ok\"}} 1");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    assert!(
+        metrics.contains("rollcall_mail_outbox{status=\"pending\"} 0"),
+        "{metrics}"
+    );
+    // Two welcome mails queued; one given up.
+    app.user("ada", "learner", &[]).await;
+    app.user("bob", "learner", &[]).await;
+    app.db
+        .execute("UPDATE mail_outbox SET status = 'dead' WHERE to_address = 'bob@example.org'")
+        .await;
+    let (_, metrics) = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("rollcall_mail_outbox{status=\"pending\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rollcall_mail_outbox{status=\"dead\"} 1"), "{metrics}");
 });

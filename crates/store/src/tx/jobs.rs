@@ -42,6 +42,11 @@ impl JobReads for SqlTx {
         Ok(row.map(RunRow::into_record))
     }
 
+    async fn daily_run_counts(&mut self) -> Result<Vec<(String, String, i64)>> {
+        const SQL: &str = "SELECT job, COALESCE(outcome, 'running'), COUNT(*) FROM job_runs GROUP BY job, COALESCE(outcome, 'running') ORDER BY job";
+        self.fetch_all(SQL, &[]).await
+    }
+
     async fn job_lease(&mut self, job: &str, now: Millis) -> Result<Option<(String, Millis)>> {
         const SQL: &str = "SELECT holder, lease_until FROM job_leases WHERE job = $1 AND lease_until > $2";
         self.fetch_optional(SQL, &args![job, now]).await

@@ -10,6 +10,18 @@ impl OutboxReads for SqlTx {
         Ok(rows.into_iter().map(OutboxMail::from).collect())
     }
 
+    async fn mail_backlog(&mut self) -> Result<(i64, i64)> {
+        // Two index range counts (mail_outbox_due leads with status); sent mail, the bulk
+        // of the table, is never read.
+        let pending = self
+            .fetch_i64("SELECT COUNT(*) FROM mail_outbox WHERE status = 'pending'", &[])
+            .await?;
+        let dead = self
+            .fetch_i64("SELECT COUNT(*) FROM mail_outbox WHERE status = 'dead'", &[])
+            .await?;
+        Ok((pending, dead))
+    }
+
     async fn due_mail(&mut self, now: Millis, limit: i64) -> Result<Vec<OutboxMail>> {
         let sql = format!(
             "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
