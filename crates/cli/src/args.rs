@@ -80,6 +80,13 @@ pub enum Command {
     /// Write a consistent copy of the database to PATH, a new SQLite file, while the server
     /// runs (PostgreSQL too: one snapshot of every table)
     Backup { path: std::path::PathBuf },
+    /// Check the installation without changing it: configuration, database and schema,
+    /// audit key, SMTP, base URL against cookie security, the IdP's certificates. Exits 1
+    /// when a check fails; what is merely unset is a warning
+    Doctor {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Copy a backup (a file `rollcall backup` wrote) into the configured database, which
     /// must be empty; then compare row counts and verify the audit chain
     Restore { path: std::path::PathBuf },

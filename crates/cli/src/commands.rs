@@ -94,6 +94,7 @@ async fn transfer(config: &Config, ctx: &Context, source_url: &str, target_url: 
     target.migrate().await?;
     let counts = source.copy_into(&target).await;
     target.close().await;
+    source.close().await;
     let counts = counts?;
     let mut table = Table::new(&["TABLE", "SOURCE", "TARGET"]);
     for c in &counts {
@@ -184,11 +185,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         audit_key_file: cli.audit_key_file,
         jobs_hour: cli.jobs_hour,
         time_zone: cli.time_zone,
-    })?;
+    });
+    // The doctor reports a configuration that doesn't load as one of its checks.
+    if let Command::Doctor { format } = cli.command {
+        return crate::doctor::doctor(config, format).await;
+    }
+    let config = config?;
     let url = &config.database_url;
     let ctx = Context::cli();
     match cli.command {
         Command::Serve(_) => serve(config).await,
+        Command::Doctor { .. } => unreachable!("answered before the configuration is required"),
         Command::Sso(cmd) => sso(&open(&config).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Backup { path } => {
             let store = SqlStore::connect(url).await?;

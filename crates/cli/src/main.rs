@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod doctor;
 mod idle;
 mod import;
 mod output;

@@ -127,6 +127,20 @@ pub fn sp_metadata(base_url: &str) -> String {
     )
 }
 
+/// When a certificate (base64 DER, as IdP metadata carries it) stops being valid, in
+/// seconds since the Unix epoch.
+pub fn certificate_not_after(base64_der: &str) -> Result<i64, String> {
+    use base64::Engine as _;
+    use x509_cert::der::Decode as _;
+    let compact: String = base64_der.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| "the certificate is not base64".to_owned())?;
+    let cert = x509_cert::Certificate::from_der(&der).map_err(|e| format!("the certificate can't be read: {e}"))?;
+    let after = cert.tbs_certificate.validity.not_after.to_unix_duration();
+    i64::try_from(after.as_secs()).map_err(|_| "the certificate's end of validity is out of range".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +199,15 @@ mod tests {
         assert!(md.contains("entityID=\"https://lms.example.org/saml/metadata\""));
         assert!(md.contains("Location=\"https://lms.example.org/saml/acs\""));
         roxmltree::Document::parse(&md).unwrap();
+    }
+
+    #[test]
+    fn a_certificates_end_of_validity_is_read() {
+        let pem = include_str!("../testdata/idp.cert.pem");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        // openssl x509 -enddate: Nov  4 09:06:31 2126 GMT
+        assert_eq!(certificate_not_after(&body), Ok(4_949_456_791));
+        assert!(certificate_not_after("not base64!").is_err());
+        assert!(certificate_not_after("MIIBsjCCAVigAwIBAgIU").is_err());
     }
 }

@@ -39,6 +39,21 @@ impl SmtpTransport {
             AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?.build(),
         ))
     }
+
+    /// Whether the SMTP server at `smtp_url` answers and greets (connect, EHLO, and TLS and
+    /// login where the URL asks for them), within `timeout`; the reason when it doesn't.
+    pub async fn check(smtp_url: &str, timeout: Duration) -> Result<(), String> {
+        let transport: AsyncSmtpTransport<Tokio1Executor> = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+            .map_err(|e| e.to_string())?
+            .timeout(Some(timeout))
+            .build();
+        match tokio::time::timeout(timeout, transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err("the server did not accept the connection".into()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} seconds", timeout.as_secs())),
+        }
+    }
 }
 
 #[async_trait]

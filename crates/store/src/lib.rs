@@ -53,6 +53,19 @@ pub struct SqlStore {
     pool: Pool,
 }
 
+/// A schema against this build's migrations ([`SqlStore::migration_state`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Whether any migration was ever run here (a new, empty database: no).
+    pub ever_migrated: bool,
+    /// How many migrations this build carries.
+    pub known: usize,
+    /// Those not applied yet: (version, description).
+    pub pending: Vec<(i64, String)>,
+    /// Versions applied that this build doesn't carry.
+    pub unknown: Vec<i64>,
+}
+
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -345,6 +358,55 @@ impl SqlStore {
             Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// How this database's schema stands against the migrations this build carries, without
+    /// changing anything: those not applied yet, and versions applied that this build
+    /// doesn't know (a newer rollcall migrated it).
+    pub async fn migration_state(&self) -> Result<MigrationState> {
+        let known = SqlStore::migration_versions(self.backend());
+        let (has_table, applied): (bool, Vec<(i64,)>) = match &self.pool {
+            Pool::Sqlite { read, .. } => {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(read)
+                .await
+                .map_err(db_err)?;
+                let applied = if n > 0 {
+                    sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(read)
+                        .await
+                        .map_err(db_err)?
+                } else {
+                    vec![]
+                };
+                (n > 0, applied)
+            }
+            Pool::Postgres(p) => {
+                let (exists,): (bool,) = sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(p)
+                    .await
+                    .map_err(db_err)?;
+                let applied = if exists {
+                    sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(p)
+                        .await
+                        .map_err(db_err)?
+                } else {
+                    vec![]
+                };
+                (exists, applied)
+            }
+        };
+        let applied: std::collections::BTreeSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        let known_versions: std::collections::BTreeSet<i64> = known.iter().map(|(v, _)| *v).collect();
+        Ok(MigrationState {
+            ever_migrated: has_table,
+            known: known.len(),
+            pending: known.into_iter().filter(|(v, _)| !applied.contains(v)).collect(),
+            unknown: applied.difference(&known_versions).copied().collect(),
+        })
     }
 
     /// The migration versions each backend knows, for the lockstep test.

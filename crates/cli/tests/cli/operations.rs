@@ -208,3 +208,114 @@ async fn an_installation_moves_from_sqlite_to_postgresql_and_back() {
         "a missing source is not created"
     );
 }
+
+/// IdP metadata whose signing certificate is `pem`.
+fn metadata_with(pem: &str) -> String {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    super::walkthrough::IDP_METADATA.replace("MIIBsjCCAVigAwIBAgIU", &body)
+}
+
+async fn doctor(rc: &Rollcall, env: &[(&str, &str)]) -> (Option<i32>, serde_json::Value) {
+    let mut command = rc.command(&["doctor", "--format", "json"]);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().await.unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(report["ok"], out.status.success(), "{report}");
+    (out.status.code(), report)
+}
+
+/// The status of the check named `name` (the first, when there are several).
+fn status_of<'a>(report: &'a serde_json::Value, name: &str) -> &'a str {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {report}"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+both_backends!(
+    the_doctor_fails_on_what_is_broken_and_warns_on_what_is_unset,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        // A database nobody started yet (no SQLite file, an empty PostgreSQL database): what
+        // the first start makes is missing, which is no failure.
+        let (code, report) = doctor(&rc, &[]).await;
+        assert_eq!(code, Some(0), "{report}");
+        let first_missing = if rc.db.url.starts_with("sqlite:") {
+            "database"
+        } else {
+            "schema"
+        };
+        assert_eq!(status_of(&report, first_missing), "warn", "{report}");
+        assert!(rc.add("ada", "learner").await.status.success());
+
+        let (code, report) = doctor(&rc, &[]).await;
+        assert_eq!(code, Some(0), "{report}");
+        for (check, status) in [
+            ("configuration", "ok"),
+            ("database", "ok"),
+            ("schema", "ok"),
+            ("audit key", "ok"),
+            ("single sign-on", "ok"),
+            ("smtp", "warn"),
+            ("base url", "warn"),
+        ] {
+            assert_eq!(status_of(&report, check), status, "{check}: {report}");
+        }
+        let table = rc.ok(&["doctor"]).await;
+        assert!(table.starts_with("STATUS") && table.contains("warn    smtp"), "{table}");
+
+        // Each broken thing fails, and says what to do.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let smtp = format!("smtp://127.0.0.1:{closed}");
+        let (code, report) = doctor(&rc, &[("ROLLCALL_SMTP_URL", &smtp)]).await;
+        assert_eq!((code, status_of(&report, "smtp")), (Some(1), "fail"), "{report}");
+        let (code, report) = doctor(&rc, &[("ROLLCALL_BASE_URL", "http://rollcall.example.org")]).await;
+        assert_eq!((code, status_of(&report, "base url")), (Some(1), "fail"), "{report}");
+        let (code, report) = doctor(&rc, &[("ROLLCALL_BASE_URL", "https://rollcall.example.org")]).await;
+        assert_eq!((code, status_of(&report, "base url")), (Some(0), "ok"), "{report}");
+        let other_key = rc.dir.path().join("other.key");
+        std::fs::write(&other_key, format!("{}\n", "ab".repeat(32))).unwrap();
+        let (code, report) = doctor(&rc, &[("ROLLCALL_AUDIT_KEY_FILE", other_key.to_str().unwrap())]).await;
+        assert_eq!((code, status_of(&report, "audit key")), (Some(1), "fail"), "{report}");
+        let (code, report) = doctor(&rc, &[("ROLLCALL_LOG_FORMAT", "xml")]).await;
+        assert_eq!(
+            (code, status_of(&report, "configuration")),
+            (Some(1), "fail"),
+            "{report}"
+        );
+
+        let metadata = rc.dir.path().join("idp.xml");
+        let valid = include_str!("../../../saml/testdata/idp.cert.pem");
+        std::fs::write(&metadata, metadata_with(valid)).unwrap();
+        rc.ok(&["sso", "set", "--idp-metadata", metadata.to_str().unwrap()])
+            .await;
+        let (code, report) = doctor(&rc, &[]).await;
+        assert_eq!(
+            (code, status_of(&report, "saml certificate")),
+            (Some(0), "ok"),
+            "{report}"
+        );
+        std::fs::write(&metadata, metadata_with(include_str!("expired-idp.cert.pem"))).unwrap();
+        rc.ok(&["sso", "set", "--idp-metadata", metadata.to_str().unwrap()])
+            .await;
+        let (code, report) = doctor(&rc, &[]).await;
+        assert_eq!(
+            (code, status_of(&report, "saml certificate")),
+            (Some(1), "fail"),
+            "{report}"
+        );
+        let said = report.to_string();
+        assert!(said.contains("expired on 2020-02-01"), "{said}");
+    }
+);
