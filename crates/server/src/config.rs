@@ -362,6 +362,35 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The `NAME=value` settings a deployment file gives rollcall: systemd's
+    /// `Environment=` lines, or the Containerfile's `ENV` block.
+    fn deployment_env(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .map(|l| l.trim().trim_start_matches("Environment=").trim_start_matches("ENV "))
+            .map(|l| l.trim_end_matches('\\').trim())
+            .filter_map(|l| l.split_once('='))
+            .filter(|(k, _)| k.starts_with("ROLLCALL_"))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_systemd_unit_and_containerfile_configure_a_valid_server() {
+        for (file, text, listen) in [
+            ("deploy/rollcall.service", include_str!("../../../deploy/rollcall.service"), "127.0.0.1:8080"),
+            ("Containerfile", include_str!("../../../Containerfile"), "0.0.0.0:8080"),
+        ] {
+            let vars: HashMap<String, String> = deployment_env(text).into_iter().collect();
+            assert_eq!(vars.len(), 4, "{file}: {vars:?}");
+            let config = Config::resolve(Flags::default(), |k| vars.get(k).cloned(), FileConfig::default())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(config.database_url, "sqlite:///var/lib/rollcall/rollcall.db", "{file}");
+            assert_eq!(config.audit_key_file, PathBuf::from("/var/lib/rollcall/rollcall.audit-key"), "{file}");
+            assert_eq!(config.listen, listen, "{file}");
+            assert_eq!(config.log_format, LogFormat::Json, "{file}");
+        }
+    }
+
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| vars.get(name).cloned()
