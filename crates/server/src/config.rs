@@ -377,7 +377,11 @@ mod tests {
     #[test]
     fn the_shipped_systemd_unit_and_containerfile_configure_a_valid_server() {
         for (file, text, listen) in [
-            ("deploy/rollcall.service", include_str!("../../../deploy/rollcall.service"), "127.0.0.1:8080"),
+            (
+                "deploy/rollcall.service",
+                include_str!("../../../deploy/rollcall.service"),
+                "127.0.0.1:8080",
+            ),
             ("Containerfile", include_str!("../../../Containerfile"), "0.0.0.0:8080"),
         ] {
             let vars: HashMap<String, String> = deployment_env(text).into_iter().collect();
@@ -385,7 +389,11 @@ mod tests {
             let config = Config::resolve(Flags::default(), |k| vars.get(k).cloned(), FileConfig::default())
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(config.database_url, "sqlite:///var/lib/rollcall/rollcall.db", "{file}");
-            assert_eq!(config.audit_key_file, PathBuf::from("/var/lib/rollcall/rollcall.audit-key"), "{file}");
+            assert_eq!(
+                config.audit_key_file,
+                PathBuf::from("/var/lib/rollcall/rollcall.audit-key"),
+                "{file}"
+            );
             assert_eq!(config.listen, listen, "{file}");
             assert_eq!(config.log_format, LogFormat::Json, "{file}");
         }

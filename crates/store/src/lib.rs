@@ -138,7 +138,7 @@ async fn sqlite_pools(opts: SqliteConnectOptions, url: &str) -> Result<Pool> {
     let unreachable = |e: sqlx::Error| Error::internal(format!("can't open database {}: {e}", redact_url(url)));
     let opts = opts
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT);
     // Switching a new file to WAL takes an exclusive lock that the busy timeout

@@ -5,6 +5,7 @@
 mod audit;
 mod idle;
 mod import;
+mod instances;
 mod jobs;
 mod operations;
 mod proxies;

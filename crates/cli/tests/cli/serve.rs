@@ -285,7 +285,7 @@ async fn the_first_administrators_email_is_configurable() {
 
 /// A `serve` child, the reader of its stderr (kept open: a server writing to a closed pipe
 /// fails), the lines it wrote before listening, and the address it listens on.
-type Listening = (
+pub(crate) type Listening = (
     tokio::process::Child,
     tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
     Vec<String>,
@@ -293,7 +293,7 @@ type Listening = (
 );
 
 /// Starts `serve` (its stderr piped) and reads its stderr until it says where it listens.
-async fn until_listening(mut command: tokio::process::Command) -> Listening {
+pub(crate) async fn until_listening(mut command: tokio::process::Command) -> Listening {
     let mut server = command
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
