@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 mod audit;
+mod crash;
 mod idle;
 mod import;
 mod instances;
