@@ -52,6 +52,21 @@ pub fn python() -> PathBuf {
     test_env::var("ROLLCALL_PYTHON").map_or_else(|| project_root().join(".venv/bin/python"), PathBuf::from)
 }
 
+/// Whether the venv's Python has `module`; under CI a missing one fails the test instead
+/// (`.ci/run` installs them), elsewhere the test says it skips.
+pub fn python_has(module: &str) -> bool {
+    let python = python();
+    let has = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        assert!(!in_ci(), "CI=true but the venv has no {module} (.ci/run installs it)");
+        eprintln!("skipping: no {module} in {}", python.display());
+    }
+    has
+}
+
 /// The venv's `scim2` command (scim2-cli), or `ROLLCALL_SCIM2_CLI`.
 pub fn scim2_cli() -> PathBuf {
     test_env::var("ROLLCALL_SCIM2_CLI").map_or_else(|| project_root().join(".venv/bin/scim2"), PathBuf::from)

@@ -168,17 +168,10 @@ async fn smtp_sink() -> Option<(
     tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     u16,
 )> {
-    let python = rollcall_testkit::python();
-    let has = std::process::Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
-        let in_ci = rollcall_testkit::in_ci();
-        assert!(!in_ci, "CI=true but the venv has no aiosmtpd (.ci/run installs it)");
-        eprintln!("skipping: no aiosmtpd in {}", python.display());
+    if !rollcall_testkit::python_has("aiosmtpd") {
         return None;
     }
+    let python = rollcall_testkit::python();
     let mut child = tokio::process::Command::new(python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/smtp_sink.py"))
         .stdout(std::process::Stdio::piped())

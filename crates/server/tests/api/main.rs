@@ -70,6 +70,19 @@ impl Drop for Instance {
     }
 }
 
+/// A server's configuration on the database at `url`: any free port on loopback, and the
+/// key every test service shares, in a file of the directory returned (kept while it runs).
+pub fn test_config(url: &str) -> (tempfile::TempDir, Config) {
+    let audit_key_dir = tempfile::tempdir().unwrap();
+    let key_file = audit_key_dir.path().join("rollcall.audit-key");
+    let key = rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap();
+    rollcall_server::app::write_audit_key(&key_file, &key, 1).unwrap();
+    let mut config = Config::for_database(url);
+    config.listen = "127.0.0.1:0".into();
+    config.audit_key_file = key_file;
+    (audit_key_dir, config)
+}
+
 impl TestApp {
     pub async fn start(db: TestDb) -> TestApp {
         Self::start_at(db, None).await
@@ -82,15 +95,8 @@ impl TestApp {
     }
 
     async fn start_at(db: TestDb, public: Option<String>) -> TestApp {
-        // The key every test service shares, in the file the server reads it from.
-        let audit_key_dir = tempfile::tempdir().unwrap();
-        let key_file = audit_key_dir.path().join("rollcall.audit-key");
-        let key = rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap();
-        rollcall_server::app::write_audit_key(&key_file, &key, 1).unwrap();
-        let mut config = Config::for_database(&db.url);
-        config.listen = "127.0.0.1:0".into();
+        let (audit_key_dir, mut config) = test_config(&db.url);
         config.base_url = public;
-        config.audit_key_file = key_file;
         let clock = Arc::new(ManualClock::starting_now());
         let outbox = Arc::new(MemoryTransport::default());
         let app = App::builder(config)

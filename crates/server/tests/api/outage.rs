@@ -118,13 +118,7 @@ async fn a_database_outage_is_answered_503_and_passes_without_a_restart() {
     let (_, upstream) = via(&db.url, "127.0.0.1:1".parse().unwrap());
     let mut switch = Switch::to(upstream).await;
     let (proxied, _) = via(&db.url, switch.addr);
-    let key_dir = tempfile::tempdir().unwrap();
-    let key_file = key_dir.path().join("rollcall.audit-key");
-    let key = rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap();
-    rollcall_server::app::write_audit_key(&key_file, &key, 1).unwrap();
-    let mut config = Config::for_database(&proxied);
-    config.listen = "127.0.0.1:0".into();
-    config.audit_key_file = key_file;
+    let (_key_dir, config) = test_config(&proxied);
     let app = App::builder(config)
         .mail_transport(Arc::new(MemoryTransport::default()))
         .send_mail_on_demand()
@@ -217,19 +211,10 @@ async fn smtp_sink_on(
     tokio::process::Child,
     tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 )> {
-    let python = rollcall_testkit::python();
-    let has = std::process::Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
-        assert!(
-            !rollcall_testkit::in_ci(),
-            "CI=true but the venv has no aiosmtpd (.ci/run installs it)"
-        );
-        eprintln!("skipping: no aiosmtpd in {}", python.display());
+    if !rollcall_testkit::python_has("aiosmtpd") {
         return None;
     }
+    let python = rollcall_testkit::python();
     let mut child = tokio::process::Command::new(python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../cli/tests/cli/smtp_sink.py"))
         .arg(port.to_string())
@@ -247,13 +232,7 @@ both_backends!(mail_waits_out_an_smtp_outage, |db: TestDb| async move {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = free.local_addr().unwrap().port();
     drop(free);
-    let key_dir = tempfile::tempdir().unwrap();
-    let key_file = key_dir.path().join("rollcall.audit-key");
-    let key = rollcall_core::audit::AuditKey::from_bytes(&rollcall_testkit::TEST_AUDIT_KEY).unwrap();
-    rollcall_server::app::write_audit_key(&key_file, &key, 1).unwrap();
-    let mut config = Config::for_database(&db.url);
-    config.listen = "127.0.0.1:0".into();
-    config.audit_key_file = key_file;
+    let (_key_dir, mut config) = test_config(&db.url);
     config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
     let clock = Arc::new(ManualClock::starting_now());
     let app = App::builder(config)
