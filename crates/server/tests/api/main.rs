@@ -64,6 +64,24 @@ pub struct Instance {
     server: tokio::task::JoinHandle<()>,
 }
 
+impl Instance {
+    /// Builds the server `builder` describes — mail kept in memory and sent on demand, no
+    /// first administrator — and serves it on its own listener until dropped.
+    pub async fn serve(builder: rollcall_server::app::AppBuilder) -> Instance {
+        let app = builder
+            .mail_transport(Arc::new(MemoryTransport::default()))
+            .send_mail_on_demand()
+            .without_first_admin()
+            .build()
+            .await
+            .unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        let service = app.service().clone();
+        let server = tokio::spawn(async move { app.serve(std::future::pending()).await.unwrap() });
+        Instance { base, service, server }
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         self.server.abort();
@@ -139,18 +157,7 @@ impl TestApp {
         let mut config = Config::for_database(&self.db.url);
         config.listen = "127.0.0.1:0".into();
         config.audit_key_file = self._audit_key_dir.path().join("rollcall.audit-key");
-        let app = App::builder(config)
-            .clock(self.clock.clone())
-            .mail_transport(Arc::new(MemoryTransport::default()))
-            .send_mail_on_demand()
-            .without_first_admin()
-            .build()
-            .await
-            .unwrap();
-        let base = format!("http://{}", app.local_addr().unwrap());
-        let service = app.service().clone();
-        let server = tokio::spawn(async move { app.serve(std::future::pending()).await.unwrap() });
-        Instance { base, service, server }
+        Instance::serve(App::builder(config).clock(self.clock.clone())).await
     }
 
     pub async fn user(&self, name: &str, user_type: &str, branches: &[&str]) -> i64 {

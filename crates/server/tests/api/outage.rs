@@ -119,16 +119,8 @@ async fn a_database_outage_is_answered_503_and_passes_without_a_restart() {
     let mut switch = Switch::to(upstream).await;
     let (proxied, _) = via(&db.url, switch.addr);
     let (_key_dir, config) = test_config(&proxied);
-    let app = App::builder(config)
-        .mail_transport(Arc::new(MemoryTransport::default()))
-        .send_mail_on_demand()
-        .without_first_admin()
-        .build()
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.local_addr().unwrap());
-    let service = app.service().clone();
-    let server = tokio::spawn(async move { app.serve(std::future::pending()).await.unwrap() });
+    let server = Instance::serve(App::builder(config)).await;
+    let (base, service) = (server.base.clone(), server.service.clone());
     let ctx = Context::cli();
     let admin = service
         .create_user(
@@ -201,7 +193,6 @@ async fn a_database_outage_is_answered_503_and_passes_without_a_restart() {
         .map(|u| u["username"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["root"], "the refused create wrote nothing");
-    server.abort();
 }
 
 /// The SMTP sink from the CLI tests, on `port`; `None` (skip) without aiosmtpd outside CI.
