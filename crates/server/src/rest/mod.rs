@@ -82,6 +82,58 @@ fn describe_responses(doc: &mut OpenApiDoc) {
     }
 }
 
+/// The refusals any operation can meet before its handler decides anything, documented on
+/// every operation they apply to so the document lists every status a client can see: 400
+/// for a parameter or body that can't be read, 413 and 415 for a body too large or not
+/// JSON, 503 while the database is out of reach.
+fn standard_errors(doc: &mut OpenApiDoc) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let shared_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let has_body = op.request_body.is_some();
+            let has_parameters = shared_parameters || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let responses = &mut op.responses.responses;
+            if has_body || has_parameters {
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| error("a parameter or the body can't be read"));
+            }
+            if has_body {
+                responses
+                    .entry("413".into())
+                    .or_insert_with(|| error("the body is larger than this operation accepts"));
+                responses
+                    .entry("415".into())
+                    .or_insert_with(|| error("the body is not of the documented content type"));
+            }
+            responses
+                .entry("503".into())
+                .or_insert_with(|| error("the database is out of reach; retry after `Retry-After` seconds"));
+        }
+    }
+}
+
 /// The `/api/v1` routes and their OpenAPI document.
 pub fn router() -> (Router<AppState>, OpenApiDoc) {
     let v1 = OpenApiRouter::new()
@@ -138,6 +190,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();
+    standard_errors(&mut doc);
     describe_responses(&mut doc);
     let json = std::sync::Arc::new(doc.to_json().expect("the OpenAPI document serialises"));
     let router = router

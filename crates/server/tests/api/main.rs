@@ -17,6 +17,7 @@ mod outage;
 mod pages;
 mod reach;
 mod saml;
+mod schemathesis;
 mod scim;
 mod scim_matrix;
 mod scim_tester;
