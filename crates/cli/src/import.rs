@@ -75,6 +75,7 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
             args.allow_large_deactivation,
             args.include_scim,
         )?,
+        atomic_rows: None,
     };
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let json = args.format == ShowFormat::Json;

@@ -59,6 +59,20 @@ pub struct ImportOptions {
     pub send_welcome: Option<bool>,
     /// Treat the file as the whole roster: who is missing from it is deactivated.
     pub sync: Option<RosterSync>,
+    /// Files with more rows to write than this are written in batches rather than in one
+    /// transaction; `None`: [`ATOMIC_ROWS`].
+    pub atomic_rows: Option<u64>,
+}
+
+/// Rows an import writes in one transaction, all or nothing. Above it a file is written in
+/// batches so others aren't kept waiting for the write lock; [`ImportOptions::atomic_rows`]
+/// moves it.
+pub const ATOMIC_ROWS: u64 = 10_000;
+
+impl ImportOptions {
+    pub fn atomic_rows(&self) -> u64 {
+        self.atomic_rows.unwrap_or(ATOMIC_ROWS)
+    }
 }
 
 /// A roster sync: the file lists everyone who should be active (within `scope_branch`, or
@@ -453,8 +467,13 @@ impl Service {
         Ok(summary)
     }
 
-    /// The write pass of an import: the planned rows in batches of [`BATCH`], each batch in
-    /// its own transaction, drawing its seats from `reservation`.
+    /// The write pass of an import. Up to [`ImportOptions::atomic_rows`] rows to write go in
+    /// one transaction: all of them or, refused or killed midway, none. A larger file goes
+    /// in batches of [`BATCH`], a transaction each, so that other writers (sign-ins, SCIM,
+    /// the console) get the write lock between batches; stopped midway, it leaves whole
+    /// batches written, and the same file run again with `--update-existing` finishes it.
+    /// Either way the seats are drawn from `reservation`, and rows are reported once
+    /// committed, never before.
     #[allow(clippy::too_many_arguments)]
     async fn write_batches(
         &self,
@@ -469,119 +488,164 @@ impl Service {
         report: &mut (dyn FnMut(RowReport) + Send),
     ) -> Result<()> {
         let mut refused = refused.into_iter().peekable();
-        let mut batch: Vec<ImportRow> = Vec::with_capacity(BATCH);
-        let (mut written, mut settle_at) = (0u64, 4 * BATCH as u64);
         // The courses rows name, by code key, read once per file.
         let mut courses: HashMap<String, Course> = HashMap::new();
-        let mut rows = source()?;
-        loop {
-            batch.clear();
-            for parsed in rows.by_ref() {
-                match parsed {
-                    Ok(r) if plans.contains_key(&r.line) => batch.push(r),
-                    Ok(r) => emit_refused(&mut refused, r.line, report),
-                    Err(e) => emit_refused(&mut refused, e.line, report),
-                }
-                if batch.len() == BATCH {
+        let planned = |parsed: Parsed| match parsed {
+            Ok(r) if plans.contains_key(&r.line) => Some(r),
+            _ => None,
+        };
+        let mut rows = source()?.filter_map(planned);
+        if plans.len() as u64 <= opts.atomic_rows() {
+            // Every password hashed before the transaction begins: the write lock is never
+            // held while argon2 runs.
+            let mut all: Vec<ImportRow> = rows.collect();
+            let mut hashes = hash_all(&all, plans).await?.into_iter();
+            let mut txb = self.store.begin().await?;
+            let who = self.principal(txb.as_mut(), ctx).await?;
+            let mut outcomes = Vec::with_capacity(all.len());
+            all.reverse();
+            while !all.is_empty() {
+                let batch: Vec<ImportRow> = all.drain(all.len().saturating_sub(BATCH)..).rev().collect();
+                let batch_hashes = hashes.by_ref().take(batch.len()).collect();
+                let step = self.write_batch(
+                    txb.as_mut(),
+                    ctx,
+                    &who,
+                    opts,
+                    plans,
+                    row_seats,
+                    reservation,
+                    &mut courses,
+                    batch,
+                    batch_hashes,
+                );
+                outcomes.extend(step.await?);
+            }
+            self.commit(txb).await?;
+            report_written(summary, outcomes, &mut refused, report);
+        } else {
+            let mut written = 0u64;
+            let mut settle_at = 4 * BATCH as u64;
+            loop {
+                let batch: Vec<ImportRow> = rows.by_ref().take(BATCH).collect();
+                if batch.is_empty() {
                     break;
                 }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            // Hashed before the write lock is taken, a batch at a time, so no more than a
-            // batch of hashes is ever held.
-            let hashes = hash_all(&batch, plans).await?;
-            let mut txb = self.store.begin().await?;
-            let tx = txb.as_mut();
-            let who = self.principal(tx, ctx).await?;
-            let seats: i64 = batch.iter().filter_map(|r| row_seats.get(&r.line)).sum();
-            let lease = self.now() + RESERVATION_LEASE_MS;
-            if !tx.draw_reserved_seats(reservation, seats, lease).await? {
-                return Err(Error::internal("an import's seat reservation ran out"));
-            }
-            let mut outcomes = Vec::with_capacity(batch.len());
-            // The batch's new accounts are written together, after its updates (no two rows
-            // name the same account, so the order between them changes nothing).
-            let mut creates = vec![];
-            let mut created = vec![];
-            for (row, hash) in batch.drain(..).zip(hashes) {
-                let outcome = match plans[&row.line] {
-                    Plan::Create => {
-                        creates.push((new_user_of(&row, opts), hash));
-                        created.push((row.line, row.username, row.courses));
-                        continue;
-                    }
-                    Plan::Update => {
-                        self.import_update(tx, ctx, &who, &row, hash, opts).await?;
-                        self.import_courses(tx, ctx, &who, &row.username, &row.courses).await?;
-                        Outcome::Updated
-                    }
-                    Plan::Reactivate => {
-                        let key = UserKey::Username(row.username.clone());
-                        let reached = self.reach_to_change(tx, &who, &key).await?;
-                        self.transition(tx, ctx, &who, reached, LifecycleAction::Activate)
-                            .await?;
-                        Outcome::Updated
-                    }
-                    Plan::Unchanged => Outcome::Unchanged,
-                };
-                outcomes.push((row.line, row.username, outcome));
-            }
-            let views = if creates.is_empty() {
-                vec![]
-            } else {
-                self.create_all_in(tx, ctx, &who, creates).await?
-            };
-            // The new accounts' courses, enrolled together.
-            let ids: HashMap<String, UserId> = views.iter().map(|v| (name_key(&v.username), UserId(v.id))).collect();
-            let mut enrolments: Vec<(UserId, &str, Course)> = vec![];
-            for (_, username, codes) in &created {
-                let id = *ids
-                    .get(&name_key(username.trim()))
-                    .ok_or_else(|| Error::internal(format!("imported user '{username}' was not created")))?;
-                for code in codes {
-                    let key = name_key(code.trim());
-                    let c = match courses.get(&key) {
-                        Some(c) => c.clone(),
-                        None => {
-                            let c = self.course(tx, code).await?;
-                            courses.insert(key, c.clone());
-                            c
-                        }
-                    };
-                    enrolments.push((id, username.as_str(), c));
+                // Hashed before the write lock is taken, a batch at a time, so no more than a
+                // batch of hashes is ever held.
+                let hashes = hash_all(&batch, plans).await?;
+                let mut txb = self.store.begin().await?;
+                let who = self.principal(txb.as_mut(), ctx).await?;
+                let step = self.write_batch(
+                    txb.as_mut(),
+                    ctx,
+                    &who,
+                    opts,
+                    plans,
+                    row_seats,
+                    reservation,
+                    &mut courses,
+                    batch,
+                    hashes,
+                );
+                let outcomes = step.await?;
+                self.commit(txb).await?;
+                written += outcomes.len() as u64;
+                if written >= settle_at {
+                    // Each time the rows written double: the work it saves grows as fast.
+                    self.after_bulk_write().await;
+                    settle_at = written * 2;
                 }
-            }
-            let pairs: Vec<(UserId, &str, &Course)> = enrolments.iter().map(|(u, n, c)| (*u, *n, c)).collect();
-            self.enroll_all_in(tx, ctx, &who, &pairs).await?;
-            for (line, username, _) in created {
-                outcomes.push((line, username, Outcome::Created));
-            }
-            outcomes.sort_by_key(|(line, _, _)| *line);
-            self.commit(txb).await?;
-            written += outcomes.len() as u64;
-            if written >= settle_at {
-                // Each time the rows written double: the work it saves grows as fast.
-                self.after_bulk_write().await;
-                settle_at = written * 2;
-            }
-            // Rows are reported once their batch is committed, never before.
-            for (line, username, outcome) in outcomes {
-                count(summary, outcome);
-                report(RowReport {
-                    line,
-                    username,
-                    outcome,
-                    column: None,
-                    reason: None,
-                });
+                report_written(summary, outcomes, &mut refused, report);
             }
         }
         for rest in refused {
             report(rest);
         }
         Ok(())
+    }
+
+    /// Writes one batch of planned rows inside `tx`, its seats drawn from `reservation`;
+    /// returns each row's outcome (line, username), in file order.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_batch(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        opts: &ImportOptions,
+        plans: &HashMap<u64, Plan>,
+        row_seats: &HashMap<u64, i64>,
+        reservation: &str,
+        courses: &mut HashMap<String, Course>,
+        batch: Vec<ImportRow>,
+        hashes: Vec<Option<String>>,
+    ) -> Result<Vec<(u64, String, Outcome)>> {
+        let seats: i64 = batch.iter().filter_map(|r| row_seats.get(&r.line)).sum();
+        let lease = self.now() + RESERVATION_LEASE_MS;
+        if !tx.draw_reserved_seats(reservation, seats, lease).await? {
+            return Err(Error::internal("an import's seat reservation ran out"));
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        // The batch's new accounts are written together, after its updates (no two rows
+        // name the same account, so the order between them changes nothing).
+        let mut creates = vec![];
+        let mut created = vec![];
+        for (row, hash) in batch.into_iter().zip(hashes) {
+            let outcome = match plans[&row.line] {
+                Plan::Create => {
+                    creates.push((new_user_of(&row, opts), hash));
+                    created.push((row.line, row.username, row.courses));
+                    continue;
+                }
+                Plan::Update => {
+                    self.import_update(tx, ctx, who, &row, hash, opts).await?;
+                    self.import_courses(tx, ctx, who, &row.username, &row.courses).await?;
+                    Outcome::Updated
+                }
+                Plan::Reactivate => {
+                    let key = UserKey::Username(row.username.clone());
+                    let reached = self.reach_to_change(tx, who, &key).await?;
+                    self.transition(tx, ctx, who, reached, LifecycleAction::Activate)
+                        .await?;
+                    Outcome::Updated
+                }
+                Plan::Unchanged => Outcome::Unchanged,
+            };
+            outcomes.push((row.line, row.username, outcome));
+        }
+        let views = if creates.is_empty() {
+            vec![]
+        } else {
+            self.create_all_in(tx, ctx, who, creates).await?
+        };
+        // The new accounts' courses, enrolled together.
+        let ids: HashMap<String, UserId> = views.iter().map(|v| (name_key(&v.username), UserId(v.id))).collect();
+        let mut enrolments: Vec<(UserId, &str, Course)> = vec![];
+        for (_, username, codes) in &created {
+            let id = *ids
+                .get(&name_key(username.trim()))
+                .ok_or_else(|| Error::internal(format!("imported user '{username}' was not created")))?;
+            for code in codes {
+                let key = name_key(code.trim());
+                let c = match courses.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = self.course(tx, code).await?;
+                        courses.insert(key, c.clone());
+                        c
+                    }
+                };
+                enrolments.push((id, username.as_str(), c));
+            }
+        }
+        let pairs: Vec<(UserId, &str, &Course)> = enrolments.iter().map(|(u, n, c)| (*u, *n, c)).collect();
+        self.enroll_all_in(tx, ctx, who, &pairs).await?;
+        for (line, username, _) in created {
+            outcomes.push((line, username, Outcome::Created));
+        }
+        outcomes.sort_by_key(|(line, _, _)| *line);
+        Ok(outcomes)
     }
 
     /// Decides what a row would do: create, update or nothing, and how many seats it takes —
@@ -1029,13 +1093,25 @@ fn count(summary: &mut ImportSummary, outcome: Outcome) {
     }
 }
 
-fn emit_refused(
+/// Reports committed rows in file order, each after the refused rows before it.
+fn report_written(
+    summary: &mut ImportSummary,
+    outcomes: Vec<(u64, String, Outcome)>,
     refused: &mut std::iter::Peekable<std::vec::IntoIter<RowReport>>,
-    line: u64,
     report: &mut (dyn FnMut(RowReport) + Send),
 ) {
-    if refused.peek().is_some_and(|r| r.line == line) {
-        report(refused.next().expect("peeked"));
+    for (line, username, outcome) in outcomes {
+        while let Some(r) = refused.next_if(|r| r.line < line) {
+            report(r);
+        }
+        count(summary, outcome);
+        report(RowReport {
+            line,
+            username,
+            outcome,
+            column: None,
+            reason: None,
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! Users: create, read, list, update, and the lifecycle (activate, deactivate, delete,
 //! restore, purge, scheduled deactivation; the daily reactivations are in `schedule.rs`).
 
-use super::{Change, Service, System};
+use super::{Change, Service, System, failpoint};
 use crate::actor::{Context, Principal};
 use crate::audit::AuditAction;
 use crate::domain::user::LifecycleAction;
@@ -383,6 +383,7 @@ impl Service {
             prepared.iter_mut().map(|p| (p.user.clone(), p.hash.take())).collect();
         let ids = tx.insert_users(&rows).await?;
         drop(rows);
+        failpoint("user.after-write")?;
         let users: Vec<User> = prepared
             .iter()
             .zip(&ids)
@@ -442,7 +443,9 @@ impl Service {
                 }
             }
         }
+        failpoint("user.after-outbox")?;
         self.record_all(tx, ctx, who, changes).await?;
+        failpoint("user.after-audit")?;
         // The seats last: the plan's row (and a branch's) is what every concurrent create
         // waits for, so it is locked for the end of the transaction only.
         if seated > 0 {

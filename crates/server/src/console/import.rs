@@ -49,6 +49,7 @@ impl ImportFields {
                 self.allow_large_deactivation.is_some(),
                 self.include_scim.is_some(),
             )?,
+            atomic_rows: None,
         })
     }
 

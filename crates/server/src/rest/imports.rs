@@ -133,6 +133,7 @@ pub async fn import(c: Caller, ApiQuery(q): ApiQuery<ImportQuery>, request: Requ
             q.allow_large_deactivation.unwrap_or(false),
             q.include_scim.unwrap_or(false),
         )?,
+        atomic_rows: None,
     };
     Ok(axum::Json(import_file(&c.service, &c.ctx, file.path(), opts).await?))
 }

@@ -66,8 +66,17 @@ both_backends!(
                             .expect("the others finish");
                     }
                 };
-                s.import_users(&cli(), &mut source, ImportOptions::default(), &mut report)
-                    .await
+                s.import_users(
+                    &cli(),
+                    &mut source,
+                    // Above this many rows a file is written in batches; this one has 3,000.
+                    ImportOptions {
+                        atomic_rows: Some(1_000),
+                        ..Default::default()
+                    },
+                    &mut report,
+                )
+                .await
             })
         };
         tokio::time::timeout(Duration::from_secs(300), writing.notified())

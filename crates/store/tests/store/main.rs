@@ -4,6 +4,7 @@
 mod audit;
 mod courses;
 mod daily_jobs;
+mod failpoints;
 mod idle;
 mod import_batches;
 mod lifecycle;
