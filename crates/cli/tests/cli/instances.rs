@@ -1,5 +1,6 @@
 //! Two real `rollcall serve` processes on one PostgreSQL database behave as one server:
-//! sessions, sign-in throttling and the seat limit are the database's, not a process's.
+//! sessions, sign-in throttling, the seat limit, SAML requests and replays, and bulk jobs
+//! are the database's, not a process's.
 
 use super::serve::until_listening;
 use super::*;
@@ -12,10 +13,15 @@ struct Server {
 }
 
 async fn start(rc: &Rollcall) -> Server {
+    start_with(rc, &[]).await
+}
+
+async fn start_with(rc: &Rollcall, env: &[(&str, &str)]) -> Server {
     let mut command = rc.command(&["serve", "--listen", "127.0.0.1:0"]);
     command
         .env("ROLLCALL_LOG", "warn")
-        .env("ROLLCALL_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        .env("ROLLCALL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .envs(env.iter().copied());
     let (child, stderr, _, addr) = until_listening(command).await;
     Server {
         _child: child,
@@ -249,4 +255,154 @@ async fn create(
         assert!(seat_refusal, "channel {channel}: {status} {body}");
     }
     (channel, status, won)
+}
+
+/// The address both servers stand behind, as a load balancer would publish it.
+const PUBLIC_BASE: &str = "https://rollcall.test.example";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_saml_sign_ins_and_bulk_jobs() {
+    use base64::Engine as _;
+    use rollcall_saml::test_idp::{ResponseSpec, TestIdp};
+    use std::io::Read as _;
+
+    let Some(pg) = TestDb::postgres().await else { return };
+    let rc = Rollcall::new(pg);
+    let idp = TestIdp::new();
+    let metadata = rc.dir.path().join("idp.xml");
+    std::fs::write(&metadata, idp.metadata()).unwrap();
+    let env = [("ROLLCALL_BASE_URL", PUBLIC_BASE)];
+    let a = start_with(&rc, &env).await;
+    rc.ok(&["sso", "set", "--idp-metadata", metadata.to_str().unwrap(), "--jit"])
+        .await;
+    let b = start_with(&rc, &env).await;
+    let http = client();
+
+    // A sign-in started on a: the AuthnRequest's id, and the cookie binding it to this
+    // browser.
+    let started = http.get(format!("{}/saml/login", a.base)).send().await.unwrap();
+    assert_eq!(started.status(), 303);
+    let binding = started
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("rollcall_saml_request="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .expect("the request's cookie");
+    let location = reqwest::Url::parse(started.headers()["location"].to_str().unwrap()).unwrap();
+    let request = location
+        .query_pairs()
+        .find(|(k, _)| k == "SAMLRequest")
+        .map(|(_, v)| v.into_owned())
+        .expect("a SAMLRequest");
+    let deflated = base64::engine::general_purpose::STANDARD.decode(request).unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .read_to_string(&mut xml)
+        .unwrap();
+    let id_at = xml.find(" ID=\"").unwrap() + 5;
+    let request_id = xml[id_at..id_at + xml[id_at..].find('"').unwrap()].to_owned();
+
+    // The IdP answers; the load balancer sends the answer to b.
+    let mut spec = ResponseSpec::new(
+        &idp,
+        &format!("{PUBLIC_BASE}/saml/metadata"),
+        &format!("{PUBLIC_BASE}/saml/acs"),
+        "sam",
+        chrono::Utc::now(),
+    );
+    spec.in_response_to = Some(request_id);
+    spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    spec.attributes = vec![
+        ("email".into(), "sam@example.org".into()),
+        ("firstName".into(), "Sam".into()),
+        ("lastName".into(), "Shore".into()),
+    ];
+    let answer = idp.post_body(&idp.response(&spec));
+    let post = |at: &Server| {
+        http.post(format!("{}/saml/acs", at.base))
+            .header("cookie", &binding)
+            .form(&[("SAMLResponse", answer.as_str())])
+            .send()
+    };
+    let completed = post(&b).await.unwrap();
+    assert_eq!(completed.status(), 303, "b completes a's sign-in");
+    let session = completed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("rollcall_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .expect("a session from b");
+    assert_eq!(home(&http, &a, &session).await, 200, "b's SAML session on a");
+    // The same answer again, on the instance that started the sign-in: refused, no session.
+    let replay = post(&a).await.unwrap();
+    assert!(
+        replay.status().is_client_error(),
+        "a replay on a is refused: {}",
+        replay.status()
+    );
+    assert!(
+        !replay.headers().get_all("set-cookie").iter().any(|v| v
+            .to_str()
+            .is_ok_and(|v| v.contains("rollcall_session=") && !v.contains("Max-Age=0"))),
+        "the replay made no session"
+    );
+
+    // A bulk job started through a, polled through b: each user's change made once.
+    let api = rc
+        .ok(&["token", "create", "--name", "api", "--scope", "api", "--user", "admin"])
+        .await
+        .trim()
+        .to_owned();
+    let people = 150;
+    let mut csv = String::from("username,email,first_name,last_name,branches\n");
+    for i in 0..people {
+        csv.push_str(&format!("bulk{i:03},bulk{i:03}@example.org,B,{i},\n"));
+    }
+    let file = rc.dir.path().join("bulk.csv");
+    std::fs::write(&file, csv).unwrap();
+    rc.ok(&["plan", "set", "enterprise", "--seats", "1000"]).await;
+    rc.ok(&["import", file.to_str().unwrap(), "--no-welcome"]).await;
+    let accepted = http
+        .post(format!("{}/api/v1/users/bulk", a.base))
+        .bearer_auth(&api)
+        .json(&json!({"action": "deactivate", "filter": {"q": "bulk"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202, "{people} users run as a job");
+    let job: Value = accepted.json().await.unwrap();
+    let deadline = Deadline::after(std::time::Duration::from_secs(120), "the bulk job to finish");
+    let done = loop {
+        deadline.check();
+        let polled: Value = http
+            .get(format!("{}{}", b.base, job["status_url"].as_str().unwrap()))
+            .bearer_auth(&api)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if polled["status"] != "running" {
+            break polled;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        (done["done"].as_i64(), done["failed"].as_i64()),
+        (Some(people), Some(0)),
+        "{done}"
+    );
+    let log: Vec<Value> =
+        serde_json::from_str(&rc.ok(&["audit", "list", "--limit", "10000", "--format", "json"]).await).unwrap();
+    let deactivations = log.iter().filter(|e| e["action"] == "user.deactivate").count();
+    assert_eq!(
+        deactivations as i64, people,
+        "each user deactivated once, by one instance"
+    );
 }
