@@ -67,6 +67,92 @@ pub enum CompValue {
     Null,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Printing: a filter written back in the grammar it was parsed from, with only the
+// parentheses its shape needs, so `parse(&f.to_string()) == Ok(f)` (checked by the fuzz
+// target `scim_filter`) and a printed filter nests no deeper than the one parsed.
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The parser builds `and`/`or` chains left-deep, `and` binding tighter than `or`: a
+        // left operand of the same operator needs no parentheses, anything looser does, and so
+        // does a right operand of the same operator.
+        fn operand(f: &mut fmt::Formatter<'_>, x: &Filter, parenthesize: bool) -> fmt::Result {
+            if parenthesize {
+                write!(f, "({x})")
+            } else {
+                write!(f, "{x}")
+            }
+        }
+        match self {
+            Filter::Or(l, r) => {
+                operand(f, l, false)?;
+                f.write_str(" or ")?;
+                operand(f, r, matches!(**r, Filter::Or(..)))
+            }
+            Filter::And(l, r) => {
+                operand(f, l, matches!(**l, Filter::Or(..)))?;
+                f.write_str(" and ")?;
+                operand(f, r, matches!(**r, Filter::Or(..) | Filter::And(..)))
+            }
+            Filter::Not(inner) => write!(f, "not ({inner})"),
+            Filter::Compare { path, op, value } => write!(f, "{path} {op} {value}"),
+            Filter::Present(path) => write!(f, "{path} pr"),
+            Filter::ValuePath { attr, inner, then } => {
+                write!(f, "{attr}[{inner}]")?;
+                match then {
+                    None => Ok(()),
+                    Some((sub, None)) => write!(f, ".{sub} pr"),
+                    Some((sub, Some((op, value)))) => write!(f, ".{sub} {op} {value}"),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(uri) = &self.uri {
+            write!(f, "{uri}:")?;
+        }
+        f.write_str(&self.attr)?;
+        match &self.sub {
+            Some(sub) => write!(f, ".{sub}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for CompareOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Co => "co",
+            CompareOp::Sw => "sw",
+            CompareOp::Ew => "ew",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+        })
+    }
+}
+
+impl fmt::Display for CompValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // A JSON string literal: the escaping the lexer decodes.
+            CompValue::Str(s) => f.write_str(&serde_json::Value::from(s.as_str()).to_string()),
+            // `{:?}` prints the shortest form that reads back as the same number, in
+            // exponent notation when that is shorter (`1e300`, not 301 digits).
+            CompValue::Num(n) => write!(f, "{n:?}"),
+            CompValue::Bool(b) => write!(f, "{b}"),
+            CompValue::Null => f.write_str("null"),
+        }
+    }
+}
+
 /// Why a filter was refused; its Display is a sentence for the SCIM `detail`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterError(pub String);
@@ -664,6 +750,29 @@ mod tests {
 
     const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user";
     const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:user";
+
+    #[test]
+    fn printed_filters_parse_back_to_themselves() {
+        for input in [
+            r#"userName eq "ada@example.org""#,
+            r#"a pr or b pr or c pr"#,
+            r#"a pr or (b pr or c pr)"#,
+            r#"(a pr or b pr) and c pr and (d pr and e pr)"#,
+            r#"not (a pr) and not (b eq 1 or c lt -2.5e-7)"#,
+            r#"emails[type eq "work" and value co "@x"].value eq "q\"uote\u0001""#,
+            r#"members[value pr].display pr"#,
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department ne null"#,
+            r#"meta.lastModified gt "2026-01-01T00:00:00Z" and active eq FALSE"#,
+            r#"x ge 1e300 or y le 0.1 or z eq +5"#,
+            r#"and pr and or pr"#,
+        ] {
+            let parsed = ok(input);
+            let printed = parsed.to_string();
+            assert_eq!(parse(&printed), Ok(parsed), "{input} printed as {printed}");
+        }
+        assert_eq!(ok("(a pr or b pr) and c pr").to_string(), "(a pr or b pr) and c pr");
+        assert_eq!(ok("A.B EQ 1e300").to_string(), "a.b eq 1e300");
+    }
 
     fn ok(input: &str) -> Filter {
         parse(input).unwrap_or_else(|e| panic!("{input:?} should parse: {e}"))
