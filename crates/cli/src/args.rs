@@ -209,6 +209,13 @@ pub struct ImportArgs {
     /// Update users matched by username instead of refusing them
     #[arg(long)]
     pub update_existing: bool,
+    /// Only update users matched by username; a row naming no account is refused
+    #[arg(long)]
+    pub update_only: bool,
+    /// Skip columns rollcall doesn't know (a full TalentLMS export's Timezone, Last login,
+    /// custom fields …) instead of refusing the file; the summary names them
+    #[arg(long)]
+    pub ignore_unknown_columns: bool,
     /// Write the good rows even when others are refused
     #[arg(long)]
     pub partial: bool,

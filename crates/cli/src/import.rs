@@ -32,17 +32,24 @@ fn outcome_name(o: Outcome) -> &'static str {
         Outcome::Updated => "updated",
         Outcome::Unchanged => "unchanged",
         Outcome::Refused => "refused",
+        Outcome::Skipped => "skipped",
     }
 }
 
 pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
     let ctx = Context::new(rollcall_core::Actor::Operator, rollcall_core::Channel::Csv);
     let path = args.file.clone();
+    let read = rollcall_csv::ReadOptions {
+        ignore_unknown_columns: args.ignore_unknown_columns,
+    };
     // Fail on an unreadable file or header now, with one clear line.
-    drop(
-        rollcall_csv::read(std::fs::File::open(&path).with_context(|| format!("can't open {}", path.display()))?)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?,
-    );
+    let ignored = rollcall_csv::read_with(
+        std::fs::File::open(&path).with_context(|| format!("can't open {}", path.display()))?,
+        read,
+    )
+    .map_err(|e| anyhow!("{}: {e}", path.display()))?
+    .ignored()
+    .to_vec();
     let total = count_rows(&path)?;
     let interactive = std::io::stderr().is_terminal();
     let bar = if interactive {
@@ -60,12 +67,13 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
     let mut source = || -> rollcall_core::Result<Box<dyn Iterator<Item = rollcall_core::service::Parsed> + Send>> {
         let file = std::fs::File::open(&path)
             .map_err(|e| Error::invalid("file", format!("can't open {}: {e}", path.display())))?;
-        let rows = rollcall_csv::read(file).map_err(|e| Error::invalid("file", e.to_string()))?;
+        let rows = rollcall_csv::read_with(file, read).map_err(|e| Error::invalid("file", e.to_string()))?;
         Ok(Box::new(rows))
     };
     let opts = ImportOptions {
         partial: args.partial,
         update_existing: args.update_existing,
+        update_only: args.update_only,
         dry_run: args.dry_run,
         send_welcome: args.no_welcome.then_some(false),
         sync: RosterSync::from_flags(
@@ -106,7 +114,9 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
                 r.username,
                 outcome_name(r.outcome),
                 r.column.unwrap_or_default(),
-                r.reason.unwrap_or_default()
+                // An update's changes, field by field, where a refusal gives its reason.
+                r.reason
+                    .unwrap_or_else(|| r.changes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
             )
         };
         if let Err(e) = written {
@@ -118,7 +128,8 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    let summary = result?;
+    let mut summary = result?;
+    summary.ignored_columns = ignored;
     if json {
         writeln!(out, "\n],\"summary\":{}}}", serde_json::to_string(&summary)?)?;
     }
@@ -126,15 +137,19 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
     drop(out);
     let what = if summary.dry_run { "would be" } else { "were" };
     eprintln!(
-        "{} rows: {} {what} created, {} updated, {} unchanged; {} refused; {} seats needed, {} free",
+        "{} rows: {} {what} created, {} updated, {} unchanged; {} refused; {} skipped; {} seats needed, {} free",
         summary.rows,
         summary.created,
         summary.updated,
         summary.unchanged,
         summary.refused,
+        summary.skipped,
         summary.seats_needed,
         summary.seats_free
     );
+    if !summary.ignored_columns.is_empty() {
+        eprintln!("columns read and not kept: {}", summary.ignored_columns.join(", "));
+    }
     if let Some(sync) = &summary.sync {
         let verb = if summary.dry_run || sync.held {
             "would deactivate"
@@ -163,14 +178,22 @@ pub async fn import(service: &Service, args: ImportArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    if summary.refused > 0 && !summary.written && !summary.dry_run {
-        eprintln!(
-            "error: {} rows were refused, so nothing was written; fix them, or import the rest with --partial",
-            summary.refused
-        );
+    // A dry run exits as its commit would: 1 when the import would be refused.
+    if let Some(refusal) = &summary.refusal {
+        let verdict = if summary.dry_run {
+            "would be refused"
+        } else {
+            "was refused"
+        };
+        eprintln!("error: the import {verdict}: {}", refusal.message);
         return Ok(ExitCode::FAILURE);
     }
-    if summary.dry_run && summary.refused > 0 {
+    if summary.stopped {
+        let written = if summary.dry_run { "would be" } else { "was" };
+        eprintln!(
+            "error: {} rows were refused, so nothing {written} written; fix them, or import the rest with --partial",
+            summary.refused
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -68,8 +68,46 @@ impl std::fmt::Display for FileError {
 }
 impl std::error::Error for FileError {}
 
+/// How to read an import file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
+    /// Skip the columns rollcall doesn't know (a full TalentLMS export's `Timezone`,
+    /// `Last login`, custom fields …) instead of refusing the file; [`Rows::ignored`]
+    /// names them.
+    pub ignore_unknown_columns: bool,
+}
+
+/// The data rows of an import file, and the columns of its header that are read and not
+/// kept.
+pub struct Rows<I> {
+    ignored: Vec<String>,
+    rows: I,
+}
+
+impl<I> Rows<I> {
+    /// The header's columns whose cells are skipped, as the file names them.
+    pub fn ignored(&self) -> &[String] {
+        &self.ignored
+    }
+}
+
+impl<I: Iterator<Item = Parsed>> Iterator for Rows<I> {
+    type Item = Parsed;
+    fn next(&mut self) -> Option<Parsed> {
+        self.rows.next()
+    }
+}
+
 /// Reads an import file: checks the header now, yields one [`Parsed`] per data row.
-pub fn read<R: Read + Send>(input: R) -> Result<impl Iterator<Item = Parsed> + Send, FileError> {
+pub fn read<R: Read + Send>(input: R) -> Result<Rows<impl Iterator<Item = Parsed> + Send>, FileError> {
+    read_with(input, ReadOptions::default())
+}
+
+/// [`read`], with options.
+pub fn read_with<R: Read + Send>(
+    input: R,
+    options: ReadOptions,
+) -> Result<Rows<impl Iterator<Item = Parsed> + Send>, FileError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, input);
     // Skip a UTF-8 byte-order mark, and sniff the separator from the header line.
     let head = buffered
@@ -93,11 +131,35 @@ pub fn read<R: Read + Send>(input: R) -> Result<impl Iterator<Item = Parsed> + S
         .map_err(|e| FileError(format!("can't read the header row: {e}")))?
         .clone();
     let mut columns = Vec::with_capacity(headers.len());
+    let mut ignored = vec![];
     for h in headers.iter() {
         match column(h) {
+            Some(Column::Ignored) => {
+                ignored.push(h.trim().to_owned());
+                columns.push(Column::Ignored);
+            }
             Some(c) => columns.push(c),
             None if h.trim().is_empty() => columns.push(Column::Ignored),
-            None => return Err(FileError(format!("unknown column '{h}'; columns are: {KNOWN}"))),
+            None if options.ignore_unknown_columns => {
+                ignored.push(h.trim().to_owned());
+                columns.push(Column::Ignored);
+            }
+            None => {
+                return Err(FileError(format!(
+                    "unknown column '{h}'; columns are: {KNOWN} (or skip unknown columns: --ignore-unknown-columns, over HTTP ignore_unknown_columns=true)"
+                )));
+            }
+        }
+    }
+    // A single-valued column named twice would have its second cells overwrite the first's
+    // (TalentLMS repeats `Branch` and `Group` for several values, which add up).
+    let repeatable = [Column::Ignored, Column::Branches, Column::Groups, Column::Courses];
+    for (i, c) in columns.iter().enumerate() {
+        if !repeatable.contains(c) && columns[..i].contains(c) {
+            return Err(FileError(format!(
+                "the column '{}' appears twice in the header",
+                headers.get(i).unwrap_or_default().trim()
+            )));
         }
     }
     for (required, name) in [
@@ -112,7 +174,7 @@ pub fn read<R: Read + Send>(input: R) -> Result<impl Iterator<Item = Parsed> + S
             )));
         }
     }
-    Ok(reader.into_records().map(move |record| match record {
+    let rows = reader.into_records().map(move |record| match record {
         Ok(r) => row(&columns, &r),
         Err(e) => {
             let line = e.position().map_or(0, |p| p.line());
@@ -122,7 +184,19 @@ pub fn read<R: Read + Send>(input: R) -> Result<impl Iterator<Item = Parsed> + S
                 reason: format!("not a valid CSV row: {e}"),
             })
         }
-    }))
+    });
+    Ok(Rows { ignored, rows })
+}
+
+/// TalentLMS's default user types, as its exports name them, read as the built-in types
+/// they are.
+fn talentlms_type(name: &str) -> Option<&'static str> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "superadmin" | "admin-type" => Some("administrator"),
+        "trainer-type" => Some("instructor"),
+        "learner-type" => Some("learner"),
+        _ => None,
+    }
 }
 
 /// Undoes export's formula escaping: `'=x` reads as `=x`.
@@ -164,7 +238,7 @@ fn row(columns: &[Column], record: &csv::StringRecord) -> Parsed {
             Column::LastName => r.last_name = text(),
             // A password is taken exactly as written: spaces are characters too.
             Column::Password => r.password = Some(raw.to_owned()).filter(|s| !s.is_empty()),
-            Column::UserType => r.user_type = opt(),
+            Column::UserType => r.user_type = opt().map(|t| talentlms_type(&t).map_or(t, str::to_owned)),
             Column::Branches => r.branches.extend(many()),
             Column::Groups => r.groups.extend(many()),
             Column::Courses => r.courses.extend(many()),
@@ -304,6 +378,33 @@ mod tests {
         let bad = r[1].as_ref().unwrap_err();
         assert_eq!((bad.line, bad.column.as_str()), (3, "reactivation_date"));
         assert!(bad.reason.contains("'someday' is not a date"), "{}", bad.reason);
+    }
+
+    #[test]
+    fn unknown_columns_refuse_the_file_unless_skipped_and_named() {
+        let text =
+            "Login,Email,Firstname,Lastname,User type,Timezone,Bio\nmc,m@x.org,M,C,Trainer-Type,(GMT+01:00) Paris,hi\n";
+        let refused = read(text.as_bytes()).err().unwrap();
+        assert!(refused.0.contains("unknown column 'Timezone'"), "{refused}");
+        let rows = read_with(
+            text.as_bytes(),
+            ReadOptions {
+                ignore_unknown_columns: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(rows.ignored(), ["Timezone", "Bio"]);
+        let all: Vec<Parsed> = rows.collect();
+        let mc = all[0].as_ref().unwrap();
+        assert_eq!(
+            mc.user_type.as_deref(),
+            Some("instructor"),
+            "TalentLMS's type names read as the built-in types"
+        );
+        let twice = read("username,email,first_name,last_name,Login\n".as_bytes())
+            .err()
+            .unwrap();
+        assert!(twice.0.contains("'Login' appears twice"), "{twice}");
     }
 
     #[test]

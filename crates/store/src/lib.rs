@@ -107,9 +107,20 @@ fn is_locked(e: &sqlx::Error) -> bool {
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
     if is_unreachable(&e) {
         Error::unavailable(e)
+    } else if is_nul_in_text(&e) {
+        // Found by fuzzing the API: PostgreSQL's text can't hold U+0000, so a name carrying
+        // it (a lookup, a filter) is bad input, not a failure. SQLite stores it, and then
+        // finds no such name.
+        Error::invalid("text", "text can't contain the NUL character (U+0000)")
     } else {
         Error::internal(e)
     }
+}
+
+/// PostgreSQL refused a parameter holding U+0000 (SQLSTATE 22021,
+/// `character_not_in_repertoire`).
+fn is_nul_in_text(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("22021"))
 }
 
 /// Whether a driver error says the database is out of reach rather than that a statement

@@ -396,3 +396,136 @@ async fn a_reader_that_stops_early_ends_the_command_quietly() {
         assert!(stderr.is_empty(), "{args:?} says nothing about the pipe: {stderr}");
     }
 }
+
+both_backends!(
+    a_dry_run_exits_as_its_commit_would_and_shows_each_change,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        rc.ok(&["plan", "set", "enterprise", "--seats", "3"]).await;
+        let first = write(
+            &rc,
+            "first.csv",
+            "username,email,first_name,last_name\nada,ada@example.org,Ada,L\n",
+        );
+        rc.ok(&["import", &first, "--no-welcome"]).await;
+
+        // Two seats free (ada holds the third), three new people: the commit is refused,
+        // and so, with exit 1 and saying why, is its dry run.
+        let three = write(
+            &rc,
+            "three.csv",
+            "username,email,first_name,last_name\nb1,b1@example.org,B,1\nb2,b2@example.org,B,2\nb3,b3@example.org,B,3\n",
+        );
+        let dry = rc.run(&["import", &three, "--dry-run", "--format", "json"]).await;
+        assert_eq!(dry.status.code(), Some(1), "{}", String::from_utf8_lossy(&dry.stderr));
+        let stderr = String::from_utf8_lossy(&dry.stderr);
+        assert!(
+            stderr.contains("error: the import would be refused: this import needs 3 seats but only 2 are free"),
+            "{stderr}"
+        );
+        let report: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+        assert_eq!(report["summary"]["refusal"]["code"], "seat_limit_reached", "{report}");
+        assert_eq!(report["summary"]["created"], 0);
+        assert_eq!(
+            report["summary"]["skipped"], 3,
+            "every row says it would not be written"
+        );
+        assert!(
+            report["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["outcome"] == "skipped"),
+            "{report}"
+        );
+        let commit = rc.run(&["import", &three, "--no-welcome"]).await;
+        assert_eq!(commit.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&commit.stdout);
+        assert!(
+            !stdout.contains("created"),
+            "a refused commit prints no row as created: {stdout}"
+        );
+
+        // An update shows each field it changes; --update-only refuses a row naming nobody.
+        let change = write(
+            &rc,
+            "change.csv",
+            "username,email,first_name,last_name\nada,ada@new.example.org,Ada,Lovelace\nnobody,nobody@example.org,No,Body\n",
+        );
+        let dry = rc
+            .run(&["import", &change, "--update-only", "--partial", "--dry-run"])
+            .await;
+        assert_eq!(dry.status.code(), Some(0), "{}", String::from_utf8_lossy(&dry.stderr));
+        let table = String::from_utf8_lossy(&dry.stdout);
+        let ada = table
+            .lines()
+            .find(|l| l.contains(" ada "))
+            .unwrap_or_else(|| panic!("{table}"));
+        assert!(ada.contains("updated"), "{ada}");
+        assert!(ada.contains("email: ada@example.org → ada@new.example.org"), "{ada}");
+        assert!(ada.contains("last_name: L → Lovelace"), "{ada}");
+        let nobody = table.lines().find(|l| l.contains("nobody")).unwrap();
+        assert!(
+            nobody.contains("refused") && nobody.contains("only updates existing accounts"),
+            "{nobody}"
+        );
+        rc.ok(&["import", &change, "--update-only", "--partial", "--no-welcome"])
+            .await;
+        let list = rc.ok(&["user", "list"]).await;
+        assert!(
+            list.contains("ada@new.example.org") && !list.contains("nobody"),
+            "{list}"
+        );
+    }
+);
+
+both_backends!(
+    a_full_talentlms_export_imports_with_its_extra_columns_named,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        let export = write(
+            &rc,
+            "export.csv",
+            "Login,Email,Firstname,Lastname,User type,Timezone,Last login,Language,custom_field:Employee ID\n\
+         mcurie,marie@example.org,Marie,Curie,Learner-Type,(GMT+01:00) Paris,2026-11-03 14:02,fr,E-1\n",
+        );
+        // Refused as it stands, naming the way through.
+        let e = rc.fails(&["import", &export]).await;
+        assert!(
+            e.contains("unknown column 'Timezone'") && e.contains("--ignore-unknown-columns"),
+            "{e}"
+        );
+        let out = rc
+            .run(&["import", &export, "--ignore-unknown-columns", "--no-welcome"])
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("columns read and not kept: Timezone, Last login, Language, custom_field:Employee ID"),
+            "{stderr}"
+        );
+        let curie = rc.ok(&["user", "show", "mcurie", "--format", "json"]).await;
+        let curie: serde_json::Value = serde_json::from_str(&curie).unwrap();
+        assert_eq!(
+            (curie["email"].as_str(), curie["user_type"].as_str()),
+            (Some("marie@example.org"), Some("Learner")),
+            "{curie}"
+        );
+        // The same over JSON, in the summary.
+        let again = rc
+            .run(&[
+                "import",
+                &export,
+                "--ignore-unknown-columns",
+                "--update-existing",
+                "--format",
+                "json",
+            ])
+            .await;
+        let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+        assert_eq!(
+            report["summary"]["ignored_columns"],
+            serde_json::json!(["Timezone", "Last login", "Language", "custom_field:Employee ID"])
+        );
+    }
+);

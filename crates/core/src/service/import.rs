@@ -53,6 +53,9 @@ pub struct ImportOptions {
     pub partial: bool,
     /// Update users matched by username instead of refusing them.
     pub update_existing: bool,
+    /// Only update: a row naming no existing account is refused (implies
+    /// `update_existing`).
+    pub update_only: bool,
     /// Write nothing; report what would happen.
     pub dry_run: bool,
     /// `Some(false)`: no welcome emails for this import.
@@ -156,6 +159,9 @@ pub enum Outcome {
     Updated,
     Unchanged,
     Refused,
+    /// A good row not written (or, in a dry run, that would not be) because the import
+    /// as a whole was refused: other rows refused, the seats, a rule the write hit.
+    Skipped,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -166,6 +172,35 @@ pub struct RowReport {
     pub outcome: Outcome,
     pub column: Option<String>,
     pub reason: Option<String>,
+    /// For an updated row, each field it changes (`email: a@x → b@x`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+}
+
+/// One field an import changes on an existing account.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldChange {
+    pub field: String,
+    /// As it is (empty when unset); for branches, groups and courses, what it holds now.
+    pub from: String,
+    /// As the row sets it; for branches, groups and courses, what the row adds.
+    pub to: String,
+}
+
+impl std::fmt::Display for FieldChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} → {}", self.field, self.from, self.to)
+    }
+}
+
+/// Why an import was refused as a whole (or, in a dry run, would be).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportRefusal {
+    /// The error code the commit answers with (`seat_limit_reached` …).
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
@@ -176,6 +211,8 @@ pub struct ImportSummary {
     pub updated: u64,
     pub unchanged: u64,
     pub refused: u64,
+    /// Good rows not written because the import as a whole was refused.
+    pub skipped: u64,
     pub seats_needed: i64,
     pub seats_free: i64,
     /// Whether anything was written (false for a dry run, or when bad rows stopped it).
@@ -183,6 +220,12 @@ pub struct ImportSummary {
     pub dry_run: bool,
     /// Present for a roster sync (`--sync`).
     pub sync: Option<SyncReport>,
+    /// Set when the import as a whole is refused, a dry run included: what the commit
+    /// answers (for a commit, the error it returns).
+    pub refusal: Option<ImportRefusal>,
+    /// The file's columns that were read and not kept (filled in by the channel that read
+    /// the file: unknown columns skipped on request, and TalentLMS's language and bio).
+    pub ignored_columns: Vec<String>,
     /// Refused rows stopped an import that isn't partial (the counts above are then 0).
     #[serde(skip)]
     pub stopped: bool,
@@ -196,6 +239,7 @@ impl ImportSummary {
         let leavers = self.sync.as_ref().map_or(0, |s| s.deactivate.len() as i64);
         !self.stopped
             && !self.held()
+            && self.refusal.is_none()
             && self.seats_needed <= self.seats_free + leavers
             && (self.created + self.updated > 0 || leavers > 0)
     }
@@ -289,6 +333,7 @@ impl Service {
         };
         let mut plans: HashMap<u64, Plan> = HashMap::new();
         let mut row_seats: HashMap<u64, i64> = HashMap::new();
+        let mut changes: HashMap<u64, Vec<FieldChange>> = HashMap::new();
         let mut refused: Vec<RowReport> = vec![];
         let mut leavers: Vec<(UserId, String)> = vec![];
         {
@@ -314,15 +359,19 @@ impl Service {
                                     outcome: Outcome::Refused,
                                     column: Some(e.column),
                                     reason: Some(e.reason),
+                                    changes: vec![],
                                 });
                                 continue;
                             }
                         };
                         match self.check_row(&mut **tx, who, &row, &opts, &mut known).await? {
-                            Ok((p, seats)) => {
+                            Ok((p, seats, changed)) => {
                                 summary.seats_needed += seats;
                                 if seats > 0 {
                                     row_seats.insert(row.line, seats);
+                                }
+                                if !changed.is_empty() {
+                                    changes.insert(row.line, changed);
                                 }
                                 plans.insert(row.line, p);
                             }
@@ -332,6 +381,7 @@ impl Service {
                                 outcome: Outcome::Refused,
                                 column: Some(column),
                                 reason: Some(reason),
+                                changes: vec![],
                             }),
                         }
                     }
@@ -359,44 +409,56 @@ impl Service {
         }
         let held = summary.held();
         let stop = (!refused.is_empty() && !opts.partial) || held;
-        if stop || opts.dry_run {
-            // Report every row: refused ones with their reasons, the others as planned.
-            let mut refused = refused.into_iter().peekable();
-            for parsed in source()? {
-                let (line, username) = match &parsed {
-                    Ok(r) => (r.line, r.username.clone()),
-                    Err(e) => (e.line, String::new()),
-                };
-                if refused.peek().is_some_and(|r| r.line == line) {
-                    report(refused.next().expect("peeked"));
-                    continue;
-                }
-                let outcome = match plans.get(&line) {
-                    Some(Plan::Create) => Outcome::Created,
-                    Some(Plan::Update | Plan::Reactivate) => Outcome::Updated,
-                    Some(Plan::Unchanged) | None => Outcome::Unchanged,
-                };
-                count(&mut summary, outcome);
-                report(RowReport {
-                    line,
-                    username,
-                    outcome,
-                    column: None,
-                    reason: None,
-                });
-            }
-            if stop {
-                summary.stopped = summary.refused > 0 && !opts.partial;
-                summary.created = 0;
-                summary.updated = 0;
-                summary.unchanged = 0;
-            }
+        let short_of_seats = summary.seats_needed > summary.seats_free + leavers.len() as i64;
+        // A dry run rehearses the commit — the same writes in a transaction rolled back — so
+        // that what it says is what the commit would do. Only a roster sync (whose leavers
+        // are deactivated each in a transaction of their own) and a file too large for one
+        // transaction are previewed from the validating pass instead.
+        let rehearsable = opts.sync.is_none() && plans.len() as u64 <= opts.atomic_rows();
+        if stop || (opts.dry_run && (short_of_seats || !rehearsable)) {
+            let why_not = if held {
+                summary.sync.as_ref().and_then(|s| s.reason.clone())
+            } else if stop {
+                Some(format!(
+                    "not written: {} rows were refused (fix them, or import with --partial to write the rest)",
+                    summary.refused
+                ))
+            } else if short_of_seats {
+                let refusal = refusal_of(&seats_refused(summary.seats_needed, summary.seats_free));
+                let why = refusal.message.clone();
+                summary.refusal = Some(refusal);
+                Some(why)
+            } else {
+                None
+            };
+            let planned = |line| match plans.get(&line) {
+                Some(Plan::Create) => Outcome::Created,
+                Some(Plan::Update | Plan::Reactivate) => Outcome::Updated,
+                Some(Plan::Unchanged) | None => Outcome::Unchanged,
+            };
+            report_unwritten(
+                source,
+                refused,
+                &changes,
+                planned,
+                why_not.as_deref(),
+                &mut summary,
+                report,
+            )?;
+            summary.stopped = stop && summary.refused > 0 && !opts.partial;
             return Ok(summary);
         }
         // Refused early, from the snapshot, before any hashing; the reservation below
         // decides for good. A sync's leavers give their seats back first.
-        if summary.seats_needed > summary.seats_free + leavers.len() as i64 {
+        if short_of_seats {
             return Err(seats_refused(summary.seats_needed, summary.seats_free));
+        }
+        if opts.dry_run {
+            return self
+                .rehearse(
+                    ctx, source, &opts, &plans, &row_seats, refused, changes, summary, report,
+                )
+                .await;
         }
         if let Some(sync) = summary.sync.as_mut() {
             // Leavers first, so the newcomers of a full plan find their seats.
@@ -437,6 +499,7 @@ impl Service {
                 &plans,
                 &row_seats,
                 refused,
+                &mut changes,
                 &reservation,
                 &mut summary,
                 report,
@@ -460,7 +523,10 @@ impl Service {
             }
             Err(e) => return Err(e),
         }
-        summary.written = true;
+        // Written: a row created or updated, or a leaver deactivated (a file of unchanged
+        // rows writes nothing).
+        let deactivated = summary.sync.as_ref().map_or(0, |s| s.deactivated);
+        summary.written = summary.created + summary.updated + deactivated > 0;
         if summary.created + summary.updated > 0 {
             self.after_bulk_write().await;
         }
@@ -483,13 +549,12 @@ impl Service {
         plans: &HashMap<u64, Plan>,
         row_seats: &HashMap<u64, i64>,
         refused: Vec<RowReport>,
+        changes: &mut HashMap<u64, Vec<FieldChange>>,
         reservation: &str,
         summary: &mut ImportSummary,
         report: &mut (dyn FnMut(RowReport) + Send),
     ) -> Result<()> {
         let mut refused = refused.into_iter().peekable();
-        // The courses rows name, by code key, read once per file.
-        let mut courses: HashMap<String, Course> = HashMap::new();
         let planned = |parsed: Parsed| match parsed {
             Ok(r) if plans.contains_key(&r.line) => Some(r),
             _ => None,
@@ -498,32 +563,27 @@ impl Service {
         if plans.len() as u64 <= opts.atomic_rows() {
             // Every password hashed before the transaction begins: the write lock is never
             // held while argon2 runs.
-            let mut all: Vec<ImportRow> = rows.collect();
-            let mut hashes = hash_all(&all, plans).await?.into_iter();
+            let all: Vec<ImportRow> = rows.collect();
+            let hashes = hash_all(&all, plans).await?;
             let mut txb = self.store.begin().await?;
             let who = self.principal(txb.as_mut(), ctx).await?;
-            let mut outcomes = Vec::with_capacity(all.len());
-            all.reverse();
-            while !all.is_empty() {
-                let batch: Vec<ImportRow> = all.drain(all.len().saturating_sub(BATCH)..).rev().collect();
-                let batch_hashes = hashes.by_ref().take(batch.len()).collect();
-                let step = self.write_batch(
-                    txb.as_mut(),
-                    ctx,
-                    &who,
-                    opts,
-                    plans,
-                    row_seats,
-                    reservation,
-                    &mut courses,
-                    batch,
-                    batch_hashes,
-                );
-                outcomes.extend(step.await?);
-            }
+            let step = self.write_all_in(
+                txb.as_mut(),
+                ctx,
+                &who,
+                opts,
+                plans,
+                row_seats,
+                reservation,
+                all,
+                hashes,
+            );
+            let outcomes = step.await?;
             self.commit(txb).await?;
-            report_written(summary, outcomes, &mut refused, report);
+            report_written(summary, outcomes, changes, &mut refused, report);
         } else {
+            // The courses rows name, by code key, read once per file.
+            let mut courses: HashMap<String, Course> = HashMap::new();
             let mut written = 0u64;
             let mut settle_at = 4 * BATCH as u64;
             loop {
@@ -556,13 +616,126 @@ impl Service {
                     self.after_bulk_write().await;
                     settle_at = written * 2;
                 }
-                report_written(summary, outcomes, &mut refused, report);
+                report_written(summary, outcomes, changes, &mut refused, report);
             }
         }
         for rest in refused {
             report(rest);
         }
         Ok(())
+    }
+
+    /// Writes every planned row inside `tx`, a batch at a time: the one-transaction import,
+    /// and the dry run's rehearsal of it.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_all_in(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Context,
+        who: &Principal,
+        opts: &ImportOptions,
+        plans: &HashMap<u64, Plan>,
+        row_seats: &HashMap<u64, i64>,
+        reservation: &str,
+        mut all: Vec<ImportRow>,
+        hashes: Vec<Option<String>>,
+    ) -> Result<Vec<(u64, String, Outcome)>> {
+        let mut courses: HashMap<String, Course> = HashMap::new();
+        let mut hashes = hashes.into_iter();
+        let mut outcomes = Vec::with_capacity(all.len());
+        // Batches are taken from the front; reversed, each comes off the end.
+        all.reverse();
+        while !all.is_empty() {
+            let batch: Vec<ImportRow> = all.drain(all.len().saturating_sub(BATCH)..).rev().collect();
+            let batch_hashes = hashes.by_ref().take(batch.len()).collect();
+            let step = self.write_batch(
+                tx,
+                ctx,
+                who,
+                opts,
+                plans,
+                row_seats,
+                reservation,
+                &mut courses,
+                batch,
+                batch_hashes,
+            );
+            outcomes.extend(step.await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// A dry run that rehearses the commit: the planned rows written, with every rule the
+    /// commit meets (seats, branch caps, the last administrator …), in one transaction
+    /// that is then rolled back. Only the hashing is left out.
+    #[allow(clippy::too_many_arguments)]
+    async fn rehearse(
+        &self,
+        ctx: &Context,
+        source: Source<'_>,
+        opts: &ImportOptions,
+        plans: &HashMap<u64, Plan>,
+        row_seats: &HashMap<u64, i64>,
+        refused: Vec<RowReport>,
+        mut changes: HashMap<u64, Vec<FieldChange>>,
+        mut summary: ImportSummary,
+        report: &mut (dyn FnMut(RowReport) + Send),
+    ) -> Result<ImportSummary> {
+        let all: Vec<ImportRow> = source()?
+            .filter_map(|parsed| parsed.ok().filter(|r| plans.contains_key(&r.line)))
+            .collect();
+        let hashes = all
+            .iter()
+            .map(|r| r.password.as_ref().map(|_| String::from("$rehearsal$")))
+            .collect();
+        let mut txb = self.store.begin().await?;
+        let reservation = hex::encode(rand::random::<[u8; 16]>());
+        let lease = self.now() + RESERVATION_LEASE_MS;
+        let written = if txb.reserve_seats(&reservation, summary.seats_needed, lease).await? {
+            let who = self.principal(txb.as_mut(), ctx).await?;
+            let step = self.write_all_in(
+                txb.as_mut(),
+                ctx,
+                &who,
+                opts,
+                plans,
+                row_seats,
+                &reservation,
+                all,
+                hashes,
+            );
+            step.await
+        } else {
+            let free = txb.plan().await?.seats_free();
+            Err(seats_refused(summary.seats_needed, free))
+        };
+        // Nothing of the rehearsal is kept: dropped uncommitted, the transaction rolls back.
+        drop(txb);
+        match written {
+            Ok(outcomes) => {
+                let mut refused = refused.into_iter().peekable();
+                report_written(&mut summary, outcomes, &mut changes, &mut refused, report);
+                for rest in refused {
+                    report(rest);
+                }
+            }
+            Err(e @ Error::Internal(_)) => return Err(e),
+            Err(e) => {
+                let refusal = refusal_of(&e);
+                let why = refusal.message.clone();
+                summary.refusal = Some(refusal);
+                report_unwritten(
+                    source,
+                    refused,
+                    &changes,
+                    |_| Outcome::Skipped,
+                    Some(&why),
+                    &mut summary,
+                    report,
+                )?;
+            }
+        }
+        Ok(summary)
     }
 
     /// Writes one batch of planned rows inside `tx`, its seats drawn from `reservation`;
@@ -657,7 +830,7 @@ impl Service {
         row: &ImportRow,
         opts: &ImportOptions,
         known: &mut Lookups,
-    ) -> Result<std::result::Result<(Plan, i64), (String, String)>> {
+    ) -> Result<std::result::Result<(Plan, i64, Vec<FieldChange>), (String, String)>> {
         let refuse = |column: &str, reason: String| Ok(Err((column.to_owned(), reason)));
         let field_error = |e: Error| match e {
             Error::InvalidInput { field, message } => Ok(Err((field, message))),
@@ -741,14 +914,20 @@ impl Service {
                 known.courses.insert(key.clone(), found);
             }
             match &known.courses[&key] {
-                Some((c, true)) => courses.push(c.id),
+                Some((c, true)) => courses.push((c.id, c.code.clone())),
                 Some(_) => return refuse("courses", format!("you can't enroll users in course '{code}'")),
                 None => return refuse("courses", format!("unknown course '{code}'")),
             }
         }
         let active = row.active.unwrap_or(true);
         let Some(user) = existing else {
-            return Ok(Ok((Plan::Create, i64::from(active))));
+            if opts.update_only {
+                return refuse(
+                    "username",
+                    format!("no account is called '{username}' (this import only updates existing accounts)"),
+                );
+            }
+            return Ok(Ok((Plan::Create, i64::from(active), vec![])));
         };
         // An account the importer can't see is only "not available": the report doesn't
         // tell a branch administrator that it lies in another branch.
@@ -765,11 +944,16 @@ impl Service {
                 if let Err(e) = who.require_change(&user, current_type.base, &branch_ids) {
                     return refuse("username", e.to_string());
                 }
-                return Ok(Ok((Plan::Reactivate, 1)));
+                let status = FieldChange {
+                    field: "status".into(),
+                    from: user.status.as_str().into(),
+                    to: UserStatus::Active.as_str().into(),
+                };
+                return Ok(Ok((Plan::Reactivate, 1, vec![status])));
             }
-            return Ok(Ok((Plan::Unchanged, 0)));
+            return Ok(Ok((Plan::Unchanged, 0, vec![])));
         }
-        if !opts.update_existing {
+        if !opts.update_existing && !opts.update_only {
             return refuse(
                 "username",
                 format!("'{username}' already exists (use --update-existing to update it)"),
@@ -782,36 +966,87 @@ impl Service {
         if let Err(e) = who.require_change(&user, current_type.base, &branch_ids) {
             return refuse("username", e.to_string());
         }
-        let groups: HashSet<String> = tx
-            .user_groups(user.id)
+        let groups: Vec<String> = tx.user_groups(user.id).await?.into_iter().map(|g| g.name).collect();
+        let branches: Vec<String> = tx.user_branches(user.id).await?.into_iter().map(|b| b.name).collect();
+        let mut changed = vec![];
+        let mut change = |field: &str, from: String, to: String| {
+            if from != to {
+                changed.push(FieldChange {
+                    field: field.into(),
+                    from,
+                    to,
+                });
+            }
+        };
+        change("email", user.email.to_string(), email.to_string());
+        change(
+            "first_name",
+            user.first_name.to_string(),
+            row.first_name.trim().to_owned(),
+        );
+        change("last_name", user.last_name.to_string(), row.last_name.trim().to_owned());
+        if let Some(t) = user_type.as_ref().filter(|t| t.id != user.user_type_id) {
+            change("user_type", current_type.name.clone(), t.name.clone());
+        }
+        // Branches, groups and courses are only ever added by an import: what it holds, and
+        // what it will hold.
+        let added = |field: &str, held: &[String], named: &[String], change: &mut dyn FnMut(&str, String, String)| {
+            let keys: HashSet<String> = held.iter().map(|h| name_key(h)).collect();
+            let mut after = held.to_vec();
+            for n in named {
+                let n = n.trim();
+                if !keys.contains(&name_key(n)) && !after.iter().any(|a| name_key(a) == name_key(n)) {
+                    after.push(n.to_owned());
+                }
+            }
+            change(field, held.join(", "), after.join(", "));
+        };
+        added("branches", &branches, &row.branches, &mut change);
+        added("groups", &groups, &row.groups, &mut change);
+        let enrolled: HashSet<CourseId> = tx
+            .enrollments_of_user(user.id)
             .await?
             .into_iter()
-            .map(|g| name_key(&g.name))
+            .map(|e| e.course_id)
             .collect();
-        let branches: HashSet<String> = tx
-            .user_branches(user.id)
-            .await?
-            .into_iter()
-            .map(|b| name_key(&b.name))
+        let to_enrol: Vec<String> = courses
+            .iter()
+            .filter(|(id, _)| !enrolled.contains(id))
+            .map(|(_, code)| code.clone())
             .collect();
-        let same = user.email == email
-            && user.first_name.as_str() == row.first_name.trim()
-            && user.last_name.as_str() == row.last_name.trim()
-            && user_type.as_ref().is_none_or(|t| t.id == user.user_type_id)
-            && row.branches.iter().all(|b| branches.contains(&name_key(b.trim())))
-            && row.groups.iter().all(|g| groups.contains(&name_key(g.trim())))
-            && self.enrolled_in_all(tx, &user, &courses).await?
-            && active == user.status.holds_seat()
-            && self.same_password(tx, &user, row.password.as_deref()).await?
-            && row.exclude_from_emails.is_none_or(|x| x == user.exclude_from_emails)
-            && row.idle_exempt.is_none_or(|x| x == user.idle_exempt)
-            && row.deactivation_date.is_none_or(|d| Some(d) == user.deactivate_at)
-            && row.reactivation_date.is_none_or(|d| Some(d) == user.reactivate_at);
-        if same {
-            return Ok(Ok((Plan::Unchanged, 0)));
+        if !to_enrol.is_empty() {
+            change("courses", String::new(), format!("enrolled in {}", to_enrol.join(", ")));
+        }
+        if active != user.status.holds_seat() {
+            let to = if active {
+                UserStatus::Active
+            } else {
+                UserStatus::Deactivated
+            };
+            change("status", user.status.as_str().into(), to.as_str().into());
+        }
+        if !self.same_password(tx, &user, row.password.as_deref()).await? {
+            change("password", "[redacted]".into(), "[new]".into());
+        }
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        if let Some(x) = row.exclude_from_emails {
+            change("exclude_from_emails", yes_no(user.exclude_from_emails), yes_no(x));
+        }
+        if let Some(x) = row.idle_exempt {
+            change("idle_exempt", yes_no(user.idle_exempt), yes_no(x));
+        }
+        let date = |d: Option<Millis>| d.map(format_millis).unwrap_or_default();
+        if let Some(d) = row.deactivation_date {
+            change("deactivation_date", date(user.deactivate_at), date(Some(d)));
+        }
+        if let Some(d) = row.reactivation_date {
+            change("reactivation_date", date(user.reactivate_at), date(Some(d)));
+        }
+        if changed.is_empty() {
+            return Ok(Ok((Plan::Unchanged, 0, vec![])));
         }
         let seats = i64::from(active && !user.status.holds_seat());
-        Ok(Ok((Plan::Update, seats)))
+        Ok(Ok((Plan::Update, seats, changed)))
     }
 
     /// Who a roster sync would deactivate: the active accounts in scope (the branch named,
@@ -892,16 +1127,6 @@ impl Service {
             reason: reason.filter(|_| held),
         };
         Ok((report, missing))
-    }
-
-    async fn enrolled_in_all(&self, tx: &mut dyn ReadTx, user: &User, courses: &[CourseId]) -> Result<bool> {
-        let mine: HashSet<CourseId> = tx
-            .enrollments_of_user(user.id)
-            .await?
-            .into_iter()
-            .map(|e| e.course_id)
-            .collect();
-        Ok(courses.iter().all(|c| mine.contains(c)))
     }
 
     /// Enrolls the imported user in the row's courses.
@@ -1089,6 +1314,7 @@ fn count(summary: &mut ImportSummary, outcome: Outcome) {
         Outcome::Created => summary.created += 1,
         Outcome::Updated => summary.updated += 1,
         Outcome::Unchanged => summary.unchanged += 1,
+        Outcome::Skipped => summary.skipped += 1,
         Outcome::Refused => {}
     }
 }
@@ -1097,6 +1323,7 @@ fn count(summary: &mut ImportSummary, outcome: Outcome) {
 fn report_written(
     summary: &mut ImportSummary,
     outcomes: Vec<(u64, String, Outcome)>,
+    changes: &mut HashMap<u64, Vec<FieldChange>>,
     refused: &mut std::iter::Peekable<std::vec::IntoIter<RowReport>>,
     report: &mut (dyn FnMut(RowReport) + Send),
 ) {
@@ -1105,13 +1332,71 @@ fn report_written(
             report(r);
         }
         count(summary, outcome);
+        let changes = match outcome {
+            Outcome::Updated => changes.remove(&line).unwrap_or_default(),
+            _ => vec![],
+        };
         report(RowReport {
             line,
             username,
             outcome,
             column: None,
             reason: None,
+            changes,
         });
+    }
+}
+
+/// Reports every row of a file nothing is written from: the refused ones with their
+/// reasons, the others `Skipped` with `why_not` — or, for a preview, as `planned`.
+fn report_unwritten(
+    source: Source<'_>,
+    refused: Vec<RowReport>,
+    changes: &HashMap<u64, Vec<FieldChange>>,
+    planned: impl Fn(u64) -> Outcome,
+    why_not: Option<&str>,
+    summary: &mut ImportSummary,
+    report: &mut (dyn FnMut(RowReport) + Send),
+) -> Result<()> {
+    let mut refused = refused.into_iter().peekable();
+    for parsed in source()? {
+        let (line, username) = match &parsed {
+            Ok(r) => (r.line, r.username.clone()),
+            Err(e) => (e.line, String::new()),
+        };
+        if let Some(r) = refused.next_if(|r| r.line == line) {
+            report(r);
+            continue;
+        }
+        let outcome = if why_not.is_some() {
+            Outcome::Skipped
+        } else {
+            planned(line)
+        };
+        count(summary, outcome);
+        report(RowReport {
+            line,
+            username,
+            outcome,
+            column: None,
+            reason: why_not.map(str::to_owned),
+            changes: match outcome {
+                Outcome::Updated | Outcome::Skipped => changes.get(&line).cloned().unwrap_or_default(),
+                _ => vec![],
+            },
+        });
+    }
+    for rest in refused {
+        report(rest);
+    }
+    Ok(())
+}
+
+/// An error that refuses an import as a whole, as its summary carries it.
+fn refusal_of(e: &Error) -> ImportRefusal {
+    ImportRefusal {
+        code: e.code().to_owned(),
+        message: e.to_string(),
     }
 }
 

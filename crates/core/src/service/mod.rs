@@ -37,8 +37,8 @@ pub use catalog::{BranchView, GroupView, NewBranch, NewGroup, TypeView};
 pub use courses::{CertificateView, CourseView, EnrollmentView, NewCourse, OffboardReport, SubjectExport};
 pub use idle::{IDLE_JOB, IdlePolicyUpdate, IdlePolicyView, IdlePreview, IdleRun, IdleWarningView};
 pub use import::{
-    ImportOptions, ImportRow, ImportSummary, Outcome, Parsed, RosterSync, RowError, RowReport, Source, SyncKept,
-    SyncReport,
+    ATOMIC_ROWS, FieldChange, ImportOptions, ImportRefusal, ImportRow, ImportSummary, Outcome, Parsed, RosterSync,
+    RowError, RowReport, Source, SyncKept, SyncReport,
 };
 pub use mail::{MAX_ATTEMPTS, MailView, Welcome};
 pub use schedule::{DailyJobView, DailyRun, JOB_LEASE_MS, JobAction, JobRunReport};

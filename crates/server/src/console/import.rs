@@ -24,6 +24,8 @@ pub(super) struct ImportFields {
     upload: String,
     partial: Option<String>,
     update_existing: Option<String>,
+    update_only: Option<String>,
+    ignore_unknown_columns: Option<String>,
     send_welcome: Option<String>,
     /// Roster sync: the file is who should be active.
     sync: Option<String>,
@@ -40,6 +42,7 @@ impl ImportFields {
         Ok(ImportOptions {
             partial: self.partial.is_some(),
             update_existing: self.update_existing.is_some(),
+            update_only: self.update_only.is_some(),
             dry_run,
             send_welcome: Some(self.send_welcome.is_some()),
             sync: RosterSync::from_flags(
@@ -57,6 +60,8 @@ impl ImportFields {
         let flags = [
             ("partial", &self.partial),
             ("update_existing", &self.update_existing),
+            ("update_only", &self.update_only),
+            ("ignore_unknown_columns", &self.ignore_unknown_columns),
             ("send_welcome", &self.send_welcome),
             ("sync", &self.sync),
             ("reactivate", &self.reactivate),
@@ -104,6 +109,8 @@ impl FromRequest<AppState> for ImportUpload {
                 "csrf" => csrf = text,
                 "partial" => fields.partial = Some(text),
                 "update_existing" => fields.update_existing = Some(text),
+                "update_only" => fields.update_only = Some(text),
+                "ignore_unknown_columns" => fields.ignore_unknown_columns = Some(text),
                 "send_welcome" => fields.send_welcome = Some(text),
                 "sync" => fields.sync = Some(text),
                 "scope_branch" => fields.scope_branch = text,
@@ -130,6 +137,8 @@ pub(super) async fn upload_page(State(state): State<AppState>, user: ConsoleUser
                 input id="file" name="file" type="file" accept=".csv,text/csv" required;
             }
             (checkbox("update_existing", "Update users that already exist", false))
+            (checkbox("update_only", "Only update users that already exist; create none", false))
+            (checkbox("ignore_unknown_columns", "Skip columns rollcall doesn't know (a full TalentLMS export's time zone, last login …)", false))
             (checkbox("partial", "Import the good rows even if some are refused", false))
             (checkbox("send_welcome", "Send welcome emails", true))
             fieldset {
@@ -155,20 +164,33 @@ async fn run_import(
     let csv = state.service.import_upload(user.ctx(), &fields.upload).await?;
     let mut file = tempfile::NamedTempFile::new().map_err(Error::internal)?;
     std::io::Write::write_all(&mut file, &csv).map_err(Error::internal)?;
+    let read = rollcall_csv::ReadOptions {
+        ignore_unknown_columns: fields.ignore_unknown_columns.is_some(),
+    };
     drop(
-        rollcall_csv::read(std::fs::File::open(file.path()).map_err(Error::internal)?)
+        rollcall_csv::read_with(std::fs::File::open(file.path()).map_err(Error::internal)?, read)
             .map_err(|e| Error::invalid("file", e.to_string()))?,
     );
-    crate::rest::imports::import_file(&state.service, user.ctx(), file.path(), fields.options(dry_run)?).await
+    crate::rest::imports::import_file(&state.service, user.ctx(), file.path(), read, fields.options(dry_run)?).await
 }
 
 fn report(result: &ImportResult) -> Markup {
     let s = &result.summary;
     html! {
         (done(format!(
-            "{} rows: {} created, {} updated, {} unchanged, {} refused.",
-            s.rows, s.created, s.updated, s.unchanged, s.refused
+            "{} rows: {} created, {} updated, {} unchanged, {} refused, {} skipped.",
+            s.rows, s.created, s.updated, s.unchanged, s.refused, s.skipped
         )))
+        @if !s.ignored_columns.is_empty() {
+            p { "Columns read and not kept: " (s.ignored_columns.join(", ")) "." }
+        }
+        @if let Some(refusal) = &s.refusal {
+            (alert(format!(
+                "The import {}: {}",
+                if s.dry_run { "would be refused" } else { "was refused" },
+                refusal.message
+            )))
+        }
         @if let Some(sync) = &s.sync {
             h2 { "Roster sync" }
             @let verb = if s.dry_run || sync.held { "would deactivate" } else { "deactivated" };
@@ -187,7 +209,12 @@ fn report(result: &ImportResult) -> Markup {
                     td { (r.line) }
                     td { (r.username) }
                     td { (format!("{:?}", r.outcome)) }
-                    td { ([r.column.as_deref(), r.reason.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": ")) }
+                    td {
+                        ([r.column.as_deref(), r.reason.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": "))
+                        @if !r.changes.is_empty() {
+                            ul { @for c in &r.changes { li { (c) } } }
+                        }
+                    }
                 }
             }
         }))
@@ -207,7 +234,7 @@ pub(super) async fn preview(
     let body = html! {
         h1 { "Import preview" }
         p { "Step 2 of 3: what the import would do. Nothing has been written yet." }
-        @if s.seats_needed > s.seats_free {
+        @if s.seats_needed > s.seats_free && s.refusal.is_none() {
             (alert(format!(
                 "This import needs {} seats and {} are free: free seats or move to a larger plan first.",
                 s.seats_needed, s.seats_free

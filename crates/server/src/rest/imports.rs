@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::Error;
 use rollcall_core::service::{ImportOptions, ImportSummary, Parsed, RosterSync, RowReport};
+use rollcall_csv::ReadOptions;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
@@ -25,6 +26,11 @@ pub struct ImportQuery {
     pub partial: Option<bool>,
     /// Update users matched by username instead of refusing them.
     pub update_existing: Option<bool>,
+    /// Only update existing users: a row naming no account is refused.
+    pub update_only: Option<bool>,
+    /// Skip columns rollcall doesn't know instead of refusing the file; the summary's
+    /// `ignored_columns` names them.
+    pub ignore_unknown_columns: Option<bool>,
     /// `false`: no welcome emails.
     pub send_welcome: Option<bool>,
     /// Roster sync: the file is the whole list of who should be active; the active
@@ -117,13 +123,17 @@ pub async fn import(c: Caller, ApiQuery(q): ApiQuery<ImportQuery>, request: Requ
         .await?;
     let file = spool(request).await?;
     // A bad header is a bad request, reported before any row.
+    let read = ReadOptions {
+        ignore_unknown_columns: q.ignore_unknown_columns.unwrap_or(false),
+    };
     drop(
-        rollcall_csv::read(std::fs::File::open(file.path()).map_err(Error::internal)?)
+        rollcall_csv::read_with(std::fs::File::open(file.path()).map_err(Error::internal)?, read)
             .map_err(|e| ApiError::bad_request(e.to_string()))?,
     );
     let opts = ImportOptions {
         partial: q.partial.unwrap_or(false),
         update_existing: q.update_existing.unwrap_or(false),
+        update_only: q.update_only.unwrap_or(false),
         dry_run: q.dry_run.unwrap_or(false),
         send_welcome: q.send_welcome,
         sync: RosterSync::from_flags(
@@ -135,7 +145,9 @@ pub async fn import(c: Caller, ApiQuery(q): ApiQuery<ImportQuery>, request: Requ
         )?,
         atomic_rows: None,
     };
-    Ok(axum::Json(import_file(&c.service, &c.ctx, file.path(), opts).await?))
+    Ok(axum::Json(
+        import_file(&c.service, &c.ctx, file.path(), read, opts).await?,
+    ))
 }
 
 /// Imports the CSV file at `path` through the CSV channel: every row's outcome and the
@@ -144,20 +156,23 @@ pub(crate) async fn import_file(
     service: &rollcall_core::Service,
     ctx: &rollcall_core::Context,
     path: &std::path::Path,
+    read: ReadOptions,
     opts: ImportOptions,
 ) -> rollcall_core::Result<ImportResult> {
+    let mut ignored = vec![];
     let mut source = || -> rollcall_core::Result<Box<dyn Iterator<Item = Parsed> + Send>> {
         let f = std::fs::File::open(path).map_err(Error::internal)?;
-        Ok(Box::new(
-            rollcall_csv::read(f).map_err(|e| Error::invalid("file", e.to_string()))?,
-        ))
+        let rows = rollcall_csv::read_with(f, read).map_err(|e| Error::invalid("file", e.to_string()))?;
+        ignored = rows.ignored().to_vec();
+        Ok(Box::new(rows))
     };
     let mut ctx = ctx.clone();
     ctx.channel = rollcall_core::Channel::Csv;
     let mut rows = vec![];
-    let summary = service
+    let mut summary = service
         .import_users(&ctx, &mut source, opts, &mut |r| rows.push(r))
         .await?;
+    summary.ignored_columns = ignored;
     Ok(ImportResult { summary, rows })
 }
 

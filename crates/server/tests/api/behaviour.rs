@@ -409,3 +409,31 @@ both_backends!(branch_administrators_are_scoped_in_the_api, |db: TestDb| async m
     let (status, _) = app.call("GET", "/api/v1/users?branch=B", Some(&t), None).await;
     assert_eq!(status, 404);
 });
+
+// Found by schemathesis on PostgreSQL: a name holding U+0000 answered 500 (PostgreSQL's text
+// can't hold it). It is bad input on every backend, wherever a name is looked up.
+both_backends!(names_with_a_nul_character_are_bad_input, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let admin = app.user("root", "administrator", &[]).await;
+    let t = app.token("nul", admin).await;
+    for (method, path, body) in [
+        (
+            "PATCH",
+            "/api/v1/idle-policy",
+            Some(json!({"exempt_groups": ["crew\u{0}"]})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/idle-policy",
+            Some(json!({"exempt_branches": ["\u{0}"]})),
+        ),
+        ("GET", "/api/v1/users?group=a%00b", None),
+        ("GET", "/api/v1/users?q=a%00b", None),
+    ] {
+        let (status, resp) = app.call(method, path, Some(&t), body).await;
+        assert!((400..500).contains(&status), "{method} {path}: {status} {resp}");
+        assert_ne!(resp["error"]["code"], "internal", "{method} {path}: {resp}");
+    }
+    let (status, _) = app.get_text("/readyz").await;
+    assert_eq!(status, 200);
+});

@@ -7,6 +7,7 @@ mod daily_jobs;
 mod failpoints;
 mod idle;
 mod import_batches;
+mod import_dry_run;
 mod lifecycle;
 mod listing;
 mod noop;
