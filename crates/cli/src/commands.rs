@@ -145,7 +145,26 @@ async fn transfer(config: &Config, ctx: &Context, source_url: &str, target_url: 
 }
 
 async fn open(config: &Config) -> Result<Service> {
-    open_service(config, KeyCheck::Refuse).await
+    let service = open_service(config, KeyCheck::Refuse).await?;
+    // Kept, so that when the command is done it can say whether it queued mail.
+    let _ = OPENED.set(service.clone());
+    Ok(service)
+}
+
+/// The service a command opened with [`open`].
+static OPENED: std::sync::OnceLock<Service> = std::sync::OnceLock::new();
+
+/// Mail queued by a command of a process that knows no base URL carries no working link
+/// back to rollcall (its sign-in address is relative): said once, after the command.
+fn warn_of_mail_without_base_url(has_base_url: bool) {
+    let queued = OPENED.get().map_or(0, Service::mail_queued);
+    if queued > 0 && !has_base_url {
+        eprintln!(
+            "warning: {queued} {} queued with no base URL configured, so {} no working link to rollcall; set ROLLCALL_BASE_URL (or base_url in rollcall.toml) for commands that send mail",
+            if queued == 1 { "message was" } else { "messages were" },
+            if queued == 1 { "it carries" } else { "they carry" },
+        );
+    }
 }
 
 fn read_password() -> Result<String> {
@@ -193,7 +212,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let config = config?;
     let url = &config.database_url;
     let ctx = Context::cli();
-    match cli.command {
+    let has_base_url = config.base_url.is_some();
+    let outcome = match cli.command {
         Command::Serve(_) => serve(config).await,
         Command::Doctor { .. } => unreachable!("answered before the configuration is required"),
         Command::Sso(cmd) => sso(&open(&config).await?, &ctx, cmd).await.map(|()| ExitCode::SUCCESS),
@@ -305,7 +325,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             emit(format, &t, &mails)?;
             Ok(ExitCode::SUCCESS)
         }
-    }
+    };
+    warn_of_mail_without_base_url(has_base_url);
+    outcome
 }
 
 async fn serve(config: Config) -> Result<ExitCode> {

@@ -529,3 +529,62 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    commands_that_queue_mail_without_a_base_url_say_so,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        let csv = write(
+            &rc,
+            "one.csv",
+            "username,email,first_name,last_name\nwen,wen@example.org,W,N\n",
+        );
+        let warning = "queued with no base URL configured";
+        // Welcome mail queued, no base URL: the command says so, and still succeeds.
+        let out = rc
+            .command(&["import", &csv])
+            .env_remove("ROLLCALL_BASE_URL")
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("warning: 1 message was {warning}")),
+            "{stderr}"
+        );
+        // No mail queued, or a base URL known: nothing to say.
+        let out = rc
+            .command(&["user", "list"])
+            .env_remove("ROLLCALL_BASE_URL")
+            .output()
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(warning));
+        let csv = write(
+            &rc,
+            "two.csv",
+            "username,email,first_name,last_name\nxu,xu@example.org,X,U\n",
+        );
+        let out = rc
+            .command(&["import", &csv])
+            .env("ROLLCALL_BASE_URL", "https://learn.example.org")
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains(warning),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            rc.ok(&["mail", "list"])
+                .await
+                .lines()
+                .filter(|l| l.contains("welcome"))
+                .count(),
+            2
+        );
+    }
+);

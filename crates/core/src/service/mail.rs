@@ -93,6 +93,7 @@ impl Service {
             link_purpose: link.map(str::to_owned),
         };
         tx.enqueue_mail(&m).await?;
+        self.mail_queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     }
 

@@ -71,6 +71,9 @@ pub struct Service {
     instance: Arc<str>,
     /// Coalesces the sealing that follows each commit (see [`Service::commit`]).
     sealer: Arc<Sealer>,
+    /// Messages this service put in the outbox (whether or not their transaction then
+    /// committed): a CLI command warns when it queued mail without a base URL.
+    mail_queued: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Sealing after a commit, shared by the concurrent writers of one process: a writer whose
@@ -179,6 +182,7 @@ impl Service {
             schedule: Arc::new(Schedule::default()),
             instance: hex::encode(rand::random::<[u8; 8]>()).into(),
             sealer: Arc::default(),
+            mail_queued: Arc::default(),
         }
     }
 
@@ -214,6 +218,11 @@ impl Service {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// How many messages this service (and its clones) queued.
+    pub fn mail_queued(&self) -> u64 {
+        self.mail_queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The flows that run before anyone is signed in (password and single sign-on, password
