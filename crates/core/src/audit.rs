@@ -51,6 +51,9 @@ vocabulary! {
         /// A leave of absence ended with no seat free: the account stays deactivated.
         UserScheduledReactivationRefused = "user.scheduled_reactivation_refused",
         UserSignIn = "user.sign_in",
+        /// Failed password sign-ins to one account (or a login naming none) from one
+        /// address in one 15-minute window, counted: one entry per window.
+        UserSignInFailed = "user.sign_in_failed",
         UserSetPassword = "user.set_password",
         UserPasswordResetRequested = "user.password_reset_requested",
         /// Signed out everywhere.

@@ -46,6 +46,11 @@ pub async fn run_once(service: &Service) {
     if let Err(e) = service.system().prune_import_uploads().await {
         tracing::warn!(error = %e, "pruning import uploads failed");
     }
+    match service.system().audit_sign_in_failures().await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(entries = n, "wrote failed sign-ins to the audit log"),
+        Err(e) => tracing::warn!(error = %e, "writing failed sign-ins to the audit log failed"),
+    }
     match service.system().prune_expired().await {
         Ok(p) if p == rollcall_core::service::Pruned::default() => {}
         Ok(p) => tracing::debug!(

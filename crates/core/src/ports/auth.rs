@@ -1,7 +1,7 @@
 //! Authentication: API and SCIM tokens, sessions, sign-in throttling, SAML request and
 //! assertion ids, and set-password links.
 
-use super::{PasswordToken, SessionRecord, SignInFailures};
+use super::{PasswordToken, SessionRecord, SignInFailureTally, SignInFailures};
 use crate::Result;
 use crate::domain::*;
 use async_trait::async_trait;
@@ -50,6 +50,23 @@ pub trait AuthTx: AuthReads {
     async fn clear_sign_in_failures(&mut self, key: &str) -> Result<()>;
     /// Takes back one attempt counted under `key` (it turned out to succeed).
     async fn release_sign_in_attempt(&mut self, key: &str) -> Result<()>;
+    /// Counts one failed sign-in for `account` from `address` in the window starting at
+    /// `window_start` (the tally the audit log is written from).
+    async fn tally_sign_in_failure(
+        &mut self,
+        account: &str,
+        address: &str,
+        window_start: Millis,
+        user: Option<UserId>,
+        now: Millis,
+    ) -> Result<()>;
+    /// Removes and returns up to `limit` tallies whose window began before
+    /// `window_started_before`, oldest window first.
+    async fn take_sign_in_failure_tallies(
+        &mut self,
+        window_started_before: Millis,
+        limit: i64,
+    ) -> Result<Vec<SignInFailureTally>>;
     /// Deletes sign-in failure rows whose window began at or before `window_started_by`
     /// and that block nothing at `now`; returns how many.
     async fn prune_sign_in_failures(&mut self, window_started_by: Millis, now: Millis) -> Result<u64>;

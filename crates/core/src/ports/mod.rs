@@ -283,6 +283,20 @@ pub struct SignInFailures {
     pub blocked_until: Option<Millis>,
 }
 
+/// The failed sign-ins of one account (or a login naming none) from one address in one
+/// window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInFailureTally {
+    /// `user:<id>` or `login:<sha256>`.
+    pub account: String,
+    /// `""` when the address is unknown.
+    pub address: String,
+    pub window_start: Millis,
+    pub user_id: Option<UserId>,
+    pub failures: i64,
+    pub last_failure_at: Millis,
+}
+
 /// A message in the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxMail {

@@ -236,8 +236,15 @@ impl Public<'_> {
         let user = match user {
             Some(u) if verified && u.status.holds_seat() => u,
             _ => {
-                // The attempt was counted before the check.
+                // The attempt was counted before the check; the audit log's tally counts it
+                // too, to be written as one entry per account and address per window.
                 tracing::info!("sign-in refused");
+                let mut tx = self.service.store.begin().await?;
+                let window = now - now.rem_euclid(FAILURE_WINDOW_MS);
+                let user_id = user.as_ref().map(|u| u.id);
+                tx.tally_sign_in_failure(&account, source.unwrap_or(""), window, user_id, now)
+                    .await?;
+                tx.commit().await?;
                 return Err(wrong());
             }
         };
@@ -402,6 +409,56 @@ impl System<'_> {
     /// Forgets what has expired: sessions past their idle or absolute end, sign-in
     /// failures older than their window (and no longer blocking), and SAML request and
     /// assertion ids past their expiry. The minute job runs this on every instance.
+    /// Writes the failed sign-ins of every window that has ended to the audit log: one entry
+    /// per account (or login naming none) and address per window, with the count — never
+    /// one per attempt, never what was typed. Returns the entries written.
+    pub async fn audit_sign_in_failures(self) -> Result<u64> {
+        const BATCH: i64 = 500;
+        let ctx = Context::new(
+            Actor::System {
+                job: "sign-in failures",
+            },
+            Channel::Console,
+        );
+        let who = Principal::superuser();
+        let mut written = 0;
+        loop {
+            let now = self.service.now();
+            let ended = now - now.rem_euclid(FAILURE_WINDOW_MS);
+            let mut txb = self.service.store.begin().await?;
+            let tx = txb.as_mut();
+            let tallies = tx.take_sign_in_failure_tallies(ended, BATCH).await?;
+            let n = tallies.len() as i64;
+            let mut changes = Vec::with_capacity(tallies.len());
+            for t in tallies {
+                let what = json!({
+                    "failures": t.failures,
+                    "window_start": format_millis(t.window_start),
+                    "window_end": format_millis(t.window_start + FAILURE_WINDOW_MS),
+                    "last_failure_at": format_millis(t.last_failure_at),
+                    "address": (!t.address.is_empty()).then_some(t.address.as_str()),
+                });
+                let user = match t.user_id {
+                    Some(id) => tx.user_by_id(id).await?,
+                    None => None,
+                };
+                changes.push(match user {
+                    Some(u) => Change::user(AuditAction::UserSignInFailed, &u, what),
+                    // A login that names no account: its digest, never the text typed.
+                    None => Change::other(AuditAction::UserSignInFailed, "login", None, &t.account, what),
+                });
+            }
+            written += changes.len() as u64;
+            if !changes.is_empty() {
+                self.service.record_all(tx, &ctx, &who, changes).await?;
+            }
+            self.service.commit(txb).await?;
+            if n < BATCH {
+                return Ok(written);
+            }
+        }
+    }
+
     pub async fn prune_expired(self) -> Result<Pruned> {
         let now = self.service.now();
         let mut tx = self.service.store.begin().await?;

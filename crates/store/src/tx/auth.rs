@@ -188,6 +188,55 @@ impl AuthTx for SqlTx {
         .map(drop)
     }
 
+    async fn tally_sign_in_failure(
+        &mut self,
+        account: &str,
+        address: &str,
+        window_start: Millis,
+        user: Option<UserId>,
+        now: Millis,
+    ) -> Result<()> {
+        const SQL: &str = "INSERT INTO sign_in_failure_tally \
+             (account, address, window_start, user_id, failures, last_failure_at) VALUES ($1, $2, $3, $4, 1, $5) \
+             ON CONFLICT (account, address, window_start) DO UPDATE SET \
+             failures = sign_in_failure_tally.failures + 1, last_failure_at = $5";
+        self.execute(SQL, &args![account, address, window_start, user.map(|u| u.0), now])
+            .await
+            .map(drop)
+    }
+
+    async fn take_sign_in_failure_tallies(
+        &mut self,
+        window_started_before: Millis,
+        limit: i64,
+    ) -> Result<Vec<SignInFailureTally>> {
+        const SQL: &str = "SELECT account, address, window_start, user_id, failures, last_failure_at \
+             FROM sign_in_failure_tally WHERE window_start < $1 \
+             ORDER BY window_start, account, address LIMIT $2";
+        let rows: Vec<(String, String, i64, Option<i64>, i64, i64)> =
+            self.fetch_all(SQL, &args![window_started_before, limit]).await?;
+        for (account, address, window_start, ..) in &rows {
+            self.execute(
+                "DELETE FROM sign_in_failure_tally WHERE account = $1 AND address = $2 AND window_start = $3",
+                &args![account, address, *window_start],
+            )
+            .await?;
+        }
+        Ok(rows
+            .into_iter()
+            .map(
+                |(account, address, window_start, user_id, failures, last_failure_at)| SignInFailureTally {
+                    account,
+                    address,
+                    window_start,
+                    user_id: user_id.map(UserId),
+                    failures,
+                    last_failure_at,
+                },
+            )
+            .collect())
+    }
+
     async fn prune_sign_in_failures(&mut self, window_started_by: Millis, now: Millis) -> Result<u64> {
         self.execute(
             "DELETE FROM sign_in_failures WHERE window_start <= $1 AND (blocked_until IS NULL OR blocked_until <= $2)",

@@ -28,7 +28,7 @@ use rollcall_core::domain::*;
 use rollcall_core::ports::prelude::*;
 use rollcall_core::ports::{
     AuditHead, AuditQuery, AuditRow, AuditSeal, DailyRunRecord, GroupQuery, IdleQuery, JobRecord, NewAuditEntry,
-    OutboxMail, PasswordToken, SessionRecord, SignInFailures, UserQuery,
+    OutboxMail, PasswordToken, SessionRecord, SignInFailureTally, SignInFailures, UserQuery,
 };
 use rollcall_core::{ConflictCode, Error, Result};
 use sqlx::postgres::PgRow;

@@ -73,7 +73,7 @@ type Outcomes = Vec<(u64, Outcome, Option<String>, Vec<FieldChange>)>;
 
 async fn run(s: &Service, rows: &[Parsed], opts: ImportOptions) -> (rollcall_core::Result<ImportSummary>, Outcomes) {
     let mut source = || -> rollcall_core::Result<Box<dyn Iterator<Item = Parsed> + Send>> {
-        Ok(Box::new(rows.to_vec().into_iter()))
+        Ok(Box::new(rows.iter().cloned()))
     };
     let mut seen = vec![];
     let result = s

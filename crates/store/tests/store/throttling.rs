@@ -179,3 +179,69 @@ both_backends!(the_minute_job_prunes_expired_state, |db: TestDb| async move {
         "nothing twice"
     );
 });
+
+both_backends!(
+    failed_sign_ins_reach_the_audit_log_counted_per_window,
+    |db: TestDb| async move {
+        let (s, clock) = service_with_clock(&db).await;
+        with_password(&s, "ada").await;
+        let (a, b) = (Some("198.51.100.1"), Some("203.0.113.9"));
+        for _ in 0..3 {
+            refused_as_wrong(s.public().sign_in_password("ada", "Summer-guess-1", a).await);
+        }
+        for _ in 0..2 {
+            refused_as_wrong(
+                s.public()
+                    .sign_in_password("ada@example.org", "Summer-guess-2", b)
+                    .await,
+            );
+        }
+        // A success from the same address doesn't wipe what the log is owed.
+        s.public().sign_in_password("ada", PHRASE, a).await.unwrap();
+        for _ in 0..2 {
+            refused_as_wrong(s.public().sign_in_password("nobody-here", "Summer-guess-3", a).await);
+        }
+        let failed = AuditFilter {
+            action: Some(rollcall_core::audit::AuditAction::UserSignInFailed),
+            ..AuditFilter::default()
+        };
+        // While the window runs, nothing is written: the count isn't final.
+        assert_eq!(s.system().audit_sign_in_failures().await.unwrap(), 0);
+        assert!(s.list_audit(&cli(), &failed).await.unwrap().is_empty());
+
+        clock.advance(rollcall_core::service::FAILURE_WINDOW_MS);
+        assert_eq!(
+            s.system().audit_sign_in_failures().await.unwrap(),
+            3,
+            "one entry per account and address"
+        );
+        let entries = s.list_audit(&cli(), &failed).await.unwrap();
+        let mut seen: Vec<(Option<String>, Option<String>, i64)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.target.clone().filter(|t| !t.starts_with("login:")),
+                    e.changes["address"].as_str().map(str::to_owned),
+                    e.changes["failures"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                (None, Some("198.51.100.1".into()), 2),
+                (Some("ada".into()), Some("198.51.100.1".into()), 3),
+                (Some("ada".into()), Some("203.0.113.9".into()), 2),
+            ]
+        );
+        let text = serde_json::to_string(&entries).unwrap();
+        for secret in ["Summer-guess", "nobody-here"] {
+            assert!(!text.contains(secret), "the log holds {secret}: {text}");
+        }
+        // Written once: the tally is gone, and the chain holds.
+        assert_eq!(s.system().audit_sign_in_failures().await.unwrap(), 0);
+        assert_eq!(count(&db, "sign_in_failure_tally").await, "0");
+        s.verify_audit(&cli()).await.unwrap();
+    }
+);
