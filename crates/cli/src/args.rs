@@ -44,7 +44,7 @@ pub enum Command {
     /// Add, list, change, deactivate, activate, delete and restore users
     #[command(subcommand)]
     User(UserCmd),
-    /// User types: list, clone from instructor or learner, edit feature areas, delete
+    /// User types: list, clone from a built-in type, edit feature areas, delete
     #[command(subcommand, name = "type")]
     Type(TypeCmd),
     /// Branches: sub-organisations with a default user type and an optional seat cap
@@ -509,10 +509,11 @@ pub enum TypeCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Clone a custom type from instructor or learner
+    /// Clone a custom type from a built-in one, minus the areas denied (based on
+    /// administrator or branch-administrator: a limited administrator)
     Create {
         name: String,
-        #[arg(long, value_name = "instructor|learner")]
+        #[arg(long, value_name = "administrator|branch-administrator|instructor|learner")]
         base: String,
         /// Switch off a feature area of the base
         #[arg(long, value_name = "AREA")]

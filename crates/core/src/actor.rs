@@ -249,7 +249,32 @@ impl Principal {
     /// Nobody can grant a type above their own, nor act on someone of a higher type. A
     /// branch administrator's authority is strictly below their own rank: they never grant
     /// Branch Administrator (or a type based on it) nor act on another branch administrator.
-    pub fn require_rank(&self, base: BaseRole, what: &str) -> Result<()> {
+    /// Whether the caller may give users the type `t`, or act on a user of that type: its
+    /// base ranks below what the caller may grant (or level with it, for a caller over all
+    /// branches), and — for a person — it holds no permission the caller lacks, so a limited
+    /// administrator (a type based on Administrator with areas taken away) can neither make
+    /// nor act on a full one. Identity providers are held to their rank alone.
+    pub fn require_rank(&self, t: &UserType, what: &str) -> Result<()> {
+        self.require_base(t.base, what)?;
+        if self.user_id.is_some() {
+            let lacking: Vec<&str> = t
+                .areas
+                .iter()
+                .filter(|a| !self.areas.contains(*a))
+                .map(Area::name)
+                .collect();
+            if !lacking.is_empty() {
+                return Err(Error::forbidden(format!(
+                    "you can't {what} the type {}: it holds permissions you don't ({})",
+                    t.name,
+                    lacking.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn require_base(&self, base: BaseRole, what: &str) -> Result<()> {
         let allowed = match self.scope {
             Scope::All => base <= self.rank,
             Scope::Branches(_) => base < self.rank,
@@ -273,7 +298,7 @@ impl Principal {
 
     /// What a change to another user needs once they are found within sight: every branch
     /// they belong to is the caller's, and their type ranks below what the caller may act on.
-    pub fn require_change(&self, target: &User, base: BaseRole, branches: &[BranchId]) -> Result<()> {
+    pub fn require_change(&self, target: &User, target_type: &UserType, branches: &[BranchId]) -> Result<()> {
         if self.user_id == Some(target.id) {
             // One's own account: the use case decides (nobody changes their own type or
             // deactivates themselves), and one's own branches are all one's own.
@@ -285,13 +310,17 @@ impl Principal {
                 target.username
             )));
         }
-        self.require_rank(base, "change")
+        self.require_rank(target_type, "change")
     }
 
     /// Erasing records at once is for platform administrators: never a branch administrator
     /// or an identity provider.
     pub fn require_platform_admin(&self, what: &str) -> Result<()> {
-        if self.scope == Scope::All && self.rank == BaseRole::Administrator {
+        // Every permission, too: a limited administrator is no platform administrator.
+        if self.scope == Scope::All
+            && self.rank == BaseRole::Administrator
+            && self.areas == BaseRole::Administrator.areas()
+        {
             Ok(())
         } else {
             Err(Error::forbidden(format!(
@@ -359,18 +388,31 @@ mod tests {
     fn nobody_grants_above_their_own_type() {
         let t = UserType::builtin(BaseRole::BranchAdministrator);
         let p = Principal::for_user(&user(UserStatus::Active), &t, vec![]).unwrap();
-        assert!(p.require_rank(BaseRole::Administrator, "create").is_err());
         assert!(
-            p.require_rank(BaseRole::BranchAdministrator, "create").is_err(),
+            p.require_rank(&UserType::builtin(BaseRole::Administrator), "create")
+                .is_err()
+        );
+        assert!(
+            p.require_rank(&UserType::builtin(BaseRole::BranchAdministrator), "create")
+                .is_err(),
             "a branch administrator never grants their own rank"
         );
-        assert!(p.require_rank(BaseRole::Instructor, "create").is_ok());
+        assert!(
+            p.require_rank(&UserType::builtin(BaseRole::Instructor), "create")
+                .is_ok()
+        );
         let idp = Principal::identity_provider("scim");
-        assert!(idp.require_rank(BaseRole::BranchAdministrator, "create").is_err());
-        assert!(idp.require_rank(BaseRole::Instructor, "create").is_ok());
+        assert!(
+            idp.require_rank(&UserType::builtin(BaseRole::BranchAdministrator), "create")
+                .is_err()
+        );
+        assert!(
+            idp.require_rank(&UserType::builtin(BaseRole::Instructor), "create")
+                .is_ok()
+        );
         assert!(
             Principal::superuser()
-                .require_rank(BaseRole::Administrator, "create")
+                .require_rank(&UserType::builtin(BaseRole::Administrator), "create")
                 .is_ok()
         );
     }
@@ -383,24 +425,42 @@ mod tests {
             id: UserId(8),
             ..crate::domain::user::sample_user("carol")
         };
-        assert!(p.require_change(&target, BaseRole::Learner, &[BranchId(1)]).is_ok());
         assert!(
-            p.require_change(&target, BaseRole::Learner, &[BranchId(1), BranchId(3)])
+            p.require_change(&target, &UserType::builtin(BaseRole::Learner), &[BranchId(1)])
                 .is_ok()
         );
+        assert!(
+            p.require_change(
+                &target,
+                &UserType::builtin(BaseRole::Learner),
+                &[BranchId(1), BranchId(3)]
+            )
+            .is_ok()
+        );
         let e = p
-            .require_change(&target, BaseRole::Learner, &[BranchId(1), BranchId(2)])
+            .require_change(
+                &target,
+                &UserType::builtin(BaseRole::Learner),
+                &[BranchId(1), BranchId(2)],
+            )
             .unwrap_err();
         assert_eq!(e.code(), "forbidden");
-        assert!(p.require_change(&target, BaseRole::Learner, &[]).is_err());
         assert!(
-            p.require_change(&target, BaseRole::BranchAdministrator, &[BranchId(1)])
-                .is_err(),
+            p.require_change(&target, &UserType::builtin(BaseRole::Learner), &[])
+                .is_err()
+        );
+        assert!(
+            p.require_change(
+                &target,
+                &UserType::builtin(BaseRole::BranchAdministrator),
+                &[BranchId(1)]
+            )
+            .is_err(),
             "a peer branch administrator is out of reach"
         );
         let me = user(UserStatus::Active);
         assert!(
-            p.require_change(&me, BaseRole::BranchAdministrator, &[BranchId(1)])
+            p.require_change(&me, &UserType::builtin(BaseRole::BranchAdministrator), &[BranchId(1)])
                 .is_ok()
         );
         assert!(p.require_platform_admin("purge").is_err());
@@ -412,9 +472,45 @@ mod tests {
         assert!(Principal::superuser().require_platform_admin("purge").is_ok());
         let all = Principal::superuser();
         assert!(
-            all.require_change(&target, BaseRole::Administrator, &[BranchId(2)])
+            all.require_change(&target, &UserType::builtin(BaseRole::Administrator), &[BranchId(2)])
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_limited_administrator_neither_makes_nor_touches_a_full_one() {
+        let help_desk = UserType {
+            id: crate::domain::UserTypeId(9),
+            name: "Help desk".into(),
+            base: BaseRole::Administrator,
+            builtin: false,
+            areas: BaseRole::Administrator
+                .areas()
+                .without(Area::SettingsManage)
+                .without(Area::UserTypesManage),
+        };
+        let p = Principal::for_user(&user(UserStatus::Active), &help_desk, vec![]).unwrap();
+        let admin = UserType::builtin(BaseRole::Administrator);
+        let e = p.require_rank(&admin, "give the type of").unwrap_err();
+        assert_eq!(e.code(), "forbidden");
+        assert!(e.to_string().contains("settings.manage"), "{e}");
+        let target = User {
+            id: UserId(8),
+            ..crate::domain::user::sample_user("boss")
+        };
+        assert!(
+            p.require_change(&target, &admin, &[]).is_err(),
+            "a full administrator is out of reach"
+        );
+        assert!(p.require_change(&target, &help_desk, &[]).is_ok(), "a peer is not");
+        for base in [BaseRole::BranchAdministrator, BaseRole::Instructor, BaseRole::Learner] {
+            assert!(p.require_rank(&UserType::builtin(base), "give the type of").is_ok());
+        }
+        assert!(p.require(Area::UsersManage).is_ok() && p.require(Area::SettingsManage).is_err());
+        assert!(p.require_platform_admin("purge").is_err(), "no platform administrator");
+        // Identity providers answer to their rank alone.
+        let idp = Principal::identity_provider("scim");
+        assert!(idp.require_rank(&UserType::builtin(BaseRole::Learner), "give").is_ok());
     }
 
     #[test]

@@ -156,6 +156,24 @@ both_backends!(bad_input_is_explained, |db: TestDb| async move {
             .await
             .contains("unknown feature area")
     );
+    assert!(
+        rc.fails(&["type", "create", "X", "--base", "superuser"])
+            .await
+            .contains("use administrator, branch-administrator, instructor or learner")
+    );
+    // A limited administrator, cloned from Administrator minus the settings.
+    let desk = rc
+        .ok(&[
+            "type",
+            "create",
+            "Help desk",
+            "--base",
+            "administrator",
+            "--deny",
+            "settings.manage",
+        ])
+        .await;
+    assert!(desk.contains("Help desk"), "{desk}");
     assert_eq!(
         rc.run(&["user", "frobnicate"]).await.status.code(),
         Some(2),

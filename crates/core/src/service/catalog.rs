@@ -95,11 +95,15 @@ impl Service {
         .await
     }
 
-    /// Clones Instructor or Learner, minus the `deny`ed areas.
+    /// Clones a built-in type (the base), minus the `deny`ed areas.
     pub async fn create_type(&self, ctx: &Context, name: &str, base: &str, deny: &[Area]) -> Result<TypeView> {
-        let base = BaseRole::from_key(base)
-            .ok_or_else(|| Error::invalid("base", format!("unknown base '{base}'; use instructor or learner")))?;
-        UserType::validate_custom(name, base)?;
+        let base = BaseRole::from_key(base).ok_or_else(|| {
+            Error::invalid(
+                "base",
+                format!("unknown base '{base}'; use administrator, branch-administrator, instructor or learner"),
+            )
+        })?;
+        UserType::validate_custom(name)?;
         self.write(ctx, Some(Area::UserTypesManage), async |tx, who| {
             tx.plan().await?.require(Feature::CustomUserTypes)?;
             let name = name.trim();

@@ -146,8 +146,8 @@ impl Service {
             if !who.sees(&branches) {
                 return Err(not_found());
             }
-            let base = self.type_by_id(tx, user.user_type_id).await?.base;
-            who.require_change(&user, base, &branches)?;
+            let t = self.type_by_id(tx, user.user_type_id).await?;
+            who.require_change(&user, &t, &branches)?;
             return Ok(user);
         }
         let reachable = match purpose {
@@ -697,8 +697,8 @@ impl Service {
                     // enroll one by one: not those who also belong to other branches.
                     if who.branch_ids().is_some() {
                         let branches: Vec<BranchId> = tx.user_branches(u.id).await?.into_iter().map(|b| b.id).collect();
-                        let base = self.type_by_id(&mut **tx, u.user_type_id).await?.base;
-                        if who.require_change(&u, base, &branches).is_err() {
+                        let t = self.type_by_id(&mut **tx, u.user_type_id).await?;
+                        if who.require_change(&u, &t, &branches).is_err() {
                             continue;
                         }
                     }

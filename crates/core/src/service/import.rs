@@ -880,7 +880,7 @@ impl Service {
             None => None,
         };
         if let Some(t) = &user_type {
-            if let Err(e) = who.require_rank(t.base, "give the type of") {
+            if let Err(e) = who.require_rank(t, "give the type of") {
                 return refuse("user_type", e.to_string());
             }
             if !t.builtin && tx.plan().await?.require(Feature::CustomUserTypes).is_err() {
@@ -941,7 +941,7 @@ impl Service {
             // the status it was asked to.
             let current_type = self.type_by_id(tx, user.user_type_id).await?;
             if active && !user.status.holds_seat() {
-                if let Err(e) = who.require_change(&user, current_type.base, &branch_ids) {
+                if let Err(e) = who.require_change(&user, &current_type, &branch_ids) {
                     return refuse("username", e.to_string());
                 }
                 let status = FieldChange {
@@ -963,7 +963,7 @@ impl Service {
             return refuse("username", format!("'{username}' is in the trash; restore it first"));
         }
         let current_type = self.type_by_id(tx, user.user_type_id).await?;
-        if let Err(e) = who.require_change(&user, current_type.base, &branch_ids) {
+        if let Err(e) = who.require_change(&user, &current_type, &branch_ids) {
             return refuse("username", e.to_string());
         }
         let groups: Vec<String> = tx.user_groups(user.id).await?.into_iter().map(|g| g.name).collect();

@@ -88,7 +88,7 @@ impl Service {
         };
         match found {
             Some(t) => {
-                who.require_rank(t.base, "give the type of")?;
+                who.require_rank(&t, "give the type of")?;
                 if !t.builtin {
                     tx.plan().await?.require(Feature::CustomUserTypes)?;
                 }
@@ -254,7 +254,7 @@ impl Service {
             && *password == PasswordChange::Keep
             && (!state.active || current.active);
         if !unchanged {
-            who.require_rank(reached.user_type.base, "change")?;
+            who.require_rank(&reached.user_type, "change")?;
         }
         let unchanged_user = reached.user.clone();
         if !state.active && current.active {
@@ -276,7 +276,7 @@ impl Service {
                 .user_types()
                 .await?
                 .into_iter()
-                .filter(|t| t.id != default.id && who.require_rank(t.base, "give the type of").is_ok())
+                .filter(|t| t.id != default.id && who.require_rank(t, "give the type of").is_ok())
                 .map(|t| t.name)
                 .collect())
         })
@@ -457,7 +457,7 @@ impl Service {
                 r
             } else {
                 let r = self.scim_reach(&mut **tx, who, id).await?;
-                if who.require_rank(r.user_type.base, "change").is_err() {
+                if who.require_rank(&r.user_type, "change").is_err() {
                     let user = self.scim_take_away(&mut **tx, ctx, who, r, &state, &password).await?;
                     let view = self.scim_view(&mut **tx, &user).await?;
                     return Ok(view);
@@ -533,7 +533,7 @@ impl Service {
             // provider's rank it only deactivates and unlinks, as taking access away needs no
             // rank but erasing records does.
             let delete = matches!(tx.setting(Setting::ScimDelete.key()).await?.as_deref(), Some("delete"))
-                && who.require_rank(reached.user_type.base, "delete").is_ok();
+                && who.require_rank(&reached.user_type, "delete").is_ok();
             let user_id = reached.user.id;
             let action = if delete {
                 LifecycleAction::Delete
@@ -833,7 +833,7 @@ impl Service {
             return Err(unknown());
         }
         let t = self.type_by_id(tx, user.user_type_id).await?;
-        who.require_rank(t.base, "change the groups of")?;
+        who.require_rank(&t, "change the groups of")?;
         Ok(user)
     }
 

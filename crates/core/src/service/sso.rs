@@ -158,7 +158,7 @@ impl Service {
             tx.plan().await?.require(Feature::IdentityIntegration)?;
             // Mappings and defaults can never yield an administrator type.
             let t = self.type_by_name(&mut **tx, &config.default_type).await?;
-            Principal::identity_provider("sso").require_rank(t.base, "give")?;
+            Principal::identity_provider("sso").require_rank(&t, "give")?;
             if let Some(b) = &config.default_branch {
                 self.branch_by_name(&mut **tx, b).await?;
             }

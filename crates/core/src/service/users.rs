@@ -236,7 +236,7 @@ impl Service {
         who.require(Area::UsersManage)?;
         let r = self.reach_locked(tx, who, key).await?;
         let branches: Vec<BranchId> = r.branches.iter().map(|b| b.id).collect();
-        who.require_change(&r.user, r.user_type.base, &branches)?;
+        who.require_change(&r.user, &r.user_type, &branches)?;
         Ok(r)
     }
 
@@ -258,7 +258,7 @@ impl Service {
     /// A type the caller may give: it exists, the plan allows it, it is not above the caller.
     async fn grantable_type(&self, tx: &mut dyn Tx, who: &Principal, name: &str) -> Result<UserType> {
         let t = self.type_by_name(tx, name).await?;
-        who.require_rank(t.base, "grant the type of")?;
+        who.require_rank(&t, "grant the type of")?;
         if !t.builtin {
             tx.plan().await?.require(Feature::CustomUserTypes)?;
         }

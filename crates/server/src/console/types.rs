@@ -30,7 +30,12 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Re
         h2 { "New custom type" }
         (post_form("/admin/types", user.csrf(), html! {
             (Input::new("name", "Name").required().render())
-            (select("base", "Clone from", "learner", &[("learner", "Learner"), ("instructor", "Instructor")]))
+            (select("base", "Clone from", "learner", &[
+                ("learner", "Learner"),
+                ("instructor", "Instructor"),
+                ("branch-administrator", "Branch Administrator (a limited one, once areas are taken away)"),
+                ("administrator", "Administrator (a limited one, once areas are taken away)"),
+            ]))
         }, "Create"))
     };
     Ok(layout(&user, "User types", body))

@@ -22,7 +22,8 @@ fn areas(names: &[String]) -> ApiResult<Vec<Area>> {
 #[serde(deny_unknown_fields)]
 pub struct CreateType {
     pub name: String,
-    /// `instructor` or `learner`.
+    /// The built-in type it is cloned from: `administrator`, `branch-administrator` (with
+    /// areas denied, a limited administrator), `instructor` or `learner`.
     pub base: String,
     /// Feature areas of the base to switch off.
     #[serde(default)]

@@ -436,4 +436,66 @@ both_backends!(names_with_a_nul_character_are_bad_input, |db: TestDb| async move
     }
     let (status, _) = app.get_text("/readyz").await;
     assert_eq!(status, 200);
+    // Also found by schemathesis: a setting naming no user type answered 404.
+    let (status, resp) = app
+        .call(
+            "PUT",
+            "/api/v1/settings/scim_default_type",
+            Some(&t),
+            Some(json!({"value": "10"})),
+        )
+        .await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (400, Some("invalid_input")),
+        "{resp}"
+    );
+});
+
+both_backends!(a_limited_administrator_over_rest, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("root", root).await;
+    let (status, made) = app
+        .call(
+            "POST",
+            "/api/v1/user-types",
+            Some(&t),
+            Some(json!({"name": "Help desk", "base": "administrator", "deny": ["settings.manage", "plan.manage", "user_types.manage"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let desk = app.user("desk", "Help desk", &[]).await;
+    let d = app.token("desk", desk).await;
+    let person = |name: &str, user_type: &str| json!({"username": name, "email": format!("{name}@example.org"), "first_name": "N", "last_name": name, "user_type": user_type, "send_welcome": false});
+    let (status, body) = app
+        .call("POST", "/api/v1/users", Some(&d), Some(person("newbie", "learner")))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&d),
+            Some(person("rogue", "administrator")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (status, _) = app
+        .call("POST", &format!("/api/v1/users/{root}/deactivate"), Some(&d), None)
+        .await;
+    assert_eq!(status, 403, "the full administrator is out of reach");
+    let (status, _) = app
+        .call(
+            "PUT",
+            "/api/v1/settings/welcome_email",
+            Some(&d),
+            Some(json!({"value": "off"})),
+        )
+        .await;
+    assert_eq!(status, 403);
 });

@@ -72,9 +72,8 @@ fn generate(rng: &mut StdRng, case: u64, existing: &[String]) -> Vec<Parsed> {
 type Outcomes = Vec<(u64, Outcome, Option<String>, Vec<FieldChange>)>;
 
 async fn run(s: &Service, rows: &[Parsed], opts: ImportOptions) -> (rollcall_core::Result<ImportSummary>, Outcomes) {
-    let mut source = || -> rollcall_core::Result<Box<dyn Iterator<Item = Parsed> + Send>> {
-        Ok(Box::new(rows.iter().cloned()))
-    };
+    let mut source =
+        || -> rollcall_core::Result<Box<dyn Iterator<Item = Parsed> + Send>> { Ok(Box::new(rows.iter().cloned())) };
     let mut seen = vec![];
     let result = s
         .import_users(&cli(), &mut source, opts, &mut |r: RowReport| {

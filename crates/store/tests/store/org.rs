@@ -13,11 +13,11 @@ both_backends!(custom_types_follow_plan_and_base, |db: TestDb| async move {
     );
     s.set_plan(&cli(), PlanTier::Core, None).await.unwrap();
     assert_eq!(
-        s.create_type(&cli(), "Auditor", "administrator", &[])
+        s.create_type(&cli(), "Auditor", "superhero", &[])
             .await
             .unwrap_err()
             .code(),
-        "invalid_base"
+        "invalid_input"
     );
     let t = s
         .create_type(&cli(), "Contractor", "learner", &[Area::CoursesSelfEnroll])
@@ -467,5 +467,114 @@ both_backends!(
                 "{sort}: the page after a cursor starts past its row"
             );
         }
+    }
+);
+
+// A limited administrator: a type based on Administrator with the settings, plan, types and
+// integrations taken away manages people — and can neither make a full administrator, nor
+// act on one, nor reach what was taken away.
+both_backends!(
+    a_help_desk_type_manages_users_and_nothing_above_itself,
+    |db: TestDb| async move {
+        let s = service(&db).await;
+        s.set_plan(&cli(), PlanTier::Enterprise, Some(50)).await.unwrap();
+        let taken = [
+            Area::SettingsManage,
+            Area::PlanManage,
+            Area::UserTypesManage,
+            Area::IntegrationsManage,
+        ];
+        let t = s
+            .create_type(&cli(), "Help desk", "administrator", &taken)
+            .await
+            .unwrap();
+        assert_eq!(t.base, BaseRole::Administrator);
+        add(&s, "boss", "administrator").await;
+        let desk = add(&s, "desk", "Help desk").await.id;
+        add(&s, "pat", "learner").await;
+        let me = as_user(desk);
+
+        // People: yes.
+        let made = s.create_user(&me, new_user("newbie", "learner")).await.unwrap();
+        assert_eq!(made.user_type, "Learner");
+        s.create_user(&me, new_user("tutor", "instructor")).await.unwrap();
+        s.deactivate_user(&me, &key("pat")).await.unwrap();
+        // A full administrator: neither made, nor promoted to, nor touched.
+        for (what, err) in [
+            (
+                "create",
+                s.create_user(&me, new_user("rogue", "administrator")).await.map(drop),
+            ),
+            (
+                "promote",
+                s.update_user(
+                    &me,
+                    &key("newbie"),
+                    UserUpdate {
+                        user_type: Some("administrator".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
+            ),
+            (
+                "promote self",
+                s.update_user(
+                    &me,
+                    &key("desk"),
+                    UserUpdate {
+                        user_type: Some("administrator".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
+            ),
+            ("deactivate", s.deactivate_user(&me, &key("boss")).await.map(drop)),
+            (
+                "delete",
+                s.delete_user(&me, &key("boss"), Some("boss"), false, None)
+                    .await
+                    .map(drop),
+            ),
+            (
+                "erase",
+                s.delete_user(&me, &key("pat"), Some("pat"), true, None).await.map(drop),
+            ),
+        ] {
+            let e = err.expect_err(what);
+            assert_eq!(e.code(), "forbidden", "{what}: {e}");
+        }
+        // What was taken away: refused.
+        assert_eq!(
+            s.set_setting(&me, "welcome_email", "off").await.unwrap_err().code(),
+            "forbidden"
+        );
+        assert_eq!(
+            s.set_plan(&me, PlanTier::Enterprise, Some(60))
+                .await
+                .unwrap_err()
+                .code(),
+            "forbidden"
+        );
+        assert_eq!(
+            s.create_type(&me, "Mine", "administrator", &[])
+                .await
+                .unwrap_err()
+                .code(),
+            "forbidden"
+        );
+        // The full administrator is untouched, and still the last one the rules protect.
+        assert_eq!(
+            s.get_user(&cli(), &key("boss")).await.unwrap().status,
+            UserStatus::Active
+        );
+        // A type based on Branch Administrator is held to its branches like the built-in one.
+        let bt = s
+            .create_type(&cli(), "Branch desk", "branch-administrator", &[Area::ImportRun])
+            .await
+            .unwrap();
+        assert!(!bt.areas.contains(&Area::ImportRun) && bt.areas.contains(&Area::UsersManage));
     }
 );
