@@ -116,6 +116,9 @@ vocabulary! {
         IdlePolicyOff = "idle_policy_off",
         /// An import needing more seats than are free (the single-user case is [`Error::SeatLimitReached`]).
         SeatLimitReached = "seat_limit_reached",
+        /// A password sign-in (or reset) by someone whose way in is single sign-on (setting
+        /// `password_sign_in`).
+        SsoOnly = "sso_only",
     }
 }
 

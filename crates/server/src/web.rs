@@ -125,12 +125,23 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Markup {
+/// Whether the sign-in page offers single sign-on: it is set up (read per view; an
+/// unreadable database offers nothing more than the form).
+async fn sso_offered(state: &AppState) -> bool {
+    state.service.public().sso_config().await.is_ok_and(|c| c.is_some())
+}
+
+fn login_form(csrf: &str, next: &str, error: Option<&str>, sso: bool) -> Markup {
+    let relay: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
     page(
         "Sign in",
         html! {
             h1 { "Sign in" }
             @if let Some(e) = error { (alert(e)) }
+            @if sso {
+                p { a class="button" href={ "/saml/login?RelayState=" (relay) } { "Sign in with single sign-on" } }
+                p { "Or with a password:" }
+            }
             form method="post" action="/login" {
                 (csrf_field(csrf))
                 (hidden("next", next))
@@ -170,7 +181,8 @@ fn form_token_ok(state: &AppState, headers: &HeaderMap, sent: &str) -> bool {
 
 pub async fn login_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
     let (token, cookie) = with_form_token(&state, &headers);
-    let mut resp = login_form(&token, &local_path(q.next.as_deref()), None).into_response();
+    let sso = sso_offered(&state).await;
+    let mut resp = login_form(&token, &local_path(q.next.as_deref()), None, sso).into_response();
     if let Some(c) = cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -200,12 +212,14 @@ pub async fn login_submit(
         return forbidden_page();
     }
     let next = local_path(f.next.as_deref());
-    match state
+    let result = state
         .service
         .public()
         .sign_in_password(&f.login, &f.password, client.text().as_deref())
-        .await
-    {
+        .await;
+    // Read only to draw the form again.
+    let sso = result.is_err() && sso_offered(&state).await;
+    match result {
         Ok(signed) => with_session_cookie(&state, Redirect::to(&next).into_response(), &signed.session_id),
         Err(e) => match SignInFailure::from(e) {
             SignInFailure::RateLimited(retry_after_secs) => {
@@ -215,6 +229,7 @@ pub async fn login_submit(
                         &f.csrf,
                         &next,
                         Some(&format!("Too many attempts. Try again in {retry_after_secs} seconds.")),
+                        sso,
                     ),
                 )
                     .into_response();
@@ -224,7 +239,7 @@ pub async fn login_submit(
             }
             SignInFailure::BadLogin(_) => (
                 StatusCode::BAD_REQUEST,
-                login_form(&f.csrf, &next, Some("That is not a username or email.")),
+                login_form(&f.csrf, &next, Some("That is not a username or email."), sso),
             )
                 .into_response(),
             SignInFailure::Internal(Error::Internal(e)) => failed_page(&e, "sign-in failed"),
@@ -232,9 +247,12 @@ pub async fn login_submit(
                 tracing::error!(error = %e, "sign-in failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, went_wrong()).into_response()
             }
+            SignInFailure::SsoOnly(message) => {
+                (StatusCode::FORBIDDEN, login_form(&f.csrf, &next, Some(&message), sso)).into_response()
+            }
             SignInFailure::Refused => (
                 StatusCode::UNAUTHORIZED,
-                login_form(&f.csrf, &next, Some("Wrong username or password.")),
+                login_form(&f.csrf, &next, Some("Wrong username or password."), sso),
             )
                 .into_response(),
         },
@@ -256,6 +274,7 @@ fn json_sign_in_failure(e: Error) -> Response {
             resp
         }
         SignInFailure::BadLogin(e) | SignInFailure::Internal(e) => ApiError::from(e).into_response(),
+        SignInFailure::SsoOnly(message) => ApiError::new(StatusCode::FORBIDDEN, "sso_only", message).into_response(),
         SignInFailure::Refused => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -273,6 +292,8 @@ enum SignInFailure {
     RateLimited(i64),
     /// The login is not a username or email at all.
     BadLogin(Error),
+    /// Single sign-on is this account's only way in (said alike for every login).
+    SsoOnly(String),
     Internal(Error),
 }
 
@@ -282,6 +303,10 @@ impl From<Error> for SignInFailure {
             Error::RateLimited { retry_after_secs } => SignInFailure::RateLimited(retry_after_secs),
             Error::InvalidInput { .. } => SignInFailure::BadLogin(e),
             Error::Internal(_) => SignInFailure::Internal(e),
+            Error::RuleViolated {
+                code: rollcall_core::RuleCode::SsoOnly,
+                message,
+            } => SignInFailure::SsoOnly(message),
             Error::Unauthenticated
             | Error::NotFound { .. }
             | Error::Forbidden(_)
@@ -535,7 +560,7 @@ pub struct LoginResult {
 
 /// Signs in; the session cookie comes back in `Set-Cookie`.
 #[utoipa::path(post, path = "/auth/login", tag = "sign-in", request_body = JsonLogin,
-    responses((status = 200, body = LoginResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "unknown account or wrong password: the same answer"), (status = 429, body = ErrorBody)),
+    responses((status = 200, body = LoginResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "unknown account or wrong password: the same answer"), (status = 403, body = ErrorBody, description = "`sso_only`: single sign-on is the way in (setting `password_sign_in`)"), (status = 429, body = ErrorBody)),
     security(()))]
 pub async fn json_login(
     State(state): State<AppState>,

@@ -72,6 +72,19 @@ pub fn welcome(user: &User, base_url: &str, set_password_link: Option<&str>) -> 
     }
 }
 
+/// The welcome of an account whose way in is single sign-on: no password to choose.
+pub fn welcome_sso(user: &User, base_url: &str) -> Message {
+    Message {
+        template: Template::Welcome,
+        subject: "Welcome to your learning platform".into(),
+        body: format!(
+            "{}\n\nAn account has been created for you.\n\nUsername: {}\nSign in at: {base_url}/login\n\nChoose \"Sign in with single sign-on\" and use your organisation's account; there is no separate password.\n",
+            greeting(user),
+            user.username
+        ),
+    }
+}
+
 pub fn set_password(user: &User, link: &str) -> Message {
     Message {
         template: Template::SetPassword,

@@ -20,7 +20,7 @@ pub use names::{Email, PersonName, Username, name_key};
 pub use org::{Branch, BranchId, Group, GroupId};
 pub use plan::{Feature, PlanState, PlanTier};
 pub use schedule::{DailyJob, Day, Schedule};
-pub use settings::{Setting, SettingValue, TrustedProxies};
+pub use settings::{PASSWORD_SIGN_IN_EVERYONE, Setting, SettingValue, TrustedProxies};
 pub use token::{Token, TokenScope};
 pub use user::{Origin, User, UserCursor, UserId, UserOrder, UserSort, UserStatus, login_key};
 

@@ -4,6 +4,9 @@ use crate::{Error, Result};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
+/// `password_sign_in`'s default: anyone with a password may use it.
+pub const PASSWORD_SIGN_IN_EVERYONE: &str = "everyone";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setting {
     /// Send a welcome email when an account is created.
@@ -34,6 +37,10 @@ pub enum Setting {
     SyncMaxDeactivationShare,
     /// A roster sync deactivating more than this many accounts is held back (default 50).
     SyncMaxDeactivations,
+    /// Who may sign in with a password: `everyone` (default), or the username of the one
+    /// break-glass administrator who still may once single sign-on is everyone else's only
+    /// way in.
+    PasswordSignIn,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +65,7 @@ impl std::fmt::Display for SettingValue {
 }
 
 impl Setting {
-    pub const ALL: [Setting; 11] = [
+    pub const ALL: [Setting; 12] = [
         Setting::WelcomeEmail,
         Setting::ScimDelete,
         Setting::DeletionRetentionDays,
@@ -70,6 +77,7 @@ impl Setting {
         Setting::TrustedProxies,
         Setting::SyncMaxDeactivationShare,
         Setting::SyncMaxDeactivations,
+        Setting::PasswordSignIn,
     ];
 
     pub fn key(self) -> &'static str {
@@ -85,6 +93,7 @@ impl Setting {
             Setting::TrustedProxies => "trusted_proxies",
             Setting::SyncMaxDeactivationShare => "sync_max_deactivation_share",
             Setting::SyncMaxDeactivations => "sync_max_deactivations",
+            Setting::PasswordSignIn => "password_sign_in",
         }
     }
     pub fn parse_key(s: &str) -> Result<Setting> {
@@ -106,6 +115,7 @@ impl Setting {
             Setting::TrustedProxies => SettingValue::Text(String::new()),
             Setting::SyncMaxDeactivationShare => SettingValue::Count(10),
             Setting::SyncMaxDeactivations => SettingValue::Count(50),
+            Setting::PasswordSignIn => SettingValue::Text(PASSWORD_SIGN_IN_EVERYONE.into()),
         }
     }
     pub fn parse_value(self, s: &str) -> Result<SettingValue> {
@@ -142,6 +152,16 @@ impl Setting {
                 _ => Err(bad("off, username or email")),
             },
             Setting::TrustedProxies => Ok(SettingValue::Text(TrustedProxies::parse(s)?.to_string())),
+            Setting::PasswordSignIn => {
+                let t = s.trim();
+                if t.eq_ignore_ascii_case(PASSWORD_SIGN_IN_EVERYONE) {
+                    return Ok(SettingValue::Text(PASSWORD_SIGN_IN_EVERYONE.into()));
+                }
+                if t.is_empty() || t.chars().count() > 128 || t.chars().any(char::is_control) {
+                    return Err(bad("everyone, or the username of the break-glass administrator"));
+                }
+                Ok(SettingValue::Text(t.to_owned()))
+            }
             Setting::SyncMaxDeactivationShare => match v.trim_end_matches('%').parse::<i64>() {
                 Ok(p) if (0..=100).contains(&p) => Ok(SettingValue::Count(p)),
                 _ => Err(bad("a percentage from 0 to 100")),

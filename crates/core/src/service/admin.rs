@@ -526,6 +526,28 @@ impl Service {
         let setting = Setting::parse_key(key)?;
         let value = setting.parse_value(value)?.to_string();
         self.write(ctx, Some(Area::SettingsManage), async |tx, who| {
+            let mut value = value.clone();
+            if setting == Setting::PasswordSignIn && value != PASSWORD_SIGN_IN_EVERYONE {
+                // Single sign-on becomes everyone's way in but one administrator's: it must
+                // be there, and so must they.
+                if !super::sso::sso_configured(&mut **tx).await? {
+                    return Err(Error::invalid(
+                        "value",
+                        "set up single sign-on first: with password_sign_in naming one administrator, everyone else signs in through it",
+                    ));
+                }
+                let admin = tx
+                    .user_by_username(&name_key(&value))
+                    .await?
+                    .filter(|u| u.status.holds_seat() && u.user_type_id == BaseRole::Administrator.builtin_id())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "value",
+                            format!("'{value}' is not an active Administrator; the one who may still use a password must be"),
+                        )
+                    })?;
+                value = admin.username.to_string();
+            }
             if setting == Setting::ScimDefaultType {
                 // The identity provider may only give types up to Instructor.
                 // A value naming no type is a bad value, not a missing resource (found by

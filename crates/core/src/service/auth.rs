@@ -212,6 +212,11 @@ impl Public<'_> {
                 Some(u) => Some(u),
                 None => tx.user_by_email(&login_key).await?,
             };
+            // Single sign-on as the only way in: refused before any password is looked at,
+            // alike for every login but the break-glass administrator's.
+            if !super::sso::password_allowed(tx.as_mut(), user.as_ref()).await? {
+                return Err(super::sso::sso_only());
+            }
             let stored = match &user {
                 Some(u) => tx.password_hash(u.id).await?,
                 None => None,
@@ -335,6 +340,11 @@ impl Public<'_> {
             None => tx.user_by_email(&key).await?,
         };
         let now = self.service.now();
+        // Whose way in is single sign-on gets no reset link (the same answer all the same).
+        let user = match user {
+            Some(u) if !super::sso::password_allowed(tx, Some(&u)).await? => None,
+            other => other,
+        };
         if let Some(u) = user.filter(|u| u.status.holds_seat()) {
             // At most one link every few minutes, and the newest replaces the older ones, so
             // nobody can flood an inbox or collect live links.

@@ -143,6 +143,11 @@ impl Service {
         if user.has_password {
             self.queue_mail(tx, user, mail::welcome(user, &self.base_url, None))
                 .await?;
+        } else if matches!(user.origin, Origin::Scim | Origin::Sso) && super::sso::sso_configured(tx).await? {
+            // Provisioned by the identity provider, signing in through it: no password to
+            // set, so no set-password link.
+            self.queue_mail(tx, user, mail::welcome_sso(user, &self.base_url))
+                .await?;
         } else {
             let msg = mail::welcome(user, &self.base_url, Some(mail::LINK_PLACEHOLDER));
             self.queue_mail_with_link(tx, user, msg, "set").await?;

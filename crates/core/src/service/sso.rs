@@ -11,7 +11,7 @@ use crate::actor::{Actor, Channel, Context, Principal};
 use crate::audit::AuditAction;
 use crate::domain::*;
 use crate::ports::Tx;
-use crate::{ConflictCode, Error, Result};
+use crate::{ConflictCode, Error, Result, RuleCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -184,6 +184,11 @@ impl Service {
     pub async fn disable_sso(&self, ctx: &Context) -> Result<()> {
         self.write(ctx, Some(Area::IntegrationsManage), async |tx, who| {
             tx.set_setting(SSO_SETTING, "").await?;
+            // Without single sign-on, passwords are everyone's way in again.
+            let only = Setting::PasswordSignIn.key();
+            if tx.setting(only).await?.is_some_and(|v| v != PASSWORD_SIGN_IN_EVERYONE) {
+                tx.set_setting(only, PASSWORD_SIGN_IN_EVERYONE).await?;
+            }
             self.record(
                 &mut **tx,
                 ctx,
@@ -323,6 +328,33 @@ impl Service {
 fn refuse(user: &User, reason: &'static str) -> Error {
     tracing::warn!(user = user.id.0, reason, "single sign-on refused");
     Error::forbidden("single sign-on could not sign you in; ask your administrator")
+}
+
+/// Whether single sign-on is set up.
+pub(crate) async fn sso_configured(tx: &mut dyn crate::ports::ReadTx) -> Result<bool> {
+    Ok(tx.setting(SSO_SETTING).await?.is_some_and(|s| !s.is_empty()))
+}
+
+/// Whether `user` may sign in (or reset their password) with a password: everyone may,
+/// unless the setting `password_sign_in` names the one break-glass administrator who
+/// still does, single sign-on being everyone else's way in. A login naming no account is
+/// refused alike.
+pub(crate) async fn password_allowed(tx: &mut dyn crate::ports::ReadTx, user: Option<&User>) -> Result<bool> {
+    let Some(only) = tx.setting(Setting::PasswordSignIn.key()).await? else {
+        return Ok(true);
+    };
+    if only == PASSWORD_SIGN_IN_EVERYONE || !sso_configured(tx).await? {
+        return Ok(true);
+    }
+    Ok(user.is_some_and(|u| u.username.key() == name_key(&only)))
+}
+
+/// The answer to a password sign-in that single sign-on replaces.
+pub(crate) fn sso_only() -> Error {
+    Error::rule(
+        RuleCode::SsoOnly,
+        "this organisation signs in with single sign-on; use \"Sign in with single sign-on\"",
+    )
 }
 
 impl Public<'_> {

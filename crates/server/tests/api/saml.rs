@@ -808,3 +808,36 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    the_sign_in_page_offers_sso_and_can_make_it_the_only_way_in,
+    |db: TestDb| async move {
+        use super::signin::{login, with_password};
+        let app = TestApp::start(db).await;
+        let phrase = "a rarely used phrase";
+        with_password(&app, "boss", "administrator", phrase).await;
+        with_password(&app, "ada", "learner", phrase).await;
+        let button = "Sign in with single sign-on";
+        let (_, page) = app.get_text("/login?next=/courses").await;
+        assert!(!page.contains(button), "no button before single sign-on is set up");
+        configure(&app, true).await;
+        let (status, page) = app.get_text("/login?next=/courses").await;
+        assert_eq!(status, 200);
+        assert!(page.contains(button), "{page}");
+        assert!(page.contains("/saml/login?RelayState=%2Fcourses"), "{page}");
+
+        app.service
+            .set_setting(&Context::cli(), "password_sign_in", "boss")
+            .await
+            .unwrap();
+        let refused = login(&app, "ada", phrase, None).await;
+        assert_eq!(refused.status(), 403);
+        assert!(session_cookie(&refused).is_none());
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "sso_only", "{body}");
+        let (status, _) = (login(&app, "nobody", "whatever", None).await.status(), ());
+        assert_eq!(status, 403, "a login naming nobody is answered alike");
+        let boss = login(&app, "boss", phrase, None).await;
+        assert_eq!(boss.status(), 200, "the break-glass administrator still signs in");
+    }
+);

@@ -583,3 +583,80 @@ both_backends!(linking_needs_the_right_to_change_the_user, |db: TestDb| async mo
         "n1"
     );
 });
+
+both_backends!(
+    single_sign_on_as_the_only_way_in_but_for_one_administrator,
+    |db: TestDb| async move {
+        const PHRASE: &str = "a rarely used phrase";
+        let from = Some("198.51.100.7");
+        let s = service(&db).await;
+        s.set_plan(&cli(), PlanTier::Enterprise, Some(50)).await.unwrap();
+        for (name, t) in [("boss", "administrator"), ("ada", "learner")] {
+            let input = NewUser {
+                password: Some(PHRASE.into()),
+                send_welcome: Some(false),
+                ..new_user(name, t)
+            };
+            s.create_user(&cli(), input).await.unwrap();
+        }
+        let only = |v: &'static str| {
+            let s = s.clone();
+            async move { s.set_setting(&cli(), "password_sign_in", v).await }
+        };
+        // Not before single sign-on is there, and only for an active Administrator.
+        assert_eq!(only("boss").await.unwrap_err().code(), "invalid_input");
+        s.set_sso(&cli(), config(true)).await.unwrap();
+        for who in ["ada", "nobody"] {
+            assert_eq!(only(who).await.unwrap_err().code(), "invalid_input", "{who}");
+        }
+        assert_eq!(only("BOSS").await.unwrap().value, "boss");
+
+        // Everyone else is sent to single sign-on — known or not, right password or not.
+        for (login, password) in [
+            ("ada", PHRASE),
+            ("ada@example.org", PHRASE),
+            ("ada", "wrong"),
+            ("nobody", "x"),
+        ] {
+            let e = s.public().sign_in_password(login, password, from).await.unwrap_err();
+            assert_eq!(e.code(), "sso_only", "{login}: {e}");
+        }
+        s.public().sign_in_password("boss", PHRASE, from).await.unwrap();
+        // No reset link for whose way in is single sign-on; the break-glass account gets one.
+        let resets = |s: Service| async move {
+            s.list_mail(&cli(), 100)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|m| m.template == "password_reset")
+                .count()
+        };
+        s.public().request_password_reset("ada").await.unwrap();
+        assert_eq!(resets(s.clone()).await, 0);
+        s.public().request_password_reset("boss").await.unwrap();
+        assert_eq!(resets(s.clone()).await, 1);
+
+        // Provisioned by the identity provider: welcomed without a set-password link.
+        let scim = Context::new(Actor::ScimClient { token_id: 1 }, Channel::Scim);
+        let state = rollcall_core::service::ScimUserState {
+            user_name: "sam@example.org".into(),
+            given_name: "Sam".into(),
+            family_name: "Shore".into(),
+            email: "sam@example.org".into(),
+            active: true,
+            ..Default::default()
+        };
+        s.scim_create_user(&scim, state, None).await.unwrap();
+        let mail = s.list_mail(&cli(), 100).await.unwrap();
+        let welcome = mail.iter().find(|m| m.to == "sam@example.org").expect("a welcome");
+        assert_eq!(welcome.template, "welcome");
+        assert!(
+            welcome.body.contains("single sign-on") && !welcome.body.contains("Choose your password"),
+            "no set-password link: {welcome:?}"
+        );
+
+        // Single sign-on switched off: passwords are everyone's way in again.
+        s.disable_sso(&cli()).await.unwrap();
+        s.public().sign_in_password("ada", PHRASE, from).await.unwrap();
+    }
+);
