@@ -79,17 +79,24 @@ pub enum Command {
     Sso(SsoCmd),
     /// Write a consistent copy of the database to PATH, a new SQLite file, while the server
     /// runs (PostgreSQL too: one snapshot of every table)
-    Backup { path: std::path::PathBuf },
+    Backup {
+        /// The new SQLite file to write
+        path: std::path::PathBuf,
+    },
     /// Check the installation without changing it: configuration, database and schema,
     /// audit key, SMTP, base URL against cookie security, the IdP's certificates. Exits 1
     /// when a check fails; what is merely unset is a warning
     Doctor {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Copy a backup (a file `rollcall backup` wrote) into the configured database, which
     /// must be empty; then compare row counts and verify the audit chain
-    Restore { path: std::path::PathBuf },
+    Restore {
+        /// The backup file to read
+        path: std::path::PathBuf,
+    },
     /// Move a whole installation from one database to another (SQLite to PostgreSQL, say);
     /// the target must be empty. Row counts and the audit chain are verified afterwards
     #[command(name = "migrate-data")]
@@ -106,14 +113,19 @@ pub enum Command {
     Course(CourseCmd),
     /// Enroll a user in a course
     Enroll {
+        /// The user to enroll
         username: String,
+        /// The course's code
         code: String,
+        /// As a learner or as an instructor
         #[arg(long, default_value = "learner", value_name = "learner|instructor")]
         role: String,
     },
     /// Record a user's progress in a course
     Progress {
+        /// The learner
         username: String,
+        /// The course's code
         code: String,
         /// The unit completed (units are taken in order)
         #[arg(long, value_name = "N")]
@@ -133,16 +145,19 @@ pub enum Command {
 pub enum JobsCmd {
     /// Each daily job: its last run, that run's outcome, and its next run
     List {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
     /// Run a daily job now (scheduled-lifecycle, trash-purge, seat-snapshot, idle-policy,
     /// seat-alerts); never while another run of it is under way
     Run {
+        /// The job to run
         name: String,
         /// Report what it would do; write nothing
         #[arg(long)]
         dry_run: bool,
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
@@ -158,11 +173,13 @@ pub enum SsoCmd {
         /// Create accounts at first sign-in
         #[arg(long, conflicts_with = "no_jit")]
         jit: bool,
+        /// Create no accounts at sign-in (the default)
         #[arg(long)]
         no_jit: bool,
         /// User type of accounts created at sign-in (never an administrator type)
         #[arg(long, value_name = "NAME", default_value = "learner")]
         default_type: String,
+        /// The branch of accounts created at sign-in
         #[arg(long, value_name = "B")]
         default_branch: Option<String>,
         /// Accept sign-ins the IdP starts (unsolicited responses)
@@ -172,29 +189,40 @@ pub enum SsoCmd {
         #[arg(long, value_name = "SAML_ATTRIBUTE=field")]
         map: Vec<String>,
     },
+    /// The identity provider as configured
     Show,
+    /// Switch single sign-on off (passwords become everyone's way in again)
     Disable,
 }
 
 #[derive(Subcommand)]
 pub enum CourseCmd {
+    /// Create a course
     Add {
+        /// The course's code (unique)
         code: String,
+        /// The course's title
         #[arg(long)]
         name: String,
+        /// The user who owns the course (an instructor or above)
         #[arg(long, value_name = "U")]
         owner: String,
+        /// How many units the course has
         #[arg(long, default_value_t = 1)]
         units: i64,
+        /// What the course is about
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// List courses
     List {
+        /// Only courses owned by this user
         #[arg(long, value_name = "U")]
         owner: Option<String>,
         /// Only courses whose owner is not active
         #[arg(long)]
         orphaned: bool,
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
@@ -202,6 +230,7 @@ pub enum CourseCmd {
 
 #[derive(Args)]
 pub struct ImportArgs {
+    /// The CSV file
     pub file: std::path::PathBuf,
     /// Write nothing; report what each row would do
     #[arg(long)]
@@ -239,21 +268,28 @@ pub struct ImportArgs {
     /// Sync: include accounts the identity provider manages over SCIM
     #[arg(long, requires = "sync")]
     pub include_scim: bool,
+    /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: ShowFormat,
 }
 
 #[derive(Subcommand)]
 pub enum ExportCmd {
+    /// Users in the import columns (CSV) or as JSON
     Users {
+        /// Only users with this status
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Only users of this type
         #[arg(long = "type", value_name = "NAME")]
         user_type: Option<String>,
+        /// Only users in this branch
         #[arg(long, value_name = "B")]
         branch: Option<String>,
+        /// Only users in this group
         #[arg(long, value_name = "G")]
         group: Option<String>,
+        /// Output format
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
     },
@@ -269,8 +305,10 @@ pub enum ExportFormat {
 pub enum MailCmd {
     /// Messages in the outbox, newest first (bodies may hold set-password links)
     List {
+        /// At most this many messages
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -280,6 +318,7 @@ pub enum MailCmd {
 pub enum TokenCmd {
     /// Issue a token; it is printed alone on stdout, once, and stored only as a hash
     Create {
+        /// The token's name (unique): how the list and the audit log show it
         #[arg(long)]
         name: String,
         /// api: the REST API, acting as --user; scim: the SCIM server, for an identity provider
@@ -292,12 +331,17 @@ pub enum TokenCmd {
         #[arg(long, value_name = "DATE")]
         expires: Option<String>,
     },
+    /// List tokens (never their secrets)
     List {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Revoke a token by name; it stops working at once
-    Revoke { name: String },
+    Revoke {
+        /// The token to revoke
+        name: String,
+    },
 }
 
 #[derive(Args)]
@@ -340,7 +384,9 @@ pub enum UserCmd {
     List(UserList),
     /// Show one user
     Show {
+        /// The user to show
         username: String,
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
@@ -348,16 +394,19 @@ pub enum UserCmd {
     Set(Box<UserSet>),
     /// Deactivate users: frees their seats, keeps every record
     Deactivate {
+        /// The users to deactivate
         #[arg(required = true)]
         usernames: Vec<String>,
     },
     /// Activate users: each needs a free seat
     Activate {
+        /// The users to activate
         #[arg(required = true)]
         usernames: Vec<String>,
     },
     /// Move a user to the trash (restorable), or erase them now with --purge
     Delete {
+        /// The user to delete
         username: String,
         /// The username again, to confirm
         #[arg(long, value_name = "USERNAME")]
@@ -370,25 +419,37 @@ pub enum UserCmd {
         reassign_courses_to: Option<String>,
     },
     /// Bring a user back from the trash, deactivated
-    Restore { username: String },
+    Restore {
+        /// The user to bring back
+        username: String,
+    },
     /// Deactivate, reassign owned courses, end sessions and revoke tokens, in one step
     Offboard {
+        /// The user who leaves
         username: String,
+        /// Who takes over the courses the user owns
         #[arg(long, value_name = "V")]
         reassign_courses_to: Option<String>,
     },
     /// Everything held about a user, as JSON: profile, enrollments, certificates, audit
-    Export { username: String },
+    Export {
+        /// The user whose records to export
+        username: String,
+    },
 }
 
 #[derive(Args)]
 pub struct UserAdd {
+    /// Login name: letters, digits and . _ - @ + ' (unique, ignoring case)
     #[arg(long)]
     pub username: String,
+    /// Email address (unique, ignoring case)
     #[arg(long)]
     pub email: String,
+    /// First name
     #[arg(long)]
     pub first_name: String,
+    /// Last name
     #[arg(long)]
     pub last_name: String,
     /// Read the password from the first line of standard input
@@ -397,8 +458,10 @@ pub struct UserAdd {
     /// User type name [default: the branch's default type, else learner]
     #[arg(long = "type", value_name = "NAME")]
     pub user_type: Option<String>,
+    /// A branch the user belongs to (repeat for several)
     #[arg(long = "branch", value_name = "B")]
     pub branches: Vec<String>,
+    /// A group the user belongs to (repeat for several)
     #[arg(long = "group", value_name = "G")]
     pub groups: Vec<String>,
     /// Create the account deactivated (it takes no seat)
@@ -411,6 +474,7 @@ pub struct UserAdd {
     /// seat is free then
     #[arg(long, value_name = "DATE")]
     pub reactivate_on: Option<String>,
+    /// The HR system's or identity provider's id for this user
     #[arg(long, value_name = "ID")]
     pub external_id: Option<String>,
     /// Send this user no email at all
@@ -423,17 +487,22 @@ pub struct UserAdd {
 
 #[derive(Args)]
 pub struct UserList {
+    /// Only users with this status
     #[arg(long, value_enum)]
     pub status: Option<StatusArg>,
+    /// Only users of this type
     #[arg(long = "type", value_name = "NAME")]
     pub user_type: Option<String>,
+    /// Only users in this branch
     #[arg(long, value_name = "B")]
     pub branch: Option<String>,
+    /// Only users in this group
     #[arg(long, value_name = "G")]
     pub group: Option<String>,
     /// Never signed in, or not in N days
     #[arg(long, value_name = "N", conflicts_with = "never_logged_in")]
     pub idle_days: Option<i64>,
+    /// Only users who never signed in
     #[arg(long)]
     pub never_logged_in: bool,
     /// Part of a username, email, first or last name
@@ -442,30 +511,40 @@ pub struct UserList {
     /// Order by username, name, email, last_login or created (default); -COLUMN descends
     #[arg(long, value_name = "COLUMN", allow_hyphen_values = true)]
     pub sort: Option<String>,
+    /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
 
 #[derive(Args)]
 pub struct UserSet {
+    /// The user to change
     pub username: String,
     /// Give the account a new username
     #[arg(long, value_name = "NEW")]
     pub rename: Option<String>,
+    /// Give the user this type
     #[arg(long = "type", value_name = "NAME")]
     pub user_type: Option<String>,
+    /// Add the user to this branch (repeat for several)
     #[arg(long, value_name = "B")]
     pub add_branch: Vec<String>,
+    /// Take the user out of this branch (repeat for several)
     #[arg(long, value_name = "B")]
     pub remove_branch: Vec<String>,
+    /// Add the user to this group (repeat for several)
     #[arg(long, value_name = "G")]
     pub add_group: Vec<String>,
+    /// Take the user out of this group (repeat for several)
     #[arg(long, value_name = "G")]
     pub remove_group: Vec<String>,
+    /// A new email address
     #[arg(long)]
     pub email: Option<String>,
+    /// A new first name
     #[arg(long)]
     pub first_name: Option<String>,
+    /// A new last name
     #[arg(long)]
     pub last_name: Option<String>,
     /// Schedule deactivation (YYYY-MM-DD or RFC 3339), or `never` to clear it
@@ -478,6 +557,7 @@ pub struct UserSet {
     /// Read a new password from the first line of standard input
     #[arg(long)]
     pub password_stdin: bool,
+    /// yes: send this user no email at all; no: send it again
     #[arg(long, value_name = "yes|no")]
     pub exclude_from_emails: Option<YesNo>,
     /// `none` clears it
@@ -506,13 +586,16 @@ pub enum YesNo {
 pub enum TypeCmd {
     /// List user types and their feature areas
     List {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Clone a custom type from a built-in one, minus the areas denied (based on
     /// administrator or branch-administrator: a limited administrator)
     Create {
+        /// The new type's name
         name: String,
+        /// The built-in type it is cloned from
         #[arg(long, value_name = "administrator|branch-administrator|instructor|learner")]
         base: String,
         /// Switch off a feature area of the base
@@ -521,36 +604,52 @@ pub enum TypeCmd {
     },
     /// Switch feature areas on (never beyond the base) or off
     Edit {
+        /// The custom type to change
         name: String,
+        /// Switch on a feature area of the base (repeat for several)
         #[arg(long, value_name = "AREA")]
         allow: Vec<String>,
+        /// Switch off a feature area (repeat for several)
         #[arg(long, value_name = "AREA")]
         deny: Vec<String>,
     },
     /// Delete an unused custom type
-    Delete { name: String },
+    Delete {
+        /// The custom type to delete
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum BranchCmd {
+    /// Create a branch
     Add {
+        /// The branch's name
         name: String,
+        /// The user type of users created in this branch with none given
         #[arg(long, value_name = "NAME")]
         default_type: Option<String>,
+        /// At most this many active users in this branch
         #[arg(long, value_name = "N")]
         seat_cap: Option<i64>,
+        /// What the branch is
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// List branches with their default types, seat caps and active users
     List {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Change a branch's default type or seat cap (`none` clears either)
     Set {
+        /// The branch to change
         name: String,
+        /// The user type of users created in this branch with none given
         #[arg(long, value_name = "NAME")]
         default_type: Option<String>,
+        /// At most this many active users in this branch
         #[arg(long, value_name = "N")]
         seat_cap: Option<String>,
     },
@@ -558,29 +657,46 @@ pub enum BranchCmd {
 
 #[derive(Subcommand)]
 pub enum GroupCmd {
+    /// Create a group
     Add {
+        /// The group's name
         name: String,
+        /// The branch the group belongs to (none: the whole platform)
         #[arg(long, value_name = "B")]
         branch: Option<String>,
         /// The code a learner types to join
         #[arg(long, value_name = "KEY")]
         key: Option<String>,
+        /// What the group is
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// List groups
     List {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Add users to a group (and to its courses)
     AddMember {
+        /// The group
         group: String,
+        /// The users to add
         #[arg(required = true)]
         usernames: Vec<String>,
     },
     /// Put a course on a group: its members are enrolled, now and when they join
-    AddCourse { group: String, code: String },
-    RemoveMember {
+    AddCourse {
+        /// The group
         group: String,
+        /// The course's code
+        code: String,
+    },
+    /// Take users out of a group
+    RemoveMember {
+        /// The group
+        group: String,
+        /// The users to take out
         #[arg(required = true)]
         usernames: Vec<String>,
     },
@@ -588,13 +704,17 @@ pub enum GroupCmd {
 
 #[derive(Subcommand)]
 pub enum PlanCmd {
+    /// The plan, its seat limit and the seats used
     Show {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
     /// Record the plan bought: free, core, grow, pro, or enterprise with --seats
     Set {
+        /// free, core, grow, pro or enterprise
         plan: String,
+        /// The seat limit (enterprise)
         #[arg(long, value_name = "N")]
         seats: Option<i64>,
     },
@@ -604,13 +724,16 @@ pub enum PlanCmd {
 pub enum ReportCmd {
     /// Seats used and free, by type and branch
     Seats {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Active accounts never signed in, or not in N days
     Idle {
+        /// Not signed in for at least this many days (default: never signed in)
         #[arg(long, value_name = "N")]
         days: Option<i64>,
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -623,12 +746,16 @@ pub enum AuditCmd {
         /// YYYY-MM-DD or RFC 3339
         #[arg(long, value_name = "T")]
         since: Option<String>,
+        /// Only entries by this user
         #[arg(long, value_name = "U")]
         actor: Option<String>,
+        /// Only entries about this user
         #[arg(long, value_name = "U")]
         target: Option<String>,
+        /// At most this many entries
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -644,12 +771,18 @@ pub enum AuditCmd {
 
 #[derive(Subcommand)]
 pub enum SettingsCmd {
+    /// Every setting with its value and default
     Show {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Change a setting
+    #[command(after_help = SETTINGS_HELP)]
     Set {
+        /// The setting (listed below)
         key: String,
+        /// Its new value
         value: String,
     },
 }
@@ -658,6 +791,7 @@ pub enum SettingsCmd {
 pub enum IdlePolicyCmd {
     /// The policy as set (off by default), and the accounts warned with their deadlines
     Show {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
@@ -666,6 +800,7 @@ pub enum IdlePolicyCmd {
     /// Exactly who a run would warn and deactivate now, the seats freed, and whether the
     /// safety cap holds it back
     Preview {
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
@@ -675,6 +810,7 @@ pub enum IdlePolicyCmd {
         /// Deactivate past the safety cap
         #[arg(long)]
         confirm: bool,
+        /// Output format
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
@@ -682,6 +818,7 @@ pub enum IdlePolicyCmd {
 
 #[derive(Args)]
 pub struct IdlePolicySetArgs {
+    /// Switch the policy on or off
     #[arg(long, value_name = "true|false", action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub enabled: Option<bool>,
@@ -701,10 +838,83 @@ pub struct IdlePolicySetArgs {
     /// confirmation (default 10)
     #[arg(long, value_name = "PERCENT", allow_negative_numbers = true)]
     pub max_share: Option<String>,
+    /// Never deactivate users of this type (repeat for several)
     #[arg(long, value_name = "NAME")]
     pub exempt_type: Vec<String>,
+    /// Never deactivate members of this group (repeat for several)
     #[arg(long, value_name = "G")]
     pub exempt_group: Vec<String>,
+    /// Never deactivate users of this branch (repeat for several)
     #[arg(long, value_name = "B")]
     pub exempt_branch: Vec<String>,
+}
+
+/// The settings, their values and defaults, for `settings set --help`.
+const SETTINGS_HELP: &str = "Settings (KEY VALUES [default]):
+  welcome_email                on|off [on]: mail new accounts a welcome (and a set-password link)
+  scim_delete                  deactivate|delete [deactivate]: what a SCIM DELETE does
+  deletion_retention_days      N [30]: days a deleted user stays restorable in the trash
+  scim_link_existing           on|off [off]: SCIM may take over accounts made outside it (by userName)
+  scim_link_existing_groups    on|off [off]: SCIM sees, finds and links groups made in rollcall
+  scim_default_type            TYPE [learner]: the type SCIM gives when the IdP sends none or an unknown one
+  scim_department              create|existing|off [create]: what the enterprise department does to branches
+  sso_link_existing            off|username|email [off]: a first single sign-on may link an unlinked account
+  trusted_proxies              CIDR,CIDR… [none]: proxies whose X-Forwarded-For is believed
+  sync_max_deactivation_share  0-100 [10]: a roster sync deactivating a larger share is held back
+  sync_max_deactivations       N [50]: a roster sync deactivating more is held back
+  password_sign_in             everyone|USERNAME [everyone]: who may sign in with a password once
+                               single sign-on is set up (one break-glass administrator)
+The idle policy has its own command: rollcall idle-policy set.";
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// `settings set --help` names every setting there is.
+    #[test]
+    fn the_settings_help_lists_every_setting() {
+        for s in rollcall_core::domain::Setting::ALL {
+            let line = super::SETTINGS_HELP
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{} ", s.key())))
+                .unwrap_or_else(|| panic!("{} is missing from settings set --help", s.key()));
+            // …with its default as the server has it.
+            let shown = line
+                .split_once('[')
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(d, _)| d);
+            let default = s.default_value().to_string();
+            let default = if default.is_empty() { "none".to_owned() } else { default };
+            assert_eq!(shown, Some(default.as_str()), "{line}");
+        }
+    }
+
+    /// Every subcommand and every flag says what it is for in `--help`.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_long().unwrap_or(arg.get_id().as_str())));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = vec![];
+        walk(&Cli::command(), "rollcall", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "{} without help text:\n{}",
+            missing.len(),
+            missing.join("\n")
+        );
+    }
 }
