@@ -392,18 +392,11 @@ pub enum UserCmd {
     },
     /// Change a user's type, branches, groups, names, email or schedule
     Set(Box<UserSet>),
-    /// Deactivate users: frees their seats, keeps every record
-    Deactivate {
-        /// The users to deactivate
-        #[arg(required = true)]
-        usernames: Vec<String>,
-    },
-    /// Activate users: each needs a free seat
-    Activate {
-        /// The users to activate
-        #[arg(required = true)]
-        usernames: Vec<String>,
-    },
+    /// Deactivate users, named or picked by the filters of `user list` (`--idle-days 90
+    /// --dry-run`): frees their seats, keeps every record
+    Deactivate(ManyUsers),
+    /// Activate users, named or picked by the filters of `user list`: each needs a free seat
+    Activate(ManyUsers),
     /// Move a user to the trash (restorable), or erase them now with --purge
     Delete {
         /// The user to delete
@@ -487,6 +480,19 @@ pub struct UserAdd {
 
 #[derive(Args)]
 pub struct UserList {
+    #[command(flatten)]
+    pub filter: UserFilterArgs,
+    /// Order by username, name, email, last_login or created (default); -COLUMN descends
+    #[arg(long, value_name = "COLUMN", allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// The filters of `user list`, also taken by the commands that change many users.
+#[derive(Args, Default)]
+pub struct UserFilterArgs {
     /// Only users with this status
     #[arg(long, value_enum)]
     pub status: Option<StatusArg>,
@@ -508,12 +514,33 @@ pub struct UserList {
     /// Part of a username, email, first or last name
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
-    /// Order by username, name, email, last_login or created (default); -COLUMN descends
-    #[arg(long, value_name = "COLUMN", allow_hyphen_values = true)]
-    pub sort: Option<String>,
-    /// Output format
+}
+
+impl UserFilterArgs {
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.user_type.is_none()
+            && self.branch.is_none()
+            && self.group.is_none()
+            && self.idle_days.is_none()
+            && !self.never_logged_in
+            && self.search.is_none()
+    }
+}
+
+/// Users to change: named, or every user the filters match.
+#[derive(Args)]
+pub struct ManyUsers {
+    /// The users, by username (or pick them with the filters instead)
+    pub usernames: Vec<String>,
+    #[command(flatten)]
+    pub filter: UserFilterArgs,
+    /// List whom it would change; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format: a line per user, or JSON (the outcome per user)
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: ShowFormat,
 }
 
 #[derive(Args)]

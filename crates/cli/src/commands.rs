@@ -456,20 +456,121 @@ fn show_user(u: &UserView) {
 }
 
 /// Runs `f` for each username; reports each outcome and fails if any failed.
-async fn each<F, Fut>(usernames: &[String], verb: &str, f: F) -> Result<ExitCode>
+/// `user list`'s filters as the service takes them.
+fn user_filter(f: UserFilterArgs) -> UserFilter {
+    UserFilter {
+        status: f.status.map(|s| match s {
+            StatusArg::Active => UserStatus::Active,
+            StatusArg::Deactivated => UserStatus::Deactivated,
+            StatusArg::Trash => UserStatus::Trash,
+        }),
+        user_type: f.user_type,
+        branch: f.branch,
+        group: f.group,
+        idle_days: f.idle_days,
+        never_logged_in: f.never_logged_in,
+        search: f.search,
+        limit: Some(MAX_PAGE),
+        ..UserFilter::default()
+    }
+}
+
+/// Every user a filter matches, page by page.
+async fn every_user(service: &Service, ctx: &Context, mut filter: UserFilter) -> Result<Vec<UserView>> {
+    let mut users = vec![];
+    loop {
+        let page = service.list_users(ctx, &filter).await?;
+        users.extend(page.items);
+        match page.next_cursor {
+            Some(c) => filter.cursor = Some(c),
+            None => return Ok(users),
+        }
+    }
+}
+
+/// The usernames a command for many users acts on: those named, or those the filters pick.
+/// Without `--status`, the filters pick only users the change applies to (`usual`: the
+/// active to deactivate, the deactivated to activate).
+async fn many_users(service: &Service, ctx: &Context, many: &ManyUsers, usual: StatusArg) -> Result<Vec<String>> {
+    match (many.usernames.is_empty(), many.filter.is_empty()) {
+        (false, true) => Ok(many.usernames.clone()),
+        (true, false) => {
+            let filter = user_filter(UserFilterArgs {
+                status: Some(many.filter.status.unwrap_or(usual)),
+                user_type: many.filter.user_type.clone(),
+                branch: many.filter.branch.clone(),
+                group: many.filter.group.clone(),
+                idle_days: many.filter.idle_days,
+                never_logged_in: many.filter.never_logged_in,
+                search: many.filter.search.clone(),
+            });
+            Ok(every_user(service, ctx, filter)
+                .await?
+                .into_iter()
+                .map(|u| u.username)
+                .collect())
+        }
+        (false, false) => Err(anyhow!("name the users or pick them with filters, not both")),
+        (true, true) => Err(anyhow!(
+            "name the users, or pick them with the filters of `user list` (--idle-days 90, --branch …)"
+        )),
+    }
+}
+
+/// What a command for many users would change, changing nothing.
+fn dry_run(usernames: &[String], verb: &str, format: ShowFormat) -> Result<ExitCode> {
+    if format == ShowFormat::Json {
+        println!(
+            "{}",
+            serde_json::json!({ "dry_run": true, "would": verb, "users": usernames })
+        );
+    } else {
+        for name in usernames {
+            println!("would {verb} {name}");
+        }
+        eprintln!("{} users would be changed; nothing was written", usernames.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `f` for each user, in turn, reporting each outcome (a progress bar on a terminal
+/// when there are many). Exits 1 when any failed.
+async fn each<F, Fut>(usernames: &[String], verb: &str, format: ShowFormat, f: F) -> Result<ExitCode>
 where
     F: Fn(UserKey) -> Fut,
     Fut: std::future::Future<Output = rollcall_core::Result<UserView>>,
 {
+    let bar = if usernames.len() > 1 && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(usernames.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut failed = 0;
+    let mut outcomes = vec![];
     for name in usernames {
-        match f(UserKey::from(name.as_str())).await {
-            Ok(u) => println!("{verb} {} (status: {})", u.username, u.status),
+        let outcome = f(UserKey::from(name.as_str())).await;
+        bar.inc(1);
+        match outcome {
+            Ok(u) if format == ShowFormat::Json => {
+                outcomes.push(serde_json::json!({ "username": u.username, "ok": true, "status": u.status }))
+            }
+            Ok(u) => bar.suspend(|| println!("{verb} {} (status: {})", u.username, u.status)),
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {name}: {}", explain(&e.into()));
+                if format == ShowFormat::Json {
+                    outcomes.push(
+                        serde_json::json!({ "username": name, "ok": false, "code": e.code(), "message": e.to_string() }),
+                    );
+                } else {
+                    let e = anyhow::Error::from(e);
+                    bar.suspend(|| eprintln!("error: {name}: {}", explain(&e)));
+                }
             }
         }
+    }
+    bar.finish_and_clear();
+    if format == ShowFormat::Json {
+        println!("{}", serde_json::Value::Array(outcomes));
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -513,31 +614,11 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             println!("added {} ({}, {}, id {})", u.username, u.user_type, u.status, u.id);
         }
         UserCmd::List(l) => {
-            let mut filter = UserFilter {
-                status: l.status.map(|s| match s {
-                    StatusArg::Active => UserStatus::Active,
-                    StatusArg::Deactivated => UserStatus::Deactivated,
-                    StatusArg::Trash => UserStatus::Trash,
-                }),
-                user_type: l.user_type,
-                branch: l.branch,
-                group: l.group,
-                idle_days: l.idle_days,
-                never_logged_in: l.never_logged_in,
-                search: l.search,
+            let filter = UserFilter {
                 sort: l.sort,
-                limit: Some(MAX_PAGE),
-                ..UserFilter::default()
+                ..user_filter(l.filter)
             };
-            let mut users = vec![];
-            loop {
-                let page = service.list_users(ctx, &filter).await?;
-                users.extend(page.items);
-                match page.next_cursor {
-                    Some(c) => filter.cursor = Some(c),
-                    None => break,
-                }
-            }
+            let users = every_user(service, ctx, filter).await?;
             emit(l.format, &user_rows(&users), &users)?;
         }
         UserCmd::Show { username, format } => {
@@ -589,14 +670,22 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             show_user(&u);
             show_sso_link(service, ctx, u.id).await?;
         }
-        UserCmd::Deactivate { usernames } => {
-            return each(&usernames, "deactivated", |k| async move {
+        UserCmd::Deactivate(many) => {
+            let targets = many_users(service, ctx, &many, StatusArg::Active).await?;
+            if many.dry_run {
+                return dry_run(&targets, "deactivate", many.format);
+            }
+            return each(&targets, "deactivated", many.format, |k| async move {
                 service.deactivate_user(ctx, &k).await
             })
             .await;
         }
-        UserCmd::Activate { usernames } => {
-            return each(&usernames, "activated", |k| async move {
+        UserCmd::Activate(many) => {
+            let targets = many_users(service, ctx, &many, StatusArg::Deactivated).await?;
+            if many.dry_run {
+                return dry_run(&targets, "activate", many.format);
+            }
+            return each(&targets, "activated", many.format, |k| async move {
                 service.activate_user(ctx, &k).await
             })
             .await;

@@ -178,3 +178,88 @@ both_backends!(two_servers_run_each_daily_job_once, |db: TestDb| async move {
     assert_eq!(job_runs(&rc).await, runs);
     drop(two);
 });
+
+both_backends!(
+    commands_for_many_users_take_the_filters_of_user_list,
+    |db: TestDb| async move {
+        let rc = Rollcall::new(db);
+        rc.ok(&["branch", "add", "North"]).await;
+        rc.ok(&["branch", "add", "South"]).await;
+        for (name, branch) in [("a1", "North"), ("a2", "North"), ("b1", "South")] {
+            let email = format!("{name}@example.org");
+            rc.ok(&[
+                "user",
+                "add",
+                "--username",
+                name,
+                "--email",
+                &email,
+                "--first-name",
+                "T",
+                "--last-name",
+                name,
+                "--branch",
+                branch,
+                "--no-welcome",
+            ])
+            .await;
+        }
+        assert!(rc.add("boss", "administrator").await.status.success());
+
+        // A dry run lists whom it would change, and changes nothing.
+        let dry = rc.ok(&["user", "deactivate", "--branch", "North", "--dry-run"]).await;
+        assert_eq!(
+            dry.lines().collect::<Vec<_>>(),
+            ["would deactivate a1", "would deactivate a2"],
+            "{dry}"
+        );
+        let list = json(&rc.ok(&["user", "list", "--status", "active", "--format", "json"]).await);
+        assert_eq!(list.as_array().unwrap().len(), 4);
+        // The same filters, for real, with the outcome per user as JSON.
+        let done = json(
+            &rc.ok(&["user", "deactivate", "--branch", "North", "--format", "json"])
+                .await,
+        );
+        assert_eq!(
+            done,
+            serde_json::json!([
+                {"username": "a1", "ok": true, "status": "deactivated"},
+                {"username": "a2", "ok": true, "status": "deactivated"}
+            ])
+        );
+        // A user the rules keep is reported, and the command exits 1.
+        let out = rc
+            .run(&["user", "deactivate", "--never-logged-in", "--format", "json"])
+            .await;
+        assert_eq!(out.status.code(), Some(1));
+        let outcomes = json(&String::from_utf8_lossy(&out.stdout));
+        let boss = outcomes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["username"] == "boss")
+            .unwrap();
+        assert_eq!(
+            (boss["ok"].as_bool(), boss["code"].as_str()),
+            (Some(false), Some("last_administrator")),
+            "{outcomes}"
+        );
+        // Back again: activate picks the deactivated by default.
+        let back = json(
+            &rc.ok(&["user", "activate", "--branch", "North", "--format", "json"])
+                .await,
+        );
+        assert_eq!(back.as_array().unwrap().len(), 2, "{back}");
+        // Names or filters, not both; and not neither.
+        assert!(
+            rc.fails(&["user", "deactivate", "a1", "--branch", "North"])
+                .await
+                .contains("not both")
+        );
+        assert!(
+            rc.fails(&["user", "deactivate"])
+                .await
+                .contains("filters of `user list`")
+        );
+    }
+);
