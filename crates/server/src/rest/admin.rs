@@ -7,7 +7,7 @@ use super::parse_opt_time;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rollcall_core::domain::{PlanTier, TokenScope, UserId};
+use rollcall_core::domain::{PlanTier, TokenScope};
 use rollcall_core::service::*;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -138,7 +138,8 @@ pub struct CreateToken {
     pub name: String,
     /// `api` (acts as `user_id`) or `scim` (acts as the identity provider).
     pub scope: String,
-    pub user_id: Option<i64>,
+    /// The user an API token acts as, by id (a number) or username (a string).
+    pub user_id: Option<super::users::UserRef>,
     /// YYYY-MM-DD or RFC 3339; default: never expires.
     pub expires_at: Option<String>,
 }
@@ -148,7 +149,7 @@ pub struct CreateToken {
     security(("bearer" = [])))]
 pub async fn create_token(c: Caller, ApiJson(b): ApiJson<CreateToken>) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     let scope = TokenScope::parse(&b.scope)?;
-    let user = b.user_id.map(|id| UserKey::Id(UserId(id)));
+    let user = b.user_id.as_ref().map(super::users::UserRef::key);
     let expires_at = parse_opt_time("expires_at", b.expires_at.as_deref())?;
     let issued = c
         .service

@@ -6,7 +6,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::users::ListUsersQuery;
 use axum::Json;
 use axum::http::StatusCode;
-use rollcall_core::domain::{Area, UserId};
+use rollcall_core::domain::Area;
 use rollcall_core::service::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -151,7 +151,8 @@ pub struct CreateGroup {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Members {
-    pub user_ids: Vec<i64>,
+    /// The users, each by id (a number) or by username (a string).
+    pub user_ids: Vec<super::users::UserRef>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -193,8 +194,8 @@ pub async fn list_members(
     Ok(Json(c.service.list_users(&c.ctx, &filter).await?))
 }
 
-fn keys(ids: &[i64]) -> Vec<UserKey> {
-    ids.iter().map(|id| UserKey::Id(UserId(*id))).collect()
+fn keys(ids: &[super::users::UserRef]) -> Vec<UserKey> {
+    ids.iter().map(super::users::UserRef::key).collect()
 }
 
 #[utoipa::path(post, path = "/groups/{name}/members", tag = "groups", params(("name" = String, Path)), request_body = Members,
@@ -209,13 +210,16 @@ pub async fn add_members(
     Ok(Json(MembersChanged { changed }))
 }
 
-#[utoipa::path(delete, path = "/groups/{name}/members/{user_id}", tag = "groups", params(("name" = String, Path), ("user_id" = i64, Path)),
+#[utoipa::path(delete, path = "/groups/{name}/members/{user_id}", tag = "groups", params(("name" = String, Path), ("user_id" = String, Path, description = "the member's id, or their username")),
     responses((status = 200, body = MembersChanged), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn remove_member(
     c: Caller,
-    ApiPath((name, user_id)): ApiPath<(String, i64)>,
+    ApiPath((name, user_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<MembersChanged>> {
-    let changed = c.service.remove_group_members(&c.ctx, &name, &keys(&[user_id])).await?;
+    let changed = c
+        .service
+        .remove_group_members(&c.ctx, &name, &keys(&[super::users::UserRef::parse(&user_id)]))
+        .await?;
     Ok(Json(MembersChanged { changed }))
 }

@@ -13,8 +13,9 @@ use rollcall_core::service::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-fn key(id: i64) -> UserKey {
-    UserKey::Id(UserId(id))
+/// A user named in a path: a number is an id, anything else a username.
+fn key(id: &str) -> UserKey {
+    super::users::UserRef::parse(id).key()
 }
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -75,8 +76,8 @@ pub struct JoinGroup {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Offboard {
-    /// The user id who takes over the courses the user owns (default: the caller).
-    pub reassign_courses_to: Option<i64>,
+    /// Who takes over the courses the user owns, by id or username (default: the caller).
+    pub reassign_courses_to: Option<super::users::UserRef>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -141,7 +142,7 @@ pub async fn enroll(
         .transpose()?
         .unwrap_or(CourseRole::Learner);
     let user = match (b.user_id, b.username) {
-        (Some(id), None) => key(id),
+        (Some(id), None) => UserKey::Id(UserId(id)),
         (None, Some(name)) => UserKey::Username(name),
         _ => {
             return Err(rollcall_core::Error::invalid("user_id", "give either user_id or username").into());
@@ -151,26 +152,28 @@ pub async fn enroll(
 }
 
 #[utoipa::path(post, path = "/courses/{code}/enrollments/{user_id}/units/{unit}", tag = "courses",
-    params(("code" = String, Path), ("user_id" = i64, Path), ("unit" = i64, Path)),
+    params(("code" = String, Path), ("user_id" = String, Path, description = "the learner's id, or their username"), ("unit" = i64, Path)),
     responses((status = 200, body = EnrollmentView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn complete_unit(
     c: Caller,
-    ApiPath((code, user_id, unit)): ApiPath<(String, i64, i64)>,
+    ApiPath((code, user_id, unit)): ApiPath<(String, String, i64)>,
 ) -> ApiResult<Json<EnrollmentView>> {
-    Ok(Json(c.service.complete_unit(&c.ctx, &key(user_id), &code, unit).await?))
+    Ok(Json(
+        c.service.complete_unit(&c.ctx, &key(&user_id), &code, unit).await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/courses/{code}/enrollments/{user_id}/grade", tag = "courses",
-    params(("code" = String, Path), ("user_id" = i64, Path)), request_body = SetGrade,
+    params(("code" = String, Path), ("user_id" = String, Path, description = "the learner's id, or their username")), request_body = SetGrade,
     responses((status = 200, body = EnrollmentView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn grade(
     c: Caller,
-    ApiPath((code, user_id)): ApiPath<(String, i64)>,
+    ApiPath((code, user_id)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<SetGrade>,
 ) -> ApiResult<Json<EnrollmentView>> {
-    Ok(Json(c.service.grade(&c.ctx, &key(user_id), &code, b.grade).await?))
+    Ok(Json(c.service.grade(&c.ctx, &key(&user_id), &code, b.grade).await?))
 }
 
 #[utoipa::path(get, path = "/me/courses", tag = "courses",
@@ -211,23 +214,23 @@ pub async fn join_group(c: Caller, ApiJson(b): ApiJson<JoinGroup>) -> ApiResult<
     Ok(Json(c.service.join_group(&c.ctx, &b.key).await?))
 }
 
-#[utoipa::path(post, path = "/users/{id}/offboard", tag = "users", params(("id" = i64, Path)), request_body = Offboard,
+#[utoipa::path(post, path = "/users/{id}/offboard", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")), request_body = Offboard,
     responses((status = 200, body = OffboardReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn offboard(
     c: Caller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<Offboard>,
 ) -> ApiResult<Json<OffboardReport>> {
-    let to = b.reassign_courses_to.map(key);
-    Ok(Json(c.service.offboard(&c.ctx, &key(id), to.as_ref()).await?))
+    let to = b.reassign_courses_to.as_ref().map(super::users::UserRef::key);
+    Ok(Json(c.service.offboard(&c.ctx, &key(&id), to.as_ref()).await?))
 }
 
-#[utoipa::path(get, path = "/users/{id}/export", tag = "users", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/users/{id}/export", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")),
     responses((status = 200, body = SubjectExport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn export_subject(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<SubjectExport>> {
-    Ok(Json(c.service.export_subject(&c.ctx, &key(id)).await?))
+pub async fn export_subject(c: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<SubjectExport>> {
+    Ok(Json(c.service.export_subject(&c.ctx, &key(&id)).await?))
 }
 
 #[utoipa::path(get, path = "/reports/orphaned-courses", tag = "courses",

@@ -143,8 +143,9 @@ pub struct DeleteQuery {
     pub confirm: Option<String>,
     /// Erase at once instead of moving to the trash.
     pub purge: Option<bool>,
-    /// The user id who takes over the courses the deleted user owns (default: the caller).
-    pub reassign_courses_to: Option<i64>,
+    /// Who takes over the courses the deleted user owns, by id or username (default: the
+    /// caller).
+    pub reassign_courses_to: Option<String>,
 }
 
 /// A list filter inside a bulk request (the same fields as the list's query string).
@@ -195,8 +196,35 @@ pub struct JobAccepted {
     pub status_url: String,
 }
 
-fn key(id: i64) -> UserKey {
-    UserKey::Id(UserId(id))
+/// A user named in a path or a query: a number is an id, anything else a username.
+fn key(id: &str) -> UserKey {
+    UserRef::parse(id).key()
+}
+
+/// A user as a request body names them: by id (a JSON number) or by username (a string).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum UserRef {
+    Id(i64),
+    Username(String),
+}
+
+impl UserRef {
+    /// How a path segment or query value names a user: all digits is an id, anything else a
+    /// username (so an all-digit username is reached by its id).
+    pub fn parse(s: &str) -> UserRef {
+        match s.parse::<i64>() {
+            Ok(id) if s.bytes().all(|b| b.is_ascii_digit()) => UserRef::Id(id),
+            _ => UserRef::Username(s.to_owned()),
+        }
+    }
+
+    pub fn key(&self) -> UserKey {
+        match self {
+            UserRef::Id(id) => UserKey::Id(UserId(*id)),
+            UserRef::Username(name) => UserKey::Username(name.clone()),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", params(ListUsersQuery),
@@ -230,19 +258,19 @@ pub async fn create_user(c: Caller, ApiJson(b): ApiJson<CreateUser>) -> ApiResul
     Ok((StatusCode::CREATED, Json(c.service.create_user(&c.ctx, input).await?)))
 }
 
-#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get_user(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<UserView>> {
-    Ok(Json(c.service.get_user(&c.ctx, &key(id)).await?))
+pub async fn get_user(c: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<UserView>> {
+    Ok(Json(c.service.get_user(&c.ctx, &key(&id)).await?))
 }
 
-#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUser,
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")), request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_user(
     c: Caller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
     let deactivate_at = match b.deactivate_at {
@@ -271,15 +299,15 @@ pub async fn update_user(
         sso_subject: b.sso_subject,
         idle_exempt: b.idle_exempt,
     };
-    Ok(Json(c.service.update_user(&c.ctx, &key(id), upd).await?))
+    Ok(Json(c.service.update_user(&c.ctx, &key(&id), upd).await?))
 }
 
-#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path), DeleteQuery),
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "the user's id, or their username"), DeleteQuery),
     responses((status = 200, body = UserView, description = "moved to the trash"), (status = 204, description = "purged"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_user(
     c: Caller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
     let purge = q.purge.unwrap_or(false);
@@ -288,10 +316,10 @@ pub async fn delete_user(
             .service
             .delete_user(
                 &c.ctx,
-                &key(id),
+                &key(&id),
                 q.confirm.as_deref(),
                 purge,
-                q.reassign_courses_to.map(key).as_ref(),
+                q.reassign_courses_to.as_deref().map(key).as_ref(),
             )
             .await?
         {
@@ -309,22 +337,22 @@ pub struct SessionsEnded {
 
 /// Signs the user out of every console session (their API tokens stay). Anyone may do it
 /// for themselves; for others it takes the right to change that user.
-#[utoipa::path(delete, path = "/users/{id}/sessions", tag = "users", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/users/{id}/sessions", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")),
     responses((status = 200, body = SessionsEnded), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn end_sessions(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<SessionsEnded>> {
-    let ended = c.service.end_sessions(&c.ctx, &key(id)).await?;
+pub async fn end_sessions(c: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<SessionsEnded>> {
+    let ended = c.service.end_sessions(&c.ctx, &key(&id)).await?;
     Ok(Json(SessionsEnded { ended }))
 }
 
 macro_rules! lifecycle_route {
     ($name:ident, $path:literal, $method:ident, $doc:literal) => {
         #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = "users", params(("id" = i64, Path)),
+        #[utoipa::path(post, path = $path, tag = "users", params(("id" = String, Path, description = "the user's id, or their username")),
             responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
             security(("bearer" = [])))]
-        pub async fn $name(c: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<UserView>> {
-            Ok(Json(c.service.$method(&c.ctx, &key(id)).await?))
+        pub async fn $name(c: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<UserView>> {
+            Ok(Json(c.service.$method(&c.ctx, &key(&id)).await?))
         }
     };
 }

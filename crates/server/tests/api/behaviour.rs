@@ -121,8 +121,9 @@ both_backends!(errors_are_json_with_stable_codes, |db: TestDb| async move {
     );
     let (status, resp) = app.call("GET", "/api/v1/users/999", t, None).await;
     assert_eq!((status, resp["error"]["code"].as_str()), (404, Some("not_found")));
+    // Not a number: a username, and nobody has it.
     let (status, resp) = app.call("GET", "/api/v1/users/abc", t, None).await;
-    assert_eq!((status, resp["error"]["code"].as_str()), (400, Some("invalid_input")));
+    assert_eq!((status, resp["error"]["code"].as_str()), (404, Some("not_found")));
     let (status, resp) = app.call("GET", "/api/v1/nowhere", t, None).await;
     assert_eq!((status, resp["error"]["code"].as_str()), (404, Some("not_found")));
 
@@ -498,4 +499,70 @@ both_backends!(a_limited_administrator_over_rest, |db: TestDb| async move {
         )
         .await;
     assert_eq!(status, 403);
+});
+
+// Wherever the API names a user — a path, a query, a body — a username does as well as an id.
+both_backends!(users_are_named_by_id_or_username_everywhere, |db: TestDb| async move {
+    let app = TestApp::start(db).await;
+    let root = app.user("root", "administrator", &[]).await;
+    let t = app.token("root", root).await;
+    let ada = app.user("ada", "learner", &[]).await;
+    app.user("ed", "instructor", &[]).await;
+    let (_, by_id) = app.call("GET", &format!("/api/v1/users/{ada}"), Some(&t), None).await;
+    let (status, by_name) = app.call("GET", "/api/v1/users/ada", Some(&t), None).await;
+    assert_eq!(status, 200, "{by_name}");
+    assert_eq!(by_id, by_name);
+    let (status, _) = app.call("GET", "/api/v1/users/nobody", Some(&t), None).await;
+    assert_eq!(status, 404);
+    let (status, changed) = app
+        .call(
+            "PATCH",
+            "/api/v1/users/ada",
+            Some(&t),
+            Some(json!({"first_name": "Augusta"})),
+        )
+        .await;
+    assert_eq!(
+        (status, changed["first_name"].as_str()),
+        (200, Some("Augusta")),
+        "{changed}"
+    );
+    // Group members by username, and by id, in one list.
+    app.ok("POST", "/api/v1/groups", Some(&t), Some(json!({"name": "crew"})))
+        .await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/groups/crew/members",
+            Some(&t),
+            Some(json!({"user_ids": ["ada", root]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = app
+        .call("DELETE", "/api/v1/groups/crew/members/ada", Some(&t), None)
+        .await;
+    assert_eq!(status, 200);
+    // Offboarding names its new course owner by username.
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/users/ada/offboard",
+            Some(&t),
+            Some(json!({"reassign_courses_to": "ed"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, gone) = app.call("GET", &format!("/api/v1/users/{ada}"), Some(&t), None).await;
+    assert_eq!(gone["status"], "deactivated", "{gone}");
+    // A token for a user named by username.
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            Some(&t),
+            Some(json!({"name": "ed-api", "scope": "api", "user_id": "ed"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
 });
