@@ -120,6 +120,9 @@ pub enum Command {
         /// As a learner or as an instructor
         #[arg(long, default_value = "learner", value_name = "learner|instructor")]
         role: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Record a user's progress in a course
     Progress {
@@ -130,6 +133,9 @@ pub enum Command {
         /// The unit completed (units are taken in order)
         #[arg(long, value_name = "N")]
         complete_unit: i64,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Import users from a CSV file (rollcall's columns or TalentLMS's import headers)
     Import(ImportArgs),
@@ -213,6 +219,9 @@ pub enum CourseCmd {
         /// What the course is about
         #[arg(long, default_value = "")]
         description: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// List courses
     List {
@@ -330,6 +339,9 @@ pub enum TokenCmd {
         /// Expiry (YYYY-MM-DD or RFC 3339); default: never
         #[arg(long, value_name = "DATE")]
         expires: Option<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// List tokens (never their secrets)
     List {
@@ -341,6 +353,9 @@ pub enum TokenCmd {
     Revoke {
         /// The token to revoke
         name: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
 }
 
@@ -410,11 +425,17 @@ pub enum UserCmd {
         /// Who takes over the courses the user owns
         #[arg(long, value_name = "V")]
         reassign_courses_to: Option<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Bring a user back from the trash, deactivated
     Restore {
         /// The user to bring back
         username: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Deactivate, reassign owned courses, end sessions and revoke tokens, in one step
     Offboard {
@@ -423,6 +444,9 @@ pub enum UserCmd {
         /// Who takes over the courses the user owns
         #[arg(long, value_name = "V")]
         reassign_courses_to: Option<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Everything held about a user, as JSON: profile, enrollments, certificates, audit
     Export {
@@ -476,6 +500,9 @@ pub struct UserAdd {
     /// Don't send the welcome email
     #[arg(long)]
     pub no_welcome: bool,
+    /// Output format: a line, or the changed object as JSON
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ShowFormat,
 }
 
 #[derive(Args)]
@@ -601,6 +628,9 @@ pub struct UserSet {
     #[arg(long, value_name = "true|false", action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub idle_exempt: Option<bool>,
+    /// Output format: a line, or the changed object as JSON
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ShowFormat,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -628,6 +658,9 @@ pub enum TypeCmd {
         /// Switch off a feature area of the base
         #[arg(long, value_name = "AREA")]
         deny: Vec<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Switch feature areas on (never beyond the base) or off
     Edit {
@@ -639,11 +672,17 @@ pub enum TypeCmd {
         /// Switch off a feature area (repeat for several)
         #[arg(long, value_name = "AREA")]
         deny: Vec<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Delete an unused custom type
     Delete {
         /// The custom type to delete
         name: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
 }
 
@@ -662,6 +701,9 @@ pub enum BranchCmd {
         /// What the branch is
         #[arg(long, default_value = "")]
         description: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// List branches with their default types, seat caps and active users
     List {
@@ -679,6 +721,9 @@ pub enum BranchCmd {
         /// At most this many active users in this branch
         #[arg(long, value_name = "N")]
         seat_cap: Option<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
 }
 
@@ -697,6 +742,9 @@ pub enum GroupCmd {
         /// What the group is
         #[arg(long, default_value = "")]
         description: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// List groups
     List {
@@ -711,6 +759,9 @@ pub enum GroupCmd {
         /// The users to add
         #[arg(required = true)]
         usernames: Vec<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Put a course on a group: its members are enrolled, now and when they join
     AddCourse {
@@ -718,6 +769,9 @@ pub enum GroupCmd {
         group: String,
         /// The course's code
         code: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// Take users out of a group
     RemoveMember {
@@ -726,6 +780,9 @@ pub enum GroupCmd {
         /// The users to take out
         #[arg(required = true)]
         usernames: Vec<String>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
 }
 
@@ -744,6 +801,9 @@ pub enum PlanCmd {
         /// The seat limit (enterprise)
         #[arg(long, value_name = "N")]
         seats: Option<i64>,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
 }
 
@@ -811,6 +871,9 @@ pub enum SettingsCmd {
         key: String,
         /// Its new value
         value: String,
+        /// Output format: a line, or the changed object as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
 }
 
@@ -874,6 +937,9 @@ pub struct IdlePolicySetArgs {
     /// Never deactivate users of this branch (repeat for several)
     #[arg(long, value_name = "B")]
     pub exempt_branch: Vec<String>,
+    /// Output format: the policy as set, as a table or JSON
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ShowFormat,
 }
 
 /// The settings, their values and defaults, for `settings set --help`.

@@ -265,33 +265,43 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Course(cmd) => course(&open(&config).await?, &ctx, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Enroll { username, code, role } => {
+        Command::Enroll {
+            username,
+            code,
+            role,
+            format,
+        } => {
             let role = rollcall_core::domain::CourseRole::parse(&role)?;
             let e = open(&config)
                 .await?
                 .enroll(&ctx, &UserKey::from(username.as_str()), &code, role)
                 .await?;
-            println!("enrolled {} in {} as {}", e.username, e.course, e.role);
+            changed(format, &e, || {
+                println!("enrolled {} in {} as {}", e.username, e.course, e.role)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Progress {
             username,
             code,
             complete_unit,
+            format,
         } => {
             let e = open(&config)
                 .await?
                 .complete_unit(&ctx, &UserKey::from(username.as_str()), &code, complete_unit)
                 .await?;
-            println!(
-                "{} in {}: {} of {} units, {}%{}",
-                e.username,
-                e.course,
-                e.units_completed,
-                e.units,
-                e.progress_pct,
-                if e.completed_at.is_some() { ", completed" } else { "" }
-            );
+            changed(format, &e, || {
+                println!(
+                    "{} in {}: {} of {} units, {}%{}",
+                    e.username,
+                    e.course,
+                    e.units_completed,
+                    e.units,
+                    e.progress_pct,
+                    if e.completed_at.is_some() { ", completed" } else { "" }
+                )
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => crate::import::import(&open(&config).await?, args).await,
@@ -456,6 +466,18 @@ fn show_user(u: &UserView) {
 }
 
 /// Runs `f` for each username; reports each outcome and fails if any failed.
+/// The outcome of a command that changed something: the changed object as JSON, or the
+/// line a person reads.
+fn changed<T: serde::Serialize + ?Sized>(format: ShowFormat, value: &T, line: impl FnOnce()) -> Result<()> {
+    match format {
+        ShowFormat::Json => output::json(value),
+        ShowFormat::Table => {
+            line();
+            Ok(())
+        }
+    }
+}
+
 /// `user list`'s filters as the service takes them.
 fn user_filter(f: UserFilterArgs) -> UserFilter {
     UserFilter {
@@ -611,7 +633,9 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 idle_exempt: false,
             };
             let u = service.create_user(ctx, input).await?;
-            println!("added {} ({}, {}, id {})", u.username, u.user_type, u.status, u.id);
+            changed(a.format, &u, || {
+                println!("added {} ({}, {}, id {})", u.username, u.user_type, u.status, u.id)
+            })?;
         }
         UserCmd::List(l) => {
             let filter = UserFilter {
@@ -666,9 +690,13 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             let u = service
                 .update_user(ctx, &UserKey::from(s.username.as_str()), upd)
                 .await?;
-            println!("updated {}", u.username);
-            show_user(&u);
-            show_sso_link(service, ctx, u.id).await?;
+            if s.format == ShowFormat::Json {
+                output::json(&u)?;
+            } else {
+                println!("updated {}", u.username);
+                show_user(&u);
+                show_sso_link(service, ctx, u.id).await?;
+            }
         }
         UserCmd::Deactivate(many) => {
             let targets = many_users(service, ctx, &many, StatusArg::Active).await?;
@@ -695,6 +723,7 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
             confirm,
             purge,
             reassign_courses_to,
+            format,
         } => {
             let to = reassign_courses_to.as_deref().map(UserKey::from);
             match service
@@ -707,35 +736,46 @@ async fn user(service: &Service, ctx: &Context, cmd: UserCmd) -> Result<ExitCode
                 )
                 .await?
             {
-                Some(u) => println!(
-                    "moved {} to the trash (rollcall user restore {} brings them back)",
-                    u.username, u.username
-                ),
-                None => println!("erased {username}: the account and its records are gone"),
+                Some(u) => changed(format, &u, || {
+                    println!(
+                        "moved {} to the trash (rollcall user restore {} brings them back)",
+                        u.username, u.username
+                    )
+                })?,
+                None => changed(
+                    format,
+                    &serde_json::json!({ "username": username, "erased": true }),
+                    || println!("erased {username}: the account and its records are gone"),
+                )?,
             }
         }
-        UserCmd::Restore { username } => {
+        UserCmd::Restore { username, format } => {
             let u = service.restore_user(ctx, &UserKey::from(username.as_str())).await?;
-            println!(
-                "restored {} (status: {}; rollcall user activate {} gives them a seat)",
-                u.username, u.status, u.username
-            );
+            changed(format, &u, || {
+                println!(
+                    "restored {} (status: {}; rollcall user activate {} gives them a seat)",
+                    u.username, u.status, u.username
+                )
+            })?;
         }
         UserCmd::Offboard {
             username,
             reassign_courses_to,
+            format,
         } => {
             let to = reassign_courses_to.as_deref().map(UserKey::from);
             let r = service
                 .offboard(ctx, &UserKey::from(username.as_str()), to.as_ref())
                 .await?;
-            println!(
-                "offboarded {} (status: {}); {} course(s) reassigned{}; tokens revoked",
-                r.user.username,
-                r.user.status,
-                r.courses_reassigned,
-                r.new_owner.map(|o| format!(" to {o}")).unwrap_or_default()
-            );
+            changed(format, &r, || {
+                println!(
+                    "offboarded {} (status: {}); {} course(s) reassigned{}; tokens revoked",
+                    r.user.username,
+                    r.user.status,
+                    r.courses_reassigned,
+                    r.new_owner.as_deref().map(|o| format!(" to {o}")).unwrap_or_default()
+                )
+            })?;
         }
         UserCmd::Export { username } => {
             output::json(&service.export_subject(ctx, &UserKey::from(username.as_str())).await?)?;
@@ -767,17 +807,31 @@ async fn user_type(service: &Service, ctx: &Context, cmd: TypeCmd) -> Result<()>
             }
             emit(format, &t, &types)?;
         }
-        TypeCmd::Create { name, base, deny } => {
-            print(&service.create_type(ctx, &name, &base, &parse_areas(&deny)?).await?)
+        TypeCmd::Create {
+            name,
+            base,
+            deny,
+            format,
+        } => {
+            let t = service.create_type(ctx, &name, &base, &parse_areas(&deny)?).await?;
+            changed(format, &t, || print(&t))?;
         }
-        TypeCmd::Edit { name, allow, deny } => print(
-            &service
+        TypeCmd::Edit {
+            name,
+            allow,
+            deny,
+            format,
+        } => {
+            let t = service
                 .edit_type(ctx, &name, &parse_areas(&allow)?, &parse_areas(&deny)?)
-                .await?,
-        ),
-        TypeCmd::Delete { name } => {
+                .await?;
+            changed(format, &t, || print(&t))?;
+        }
+        TypeCmd::Delete { name, format } => {
             service.delete_type(ctx, &name).await?;
-            println!("deleted user type {name}");
+            changed(format, &serde_json::json!({ "deleted": name }), || {
+                println!("deleted user type {name}")
+            })?;
         }
     }
     Ok(())
@@ -790,6 +844,7 @@ async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> 
             default_type,
             seat_cap,
             description,
+            format,
         } => {
             let b = service
                 .add_branch(
@@ -802,7 +857,7 @@ async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> 
                     },
                 )
                 .await?;
-            println!("added branch {} (slug {})", b.name, b.slug);
+            changed(format, &b, || println!("added branch {} (slug {})", b.name, b.slug))?;
         }
         BranchCmd::List { format } => {
             let branches = service.list_branches(ctx).await?;
@@ -822,6 +877,7 @@ async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> 
             name,
             default_type,
             seat_cap,
+            format,
         } => {
             let cap = match seat_cap.as_deref() {
                 None => None,
@@ -837,12 +893,14 @@ async fn branch(service: &Service, ctx: &Context, cmd: BranchCmd) -> Result<()> 
             };
             let default_type = default_type.as_deref().map(|t| clearable(t).map(str::to_owned));
             let b = service.set_branch(ctx, &name, default_type, cap).await?;
-            println!(
-                "branch {}: default type {}, seat cap {}",
-                b.name,
-                opt(&b.default_type),
-                b.seat_cap.map_or("none".into(), |c| c.to_string())
-            );
+            changed(format, &b, || {
+                println!(
+                    "branch {}: default type {}, seat cap {}",
+                    b.name,
+                    opt(&b.default_type),
+                    b.seat_cap.map_or("none".into(), |c| c.to_string())
+                )
+            })?;
         }
     }
     Ok(())
@@ -855,6 +913,7 @@ async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
             branch,
             key,
             description,
+            format,
         } => {
             let g = service
                 .add_group(
@@ -867,7 +926,7 @@ async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
                     },
                 )
                 .await?;
-            println!("added group {}", g.name);
+            changed(format, &g, || println!("added group {}", g.name))?;
         }
         GroupCmd::List { format } => {
             let groups = service.list_groups(ctx).await?;
@@ -877,19 +936,36 @@ async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
             }
             emit(format, &t, &groups)?;
         }
-        GroupCmd::AddMember { group, usernames } => {
+        GroupCmd::AddMember {
+            group,
+            usernames,
+            format,
+        } => {
             let keys: Vec<UserKey> = usernames.iter().map(|u| UserKey::from(u.as_str())).collect();
             let n = service.add_group_members(ctx, &group, &keys).await?;
-            println!("added {n} member(s) to {group} ({} already in it)", keys.len() - n);
+            let outcome = serde_json::json!({ "group": group, "added": n, "already_members": keys.len() - n });
+            changed(format, &outcome, || {
+                println!("added {n} member(s) to {group} ({} already in it)", keys.len() - n)
+            })?;
         }
-        GroupCmd::RemoveMember { group, usernames } => {
+        GroupCmd::RemoveMember {
+            group,
+            usernames,
+            format,
+        } => {
             let keys: Vec<UserKey> = usernames.iter().map(|u| UserKey::from(u.as_str())).collect();
             let n = service.remove_group_members(ctx, &group, &keys).await?;
-            println!("removed {n} member(s) from {group}");
+            changed(format, &serde_json::json!({ "group": group, "removed": n }), || {
+                println!("removed {n} member(s) from {group}")
+            })?;
         }
-        GroupCmd::AddCourse { group, code } => {
+        GroupCmd::AddCourse { group, code, format } => {
             let n = service.add_group_course(ctx, &group, &code).await?;
-            println!("course {code} is on group {group}; {n} member(s) enrolled");
+            changed(
+                format,
+                &serde_json::json!({ "group": group, "course": code, "enrolled": n }),
+                || println!("course {code} is on group {group}; {n} member(s) enrolled"),
+            )?;
         }
     }
     Ok(())
@@ -898,10 +974,7 @@ async fn group(service: &Service, ctx: &Context, cmd: GroupCmd) -> Result<()> {
 async fn plan(service: &Service, ctx: &Context, cmd: PlanCmd) -> Result<()> {
     let (p, format) = match cmd {
         PlanCmd::Show { format } => (service.plan(ctx).await?, format),
-        PlanCmd::Set { plan, seats } => (
-            service.set_plan(ctx, PlanTier::parse(&plan)?, seats).await?,
-            ShowFormat::Table,
-        ),
+        PlanCmd::Set { plan, seats, format } => (service.set_plan(ctx, PlanTier::parse(&plan)?, seats).await?, format),
     };
     match format {
         ShowFormat::Json => output::json(&serde_json::json!({
@@ -1191,9 +1264,9 @@ async fn settings(service: &Service, ctx: &Context, cmd: SettingsCmd) -> Result<
             }
             emit(format, &t, &all)?;
         }
-        SettingsCmd::Set { key, value } => {
+        SettingsCmd::Set { key, value, format } => {
             let s = service.set_setting(ctx, &key, &value).await?;
-            println!("{} = {}", s.key, s.value);
+            changed(format, &s, || println!("{} = {}", s.key, s.value))?;
         }
     }
     Ok(())
@@ -1206,6 +1279,7 @@ async fn token(service: &Service, ctx: &Context, cmd: TokenCmd) -> Result<()> {
             scope,
             user,
             expires,
+            format,
         } => {
             let scope = TokenScope::parse(&scope)?;
             let expires_at = expires.as_deref().map(|e| parse_time("expires", e)).transpose()?;
@@ -1214,7 +1288,7 @@ async fn token(service: &Service, ctx: &Context, cmd: TokenCmd) -> Result<()> {
                 .create_token(ctx, &name, scope, user.as_ref(), expires_at)
                 .await?;
             eprintln!("token '{}' created; it is shown once — store it now", issued.view.name);
-            println!("{}", issued.token);
+            changed(format, &issued, || println!("{}", issued.token))?;
         }
         TokenCmd::List { format } => {
             let tokens = service.list_tokens(ctx).await?;
@@ -1231,9 +1305,9 @@ async fn token(service: &Service, ctx: &Context, cmd: TokenCmd) -> Result<()> {
             }
             emit(format, &t, &tokens)?;
         }
-        TokenCmd::Revoke { name } => {
+        TokenCmd::Revoke { name, format } => {
             let t = service.revoke_token(ctx, &name).await?;
-            println!("revoked token {}", t.name);
+            changed(format, &t, || println!("revoked token {}", t.name))?;
         }
     }
     Ok(())
@@ -1247,6 +1321,7 @@ async fn course(service: &Service, ctx: &Context, cmd: CourseCmd) -> Result<()> 
             owner,
             units,
             description,
+            format,
         } => {
             let input = NewCourse {
                 code,
@@ -1257,10 +1332,12 @@ async fn course(service: &Service, ctx: &Context, cmd: CourseCmd) -> Result<()> 
                 status: None,
             };
             let c = service.create_course(ctx, input).await?;
-            println!(
-                "added course {} ({}, {} units, owner {})",
-                c.code, c.name, c.units, c.owner
-            );
+            changed(format, &c, || {
+                println!(
+                    "added course {} ({}, {} units, owner {})",
+                    c.code, c.name, c.units, c.owner
+                )
+            })?;
         }
         CourseCmd::List {
             owner,

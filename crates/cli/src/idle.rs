@@ -82,8 +82,12 @@ pub async fn idle_policy(service: &Service, ctx: &Context, cmd: IdlePolicyCmd) -
             }
         }
         IdlePolicyCmd::Set(a) => {
+            let format = a.format;
             let p = service.set_idle_policy(ctx, update(a)?).await?;
-            show_policy(&p);
+            match format {
+                ShowFormat::Json => output::json(&p)?,
+                ShowFormat::Table => show_policy(&p),
+            }
         }
         IdlePolicyCmd::Preview { format } => {
             let p = service.idle_preview(ctx).await?;

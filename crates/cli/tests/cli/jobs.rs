@@ -263,3 +263,77 @@ both_backends!(
         );
     }
 );
+
+both_backends!(commands_that_change_something_answer_in_json, |db: TestDb| async move {
+    let rc = Rollcall::new(db);
+    let j = |args: &'static [&'static str]| {
+        let rc = &rc;
+        async move {
+            let mut all = args.to_vec();
+            all.extend(["--format", "json"]);
+            json(&rc.ok(&all).await)
+        }
+    };
+    let branch = j(&["branch", "add", "North", "--seat-cap", "5"]).await;
+    assert_eq!(
+        (branch["name"].as_str(), branch["seat_cap"].as_i64()),
+        (Some("North"), Some(5)),
+        "{branch}"
+    );
+    let user = j(&[
+        "user",
+        "add",
+        "--username",
+        "ada",
+        "--email",
+        "ada@example.org",
+        "--first-name",
+        "Ada",
+        "--last-name",
+        "L",
+        "--branch",
+        "North",
+        "--no-welcome",
+    ])
+    .await;
+    assert_eq!(
+        (user["username"].as_str(), user["status"].as_str()),
+        (Some("ada"), Some("active")),
+        "{user}"
+    );
+    let set = j(&["user", "set", "ada", "--last-name", "Lovelace"]).await;
+    assert_eq!(set["last_name"], "Lovelace", "{set}");
+    let group = j(&["group", "add", "crew"]).await;
+    assert_eq!(group["name"], "crew");
+    let added = j(&["group", "add-member", "crew", "ada"]).await;
+    assert_eq!(added["added"], 1, "{added}");
+    let t = j(&[
+        "type",
+        "create",
+        "Desk",
+        "--base",
+        "administrator",
+        "--deny",
+        "settings.manage",
+    ])
+    .await;
+    assert_eq!(t["base"], "administrator", "{t}");
+    let setting = j(&["settings", "set", "welcome_email", "off"]).await;
+    assert_eq!(
+        (setting["key"].as_str(), setting["value"].as_str()),
+        (Some("welcome_email"), Some("off"))
+    );
+    let plan = j(&["plan", "set", "enterprise", "--seats", "40"]).await;
+    assert_eq!(plan["seat_limit"], 40, "{plan}");
+    let token = j(&["token", "create", "--name", "idp", "--scope", "scim"]).await;
+    assert!(
+        token["token"].as_str().is_some_and(|t| t.starts_with("rc_scim_")),
+        "{token}"
+    );
+    let revoked = j(&["token", "revoke", "idp"]).await;
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let deleted = j(&["user", "delete", "ada", "--confirm", "ada"]).await;
+    assert_eq!(deleted["status"], "trash", "{deleted}");
+    let restored = j(&["user", "restore", "ada"]).await;
+    assert_eq!(restored["status"], "deactivated", "{restored}");
+});
