@@ -555,6 +555,12 @@ impl Service {
         report: &mut (dyn FnMut(RowReport) + Send),
     ) -> Result<()> {
         let mut refused = refused.into_iter().peekable();
+        let pass = WritePass {
+            opts,
+            plans,
+            row_seats,
+            reservation,
+        };
         let planned = |parsed: Parsed| match parsed {
             Ok(r) if plans.contains_key(&r.line) => Some(r),
             _ => None,
@@ -567,17 +573,7 @@ impl Service {
             let hashes = hash_all(&all, plans).await?;
             let mut txb = self.store.begin().await?;
             let who = self.principal(txb.as_mut(), ctx).await?;
-            let step = self.write_all_in(
-                txb.as_mut(),
-                ctx,
-                &who,
-                opts,
-                plans,
-                row_seats,
-                reservation,
-                all,
-                hashes,
-            );
+            let step = self.write_all_in(txb.as_mut(), ctx, &who, &pass, all, hashes);
             let outcomes = step.await?;
             self.commit(txb).await?;
             report_written(summary, outcomes, changes, &mut refused, report);
@@ -596,18 +592,7 @@ impl Service {
                 let hashes = hash_all(&batch, plans).await?;
                 let mut txb = self.store.begin().await?;
                 let who = self.principal(txb.as_mut(), ctx).await?;
-                let step = self.write_batch(
-                    txb.as_mut(),
-                    ctx,
-                    &who,
-                    opts,
-                    plans,
-                    row_seats,
-                    reservation,
-                    &mut courses,
-                    batch,
-                    hashes,
-                );
+                let step = self.write_batch(txb.as_mut(), ctx, &who, &pass, &mut courses, batch, hashes);
                 let outcomes = step.await?;
                 self.commit(txb).await?;
                 written += outcomes.len() as u64;
@@ -627,16 +612,12 @@ impl Service {
 
     /// Writes every planned row inside `tx`, a batch at a time: the one-transaction import,
     /// and the dry run's rehearsal of it.
-    #[allow(clippy::too_many_arguments)]
     async fn write_all_in(
         &self,
         tx: &mut dyn Tx,
         ctx: &Context,
         who: &Principal,
-        opts: &ImportOptions,
-        plans: &HashMap<u64, Plan>,
-        row_seats: &HashMap<u64, i64>,
-        reservation: &str,
+        pass: &WritePass<'_>,
         mut all: Vec<ImportRow>,
         hashes: Vec<Option<String>>,
     ) -> Result<Vec<(u64, String, Outcome)>> {
@@ -648,18 +629,7 @@ impl Service {
         while !all.is_empty() {
             let batch: Vec<ImportRow> = all.drain(all.len().saturating_sub(BATCH)..).rev().collect();
             let batch_hashes = hashes.by_ref().take(batch.len()).collect();
-            let step = self.write_batch(
-                tx,
-                ctx,
-                who,
-                opts,
-                plans,
-                row_seats,
-                reservation,
-                &mut courses,
-                batch,
-                batch_hashes,
-            );
+            let step = self.write_batch(tx, ctx, who, pass, &mut courses, batch, batch_hashes);
             outcomes.extend(step.await?);
         }
         Ok(outcomes)
@@ -693,17 +663,13 @@ impl Service {
         let lease = self.now() + RESERVATION_LEASE_MS;
         let written = if txb.reserve_seats(&reservation, summary.seats_needed, lease).await? {
             let who = self.principal(txb.as_mut(), ctx).await?;
-            let step = self.write_all_in(
-                txb.as_mut(),
-                ctx,
-                &who,
+            let pass = WritePass {
                 opts,
                 plans,
                 row_seats,
-                &reservation,
-                all,
-                hashes,
-            );
+                reservation: &reservation,
+            };
+            let step = self.write_all_in(txb.as_mut(), ctx, &who, &pass, all, hashes);
             step.await
         } else {
             let free = txb.plan().await?.seats_free();
@@ -746,14 +712,17 @@ impl Service {
         tx: &mut dyn Tx,
         ctx: &Context,
         who: &Principal,
-        opts: &ImportOptions,
-        plans: &HashMap<u64, Plan>,
-        row_seats: &HashMap<u64, i64>,
-        reservation: &str,
+        pass: &WritePass<'_>,
         courses: &mut HashMap<String, Course>,
         batch: Vec<ImportRow>,
         hashes: Vec<Option<String>>,
     ) -> Result<Vec<(u64, String, Outcome)>> {
+        let WritePass {
+            opts,
+            plans,
+            row_seats,
+            reservation,
+        } = *pass;
         let seats: i64 = batch.iter().filter_map(|r| row_seats.get(&r.line)).sum();
         let lease = self.now() + RESERVATION_LEASE_MS;
         if !tx.draw_reserved_seats(reservation, seats, lease).await? {
@@ -1317,6 +1286,15 @@ fn count(summary: &mut ImportSummary, outcome: Outcome) {
         Outcome::Skipped => summary.skipped += 1,
         Outcome::Refused => {}
     }
+}
+
+/// What the write pass writes: the rows' plans and seats, and the reservation they draw on.
+#[derive(Clone, Copy)]
+struct WritePass<'a> {
+    opts: &'a ImportOptions,
+    plans: &'a HashMap<u64, Plan>,
+    row_seats: &'a HashMap<u64, i64>,
+    reservation: &'a str,
 }
 
 /// Reports committed rows in file order, each after the refused rows before it.
