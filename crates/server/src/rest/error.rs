@@ -91,20 +91,128 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send a JSON body with Content-Type: application/json",
             ),
-            _ => ApiError::bad_request(r.body_text()),
+            _ => ApiError::bad_request(in_our_words(&r.body_text())),
         }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> ApiError {
-        ApiError::bad_request(r.body_text())
+        ApiError::bad_request(in_our_words(&r.body_text()))
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> ApiError {
-        ApiError::bad_request(r.body_text())
+        ApiError::bad_request(in_our_words(&r.body_text()))
+    }
+}
+
+/// A request the extractors refused, said in rollcall's words rather than serde's and
+/// axum's: which field, and what it must be.
+fn in_our_words(text: &str) -> String {
+    let (what, detail) = [
+        ("Failed to deserialize query string: ", "the query string"),
+        ("Failed to deserialize the JSON body into the target type: ", "the body"),
+        ("Failed to parse the request body as JSON: ", "the body"),
+        ("Invalid URL: ", "the path"),
+    ]
+    .into_iter()
+    .find_map(|(prefix, what)| text.strip_prefix(prefix).map(|d| (what, d)))
+    .unwrap_or(("the request", text));
+    // serde_json appends where it stopped; the field name says more.
+    let detail = detail.rsplit_once(" at line ").map_or(detail, |(d, _)| d);
+    if text.starts_with("Failed to parse the request body as JSON") {
+        return format!("the body is not valid JSON ({detail})");
+    }
+    let (field, why) = match detail.split_once(": ") {
+        Some((f, why)) if !f.contains(' ') => (Some(f), why),
+        _ => (None, detail),
+    };
+    let named = |f: Option<&str>, sentence: String| match f {
+        Some(f) => format!("{f}: {sentence}"),
+        None => sentence,
+    };
+    let ticked = |s: &str| s.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>();
+    if let Some(rest) = why.strip_prefix("unknown field ") {
+        let names = ticked(rest);
+        let (unknown, known) = names.split_first().map_or(("?", &[][..]), |(u, k)| (u.as_str(), k));
+        return format!("{} has no field '{unknown}'; it takes {}", what, known.join(", "));
+    }
+    if let Some(rest) = why.strip_prefix("missing field ") {
+        return format!(
+            "{} needs the field '{}'",
+            what,
+            ticked(rest).first().map_or("?", String::as_str)
+        );
+    }
+    // `… with value `abc` to a `i64`` (several segments) or `Cannot parse `abc` to a `i64``.
+    if what == "the path"
+        && let Some(value) = ticked(why).first()
+    {
+        return format!("the path segment '{value}' must be a whole number");
+    }
+    if why.contains("invalid digit") || why.contains("to a `i64`") || why.contains("expected i64") {
+        return named(field, "must be a whole number".into());
+    }
+    if why.contains("not `true` or `false`") || why.contains("expected a boolean") {
+        return named(field, "must be true or false".into());
+    }
+    if let Some(rest) = why.strip_prefix("invalid type: ") {
+        // `integer `5`, expected a string`
+        let (got, wanted) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
+        return named(
+            field,
+            format!("must be {wanted}, not {}", got.split(' ').next().unwrap_or(got)),
+        );
+    }
+    named(field, why.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_our_words;
+
+    #[test]
+    fn refused_requests_are_explained_in_our_words() {
+        for (axum_said, we_say) in [
+            (
+                "Failed to deserialize query string: limit: invalid digit found in string",
+                "limit: must be a whole number",
+            ),
+            (
+                "Failed to deserialize query string: frob: unknown field `frob`, expected one of `status`, `q`",
+                "the query string has no field 'frob'; it takes status, q",
+            ),
+            (
+                "Failed to deserialize query string: never_logged_in: provided string was not `true` or `false`",
+                "never_logged_in: must be true or false",
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: username: invalid type: integer `5`, expected a string at line 1 column 13",
+                "username: must be a string, not integer",
+            ),
+            (
+                "Failed to parse the request body as JSON: EOF while parsing an object at line 1 column 15",
+                "the body is not valid JSON (EOF while parsing an object)",
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: missing field `username` at line 1 column 13",
+                "the body needs the field 'username'",
+            ),
+            (
+                "Invalid URL: Cannot parse value at index 2 with value `abc` to a `i64`",
+                "the path segment 'abc' must be a whole number",
+            ),
+        ] {
+            assert_eq!(in_our_words(axum_said), we_say, "{axum_said}");
+        }
+        for one_segment in ["Invalid URL: Cannot parse `abc` to a `i64`"] {
+            assert_eq!(
+                in_our_words(one_segment),
+                "the path segment 'abc' must be a whole number"
+            );
+        }
     }
 }
 

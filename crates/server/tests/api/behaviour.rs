@@ -566,3 +566,59 @@ both_backends!(users_are_named_by_id_or_username_everywhere, |db: TestDb| async 
         .await;
     assert_eq!(status, 201, "{body}");
 });
+
+// Parameter and body errors speak rollcall's language: the field and what it must be.
+both_backends!(
+    bad_parameters_are_explained_in_rollcalls_words,
+    |db: TestDb| async move {
+        let app = TestApp::start(db).await;
+        let root = app.user("root", "administrator", &[]).await;
+        let t = app.token("root", root).await;
+        for (method, path, body, says) in [
+            ("GET", "/api/v1/users?limit=abc", None, "limit: must be a whole number"),
+            (
+                "GET",
+                "/api/v1/users?frob=1",
+                None,
+                "the query string has no field 'frob'; it takes status,",
+            ),
+            (
+                "GET",
+                "/api/v1/users?never_logged_in=maybe",
+                None,
+                "never_logged_in: must be true or false",
+            ),
+            (
+                "POST",
+                "/api/v1/users",
+                Some(json!({"username": 5})),
+                "username: must be a string, not integer",
+            ),
+            (
+                "POST",
+                "/api/v1/users",
+                Some(json!({"email": "x@example.org"})),
+                "the body needs the field 'username'",
+            ),
+            (
+                "GET",
+                "/api/v1/jobs/abc",
+                None,
+                "the path segment 'abc' must be a whole number",
+            ),
+        ] {
+            let (status, resp) = app.call(method, path, Some(&t), body).await;
+            assert_eq!(
+                (status, resp["error"]["code"].as_str()),
+                (400, Some("invalid_input")),
+                "{path}: {resp}"
+            );
+            let message = resp["error"]["message"].as_str().unwrap();
+            assert!(message.starts_with(says), "{path}: {message}");
+            assert!(
+                !message.contains("deserialize") && !message.contains('`'),
+                "{path}: {message}"
+            );
+        }
+    }
+);
