@@ -24,8 +24,10 @@ pub struct ListUsersQuery {
     pub user_type: Option<String>,
     pub branch: Option<String>,
     pub group: Option<String>,
-    /// Text search over username, email, first and last name.
-    pub q: Option<String>,
+    /// Text search over username, email, first and last name: `search`, as the CLI's
+    /// `--search` and the console's box call it (`q` is read too).
+    #[serde(alias = "q")]
+    pub search: Option<String>,
     /// Never signed in, or last signed in before this date (YYYY-MM-DD or RFC 3339).
     pub last_login_before: Option<String>,
     /// Never signed in, or not in this many days.
@@ -53,7 +55,7 @@ impl ListUsersQuery {
             idle_days: self.idle_days,
             last_login_before: parse_opt_time("last_login_before", self.last_login_before.as_deref())?,
             never_logged_in: self.never_logged_in.unwrap_or(false),
-            search: self.q,
+            search: self.search,
             sort: self.sort,
             cursor: self.cursor,
             before: self.before,
@@ -156,7 +158,9 @@ pub struct BulkFilter {
     pub user_type: Option<String>,
     pub branch: Option<String>,
     pub group: Option<String>,
-    pub q: Option<String>,
+    /// Text search, as in the list (`q` is read too).
+    #[serde(alias = "q")]
+    pub search: Option<String>,
     pub last_login_before: Option<String>,
     pub idle_days: Option<i64>,
     pub never_logged_in: Option<bool>,
@@ -394,7 +398,7 @@ pub async fn bulk(c: Caller, ApiJson(b): ApiJson<BulkRequest>) -> ApiResult<Resp
                 user_type: f.user_type,
                 branch: f.branch,
                 group: f.group,
-                q: f.q,
+                search: f.search,
                 last_login_before: f.last_login_before,
                 idle_days: f.idle_days,
                 never_logged_in: f.never_logged_in,

@@ -260,7 +260,7 @@ both_backends!(lists_filter_and_paginate, |db: TestDb| async move {
         )
         .await;
     assert_eq!(status, 400, "a cursor continues only the order it came from");
-    let (_, page) = app.call("GET", "/api/v1/users?q=USER3", Some(&t), None).await;
+    let (_, page) = app.call("GET", "/api/v1/users?search=USER3", Some(&t), None).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let (_, page) = app
         .call(
