@@ -108,18 +108,8 @@ async fn state(db: &TestDb) -> Vec<Option<String>> {
 both_backends!(a_dry_run_says_what_the_commit_does, |db: TestDb| async move {
     let s = service(&db).await;
     s.set_setting(&cli(), "welcome_email", "off").await.unwrap();
-    for (name, cap) in [("Capped", Some(3)), ("Open", None)] {
-        s.add_branch(
-            &cli(),
-            NewBranch {
-                name: name.into(),
-                seat_cap: cap,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    }
+    branch(&s, "Capped", Some(3)).await;
+    branch(&s, "Open", None).await;
     s.add_group(
         &cli(),
         NewGroup {
@@ -130,7 +120,7 @@ both_backends!(a_dry_run_says_what_the_commit_does, |db: TestDb| async move {
     .await
     .unwrap();
     // The only administrator, whom a row may try to deactivate.
-    s.create_user(&cli(), new_user("boss", "administrator")).await.unwrap();
+    add(&s, "boss", "administrator").await;
     let seed: u64 = rand::random();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut existing = vec!["boss".to_owned()];
