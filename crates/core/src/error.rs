@@ -200,6 +200,29 @@ impl Error {
     }
 
     /// The stable snake_case code callers match on (CONTRACT.md).
+    /// Every code [`Error::code`] can answer, for the API document and the README.
+    pub fn codes() -> Vec<&'static str> {
+        let mut codes = vec![
+            "invalid_input",
+            "not_found",
+            "forbidden",
+            "unauthenticated",
+            "username_taken",
+            "email_taken",
+            "seat_limit_reached",
+            "branch_seat_cap_reached",
+            "plan_feature_unavailable",
+            "confirmation_required",
+            "rate_limited",
+            "internal",
+        ];
+        codes.extend(RuleCode::ALL.iter().map(|c| c.as_str()));
+        codes.extend(ConflictCode::ALL.iter().map(|c| c.as_str()));
+        codes.sort_unstable();
+        codes.dedup();
+        codes
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidInput { .. } => "invalid_input",

@@ -35,6 +35,26 @@ use utoipa_axum::routes;
 )]
 struct ApiDoc;
 
+/// Codes the HTTP layer answers besides the core's.
+pub const HTTP_ERROR_CODES: &[&str] = &["payload_too_large", "unsupported_media_type", "unavailable"];
+
+/// Every stable error code an answer's `error.code` may hold.
+pub fn error_codes() -> Vec<&'static str> {
+    let mut codes = rollcall_core::Error::codes();
+    codes.extend(HTTP_ERROR_CODES);
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
+/// The document lists the stable error codes, so a client knows every one it may meet.
+fn with_error_codes(mut doc: OpenApiDoc) -> OpenApiDoc {
+    let list: Vec<String> = error_codes().iter().map(|c| format!("`{c}`")).collect();
+    let description = doc.info.description.get_or_insert_with(String::new);
+    description.push_str(&format!(" Stable error codes: {}.", list.join(", ")));
+    doc
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -187,7 +207,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(courses::orphaned_courses))
         .routes(routes!(crate::web::json_login))
         .routes(routes!(crate::web::json_password_reset));
-    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(with_error_codes(ApiDoc::openapi()))
         .nest("/api/v1", v1)
         .split_for_parts();
     standard_errors(&mut doc);

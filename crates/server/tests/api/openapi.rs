@@ -88,3 +88,21 @@ fn the_document_is_valid_openapi() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every code an error may carry is listed — in the document and in the README — so a
+/// client can handle each one it may meet.
+#[test]
+fn the_stable_error_codes_are_listed_in_the_document_and_the_readme() {
+    let doc = serde_json::to_value(rollcall_server::openapi()).unwrap();
+    let description = doc["info"]["description"].as_str().unwrap();
+    let readme = include_str!("../../../../README.md");
+    let codes = rollcall_server::rest::error_codes();
+    assert!(codes.len() > 30, "{codes:?}");
+    for code in codes {
+        assert!(
+            description.contains(&format!("`{code}`")),
+            "{code} is not in the document"
+        );
+        assert!(readme.contains(&format!("`{code}`")), "{code} is not in the README");
+    }
+}
