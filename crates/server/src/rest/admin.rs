@@ -12,6 +12,7 @@ use rollcall_core::service::*;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+/// The plan and its seats
 #[utoipa::path(get, path = "/plan", tag = "plan and seats",
     responses((status = 200, body = PlanView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -28,6 +29,7 @@ pub struct SetPlan {
     pub seats: Option<i64>,
 }
 
+/// Record the plan bought
 #[utoipa::path(put, path = "/plan", tag = "plan and seats", request_body = SetPlan,
     responses((status = 200, body = PlanView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -36,6 +38,7 @@ pub async fn set_plan(c: Caller, ApiJson(b): ApiJson<SetPlan>) -> ApiResult<Json
     Ok(Json(c.service.set_plan(&c.ctx, tier, b.seats).await?.into()))
 }
 
+/// Seats used and free, the trend and the forecast
 #[utoipa::path(get, path = "/reports/seats", tag = "plan and seats",
     responses((status = 200, body = SeatReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -51,6 +54,7 @@ pub struct IdleQuery {
     pub days: Option<i64>,
 }
 
+/// Active accounts not signed in lately
 #[utoipa::path(get, path = "/reports/idle", tag = "plan and seats", params(IdleQuery),
     responses((status = 200, body = IdleReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -86,6 +90,7 @@ pub struct AuditListQuery {
     pub limit: Option<i64>,
 }
 
+/// The audit log, newest first
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditListQuery),
     responses((status = 200, body = Vec<AuditEntryView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -101,6 +106,7 @@ pub async fn list_audit(c: Caller, ApiQuery(q): ApiQuery<AuditListQuery>) -> Api
     Ok(Json(c.service.list_audit(&c.ctx, &filter).await?))
 }
 
+/// Every setting with its value and default
 #[utoipa::path(get, path = "/settings", tag = "settings",
     responses((status = 200, body = Vec<SettingView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -114,6 +120,7 @@ pub struct SetSetting {
     pub value: String,
 }
 
+/// Change a setting
 #[utoipa::path(put, path = "/settings/{key}", tag = "settings", params(("key" = String, Path)), request_body = SetSetting,
     responses((status = 200, body = SettingView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -125,6 +132,7 @@ pub async fn set_setting(
     Ok(Json(c.service.set_setting(&c.ctx, &key, &b.value).await?))
 }
 
+/// List API and SCIM tokens (never their secrets)
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
     responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -144,6 +152,7 @@ pub struct CreateToken {
     pub expires_at: Option<String>,
 }
 
+/// Issue a token (shown once)
 #[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = IssuedToken, description = "the token is in this response and nowhere else"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -158,6 +167,7 @@ pub async fn create_token(c: Caller, ApiJson(b): ApiJson<CreateToken>) -> ApiRes
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
+/// Revoke a token
 #[utoipa::path(delete, path = "/tokens/{name}", tag = "tokens", params(("name" = String, Path)),
     responses((status = 200, body = TokenView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -165,6 +175,7 @@ pub async fn revoke_token(c: Caller, ApiPath(name): ApiPath<String>) -> ApiResul
     Ok(Json(c.service.revoke_token(&c.ctx, &name).await?))
 }
 
+/// The daily jobs: last run, outcome, next run
 #[utoipa::path(get, path = "/daily-jobs", tag = "daily jobs",
     responses((status = 200, body = Vec<DailyJobView>, description = "each daily job: its latest run, that run's outcome and its next run"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -180,6 +191,7 @@ pub struct RunDailyJob {
     pub dry_run: bool,
 }
 
+/// Run a daily job now
 #[utoipa::path(post, path = "/daily-jobs/{name}/run", tag = "daily jobs",
     params(("name" = String, Path, description = "scheduled-lifecycle, trash-purge, seat-snapshot, idle-policy or seat-alerts")),
     request_body = RunDailyJob,

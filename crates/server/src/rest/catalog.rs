@@ -40,6 +40,7 @@ pub struct EditType {
     pub deny: Vec<String>,
 }
 
+/// List user types and their feature areas
 #[utoipa::path(get, path = "/user-types", tag = "user types",
     responses((status = 200, body = Vec<TypeView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -47,6 +48,7 @@ pub async fn list_types(c: Caller) -> ApiResult<Json<Vec<TypeView>>> {
     Ok(Json(c.service.list_types(&c.ctx).await?))
 }
 
+/// Create a custom user type
 #[utoipa::path(post, path = "/user-types", tag = "user types", request_body = CreateType,
     responses((status = 201, body = TypeView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -58,6 +60,7 @@ pub async fn create_type(c: Caller, ApiJson(b): ApiJson<CreateType>) -> ApiResul
     Ok((StatusCode::CREATED, Json(t)))
 }
 
+/// Switch a custom type's feature areas on or off
 #[utoipa::path(patch, path = "/user-types/{name}", tag = "user types", params(("name" = String, Path)), request_body = EditType,
     responses((status = 200, body = TypeView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -73,6 +76,7 @@ pub async fn edit_type(
     ))
 }
 
+/// Delete an unused custom user type
 #[utoipa::path(delete, path = "/user-types/{name}", tag = "user types", params(("name" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -104,6 +108,7 @@ pub struct UpdateBranch {
     pub seat_cap: Option<Option<i64>>,
 }
 
+/// List branches
 #[utoipa::path(get, path = "/branches", tag = "branches",
     responses((status = 200, body = Vec<BranchView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -111,6 +116,7 @@ pub async fn list_branches(c: Caller) -> ApiResult<Json<Vec<BranchView>>> {
     Ok(Json(c.service.list_branches(&c.ctx).await?))
 }
 
+/// Create a branch
 #[utoipa::path(post, path = "/branches", tag = "branches", request_body = CreateBranch,
     responses((status = 201, body = BranchView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -124,6 +130,7 @@ pub async fn create_branch(c: Caller, ApiJson(b): ApiJson<CreateBranch>) -> ApiR
     Ok((StatusCode::CREATED, Json(c.service.add_branch(&c.ctx, input).await?)))
 }
 
+/// Change a branch's default type or seat cap
 #[utoipa::path(patch, path = "/branches/{name}", tag = "branches", params(("name" = String, Path)), request_body = UpdateBranch,
     responses((status = 200, body = BranchView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -161,6 +168,7 @@ pub struct MembersChanged {
     pub changed: usize,
 }
 
+/// List groups
 #[utoipa::path(get, path = "/groups", tag = "groups",
     responses((status = 200, body = Vec<GroupView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -168,6 +176,7 @@ pub async fn list_groups(c: Caller) -> ApiResult<Json<Vec<GroupView>>> {
     Ok(Json(c.service.list_groups(&c.ctx).await?))
 }
 
+/// Create a group
 #[utoipa::path(post, path = "/groups", tag = "groups", request_body = CreateGroup,
     responses((status = 201, body = GroupView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -181,6 +190,7 @@ pub async fn create_group(c: Caller, ApiJson(b): ApiJson<CreateGroup>) -> ApiRes
     Ok((StatusCode::CREATED, Json(c.service.add_group(&c.ctx, input).await?)))
 }
 
+/// A group's members
 #[utoipa::path(get, path = "/groups/{name}/members", tag = "groups", params(("name" = String, Path), ListUsersQuery),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -198,6 +208,7 @@ fn keys(ids: &[super::users::UserRef]) -> Vec<UserKey> {
     ids.iter().map(super::users::UserRef::key).collect()
 }
 
+/// Add members to a group
 #[utoipa::path(post, path = "/groups/{name}/members", tag = "groups", params(("name" = String, Path)), request_body = Members,
     responses((status = 200, body = MembersChanged), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -210,6 +221,7 @@ pub async fn add_members(
     Ok(Json(MembersChanged { changed }))
 }
 
+/// Take a member out of a group
 #[utoipa::path(delete, path = "/groups/{name}/members/{user_id}", tag = "groups", params(("name" = String, Path), ("user_id" = String, Path, description = "the member's id, or their username")),
     responses((status = 200, body = MembersChanged), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -86,6 +86,7 @@ pub struct Enrolled {
     pub enrolled: usize,
 }
 
+/// List courses
 #[utoipa::path(get, path = "/courses", tag = "courses", params(CourseListQuery),
     responses((status = 200, body = Vec<CourseView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -97,6 +98,7 @@ pub async fn list_courses(c: Caller, ApiQuery(q): ApiQuery<CourseListQuery>) -> 
     ))
 }
 
+/// Create a course
 #[utoipa::path(post, path = "/courses", tag = "courses", request_body = CreateCourse,
     responses((status = 201, body = CourseView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -120,6 +122,7 @@ pub async fn get_course(c: Caller, ApiPath(code): ApiPath<String>) -> ApiResult<
     Ok(Json(c.service.get_course(&c.ctx, &code).await?))
 }
 
+/// A course's enrolments
 #[utoipa::path(get, path = "/courses/{code}/enrollments", tag = "courses", params(("code" = String, Path)),
     responses((status = 200, body = Vec<EnrollmentView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -127,6 +130,7 @@ pub async fn list_enrollments(c: Caller, ApiPath(code): ApiPath<String>) -> ApiR
     Ok(Json(c.service.course_enrollments(&c.ctx, &code).await?))
 }
 
+/// Enroll a user in a course
 #[utoipa::path(post, path = "/courses/{code}/enrollments", tag = "courses", params(("code" = String, Path)), request_body = Enroll,
     responses((status = 200, body = EnrollmentView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -151,6 +155,7 @@ pub async fn enroll(
     Ok(Json(c.service.enroll(&c.ctx, &user, &code, role).await?))
 }
 
+/// Record a completed unit
 #[utoipa::path(post, path = "/courses/{code}/enrollments/{user_id}/units/{unit}", tag = "courses",
     params(("code" = String, Path), ("user_id" = String, Path, description = "the learner's id, or their username"), ("unit" = i64, Path)),
     responses((status = 200, body = EnrollmentView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -164,6 +169,7 @@ pub async fn complete_unit(
     ))
 }
 
+/// Set a learner's grade
 #[utoipa::path(put, path = "/courses/{code}/enrollments/{user_id}/grade", tag = "courses",
     params(("code" = String, Path), ("user_id" = String, Path, description = "the learner's id, or their username")), request_body = SetGrade,
     responses((status = 200, body = EnrollmentView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -176,6 +182,7 @@ pub async fn grade(
     Ok(Json(c.service.grade(&c.ctx, &key(&user_id), &code, b.grade).await?))
 }
 
+/// The caller's own courses and progress
 #[utoipa::path(get, path = "/me/courses", tag = "courses",
     responses((status = 200, body = Vec<EnrollmentView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -194,6 +201,7 @@ pub async fn verify_certificate(
     Ok(Json(state.service.public().verify_certificate(&code).await?))
 }
 
+/// Put a course on a group
 #[utoipa::path(post, path = "/groups/{name}/courses", tag = "groups", params(("name" = String, Path)), request_body = GroupCourse,
     responses((status = 200, body = Enrolled), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -207,6 +215,7 @@ pub async fn add_group_course(
     }))
 }
 
+/// Join a group with its key
 #[utoipa::path(post, path = "/groups/join", tag = "groups", request_body = JoinGroup,
     responses((status = 200, body = Vec<EnrollmentView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -214,6 +223,7 @@ pub async fn join_group(c: Caller, ApiJson(b): ApiJson<JoinGroup>) -> ApiResult<
     Ok(Json(c.service.join_group(&c.ctx, &b.key).await?))
 }
 
+/// Offboard a user: deactivate, hand over courses, end access
 #[utoipa::path(post, path = "/users/{id}/offboard", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")), request_body = Offboard,
     responses((status = 200, body = OffboardReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -226,6 +236,7 @@ pub async fn offboard(
     Ok(Json(c.service.offboard(&c.ctx, &key(&id), to.as_ref()).await?))
 }
 
+/// Everything held about a user
 #[utoipa::path(get, path = "/users/{id}/export", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")),
     responses((status = 200, body = SubjectExport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -233,6 +244,7 @@ pub async fn export_subject(c: Caller, ApiPath(id): ApiPath<String>) -> ApiResul
     Ok(Json(c.service.export_subject(&c.ctx, &key(&id)).await?))
 }
 
+/// Courses whose owner is not active
 #[utoipa::path(get, path = "/reports/orphaned-courses", tag = "courses",
     responses((status = 200, body = Vec<CourseView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -7,6 +7,7 @@ use rollcall_core::service::{IdlePolicyUpdate, IdlePolicyView, IdlePreview, Idle
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The idle-account policy
 #[utoipa::path(get, path = "/idle-policy", tag = "idle policy",
     responses((status = 200, body = IdlePolicyView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -36,6 +37,7 @@ pub struct SetIdlePolicy {
     pub exempt_branches: Option<Vec<String>>,
 }
 
+/// Change the idle-account policy
 #[utoipa::path(patch, path = "/idle-policy", tag = "idle policy", request_body = SetIdlePolicy,
     responses((status = 200, body = IdlePolicyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -54,6 +56,7 @@ pub async fn set_idle_policy(c: Caller, ApiJson(b): ApiJson<SetIdlePolicy>) -> A
     Ok(Json(c.service.set_idle_policy(&c.ctx, upd).await?))
 }
 
+/// Whom a run of the idle policy would warn and deactivate
 #[utoipa::path(get, path = "/idle-policy/preview", tag = "idle policy",
     responses((status = 200, body = IdlePreview), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -69,6 +72,7 @@ pub struct RunIdlePolicy {
     pub confirm: bool,
 }
 
+/// Run the idle policy now
 #[utoipa::path(post, path = "/idle-policy/run", tag = "idle policy", request_body = RunIdlePolicy,
     responses((status = 200, body = IdleRun, description = "the run; `held` when the safety cap held it back and nothing was written"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "the policy is off")),
@@ -85,6 +89,7 @@ pub struct WarnedPage {
     pub next_cursor: Option<String>,
 }
 
+/// Accounts warned, with their deadlines
 #[utoipa::path(get, path = "/idle-policy/warned", tag = "idle policy",
     responses((status = 200, body = WarnedPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]

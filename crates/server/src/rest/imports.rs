@@ -113,6 +113,7 @@ async fn spool(request: Request) -> ApiResult<tempfile::NamedTempFile> {
     Ok(file)
 }
 
+/// Import users from a CSV file
 #[utoipa::path(post, path = "/imports", tag = "import and export", params(ImportQuery),
     request_body(content = String, content_type = "text/csv", description = "The CSV file (or multipart/form-data with a `file` field). Columns: username, email, first_name, last_name (required); password, user_type, branches, groups, status, deactivation_date, reactivation_date, exclude_from_emails; TalentLMS's import headers are accepted as they are."),
     responses((status = 200, body = ImportResult, description = "every row's outcome; `summary.written` says whether anything was written"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -178,6 +179,7 @@ pub(crate) async fn import_file(
 
 type Json = axum::Json<ImportResult>;
 
+/// Export users as CSV
 #[utoipa::path(get, path = "/users/export.csv", tag = "import and export", params(ListUsersQuery),
     responses((status = 200, content_type = "text/csv", body = String, description = "users in the import columns; formula-like cells escaped"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -231,6 +231,7 @@ impl UserRef {
     }
 }
 
+/// List users, filtered, sorted and paged
 #[utoipa::path(get, path = "/users", tag = "users", params(ListUsersQuery),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -238,6 +239,7 @@ pub async fn list_users(c: Caller, ApiQuery(q): ApiQuery<ListUsersQuery>) -> Api
     Ok(Json(c.service.list_users(&c.ctx, &q.into_filter()?).await?))
 }
 
+/// Create a user
 #[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -262,6 +264,7 @@ pub async fn create_user(c: Caller, ApiJson(b): ApiJson<CreateUser>) -> ApiResul
     Ok((StatusCode::CREATED, Json(c.service.create_user(&c.ctx, input).await?)))
 }
 
+/// One user
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -269,6 +272,7 @@ pub async fn get_user(c: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json
     Ok(Json(c.service.get_user(&c.ctx, &key(&id)).await?))
 }
 
+/// Change a user
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "the user's id, or their username")), request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -306,6 +310,7 @@ pub async fn update_user(
     Ok(Json(c.service.update_user(&c.ctx, &key(&id), upd).await?))
 }
 
+/// Move a user to the trash, or erase them
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "the user's id, or their username"), DeleteQuery),
     responses((status = 200, body = UserView, description = "moved to the trash"), (status = 204, description = "purged"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -380,6 +385,7 @@ lifecycle_route!(
     "Back from the trash, deactivated."
 );
 
+/// Act on many users at once (a job past 100)
 #[utoipa::path(post, path = "/users/bulk", tag = "users", request_body = BulkRequest,
     responses((status = 200, body = BulkResult, description = "done at once (up to 100 users)"), (status = 202, body = JobAccepted, description = "running as a background job"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -446,6 +452,7 @@ pub struct JobQuery {
     pub results_limit: Option<i64>,
 }
 
+/// A bulk job's progress and outcomes
 #[utoipa::path(get, path = "/jobs/{id}", tag = "users", params(("id" = i64, Path), JobQuery),
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -106,3 +106,17 @@ fn the_stable_error_codes_are_listed_in_the_document_and_the_readme() {
         assert!(readme.contains(&format!("`{code}`")), "{code} is not in the README");
     }
 }
+
+#[test]
+fn every_operation_has_a_summary() {
+    let doc = serde_json::to_value(rollcall_server::openapi()).unwrap();
+    let mut missing = vec![];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op["summary"].as_str().is_none_or(|s| s.trim().is_empty()) {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "operations without a summary: {missing:?}");
+}
