@@ -176,10 +176,10 @@ pub enum SsoCmd {
         /// The IdP's SAML metadata (EntityDescriptor) file
         #[arg(long, value_name = "FILE")]
         idp_metadata: std::path::PathBuf,
-        /// Create accounts at first sign-in
+        /// Create accounts at first sign-in (the default)
         #[arg(long, conflicts_with = "no_jit")]
         jit: bool,
-        /// Create no accounts at sign-in (the default)
+        /// Create no accounts at sign-in: only linked accounts sign in
         #[arg(long)]
         no_jit: bool,
         /// User type of accounts created at sign-in (never an administrator type)
@@ -194,11 +194,18 @@ pub enum SsoCmd {
         /// Read a field from a SAML attribute: ATTRIBUTE=email|first_name|last_name|username
         #[arg(long, value_name = "SAML_ATTRIBUTE=field")]
         map: Vec<String>,
+        /// Output format: a line, or the configuration as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
     },
     /// The identity provider as configured
     Show,
     /// Switch single sign-on off (passwords become everyone's way in again)
-    Disable,
+    Disable {
+        /// Output format: a line, or the outcome as JSON
+        #[arg(long, value_enum, default_value = "table")]
+        format: ShowFormat,
+    },
 }
 
 #[derive(Subcommand)]

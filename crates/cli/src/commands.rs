@@ -1376,6 +1376,7 @@ async fn sso(service: &Service, ctx: &Context, cmd: SsoCmd) -> Result<()> {
             default_branch,
             allow_idp_initiated,
             map,
+            format,
         } => {
             let xml = std::fs::read_to_string(&idp_metadata)
                 .with_context(|| format!("can't read {}", idp_metadata.display()))?;
@@ -1398,20 +1399,24 @@ async fn sso(service: &Service, ctx: &Context, cmd: SsoCmd) -> Result<()> {
                 mappings,
             };
             let c = service.set_sso(ctx, config).await?;
-            println!(
-                "single sign-on with {} ({} signing certificate(s)); just-in-time accounts {}",
-                c.idp_entity_id,
-                c.signing_certs.len(),
-                if c.jit { "on" } else { "off" }
-            );
+            changed(format, &c, || {
+                println!(
+                    "single sign-on with {} ({} signing certificate(s)); just-in-time accounts {}",
+                    c.idp_entity_id,
+                    c.signing_certs.len(),
+                    if c.jit { "on" } else { "off" }
+                )
+            })?;
         }
         SsoCmd::Show => match service.show_sso(ctx).await? {
             Some(c) => output::json(&c)?,
             None => println!("single sign-on is not configured"),
         },
-        SsoCmd::Disable => {
+        SsoCmd::Disable { format } => {
             service.disable_sso(ctx).await?;
-            println!("single sign-on disabled");
+            changed(format, &serde_json::json!({ "sso": "disabled" }), || {
+                println!("single sign-on disabled")
+            })?;
         }
     }
     Ok(())

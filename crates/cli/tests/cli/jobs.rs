@@ -325,6 +325,25 @@ both_backends!(commands_that_change_something_answer_in_json, |db: TestDb| async
     );
     let plan = j(&["plan", "set", "enterprise", "--seats", "40"]).await;
     assert_eq!(plan["seat_limit"], 40, "{plan}");
+    let metadata = rc.dir.path().join("idp.xml");
+    std::fs::write(&metadata, rollcall_saml::test_idp::TestIdp::new().metadata()).unwrap();
+    let sso = json(
+        &rc.ok(&[
+            "sso",
+            "set",
+            "--idp-metadata",
+            metadata.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .await,
+    );
+    assert_eq!(
+        sso["jit"], true,
+        "accounts are created at first sign-in by default: {sso}"
+    );
+    assert!(sso["idp_entity_id"].is_string(), "{sso}");
+    assert_eq!(j(&["sso", "disable"]).await["sso"], "disabled");
     let token = j(&["token", "create", "--name", "idp", "--scope", "scim"]).await;
     assert!(
         token["token"].as_str().is_some_and(|t| t.starts_with("rc_scim_")),
