@@ -283,11 +283,11 @@ pub struct SignInFailures {
     pub blocked_until: Option<Millis>,
 }
 
-/// The failed sign-ins of one account (or a login naming none) from one address in one
+/// The failed sign-ins of one account (or of the logins naming none, together) from one address in one
 /// window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignInFailureTally {
-    /// `user:<id>` or `login:<sha256>`.
+    /// `user:<id>`, or `login:unknown` for all logins that name no account.
     pub account: String,
     /// `""` when the address is unknown.
     pub address: String,

@@ -21,6 +21,8 @@ pub const SESSION_ABSOLUTE_MS: Millis = 12 * 60 * 60 * 1000;
 /// Failures count within this window from a key's first failure; after it they are
 /// forgotten (and the row may be pruned).
 pub const FAILURE_WINDOW_MS: Millis = 15 * 60 * 1000;
+/// The tally (and audit target) of failed sign-ins with logins that name no account.
+const UNKNOWN_LOGIN: &str = "login:unknown";
 /// Sessions kept per user: signing in beyond this ends the oldest.
 pub const MAX_SESSIONS_PER_USER: i64 = 20;
 /// At most one reset link per account in this long.
@@ -242,12 +244,19 @@ impl Public<'_> {
             Some(u) if verified && u.status.holds_seat() => u,
             _ => {
                 // The attempt was counted before the check; the audit log's tally counts it
-                // too, to be written as one entry per account and address per window.
+                // too, to be written as one entry per account and address per window. Logins
+                // naming no account share one tally per address, so a caller sending made-up
+                // names can't have the audit log keep an entry for each.
                 tracing::info!("sign-in refused");
                 let mut tx = self.service.store.begin().await?;
                 let window = now - now.rem_euclid(FAILURE_WINDOW_MS);
                 let user_id = user.as_ref().map(|u| u.id);
-                tx.tally_sign_in_failure(&account, source.unwrap_or(""), window, user_id, now)
+                let tallied = if user_id.is_some() {
+                    account.as_str()
+                } else {
+                    UNKNOWN_LOGIN
+                };
+                tx.tally_sign_in_failure(tallied, source.unwrap_or(""), window, user_id, now)
                     .await?;
                 tx.commit().await?;
                 return Err(wrong());
@@ -454,8 +463,8 @@ impl System<'_> {
                 };
                 changes.push(match user {
                     Some(u) => Change::user(AuditAction::UserSignInFailed, &u, what),
-                    // A login that names no account: its digest, never the text typed.
-                    None => Change::other(AuditAction::UserSignInFailed, "login", None, &t.account, what),
+                    // Logins that name no account, together: never the text typed.
+                    None => Change::other(AuditAction::UserSignInFailed, "login", None, UNKNOWN_LOGIN, what),
                 });
             }
             written += changes.len() as u64;

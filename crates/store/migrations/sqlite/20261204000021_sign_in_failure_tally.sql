@@ -2,7 +2,7 @@
 -- log: the minute job writes one entry per row once its window has ended, then deletes it.
 -- Keep in lockstep with the other backend.
 CREATE TABLE sign_in_failure_tally (
-    -- 'user:<id>' for an account, 'login:<sha256 of the login>' for a name that is none.
+    -- 'user:<id>' for an account; 'login:unknown' for every login that names none.
     account TEXT NOT NULL,
     -- The client's address, '' when unknown.
     address TEXT NOT NULL,
