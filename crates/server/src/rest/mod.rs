@@ -75,7 +75,29 @@ impl Modify for BearerAuth {
 /// OpenAPI requires a description on every response; where a handler gives none, the
 /// status's reason phrase is the honest one.
 fn describe_responses(doc: &mut OpenApiDoc) {
+    each_operation(doc, |op, _| {
+        for (status, response) in op.responses.responses.iter_mut() {
+            if let utoipa::openapi::RefOr::T(r) = response
+                && r.description.is_empty()
+            {
+                let reason = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|s| axum::http::StatusCode::from_u16(s).ok());
+                r.description = reason
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("response")
+                    .to_owned();
+            }
+        }
+    });
+}
+
+/// Calls `f` on every operation of the document, with whether its path declares parameters
+/// shared by all its operations.
+fn each_operation(doc: &mut OpenApiDoc, mut f: impl FnMut(&mut utoipa::openapi::path::Operation, bool)) {
     for item in doc.paths.paths.values_mut() {
+        let shared_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
         let ops = [
             &mut item.get,
             &mut item.put,
@@ -84,20 +106,7 @@ fn describe_responses(doc: &mut OpenApiDoc) {
             &mut item.patch,
         ];
         for op in ops.into_iter().flatten() {
-            for (status, response) in op.responses.responses.iter_mut() {
-                if let utoipa::openapi::RefOr::T(r) = response
-                    && r.description.is_empty()
-                {
-                    let reason = status
-                        .parse::<u16>()
-                        .ok()
-                        .and_then(|s| axum::http::StatusCode::from_u16(s).ok());
-                    r.description = reason
-                        .and_then(|s| s.canonical_reason())
-                        .unwrap_or("response")
-                        .to_owned();
-                }
-            }
+            f(op, shared_parameters);
         }
     }
 }
@@ -121,37 +130,27 @@ fn standard_errors(doc: &mut OpenApiDoc) {
                 .build(),
         )
     };
-    for item in doc.paths.paths.values_mut() {
-        let shared_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
-        let ops = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in ops.into_iter().flatten() {
-            let has_body = op.request_body.is_some();
-            let has_parameters = shared_parameters || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
-            let responses = &mut op.responses.responses;
-            if has_body || has_parameters {
-                responses
-                    .entry("400".into())
-                    .or_insert_with(|| error("a parameter or the body can't be read"));
-            }
-            if has_body {
-                responses
-                    .entry("413".into())
-                    .or_insert_with(|| error("the body is larger than this operation accepts"));
-                responses
-                    .entry("415".into())
-                    .or_insert_with(|| error("the body is not of the documented content type"));
-            }
+    each_operation(doc, |op, shared_parameters| {
+        let has_body = op.request_body.is_some();
+        let has_parameters = shared_parameters || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        let responses = &mut op.responses.responses;
+        if has_body || has_parameters {
             responses
-                .entry("503".into())
-                .or_insert_with(|| error("the database is out of reach; retry after `Retry-After` seconds"));
+                .entry("400".into())
+                .or_insert_with(|| error("a parameter or the body can't be read"));
         }
-    }
+        if has_body {
+            responses
+                .entry("413".into())
+                .or_insert_with(|| error("the body is larger than this operation accepts"));
+            responses
+                .entry("415".into())
+                .or_insert_with(|| error("the body is not of the documented content type"));
+        }
+        responses
+            .entry("503".into())
+            .or_insert_with(|| error("the database is out of reach; retry after `Retry-After` seconds"));
+    });
 }
 
 /// The `/api/v1` routes and their OpenAPI document.
